@@ -1,0 +1,37 @@
+# Dashtam: the two commands a newcomer needs are `make run` and `make test`.
+GOLANGCI_LINT_VERSION := v2.15.0
+BIN := $(CURDIR)/.bin
+GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/dashtam/dashtam/bootstrap.Version=$(VERSION)
+
+.PHONY: run build test test-short generate check-generate lint tools help
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+run: ## Run the service on its embedded defaults (SQLite, log-only email, dev keys)
+	go run -ldflags "$(LDFLAGS)" ./bootstrap/cmd/dashtam serve
+
+build: ## Build the binary into bin/dashtam
+	go build -ldflags "$(LDFLAGS)" -o bin/dashtam ./bootstrap/cmd/dashtam
+
+test: ## Run the whole test suite (Postgres/Redis tests skip unless TEST_DATABASE_URL/TEST_REDIS_URL are set)
+	go test -race -count=1 ./...
+
+test-short: ## Run the tests without the race detector (faster while editing)
+	go test -count=1 ./...
+
+generate: ## Regenerate code from the OpenAPI document
+	go generate ./...
+
+check-generate: generate ## Fail when generated code is stale
+	@git diff --exit-code -- '*.gen.go' || { echo "generated code is stale: run 'make generate' and commit"; exit 1; }
+
+lint: $(GOLANGCI_LINT) ## Lint, including the layer rules (depguard)
+	$(GOLANGCI_LINT) run --allow-parallel-runners ./...
+
+$(GOLANGCI_LINT):
+	mkdir -p $(BIN)
+	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(BIN)/golangci-lint $(GOLANGCI_LINT)

@@ -1,0 +1,274 @@
+package httpapi
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/dashtam/dashtam/adapters/httpapi/api"
+	identityapp "github.com/dashtam/dashtam/application/identity"
+	"github.com/dashtam/dashtam/domain/identity"
+)
+
+const apiBase = "/api/v1"
+
+// RegisterUser creates an account.
+func (s *Server) RegisterUser(c *gin.Context) {
+	var req api.RegisterRequest
+	if !s.bind(c, &req) {
+		return
+	}
+	user, err := s.Identity.Register(c.Request.Context(), identityapp.RegisterInput{Email: req.Email, Password: req.Password, Name: req.Name})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Location", apiBase+"/users/me")
+	c.JSON(http.StatusCreated, userJSON(user))
+}
+
+// GetCurrentUser returns the caller's profile.
+func (s *Server) GetCurrentUser(c *gin.Context) {
+	user, err := s.Identity.Profile(c.Request.Context(), principal(c))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "private, no-cache")
+	c.JSON(http.StatusOK, userJSON(user))
+}
+
+// UpdateCurrentUser changes the caller's profile.
+func (s *Server) UpdateCurrentUser(c *gin.Context) {
+	var req api.UpdateUserRequest
+	if !s.bind(c, &req) {
+		return
+	}
+	user, err := s.Identity.UpdateProfile(c.Request.Context(), principal(c), identityapp.UpdateProfileInput{Name: req.Name})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "private, no-cache")
+	c.JSON(http.StatusOK, userJSON(user))
+}
+
+// ChangePassword replaces the caller's password.
+func (s *Server) ChangePassword(c *gin.Context) {
+	var req api.ChangePasswordRequest
+	if !s.bind(c, &req) {
+		return
+	}
+	if err := s.Identity.ChangePassword(c.Request.Context(), principal(c), req.CurrentPassword, req.NewPassword); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// VerifyEmail consumes a verification token.
+func (s *Server) VerifyEmail(c *gin.Context) {
+	var req api.TokenRequest
+	if !s.bind(c, &req) {
+		return
+	}
+	user, err := s.Identity.VerifyEmail(c.Request.Context(), req.Token)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, userJSON(user))
+}
+
+// ResendVerificationEmail mails a new verification link.
+func (s *Server) ResendVerificationEmail(c *gin.Context) {
+	if err := s.Identity.ResendVerification(c.Request.Context(), principal(c)); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, api.Accepted{Status: api.AcceptedStatusAccepted})
+}
+
+// RequestPasswordReset mails a reset link if the account exists.
+func (s *Server) RequestPasswordReset(c *gin.Context) {
+	var req api.PasswordResetRequest
+	if !s.bind(c, &req) {
+		return
+	}
+	if err := s.Identity.RequestPasswordReset(c.Request.Context(), req.Email); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, api.Accepted{Status: api.AcceptedStatusAccepted})
+}
+
+// ResetPassword sets a new password with a reset token.
+func (s *Server) ResetPassword(c *gin.Context) {
+	var req api.PasswordReset
+	if !s.bind(c, &req) {
+		return
+	}
+	if err := s.Identity.ResetPassword(c.Request.Context(), req.Token, req.NewPassword); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// CreateSession logs in.
+func (s *Server) CreateSession(c *gin.Context) {
+	var req api.LoginRequest
+	if !s.bind(c, &req) {
+		return
+	}
+	grant, err := s.Identity.Login(c.Request.Context(), identityapp.LoginInput{
+		Email: req.Email, Password: req.Password, UserAgent: c.Request.UserAgent(), IP: c.ClientIP(),
+	})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Location", apiBase+"/sessions/"+grant.Session.ID().String())
+	s.writeGrant(c, grant)
+}
+
+// RefreshTokens rotates a refresh token.
+func (s *Server) RefreshTokens(c *gin.Context) {
+	var req api.RefreshRequest
+	if !s.bind(c, &req) {
+		return
+	}
+	grant, err := s.Identity.Refresh(c.Request.Context(), req.RefreshToken)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.writeGrant(c, grant)
+}
+
+func (s *Server) writeGrant(c *gin.Context, g identityapp.Grant) {
+	c.Header("Cache-Control", "no-store")
+	c.Header("Pragma", "no-cache")
+	c.JSON(http.StatusCreated, api.TokenGrant{
+		AccessToken:  g.AccessToken,
+		RefreshToken: g.RefreshToken,
+		TokenType:    api.Bearer,
+		ExpiresIn:    int32(g.ExpiresIn / time.Second),
+		Session:      sessionJSON(g.Session, g.Session.ID()),
+	})
+}
+
+// ListSessions lists the caller's active sessions.
+func (s *Server) ListSessions(c *gin.Context, params api.ListSessionsParams) {
+	page, perPage := int(deref(params.Page, 1)), int(deref(params.PerPage, 20))
+	p := principal(c)
+	result, err := s.Identity.ListSessions(c.Request.Context(), p, page, perPage)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	items := make([]api.Session, len(result.Items))
+	for i, sess := range result.Items {
+		items[i] = sessionJSON(sess, p.SessionID)
+	}
+	links, header := offsetLinks(c.Request.URL, page, perPage, result.Total)
+	c.Header("X-Total-Count", strconv.FormatInt(result.Total, 10))
+	if header != "" {
+		c.Header("Link", header)
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, api.SessionPage{
+		Items: items, Total: result.Total, Page: int32(page), PerPage: int32(perPage),
+		Pages: int32(pageCount(result.Total, perPage)), UnderscoreLinks: links,
+	})
+}
+
+// GetSession returns one of the caller's sessions.
+func (s *Server) GetSession(c *gin.Context, id uuid.UUID) {
+	p := principal(c)
+	sess, err := s.Identity.GetSession(c.Request.Context(), p, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, sessionJSON(sess, p.SessionID))
+}
+
+// DeleteCurrentSession logs out.
+func (s *Server) DeleteCurrentSession(c *gin.Context) {
+	if err := s.Identity.Logout(c.Request.Context(), principal(c)); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// DeleteSession revokes one of the caller's sessions.
+func (s *Server) DeleteSession(c *gin.Context, id uuid.UUID) {
+	if err := s.Identity.RevokeSession(c.Request.Context(), principal(c), id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func userJSON(u *identity.User) api.User {
+	return api.User{
+		Id: u.ID(), Email: u.Email().String(), Name: u.Name(), EmailVerified: u.IsEmailVerified(),
+		CreatedAt: u.CreatedAt().UTC(), UpdatedAt: u.UpdatedAt().UTC(),
+	}
+}
+
+func sessionJSON(sess *identity.Session, current uuid.UUID) api.Session {
+	return api.Session{
+		Id: sess.ID(), CreatedAt: sess.CreatedAt().UTC(), LastUsedAt: sess.LastUsedAt().UTC(),
+		ExpiresAt: sess.ExpiresAt().UTC(), UserAgent: sess.UserAgent(), IpAddress: sess.IPAddress(),
+		Current: sess.ID() == current,
+	}
+}
+
+func deref[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func pageCount(total int64, perPage int) int64 {
+	return int64(math.Ceil(float64(total) / float64(perPage)))
+}
+
+// offsetLinks builds the _links object and the RFC 8288 Link header of an
+// offset-paginated list, keeping every other query parameter of the request.
+func offsetLinks(u *url.URL, page, perPage int, total int64) (api.PageLinks, string) {
+	last := max(pageCount(total, perPage), 1)
+	at := func(p int64) string {
+		q := u.Query()
+		q.Set("page", strconv.FormatInt(p, 10))
+		q.Set("per_page", strconv.Itoa(perPage))
+		return u.Path + "?" + q.Encode()
+	}
+	links := api.PageLinks{Self: at(int64(page))}
+	first, lastURL := at(1), at(last)
+	links.First, links.Last = &first, &lastURL
+	header := fmt.Sprintf(`<%s>; rel="first", <%s>; rel="last"`, first, lastURL)
+	if page > 1 {
+		prev := at(min(int64(page-1), last))
+		links.Prev = &prev
+		header += fmt.Sprintf(`, <%s>; rel="prev"`, prev)
+	}
+	if int64(page) < last {
+		next := at(int64(page + 1))
+		links.Next = &next
+		header += fmt.Sprintf(`, <%s>; rel="next"`, next)
+	}
+	return links, header
+}

@@ -1,0 +1,145 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dashtam/dashtam/adapters/logging"
+	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/identity"
+)
+
+// Errors the HTTP layer itself raises, before any use case runs.
+var (
+	errRouteNotFound        = errors.New("no such route")
+	errMethodNotAllowed     = errors.New("method not allowed")
+	errMalformedJSON        = errors.New("malformed JSON")
+	errUnsupportedMediaType = errors.New("unsupported media type")
+	errBodyTooLarge         = errors.New("request body too large")
+	errMissingBearer        = errors.New("missing bearer token")
+)
+
+// problemKind is how one error kind looks on the wire.
+type problemKind struct {
+	status int
+	code   string // stable, machine readable
+	title  string // short, the same for every occurrence
+	slug   string // the problem type is "/problems/" + slug
+	detail string // safe human explanation; never the error's own text
+}
+
+// problemTable is THE mapping from errors to problems. It is searched in order with
+// errors.Is, so specific errors (which wrap a domain kind) come before their kinds.
+// Anything not found here is a 500 whose cause is logged and hidden.
+var problemTable = []struct {
+	err  error
+	kind problemKind
+}{
+	// Raised by the HTTP layer.
+	{errRouteNotFound, problemKind{http.StatusNotFound, "ROUTE_NOT_FOUND", "Not found", "not-found", "No API route matches this path."}},
+	{errMethodNotAllowed, problemKind{http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "Method not allowed", "method-not-allowed", "This resource does not support the method; see the Allow header."}},
+	{errMalformedJSON, problemKind{http.StatusBadRequest, "MALFORMED_JSON", "Malformed JSON", "malformed-json", "The request body must be one well-formed JSON document."}},
+	{errUnsupportedMediaType, problemKind{http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type", "unsupported-media-type", "Send the request body as application/json."}},
+	{errBodyTooLarge, problemKind{http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", "Request body too large", "body-too-large", "The request body is larger than this service accepts."}},
+	{errMissingBearer, problemKind{http.StatusUnauthorized, "AUTHENTICATION_REQUIRED", "Authentication required", "authentication-required", "Send an access token as 'Authorization: Bearer <token>'."}},
+
+	// Identity.
+	{identity.ErrEmailTaken, problemKind{http.StatusConflict, "EMAIL_TAKEN", "Email already registered", "email-taken", "An account with this email already exists."}},
+	{identity.ErrInvalidCredentials, problemKind{http.StatusUnauthorized, "INVALID_CREDENTIALS", "Invalid credentials", "invalid-credentials", "The email or password is incorrect."}},
+	{identity.ErrRefreshTokenReused, problemKind{http.StatusUnauthorized, "REFRESH_TOKEN_REUSED", "Refresh token reused", "refresh-token-reused", "This refresh token was already used; the session has been revoked. Log in again."}},
+	{identity.ErrInvalidRefreshToken, problemKind{http.StatusUnauthorized, "INVALID_REFRESH_TOKEN", "Invalid refresh token", "invalid-refresh-token", "The refresh token is invalid, expired or revoked. Log in again."}},
+	{identity.ErrInvalidOneTimeToken, problemKind{http.StatusBadRequest, "INVALID_OR_EXPIRED_TOKEN", "Invalid or expired token", "invalid-or-expired-token", "The link is invalid, already used or expired. Ask for a new one."}},
+	{identity.ErrEmailNotVerified, problemKind{http.StatusForbidden, "EMAIL_NOT_VERIFIED", "Email not verified", "email-not-verified", "Verify your email address first."}},
+
+	// Domain kinds.
+	{domain.ErrNotFound, problemKind{http.StatusNotFound, "NOT_FOUND", "Resource not found", "not-found", "The resource does not exist."}},
+	{domain.ErrUnauthenticated, problemKind{http.StatusUnauthorized, "INVALID_TOKEN", "Invalid access token", "invalid-token", "The access token is invalid, expired or revoked."}},
+	{domain.ErrForbidden, problemKind{http.StatusForbidden, "FORBIDDEN", "Forbidden", "forbidden", "You are not allowed to do this."}},
+	{domain.ErrConflict, problemKind{http.StatusConflict, "CONFLICT", "Conflict", "conflict", "The request conflicts with the resource's current state."}},
+	{domain.ErrPreconditionFailed, problemKind{http.StatusPreconditionFailed, "PRECONDITION_FAILED", "Precondition failed", "precondition-failed", "The resource changed since you read it; fetch it again."}},
+	{domain.ErrInvalidRequest, problemKind{http.StatusBadRequest, "INVALID_REQUEST", "Invalid request", "invalid-request", "The request cannot be used."}},
+	{domain.ErrReauthorizationRequired, problemKind{http.StatusConflict, "REAUTHORIZATION_REQUIRED", "Re-authorization required", "reauthorization-required", "The institution no longer accepts this authorization; start a new one."}},
+	{domain.ErrNotSupported, problemKind{http.StatusConflict, "NOT_SUPPORTED", "Not supported", "not-supported", "This provider does not support the operation."}},
+	{domain.ErrProviderTimeout, problemKind{http.StatusGatewayTimeout, "PROVIDER_TIMEOUT", "Provider timeout", "provider-timeout", "The institution did not answer in time; try again later."}},
+	{domain.ErrProviderUnavailable, problemKind{http.StatusBadGateway, "PROVIDER_UNAVAILABLE", "Provider unavailable", "provider-unavailable", "The institution failed to answer properly; try again later."}},
+	{domain.ErrUnavailable, problemKind{http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "Service unavailable", "service-unavailable", "A dependency is unavailable; try again shortly."}},
+}
+
+var (
+	validationKind = problemKind{http.StatusUnprocessableEntity, "VALIDATION_ERROR", "Validation failed", "validation-error", "One or more fields are invalid; see errors."}
+	internalKind   = problemKind{http.StatusInternalServerError, "INTERNAL_ERROR", "Internal server error", "internal-error", "Something went wrong on our side. Quote the request_id if you contact support."}
+)
+
+// problem is an RFC 9457 problem document.
+type problem struct {
+	Type      string       `json:"type"`
+	Title     string       `json:"title"`
+	Status    int          `json:"status"`
+	Detail    string       `json:"detail,omitempty"`
+	Instance  string       `json:"instance,omitempty"`
+	Code      string       `json:"code"`
+	RequestID string       `json:"request_id"`
+	Errors    []fieldError `json:"errors,omitempty"`
+}
+
+type fieldError struct {
+	Field   string `json:"field"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// classify finds the problem kind of err and, for validation errors, its fields.
+func classify(err error) (problemKind, []fieldError, bool) {
+	var verr *domain.ValidationError
+	if errors.As(err, &verr) {
+		fields := make([]fieldError, len(verr.Fields))
+		for i, f := range verr.Fields {
+			fields[i] = fieldError{Field: f.Field, Code: f.Code, Message: f.Message}
+		}
+		return validationKind, fields, true
+	}
+	for _, row := range problemTable {
+		if errors.Is(err, row.err) {
+			return row.kind, nil, true
+		}
+	}
+	return internalKind, nil, false
+}
+
+// writeProblem answers the request with the problem err maps to and aborts the
+// handler chain. Unmapped errors are logged with their cause and answered with a
+// bare 500.
+func writeProblem(c *gin.Context, log *slog.Logger, err error) {
+	kind, fields, known := classify(err)
+	ctx := c.Request.Context()
+	if !known {
+		log.ErrorContext(ctx, "unhandled error", "error", err.Error(), "route", c.FullPath())
+	} else if kind.status >= http.StatusInternalServerError {
+		log.WarnContext(ctx, "request failed", "error", err.Error(), "status", kind.status, "route", c.FullPath())
+	}
+	switch kind.status {
+	case http.StatusUnauthorized:
+		challenge := `Bearer realm="dashtam"`
+		if c.GetHeader("Authorization") != "" {
+			challenge += `, error="invalid_token"`
+		}
+		c.Header("WWW-Authenticate", challenge)
+	case http.StatusServiceUnavailable:
+		c.Header("Retry-After", "5")
+	}
+	c.Header("Content-Type", "application/problem+json")
+	c.Header("Cache-Control", "no-store")
+	c.AbortWithStatusJSON(kind.status, problem{
+		Type:      "/problems/" + kind.slug,
+		Title:     kind.title,
+		Status:    kind.status,
+		Detail:    kind.detail,
+		Instance:  c.Request.URL.Path,
+		Code:      kind.code,
+		RequestID: logging.RequestID(ctx),
+		Errors:    fields,
+	})
+}

@@ -1,0 +1,123 @@
+// Package httpapi is the HTTP adapter: the Gin router, middleware, the one error
+// table, and handlers that translate between the OpenAPI contract (openapi.yaml,
+// with types generated into package api) and the application's use cases.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dashtam/dashtam/adapters/httpapi/api"
+	identityapp "github.com/dashtam/dashtam/application/identity"
+)
+
+// Check probes one dependency for health and readiness.
+type Check struct {
+	// Name is the key under "services" in /api/health: "database" or "rate_limit_store".
+	Name string
+	// Probe returns nil when the dependency answers. A nil Probe means an in-process
+	// dependency that cannot fail ("memory").
+	Probe func(ctx context.Context) error
+	// Required dependencies make /readyz and /api/health answer 503 while down.
+	Required bool
+}
+
+// Deps is what the HTTP adapter needs.
+type Deps struct {
+	Identity *identityapp.Service
+	Checks   []Check
+	Log      *slog.Logger
+	Version  string
+	Now      func() time.Time
+	// MaxBodyBytes caps request bodies (413 beyond).
+	MaxBodyBytes int64
+	// RequestTimeout bounds each request's context.
+	RequestTimeout time.Duration
+	// TrustedProxies are the proxy addresses/CIDRs whose X-Forwarded-For is believed.
+	// Empty: none, the client address is the TCP peer.
+	TrustedProxies []string
+}
+
+// Server implements api.ServerInterface.
+type Server struct {
+	Deps
+	spec *Spec
+}
+
+var _ api.ServerInterface = (*Server)(nil)
+
+// NewRouter builds the Gin engine with every middleware and route.
+func NewRouter(d Deps, spec *Spec) (*gin.Engine, error) {
+	if d.MaxBodyBytes == 0 {
+		d.MaxBodyBytes = 256 << 10
+	}
+	if d.RequestTimeout == 0 {
+		d.RequestTimeout = 15 * time.Second
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.ContextWithFallback = true
+	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+		return nil, err
+	}
+	if len(d.TrustedProxies) == 0 {
+		r.ForwardedByClientIP = false
+	}
+	s := &Server{Deps: d, spec: spec}
+	r.Use(
+		requestID(),
+		accessLog(d.Log),
+		recovery(d.Log),
+		securityHeaders(),
+		deadline(d.RequestTimeout),
+		authenticate(spec, d.Identity, d.Log),
+		validateRequest(spec, d.MaxBodyBytes, d.Log),
+	)
+	r.NoRoute(func(c *gin.Context) { writeProblem(c, d.Log, errRouteNotFound) })
+	r.NoMethod(func(c *gin.Context) { writeProblem(c, d.Log, errMethodNotAllowed) })
+	api.RegisterHandlersWithOptions(r, s, api.GinServerOptions{
+		ErrorHandler: func(c *gin.Context, err error, _ int) {
+			// Parameters were validated against the same document already, so this
+			// only fires if the generated binding disagrees with it.
+			writeProblem(c, d.Log, toValidationError(err))
+		},
+	})
+	return r, nil
+}
+
+// NewHTTPServer wraps handler in an http.Server with every timeout set.
+func NewHTTPServer(addr string, handler http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// fail answers with the problem err maps to.
+func (s *Server) fail(c *gin.Context, err error) { writeProblem(c, s.Log, err) }
+
+// bind decodes the validated body into v, answering with a problem if it cannot.
+func (s *Server) bind(c *gin.Context, v any) bool {
+	if err := decodeBody(c, v); err != nil {
+		s.fail(c, errors.Join(errMalformedJSON, err))
+		return false
+	}
+	return true
+}

@@ -1,0 +1,87 @@
+package httpapi
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"regexp"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/routers"
+)
+
+// specYAML is the API contract. The generated server (package api), request
+// validation, the served /openapi.json and the tests all derive from it.
+//
+//go:embed openapi.yaml
+var specYAML []byte
+
+// Spec is the parsed OpenAPI document with an index from Gin route templates to
+// operations.
+type Spec struct {
+	Doc  *openapi3.T
+	JSON []byte // the document as served at /openapi.json
+	ops  map[string]*operation
+}
+
+// operation is what the middleware needs to know about one documented route.
+type operation struct {
+	route        *routers.Route
+	requiresAuth bool
+	hasBody      bool
+}
+
+var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
+
+// LoadSpec parses and validates the embedded OpenAPI document.
+func LoadSpec() (*Spec, error) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(specYAML)
+	if err != nil {
+		return nil, fmt.Errorf("parse openapi.yaml: %w", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("invalid openapi.yaml: %w", err)
+	}
+	js, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	s := &Spec{Doc: doc, JSON: js, ops: map[string]*operation{}}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			security := doc.Security
+			if op.Security != nil {
+				security = *op.Security
+			}
+			s.ops[routeKey(method, GinPath(path))] = &operation{
+				route: &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
+				// Every protected operation uses the one bearer scheme.
+				requiresAuth: len(security) > 0,
+				hasBody:      op.RequestBody != nil,
+			}
+		}
+	}
+	return s, nil
+}
+
+// GinPath turns an OpenAPI path template (/providers/{id}) into Gin's (/providers/:id).
+func GinPath(openapiPath string) string {
+	return pathParam.ReplaceAllString(openapiPath, ":$1")
+}
+
+func routeKey(method, ginPath string) string { return method + " " + ginPath }
+
+// Operations lists "METHOD /gin/path" for every documented operation.
+func (s *Spec) Operations() []string {
+	keys := make([]string, 0, len(s.ops))
+	for k := range s.ops {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+func (s *Spec) lookup(method, ginPath string) *operation {
+	return s.ops[routeKey(method, ginPath)]
+}

@@ -1,0 +1,219 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/gin-gonic/gin"
+
+	"github.com/dashtam/dashtam/domain"
+)
+
+const ctxBody = "dashtam.body"
+
+// validateRequest checks every documented request against the OpenAPI document
+// before a handler runs: media type (415), size (413), JSON syntax (400), then
+// parameters and body schema (422, one entry per offending field). Unknown JSON
+// fields are schema violations (additionalProperties: false), so nobody can
+// mass-assign user_id or status.
+func validateRequest(spec *Spec, maxBody int64, log *slog.Logger) gin.HandlerFunc {
+	opts := &openapi3filter.Options{
+		MultiError: true,
+		// Authentication is enforced by the authenticate middleware.
+		AuthenticationFunc: func(context.Context, *openapi3filter.AuthenticationInput) error { return nil },
+	}
+	return func(c *gin.Context) {
+		op := spec.lookup(c.Request.Method, c.FullPath())
+		if op == nil {
+			c.Next()
+			return
+		}
+		if op.hasBody {
+			body, err := readJSONBody(c, op.route.Operation.RequestBody.Value, maxBody)
+			if err != nil {
+				writeProblem(c, log, err)
+				return
+			}
+			c.Set(ctxBody, body)
+			c.Request.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		params := make(map[string]string, len(c.Params))
+		for _, p := range c.Params {
+			params[p.Key] = p.Value
+		}
+		err := openapi3filter.ValidateRequest(c.Request.Context(), &openapi3filter.RequestValidationInput{
+			Request:    c.Request,
+			PathParams: params,
+			Route:      op.route,
+			Options:    opts,
+		})
+		if body, ok := c.Get(ctxBody); ok {
+			c.Request.Body = io.NopCloser(bytes.NewReader(body.([]byte)))
+		}
+		if err != nil {
+			writeProblem(c, log, toValidationError(err))
+			return
+		}
+		c.Next()
+	}
+}
+
+// readJSONBody enforces the media type, the size cap and JSON syntax.
+func readJSONBody(c *gin.Context, rb *openapi3.RequestBody, maxBody int64) ([]byte, error) {
+	mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || rb.Content.Get(mediaType) == nil {
+		return nil, errUnsupportedMediaType
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, errBodyTooLarge
+	}
+	if err != nil {
+		return nil, errMalformedJSON
+	}
+	if len(bytes.TrimSpace(body)) == 0 || !json.Valid(body) {
+		return nil, errMalformedJSON
+	}
+	return body, nil
+}
+
+// decodeBody decodes the validated request body into v.
+func decodeBody(c *gin.Context, v any) error {
+	raw, _ := c.Get(ctxBody)
+	body, _ := raw.([]byte)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		// The document already accepted this body, so a mismatch is our bug.
+		return err
+	}
+	return nil
+}
+
+var quotedName = regexp.MustCompile(`property "([^"]+)"`)
+
+// toValidationError turns kin-openapi's errors into one ValidationError naming each
+// offending field or parameter. Only schema reasons are used, never the rejected
+// value, so nothing the client sent (a password) is echoed back.
+func toValidationError(err error) error {
+	verr := &domain.ValidationError{}
+	var walk func(error)
+	walk = func(err error) {
+		var multi openapi3.MultiError
+		if errors.As(err, &multi) {
+			for _, e := range multi {
+				walk(e)
+			}
+			return
+		}
+		var reqErr *openapi3filter.RequestError
+		if errors.As(err, &reqErr) {
+			if reqErr.Parameter != nil {
+				verr.Add(reqErr.Parameter.Name, parameterCode(reqErr), parameterMessage(reqErr))
+				return
+			}
+			if reqErr.Err != nil {
+				walk(reqErr.Err)
+				return
+			}
+			verr.Add("body", "invalid", reqErr.Reason)
+			return
+		}
+		var schemaErr *openapi3.SchemaError
+		if errors.As(err, &schemaErr) {
+			pointer := schemaErr.JSONPointer()
+			code, message := schemaCode(schemaErr.SchemaField), schemaMessage(schemaErr)
+			if strings.HasSuffix(schemaErr.Reason, "is unsupported") {
+				code, message = "unknown_field", "This field is not accepted here."
+			}
+			// For a missing or unknown property the reason names it; the pointer may
+			// or may not already end with it.
+			if m := quotedName.FindStringSubmatch(schemaErr.Reason); m != nil && (len(pointer) == 0 || pointer[len(pointer)-1] != m[1]) {
+				pointer = append(pointer, m[1])
+			}
+			field := strings.Join(pointer, ".")
+			if field == "" {
+				field = "body"
+			}
+			verr.Add(field, code, message)
+			return
+		}
+		verr.Add("request", "invalid", "The request does not match the API description.")
+	}
+	walk(err)
+	return verr.OrNil()
+}
+
+func schemaCode(keyword string) string {
+	switch keyword {
+	case "required":
+		return "required"
+	case "maxLength", "maxItems":
+		return "too_long"
+	case "minLength", "minItems", "minProperties":
+		return "too_short"
+	case "maximum":
+		return "too_large"
+	case "minimum":
+		return "too_small"
+	case "enum":
+		return "invalid_choice"
+	case "type":
+		return "invalid_type"
+	case "format", "pattern":
+		return "invalid_format"
+	}
+	return "invalid"
+}
+
+func schemaMessage(e *openapi3.SchemaError) string {
+	switch e.SchemaField {
+	case "required":
+		return "This field is required."
+	}
+	return upperFirst(e.Reason) + "."
+}
+
+func parameterCode(e *openapi3filter.RequestError) string {
+	var schemaErr *openapi3.SchemaError
+	if errors.As(e.Err, &schemaErr) {
+		return schemaCode(schemaErr.SchemaField)
+	}
+	if strings.Contains(e.Reason, "required") || errors.Is(e.Err, openapi3filter.ErrInvalidRequired) {
+		return "required"
+	}
+	return "invalid"
+}
+
+func parameterMessage(e *openapi3filter.RequestError) string {
+	var schemaErr *openapi3.SchemaError
+	if errors.As(e.Err, &schemaErr) {
+		return "Parameter " + e.Parameter.Name + ": " + schemaErr.Reason + "."
+	}
+	var parseErr *openapi3filter.ParseError
+	if errors.As(e.Err, &parseErr) {
+		return "Parameter " + e.Parameter.Name + " has an invalid value."
+	}
+	if errors.Is(e.Err, openapi3filter.ErrInvalidRequired) {
+		return "Parameter " + e.Parameter.Name + " is required."
+	}
+	return "Parameter " + e.Parameter.Name + " is invalid."
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

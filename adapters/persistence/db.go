@@ -1,0 +1,208 @@
+// Package persistence holds the GORM repositories, their row models and the
+// database setup for both supported dialects: Postgres in production and an
+// embedded SQLite file by default.
+package persistence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/dashtam/dashtam/migrations"
+)
+
+// Dialect names a supported database.
+type Dialect string
+
+// Supported dialects.
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// Options says which database to open.
+type Options struct {
+	// URL is a postgres:// or postgresql:// URL. Empty means the embedded SQLite file.
+	URL string
+	// SQLitePath is the SQLite database file, used when URL is empty.
+	SQLitePath string
+	// MaxOpenConns caps the connection pool (Postgres); 0 picks a default.
+	MaxOpenConns int
+}
+
+// DB is an open database with its dialect.
+type DB struct {
+	Gorm    *gorm.DB
+	Dialect Dialect
+}
+
+// Open connects to the database described by opts. It does not migrate.
+func Open(ctx context.Context, opts Options) (*DB, error) {
+	cfg := &gorm.Config{
+		Logger:                 logger.Discard, // queries may carry secrets; errors are logged by callers
+		SkipDefaultTransaction: true,           // repositories open transactions where they need them
+		PrepareStmt:            false,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	}
+	var (
+		gdb     *gorm.DB
+		dialect Dialect
+		err     error
+	)
+	switch {
+	case opts.URL == "":
+		dialect = SQLite
+		if err := os.MkdirAll(filepath.Dir(opts.SQLitePath), 0o700); err != nil {
+			return nil, fmt.Errorf("create database directory: %w", err)
+		}
+		gdb, err = gorm.Open(sqlite.Open(sqliteDSN(opts.SQLitePath)), cfg)
+	case strings.HasPrefix(opts.URL, "postgres://"), strings.HasPrefix(opts.URL, "postgresql://"):
+		dialect = Postgres
+		gdb, err = gorm.Open(postgres.Open(withConnectTimeout(opts.URL)), cfg)
+	default:
+		return nil, errors.New("DATABASE_URL must start with postgres:// or postgresql://")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		return nil, err
+	}
+	switch dialect {
+	case SQLite:
+		// WAL lets readers proceed while one writer writes; _txlock=immediate takes the
+		// write lock at BEGIN so two transactions never deadlock upgrading a read lock.
+		sqlDB.SetMaxOpenConns(max(opts.MaxOpenConns, 8))
+		sqlDB.SetMaxIdleConns(max(opts.MaxOpenConns, 8))
+		sqlDB.SetConnMaxIdleTime(0)
+	case Postgres:
+		n := opts.MaxOpenConns
+		if n == 0 {
+			n = 20
+		}
+		sqlDB.SetMaxOpenConns(n)
+		sqlDB.SetMaxIdleConns(n)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		sqlDB.SetConnMaxLifetime(30 * time.Minute)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pingCtx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
+	}
+	return &DB{Gorm: gdb, Dialect: dialect}, nil
+}
+
+func sqliteDSN(path string) string {
+	return "file:" + path +
+		"?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)" +
+		"&_pragma=synchronous(NORMAL)&_txlock=immediate"
+}
+
+// withConnectTimeout adds a connect timeout unless the URL sets one, so a database
+// that is down makes requests fail promptly instead of hanging.
+func withConnectTimeout(url string) string {
+	if strings.Contains(url, "connect_timeout=") {
+		return url
+	}
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + "connect_timeout=3"
+}
+
+// Ping checks that the database answers.
+func (d *DB) Ping(ctx context.Context) error {
+	sqlDB, err := d.Gorm.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// Close closes the connection pool.
+func (d *DB) Close() error {
+	sqlDB, err := d.Gorm.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Migrator applies the embedded migrations of the database's dialect.
+func (d *DB) Migrator() (*goose.Provider, error) {
+	fsys, err := migrations.FS(string(d.Dialect))
+	if err != nil {
+		return nil, err
+	}
+	sqlDB, err := d.Gorm.DB()
+	if err != nil {
+		return nil, err
+	}
+	var opts []goose.ProviderOption
+	gooseDialect := goose.DialectSQLite3
+	if d.Dialect == Postgres {
+		gooseDialect = goose.DialectPostgres
+		// Several instances may start at once: an advisory lock lets one migrate.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	return goose.NewProvider(gooseDialect, sqlDB, fsys, opts...)
+}
+
+// MigrateUp applies every pending migration and logs what it applied.
+func (d *DB) MigrateUp(ctx context.Context, log *slog.Logger) error {
+	m, err := d.Migrator()
+	if err != nil {
+		return err
+	}
+	results, err := m.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate up: %w", err)
+	}
+	for _, r := range results {
+		log.InfoContext(ctx, "migration applied", "version", r.Source.Version, "file", filepath.Base(r.Source.Path))
+	}
+	return nil
+}
+
+// PrintStatus writes one line per migration: version, state and when it was applied.
+func (d *DB) PrintStatus(ctx context.Context, w io.Writer) error {
+	m, err := d.Migrator()
+	if err != nil {
+		return err
+	}
+	statuses, err := m.Status(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range statuses {
+		applied := "pending"
+		if s.State == goose.StateApplied {
+			applied = "applied " + s.AppliedAt.UTC().Format(time.RFC3339)
+		}
+		if _, err := fmt.Fprintf(w, "%05d  %-28s %s\n", s.Source.Version, filepath.Base(s.Source.Path), applied); err != nil {
+			return err
+		}
+	}
+	return nil
+}

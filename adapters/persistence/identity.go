@@ -1,0 +1,309 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	identityapp "github.com/dashtam/dashtam/application/identity"
+	"github.com/dashtam/dashtam/domain/identity"
+)
+
+var (
+	_ identityapp.Users         = (*IdentityStore)(nil)
+	_ identityapp.Sessions      = (*IdentityStore)(nil)
+	_ identityapp.OneTimeTokens = (*IdentityStore)(nil)
+)
+
+// emailTaken is what a second account with one email runs into.
+var emailTaken = uniqueKey{index: "users_email_key", columns: "users.email", err: identity.ErrEmailTaken}
+
+// IdentityStore keeps users, sessions, refresh tokens and one-time tokens in the
+// database. It implements the identity application's Users, Sessions and
+// OneTimeTokens ports.
+//
+// The methods that take a closure run it inside a transaction holding the row
+// locks of what they load: SELECT ... FOR UPDATE on Postgres; on SQLite the
+// connection begins every transaction IMMEDIATE, which already takes the
+// database's single write lock. The closure must not call back into the store.
+type IdentityStore struct {
+	db *DB
+}
+
+// NewIdentityStore returns a store on db, which must be migrated.
+func NewIdentityStore(db *DB) *IdentityStore {
+	return &IdentityStore{db: db}
+}
+
+// CreateUser inserts u and its first verification token in one transaction. An
+// email that is already registered is identity.ErrEmailTaken, and then nothing is
+// stored.
+func (s *IdentityStore) CreateUser(ctx context.Context, u *identity.User, verification *identity.OneTimeToken) error {
+	user := userFromDomain(u)
+	token := oneTimeTokenFromDomain(verification)
+	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&user).Error; err != nil {
+			return err
+		}
+		return tx.Create(&token).Error
+	})
+	return dbError("create user "+u.ID().String(), err, emailTaken)
+}
+
+// UserByID returns the user with id, or domain.ErrNotFound.
+func (s *IdentityStore) UserByID(ctx context.Context, id uuid.UUID) (*identity.User, error) {
+	var row userRow
+	if err := s.db.Gorm.WithContext(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+		return nil, dbError("user "+id.String(), err)
+	}
+	return row.toDomain()
+}
+
+// UserByEmail returns the user registered with email, or domain.ErrNotFound.
+func (s *IdentityStore) UserByEmail(ctx context.Context, email identity.Email) (*identity.User, error) {
+	var row userRow
+	if err := s.db.Gorm.WithContext(ctx).Where("email = ?", email.String()).Take(&row).Error; err != nil {
+		return nil, dbError("user by email", err)
+	}
+	return row.toDomain()
+}
+
+// UpdateUser loads the user under its row lock, lets fn change it and saves every
+// field, in one transaction. fn's error rolls everything back and is returned as
+// it is. An unknown id is domain.ErrNotFound, and fn is not called.
+func (s *IdentityStore) UpdateUser(ctx context.Context, id uuid.UUID, fn func(*identity.User) error) error {
+	var fnErr error
+	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		u, err := s.lockUser(tx, id)
+		if err != nil {
+			return err
+		}
+		if fnErr = fn(u); fnErr != nil {
+			return fnErr
+		}
+		row := userFromDomain(u)
+		return tx.Save(&row).Error
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return dbError("update user "+id.String(), err, emailTaken)
+}
+
+// CreateSession inserts s and its first refresh token in one transaction. A user
+// that does not exist is domain.ErrNotFound.
+func (s *IdentityStore) CreateSession(ctx context.Context, sess *identity.Session, first *identity.RefreshToken) error {
+	row := sessionFromDomain(sess)
+	token := refreshTokenFromDomain(first)
+	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		return tx.Create(&token).Error
+	})
+	return dbError("create session "+sess.ID().String(), err)
+}
+
+// SessionByID returns the session with id, active or not, or domain.ErrNotFound.
+func (s *IdentityStore) SessionByID(ctx context.Context, id uuid.UUID) (*identity.Session, error) {
+	var row sessionRow
+	if err := s.db.Gorm.WithContext(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+		return nil, dbError("session "+id.String(), err)
+	}
+	return row.toDomain(), nil
+}
+
+// ListActiveSessions returns the user's sessions that are neither revoked nor
+// expired at now, newest first (ties broken by id, descending), skipping offset
+// and returning at most limit (0 or less: no limit), with how many there are in all.
+func (s *IdentityStore) ListActiveSessions(ctx context.Context, userID uuid.UUID, now time.Time, offset, limit int) ([]*identity.Session, int64, error) {
+	active := func() *gorm.DB {
+		return s.db.Gorm.WithContext(ctx).Model(&sessionRow{}).
+			Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, dbTime(now))
+	}
+	op := "list sessions of user " + userID.String()
+	var total int64
+	if err := active().Count(&total).Error; err != nil {
+		return nil, 0, dbError(op, err)
+	}
+	q := active().Order("created_at DESC").Order("id DESC").Offset(max(offset, 0))
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	var rows []sessionRow
+	if err := q.Find(&rows).Error; err != nil {
+		return nil, 0, dbError(op, err)
+	}
+	out := make([]*identity.Session, len(rows))
+	for i, r := range rows {
+		out[i] = r.toDomain()
+	}
+	return out, total, nil
+}
+
+// UpdateSession loads the session under its row lock, lets fn change it and saves
+// every field, in one transaction. fn's error rolls everything back and is
+// returned as it is. An unknown id is domain.ErrNotFound, and fn is not called.
+func (s *IdentityStore) UpdateSession(ctx context.Context, id uuid.UUID, fn func(*identity.Session) error) error {
+	var fnErr error
+	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		sess, err := s.lockSession(tx, id)
+		if err != nil {
+			return err
+		}
+		if fnErr = fn(sess); fnErr != nil {
+			return fnErr
+		}
+		row := sessionFromDomain(sess)
+		return tx.Save(&row).Error
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return dbError("update session "+id.String(), err)
+}
+
+// RevokeUserSessions revokes, at now and for reason, every session of the user
+// that is active at now, except keep (uuid.Nil keeps none). Sessions already
+// revoked keep their first revocation; expired ones are left as they are.
+func (s *IdentityStore) RevokeUserSessions(ctx context.Context, userID, keep uuid.UUID, now time.Time, reason identity.RevokeReason) error {
+	err := s.db.Gorm.WithContext(ctx).Model(&sessionRow{}).
+		Where("user_id = ? AND id <> ? AND revoked_at IS NULL AND expires_at > ?", userID, keep, dbTime(now)).
+		Updates(map[string]any{"revoked_at": dbTime(now), "revoke_reason": string(reason)}).Error
+	return dbError("revoke sessions of user "+userID.String(), err)
+}
+
+// RotateRefreshToken loads the refresh token with hash and its session under
+// their row locks and calls rotate with them. Everything rotate changed (the
+// presented token, the session, and the new token it returns, if any) is
+// committed even when rotate returns an error; then rotate's error is returned as
+// it is. An unknown digest is identity.ErrInvalidRefreshToken, and rotate is not
+// called.
+//
+// Concurrent calls with one digest run one after the other, so only the first
+// sees the token unused.
+func (s *IdentityStore) RotateRefreshToken(ctx context.Context, hash identity.TokenHash,
+	rotate func(presented *identity.RefreshToken, s *identity.Session) (*identity.RefreshToken, error),
+) error {
+	var rotateErr error
+	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var row refreshTokenRow
+		if err := s.forUpdate(tx).Where("token_hash = ?", hash[:]).Take(&row).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return identity.ErrInvalidRefreshToken
+			}
+			return err
+		}
+		presented, err := row.toDomain()
+		if err != nil {
+			return err
+		}
+		sess, err := s.lockSession(tx, presented.SessionID())
+		if err != nil {
+			return err
+		}
+		var next *identity.RefreshToken
+		next, rotateErr = rotate(presented, sess)
+		// Commit regardless of rotateErr: reuse detection revokes the session here.
+		row = refreshTokenFromDomain(presented)
+		if err := tx.Save(&row).Error; err != nil {
+			return err
+		}
+		sessRow := sessionFromDomain(sess)
+		if err := tx.Save(&sessRow).Error; err != nil {
+			return err
+		}
+		if next != nil {
+			nextRow := refreshTokenFromDomain(next)
+			if err := tx.Create(&nextRow).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, identity.ErrInvalidRefreshToken) {
+		return err
+	}
+	if err != nil {
+		return dbError("rotate refresh token", err)
+	}
+	return rotateErr
+}
+
+// CreateOneTimeToken stores t. A user that does not exist is domain.ErrNotFound.
+func (s *IdentityStore) CreateOneTimeToken(ctx context.Context, t *identity.OneTimeToken) error {
+	row := oneTimeTokenFromDomain(t)
+	err := s.db.Gorm.WithContext(ctx).Create(&row).Error
+	return dbError("create one-time token for user "+t.UserID().String(), err)
+}
+
+// ConsumeOneTimeToken loads the one-time token with hash and its user under their
+// row locks, calls fn with them and saves both, in one transaction. fn's error
+// rolls everything back and is returned as it is. An unknown digest is
+// identity.ErrInvalidOneTimeToken, and fn is not called.
+func (s *IdentityStore) ConsumeOneTimeToken(ctx context.Context, hash identity.TokenHash, fn func(*identity.OneTimeToken, *identity.User) error) error {
+	var fnErr error
+	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var row oneTimeTokenRow
+		if err := s.forUpdate(tx).Where("token_hash = ?", hash[:]).Take(&row).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return identity.ErrInvalidOneTimeToken
+			}
+			return err
+		}
+		token, err := row.toDomain()
+		if err != nil {
+			return err
+		}
+		u, err := s.lockUser(tx, token.UserID())
+		if err != nil {
+			return err
+		}
+		if fnErr = fn(token, u); fnErr != nil {
+			return fnErr
+		}
+		row = oneTimeTokenFromDomain(token)
+		if err := tx.Save(&row).Error; err != nil {
+			return err
+		}
+		userRow := userFromDomain(u)
+		return tx.Save(&userRow).Error
+	})
+	switch {
+	case fnErr != nil:
+		return fnErr
+	case errors.Is(err, identity.ErrInvalidOneTimeToken):
+		return err
+	}
+	return dbError("consume one-time token", err, emailTaken)
+}
+
+// forUpdate makes tx's next SELECT lock the rows it reads until the transaction
+// ends. SQLite has no FOR UPDATE; there the IMMEDIATE transaction already holds
+// the write lock.
+func (s *IdentityStore) forUpdate(tx *gorm.DB) *gorm.DB {
+	if s.db.Dialect == Postgres {
+		return tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	}
+	return tx
+}
+
+func (s *IdentityStore) lockUser(tx *gorm.DB, id uuid.UUID) (*identity.User, error) {
+	var row userRow
+	if err := s.forUpdate(tx).Where("id = ?", id).Take(&row).Error; err != nil {
+		return nil, err
+	}
+	return row.toDomain()
+}
+
+func (s *IdentityStore) lockSession(tx *gorm.DB, id uuid.UUID) (*identity.Session, error) {
+	var row sessionRow
+	if err := s.forUpdate(tx).Where("id = ?", id).Take(&row).Error; err != nil {
+		return nil, err
+	}
+	return row.toDomain(), nil
+}

@@ -1,0 +1,452 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/identity"
+)
+
+// Config holds the knobs of the identity use cases.
+type Config struct {
+	// RefreshTTL is the life of each refresh token (and so of an idle session).
+	RefreshTTL time.Duration
+	// PublicBaseURL is where emailed links point (the front end's origin).
+	PublicBaseURL string
+}
+
+// Deps are the ports the identity use cases need.
+type Deps struct {
+	Users         Users
+	Sessions      Sessions
+	OneTimeTokens OneTimeTokens
+	Hasher        PasswordHasher
+	Tokens        AccessTokens
+	Mailer        Mailer
+	Clock         Clock
+	Log           *slog.Logger
+}
+
+// Service implements the identity use cases.
+type Service struct {
+	Deps
+	cfg Config
+	// dummyHash is verified against when a login names an unknown email, so both
+	// failures cost one password hash and take about the same time.
+	dummyHash string
+}
+
+// NewService builds the identity use cases.
+func NewService(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	if cfg.RefreshTTL <= 0 {
+		cfg.RefreshTTL = 7 * 24 * time.Hour
+	}
+	if _, err := url.Parse(cfg.PublicBaseURL); err != nil || cfg.PublicBaseURL == "" {
+		return nil, errors.New("identity: PublicBaseURL must be an absolute URL")
+	}
+	dummy, _ := identity.NewOpaqueToken()
+	hash, err := deps.Hasher.Hash(ctx, dummy)
+	if err != nil {
+		return nil, fmt.Errorf("identity: prepare dummy hash: %w", err)
+	}
+	return &Service{Deps: deps, cfg: cfg, dummyHash: hash}, nil
+}
+
+// Principal is the authenticated caller of a request.
+type Principal struct {
+	UserID    uuid.UUID
+	SessionID uuid.UUID
+}
+
+// Grant is what a login or refresh hands the client.
+type Grant struct {
+	AccessToken  string
+	RefreshToken string
+	ExpiresIn    time.Duration
+	Session      *identity.Session
+}
+
+// RegisterInput is a registration request.
+type RegisterInput struct {
+	Email, Password, Name string
+}
+
+// Register creates an unverified account and mails a verification link. Every
+// invalid field is reported at once.
+func (s *Service) Register(ctx context.Context, in RegisterInput) (*identity.User, error) {
+	verr := &domain.ValidationError{}
+	email, err := identity.ParseEmail(in.Email)
+	collect(verr, err)
+	collect(verr, identity.ValidatePassword("password", in.Password))
+	name, err := identity.ValidateName(in.Name)
+	collect(verr, err)
+	if err := verr.OrNil(); err != nil {
+		return nil, err
+	}
+	hash, err := s.Hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return nil, err
+	}
+	now := s.Clock.Now()
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	user, err := identity.NewUser(id, email, name, hash, now)
+	if err != nil {
+		return nil, err
+	}
+	token, tokenHash := identity.NewOpaqueToken()
+	verification := identity.NewOneTimeToken(tokenHash, user.ID(), identity.PurposeEmailVerification, now)
+	if err := s.Users.CreateUser(ctx, user, verification); err != nil {
+		return nil, err
+	}
+	s.sendVerification(ctx, user, token)
+	return user, nil
+}
+
+// VerifyEmail consumes a verification token and marks its user's email verified.
+func (s *Service) VerifyEmail(ctx context.Context, token string) (*identity.User, error) {
+	var verified *identity.User
+	err := s.OneTimeTokens.ConsumeOneTimeToken(ctx, identity.HashToken(token), func(t *identity.OneTimeToken, u *identity.User) error {
+		now := s.Clock.Now()
+		if err := t.Consume(identity.PurposeEmailVerification, now); err != nil {
+			return err
+		}
+		u.VerifyEmail(now)
+		verified = u
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return verified, nil
+}
+
+// ResendVerification mails a new verification link unless the email is verified.
+func (s *Service) ResendVerification(ctx context.Context, p Principal) error {
+	user, err := s.Users.UserByID(ctx, p.UserID)
+	if err != nil {
+		return err
+	}
+	if user.IsEmailVerified() {
+		return nil
+	}
+	token, hash := identity.NewOpaqueToken()
+	if err := s.OneTimeTokens.CreateOneTimeToken(ctx, identity.NewOneTimeToken(hash, user.ID(), identity.PurposeEmailVerification, s.Clock.Now())); err != nil {
+		return err
+	}
+	s.sendVerification(ctx, user, token)
+	return nil
+}
+
+// LoginInput is a login request. UserAgent and IP describe the client for the
+// session list.
+type LoginInput struct {
+	Email, Password, UserAgent, IP string
+}
+
+// Login checks the credentials and starts a session. An unknown email and a wrong
+// password are the same error, after the same amount of hashing.
+func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
+	email, err := identity.ParseEmail(in.Email)
+	if err != nil {
+		// Still hash, so a malformed email is not faster to reject than a wrong one.
+		_, _, _ = s.Hasher.Verify(ctx, in.Password, s.dummyHash)
+		return Grant{}, identity.ErrInvalidCredentials
+	}
+	user, err := s.Users.UserByEmail(ctx, email)
+	if errors.Is(err, domain.ErrNotFound) {
+		_, _, _ = s.Hasher.Verify(ctx, in.Password, s.dummyHash)
+		return Grant{}, identity.ErrInvalidCredentials
+	}
+	if err != nil {
+		return Grant{}, err
+	}
+	ok, needsRehash, err := s.Hasher.Verify(ctx, in.Password, user.PasswordHash())
+	if err != nil {
+		return Grant{}, err
+	}
+	if !ok {
+		return Grant{}, identity.ErrInvalidCredentials
+	}
+	if needsRehash {
+		s.rehash(ctx, user.ID(), in.Password)
+	}
+	now := s.Clock.Now()
+	sessionID, err := uuid.NewV7()
+	if err != nil {
+		return Grant{}, err
+	}
+	session := identity.NewSession(sessionID, user.ID(), in.UserAgent, in.IP, now, s.cfg.RefreshTTL)
+	refresh, refreshHash := identity.NewOpaqueToken()
+	if err := s.Sessions.CreateSession(ctx, session, identity.NewRefreshToken(refreshHash, session.ID(), now, s.cfg.RefreshTTL)); err != nil {
+		return Grant{}, err
+	}
+	return s.grant(session, refresh, now)
+}
+
+// rehash stores a hash made with the current parameters. Failure only costs the
+// upgrade, so it is logged, not returned.
+func (s *Service) rehash(ctx context.Context, userID uuid.UUID, password string) {
+	hash, err := s.Hasher.Hash(ctx, password)
+	if err == nil {
+		err = s.Users.UpdateUser(ctx, userID, func(u *identity.User) error {
+			u.SetPasswordHash(hash, s.Clock.Now())
+			return nil
+		})
+	}
+	if err != nil {
+		s.Log.WarnContext(ctx, "password re-hash failed", "error", err.Error())
+	}
+}
+
+// Refresh rotates a refresh token into a new token pair. A token presented a second
+// time revokes its whole session.
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (Grant, error) {
+	next, nextHash := identity.NewOpaqueToken()
+	var (
+		session *identity.Session
+		now     time.Time
+	)
+	err := s.Sessions.RotateRefreshToken(ctx, identity.HashToken(refreshToken),
+		func(presented *identity.RefreshToken, sess *identity.Session) (*identity.RefreshToken, error) {
+			now = s.Clock.Now()
+			session = sess
+			return sess.Rotate(presented, nextHash, now, s.cfg.RefreshTTL)
+		})
+	if err != nil {
+		if errors.Is(err, identity.ErrRefreshTokenReused) {
+			s.Log.WarnContext(ctx, "refresh token reuse detected; session revoked", "session_id", session.ID().String())
+		}
+		return Grant{}, err
+	}
+	return s.grant(session, next, now)
+}
+
+func (s *Service) grant(session *identity.Session, refresh string, now time.Time) (Grant, error) {
+	access, claims, err := s.Tokens.Issue(session.UserID(), session.ID(), now)
+	if err != nil {
+		return Grant{}, err
+	}
+	return Grant{AccessToken: access, RefreshToken: refresh, ExpiresIn: claims.ExpiresAt.Sub(now), Session: session}, nil
+}
+
+// Authenticate verifies an access token and that its session is still active, so
+// logout and revocation take effect on the very next request, on every instance.
+func (s *Service) Authenticate(ctx context.Context, accessToken string) (Principal, error) {
+	now := s.Clock.Now()
+	claims, err := s.Tokens.Verify(accessToken, now)
+	if err != nil {
+		return Principal{}, err
+	}
+	session, err := s.Sessions.SessionByID(ctx, claims.SessionID)
+	if errors.Is(err, domain.ErrNotFound) {
+		return Principal{}, identity.ErrSessionInactive
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	if session.UserID() != claims.UserID || !session.IsActive(now) {
+		return Principal{}, identity.ErrSessionInactive
+	}
+	return Principal{UserID: claims.UserID, SessionID: claims.SessionID}, nil
+}
+
+// Logout revokes the caller's current session.
+func (s *Service) Logout(ctx context.Context, p Principal) error {
+	return s.RevokeSession(ctx, p, p.SessionID)
+}
+
+// SessionPage is one page of a user's sessions.
+type SessionPage struct {
+	Items []*identity.Session
+	Total int64
+}
+
+// ListSessions lists the caller's active sessions, newest first.
+func (s *Service) ListSessions(ctx context.Context, p Principal, page, perPage int) (SessionPage, error) {
+	items, total, err := s.Sessions.ListActiveSessions(ctx, p.UserID, s.Clock.Now(), (page-1)*perPage, perPage)
+	if err != nil {
+		return SessionPage{}, err
+	}
+	return SessionPage{Items: items, Total: total}, nil
+}
+
+// GetSession returns one of the caller's sessions. Another user's session is
+// domain.ErrNotFound, exactly like a missing one.
+func (s *Service) GetSession(ctx context.Context, p Principal, id uuid.UUID) (*identity.Session, error) {
+	session, err := s.Sessions.SessionByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if session.UserID() != p.UserID || !session.IsActive(s.Clock.Now()) {
+		return nil, fmt.Errorf("session: %w", domain.ErrNotFound)
+	}
+	return session, nil
+}
+
+// RevokeSession revokes one of the caller's sessions.
+func (s *Service) RevokeSession(ctx context.Context, p Principal, id uuid.UUID) error {
+	reason := identity.RevokedByUser
+	if id == p.SessionID {
+		reason = identity.RevokedLogout
+	}
+	return s.Sessions.UpdateSession(ctx, id, func(sess *identity.Session) error {
+		now := s.Clock.Now()
+		if sess.UserID() != p.UserID || !sess.IsActive(now) {
+			return fmt.Errorf("session: %w", domain.ErrNotFound)
+		}
+		sess.Revoke(now, reason)
+		return nil
+	})
+}
+
+// Profile returns the caller's account.
+func (s *Service) Profile(ctx context.Context, p Principal) (*identity.User, error) {
+	return s.Users.UserByID(ctx, p.UserID)
+}
+
+// UpdateProfileInput holds the profile fields to change; nil leaves a field alone.
+type UpdateProfileInput struct {
+	Name *string
+}
+
+// UpdateProfile changes the caller's profile.
+func (s *Service) UpdateProfile(ctx context.Context, p Principal, in UpdateProfileInput) (*identity.User, error) {
+	var updated *identity.User
+	err := s.Users.UpdateUser(ctx, p.UserID, func(u *identity.User) error {
+		if in.Name != nil {
+			if err := u.Rename(*in.Name, s.Clock.Now()); err != nil {
+				return err
+			}
+		}
+		updated = u
+		return nil
+	})
+	return updated, err
+}
+
+// ChangePassword replaces the caller's password after checking the current one,
+// and revokes every other session of the caller.
+func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next string) error {
+	if err := identity.ValidatePassword("new_password", next); err != nil {
+		return err
+	}
+	user, err := s.Users.UserByID(ctx, p.UserID)
+	if err != nil {
+		return err
+	}
+	ok, _, err := s.Hasher.Verify(ctx, current, user.PasswordHash())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return domain.NewValidationError("current_password", "incorrect", "The current password is incorrect.")
+	}
+	hash, err := s.Hasher.Hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	// Revoke first: if saving the hash then fails, the other sessions are gone but
+	// nothing is weaker than before, and the user can simply try again.
+	if err := s.Sessions.RevokeUserSessions(ctx, p.UserID, p.SessionID, s.Clock.Now(), identity.RevokedPasswordChange); err != nil {
+		return err
+	}
+	return s.Users.UpdateUser(ctx, p.UserID, func(u *identity.User) error {
+		u.SetPasswordHash(hash, s.Clock.Now())
+		return nil
+	})
+}
+
+// RequestPasswordReset mails a reset link when the email has an account. The
+// caller learns nothing either way: the result is the same.
+func (s *Service) RequestPasswordReset(ctx context.Context, rawEmail string) error {
+	email, err := identity.ParseEmail(rawEmail)
+	if err != nil {
+		return err
+	}
+	user, err := s.Users.UserByEmail(ctx, email)
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	token, hash := identity.NewOpaqueToken()
+	if err := s.OneTimeTokens.CreateOneTimeToken(ctx, identity.NewOneTimeToken(hash, user.ID(), identity.PurposePasswordReset, s.Clock.Now())); err != nil {
+		return err
+	}
+	s.send(ctx, Message{
+		To:      user.Email().String(),
+		Subject: "Reset your Dashtam password",
+		Text: "Someone asked to reset the password of your Dashtam account.\n\n" +
+			"To choose a new password, open this link within an hour:\n" + s.link("/reset-password", token) +
+			"\n\nIf it was not you, ignore this email; your password stays as it is.\n",
+	})
+	return nil
+}
+
+// ResetPassword sets a new password with a mailed reset token and revokes every
+// session of the account.
+func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) error {
+	if err := identity.ValidatePassword("new_password", newPassword); err != nil {
+		return err
+	}
+	hash, err := s.Hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return err
+	}
+	var userID uuid.UUID
+	err = s.OneTimeTokens.ConsumeOneTimeToken(ctx, identity.HashToken(token), func(t *identity.OneTimeToken, u *identity.User) error {
+		now := s.Clock.Now()
+		if err := t.Consume(identity.PurposePasswordReset, now); err != nil {
+			return err
+		}
+		u.SetPasswordHash(hash, now)
+		// Whoever can read the inbox proved it; the link also proves the address.
+		u.VerifyEmail(now)
+		userID = u.ID()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.Sessions.RevokeUserSessions(ctx, userID, uuid.Nil, s.Clock.Now(), identity.RevokedPasswordReset)
+}
+
+func (s *Service) sendVerification(ctx context.Context, u *identity.User, token string) {
+	s.send(ctx, Message{
+		To:      u.Email().String(),
+		Subject: "Verify your email for Dashtam",
+		Text: "Hello " + u.Name() + ",\n\nPlease confirm your email address by opening this link within 24 hours:\n" +
+			s.link("/verify-email", token) + "\n",
+	})
+}
+
+// send delivers an email. A failed delivery does not fail the request (the user can
+// ask again); it is logged without the message, which carries a token.
+func (s *Service) send(ctx context.Context, msg Message) {
+	if err := s.Mailer.Send(ctx, msg); err != nil {
+		s.Log.ErrorContext(ctx, "email delivery failed", "subject", msg.Subject, "error", err.Error())
+	}
+}
+
+func (s *Service) link(path, token string) string {
+	return s.cfg.PublicBaseURL + path + "?token=" + url.QueryEscape(token)
+}
+
+// collect adds err's field problems to verr; other errors cannot occur here.
+func collect(verr *domain.ValidationError, err error) {
+	var v *domain.ValidationError
+	if errors.As(err, &v) {
+		verr.Fields = append(verr.Fields, v.Fields...)
+	}
+}

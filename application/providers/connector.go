@@ -1,0 +1,97 @@
+package providers
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Flow is the shape of a provider's authorization flow.
+type Flow string
+
+const (
+	// FlowRedirect is OAuth 2.0 authorization code: the user's browser goes to the
+	// institution and comes back to our callback with a code.
+	FlowRedirect Flow = "redirect"
+	// FlowLinkToken is Plaid Link: the client SDK gets a link token, the user links an
+	// account, and the client sends us a public token to exchange.
+	FlowLinkToken Flow = "link_token"
+)
+
+// ProviderType describes what a connector offers, for the public catalog.
+type ProviderType struct {
+	Key          string
+	Name         string
+	Flow         Flow
+	Capabilities []string
+	// CanRefresh is false for providers whose tokens cannot be refreshed (Plaid).
+	CanRefresh bool
+}
+
+// BeginRequest starts one authorization attempt.
+type BeginRequest struct {
+	// State is the opaque, unguessable value the institution must echo back.
+	State string
+	// UserID identifies the end user to institutions that want a stable user id
+	// (Plaid's client_user_id). It is not secret.
+	UserID uuid.UUID
+}
+
+// BeginResult is what the client needs to send the user to the institution.
+// Redirect flows set AuthorizationURL; link flows set LinkToken.
+type BeginResult struct {
+	AuthorizationURL string
+	LinkToken        string
+	// ExpiresAt is when this attempt can no longer be completed (zero: the
+	// application's own state lifetime applies).
+	ExpiresAt time.Time
+}
+
+// Tokens is what an institution grants. Zero times mean "never" / "unknown".
+type Tokens struct {
+	AccessToken  string
+	RefreshToken string
+	// ExpiresAt is when AccessToken expires.
+	ExpiresAt time.Time
+	// RefreshExpiresAt is when RefreshToken stops working (Schwab: 7 days after the
+	// original consent; refreshing does not extend it).
+	RefreshExpiresAt time.Time
+	Scopes           []string
+	// ExternalID is the institution's id for the connection (Plaid item_id).
+	ExternalID string
+}
+
+// Connector speaks one institution's authorization protocol. Errors are classified
+// with the domain's provider error kinds:
+//   - domain.ErrReauthorizationRequired: final, the user must consent again;
+//   - domain.ErrProviderUnavailable: the institution failed or answered nonsense;
+//   - domain.ErrProviderTimeout: no answer within the budget;
+//   - domain.ErrNotSupported: this connector has no such operation.
+//
+// Institution error text may be wrapped for logs but never reaches API clients.
+type Connector interface {
+	Type() ProviderType
+	// Begin starts an attempt bound to req.State.
+	Begin(ctx context.Context, req BeginRequest) (BeginResult, error)
+	// Complete exchanges the grant the user's browser or client brought back (an
+	// authorization code, or a Plaid public token) for tokens.
+	Complete(ctx context.Context, grant string) (Tokens, error)
+	// Refresh trades current for new tokens. current.RefreshExpiresAt carries the
+	// cap the connector reported when the grant was made, and it is kept unless the
+	// institution reports a new one.
+	Refresh(ctx context.Context, current Tokens) (Tokens, error)
+	// Revoke ends the grant at the institution where it has an endpoint for that; a
+	// connector without one returns nil (the tokens are wiped locally either way).
+	Revoke(ctx context.Context, current Tokens) error
+}
+
+// TokenCipher encrypts provider tokens at rest. Associated data binds a ciphertext
+// to its row and field, so a ciphertext copied elsewhere does not decrypt.
+type TokenCipher interface {
+	Encrypt(plaintext, associatedData []byte) ([]byte, error)
+	Decrypt(ciphertext, associatedData []byte) ([]byte, error)
+	// IsPrimary reports whether ciphertext was made under the current primary key,
+	// so a re-encryption pass can skip it.
+	IsPrimary(ciphertext []byte) bool
+}

@@ -1,0 +1,144 @@
+// Package bootstrap is the composition root: it reads the configuration, builds
+// every adapter and use case explicitly (no globals, no init registries), wires
+// them together and runs the server or a CLI sub-command.
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/dashtam/dashtam/adapters/accesstoken"
+	"github.com/dashtam/dashtam/adapters/clock"
+	"github.com/dashtam/dashtam/adapters/email"
+	"github.com/dashtam/dashtam/adapters/httpapi"
+	"github.com/dashtam/dashtam/adapters/password"
+	"github.com/dashtam/dashtam/adapters/persistence"
+	identityapp "github.com/dashtam/dashtam/application/identity"
+)
+
+// Overrides swaps outside services for fakes in component and end-to-end tests,
+// keeping the real database and HTTP stack. Zero fields mean "the real one".
+type Overrides struct {
+	Mailer identityapp.Mailer
+	Clock  identityapp.Clock
+	// Hasher replaces argon2id, whose cost only slows component tests down.
+	Hasher identityapp.PasswordHasher
+}
+
+// App is the assembled service.
+type App struct {
+	Config   Config
+	Log      *slog.Logger
+	DB       *persistence.DB
+	Identity *identityapp.Service
+	Handler  http.Handler
+}
+
+// Build opens the database (migrating it when AUTO_MIGRATE is on) and assembles
+// every adapter and use case. Close releases what it opened.
+func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *App, err error) {
+	db, err := persistence.Open(ctx, persistence.Options{URL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath()})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = db.Close()
+		}
+	}()
+	if cfg.AutoMigrate {
+		if err := db.MigrateUp(ctx, log); err != nil {
+			return nil, err
+		}
+	}
+
+	var clk identityapp.Clock = clock.System{}
+	if o.Clock != nil {
+		clk = o.Clock
+	}
+	mailer, err := buildMailer(cfg, log, o)
+	if err != nil {
+		return nil, err
+	}
+	// At most 4 hashes at once: each holds 19 MiB, and more would only queue on a
+	// small machine's cores anyway.
+	var hasher identityapp.PasswordHasher = password.New(password.DefaultParams, 4)
+	if o.Hasher != nil {
+		hasher = o.Hasher
+	}
+	tokens, err := accesstoken.New(accesstoken.Config{
+		Keys:     accessKeys(cfg.JWTSigningKeys),
+		Issuer:   cfg.PublicBaseURL,
+		Audience: cfg.PublicBaseURL + "/api",
+		TTL:      cfg.AccessTokenTTL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("JWT_SIGNING_KEYS: %w", err)
+	}
+	store := persistence.NewIdentityStore(db)
+	ids, err := identityapp.NewService(ctx, identityapp.Config{PublicBaseURL: cfg.PublicBaseURL}, identityapp.Deps{
+		Users:         store,
+		Sessions:      store,
+		OneTimeTokens: store,
+		Hasher:        hasher,
+		Tokens:        tokens,
+		Mailer:        mailer,
+		Clock:         clk,
+		Log:           log,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	spec, err := httpapi.LoadSpec()
+	if err != nil {
+		return nil, err
+	}
+	router, err := httpapi.NewRouter(httpapi.Deps{
+		Identity: ids,
+		Checks: []httpapi.Check{
+			{Name: "database", Probe: db.Ping, Required: true},
+			{Name: "rate_limit_store"},
+		},
+		Log:            log,
+		Version:        Version,
+		Now:            clk.Now,
+		RequestTimeout: cfg.RequestTimeout,
+		TrustedProxies: cfg.TrustedProxies,
+	}, spec)
+	if err != nil {
+		return nil, err
+	}
+	return &App{Config: cfg, Log: log, DB: db, Identity: ids, Handler: router}, nil
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.DB.Close() }
+
+func buildMailer(cfg Config, log *slog.Logger, o Overrides) (identityapp.Mailer, error) {
+	switch {
+	case o.Mailer != nil:
+		return o.Mailer, nil
+	case cfg.SMTPURL != "":
+		m, err := email.NewSMTP(cfg.SMTPURL, cfg.SMTPFrom)
+		if err != nil {
+			return nil, fmt.Errorf("SMTP_URL: %w", err)
+		}
+		return m, nil
+	case cfg.Production():
+		return nil, errors.New("SMTP_URL: is required when APP_ENV=production")
+	default:
+		return email.NewLog(log.With("component", "mailer")), nil
+	}
+}
+
+func accessKeys(keys []Key) []accesstoken.Key {
+	out := make([]accesstoken.Key, len(keys))
+	for i, k := range keys {
+		out[i] = accesstoken.Key{ID: k.ID, Secret: k.Secret}
+	}
+	return out
+}

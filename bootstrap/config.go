@@ -1,0 +1,186 @@
+package bootstrap
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dashtam/dashtam/adapters/logging"
+)
+
+// Environment names.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+)
+
+// Key is one entry of a keyring variable ("id:base64,id:base64"; first is primary).
+type Key struct {
+	ID     string
+	Secret []byte
+}
+
+// Config is the service's typed configuration, read from the environment
+// (variables documented in README.md and .env.example).
+type Config struct {
+	Env             string
+	HTTPAddr        string
+	DataDir         string
+	DatabaseURL     string // empty: embedded SQLite under DataDir
+	AutoMigrate     bool
+	PublicBaseURL   string
+	LogLevel        slog.Level
+	TrustedProxies  []string
+	SMTPURL         string // empty: emails are logged (development only)
+	SMTPFrom        string
+	AccessTokenTTL  time.Duration
+	RequestTimeout  time.Duration
+	ShutdownTimeout time.Duration
+
+	JWTSigningKeys      []Key
+	TokenEncryptionKeys []Key
+	// DevKeysFile is set when the keys above came from the generated development
+	// key file rather than the environment.
+	DevKeysFile string
+}
+
+// SQLitePath is the embedded database file.
+func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "dashtam.db") }
+
+// Production reports whether APP_ENV=production.
+func (c Config) Production() bool { return c.Env == EnvProduction }
+
+// LoadConfig reads and validates the configuration. Every problem is reported,
+// each naming its variable.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	duration := func(name string, def time.Duration) time.Duration {
+		raw := get(name, "")
+		if raw == "" {
+			return def
+		}
+		d, err := time.ParseDuration(raw)
+		if err != nil || d <= 0 {
+			bad(name, "must be a positive duration such as 30s or 15m")
+			return def
+		}
+		return d
+	}
+
+	c := Config{
+		Env:             get("APP_ENV", EnvDevelopment),
+		HTTPAddr:        get("HTTP_ADDR", "127.0.0.1:8080"),
+		DataDir:         get("DATA_DIR", "./data"),
+		DatabaseURL:     get("DATABASE_URL", ""),
+		SMTPURL:         get("SMTP_URL", ""),
+		SMTPFrom:        get("SMTP_FROM", "Dashtam <no-reply@dashtam.local>"),
+		AccessTokenTTL:  duration("ACCESS_TOKEN_TTL", 30*time.Minute),
+		RequestTimeout:  duration("REQUEST_TIMEOUT", 15*time.Second),
+		ShutdownTimeout: duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+	}
+	if c.Env != EnvDevelopment && c.Env != EnvProduction {
+		bad("APP_ENV", "must be development or production")
+	}
+	autoMigrate, err := strconv.ParseBool(get("AUTO_MIGRATE", "true"))
+	if err != nil {
+		bad("AUTO_MIGRATE", "must be true or false")
+	}
+	c.AutoMigrate = autoMigrate
+	if c.LogLevel, err = logging.ParseLevel(get("LOG_LEVEL", "info")); err != nil {
+		bad("LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	if raw := get("TRUSTED_PROXIES", ""); raw != "" {
+		c.TrustedProxies = splitList(raw)
+	}
+	c.PublicBaseURL = strings.TrimRight(get("PUBLIC_BASE_URL", "http://"+c.HTTPAddr), "/")
+	if u, err := url.Parse(c.PublicBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("PUBLIC_BASE_URL", "must be an absolute http(s) URL")
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		bad("DATABASE_URL", "must be a postgres:// URL (unset it to use the embedded SQLite database)")
+	}
+	if c.SMTPURL != "" {
+		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") {
+			bad("SMTP_URL", "must be an smtp:// or smtps:// URL")
+		}
+	}
+	c.JWTSigningKeys = parseKeyring("JWT_SIGNING_KEYS", getenv("JWT_SIGNING_KEYS"), 32, 0, bad)
+	c.TokenEncryptionKeys = parseKeyring("TOKEN_ENCRYPTION_KEYS", getenv("TOKEN_ENCRYPTION_KEYS"), 32, 32, bad)
+
+	if c.Production() {
+		// In production nothing falls back to a development default.
+		for _, name := range []string{"DATABASE_URL", "JWT_SIGNING_KEYS", "TOKEN_ENCRYPTION_KEYS", "SMTP_URL", "PUBLIC_BASE_URL"} {
+			if strings.TrimSpace(getenv(name)) == "" {
+				bad(name, "is required when APP_ENV=production")
+			}
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+var keyID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+// parseKeyring parses "id:base64[,id:base64...]". Secrets must decode to at least
+// minLen bytes (and exactly exactLen when it is not 0). Error messages name the
+// variable and the entry's position, never the secret.
+func parseKeyring(name, raw string, minLen, exactLen int, bad func(string, string, ...any)) []Key {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return nil
+	}
+	var keys []Key
+	seen := map[string]bool{}
+	for i, entry := range splitList(raw) {
+		id, secret, ok := strings.Cut(entry, ":")
+		if !ok || !keyID.MatchString(id) {
+			bad(name, "entry %d must look like key-id:base64-secret (id of 1-32 letters, digits, - or _)", i+1)
+			continue
+		}
+		if seen[id] {
+			bad(name, "key id %q appears twice", id)
+			continue
+		}
+		seen[id] = true
+		b, err := base64.StdEncoding.DecodeString(secret)
+		if err != nil {
+			bad(name, "key %q is not valid base64", id)
+			continue
+		}
+		if len(b) < minLen || (exactLen > 0 && len(b) != exactLen) {
+			want := fmt.Sprintf("at least %d", minLen)
+			if exactLen > 0 {
+				want = fmt.Sprintf("exactly %d", exactLen)
+			}
+			bad(name, "key %q must decode to %s bytes (try: openssl rand -base64 32)", id, want)
+			continue
+		}
+		keys = append(keys, Key{ID: id, Secret: b})
+	}
+	return keys
+}
+
+func splitList(raw string) []string {
+	var out []string
+	for _, part := range strings.Split(raw, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}

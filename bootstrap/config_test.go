@@ -1,0 +1,109 @@
+package bootstrap
+
+import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func key(n int) string { return base64.StdEncoding.EncodeToString(make([]byte, n)) }
+
+func TestDevelopmentStartsWithNothingSet(t *testing.T) {
+	cfg, err := LoadConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Env != EnvDevelopment || cfg.HTTPAddr != "127.0.0.1:8080" || cfg.DatabaseURL != "" || !cfg.AutoMigrate {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	if cfg.PublicBaseURL != "http://127.0.0.1:8080" {
+		t.Errorf("PublicBaseURL = %q", cfg.PublicBaseURL)
+	}
+}
+
+// In production every missing secret is reported, each by its variable name.
+func TestProductionRequiresEverySecret(t *testing.T) {
+	_, err := LoadConfig(env(map[string]string{"APP_ENV": "production"}))
+	if err == nil {
+		t.Fatal("production started without secrets")
+	}
+	for _, name := range []string{"DATABASE_URL", "JWT_SIGNING_KEYS", "TOKEN_ENCRYPTION_KEYS", "SMTP_URL", "PUBLIC_BASE_URL"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+	_, err = LoadConfig(env(map[string]string{
+		"APP_ENV": "production", "DATABASE_URL": "postgres://db/x", "JWT_SIGNING_KEYS": "k1:" + key(32),
+		"TOKEN_ENCRYPTION_KEYS": "k1:" + key(32), "SMTP_URL": "smtps://u:p@mail:465", "PUBLIC_BASE_URL": "https://api.example.com",
+	}))
+	if err != nil {
+		t.Fatalf("complete production config rejected: %v", err)
+	}
+}
+
+func TestInvalidValuesNameTheirVariable(t *testing.T) {
+	secret := key(16)
+	cases := map[string]map[string]string{
+		"APP_ENV":               {"APP_ENV": "staging"},
+		"AUTO_MIGRATE":          {"AUTO_MIGRATE": "perhaps"},
+		"LOG_LEVEL":             {"LOG_LEVEL": "loud"},
+		"PUBLIC_BASE_URL":       {"PUBLIC_BASE_URL": "ftp://x"},
+		"DATABASE_URL":          {"DATABASE_URL": "mysql://x"},
+		"SMTP_URL":              {"SMTP_URL": "http://mail"},
+		"REQUEST_TIMEOUT":       {"REQUEST_TIMEOUT": "-3s"},
+		"JWT_SIGNING_KEYS":      {"JWT_SIGNING_KEYS": "k1:" + secret},
+		"TOKEN_ENCRYPTION_KEYS": {"TOKEN_ENCRYPTION_KEYS": "k1:" + key(31)},
+	}
+	for name, vars := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := LoadConfig(env(vars))
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Fatalf("error %v does not name %s", err, name)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Error("error echoes the secret")
+			}
+		})
+	}
+}
+
+func TestKeyringOrderAndDuplicates(t *testing.T) {
+	cfg, err := LoadConfig(env(map[string]string{"JWT_SIGNING_KEYS": "new:" + key(32) + ", old:" + key(48)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.JWTSigningKeys) != 2 || cfg.JWTSigningKeys[0].ID != "new" || len(cfg.JWTSigningKeys[1].Secret) != 48 {
+		t.Errorf("keys = %+v", cfg.JWTSigningKeys)
+	}
+	if _, err := LoadConfig(env(map[string]string{"JWT_SIGNING_KEYS": "a:" + key(32) + ",a:" + key(32)})); err == nil {
+		t.Error("duplicate key ids accepted")
+	}
+}
+
+// Development keys are generated once into DATA_DIR (0600) and reused after.
+func TestDevKeysGeneratedOnceAndReused(t *testing.T) {
+	dir := t.TempDir()
+	cfg, _ := LoadConfig(env(map[string]string{"DATA_DIR": dir}))
+	generated, err := ensureDevKeys(&cfg)
+	if err != nil || !generated {
+		t.Fatalf("first start: generated=%v err=%v", generated, err)
+	}
+	info, err := os.Stat(filepath.Join(dir, devKeysFileName))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", info, err)
+	}
+	first := cfg.JWTSigningKeys[0].Secret
+
+	cfg2, _ := LoadConfig(env(map[string]string{"DATA_DIR": dir}))
+	generated, err = ensureDevKeys(&cfg2)
+	if err != nil || generated {
+		t.Fatalf("second start: generated=%v err=%v", generated, err)
+	}
+	if string(cfg2.JWTSigningKeys[0].Secret) != string(first) || len(cfg2.TokenEncryptionKeys[0].Secret) != 32 {
+		t.Error("second start did not reuse the keys")
+	}
+}

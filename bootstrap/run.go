@@ -1,0 +1,154 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/dashtam/dashtam/adapters/httpapi"
+	"github.com/dashtam/dashtam/adapters/logging"
+	"github.com/dashtam/dashtam/adapters/persistence"
+)
+
+// Version is the build's version, set with -ldflags "-X .../bootstrap.Version=...".
+var Version = "dev"
+
+const usage = `Usage: dashtam [command]
+
+Commands:
+  serve            run the HTTP API (default)
+  migrate up       apply every pending database migration
+  migrate down     roll back the most recent migration
+  migrate status   list migrations and whether each is applied
+  version          print the version
+
+Configuration comes from environment variables; see README.md.
+`
+
+// Run is the whole program: it parses the command line, loads the configuration
+// and runs the chosen command until ctx is cancelled (SIGINT/SIGTERM in main).
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, getenv, stderr)
+	case "migrate":
+		if len(args) != 1 {
+			return fmt.Errorf("migrate needs one of up, down, status\n\n%s", usage)
+		}
+		return migrate(ctx, args[0], getenv, stdout, stderr)
+	case "version":
+		_, err := fmt.Fprintln(stdout, Version)
+		return err
+	case "help", "-h", "--help":
+		_, err := fmt.Fprint(stdout, usage)
+		return err
+	default:
+		return fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
+	}
+}
+
+// Setup loads and completes the configuration and builds the logger: the part of
+// start-up that serve, migrate and the end-to-end tests share.
+func Setup(getenv func(string) string, logOut io.Writer) (Config, *slog.Logger, error) {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return Config{}, nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	log := logging.New(logOut, cfg.LogLevel).With("service", "dashtam")
+	if !cfg.Production() {
+		generated, err := ensureDevKeys(&cfg)
+		if err != nil {
+			return Config{}, nil, err
+		}
+		if generated {
+			log.Warn("generated development keys; never use them in production", "file", cfg.DevKeysFile)
+		} else if cfg.DevKeysFile != "" {
+			log.Warn("using development keys; set JWT_SIGNING_KEYS and TOKEN_ENCRYPTION_KEYS for real deployments", "file", cfg.DevKeysFile)
+		}
+	}
+	return cfg, log, nil
+}
+
+func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) error {
+	cfg, log, err := Setup(getenv, logOut)
+	if err != nil {
+		return err
+	}
+	app, err := Build(ctx, cfg, log, Overrides{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := app.Close(); err != nil {
+			log.Warn("closing the database", "error", err.Error())
+		}
+	}()
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR: %w", err)
+	}
+	srv := httpapi.NewHTTPServer(cfg.HTTPAddr, app.Handler, log)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "env", cfg.Env, "database", string(app.DB.Dialect), "version", Version)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down; letting in-flight requests finish", "timeout", cfg.ShutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func migrate(ctx context.Context, direction string, getenv func(string) string, stdout, logOut io.Writer) error {
+	cfg, log, err := Setup(getenv, logOut)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	db, err := persistence.Open(ctx, persistence.Options{URL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath()})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = db.Close() }()
+	switch direction {
+	case "up":
+		return db.MigrateUp(ctx, log)
+	case "down":
+		m, err := db.Migrator()
+		if err != nil {
+			return err
+		}
+		res, err := m.Down(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate down: %w", err)
+		}
+		log.Info("migration rolled back", "version", res.Source.Version)
+		return nil
+	case "status":
+		return db.PrintStatus(ctx, stdout)
+	default:
+		return fmt.Errorf("migrate needs one of up, down, status, not %q", direction)
+	}
+}

@@ -1,0 +1,132 @@
+package identity
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// RevokeReason says why a session ended; it is kept for auditing.
+type RevokeReason string
+
+// Why sessions end.
+const (
+	RevokedLogout         RevokeReason = "logout"
+	RevokedByUser         RevokeReason = "revoked_by_user"
+	RevokedPasswordChange RevokeReason = "password_change"
+	RevokedPasswordReset  RevokeReason = "password_reset"
+	RevokedRefreshReuse   RevokeReason = "refresh_token_reuse"
+)
+
+// Session is one login: a family of refresh tokens, each rotated into the next,
+// plus the access tokens issued for it. Revoking the session kills them all.
+type Session struct {
+	id           uuid.UUID
+	userID       uuid.UUID
+	userAgent    string
+	ipAddress    string
+	createdAt    time.Time
+	lastUsedAt   time.Time
+	expiresAt    time.Time
+	revokedAt    time.Time
+	revokeReason RevokeReason
+}
+
+const (
+	maxUserAgentLength = 512
+	maxIPLength        = 64
+)
+
+// NewSession starts a session that lives as long as its refresh token (ttl).
+func NewSession(id, userID uuid.UUID, userAgent, ip string, now time.Time, ttl time.Duration) *Session {
+	return &Session{id: id, userID: userID, userAgent: truncate(userAgent, maxUserAgentLength),
+		ipAddress: truncate(ip, maxIPLength), createdAt: now, lastUsedAt: now, expiresAt: now.Add(ttl)}
+}
+
+// RehydrateSession rebuilds a session from storage.
+func RehydrateSession(id, userID uuid.UUID, userAgent, ip string, createdAt, lastUsedAt, expiresAt, revokedAt time.Time, reason RevokeReason) *Session {
+	return &Session{id: id, userID: userID, userAgent: userAgent, ipAddress: ip, createdAt: createdAt,
+		lastUsedAt: lastUsedAt, expiresAt: expiresAt, revokedAt: revokedAt, revokeReason: reason}
+}
+
+func (s *Session) ID() uuid.UUID              { return s.id }
+func (s *Session) UserID() uuid.UUID          { return s.userID }
+func (s *Session) UserAgent() string          { return s.userAgent }
+func (s *Session) IPAddress() string          { return s.ipAddress }
+func (s *Session) CreatedAt() time.Time       { return s.createdAt }
+func (s *Session) LastUsedAt() time.Time      { return s.lastUsedAt }
+func (s *Session) ExpiresAt() time.Time       { return s.expiresAt }
+func (s *Session) RevokedAt() time.Time       { return s.revokedAt }
+func (s *Session) RevokeReason() RevokeReason { return s.revokeReason }
+
+// IsActive reports whether the session can still be used at now: not revoked and
+// not past its expiry (the expiry instant itself is already expired).
+func (s *Session) IsActive(now time.Time) bool {
+	return s.revokedAt.IsZero() && now.Before(s.expiresAt)
+}
+
+// Revoke ends the session. Revoking twice keeps the first reason.
+func (s *Session) Revoke(now time.Time, reason RevokeReason) {
+	if s.revokedAt.IsZero() {
+		s.revokedAt, s.revokeReason = now, reason
+	}
+}
+
+// Rotate trades the presented refresh token for a new one. Presenting a token that
+// was already rotated is treated as theft: the whole session is revoked and
+// ErrRefreshTokenReused returned. An expired token, or one of an inactive session,
+// is ErrInvalidRefreshToken. On success the session's expiry slides to the new
+// token's and the new token's digest is newHash.
+func (s *Session) Rotate(presented *RefreshToken, newHash TokenHash, now time.Time, ttl time.Duration) (*RefreshToken, error) {
+	if presented.sessionID != s.id {
+		return nil, ErrInvalidRefreshToken
+	}
+	if !presented.usedAt.IsZero() {
+		s.Revoke(now, RevokedRefreshReuse)
+		return nil, ErrRefreshTokenReused
+	}
+	if !s.IsActive(now) || !now.Before(presented.expiresAt) {
+		return nil, ErrInvalidRefreshToken
+	}
+	presented.usedAt = now
+	s.lastUsedAt = now
+	next := NewRefreshToken(newHash, s.id, now, ttl)
+	s.expiresAt = next.expiresAt
+	return next, nil
+}
+
+// RefreshToken is one link in a session's rotation chain, stored by digest.
+type RefreshToken struct {
+	hash      TokenHash
+	sessionID uuid.UUID
+	issuedAt  time.Time
+	expiresAt time.Time
+	usedAt    time.Time // set once rotated
+}
+
+// NewRefreshToken records a freshly issued refresh token.
+func NewRefreshToken(hash TokenHash, sessionID uuid.UUID, now time.Time, ttl time.Duration) *RefreshToken {
+	return &RefreshToken{hash: hash, sessionID: sessionID, issuedAt: now, expiresAt: now.Add(ttl)}
+}
+
+// RehydrateRefreshToken rebuilds a refresh token from storage.
+func RehydrateRefreshToken(hash TokenHash, sessionID uuid.UUID, issuedAt, expiresAt, usedAt time.Time) *RefreshToken {
+	return &RefreshToken{hash: hash, sessionID: sessionID, issuedAt: issuedAt, expiresAt: expiresAt, usedAt: usedAt}
+}
+
+func (t *RefreshToken) Hash() TokenHash      { return t.hash }
+func (t *RefreshToken) SessionID() uuid.UUID { return t.sessionID }
+func (t *RefreshToken) IssuedAt() time.Time  { return t.issuedAt }
+func (t *RefreshToken) ExpiresAt() time.Time { return t.expiresAt }
+func (t *RefreshToken) UsedAt() time.Time    { return t.usedAt }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// Cut on a rune boundary.
+	for n > 0 && (s[n]&0xC0) == 0x80 {
+		n--
+	}
+	return s[:n]
+}

@@ -1,0 +1,94 @@
+package identity
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/dashtam/dashtam/domain"
+)
+
+// User is an account holder.
+type User struct {
+	id              uuid.UUID
+	email           Email
+	name            string
+	passwordHash    string
+	emailVerifiedAt time.Time // zero while unverified
+	createdAt       time.Time
+	updatedAt       time.Time
+}
+
+const maxNameLength = 100
+
+// NewUser creates an unverified user. passwordHash is the hasher's encoded hash.
+func NewUser(id uuid.UUID, email Email, name, passwordHash string, now time.Time) (*User, error) {
+	name, err := ValidateName(name)
+	if err != nil {
+		return nil, err
+	}
+	if email.IsZero() {
+		return nil, domain.NewValidationError("email", "required", "Email is required.")
+	}
+	return &User{id: id, email: email, name: name, passwordHash: passwordHash, createdAt: now, updatedAt: now}, nil
+}
+
+// RehydrateUser rebuilds a user from storage. It trusts its input: storage only
+// holds users that NewUser and the methods below produced.
+func RehydrateUser(id uuid.UUID, email Email, name, passwordHash string, emailVerifiedAt, createdAt, updatedAt time.Time) *User {
+	return &User{id: id, email: email, name: name, passwordHash: passwordHash,
+		emailVerifiedAt: emailVerifiedAt, createdAt: createdAt, updatedAt: updatedAt}
+}
+
+// ValidateName trims name and checks it is 1 to 100 characters.
+func ValidateName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch n := utf8.RuneCountInString(name); {
+	case n == 0:
+		return "", domain.NewValidationError("name", "required", "Name is required.")
+	case n > maxNameLength:
+		return "", domain.NewValidationError("name", "too_long", "Name must be at most 100 characters.")
+	}
+	return name, nil
+}
+
+func (u *User) ID() uuid.UUID              { return u.id }
+func (u *User) Email() Email               { return u.email }
+func (u *User) Name() string               { return u.name }
+func (u *User) PasswordHash() string       { return u.passwordHash }
+func (u *User) EmailVerifiedAt() time.Time { return u.emailVerifiedAt }
+func (u *User) IsEmailVerified() bool      { return !u.emailVerifiedAt.IsZero() }
+func (u *User) CreatedAt() time.Time       { return u.createdAt }
+func (u *User) UpdatedAt() time.Time       { return u.updatedAt }
+
+// Rename changes the display name.
+func (u *User) Rename(name string, now time.Time) error {
+	name, err := ValidateName(name)
+	if err != nil {
+		return err
+	}
+	u.name, u.updatedAt = name, now
+	return nil
+}
+
+// SetPasswordHash replaces the password hash (after a change, reset or re-hash).
+func (u *User) SetPasswordHash(hash string, now time.Time) {
+	u.passwordHash, u.updatedAt = hash, now
+}
+
+// VerifyEmail marks the email verified. Verifying twice keeps the first time.
+func (u *User) VerifyEmail(now time.Time) {
+	if u.emailVerifiedAt.IsZero() {
+		u.emailVerifiedAt, u.updatedAt = now, now
+	}
+}
+
+// RequireVerifiedEmail returns ErrEmailNotVerified unless the email is verified.
+func (u *User) RequireVerifiedEmail() error {
+	if !u.IsEmailVerified() {
+		return ErrEmailNotVerified
+	}
+	return nil
+}

@@ -1,0 +1,45 @@
+package domain
+
+import "strings"
+
+// FieldError describes one invalid input field. Field is the JSON name (or query
+// parameter name) as the client sent it; Code is a stable machine-readable reason
+// such as "required", "too_long" or "invalid".
+type FieldError struct {
+	Field   string
+	Code    string
+	Message string
+}
+
+// ValidationError is returned when input breaks one or more rules. It carries every
+// field problem found, not just the first.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+// NewValidationError builds a ValidationError for a single field.
+func NewValidationError(field, code, message string) *ValidationError {
+	return &ValidationError{Fields: []FieldError{{Field: field, Code: code, Message: message}}}
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, 0, len(e.Fields))
+	for _, f := range e.Fields {
+		parts = append(parts, f.Field+": "+f.Message)
+	}
+	return "validation failed: " + strings.Join(parts, "; ")
+}
+
+// Add records another field problem.
+func (e *ValidationError) Add(field, code, message string) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Code: code, Message: message})
+}
+
+// OrNil returns e when it holds at least one field problem, and nil otherwise, so a
+// validator can collect problems and `return v.OrNil()`.
+func (e *ValidationError) OrNil() error {
+	if e == nil || len(e.Fields) == 0 {
+		return nil
+	}
+	return e
+}
