@@ -110,14 +110,15 @@ func toValidationError(err error) error {
 	verr := &domain.ValidationError{}
 	var walk func(error)
 	walk = func(err error) {
-		var multi openapi3.MultiError
-		if errors.As(err, &multi) {
+		// Outer layers first: a RequestError unwraps to a MultiError, and must be
+		// seen before it so that a parameter's name is not lost.
+		var reqErr *openapi3filter.RequestError
+		if multi, ok := err.(openapi3.MultiError); ok {
 			for _, e := range multi {
 				walk(e)
 			}
 			return
 		}
-		var reqErr *openapi3filter.RequestError
 		if errors.As(err, &reqErr) {
 			if reqErr.Parameter != nil {
 				verr.Add(reqErr.Parameter.Name, parameterCode(reqErr), parameterMessage(reqErr))

@@ -236,7 +236,7 @@ func (s *Service) grant(session *identity.Session, refresh string, now time.Time
 	if err != nil {
 		return Grant{}, err
 	}
-	return Grant{AccessToken: access, RefreshToken: refresh, ExpiresIn: claims.ExpiresAt.Sub(now), Session: session}, nil
+	return Grant{AccessToken: access, RefreshToken: refresh, ExpiresIn: claims.ExpiresAt.Sub(claims.IssuedAt), Session: session}, nil
 }
 
 // Authenticate verifies an access token and that its session is still active, so
