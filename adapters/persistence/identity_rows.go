@@ -77,7 +77,7 @@ func (r userRow) toDomain() (*identity.User, error) {
 	if err != nil {
 		// Not wrapped: a stored row that no longer validates is our fault, not a
 		// validation error of the caller's input.
-		return nil, fmt.Errorf("user %s: stored email is invalid: %v", r.ID, err)
+		return nil, fmt.Errorf("user %s: stored email is invalid: %v", r.ID, err) //nolint:errorlint // must not map to a 422
 	}
 	return identity.RehydrateUser(r.ID, email, r.Name, r.PasswordHash,
 		domainTime(r.EmailVerifiedAt), r.CreatedAt.UTC(), r.UpdatedAt.UTC()), nil

@@ -1,9 +1,16 @@
 package persistence_test
 
 import (
+	"context"
+	"errors"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/dashtam/dashtam/adapters/persistence"
+	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/identity"
 	"github.com/dashtam/dashtam/test/contract/identitycontract"
 	"github.com/dashtam/dashtam/test/dbtest"
 )
@@ -19,4 +26,86 @@ func TestIdentityStorePostgres(t *testing.T) {
 	identitycontract.Run(t, func(t *testing.T) identitycontract.Store {
 		return persistence.NewIdentityStore(dbtest.Postgres(t))
 	})
+}
+
+// Every method reports a database it cannot use as domain.ErrUnavailable, so the
+// API answers 503 rather than 500, and calls no closure.
+func TestIdentityStoreUnavailableDatabase(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) *persistence.DB{
+		"sqlite":   dbtest.SQLite,
+		"postgres": dbtest.Postgres,
+	} {
+		t.Run(name, func(t *testing.T) {
+			db := open(t)
+			st := persistence.NewIdentityStore(db)
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			assertAllUnavailable(t, st)
+		})
+	}
+	t.Run("deadline exceeded", func(t *testing.T) {
+		st := persistence.NewIdentityStore(dbtest.SQLite(t))
+		ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+		defer cancel()
+		if _, err := st.UserByID(ctx, uuid.New()); !errors.Is(err, domain.ErrUnavailable) {
+			t.Fatalf("got %v, want ErrUnavailable", err)
+		}
+	})
+}
+
+func assertAllUnavailable(t *testing.T, st *persistence.IdentityStore) {
+	t.Helper()
+	ctx := t.Context()
+	now := time.Date(2030, time.March, 4, 5, 6, 7, 0, time.UTC)
+	email, _ := identity.ParseEmail("ada@example.com")
+	u, err := identity.NewUser(uuid.New(), email, "Ada", "hash", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, h := identity.NewOpaqueToken()
+	s := identity.NewSession(uuid.New(), u.ID(), "ua", "ip", now, time.Hour)
+	notCalled := func() { t.Error("closure called although the database is unavailable") }
+
+	calls := map[string]func() error{
+		"CreateUser": func() error {
+			return st.CreateUser(ctx, u, identity.NewOneTimeToken(h, u.ID(), identity.PurposeEmailVerification, now))
+		},
+		"UserByID":    func() error { _, err := st.UserByID(ctx, u.ID()); return err },
+		"UserByEmail": func() error { _, err := st.UserByEmail(ctx, email); return err },
+		"UpdateUser": func() error {
+			return st.UpdateUser(ctx, u.ID(), func(*identity.User) error { notCalled(); return nil })
+		},
+		"CreateSession": func() error {
+			return st.CreateSession(ctx, s, identity.NewRefreshToken(h, s.ID(), now, time.Hour))
+		},
+		"SessionByID": func() error { _, err := st.SessionByID(ctx, s.ID()); return err },
+		"ListActiveSessions": func() error {
+			_, _, err := st.ListActiveSessions(ctx, u.ID(), now, 0, 10)
+			return err
+		},
+		"UpdateSession": func() error {
+			return st.UpdateSession(ctx, s.ID(), func(*identity.Session) error { notCalled(); return nil })
+		},
+		"RevokeUserSessions": func() error {
+			return st.RevokeUserSessions(ctx, u.ID(), uuid.Nil, now, identity.RevokedPasswordReset)
+		},
+		"RotateRefreshToken": func() error {
+			return st.RotateRefreshToken(ctx, h, func(*identity.RefreshToken, *identity.Session) (*identity.RefreshToken, error) {
+				notCalled()
+				return nil, nil
+			})
+		},
+		"CreateOneTimeToken": func() error {
+			return st.CreateOneTimeToken(ctx, identity.NewOneTimeToken(h, u.ID(), identity.PurposePasswordReset, now))
+		},
+		"ConsumeOneTimeToken": func() error {
+			return st.ConsumeOneTimeToken(ctx, h, func(*identity.OneTimeToken, *identity.User) error { notCalled(); return nil })
+		},
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, domain.ErrUnavailable) {
+			t.Errorf("%s: got %v, want ErrUnavailable", name, err)
+		}
+	}
 }

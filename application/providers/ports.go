@@ -1,0 +1,45 @@
+// Package providers holds the use cases of the providers resource (the catalog of
+// provider types, and each user's provider connections) and, in connector.go, the
+// port every institution connector implements.
+package providers
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dashtam/dashtam/domain/identity"
+	"github.com/dashtam/dashtam/domain/provider"
+)
+
+// Clock tells the time.
+type Clock interface {
+	Now() time.Time
+}
+
+// Accounts looks up the users who own providers.
+type Accounts interface {
+	UserByID(ctx context.Context, id uuid.UUID) (*identity.User, error)
+}
+
+// Repository stores providers. It knows nothing of ownership: the use cases check
+// that a provider belongs to the caller.
+type Repository interface {
+	// CreateProvider stores a new provider. An alias the user already has (by
+	// provider.AliasKey) is provider.ErrAliasTaken, decided by a unique index so
+	// that two concurrent creates cannot both win.
+	CreateProvider(ctx context.Context, p *provider.Provider) error
+	// ProviderByID returns the provider or domain.ErrNotFound.
+	ProviderByID(ctx context.Context, id uuid.UUID) (*provider.Provider, error)
+	// UpdateProvider loads the provider under a row lock, lets fn change it and
+	// saves it, in one transaction. fn's error aborts the update and is returned;
+	// a rename onto a taken alias is provider.ErrAliasTaken.
+	UpdateProvider(ctx context.Context, id uuid.UUID, fn func(*provider.Provider) error) (*provider.Provider, error)
+	// DeleteProvider loads the provider under a row lock and deletes it if check
+	// returns nil; check's error aborts and is returned.
+	DeleteProvider(ctx context.Context, id uuid.UUID, check func(*provider.Provider) error) error
+	// ListProviders returns one page of a user's providers and, when q.WithTotal,
+	// how many match the filter in all.
+	ListProviders(ctx context.Context, q ListQuery) (items []*provider.Provider, total int64, err error)
+}
