@@ -113,7 +113,7 @@ func toValidationError(err error) error {
 		// Outer layers first: a RequestError unwraps to a MultiError, and must be
 		// seen before it so that a parameter's name is not lost.
 		var reqErr *openapi3filter.RequestError
-		if multi, ok := err.(openapi3.MultiError); ok {
+		if multi, ok := err.(openapi3.MultiError); ok { //nolint:errorlint // only this layer, see above
 			for _, e := range multi {
 				walk(e)
 			}
