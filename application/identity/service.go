@@ -177,8 +177,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 	if !ok {
 		return Grant{}, identity.ErrInvalidCredentials
 	}
+	current := user.PasswordHash()
 	if needsRehash {
-		s.rehash(ctx, user.ID(), in.Password)
+		current = s.rehash(ctx, user.ID(), in.Password, current)
 	}
 	now := s.Clock.Now()
 	sessionID, err := uuid.NewV7()
@@ -190,22 +191,48 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 	if err := s.Sessions.CreateSession(ctx, session, identity.NewRefreshToken(refreshHash, session.ID(), now, s.cfg.RefreshTTL)); err != nil {
 		return Grant{}, err
 	}
+	// A password reset or change that landed while this login was hashing has
+	// revoked every session it could see, but not this one, created after it with
+	// the old password. Check, and undo the session if the password moved on.
+	after, err := s.Users.UserByID(ctx, user.ID())
+	if err != nil {
+		return Grant{}, err
+	}
+	if after.PasswordHash() != current {
+		revokeErr := s.Sessions.UpdateSession(ctx, session.ID(), func(sess *identity.Session) error {
+			sess.Revoke(s.Clock.Now(), identity.RevokedPasswordChange)
+			return nil
+		})
+		if revokeErr != nil {
+			return Grant{}, revokeErr
+		}
+		return Grant{}, identity.ErrInvalidCredentials
+	}
 	return s.grant(session, refresh, now)
 }
 
-// rehash stores a hash made with the current parameters. Failure only costs the
-// upgrade, so it is logged, not returned.
-func (s *Service) rehash(ctx context.Context, userID uuid.UUID, password string) {
+// rehash stores a hash of password made with the current parameters, unless the
+// stored hash is no longer verified (a reset or change landed meanwhile: the new
+// password must win). It returns the hash this login now stands on: the new one,
+// or verified when nothing was written (so a concurrent change is still noticed
+// by the caller). Failure only costs the upgrade, so it is logged, not returned.
+func (s *Service) rehash(ctx context.Context, userID uuid.UUID, password, verified string) string {
 	hash, err := s.Hasher.Hash(ctx, password)
+	stored := verified
 	if err == nil {
 		err = s.Users.UpdateUser(ctx, userID, func(u *identity.User) error {
+			if u.PasswordHash() != verified {
+				return nil
+			}
 			u.SetPasswordHash(hash, s.Clock.Now())
+			stored = hash
 			return nil
 		})
 	}
 	if err != nil {
 		s.Log.WarnContext(ctx, "password re-hash failed", "error", err.Error())
 	}
+	return stored
 }
 
 // Refresh rotates a refresh token into a new token pair. A token presented a second
