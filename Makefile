@@ -22,6 +22,10 @@ test: ## Run the whole test suite (Postgres/Redis tests skip unless TEST_DATABAS
 test-short: ## Run the tests without the race detector (faster while editing)
 	go test -count=1 ./...
 
+.PHONY: e2e
+e2e: ## Run the end-to-end tests: build the binary and walk whole journeys against it
+	go test -race -count=1 ./test/e2e/...
+
 generate: ## Regenerate code from the OpenAPI document
 	go generate ./...
 

@@ -16,7 +16,9 @@ import (
 	"github.com/dashtam/dashtam/adapters/httpapi"
 	"github.com/dashtam/dashtam/adapters/password"
 	"github.com/dashtam/dashtam/adapters/persistence"
+	"github.com/dashtam/dashtam/adapters/vault"
 	identityapp "github.com/dashtam/dashtam/application/identity"
+	providersapp "github.com/dashtam/dashtam/application/providers"
 )
 
 // Overrides swaps outside services for fakes in component and end-to-end tests,
@@ -34,7 +36,11 @@ type App struct {
 	Log      *slog.Logger
 	DB       *persistence.DB
 	Identity *identityapp.Service
-	Handler  http.Handler
+	// Authorizer runs the provider authorization use cases, including the
+	// background refresh pass.
+	Authorizer     *providersapp.Authorizer
+	Authorizations *persistence.AuthorizationStore
+	Handler        http.Handler
 }
 
 // Build opens the database (migrating it when AUTO_MIGRATE is on) and assembles
@@ -93,12 +99,35 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		return nil, err
 	}
 
+	registry, sandboxConn, err := buildRegistry(cfg, clk.Now)
+	if err != nil {
+		return nil, err
+	}
+	providers := providersapp.NewService(persistence.NewProviderStore(db), store, registry, clk)
+	cipher, err := vault.New(vaultKeys(cfg.TokenEncryptionKeys))
+	if err != nil {
+		return nil, fmt.Errorf("TOKEN_ENCRYPTION_KEYS: %w", err)
+	}
+	authorizations := persistence.NewAuthorizationStore(db, cipher)
+	authorizer := providersapp.NewAuthorizer(providers, authorizations, providersapp.AuthorizationConfig{
+		RefreshWindow: cfg.TokenRefreshWindow,
+	}, log)
+	var sandboxInstitution http.Handler
+	if sandboxConn != nil {
+		sandboxInstitution = sandboxConn.Institution()
+	}
+
 	spec, err := httpapi.LoadSpec()
 	if err != nil {
 		return nil, err
 	}
 	router, err := httpapi.NewRouter(httpapi.Deps{
-		Identity: ids,
+		Identity:               ids,
+		Providers:              providers,
+		Authorizer:             authorizer,
+		AuthorizationResultURL: cfg.AuthorizationResultURL,
+		SandboxInstitution:     sandboxInstitution,
+		CursorSecret:           deriveKey(cfg, "list cursors"),
 		Checks: []httpapi.Check{
 			{Name: "database", Probe: db.Ping, Required: true},
 			{Name: "rate_limit_store"},
@@ -112,7 +141,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, err
 	}
-	return &App{Config: cfg, Log: log, DB: db, Identity: ids, Handler: router}, nil
+	return &App{Config: cfg, Log: log, DB: db, Identity: ids, Authorizer: authorizer, Authorizations: authorizations, Handler: router}, nil
 }
 
 // Close releases the database.
@@ -133,6 +162,14 @@ func buildMailer(cfg Config, log *slog.Logger, o Overrides) (identityapp.Mailer,
 	default:
 		return email.NewLog(log.With("component", "mailer")), nil
 	}
+}
+
+func vaultKeys(keys []Key) []vault.Key {
+	out := make([]vault.Key, len(keys))
+	for i, k := range keys {
+		out[i] = vault.Key{ID: k.ID, Secret: k.Secret}
+	}
+	return out
 }
 
 func accessKeys(keys []Key) []accesstoken.Key {

@@ -44,11 +44,39 @@ type Config struct {
 	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
 
+	// SandboxEnabled offers the built-in sandbox institution (default: on in
+	// development, off in production).
+	SandboxEnabled bool
+	// AuthorizationResultURL is the front-end page redirect callbacks send the
+	// browser to; empty: the callbacks answer JSON.
+	AuthorizationResultURL string
+	// TokenRefreshWindow: provider tokens expiring within it are refreshed ahead
+	// of time; TokenRefreshInterval is how often the background pass runs.
+	TokenRefreshWindow   time.Duration
+	TokenRefreshInterval time.Duration
+	// ProviderTimeout bounds every call to an institution.
+	ProviderTimeout time.Duration
+	Schwab          SchwabConfig
+	Plaid           PlaidConfig
+
 	JWTSigningKeys      []Key
 	TokenEncryptionKeys []Key
 	// DevKeysFile is set when the keys above came from the generated development
 	// key file rather than the environment.
 	DevKeysFile string
+}
+
+// SchwabConfig configures the Charles Schwab connector; it is offered when the
+// client id and secret are set.
+type SchwabConfig struct {
+	ClientID, ClientSecret, RedirectURL, AuthURL, TokenURL string
+}
+
+// PlaidConfig configures the Plaid connector; it is offered when the client id
+// and secret are set.
+type PlaidConfig struct {
+	ClientID, Secret, BaseURL string
+	Products                  []string
 }
 
 // SQLitePath is the embedded database file.
@@ -119,6 +147,34 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") {
 			bad("SMTP_URL", "must be an smtp:// or smtps:// URL")
 		}
+	}
+	sandbox, err := strconv.ParseBool(get("SANDBOX_ENABLED", strconv.FormatBool(c.Env != EnvProduction)))
+	if err != nil {
+		bad("SANDBOX_ENABLED", "must be true or false")
+	}
+	c.SandboxEnabled = sandbox
+	c.AuthorizationResultURL = get("AUTHORIZATION_RESULT_URL", "")
+	c.TokenRefreshWindow = duration("TOKEN_REFRESH_WINDOW", 5*time.Minute)
+	c.TokenRefreshInterval = duration("TOKEN_REFRESH_INTERVAL", 30*time.Second)
+	c.ProviderTimeout = duration("PROVIDER_TIMEOUT", 10*time.Second)
+	c.Schwab = SchwabConfig{
+		ClientID:     get("SCHWAB_CLIENT_ID", ""),
+		ClientSecret: get("SCHWAB_CLIENT_SECRET", ""),
+		RedirectURL:  get("SCHWAB_REDIRECT_URL", c.PublicBaseURL+"/api/v1/oauth/schwab/callback"),
+		AuthURL:      get("SCHWAB_AUTH_URL", ""),
+		TokenURL:     get("SCHWAB_TOKEN_URL", ""),
+	}
+	if (c.Schwab.ClientID == "") != (c.Schwab.ClientSecret == "") {
+		bad("SCHWAB_CLIENT_SECRET", "SCHWAB_CLIENT_ID and SCHWAB_CLIENT_SECRET go together")
+	}
+	c.Plaid = PlaidConfig{
+		ClientID: get("PLAID_CLIENT_ID", ""),
+		Secret:   get("PLAID_SECRET", ""),
+		BaseURL:  get("PLAID_BASE_URL", "https://sandbox.plaid.com"),
+		Products: splitList(get("PLAID_PRODUCTS", "transactions")),
+	}
+	if (c.Plaid.ClientID == "") != (c.Plaid.Secret == "") {
+		bad("PLAID_SECRET", "PLAID_CLIENT_ID and PLAID_SECRET go together")
 	}
 	c.JWTSigningKeys = parseKeyring("JWT_SIGNING_KEYS", getenv("JWT_SIGNING_KEYS"), 32, 0, bad)
 	c.TokenEncryptionKeys = parseKeyring("TOKEN_ENCRYPTION_KEYS", getenv("TOKEN_ENCRYPTION_KEYS"), 32, 32, bad)

@@ -25,6 +25,8 @@ Commands:
   migrate up       apply every pending database migration
   migrate down     roll back the most recent migration
   migrate status   list migrations and whether each is applied
+  tokens reencrypt re-encrypt every stored provider token under the primary
+                   TOKEN_ENCRYPTION_KEYS key, so older keys can be removed
   version          print the version
 
 Configuration comes from environment variables; see README.md.
@@ -45,6 +47,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("migrate needs one of up, down, status\n\n%s", usage)
 		}
 		return migrate(ctx, args[0], getenv, stdout, stderr)
+	case "tokens":
+		if len(args) != 1 || args[0] != "reencrypt" {
+			return fmt.Errorf("tokens needs: reencrypt\n\n%s", usage)
+		}
+		return reencrypt(ctx, getenv, stdout, stderr)
 	case "version":
 		_, err := fmt.Fprintln(stdout, Version)
 		return err
@@ -97,6 +104,13 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	if err != nil {
 		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	jobs := startBackground(jobsCtx, app)
+	defer func() { // before the database closes
+		stopJobs()
+		jobs.Wait()
+	}()
+
 	srv := httpapi.NewHTTPServer(cfg.HTTPAddr, app.Handler, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -151,4 +165,25 @@ func migrate(ctx context.Context, direction string, getenv func(string) string, 
 	default:
 		return fmt.Errorf("migrate needs one of up, down, status, not %q", direction)
 	}
+}
+
+// reencrypt re-encrypts every stored provider token under the primary key. Run it
+// after putting a new key first in TOKEN_ENCRYPTION_KEYS; once it reports success
+// the old key can be removed from the list.
+func reencrypt(ctx context.Context, getenv func(string) string, stdout, logOut io.Writer) error {
+	cfg, log, err := Setup(getenv, logOut)
+	if err != nil {
+		return err
+	}
+	app, err := Build(ctx, cfg, log, Overrides{})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = app.Close() }()
+	n, err := app.Authorizations.ReencryptAll(ctx)
+	if err != nil {
+		return fmt.Errorf("re-encrypt tokens: %w", err)
+	}
+	_, err = fmt.Fprintf(stdout, "re-encrypted %d authorization(s) under key %q\n", n, cfg.TokenEncryptionKeys[0].ID)
+	return err
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dashtam/dashtam/adapters/httpapi/api"
 	identityapp "github.com/dashtam/dashtam/application/identity"
+	providersapp "github.com/dashtam/dashtam/application/providers"
 )
 
 // Check probes one dependency for health and readiness.
@@ -29,11 +30,20 @@ type Check struct {
 
 // Deps is what the HTTP adapter needs.
 type Deps struct {
-	Identity *identityapp.Service
-	Checks   []Check
-	Log      *slog.Logger
-	Version  string
-	Now      func() time.Time
+	Identity   *identityapp.Service
+	Providers  *providersapp.Service
+	Authorizer *providersapp.Authorizer
+	// AuthorizationResultURL, when set, is the front-end page the redirect
+	// callbacks send the browser to (303) instead of answering JSON.
+	AuthorizationResultURL string
+	// SandboxInstitution serves the sandbox's consent page; nil when disabled.
+	SandboxInstitution http.Handler
+	// CursorSecret keys the HMAC that makes list cursors tamper-evident.
+	CursorSecret []byte
+	Checks       []Check
+	Log          *slog.Logger
+	Version      string
+	Now          func() time.Time
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int64
 	// RequestTimeout bounds each request's context.
@@ -46,7 +56,8 @@ type Deps struct {
 // Server implements api.ServerInterface.
 type Server struct {
 	Deps
-	spec *Spec
+	spec    *Spec
+	cursors cursorCodec
 }
 
 var _ api.ServerInterface = (*Server)(nil)
@@ -74,7 +85,10 @@ func NewRouter(d Deps, spec *Spec) (*gin.Engine, error) {
 	if len(d.TrustedProxies) == 0 {
 		r.ForwardedByClientIP = false
 	}
-	s := &Server{Deps: d, spec: spec}
+	if len(d.CursorSecret) < 32 {
+		return nil, errors.New("httpapi: CursorSecret must be at least 32 bytes")
+	}
+	s := &Server{Deps: d, spec: spec, cursors: newCursorCodec(d.CursorSecret)}
 	r.Use(
 		requestID(),
 		accessLog(d.Log),

@@ -29,6 +29,9 @@ const ctxBody = "dashtam.body"
 func validateRequest(spec *Spec, maxBody int64, log *slog.Logger) gin.HandlerFunc {
 	opts := &openapi3filter.Options{
 		MultiError: true,
+		// Never rewrite the request: a handler must see what the client sent (an
+		// absent page is not page=1 when deciding between list modes).
+		SkipSettingDefaults: true,
 		// Authentication is enforced by the authenticate middleware.
 		AuthenticationFunc: func(context.Context, *openapi3filter.AuthenticationInput) error { return nil },
 	}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/dashtam/dashtam/domain/provider"
 )
 
 // Flow is the shape of a provider's authorization flow.
@@ -48,26 +50,17 @@ type BeginResult struct {
 	ExpiresAt time.Time
 }
 
-// Tokens is what an institution grants. Zero times mean "never" / "unknown".
-type Tokens struct {
-	AccessToken  string
-	RefreshToken string
-	// ExpiresAt is when AccessToken expires.
-	ExpiresAt time.Time
-	// RefreshExpiresAt is when RefreshToken stops working (Schwab: 7 days after the
-	// original consent; refreshing does not extend it).
-	RefreshExpiresAt time.Time
-	Scopes           []string
-	// ExternalID is the institution's id for the connection (Plaid item_id).
-	ExternalID string
-}
+// Tokens is what an institution grants (the domain's Credentials).
+type Tokens = provider.Credentials
 
 // Connector speaks one institution's authorization protocol. Errors are classified
 // with the domain's provider error kinds:
 //   - domain.ErrReauthorizationRequired: final, the user must consent again;
 //   - domain.ErrProviderUnavailable: the institution failed or answered nonsense;
 //   - domain.ErrProviderTimeout: no answer within the budget;
-//   - domain.ErrNotSupported: this connector has no such operation.
+//   - domain.ErrNotSupported: this connector has no such operation;
+//   - domain.ErrInvalidRequest: Complete got a grant the institution refuses
+//     (used, expired, unknown).
 //
 // Institution error text may be wrapped for logs but never reaches API clients.
 type Connector interface {
@@ -82,7 +75,8 @@ type Connector interface {
 	// institution reports a new one.
 	Refresh(ctx context.Context, current Tokens) (Tokens, error)
 	// Revoke ends the grant at the institution where it has an endpoint for that; a
-	// connector without one returns nil (the tokens are wiped locally either way).
+	// connector without one returns nil (the tokens are wiped locally either way),
+	// and so does revoking a grant the institution no longer has.
 	Revoke(ctx context.Context, current Tokens) error
 }
 

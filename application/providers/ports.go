@@ -43,3 +43,25 @@ type Repository interface {
 	// how many match the filter in all.
 	ListProviders(ctx context.Context, q ListQuery) (items []*provider.Provider, total int64, err error)
 }
+
+// Authorizations stores provider authorizations. The adapter encrypts credentials
+// at rest; use cases see them in clear.
+type Authorizations interface {
+	// AuthorizationByProvider returns the provider's authorization, or
+	// domain.ErrNotFound if none was ever started.
+	AuthorizationByProvider(ctx context.Context, providerID uuid.UUID) (*provider.Authorization, error)
+	// AuthorizationByState returns the authorization whose attempt in flight has
+	// this state digest, or domain.ErrNotFound.
+	AuthorizationByState(ctx context.Context, stateHash [32]byte) (*provider.Authorization, error)
+	// UpdateAuthorization loads the provider and its authorization (nil when none
+	// exists yet) under row locks and calls fn, which may change both and returns
+	// the authorization to save (a new one is inserted). Both are saved in one
+	// transaction; fn's error aborts everything and is returned.
+	UpdateAuthorization(ctx context.Context, providerID uuid.UUID,
+		fn func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error)) error
+	// ClaimDueRefreshes gives owner the refresh lease (until until) of at most
+	// limit authorizations that hold a refresh token, whose access token expires
+	// before dueBefore and whose lease is free or ran out. Rows another instance is
+	// claiming at the same moment are skipped, never waited for.
+	ClaimDueRefreshes(ctx context.Context, owner uuid.UUID, now, dueBefore, until time.Time, limit int) ([]*provider.Authorization, error)
+}

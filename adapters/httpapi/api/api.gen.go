@@ -28,6 +28,75 @@ func (e AcceptedStatus) Valid() bool {
 	}
 }
 
+// Defines values for AuthorizationStatus.
+const (
+	AuthorizationStatusActive                  AuthorizationStatus = "active"
+	AuthorizationStatusPending                 AuthorizationStatus = "pending"
+	AuthorizationStatusReauthorizationRequired AuthorizationStatus = "reauthorization_required"
+	AuthorizationStatusRevoked                 AuthorizationStatus = "revoked"
+)
+
+// Valid indicates whether the value is a known member of the AuthorizationStatus enum.
+func (e AuthorizationStatus) Valid() bool {
+	switch e {
+	case AuthorizationStatusActive:
+		return true
+	case AuthorizationStatusPending:
+		return true
+	case AuthorizationStatusReauthorizationRequired:
+		return true
+	case AuthorizationStatusRevoked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuthorizationStartFlow.
+const (
+	AuthorizationStartFlowLinkToken AuthorizationStartFlow = "link_token"
+	AuthorizationStartFlowRedirect  AuthorizationStartFlow = "redirect"
+)
+
+// Valid indicates whether the value is a known member of the AuthorizationStartFlow enum.
+func (e AuthorizationStartFlow) Valid() bool {
+	switch e {
+	case AuthorizationStartFlowLinkToken:
+		return true
+	case AuthorizationStartFlowRedirect:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConnectionStatus.
+const (
+	ConnectionStatusActive                  ConnectionStatus = "active"
+	ConnectionStatusNotConnected            ConnectionStatus = "not_connected"
+	ConnectionStatusPending                 ConnectionStatus = "pending"
+	ConnectionStatusReauthorizationRequired ConnectionStatus = "reauthorization_required"
+	ConnectionStatusRevoked                 ConnectionStatus = "revoked"
+)
+
+// Valid indicates whether the value is a known member of the ConnectionStatus enum.
+func (e ConnectionStatus) Valid() bool {
+	switch e {
+	case ConnectionStatusActive:
+		return true
+	case ConnectionStatusNotConnected:
+		return true
+	case ConnectionStatusPending:
+		return true
+	case ConnectionStatusReauthorizationRequired:
+		return true
+	case ConnectionStatusRevoked:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DependencyStatus.
 const (
 	Down   DependencyStatus = "down"
@@ -85,6 +154,24 @@ func (e ProbeStatus) Valid() bool {
 	}
 }
 
+// Defines values for ProviderTypeAuthFlow.
+const (
+	ProviderTypeAuthFlowLinkToken ProviderTypeAuthFlow = "link_token"
+	ProviderTypeAuthFlowRedirect  ProviderTypeAuthFlow = "redirect"
+)
+
+// Valid indicates whether the value is a known member of the ProviderTypeAuthFlow enum.
+func (e ProviderTypeAuthFlow) Valid() bool {
+	switch e {
+	case ProviderTypeAuthFlowLinkToken:
+		return true
+	case ProviderTypeAuthFlowRedirect:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokenGrantTokenType.
 const (
 	Bearer TokenGrantTokenType = "Bearer"
@@ -100,6 +187,21 @@ func (e TokenGrantTokenType) Valid() bool {
 	}
 }
 
+// Defines values for SandboxAuthorizeParamsResponseType.
+const (
+	Code SandboxAuthorizeParamsResponseType = "code"
+)
+
+// Valid indicates whether the value is a known member of the SandboxAuthorizeParamsResponseType enum.
+func (e SandboxAuthorizeParamsResponseType) Valid() bool {
+	switch e {
+	case Code:
+		return true
+	default:
+		return false
+	}
+}
+
 // Accepted defines model for Accepted.
 type Accepted struct {
 	Status AcceptedStatus `json:"status"`
@@ -108,10 +210,58 @@ type Accepted struct {
 // AcceptedStatus defines model for Accepted.Status.
 type AcceptedStatus string
 
+// Authorization defines model for Authorization.
+type Authorization struct {
+	// AuthorizedAt When the user last consented.
+	AuthorizedAt     *time.Time          `json:"authorized_at"`
+	IsAuthorized     bool                `json:"is_authorized"`
+	RefreshExpiresAt *time.Time          `json:"refresh_expires_at"`
+	RefreshedAt      *time.Time          `json:"refreshed_at"`
+	Scopes           []string            `json:"scopes"`
+	Status           AuthorizationStatus `json:"status"`
+	TokenExpiresAt   *time.Time          `json:"token_expires_at"`
+}
+
+// AuthorizationStatus defines model for Authorization.Status.
+type AuthorizationStatus string
+
+// AuthorizationRefresh defines model for AuthorizationRefresh.
+type AuthorizationRefresh struct {
+	RefreshedAt    time.Time  `json:"refreshed_at"`
+	TokenExpiresAt *time.Time `json:"token_expires_at"`
+}
+
+// AuthorizationStart defines model for AuthorizationStart.
+type AuthorizationStart struct {
+	// AuthorizationUrl redirect: send the user's browser here.
+	AuthorizationUrl *string                `json:"authorization_url,omitempty"`
+	ExpiresAt        time.Time              `json:"expires_at"`
+	Flow             AuthorizationStartFlow `json:"flow"`
+
+	// LinkToken link_token: hand this to the institution's client SDK.
+	LinkToken *string `json:"link_token,omitempty"`
+
+	// State link_token: send it back with the public token.
+	State *string `json:"state,omitempty"`
+}
+
+// AuthorizationStartFlow defines model for AuthorizationStart.Flow.
+type AuthorizationStartFlow string
+
 // ChangePasswordRequest defines model for ChangePasswordRequest.
 type ChangePasswordRequest struct {
 	CurrentPassword string `json:"current_password"`
 	NewPassword     string `json:"new_password"`
+}
+
+// ConnectionStatus defines model for ConnectionStatus.
+type ConnectionStatus string
+
+// CreateProviderRequest defines model for CreateProviderRequest.
+type CreateProviderRequest struct {
+	// Alias 1 to 100 characters after trimming; unique among the caller's providers, ignoring case.
+	Alias       string `json:"alias"`
+	ProviderKey string `json:"provider_key"`
 }
 
 // DependencyStatus `up`, `down`, or `memory` for an in-process store that cannot fail.
@@ -143,6 +293,12 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
+
+// LinkCallbackRequest defines model for LinkCallbackRequest.
+type LinkCallbackRequest struct {
+	PublicToken string `json:"public_token"`
+	State       string `json:"state"`
+}
 
 // LoginRequest defines model for LoginRequest.
 type LoginRequest struct {
@@ -195,6 +351,57 @@ type Problem struct {
 	Type string `json:"type"`
 }
 
+// Provider A connection to an institution. Never carries tokens. All fields are present unless `fields` selected some; `id` always is.
+type Provider struct {
+	UnderscoreLinks  *ProviderLinks     `json:"_links,omitempty"`
+	Alias            *string            `json:"alias,omitempty"`
+	ConnectionStatus *ConnectionStatus  `json:"connection_status,omitempty"`
+	CreatedAt        *time.Time         `json:"created_at,omitempty"`
+	Id               openapi_types.UUID `json:"id"`
+	ProviderKey      *string            `json:"provider_key,omitempty"`
+	UpdatedAt        *time.Time         `json:"updated_at,omitempty"`
+}
+
+// ProviderLinks defines model for ProviderLinks.
+type ProviderLinks struct {
+	Authorization string `json:"authorization"`
+	Self          string `json:"self"`
+}
+
+// ProviderList Offset mode sets total, page, per_page and pages; cursor mode sets next_cursor and has_more.
+type ProviderList struct {
+	UnderscoreLinks PageLinks  `json:"_links"`
+	HasMore         *bool      `json:"has_more,omitempty"`
+	Items           []Provider `json:"items"`
+	NextCursor      *string    `json:"next_cursor,omitempty"`
+	Page            *int32     `json:"page,omitempty"`
+	Pages           *int32     `json:"pages,omitempty"`
+	PerPage         *int32     `json:"per_page,omitempty"`
+	Total           *int64     `json:"total,omitempty"`
+}
+
+// ProviderType defines model for ProviderType.
+type ProviderType struct {
+	// AuthFlow redirect: OAuth authorization code; link_token: Plaid Link.
+	AuthFlow     ProviderTypeAuthFlow `json:"auth_flow"`
+	Capabilities []string             `json:"capabilities"`
+
+	// Key Use it as provider_key, e.g. schwab, plaid, sandbox.
+	Key  string `json:"key"`
+	Name string `json:"name"`
+
+	// SupportsRefresh Whether the institution's tokens can be refreshed.
+	SupportsRefresh bool `json:"supports_refresh"`
+}
+
+// ProviderTypeAuthFlow redirect: OAuth authorization code; link_token: Plaid Link.
+type ProviderTypeAuthFlow string
+
+// ProviderTypeList defines model for ProviderTypeList.
+type ProviderTypeList struct {
+	Items []ProviderType `json:"items"`
+}
+
 // RefreshRequest defines model for RefreshRequest.
 type RefreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
@@ -208,6 +415,11 @@ type RegisterRequest struct {
 
 	// Password 8 to 128 characters; very common passwords are refused.
 	Password string `json:"password"`
+}
+
+// ReplaceProviderRequest defines model for ReplaceProviderRequest.
+type ReplaceProviderRequest struct {
+	Alias string `json:"alias"`
 }
 
 // Session defines model for Session.
@@ -252,6 +464,11 @@ type TokenRequest struct {
 	Token string `json:"token"`
 }
 
+// UpdateProviderRequest defines model for UpdateProviderRequest.
+type UpdateProviderRequest struct {
+	Alias *string `json:"alias,omitempty"`
+}
+
 // UpdateUserRequest defines model for UpdateUserRequest.
 type UpdateUserRequest struct {
 	Name *string `json:"name,omitempty"`
@@ -267,11 +484,29 @@ type User struct {
 	UpdatedAt     time.Time          `json:"updated_at"`
 }
 
+// Fields defines model for Fields.
+type Fields = string
+
+// IfMatch defines model for IfMatch.
+type IfMatch = string
+
+// OAuthCode defines model for OAuthCode.
+type OAuthCode = string
+
+// OAuthState defines model for OAuthState.
+type OAuthState = string
+
 // Page defines model for Page.
 type Page = int32
 
 // PerPage defines model for PerPage.
 type PerPage = int32
+
+// ProviderID defines model for ProviderID.
+type ProviderID = openapi_types.UUID
+
+// AuthorizationState defines model for AuthorizationState.
+type AuthorizationState = Authorization
 
 // BadRequest An RFC 9457 problem document.
 type BadRequest = Problem
@@ -291,6 +526,18 @@ type NotFound = Problem
 // PayloadTooLarge An RFC 9457 problem document.
 type PayloadTooLarge = Problem
 
+// PreconditionFailed An RFC 9457 problem document.
+type PreconditionFailed = Problem
+
+// ProviderChanged A connection to an institution. Never carries tokens. All fields are present unless `fields` selected some; `id` always is.
+type ProviderChanged = Provider
+
+// ProviderTimeout An RFC 9457 problem document.
+type ProviderTimeout = Problem
+
+// ProviderUnavailable An RFC 9457 problem document.
+type ProviderUnavailable = Problem
+
 // ServiceUnavailable An RFC 9457 problem document.
 type ServiceUnavailable = Problem
 
@@ -306,6 +553,86 @@ type UnsupportedMediaType = Problem
 // ValidationFailed An RFC 9457 problem document.
 type ValidationFailed = Problem
 
+// CompleteRedirectAuthorizationByTypeParams defines parameters for CompleteRedirectAuthorizationByType.
+type CompleteRedirectAuthorizationByTypeParams struct {
+	// Code The authorization code the institution issued (single use, short-lived).
+	Code OAuthCode `form:"code" json:"code"`
+
+	// State The state of the attempt, echoed by the institution.
+	State OAuthState `form:"state" json:"state"`
+}
+
+// ListProvidersParams defines parameters for ListProviders.
+type ListProvidersParams struct {
+	// Page Page number, from 1.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PerPage Items per page (at most 100; more is an error, never silently clamped).
+	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page (cursor mode).
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Items per page in cursor mode (at most 100).
+	Limit       *int32            `form:"limit,omitempty" json:"limit,omitempty"`
+	Status      *ConnectionStatus `form:"status,omitempty" json:"status,omitempty"`
+	ProviderKey *string           `form:"provider_key,omitempty" json:"provider_key,omitempty"`
+
+	// Search Only providers whose alias contains this text, ignoring case.
+	Search *string `form:"search,omitempty" json:"search,omitempty"`
+
+	// CreatedAfter Only providers created strictly after this instant (RFC 3339).
+	CreatedAfter *time.Time `form:"created_after,omitempty" json:"created_after,omitempty"`
+
+	// CreatedBefore Only providers created strictly before this instant (RFC 3339).
+	CreatedBefore *time.Time `form:"created_before,omitempty" json:"created_before,omitempty"`
+
+	// Sort Comma-separated fields among alias, created_at, updated_at, provider_key; prefix with - for descending. Ties are broken by id. Default: -created_at.
+	Sort *string `form:"sort,omitempty" json:"sort,omitempty"`
+
+	// Fields Comma-separated fields to return, among id, provider_key, alias, connection_status, created_at, updated_at, _links. `id` is always returned.
+	Fields *Fields `form:"fields,omitempty" json:"fields,omitempty"`
+}
+
+// DeleteProviderParams defines parameters for DeleteProvider.
+type DeleteProviderParams struct {
+	// IfMatch Only change the resource if its current ETag is one of these (412 otherwise).
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// GetProviderParams defines parameters for GetProvider.
+type GetProviderParams struct {
+	// Fields Comma-separated fields to return, among id, provider_key, alias, connection_status, created_at, updated_at, _links. `id` is always returned.
+	Fields *Fields `form:"fields,omitempty" json:"fields,omitempty"`
+
+	// IfNoneMatch ETags the client has; a match answers 304.
+	IfNoneMatch *string `json:"If-None-Match,omitempty"`
+
+	// IfModifiedSince An HTTP date; unchanged since then answers 304 (ignored when If-None-Match is sent).
+	IfModifiedSince *string `json:"If-Modified-Since,omitempty"`
+}
+
+// UpdateProviderParams defines parameters for UpdateProvider.
+type UpdateProviderParams struct {
+	// IfMatch Only change the resource if its current ETag is one of these (412 otherwise).
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// ReplaceProviderParams defines parameters for ReplaceProvider.
+type ReplaceProviderParams struct {
+	// IfMatch Only change the resource if its current ETag is one of these (412 otherwise).
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// CompleteRedirectAuthorizationParams defines parameters for CompleteRedirectAuthorization.
+type CompleteRedirectAuthorizationParams struct {
+	// Code The authorization code the institution issued (single use, short-lived).
+	Code OAuthCode `form:"code" json:"code"`
+
+	// State The state of the attempt, echoed by the institution.
+	State OAuthState `form:"state" json:"state"`
+}
+
 // ListSessionsParams defines parameters for ListSessions.
 type ListSessionsParams struct {
 	// Page Page number, from 1.
@@ -315,6 +642,17 @@ type ListSessionsParams struct {
 	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
 }
 
+// SandboxAuthorizeParams defines parameters for SandboxAuthorize.
+type SandboxAuthorizeParams struct {
+	ClientId     string                             `form:"client_id" json:"client_id"`
+	RedirectUri  string                             `form:"redirect_uri" json:"redirect_uri"`
+	ResponseType SandboxAuthorizeParamsResponseType `form:"response_type" json:"response_type"`
+	State        string                             `form:"state" json:"state"`
+}
+
+// SandboxAuthorizeParamsResponseType defines parameters for SandboxAuthorize.
+type SandboxAuthorizeParamsResponseType string
+
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = TokenRequest
 
@@ -323,6 +661,21 @@ type RequestPasswordResetJSONRequestBody = PasswordResetRequest
 
 // ResetPasswordJSONRequestBody defines body for ResetPassword for application/json ContentType.
 type ResetPasswordJSONRequestBody = PasswordReset
+
+// CreateProviderJSONRequestBody defines body for CreateProvider for application/json ContentType.
+type CreateProviderJSONRequestBody = CreateProviderRequest
+
+// UpdateProviderJSONRequestBody defines body for UpdateProvider for application/json ContentType.
+type UpdateProviderJSONRequestBody = UpdateProviderRequest
+
+// UpdateProviderApplicationMergePatchPlusJSONRequestBody defines body for UpdateProvider for application/merge-patch+json ContentType.
+type UpdateProviderApplicationMergePatchPlusJSONRequestBody = UpdateProviderRequest
+
+// ReplaceProviderJSONRequestBody defines body for ReplaceProvider for application/json ContentType.
+type ReplaceProviderJSONRequestBody = ReplaceProviderRequest
+
+// CompleteLinkAuthorizationJSONRequestBody defines body for CompleteLinkAuthorization for application/json ContentType.
+type CompleteLinkAuthorizationJSONRequestBody = LinkCallbackRequest
 
 // CreateSessionJSONRequestBody defines body for CreateSession for application/json ContentType.
 type CreateSessionJSONRequestBody = LoginRequest
@@ -353,12 +706,57 @@ type ServerInterface interface {
 	// VerifyEmail Verify an email address with the token from the verification email
 	// (POST /api/v1/email-verifications)
 	VerifyEmail(c *gin.Context)
+	// CompleteRedirectAuthorizationByType The fixed redirect target registered with an institution
+	// (GET /api/v1/oauth/{provider_key}/callback)
+	CompleteRedirectAuthorizationByType(c *gin.Context, providerKey string, params CompleteRedirectAuthorizationByTypeParams)
 	// RequestPasswordReset Ask for a password-reset email
 	// (POST /api/v1/password-reset-requests)
 	RequestPasswordReset(c *gin.Context)
 	// ResetPassword Set a new password with the token from the reset email
 	// (POST /api/v1/password-resets)
 	ResetPassword(c *gin.Context)
+	// ListProviderTypes The catalog of institutions this service can connect
+	// (GET /api/v1/provider-types)
+	ListProviderTypes(c *gin.Context)
+	// GetProviderType One provider type
+	// (GET /api/v1/provider-types/{key})
+	GetProviderType(c *gin.Context, key string)
+	// ListProviders The caller's providers, filtered, sorted and paginated
+	// (GET /api/v1/providers)
+	ListProviders(c *gin.Context, params ListProvidersParams)
+	// CreateProvider Add a provider connection
+	// (POST /api/v1/providers)
+	CreateProvider(c *gin.Context)
+	// DeleteProvider Delete the provider
+	// (DELETE /api/v1/providers/{provider_id})
+	DeleteProvider(c *gin.Context, providerId ProviderID, params DeleteProviderParams)
+	// GetProvider One of the caller's providers
+	// (GET /api/v1/providers/{provider_id})
+	GetProvider(c *gin.Context, providerId ProviderID, params GetProviderParams)
+	// UpdateProvider Change some of the provider's mutable fields
+	// (PATCH /api/v1/providers/{provider_id})
+	UpdateProvider(c *gin.Context, providerId ProviderID, params UpdateProviderParams)
+	// ReplaceProvider Replace the provider's mutable fields (all required)
+	// (PUT /api/v1/providers/{provider_id})
+	ReplaceProvider(c *gin.Context, providerId ProviderID, params ReplaceProviderParams)
+	// RevokeAuthorization Revoke the authorization and wipe the tokens
+	// (DELETE /api/v1/providers/{provider_id}/authorization)
+	RevokeAuthorization(c *gin.Context, providerId ProviderID)
+	// GetAuthorization The provider's authorization status (never its tokens)
+	// (GET /api/v1/providers/{provider_id}/authorization)
+	GetAuthorization(c *gin.Context, providerId ProviderID)
+	// RefreshAuthorization Refresh the provider's tokens now
+	// (PATCH /api/v1/providers/{provider_id}/authorization)
+	RefreshAuthorization(c *gin.Context, providerId ProviderID)
+	// StartAuthorization Start (or restart) connecting the provider at its institution
+	// (POST /api/v1/providers/{provider_id}/authorization)
+	StartAuthorization(c *gin.Context, providerId ProviderID)
+	// CompleteRedirectAuthorization Where the institution sends the user's browser back (redirect flows)
+	// (GET /api/v1/providers/{provider_id}/authorization/callback)
+	CompleteRedirectAuthorization(c *gin.Context, providerId ProviderID, params CompleteRedirectAuthorizationParams)
+	// CompleteLinkAuthorization Complete a link-token flow (Plaid) with the public token
+	// (POST /api/v1/providers/{provider_id}/authorization/callback)
+	CompleteLinkAuthorization(c *gin.Context, providerId ProviderID)
 	// ListSessions Own sessions, newest first
 	// (GET /api/v1/sessions)
 	ListSessions(c *gin.Context, params ListSessionsParams)
@@ -407,6 +805,9 @@ type ServerInterface interface {
 	// GetRedoc Reference API documentation (Redoc, served by the binary)
 	// (GET /redoc)
 	GetRedoc(c *gin.Context)
+	// SandboxAuthorize The built-in sandbox institution's consent page (development only)
+	// (GET /sandbox/oauth/authorize)
+	SandboxAuthorize(c *gin.Context, params SandboxAuthorizeParams)
 }
 
 // ServerInterfaceWrapper converts contexts to parameters.
@@ -457,6 +858,50 @@ func (siw *ServerInterfaceWrapper) VerifyEmail(c *gin.Context) {
 	siw.Handler.VerifyEmail(c)
 }
 
+// CompleteRedirectAuthorizationByType operation middleware
+func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorizationByType(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider_key" -------------
+	var providerKey string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider_key", c.Param("provider_key"), &providerKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_key: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CompleteRedirectAuthorizationByTypeParams
+
+	// ------------- Required query parameter "code" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "code", c.Request.URL.Query(), &params.Code, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter code: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Required query parameter "state" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "state", c.Request.URL.Query(), &params.State, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter state: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.CompleteRedirectAuthorizationByType(c, providerKey, params)
+}
+
 // RequestPasswordReset operation middleware
 func (siw *ServerInterfaceWrapper) RequestPasswordReset(c *gin.Context) {
 
@@ -481,6 +926,556 @@ func (siw *ServerInterfaceWrapper) ResetPassword(c *gin.Context) {
 	}
 
 	siw.Handler.ResetPassword(c)
+}
+
+// ListProviderTypes operation middleware
+func (siw *ServerInterfaceWrapper) ListProviderTypes(c *gin.Context) {
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListProviderTypes(c)
+}
+
+// GetProviderType operation middleware
+func (siw *ServerInterfaceWrapper) GetProviderType(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "key" -------------
+	var key string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "key", c.Param("key"), &key, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter key: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.GetProviderType(c, key)
+}
+
+// ListProviders operation middleware
+func (siw *ServerInterfaceWrapper) ListProviders(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListProvidersParams
+
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", c.Request.URL.Query(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter page: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "per_page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "per_page", c.Request.URL.Query(), &params.PerPage, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter per_page: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", c.Request.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter cursor: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", c.Request.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter limit: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "status" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", c.Request.URL.Query(), &params.Status, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter status: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "provider_key" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "provider_key", c.Request.URL.Query(), &params.ProviderKey, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_key: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "search" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "search", c.Request.URL.Query(), &params.Search, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter search: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "created_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_after", c.Request.URL.Query(), &params.CreatedAfter, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter created_after: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "created_before" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_before", c.Request.URL.Query(), &params.CreatedBefore, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter created_before: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "sort" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "sort", c.Request.URL.Query(), &params.Sort, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter sort: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "fields" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "fields", c.Request.URL.Query(), &params.Fields, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter fields: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListProviders(c, params)
+}
+
+// CreateProvider operation middleware
+func (siw *ServerInterfaceWrapper) CreateProvider(c *gin.Context) {
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.CreateProvider(c)
+}
+
+// DeleteProvider operation middleware
+func (siw *ServerInterfaceWrapper) DeleteProvider(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider_id" -------------
+	var providerId ProviderID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider_id", c.Param("provider_id"), &providerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteProviderParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for If-Match, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter If-Match: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IfMatch = &IfMatch
+
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.DeleteProvider(c, providerId, params)
+}
+
+// GetProvider operation middleware
+func (siw *ServerInterfaceWrapper) GetProvider(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider_id" -------------
+	var providerId ProviderID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider_id", c.Param("provider_id"), &providerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetProviderParams
+
+	// ------------- Optional query parameter "fields" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "fields", c.Request.URL.Query(), &params.Fields, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter fields: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for If-None-Match, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter If-None-Match: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	// ------------- Optional header parameter "If-Modified-Since" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Modified-Since")]; found {
+		var IfModifiedSince string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for If-Modified-Since, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Modified-Since", valueList[0], &IfModifiedSince, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter If-Modified-Since: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IfModifiedSince = &IfModifiedSince
+
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.GetProvider(c, providerId, params)
+}
+
+// UpdateProvider operation middleware
+func (siw *ServerInterfaceWrapper) UpdateProvider(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider_id" -------------
+	var providerId ProviderID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider_id", c.Param("provider_id"), &providerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UpdateProviderParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for If-Match, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter If-Match: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IfMatch = &IfMatch
+
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.UpdateProvider(c, providerId, params)
+}
+
+// ReplaceProvider operation middleware
+func (siw *ServerInterfaceWrapper) ReplaceProvider(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider_id" -------------
+	var providerId ProviderID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider_id", c.Param("provider_id"), &providerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ReplaceProviderParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for If-Match, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter If-Match: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IfMatch = &IfMatch
+
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ReplaceProvider(c, providerId, params)
+}
+
+// RevokeAuthorization operation middleware
+func (siw *ServerInterfaceWrapper) RevokeAuthorization(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider_id" -------------
+	var providerId ProviderID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider_id", c.Param("provider_id"), &providerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.RevokeAuthorization(c, providerId)
+}
+
+// GetAuthorization operation middleware
+func (siw *ServerInterfaceWrapper) GetAuthorization(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider_id" -------------
+	var providerId ProviderID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider_id", c.Param("provider_id"), &providerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.GetAuthorization(c, providerId)
+}
+
+// RefreshAuthorization operation middleware
+func (siw *ServerInterfaceWrapper) RefreshAuthorization(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider_id" -------------
+	var providerId ProviderID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider_id", c.Param("provider_id"), &providerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.RefreshAuthorization(c, providerId)
+}
+
+// StartAuthorization operation middleware
+func (siw *ServerInterfaceWrapper) StartAuthorization(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider_id" -------------
+	var providerId ProviderID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider_id", c.Param("provider_id"), &providerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.StartAuthorization(c, providerId)
+}
+
+// CompleteRedirectAuthorization operation middleware
+func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorization(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider_id" -------------
+	var providerId ProviderID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider_id", c.Param("provider_id"), &providerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CompleteRedirectAuthorizationParams
+
+	// ------------- Required query parameter "code" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "code", c.Request.URL.Query(), &params.Code, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter code: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Required query parameter "state" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "state", c.Request.URL.Query(), &params.State, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter state: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.CompleteRedirectAuthorization(c, providerId, params)
+}
+
+// CompleteLinkAuthorization operation middleware
+func (siw *ServerInterfaceWrapper) CompleteLinkAuthorization(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider_id" -------------
+	var providerId ProviderID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider_id", c.Param("provider_id"), &providerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.CompleteLinkAuthorization(c, providerId)
 }
 
 // ListSessions operation middleware
@@ -749,6 +1744,57 @@ func (siw *ServerInterfaceWrapper) GetRedoc(c *gin.Context) {
 	siw.Handler.GetRedoc(c)
 }
 
+// SandboxAuthorize operation middleware
+func (siw *ServerInterfaceWrapper) SandboxAuthorize(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SandboxAuthorizeParams
+
+	// ------------- Required query parameter "client_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "client_id", c.Request.URL.Query(), &params.ClientId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter client_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Required query parameter "redirect_uri" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "redirect_uri", c.Request.URL.Query(), &params.RedirectUri, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter redirect_uri: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Required query parameter "response_type" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "response_type", c.Request.URL.Query(), &params.ResponseType, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter response_type: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Required query parameter "state" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "state", c.Request.URL.Query(), &params.State, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter state: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.SandboxAuthorize(c, params)
+}
+
 // GinServerOptions provides options for the Gin server.
 type GinServerOptions struct {
 	BaseURL      string
@@ -797,4 +1843,20 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.POST(options.BaseURL+"/api/v1/tokens", wrapper.RefreshTokens)
 	router.POST(options.BaseURL+"/api/v1/password-reset-requests", wrapper.RequestPasswordReset)
 	router.POST(options.BaseURL+"/api/v1/password-resets", wrapper.ResetPassword)
+	router.GET(options.BaseURL+"/api/v1/provider-types", wrapper.ListProviderTypes)
+	router.GET(options.BaseURL+"/api/v1/provider-types/:key", wrapper.GetProviderType)
+	router.GET(options.BaseURL+"/api/v1/providers", wrapper.ListProviders)
+	router.POST(options.BaseURL+"/api/v1/providers", wrapper.CreateProvider)
+	router.DELETE(options.BaseURL+"/api/v1/providers/:provider_id", wrapper.DeleteProvider)
+	router.GET(options.BaseURL+"/api/v1/providers/:provider_id", wrapper.GetProvider)
+	router.PATCH(options.BaseURL+"/api/v1/providers/:provider_id", wrapper.UpdateProvider)
+	router.PUT(options.BaseURL+"/api/v1/providers/:provider_id", wrapper.ReplaceProvider)
+	router.DELETE(options.BaseURL+"/api/v1/providers/:provider_id/authorization", wrapper.RevokeAuthorization)
+	router.GET(options.BaseURL+"/api/v1/providers/:provider_id/authorization", wrapper.GetAuthorization)
+	router.PATCH(options.BaseURL+"/api/v1/providers/:provider_id/authorization", wrapper.RefreshAuthorization)
+	router.POST(options.BaseURL+"/api/v1/providers/:provider_id/authorization", wrapper.StartAuthorization)
+	router.GET(options.BaseURL+"/api/v1/providers/:provider_id/authorization/callback", wrapper.CompleteRedirectAuthorization)
+	router.POST(options.BaseURL+"/api/v1/providers/:provider_id/authorization/callback", wrapper.CompleteLinkAuthorization)
+	router.GET(options.BaseURL+"/api/v1/oauth/:provider_key/callback", wrapper.CompleteRedirectAuthorizationByType)
+	router.GET(options.BaseURL+"/sandbox/oauth/authorize", wrapper.SandboxAuthorize)
 }

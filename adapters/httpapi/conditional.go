@@ -1,0 +1,75 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	providersapp "github.com/dashtam/dashtam/application/providers"
+)
+
+// Conditional requests. A provider's ETag is its version, a number that grows with
+// every change: strong, cheap, and the same on every instance. A representation
+// narrowed with ?fields= gets the field list as a suffix, since its bytes differ.
+
+func etagOf(version int64, fields string) string {
+	if fields != "" {
+		return `"` + strconv.FormatInt(version, 10) + ";" + fields + `"`
+	}
+	return `"` + strconv.FormatInt(version, 10) + `"`
+}
+
+// splitETags splits an If-Match / If-None-Match header into its entity tags.
+func splitETags(header string) []string {
+	var tags []string
+	for _, t := range strings.Split(header, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			tags = append(tags, t)
+		}
+	}
+	return tags
+}
+
+// notModified reports whether a GET with these headers may answer 304 for a
+// representation with etag, last modified at modified (RFC 9110 §13.2.2:
+// If-None-Match wins over If-Modified-Since; weak comparison).
+func notModified(r *http.Request, etag string, modified time.Time) bool {
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		for _, t := range splitETags(inm) {
+			if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+				return true
+			}
+		}
+		return false
+	}
+	if ims := r.Header.Get("If-Modified-Since"); ims != "" {
+		if t, err := http.ParseTime(ims); err == nil {
+			return !modified.Truncate(time.Second).After(t)
+		}
+	}
+	return false
+}
+
+// precondition turns If-Match into the versions the client is willing to change
+// (strong comparison: weak tags never match). Absent or "*": unconditional, since
+// the resource must exist anyway. A header with no usable tag matches nothing.
+func precondition(header string) providersapp.Precondition {
+	if header == "" {
+		return nil
+	}
+	versions := providersapp.Precondition{}
+	for _, t := range splitETags(header) {
+		if t == "*" {
+			return nil
+		}
+		if strings.HasPrefix(t, "W/") || len(t) < 2 || t[0] != '"' || t[len(t)-1] != '"' {
+			continue
+		}
+		num, _, _ := strings.Cut(t[1:len(t)-1], ";")
+		if v, err := strconv.ParseInt(num, 10, 64); err == nil {
+			versions = append(versions, v)
+		}
+	}
+	return versions
+}

@@ -1,0 +1,367 @@
+package persistence
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	providersapp "github.com/dashtam/dashtam/application/providers"
+	"github.com/dashtam/dashtam/domain/provider"
+)
+
+var _ providersapp.Authorizations = (*AuthorizationStore)(nil)
+
+// AuthorizationStore keeps provider authorizations in the database, with their
+// credentials (access token, refresh token and the institution's connection id)
+// encrypted by a providersapp.TokenCipher. It implements the providers
+// application's Authorizations port; callers see credentials in clear.
+//
+// Each ciphertext is bound by its associated data to its row (user and provider)
+// and column, so a ciphertext copied elsewhere fails to decrypt, and a failure to
+// decrypt is an error, never an empty credential.
+//
+// UpdateAuthorization runs its closure inside a transaction holding the row locks
+// of the provider and then of its authorization: SELECT ... FOR UPDATE on
+// Postgres; on SQLite the connection begins every transaction IMMEDIATE, which
+// already takes the database's single write lock. The closure must not call back
+// into the store.
+type AuthorizationStore struct {
+	db     *DB
+	cipher providersapp.TokenCipher
+	// reencryptBatch is how many rows ReencryptAll reads at a time.
+	reencryptBatch int
+}
+
+// NewAuthorizationStore returns a store on db, which must be migrated, that
+// encrypts under cipher's primary key and decrypts with any of its keys.
+func NewAuthorizationStore(db *DB, cipher providersapp.TokenCipher) *AuthorizationStore {
+	return &AuthorizationStore{db: db, cipher: cipher, reencryptBatch: 200}
+}
+
+// AuthorizationByProvider returns the provider's authorization, or
+// domain.ErrNotFound if none was ever started (or the provider does not exist).
+func (s *AuthorizationStore) AuthorizationByProvider(ctx context.Context, providerID uuid.UUID) (*provider.Authorization, error) {
+	var row authorizationRow
+	if err := s.db.Gorm.WithContext(ctx).Where("provider_id = ?", providerID).Take(&row).Error; err != nil {
+		return nil, dbError("authorization of provider "+providerID.String(), err)
+	}
+	return row.toDomain(s.cipher)
+}
+
+// AuthorizationByState returns the authorization whose attempt in flight has
+// this state digest, or domain.ErrNotFound. A used-up state (the attempt was
+// completed or replaced) is not found; an expired one is, and the domain refuses
+// it.
+func (s *AuthorizationStore) AuthorizationByState(ctx context.Context, stateHash [32]byte) (*provider.Authorization, error) {
+	var row authorizationRow
+	if err := s.db.Gorm.WithContext(ctx).Where("state_hash = ?", stateHash[:]).Take(&row).Error; err != nil {
+		return nil, dbError("authorization by state", err)
+	}
+	return row.toDomain(s.cipher)
+}
+
+// UpdateAuthorization loads the provider and its authorization (nil when none
+// exists yet) under their row locks, calls fn with them, and saves the provider
+// (every field) and the authorization fn returns (inserted when new, every field
+// otherwise), in one transaction. fn's error rolls everything back and is
+// returned as it is. fn may return nil to save only the provider; it may not
+// return the authorization of another provider (an error, and nothing is saved).
+//
+// An unknown provider is domain.ErrNotFound, and fn is not called; so is a
+// provider deleted meanwhile. A rename onto a taken alias is
+// provider.ErrAliasTaken. A stored credential that does not decrypt is an
+// error, and fn is not called.
+func (s *AuthorizationStore) UpdateAuthorization(ctx context.Context, providerID uuid.UUID,
+	fn func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error),
+) error {
+	var fnErr error
+	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var prow providerRow
+		if err := s.forUpdate(tx).Where("id = ?", providerID).Take(&prow).Error; err != nil {
+			return err
+		}
+		p, err := prow.toDomain()
+		if err != nil {
+			return err
+		}
+		current, err := s.lockAuthorization(tx, providerID)
+		if err != nil {
+			return err
+		}
+		var next *provider.Authorization
+		if next, fnErr = fn(p, current); fnErr != nil {
+			return fnErr
+		}
+		if next != nil {
+			if next.ProviderID() != providerID || next.UserID() != p.UserID() {
+				return fmt.Errorf("the closure returned the authorization of provider %s (user %s) for provider %s (user %s)",
+					next.ProviderID(), next.UserID(), providerID, p.UserID())
+			}
+			row, err := authorizationFromDomain(next, s.cipher)
+			if err != nil {
+				return err
+			}
+			save := tx.Save
+			if current == nil {
+				save = tx.Create
+			}
+			if err := save(&row).Error; err != nil {
+				return err
+			}
+		}
+		prow = providerFromDomain(p)
+		return tx.Save(&prow).Error
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return dbError("update authorization of provider "+providerID.String(), err, aliasTaken)
+}
+
+// lockAuthorization loads the provider's authorization under its row lock, or
+// nil when there is none.
+func (s *AuthorizationStore) lockAuthorization(tx *gorm.DB, providerID uuid.UUID) (*provider.Authorization, error) {
+	var row authorizationRow
+	err := s.forUpdate(tx).Where("provider_id = ?", providerID).Take(&row).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return row.toDomain(s.cipher)
+}
+
+// The claim of ClaimDueRefreshes. Both pick the rows in one statement, so a row
+// is claimed by one caller only: on Postgres, FOR UPDATE SKIP LOCKED passes over
+// rows another transaction holds (and re-checks, after taking a row's lock, that
+// it is still claimable); SQLite runs one writer at a time, so there a claim
+// waits for a write in progress instead of skipping its row.
+//
+// On Postgres the candidates are a CTE rather than an IN (subquery): a CTE with
+// FOR UPDATE is never inlined, so it runs once and the LIMIT bounds what is
+// locked and updated, whatever plan the UPDATE gets.
+//
+// 'active' is written out, not a parameter, so that the partial index
+// authorizations_refresh_due_idx, whose predicate is the same text, serves the
+// query under a generic plan too. It is provider.StatusActive's name.
+const (
+	claimDueWhere = `status = 'active' AND refresh_token_ct IS NOT NULL AND token_expires_at < ?
+		AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until <= ?)`
+
+	claimDuePostgres = `WITH due AS (
+		SELECT provider_id FROM authorizations
+		WHERE ` + claimDueWhere + `
+		ORDER BY token_expires_at, provider_id
+		LIMIT ?
+		FOR UPDATE SKIP LOCKED
+	)
+	UPDATE authorizations AS a SET lease_owner = ?, lease_until = ?
+	FROM due WHERE a.provider_id = due.provider_id
+	RETURNING a.*`
+
+	claimDueSQLite = `UPDATE authorizations SET lease_owner = ?, lease_until = ?
+	WHERE provider_id IN (
+		SELECT provider_id FROM authorizations
+		WHERE ` + claimDueWhere + `
+		ORDER BY token_expires_at, provider_id
+		LIMIT ?
+	)
+	RETURNING *`
+)
+
+// ClaimDueRefreshes gives owner the refresh lease, until until, of at most limit
+// active authorizations that hold a refresh token, whose access token expires
+// before dueBefore and whose lease is free or ran out (lease_until <= now), the
+// soonest expiring first, and returns them in that order (ties by provider id).
+// Rows another instance is claiming at the same moment are skipped, never waited
+// for, so concurrent callers get disjoint sets. A limit below 1 claims nothing.
+//
+// The claim is committed before the credentials are decrypted. If some do not
+// decrypt, the authorizations that did are returned together with an error
+// naming the others, which keep their lease until it runs out.
+func (s *AuthorizationStore) ClaimDueRefreshes(ctx context.Context, owner uuid.UUID, now, dueBefore, until time.Time, limit int) ([]*provider.Authorization, error) {
+	if limit < 1 {
+		return nil, nil
+	}
+	// Stored times are whole microseconds: t < dueBefore exactly when
+	// t < ceil(dueBefore), and t <= now exactly when t <= floor(now).
+	due, free := ceilMicrosecond(dueBefore), dbTime(now)
+	var (
+		rows []authorizationRow
+		q    *gorm.DB
+		db   = s.db.Gorm.WithContext(ctx)
+	)
+	if s.db.Dialect == Postgres {
+		q = db.Raw(claimDuePostgres, due, free, limit, owner, dbTime(until))
+	} else {
+		q = db.Raw(claimDueSQLite, owner, dbTime(until), due, free, limit)
+	}
+	if err := q.Scan(&rows).Error; err != nil {
+		return nil, dbError("claim due refreshes", err)
+	}
+	// RETURNING has no order.
+	slices.SortFunc(rows, func(a, b authorizationRow) int {
+		return cmp.Or(a.TokenExpiresAt.Compare(*b.TokenExpiresAt), slices.Compare(a.ProviderID[:], b.ProviderID[:]))
+	})
+	out := make([]*provider.Authorization, 0, len(rows))
+	var errs []error
+	for _, r := range rows {
+		a, err := r.toDomain(s.cipher)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, a)
+	}
+	if len(errs) > 0 {
+		return out, fmt.Errorf("claim due refreshes: %d of %d claimed authorizations are unreadable: %w",
+			len(errs), len(rows), errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// ReencryptAll re-encrypts, under the cipher's primary key, every stored
+// credential that is under another key, so that key can be retired. It walks
+// every authorization in batches, decrypts every credential (so a nil error also
+// proves that the whole table reads under the current keyring) and rewrites a
+// row whose ciphertexts are not all primary in a transaction of its own, under
+// the row lock, leaving every other column (updated_at included) as it is. It
+// returns how many rows it rewrote.
+//
+// It runs alongside the service: concurrent updates and claims only wait for one
+// row. A row that does not decrypt is skipped and reported in the error, after
+// the walk, so that one bad row does not hold up the rest; a database error stops
+// the walk at once. Running it again after success rewrites nothing.
+func (s *AuthorizationStore) ReencryptAll(ctx context.Context) (reencrypted int, err error) {
+	const op = "re-encrypt authorizations"
+	var (
+		after  uuid.UUID
+		failed []error
+	)
+	for {
+		var batch []authorizationRow
+		err := s.db.Gorm.WithContext(ctx).Where("provider_id > ?", after).
+			Order("provider_id").Limit(s.reencryptBatch).Find(&batch).Error
+		if err != nil {
+			return reencrypted, dbError(op, err)
+		}
+		for i := range batch {
+			r := &batch[i]
+			if !s.allPrimary(r) {
+				changed, err := s.reencryptRow(ctx, r.ProviderID)
+				var rowErr *rowCryptoError
+				switch {
+				case errors.As(err, &rowErr):
+					failed = append(failed, rowErr.err)
+				case err != nil:
+					return reencrypted, dbError(op, err)
+				case changed:
+					reencrypted++
+				}
+				continue
+			}
+			// Already current: check that it reads all the same.
+			for _, f := range r.secretFields() {
+				if len(*f.value) == 0 {
+					continue
+				}
+				pt, err := r.decrypt(s.cipher, f)
+				if err != nil {
+					failed = append(failed, err)
+					break
+				}
+				clear(pt)
+			}
+		}
+		if len(batch) < s.reencryptBatch {
+			break
+		}
+		after = batch[len(batch)-1].ProviderID
+	}
+	if len(failed) > 0 {
+		const shown = 10 // a retired key may make thousands of rows fail alike
+		return reencrypted, fmt.Errorf("%s: %d authorizations could not be decrypted and were left as they are (the first %d follow): %w",
+			op, len(failed), min(shown, len(failed)), errors.Join(failed[:min(shown, len(failed))]...))
+	}
+	return reencrypted, nil
+}
+
+// allPrimary reports whether every ciphertext of r is under the primary key.
+func (s *AuthorizationStore) allPrimary(r *authorizationRow) bool {
+	for _, f := range r.secretFields() {
+		if len(*f.value) != 0 && !s.cipher.IsPrimary(*f.value) {
+			return false
+		}
+	}
+	return true
+}
+
+// rowCryptoError is a row ReencryptAll cannot decrypt, as opposed to a failing
+// database.
+type rowCryptoError struct{ err error }
+
+func (e *rowCryptoError) Error() string { return e.err.Error() }
+func (e *rowCryptoError) Unwrap() error { return e.err }
+
+// reencryptRow decrypts every ciphertext of one row and re-encrypts those that
+// are not under the primary key, under the row lock, and reports whether it changed the row (not
+// when it is gone or was re-encrypted meanwhile).
+func (s *AuthorizationStore) reencryptRow(ctx context.Context, providerID uuid.UUID) (changed bool, err error) {
+	err = s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var r authorizationRow
+		err := s.forUpdate(tx).Where("provider_id = ?", providerID).Take(&r).Error
+		switch {
+		case errors.Is(err, gorm.ErrRecordNotFound):
+			return nil // deleted meanwhile
+		case err != nil:
+			return err
+		}
+		updates := map[string]any{}
+		for _, f := range r.secretFields() {
+			if len(*f.value) == 0 {
+				continue
+			}
+			pt, err := r.decrypt(s.cipher, f)
+			if err != nil {
+				return &rowCryptoError{err: err}
+			}
+			if s.cipher.IsPrimary(*f.value) {
+				clear(pt)
+				continue
+			}
+			ct, err := s.cipher.Encrypt(pt, credentialAAD(r.UserID, r.ProviderID, f.aadField))
+			clear(pt)
+			if err != nil {
+				return &rowCryptoError{err: fmt.Errorf("authorization of provider %s: encrypt %s: %w", r.ProviderID, f.aadField, err)}
+			}
+			updates[f.column] = ct
+		}
+		if len(updates) == 0 {
+			return nil
+		}
+		if err := tx.Model(&authorizationRow{}).Where("provider_id = ?", providerID).Updates(updates).Error; err != nil {
+			return err
+		}
+		changed = true
+		return nil
+	})
+	return changed, err
+}
+
+// forUpdate makes tx's next SELECT lock the rows it reads until the transaction
+// ends. SQLite has no FOR UPDATE; there the IMMEDIATE transaction already holds
+// the write lock.
+func (s *AuthorizationStore) forUpdate(tx *gorm.DB) *gorm.DB {
+	if s.db.Dialect == Postgres {
+		return tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	}
+	return tx
+}

@@ -1,0 +1,322 @@
+package persistence
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	providersapp "github.com/dashtam/dashtam/application/providers"
+	"github.com/dashtam/dashtam/domain/provider"
+)
+
+var _ providersapp.Repository = (*ProviderStore)(nil)
+
+// aliasTaken is what a second provider of one user with one alias (by
+// provider.AliasKey) runs into.
+var aliasTaken = uniqueKey{
+	index:   "providers_user_id_alias_key_key",
+	columns: "providers.user_id, providers.alias_key",
+	err:     provider.ErrAliasTaken,
+}
+
+// ProviderStore keeps providers in the database. It implements the providers
+// application's Repository port.
+//
+// UpdateProvider and DeleteProvider run their closure inside a transaction
+// holding the provider's row lock: SELECT ... FOR UPDATE on Postgres; on SQLite
+// the connection begins every transaction IMMEDIATE, which already takes the
+// database's single write lock. The closure must not call back into the store.
+type ProviderStore struct {
+	db *DB
+}
+
+// NewProviderStore returns a store on db, which must be migrated.
+func NewProviderStore(db *DB) *ProviderStore {
+	return &ProviderStore{db: db}
+}
+
+// CreateProvider inserts p. An alias its user already has, in any case, is
+// provider.ErrAliasTaken, decided by the unique index on (user_id, alias_key);
+// a user that does not exist is domain.ErrNotFound.
+func (s *ProviderStore) CreateProvider(ctx context.Context, p *provider.Provider) error {
+	row := providerFromDomain(p)
+	err := s.db.Gorm.WithContext(ctx).Create(&row).Error
+	return dbError("create provider "+p.ID().String(), err, aliasTaken)
+}
+
+// ProviderByID returns the provider with id, or domain.ErrNotFound.
+func (s *ProviderStore) ProviderByID(ctx context.Context, id uuid.UUID) (*provider.Provider, error) {
+	var row providerRow
+	if err := s.db.Gorm.WithContext(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+		return nil, dbError("provider "+id.String(), err)
+	}
+	return row.toDomain()
+}
+
+// UpdateProvider loads the provider under its row lock, lets fn change it and
+// saves every field, in one transaction, and returns the saved provider. fn's
+// error rolls everything back and is returned as it is. A rename onto an alias
+// the user already has is provider.ErrAliasTaken, and then nothing is saved. An
+// unknown id is domain.ErrNotFound, and fn is not called.
+func (s *ProviderStore) UpdateProvider(ctx context.Context, id uuid.UUID, fn func(*provider.Provider) error) (*provider.Provider, error) {
+	var (
+		p     *provider.Provider
+		fnErr error
+	)
+	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		if p, err = s.lockProvider(tx, id); err != nil {
+			return err
+		}
+		if fnErr = fn(p); fnErr != nil {
+			return fnErr
+		}
+		row := providerFromDomain(p)
+		return tx.Save(&row).Error
+	})
+	if fnErr != nil {
+		return nil, fnErr
+	}
+	if err != nil {
+		return nil, dbError("update provider "+id.String(), err, aliasTaken)
+	}
+	return p, nil
+}
+
+// DeleteProvider loads the provider under its row lock and, if check returns
+// nil, deletes it, in one transaction. check's error keeps the provider and is
+// returned as it is. An unknown id is domain.ErrNotFound, and check is not called.
+func (s *ProviderStore) DeleteProvider(ctx context.Context, id uuid.UUID, check func(*provider.Provider) error) error {
+	var checkErr error
+	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		p, err := s.lockProvider(tx, id)
+		if err != nil {
+			return err
+		}
+		if checkErr = check(p); checkErr != nil {
+			return checkErr
+		}
+		return tx.Where("id = ?", id).Delete(&providerRow{}).Error
+	})
+	if checkErr != nil {
+		return checkErr
+	}
+	return dbError("delete provider "+id.String(), err)
+}
+
+// ListProviders returns one page of q.UserID's providers that match q.Filter,
+// ordered by q.Sort (DefaultSort when empty) with ties broken by id in the
+// direction of the last sort field, and, when q.WithTotal, how many providers
+// match the filter in all (counted by a statement of its own, so under
+// concurrent writes the total and the page may disagree by those writes).
+//
+// With q.After the page holds the providers that come after that position in
+// this order (keyset pagination: the predicate is served by the index of the
+// sort field, so a deep page costs what the first one costs) and q.Offset is
+// ignored; otherwise the page skips q.Offset providers. q.Limit < 1 means no
+// limit.
+//
+// Search matches aliases containing it, compared under provider.AliasKey, with
+// %, _ and \ taken literally. CreatedAfter and CreatedBefore are exclusive
+// bounds; times are compared as stored, to the microsecond, as are the times of
+// q.After. An unknown sort key is an error, never SQL: column names come only
+// from a fixed table.
+func (s *ProviderStore) ListProviders(ctx context.Context, q providersapp.ListQuery) ([]*provider.Provider, int64, error) {
+	op := "list providers of user " + q.UserID.String()
+	order, err := orderOf(q.Sort)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", op, err)
+	}
+	var total int64
+	if q.WithTotal {
+		if err := s.filtered(ctx, q.UserID, q.Filter).Count(&total).Error; err != nil {
+			return nil, 0, dbError(op, err)
+		}
+	}
+	page := s.pageQuery(ctx, q, order)
+	var rows []providerRow
+	if err := page.Find(&rows).Error; err != nil {
+		return nil, 0, dbError(op, err)
+	}
+	out := make([]*provider.Provider, len(rows))
+	for i, r := range rows {
+		if out[i], err = r.toDomain(); err != nil {
+			return nil, 0, err
+		}
+	}
+	return out, total, nil
+}
+
+// pageQuery is the SELECT of one page: the filter, then the keyset predicate or
+// the offset, the order and the limit.
+func (s *ProviderStore) pageQuery(ctx context.Context, q providersapp.ListQuery, order []orderColumn) *gorm.DB {
+	page := s.filtered(ctx, q.UserID, q.Filter)
+	switch {
+	case q.After != nil:
+		cond, args := keysetCondition(order, *q.After)
+		page = page.Where(cond, args...)
+	case q.Offset > 0:
+		page = page.Offset(q.Offset)
+	}
+	cols := make([]clause.OrderByColumn, len(order))
+	for i, c := range order {
+		cols[i] = clause.OrderByColumn{Column: clause.Column{Name: c.column}, Desc: c.desc}
+	}
+	page = page.Order(clause.OrderBy{Columns: cols})
+	if q.Limit > 0 {
+		page = page.Limit(q.Limit)
+	}
+	return page
+}
+
+// filtered selects the user's providers that match f.
+func (s *ProviderStore) filtered(ctx context.Context, userID uuid.UUID, f providersapp.Filter) *gorm.DB {
+	q := s.db.Gorm.WithContext(ctx).Model(&providerRow{}).Where("user_id = ?", userID)
+	if !f.Status.IsZero() {
+		q = q.Where("connection_status = ?", f.Status.String())
+	}
+	if f.Key != "" {
+		q = q.Where("provider_key = ?", f.Key)
+	}
+	if f.Search != "" {
+		q = q.Where(`alias_key LIKE ? ESCAPE '\'`, "%"+likeEscaper.Replace(provider.AliasKey(f.Search))+"%")
+	}
+	if !f.CreatedAfter.IsZero() {
+		// created_at > t holds for a whole microsecond exactly when it holds for t
+		// truncated to the microsecond.
+		q = q.Where("created_at > ?", dbTime(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		q = q.Where("created_at < ?", ceilMicrosecond(f.CreatedBefore))
+	}
+	return q
+}
+
+// likeEscaper makes LIKE's wildcards, and the escape character itself, literal.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// ceilMicrosecond is t in UTC rounded up to the microsecond: for a time stored to
+// the microsecond, created_at < t holds exactly when created_at < ceil(t).
+func ceilMicrosecond(t time.Time) time.Time {
+	down := dbTime(t)
+	if down.Before(t) {
+		return down.Add(time.Microsecond)
+	}
+	return down
+}
+
+// orderColumn is one column of a list's ORDER BY, with how to read its value
+// from a Position.
+type orderColumn struct {
+	column string
+	desc   bool
+	value  func(providersapp.Position) any
+}
+
+// sortColumns maps each sortable field to its column and its value in a
+// Position. It is the only source of column names in ListProviders' SQL.
+var sortColumns = map[providersapp.SortKey]orderColumn{
+	providersapp.SortAlias:     {column: "alias", value: func(p providersapp.Position) any { return p.Alias }},
+	providersapp.SortKeyField:  {column: "provider_key", value: func(p providersapp.Position) any { return p.Key }},
+	providersapp.SortCreatedAt: {column: "created_at", value: func(p providersapp.Position) any { return dbTime(p.CreatedAt) }},
+	providersapp.SortUpdatedAt: {column: "updated_at", value: func(p providersapp.Position) any { return dbTime(p.UpdatedAt) }},
+}
+
+// idColumn breaks ties; its direction is the last sort field's.
+var idColumn = orderColumn{column: "id", value: func(p providersapp.Position) any { return p.ID }}
+
+// orderOf turns a sort into ORDER BY columns, id last. An empty sort is
+// providersapp.DefaultSort.
+func orderOf(sort []providersapp.SortField) ([]orderColumn, error) {
+	if len(sort) == 0 {
+		sort = providersapp.DefaultSort
+	}
+	out := make([]orderColumn, 0, len(sort)+1)
+	for _, f := range sort {
+		c, ok := sortColumns[f.Key]
+		if !ok {
+			return nil, fmt.Errorf("unknown sort key %q", f.Key)
+		}
+		c.desc = f.Desc
+		out = append(out, c)
+	}
+	id := idColumn
+	id.desc = sort[len(sort)-1].Desc
+	return append(out, id), nil
+}
+
+// keysetCondition is the predicate "the row comes after position p" in order.
+//
+// When every column goes one way it is a row-value comparison,
+// (c1, ..., id) > (v1, ..., vid) (or <), which Postgres and SQLite both
+// support and Postgres answers with a range scan of the matching index. Mixed
+// directions need the expansion
+//
+//	c1 >= v1 AND ((c1 > v1) OR (c1 = v1 AND c2 < v2) OR (c1 = v1 AND c2 = v2 AND id < vid))
+//
+// with each comparison in its column's direction.
+func keysetCondition(order []orderColumn, p providersapp.Position) (string, []any) {
+	args := make([]any, 0, len(order))
+	uniform := true
+	for _, c := range order {
+		uniform = uniform && c.desc == order[0].desc
+	}
+	if uniform {
+		cols := make([]string, len(order))
+		marks := make([]string, len(order))
+		for i, c := range order {
+			cols[i], marks[i] = c.column, "?"
+			args = append(args, c.value(p))
+		}
+		return fmt.Sprintf("(%s) %s (%s)", strings.Join(cols, ", "), keysetOp(order[0]), strings.Join(marks, ", ")), args
+	}
+	// The first comparison, loosened to include equality, is implied by the
+	// expansion; it is there for the planner, which can start an index range
+	// scan on the first column at the position even in a generic plan.
+	first := order[0]
+	args = append(args, first.value(p))
+	ors := make([]string, len(order))
+	for i, c := range order {
+		ands := make([]string, 0, i+1)
+		for _, prev := range order[:i] {
+			ands = append(ands, prev.column+" = ?")
+			args = append(args, prev.value(p))
+		}
+		ands = append(ands, c.column+" "+keysetOp(c)+" ?")
+		args = append(args, c.value(p))
+		ors[i] = "(" + strings.Join(ands, " AND ") + ")"
+	}
+	return fmt.Sprintf("(%s %s= ? AND (%s))", first.column, keysetOp(first), strings.Join(ors, " OR ")), args
+}
+
+// keysetOp is the comparison operator that selects the values after a given one in
+// c's direction.
+func keysetOp(c orderColumn) string {
+	if c.desc {
+		return "<"
+	}
+	return ">"
+}
+
+// forUpdate makes tx's next SELECT lock the rows it reads until the transaction
+// ends. SQLite has no FOR UPDATE; there the IMMEDIATE transaction already holds
+// the write lock.
+func (s *ProviderStore) forUpdate(tx *gorm.DB) *gorm.DB {
+	if s.db.Dialect == Postgres {
+		return tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	}
+	return tx
+}
+
+func (s *ProviderStore) lockProvider(tx *gorm.DB, id uuid.UUID) (*provider.Provider, error) {
+	var row providerRow
+	if err := s.forUpdate(tx).Where("id = ?", id).Take(&row).Error; err != nil {
+		return nil, err
+	}
+	return row.toDomain()
+}

@@ -1,0 +1,50 @@
+package persistence
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dashtam/dashtam/domain/provider"
+)
+
+// providerRow mirrors migrations/*/00002_providers.sql. gorm's automatic
+// CreatedAt/UpdatedAt handling is off, because the domain sets those times from
+// its clock.
+type providerRow struct {
+	ID               uuid.UUID `gorm:"column:id;primaryKey"`
+	UserID           uuid.UUID `gorm:"column:user_id"`
+	ProviderKey      string    `gorm:"column:provider_key"`
+	Alias            string    `gorm:"column:alias"`
+	AliasKey         string    `gorm:"column:alias_key"`
+	ConnectionStatus string    `gorm:"column:connection_status"`
+	Version          int64     `gorm:"column:version"`
+	CreatedAt        time.Time `gorm:"column:created_at;autoCreateTime:false"`
+	UpdatedAt        time.Time `gorm:"column:updated_at;autoCreateTime:false;autoUpdateTime:false"`
+}
+
+func (providerRow) TableName() string { return "providers" }
+
+func providerFromDomain(p *provider.Provider) providerRow {
+	return providerRow{
+		ID:               p.ID(),
+		UserID:           p.UserID(),
+		ProviderKey:      p.Key(),
+		Alias:            p.Alias(),
+		AliasKey:         p.AliasKey(),
+		ConnectionStatus: p.Status().String(),
+		Version:          p.Version(),
+		CreatedAt:        dbTime(p.CreatedAt()),
+		UpdatedAt:        dbTime(p.UpdatedAt()),
+	}
+}
+
+func (r providerRow) toDomain() (*provider.Provider, error) {
+	status, err := provider.ParseStatus(r.ConnectionStatus)
+	if err != nil {
+		return nil, fmt.Errorf("provider %s: stored connection status is invalid: %w", r.ID, err)
+	}
+	return provider.Rehydrate(r.ID, r.UserID, r.ProviderKey, r.Alias, status, r.Version,
+		r.CreatedAt.UTC(), r.UpdatedAt.UTC()), nil
+}

@@ -1,0 +1,53 @@
+package bootstrap
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Background runs the service's periodic jobs until ctx ends, and waits for them
+// to stop when Wait is called.
+type Background struct {
+	wg sync.WaitGroup
+}
+
+// Every runs job now and then every interval (with ±10% jitter, so that several
+// instances started together do not fire in lockstep) until ctx ends. A failing
+// pass is logged and the next one runs on schedule.
+func (b *Background) Every(ctx context.Context, log *slog.Logger, name string, interval time.Duration, job func(context.Context) error) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for {
+			if err := job(ctx); err != nil && ctx.Err() == nil {
+				log.WarnContext(ctx, "background job failed", "job", name, "error", err.Error())
+			}
+			jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(interval))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(interval + jitter):
+			}
+		}
+	}()
+}
+
+// Wait blocks until every job has returned.
+func (b *Background) Wait() { b.wg.Wait() }
+
+// startBackground starts the app's periodic jobs: refreshing provider tokens
+// before they expire.
+func startBackground(ctx context.Context, app *App) *Background {
+	var b Background
+	b.Every(ctx, app.Log, "token-refresh", app.Config.TokenRefreshInterval, func(ctx context.Context) error {
+		refreshed, failed, err := app.Authorizer.RefreshDue(ctx)
+		if refreshed+failed > 0 {
+			app.Log.InfoContext(ctx, "background token refresh", "refreshed", refreshed, "failed", failed)
+		}
+		return err
+	})
+	return &b
+}

@@ -1,0 +1,66 @@
+package bootstrap
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"time"
+
+	"github.com/dashtam/dashtam/adapters/providers/plaid"
+	"github.com/dashtam/dashtam/adapters/providers/sandbox"
+	"github.com/dashtam/dashtam/adapters/providers/schwab"
+	providersapp "github.com/dashtam/dashtam/application/providers"
+)
+
+// buildRegistry builds the provider registry from configuration: one explicit
+// entry per connector, each offered only when it is configured. Adding a
+// provider means adding one block here (docs/adding-a-provider.md).
+func buildRegistry(cfg Config, now func() time.Time) (*providersapp.Registry, *sandbox.Connector, error) {
+	var connectors []providersapp.Connector
+	var sb *sandbox.Connector
+	if cfg.SandboxEnabled {
+		c, err := sandbox.New(sandbox.Config{
+			PublicBaseURL: cfg.PublicBaseURL,
+			RedirectURL:   cfg.PublicBaseURL + "/api/v1/oauth/sandbox/callback",
+			Secret:        deriveKey(cfg, "sandbox institution"),
+			Timeout:       cfg.ProviderTimeout,
+			Now:           now,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("sandbox provider: %w", err)
+		}
+		connectors, sb = append(connectors, c), c
+	}
+	if cfg.Schwab.ClientID != "" {
+		c, err := schwab.New(schwab.Config{
+			ClientID: cfg.Schwab.ClientID, ClientSecret: cfg.Schwab.ClientSecret, RedirectURL: cfg.Schwab.RedirectURL,
+			AuthURL: cfg.Schwab.AuthURL, TokenURL: cfg.Schwab.TokenURL, Timeout: cfg.ProviderTimeout, Now: now,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("SCHWAB_*: %w", err)
+		}
+		connectors = append(connectors, c)
+	}
+	if cfg.Plaid.ClientID != "" {
+		c, err := plaid.New(plaid.Config{
+			ClientID: cfg.Plaid.ClientID, Secret: cfg.Plaid.Secret, BaseURL: cfg.Plaid.BaseURL,
+			ClientName: "Dashtam", Products: cfg.Plaid.Products, Timeout: cfg.ProviderTimeout, Now: now,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("PLAID_*: %w", err)
+		}
+		connectors = append(connectors, c)
+	}
+	registry, err := providersapp.NewRegistry(connectors...)
+	return registry, sb, err
+}
+
+// deriveKey derives a purpose-specific secret from the primary JWT signing key,
+// so each purpose gets its own key without another variable to manage.
+// Rotating the primary JWT key also rotates these (list cursors and sandbox codes
+// then start afresh).
+func deriveKey(cfg Config, purpose string) []byte {
+	mac := hmac.New(sha256.New, cfg.JWTSigningKeys[0].Secret)
+	mac.Write([]byte("dashtam derived key: " + purpose))
+	return mac.Sum(nil)
+}

@@ -1,0 +1,268 @@
+package provider
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dashtam/dashtam/domain"
+)
+
+// Authorization errors.
+var (
+	// ErrInvalidState: the OAuth state is unknown, expired, already used, or bound to
+	// another provider or attempt. It answers 400 and changes nothing.
+	ErrInvalidState = fmt.Errorf("invalid or expired authorization state: %w", domain.ErrInvalidRequest)
+	// ErrNotAuthorized: the operation needs an active authorization.
+	ErrNotAuthorized = fmt.Errorf("provider is not authorized: %w", domain.ErrConflict)
+	// ErrRefreshInProgress: another instance or request holds the refresh lease.
+	ErrRefreshInProgress = fmt.Errorf("a refresh is already in progress: %w", domain.ErrConflict)
+)
+
+// StateTTL is how long an authorization attempt's state can be used (SECURITY.md).
+const StateTTL = 10 * time.Minute
+
+// Credentials are what an institution granted. Zero times mean "never/unknown".
+type Credentials struct {
+	AccessToken  string
+	RefreshToken string
+	// ExpiresAt is when AccessToken expires.
+	ExpiresAt time.Time
+	// RefreshExpiresAt is when RefreshToken stops working (Schwab: 7 days after the
+	// original consent; refreshing does not extend it).
+	RefreshExpiresAt time.Time
+	Scopes           []string
+	// ExternalID is the institution's id for the connection (Plaid item_id).
+	ExternalID string
+}
+
+// IsZero reports whether no credentials are held.
+func (c Credentials) IsZero() bool { return c.AccessToken == "" && c.RefreshToken == "" }
+
+// AuthStatus is the state of a provider's authorization.
+type AuthStatus = Status
+
+// State is an OAuth state value as handed to the institution, and its digest as
+// stored.
+type State struct {
+	Value string
+	Hash  [sha256.Size]byte
+}
+
+// NewState returns a fresh unguessable 256-bit state.
+func NewState() State {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	v := base64.RawURLEncoding.EncodeToString(b[:])
+	return State{Value: v, Hash: HashState(v)}
+}
+
+// HashState returns the stored digest of a state value.
+func HashState(v string) [sha256.Size]byte { return sha256.Sum256([]byte(v)) }
+
+// Authorization is a provider's authorization: the attempt in flight, the
+// credentials granted, and who is refreshing them. One per provider.
+type Authorization struct {
+	providerID uuid.UUID
+	userID     uuid.UUID
+	status     Status // pending, active, reauthorization_required, revoked
+
+	attemptID      uuid.UUID // zero when no attempt is in flight
+	stateHash      [sha256.Size]byte
+	stateExpiresAt time.Time
+
+	creds        Credentials
+	authorizedAt time.Time // the consent time
+	refreshedAt  time.Time
+
+	leaseOwner uuid.UUID // who holds the refresh lease, until leaseUntil
+	leaseUntil time.Time
+
+	createdAt time.Time
+	updatedAt time.Time
+}
+
+// NewAuthorization starts the authorization of a provider with its first attempt.
+func NewAuthorization(p *Provider, attemptID uuid.UUID, state State, stateExpiresAt, now time.Time) *Authorization {
+	a := &Authorization{providerID: p.ID(), userID: p.UserID(), status: StatusPending, createdAt: now, updatedAt: now}
+	a.attemptID, a.stateHash, a.stateExpiresAt = attemptID, state.Hash, stateExpiresAt
+	return a
+}
+
+// AuthorizationSnapshot is every field of an Authorization, for storage.
+type AuthorizationSnapshot struct {
+	ProviderID, UserID   uuid.UUID
+	Status               Status
+	AttemptID            uuid.UUID
+	StateHash            []byte
+	StateExpiresAt       time.Time
+	Credentials          Credentials
+	AuthorizedAt         time.Time
+	RefreshedAt          time.Time
+	LeaseOwner           uuid.UUID
+	LeaseUntil           time.Time
+	CreatedAt, UpdatedAt time.Time
+}
+
+// Snapshot returns the authorization's fields for storage.
+func (a *Authorization) Snapshot() AuthorizationSnapshot {
+	s := AuthorizationSnapshot{ProviderID: a.providerID, UserID: a.userID, Status: a.status, AttemptID: a.attemptID,
+		StateExpiresAt: a.stateExpiresAt, Credentials: a.creds, AuthorizedAt: a.authorizedAt, RefreshedAt: a.refreshedAt,
+		LeaseOwner: a.leaseOwner, LeaseUntil: a.leaseUntil, CreatedAt: a.createdAt, UpdatedAt: a.updatedAt}
+	s.Credentials.Scopes = slices.Clone(a.creds.Scopes)
+	if a.attemptID != uuid.Nil {
+		s.StateHash = slices.Clone(a.stateHash[:])
+	}
+	return s
+}
+
+// RehydrateAuthorization rebuilds an authorization from storage.
+func RehydrateAuthorization(s AuthorizationSnapshot) *Authorization {
+	a := &Authorization{providerID: s.ProviderID, userID: s.UserID, status: s.Status, attemptID: s.AttemptID,
+		stateExpiresAt: s.StateExpiresAt, creds: s.Credentials, authorizedAt: s.AuthorizedAt, refreshedAt: s.RefreshedAt,
+		leaseOwner: s.LeaseOwner, leaseUntil: s.LeaseUntil, createdAt: s.CreatedAt, updatedAt: s.UpdatedAt}
+	a.creds.Scopes = slices.Clone(s.Credentials.Scopes)
+	copy(a.stateHash[:], s.StateHash)
+	return a
+}
+
+// ProviderID returns the provider this authorization belongs to.
+func (a *Authorization) ProviderID() uuid.UUID { return a.providerID }
+
+// UserID returns the provider's owner.
+func (a *Authorization) UserID() uuid.UUID { return a.userID }
+
+// Status returns the authorization status.
+func (a *Authorization) Status() Status { return a.status }
+
+// IsAuthorized reports whether usable credentials are held.
+func (a *Authorization) IsAuthorized() bool {
+	return (a.status == StatusActive) && !a.creds.IsZero()
+}
+
+// Credentials returns the granted credentials (zero when none).
+func (a *Authorization) Credentials() Credentials {
+	c := a.creds
+	c.Scopes = slices.Clone(c.Scopes)
+	return c
+}
+
+// AuthorizedAt returns when the user last consented.
+func (a *Authorization) AuthorizedAt() time.Time { return a.authorizedAt }
+
+// RefreshedAt returns when the credentials were last refreshed (zero if never).
+func (a *Authorization) RefreshedAt() time.Time { return a.refreshedAt }
+
+// StateExpiresAt returns when the attempt in flight expires (zero if none).
+func (a *Authorization) StateExpiresAt() time.Time { return a.stateExpiresAt }
+
+// AttemptID identifies the attempt in flight (uuid.Nil if none).
+func (a *Authorization) AttemptID() uuid.UUID { return a.attemptID }
+
+// StartAttempt replaces any attempt in flight with a new one. An active
+// authorization stays active (and usable) until the new consent completes; any
+// other becomes pending.
+func (a *Authorization) StartAttempt(attemptID uuid.UUID, state State, expiresAt, now time.Time) {
+	a.attemptID, a.stateHash, a.stateExpiresAt = attemptID, state.Hash, expiresAt
+	if a.status != StatusActive {
+		a.status = StatusPending
+	}
+	a.updatedAt = now
+}
+
+// ConsumeState checks that stateValue belongs to the attempt in flight and has not
+// expired, and uses it up: a state works once. Any failure is ErrInvalidState and
+// changes nothing.
+func (a *Authorization) ConsumeState(stateValue string, now time.Time) error {
+	h := HashState(stateValue)
+	if a.attemptID == uuid.Nil || h != a.stateHash || !now.Before(a.stateExpiresAt) {
+		return ErrInvalidState
+	}
+	a.attemptID, a.stateHash, a.stateExpiresAt = uuid.Nil, [sha256.Size]byte{}, time.Time{}
+	a.updatedAt = now
+	return nil
+}
+
+// Grant stores the credentials of a completed consent. A refresh of the previous
+// grant still in flight loses its lease, so its result cannot overwrite these.
+func (a *Authorization) Grant(c Credentials, now time.Time) {
+	a.creds = c
+	a.status = StatusActive
+	a.authorizedAt, a.refreshedAt = now, time.Time{}
+	a.leaseOwner, a.leaseUntil = uuid.Nil, time.Time{}
+	a.updatedAt = now
+}
+
+// ClaimRefresh takes the refresh lease for owner until until, so that one
+// authorization is refreshed by one caller at a time across instances. A lease
+// held by someone else that has not run out is ErrRefreshInProgress.
+func (a *Authorization) ClaimRefresh(owner uuid.UUID, now, until time.Time) error {
+	if a.leaseOwner != uuid.Nil && a.leaseOwner != owner && now.Before(a.leaseUntil) {
+		return ErrRefreshInProgress
+	}
+	if !a.IsAuthorized() {
+		return ErrNotAuthorized
+	}
+	a.leaseOwner, a.leaseUntil = owner, until
+	return nil
+}
+
+// HoldsLease reports whether owner holds the refresh lease.
+func (a *Authorization) HoldsLease(owner uuid.UUID) bool { return a.leaseOwner == owner }
+
+// ReleaseRefresh gives the lease back without a change (a retryable failure).
+func (a *Authorization) ReleaseRefresh(owner uuid.UUID) {
+	if a.leaseOwner == owner {
+		a.leaseOwner, a.leaseUntil = uuid.Nil, time.Time{}
+	}
+}
+
+// Refreshed stores refreshed credentials and releases the lease. A refresh token
+// or cap the institution did not resend is kept.
+func (a *Authorization) Refreshed(owner uuid.UUID, c Credentials, now time.Time) {
+	if c.RefreshToken == "" {
+		c.RefreshToken = a.creds.RefreshToken
+	}
+	if c.RefreshExpiresAt.IsZero() {
+		c.RefreshExpiresAt = a.creds.RefreshExpiresAt
+	}
+	if c.ExternalID == "" {
+		c.ExternalID = a.creds.ExternalID
+	}
+	if c.Scopes == nil {
+		c.Scopes = a.creds.Scopes
+	}
+	a.creds = c
+	a.refreshedAt, a.updatedAt = now, now
+	a.ReleaseRefresh(owner)
+}
+
+// RequireReauthorization records that the institution refused the grant for good:
+// the credentials are wiped and the user must consent again.
+func (a *Authorization) RequireReauthorization(now time.Time) {
+	a.creds = Credentials{}
+	a.status = StatusReauthorizationRequired
+	a.leaseOwner, a.leaseUntil = uuid.Nil, time.Time{}
+	a.updatedAt = now
+}
+
+// Revoke wipes the credentials and ends any attempt.
+func (a *Authorization) Revoke(now time.Time) {
+	a.creds = Credentials{}
+	a.status = StatusRevoked
+	a.attemptID, a.stateHash, a.stateExpiresAt = uuid.Nil, [sha256.Size]byte{}, time.Time{}
+	a.leaseOwner, a.leaseUntil = uuid.Nil, time.Time{}
+	a.updatedAt = now
+}
+
+// RefreshDue reports whether the access token expires within window of now and
+// can be refreshed.
+func (a *Authorization) RefreshDue(now time.Time, window time.Duration) bool {
+	return a.IsAuthorized() && a.creds.RefreshToken != "" && !a.creds.ExpiresAt.IsZero() &&
+		a.creds.ExpiresAt.Before(now.Add(window))
+}
