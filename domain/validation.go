@@ -1,6 +1,9 @@
 package domain
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+)
 
 // FieldError describes one invalid input field. Field is the JSON name (or query
 // parameter name) as the client sent it; Code is a stable machine-readable reason
@@ -42,4 +45,10 @@ func (e *ValidationError) OrNil() error {
 		return nil
 	}
 	return e
+}
+
+// HasControl reports whether s holds a control character (NUL, newline, escape
+// ...), which no display name or alias needs and some stores cannot hold.
+func HasControl(s string) bool {
+	return strings.IndexFunc(s, unicode.IsControl) >= 0
 }

@@ -91,6 +91,9 @@ func TestCreateProvider(t *testing.T) {
 		}
 		h.Do(apitest.Request{Method: "POST", Path: "/api/v1/providers", Token: token, Body: map[string]any{"provider_key": "sandbox", "alias": strings.Repeat("a", 101)}}).Expect(t, 422)
 	})
+	t.Run("422 for control characters, with nothing stored", func(t *testing.T) {
+		h.Do(apitest.Request{Method: "POST", Path: "/api/v1/providers", Token: token, Body: map[string]any{"provider_key": "sandbox", "alias": "nul\u0000byte"}}).Expect(t, 422)
+	})
 	t.Run("422 for mass assignment", func(t *testing.T) {
 		h.Do(apitest.Request{Method: "POST", Path: "/api/v1/providers", Token: token, Body: map[string]any{"provider_key": "sandbox", "alias": "x", "connection_status": "active"}}).Expect(t, 422)
 	})
@@ -331,13 +334,14 @@ func TestProviderLists(t *testing.T) {
 		}
 		for param, q := range map[string]string{
 			"sort":          "sort=colour",
+			"sort ":         "sort=alias,-created_at",
 			"fields":        "fields=id,secret",
 			"per_page":      "per_page=101",
 			"status":        "status=sleeping",
 			"created_after": "created_after=yesterday",
 		} {
 			res := h.Do(apitest.Request{Method: "GET", Path: "/api/v1/providers?" + q, Token: alice}).Expect(t, 422)
-			if p := res.Problem(t); len(p.Errors) == 0 || p.Errors[0].Field != param {
+			if p := res.Problem(t); len(p.Errors) == 0 || p.Errors[0].Field != strings.TrimSpace(param) {
 				t.Errorf("%s: problem = %s", q, res.Body)
 			}
 		}

@@ -59,7 +59,7 @@ func (s *ProviderStore) ProviderByID(ctx context.Context, id uuid.UUID) (*provid
 }
 
 // UpdateProvider loads the provider under its row lock, lets fn change it and
-// saves every field, in one transaction, and returns the saved provider. fn's
+// saves every field, in one transaction, and returns the provider as saved. fn's
 // error rolls everything back and is returned as it is. A rename onto an alias
 // the user already has is provider.ErrAliasTaken, and then nothing is saved. An
 // unknown id is domain.ErrNotFound, and fn is not called.
@@ -77,7 +77,12 @@ func (s *ProviderStore) UpdateProvider(ctx context.Context, id uuid.UUID, fn fun
 			return fnErr
 		}
 		row := providerFromDomain(p)
-		return tx.Save(&row).Error
+		if err := tx.Save(&row).Error; err != nil {
+			return err
+		}
+		// Hand back what was stored (UTC, to the microsecond), as a read would.
+		p, err = row.toDomain()
+		return err
 	})
 	if fnErr != nil {
 		return nil, fnErr
@@ -116,10 +121,10 @@ func (s *ProviderStore) DeleteProvider(ctx context.Context, id uuid.UUID, check 
 // concurrent writes the total and the page may disagree by those writes).
 //
 // With q.After the page holds the providers that come after that position in
-// this order (keyset pagination: the predicate is served by the index of the
-// sort field, so a deep page costs what the first one costs) and q.Offset is
-// ignored; otherwise the page skips q.Offset providers. q.Limit < 1 means no
-// limit.
+// this order and q.Offset is ignored (keyset pagination: for a one-field sort
+// the predicate is a range of that field's index, so a deep page costs what the
+// first one costs; docs/performance.md has the numbers). Otherwise the page
+// skips q.Offset providers. q.Limit < 1 means no limit.
 //
 // Search matches aliases containing it, compared under provider.AliasKey, with
 // %, _ and \ taken literally. CreatedAfter and CreatedBefore are exclusive
@@ -138,9 +143,8 @@ func (s *ProviderStore) ListProviders(ctx context.Context, q providersapp.ListQu
 			return nil, 0, dbError(op, err)
 		}
 	}
-	page := s.pageQuery(ctx, q, order)
-	var rows []providerRow
-	if err := page.Find(&rows).Error; err != nil {
+	rows, err := s.page(ctx, q, order)
+	if err != nil {
 		return nil, 0, dbError(op, err)
 	}
 	out := make([]*provider.Provider, len(rows))
@@ -152,24 +156,57 @@ func (s *ProviderStore) ListProviders(ctx context.Context, q providersapp.ListQu
 	return out, total, nil
 }
 
-// pageQuery is the SELECT of one page: the filter, then the keyset predicate or
-// the offset, the order and the limit.
+// page reads one page. A keyset page of a two-field sort whose directions differ
+// (provider_key,-created_at) is read in two index range scans, because no single
+// row-value comparison expresses "after" in mixed directions: first the rest of
+// the position's group (c1 = v1 AND (c2, id) after (v2, vid)), then, if the page
+// is not full yet, the groups after it (c1 after v1). Every other page is one
+// query.
+func (s *ProviderStore) page(ctx context.Context, q providersapp.ListQuery, order []orderColumn) ([]providerRow, error) {
+	var rows []providerRow
+	if q.After == nil || uniform(order) {
+		err := s.pageQuery(ctx, q, order).Find(&rows).Error
+		return rows, err
+	}
+	group, rest := order[0], order[1:]
+	cond, args := rowAfter(rest, *q.After)
+	inGroup := s.filtered(ctx, q.UserID, q.Filter).Where(group.column+" = ?", group.value(*q.After)).Where(cond, args...)
+	if err := ordered(inGroup, rest, q.Limit).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	if q.Limit > 0 && len(rows) == q.Limit {
+		return rows, nil
+	}
+	var next []providerRow
+	later := s.filtered(ctx, q.UserID, q.Filter).Where(group.column+" "+keysetOp(group)+" ?", group.value(*q.After))
+	if err := ordered(later, order, max(q.Limit-len(rows), 0)).Find(&next).Error; err != nil {
+		return nil, err
+	}
+	return append(rows, next...), nil
+}
+
+// pageQuery is a page in one query: the filter, then the keyset predicate (for
+// columns that all go one way) or the offset, the order and the limit.
 func (s *ProviderStore) pageQuery(ctx context.Context, q providersapp.ListQuery, order []orderColumn) *gorm.DB {
 	page := s.filtered(ctx, q.UserID, q.Filter)
-	switch {
-	case q.After != nil:
-		cond, args := keysetCondition(order, *q.After)
+	if q.After != nil {
+		cond, args := rowAfter(order, *q.After)
 		page = page.Where(cond, args...)
-	case q.Offset > 0:
+	} else if q.Offset > 0 {
 		page = page.Offset(q.Offset)
 	}
+	return ordered(page, order, q.Limit)
+}
+
+// ordered adds ORDER BY order and, when limit > 0, LIMIT limit.
+func ordered(page *gorm.DB, order []orderColumn, limit int) *gorm.DB {
 	cols := make([]clause.OrderByColumn, len(order))
 	for i, c := range order {
 		cols[i] = clause.OrderByColumn{Column: clause.Column{Name: c.column}, Desc: c.desc}
 	}
 	page = page.Order(clause.OrderBy{Columns: cols})
-	if q.Limit > 0 {
-		page = page.Limit(q.Limit)
+	if limit > 0 {
+		page = page.Limit(limit)
 	}
 	return page
 }
@@ -250,48 +287,28 @@ func orderOf(sort []providersapp.SortField) ([]orderColumn, error) {
 	return append(out, id), nil
 }
 
-// keysetCondition is the predicate "the row comes after position p" in order.
-//
-// When every column goes one way it is a row-value comparison,
-// (c1, ..., id) > (v1, ..., vid) (or <), which Postgres and SQLite both
-// support and Postgres answers with a range scan of the matching index. Mixed
-// directions need the expansion
-//
-//	c1 >= v1 AND ((c1 > v1) OR (c1 = v1 AND c2 < v2) OR (c1 = v1 AND c2 = v2 AND id < vid))
-//
-// with each comparison in its column's direction.
-func keysetCondition(order []orderColumn, p providersapp.Position) (string, []any) {
-	args := make([]any, 0, len(order))
-	uniform := true
+// uniform reports whether every column of order goes one way.
+func uniform(order []orderColumn) bool {
 	for _, c := range order {
-		uniform = uniform && c.desc == order[0].desc
-	}
-	if uniform {
-		cols := make([]string, len(order))
-		marks := make([]string, len(order))
-		for i, c := range order {
-			cols[i], marks[i] = c.column, "?"
-			args = append(args, c.value(p))
+		if c.desc != order[0].desc {
+			return false
 		}
-		return fmt.Sprintf("(%s) %s (%s)", strings.Join(cols, ", "), keysetOp(order[0]), strings.Join(marks, ", ")), args
 	}
-	// The first comparison, loosened to include equality, is implied by the
-	// expansion; it is there for the planner, which can start an index range
-	// scan on the first column at the position even in a generic plan.
-	first := order[0]
-	args = append(args, first.value(p))
-	ors := make([]string, len(order))
+	return true
+}
+
+// rowAfter is the predicate "the row comes after position p" for columns that
+// all go one way: a row-value comparison (c1, ..., id) > (v1, ..., vid) (or <),
+// which Postgres and SQLite both support and Postgres answers with a range scan
+// of the matching index.
+func rowAfter(order []orderColumn, p providersapp.Position) (string, []any) {
+	cols := make([]string, len(order))
+	marks := make([]string, len(order))
+	args := make([]any, len(order))
 	for i, c := range order {
-		ands := make([]string, 0, i+1)
-		for _, prev := range order[:i] {
-			ands = append(ands, prev.column+" = ?")
-			args = append(args, prev.value(p))
-		}
-		ands = append(ands, c.column+" "+keysetOp(c)+" ?")
-		args = append(args, c.value(p))
-		ors[i] = "(" + strings.Join(ands, " AND ") + ")"
+		cols[i], marks[i], args[i] = c.column, "?", c.value(p)
 	}
-	return fmt.Sprintf("(%s %s= ? AND (%s))", first.column, keysetOp(first), strings.Join(ors, " OR ")), args
+	return fmt.Sprintf("(%s) %s (%s)", strings.Join(cols, ", "), keysetOp(order[0]), strings.Join(marks, ", ")), args
 }
 
 // keysetOp is the comparison operator that selects the values after a given one in

@@ -33,6 +33,9 @@ func ExplainListProviders(ctx context.Context, s *ProviderStore, q providersapp.
 	if err != nil {
 		return "", err
 	}
+	if q.After != nil && !uniform(order) {
+		return "", errors.New("a mixed-direction keyset page runs two queries; explain one sort direction at a time")
+	}
 	stmt := s.pageQuery(ctx, q, order).Session(&gorm.Session{DryRun: true}).Find(&[]providerRow{}).Statement
 	sqlDB, err := s.db.Gorm.DB()
 	if err != nil {

@@ -37,9 +37,11 @@ var DefaultSort = []SortField{{Key: SortCreatedAt, Desc: true}}
 // MaxPerPage is the largest page.
 const MaxPerPage = 100
 
-// ParseSort parses "alias", "-created_at" or "provider_key,-created_at". Each field
-// may appear once; ties are always broken by id (in the direction of the last
-// field). An empty string is DefaultSort.
+// ParseSort parses "alias", "-created_at" or "provider_key,-created_at". A sort
+// has one field, or two when the first is provider_key (grouping by institution):
+// those are the orders with an index each, so every cursor page costs the same.
+// Ties are always broken by id (in the direction of the last field). An empty
+// string is DefaultSort.
 func ParseSort(raw string) ([]SortField, error) {
 	if strings.TrimSpace(raw) == "" {
 		return DefaultSort, nil
@@ -58,6 +60,10 @@ func ParseSort(raw string) ([]SortField, error) {
 		}
 		seen[f.Key] = true
 		out = append(out, f)
+	}
+	if len(out) > 2 || (len(out) == 2 && out[0].Key != SortKeyField) {
+		return nil, domain.NewValidationError("sort", "unsupported",
+			"Sort by one field, or by provider_key and then one other field (e.g. provider_key,-created_at).")
 	}
 	return out, nil
 }

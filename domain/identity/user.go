@@ -50,6 +50,8 @@ func ValidateName(name string) (string, error) {
 		return "", domain.NewValidationError("name", "required", "Name is required.")
 	case n > maxNameLength:
 		return "", domain.NewValidationError("name", "too_long", "Name must be at most 100 characters.")
+	case domain.HasControl(name):
+		return "", domain.NewValidationError("name", "invalid_characters", "Name must not contain control characters.")
 	}
 	return name, nil
 }

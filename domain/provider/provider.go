@@ -91,6 +91,8 @@ func ValidateAlias(alias string) (string, error) {
 		return "", domain.NewValidationError("alias", "required", "Alias is required.")
 	case n > MaxAliasLength:
 		return "", domain.NewValidationError("alias", "too_long", "Alias must be at most 100 characters.")
+	case domain.HasControl(alias):
+		return "", domain.NewValidationError("alias", "invalid_characters", "Alias must not contain control characters.")
 	}
 	return alias, nil
 }

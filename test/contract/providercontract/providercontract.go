@@ -178,7 +178,10 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		user := newUser(t, h)
 		p := mustNew(t, user, "schwab", "My Schwab", base)
 		create(t, h.Store, p)
-		renamedAt, activeAt := base.Add(time.Minute), base.Add(2*time.Minute)
+		// A time with nanoseconds, in another zone: what comes back is what a read
+		// would return.
+		renamedAt := base.Add(time.Minute)
+		activeAt := base.Add(2*time.Minute + 789).In(time.FixedZone("UTC-8", -8*3600))
 
 		got, err := h.Store.UpdateProvider(t.Context(), p.ID(), func(p *provider.Provider) error {
 			if err := p.Rename("Brokerage", renamedAt); err != nil {
@@ -190,8 +193,11 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if err != nil {
 			t.Fatalf("UpdateProvider: %v", err)
 		}
-		want := provider.Rehydrate(p.ID(), user, "schwab", "Brokerage", provider.StatusActive, 3, base, activeAt)
+		want := provider.Rehydrate(p.ID(), user, "schwab", "Brokerage", provider.StatusActive, 3, base, storedTime(activeAt))
 		assertProvider(t, got, want)
+		if got.UpdatedAt().Location() != time.UTC {
+			t.Errorf("returned updated_at %v is not in UTC", got.UpdatedAt())
+		}
 		assertStored(t, h.Store, want)
 
 		// The old alias is free again, the new one is taken.
