@@ -63,8 +63,10 @@ func TestProviderTypes(t *testing.T) {
 	h.Do(apitest.Request{Method: "GET", Path: "/api/v1/provider-types/Not-A-Key"}).Expect(t, 422)
 }
 
-func TestCreateProvider(t *testing.T) {
-	h := apitest.New(t, apitest.Options{})
+func TestCreateProvider(t *testing.T) { forEachDatabase(t, testCreateProvider) }
+
+func testCreateProvider(t *testing.T, opts apitest.Options) {
+	h := apitest.New(t, opts)
 	token := verifiedUser(t, h, "ann@example.com")
 	t.Run("201 with Location, ETag and links, never tokens", func(t *testing.T) {
 		res := h.Do(apitest.Request{Method: "POST", Path: "/api/v1/providers", Token: token, Body: map[string]any{"provider_key": "sandbox", "alias": "  My Sandbox "}}).Expect(t, 201)
@@ -111,7 +113,11 @@ func TestCreateProvider(t *testing.T) {
 }
 
 func TestProviderConditionalRequests(t *testing.T) {
-	h := apitest.New(t, apitest.Options{})
+	forEachDatabase(t, testProviderConditionalRequests)
+}
+
+func testProviderConditionalRequests(t *testing.T, opts apitest.Options) {
+	h := apitest.New(t, opts)
 	token := verifiedUser(t, h, "ann@example.com")
 	p, etag := createProvider(t, h, token, "Main")
 	path := "/api/v1/providers/" + p.ID
@@ -157,8 +163,10 @@ func TestProviderConditionalRequests(t *testing.T) {
 // User B tries every provider endpoint with every method on user A's provider:
 // always 404, exactly as for a provider that does not exist, and A's provider is
 // unchanged afterwards.
-func TestProviderBOLAMatrix(t *testing.T) {
-	h := apitest.New(t, apitest.Options{})
+func TestProviderBOLAMatrix(t *testing.T) { forEachDatabase(t, testProviderBOLAMatrix) }
+
+func testProviderBOLAMatrix(t *testing.T, opts apitest.Options) {
+	h := apitest.New(t, opts)
 	alice := verifiedUser(t, h, "alice@example.com")
 	bob := verifiedUser(t, h, "bob@example.com")
 	p, etag := createProvider(t, h, alice, "Alice's")
@@ -202,14 +210,18 @@ func TestProviderBOLAMatrix(t *testing.T) {
 	}
 }
 
+// forEachDatabase runs test against the embedded SQLite default and against
+// Postgres (skipped without TEST_DATABASE_URL, required under CI=true).
+func forEachDatabase(t *testing.T, test func(*testing.T, apitest.Options)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, apitest.Options{}) })
+	t.Run("postgres", func(t *testing.T) { test(t, apitest.Options{Postgres: true}) })
+}
+
 // Two (here eight) concurrent creates with one alias: exactly one wins.
 func TestConcurrentCreatesOneAlias(t *testing.T) {
-	for _, db := range []struct {
-		name     string
-		postgres bool
-	}{{"sqlite", false}, {"postgres", true}} {
-		t.Run(db.name, func(t *testing.T) {
-			h := apitest.New(t, apitest.Options{Postgres: db.postgres})
+	forEachDatabase(t, func(t *testing.T, opts apitest.Options) {
+		{ // one harness per database
+			h := apitest.New(t, opts)
 			token := verifiedUser(t, h, "ann@example.com")
 			const n = 8
 			statuses := make([]int, n)
@@ -238,12 +250,14 @@ func TestConcurrentCreatesOneAlias(t *testing.T) {
 			if created != 1 || conflicts != n-1 {
 				t.Errorf("statuses %v: %d created, %d conflicts", statuses, created, conflicts)
 			}
-		})
-	}
+		}
+	})
 }
 
-func TestProviderLists(t *testing.T) {
-	h := apitest.New(t, apitest.Options{})
+func TestProviderLists(t *testing.T) { forEachDatabase(t, testProviderLists) }
+
+func testProviderLists(t *testing.T, opts apitest.Options) {
+	h := apitest.New(t, opts)
 	alice := verifiedUser(t, h, "alice@example.com")
 	bob := verifiedUser(t, h, "bob@example.com")
 	var ids []string
