@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/dashtam/dashtam/adapters/accesstoken"
 	"github.com/dashtam/dashtam/adapters/clock"
@@ -111,6 +112,8 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	authorizations := persistence.NewAuthorizationStore(db, cipher)
 	authorizer := providersapp.NewAuthorizer(providers, authorizations, providersapp.AuthorizationConfig{
 		RefreshWindow: cfg.TokenRefreshWindow,
+		// Longer than one institution call can take, with room for the database.
+		LeaseTTL: 2*cfg.ProviderTimeout + 10*time.Second,
 	}, log)
 	var sandboxInstitution http.Handler
 	if sandboxConn != nil {

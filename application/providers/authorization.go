@@ -18,7 +18,8 @@ type AuthorizationConfig struct {
 	// RefreshWindow: tokens expiring within it are refreshed ahead of time.
 	RefreshWindow time.Duration
 	// LeaseTTL bounds how long one refresh may hold an authorization; it must
-	// exceed a connector's timeout. A crashed instance's lease runs out after it.
+	// exceed a connector's timeout (the background pass renews it row by row). A
+	// crashed instance's lease runs out after it.
 	LeaseTTL time.Duration
 	// BatchSize is how many due authorizations one background pass claims.
 	BatchSize int
@@ -299,6 +300,18 @@ func (az *Authorizer) RefreshDue(ctx context.Context) (refreshed, failed int, er
 	// A claim can partly fail (a row that no longer decrypts): refresh the rows it
 	// did return, so one bad row cannot stop every other refresh, and report it.
 	for _, a := range due {
+		// Renew this row's lease right before calling the institution: the batch's
+		// lease may have run out while earlier rows were refreshed, and a row
+		// another instance took over since must not be refreshed twice. A row that
+		// is not really due yet (see Authorization.RefreshDue) is let go.
+		a, err := az.renew(ctx, a.ProviderID(), now)
+		if errors.Is(err, errNotDue) || errors.Is(err, provider.ErrRefreshInProgress) {
+			continue
+		}
+		if err != nil {
+			failed++
+			continue
+		}
 		p, err := az.providers.repo.ProviderByID(ctx, a.ProviderID())
 		if err != nil {
 			failed++
@@ -317,6 +330,33 @@ func (az *Authorizer) RefreshDue(ctx context.Context) (refreshed, failed int, er
 		refreshed++
 	}
 	return refreshed, failed, claimErr
+}
+
+var errNotDue = errors.New("refresh not due")
+
+// renew extends this instance's refresh lease on one claimed authorization, or
+// releases it (errNotDue) when the credentials are not due at passStart.
+func (az *Authorizer) renew(ctx context.Context, providerID uuid.UUID, passStart time.Time) (*provider.Authorization, error) {
+	var renewed *provider.Authorization
+	err := az.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		if a == nil {
+			return nil, notFound(providerID)
+		}
+		if !a.RefreshDue(passStart, az.cfg.RefreshWindow) {
+			a.ReleaseRefresh(az.instance) // saved: the row is free for later passes
+			return a, nil
+		}
+		now := az.providers.clock.Now()
+		if err := a.ClaimRefresh(az.instance, now, now.Add(az.cfg.LeaseTTL)); err != nil {
+			return nil, err
+		}
+		renewed = a
+		return a, nil
+	})
+	if err == nil && renewed == nil {
+		return nil, errNotDue
+	}
+	return renewed, err
 }
 
 // Revoke ends the authorization of one of the caller's providers: at the

@@ -260,9 +260,20 @@ func (a *Authorization) Revoke(now time.Time) {
 	a.updatedAt = now
 }
 
-// RefreshDue reports whether the access token expires within window of now and
-// can be refreshed.
+// RefreshDue reports whether the credentials should be refreshed at now: they
+// can be, and the access token expires within window, but not before half its
+// life is over. The second rule keeps a token that lives less than the window
+// (the sandbox's five minutes) from being refreshed on every background pass.
 func (a *Authorization) RefreshDue(now time.Time, window time.Duration) bool {
-	return a.IsAuthorized() && a.creds.RefreshToken != "" && !a.creds.ExpiresAt.IsZero() &&
-		a.creds.ExpiresAt.Before(now.Add(window))
+	if !a.IsAuthorized() || a.creds.RefreshToken == "" || a.creds.ExpiresAt.IsZero() {
+		return false
+	}
+	issued := a.refreshedAt
+	if issued.IsZero() {
+		issued = a.authorizedAt
+	}
+	if lifetime := a.creds.ExpiresAt.Sub(issued); lifetime > 0 && lifetime/2 < window {
+		window = lifetime / 2
+	}
+	return !now.Before(a.creds.ExpiresAt.Add(-window))
 }
