@@ -5,8 +5,11 @@ package bootstrap
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -17,6 +20,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/httpapi"
 	"github.com/dashtam/dashtam/adapters/password"
 	"github.com/dashtam/dashtam/adapters/persistence"
+	"github.com/dashtam/dashtam/adapters/ratelimit"
 	"github.com/dashtam/dashtam/adapters/vault"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	providersapp "github.com/dashtam/dashtam/application/providers"
@@ -41,7 +45,10 @@ type App struct {
 	// background refresh pass.
 	Authorizer     *providersapp.Authorizer
 	Authorizations *persistence.AuthorizationStore
+	Idempotency    *persistence.IdempotencyStore
 	Handler        http.Handler
+
+	limiter *ratelimit.Limiters
 }
 
 // Build opens the database (migrating it when AUTO_MIGRATE is on) and assembles
@@ -120,6 +127,27 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		sandboxInstitution = sandboxConn.Institution()
 	}
 
+	limiter, err := ratelimit.New(ratelimit.Config{
+		Tiers:    map[string]string{httpapi.TierAuth: cfg.RateLimitAuth, httpapi.TierRead: cfg.RateLimitRead, httpapi.TierWrite: cfg.RateLimitWrite},
+		RedisURL: cfg.RedisURL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rate limits: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = limiter.Close()
+		}
+	}()
+	ratelimit.RouteRedisLogs(log)
+	promRegistry := prometheus.NewRegistry()
+	promRegistry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := httpapi.NewMetrics(promRegistry)
+	if err != nil {
+		return nil, err
+	}
+	idempotencyStore := persistence.NewIdempotencyStore(db)
+
 	spec, err := httpapi.LoadSpec()
 	if err != nil {
 		return nil, err
@@ -133,22 +161,28 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		CursorSecret:           deriveKey(cfg, "list cursors"),
 		Checks: []httpapi.Check{
 			{Name: "database", Probe: db.Ping, Required: true},
-			{Name: "rate_limit_store"},
+			httpapi.RateLimitStoreCheck(limiter),
 		},
-		Log:            log,
-		Version:        Version,
-		Now:            clk.Now,
-		RequestTimeout: cfg.RequestTimeout,
-		TrustedProxies: cfg.TrustedProxies,
+		Limiter:           limiter,
+		Idempotency:       idempotencyStore,
+		IdempotencySecret: deriveKey(cfg, "idempotency fingerprints"),
+		AllowedOrigins:    cfg.AllowedOrigins,
+		Metrics:           metrics,
+		Log:               log,
+		Version:           Version,
+		Now:               clk.Now,
+		RequestTimeout:    cfg.RequestTimeout,
+		TrustedProxies:    cfg.TrustedProxies,
 	}, spec)
 	if err != nil {
 		return nil, err
 	}
-	return &App{Config: cfg, Log: log, DB: db, Identity: ids, Authorizer: authorizer, Authorizations: authorizations, Handler: router}, nil
+	return &App{Config: cfg, Log: log, DB: db, Identity: ids, Authorizer: authorizer, Authorizations: authorizations,
+		Idempotency: idempotencyStore, limiter: limiter, Handler: router}, nil
 }
 
-// Close releases the database.
-func (a *App) Close() error { return a.DB.Close() }
+// Close releases the database and the rate-limit store.
+func (a *App) Close() error { return errors.Join(a.limiter.Close(), a.DB.Close()) }
 
 func buildMailer(cfg Config, log *slog.Logger, o Overrides) (identityapp.Mailer, error) {
 	switch {

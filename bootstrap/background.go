@@ -39,13 +39,20 @@ func (b *Background) Every(ctx context.Context, log *slog.Logger, name string, i
 func (b *Background) Wait() { b.wg.Wait() }
 
 // startBackground starts the app's periodic jobs: refreshing provider tokens
-// before they expire.
+// before they expire, and deleting expired idempotency records.
 func startBackground(ctx context.Context, app *App) *Background {
 	var b Background
 	b.Every(ctx, app.Log, "token-refresh", app.Config.TokenRefreshInterval, func(ctx context.Context) error {
 		refreshed, failed, err := app.Authorizer.RefreshDue(ctx)
 		if refreshed+failed > 0 {
 			app.Log.InfoContext(ctx, "background token refresh", "refreshed", refreshed, "failed", failed)
+		}
+		return err
+	})
+	b.Every(ctx, app.Log, "idempotency-cleanup", time.Hour, func(ctx context.Context) error {
+		n, err := app.Idempotency.DeleteExpired(ctx, time.Now())
+		if n > 0 {
+			app.Log.InfoContext(ctx, "expired idempotency records deleted", "deleted", n)
 		}
 		return err
 	})

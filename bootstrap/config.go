@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dashtam/dashtam/adapters/httpapi"
 	"github.com/dashtam/dashtam/adapters/logging"
+	"github.com/dashtam/dashtam/adapters/ratelimit"
 )
 
 // Environment names.
@@ -56,8 +58,15 @@ type Config struct {
 	TokenRefreshInterval time.Duration
 	// ProviderTimeout bounds every call to an institution.
 	ProviderTimeout time.Duration
-	Schwab          SchwabConfig
-	Plaid           PlaidConfig
+
+	// RedisURL selects the shared rate-limit store; empty: in-process memory.
+	RedisURL string
+	// RateLimits are the tiers' rates in ulule/limiter syntax ("5-M").
+	RateLimitAuth, RateLimitRead, RateLimitWrite string
+	// AllowedOrigins are the browser origins CORS admits.
+	AllowedOrigins []string
+	Schwab         SchwabConfig
+	Plaid          PlaidConfig
 
 	JWTSigningKeys      []Key
 	TokenEncryptionKeys []Key
@@ -157,6 +166,25 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.TokenRefreshWindow = duration("TOKEN_REFRESH_WINDOW", 5*time.Minute)
 	c.TokenRefreshInterval = duration("TOKEN_REFRESH_INTERVAL", 30*time.Second)
 	c.ProviderTimeout = duration("PROVIDER_TIMEOUT", 10*time.Second)
+	c.RedisURL = get("REDIS_URL", "")
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		bad("REDIS_URL", "must be a redis:// or rediss:// URL")
+	}
+	for _, v := range []struct {
+		name string
+		dst  *string
+		def  string
+	}{{"RATE_LIMIT_AUTH", &c.RateLimitAuth, "5-M"}, {"RATE_LIMIT_READ", &c.RateLimitRead, "100-M"}, {"RATE_LIMIT_WRITE", &c.RateLimitWrite, "30-M"}} {
+		*v.dst = get(v.name, v.def)
+		if err := ratelimit.CheckRate(*v.dst); err != nil {
+			bad(v.name, "must be a rate like 5-M (limit-period, period S, M, H or D)")
+		}
+	}
+	if origins, err := httpapi.ParseAllowedOrigins(splitList(get("ALLOWED_ORIGINS", ""))); err != nil {
+		bad("ALLOWED_ORIGINS", "%v", err)
+	} else {
+		c.AllowedOrigins = origins
+	}
 	c.Schwab = SchwabConfig{
 		ClientID:     get("SCHWAB_CLIENT_ID", ""),
 		ClientSecret: get("SCHWAB_CLIENT_SECRET", ""),

@@ -14,7 +14,7 @@ import (
 )
 
 // StartAuthorization starts connecting a provider at its institution.
-func (s *Server) StartAuthorization(c *gin.Context, id uuid.UUID) {
+func (s *Server) StartAuthorization(c *gin.Context, id uuid.UUID, _ api.StartAuthorizationParams) {
 	started, err := s.Authorizer.Start(c.Request.Context(), principal(c).UserID, id)
 	if err != nil {
 		s.fail(c, err)
@@ -43,7 +43,7 @@ func (s *Server) GetAuthorization(c *gin.Context, id uuid.UUID) {
 }
 
 // RefreshAuthorization refreshes the provider's tokens now.
-func (s *Server) RefreshAuthorization(c *gin.Context, id uuid.UUID) {
+func (s *Server) RefreshAuthorization(c *gin.Context, id uuid.UUID, _ api.RefreshAuthorizationParams) {
 	a, err := s.Authorizer.RefreshNow(c.Request.Context(), principal(c).UserID, id)
 	if err != nil {
 		s.fail(c, err)
@@ -98,7 +98,7 @@ func (s *Server) completeRedirect(c *gin.Context, cb providersapp.Callback) {
 }
 
 // CompleteLinkAuthorization completes a link-token flow.
-func (s *Server) CompleteLinkAuthorization(c *gin.Context, id uuid.UUID) {
+func (s *Server) CompleteLinkAuthorization(c *gin.Context, id uuid.UUID, _ api.CompleteLinkAuthorizationParams) {
 	var req api.LinkCallbackRequest
 	if !s.bind(c, &req) {
 		return

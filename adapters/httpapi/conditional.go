@@ -20,13 +20,33 @@ func etagOf(version int64, fields string) string {
 	return `"` + strconv.FormatInt(version, 10) + `"`
 }
 
-// splitETags splits an If-Match / If-None-Match header into its entity tags.
+// splitETags splits an If-Match / If-None-Match header into its entity tags
+// ("*", "\"x\"" or W/"x"). A comma inside a quoted tag belongs to the tag: ours
+// carry a field list. Anything malformed is kept as a token that matches nothing.
 func splitETags(header string) []string {
 	var tags []string
-	for _, t := range strings.Split(header, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			tags = append(tags, t)
+	for i := 0; i < len(header); {
+		switch header[i] {
+		case ' ', '\t', ',':
+			i++
+			continue
 		}
+		start := i
+		if strings.HasPrefix(header[i:], "W/") {
+			i += 2
+		}
+		if i < len(header) && header[i] == '"' {
+			end := strings.IndexByte(header[i+1:], '"')
+			if end < 0 {
+				return append(tags, header[start:]) // unterminated: matches nothing
+			}
+			i += end + 2
+		} else {
+			for i < len(header) && header[i] != ',' {
+				i++
+			}
+		}
+		tags = append(tags, strings.TrimSpace(header[start:i]))
 	}
 	return tags
 }

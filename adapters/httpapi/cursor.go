@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -38,8 +39,12 @@ type cursorPayload struct {
 var errInvalidCursor = domain.NewValidationError("cursor", "invalid", "The cursor is invalid, altered, or belongs to another query; start again from the first page.")
 
 func (cc cursorCodec) encode(fingerprint string, p providersapp.Position) string {
-	body, _ := json.Marshal(cursorPayload{Query: fingerprint, Alias: p.Alias, Key: p.Key,
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "<" stays one byte: cursors stay short
+	_ = enc.Encode(cursorPayload{Query: fingerprint, Alias: p.Alias, Key: p.Key,
 		CreatedAt: p.CreatedAt.UnixMicro(), UpdatedAt: p.UpdatedAt.UnixMicro(), ID: p.ID})
+	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	b64 := base64.RawURLEncoding.EncodeToString(body)
 	return b64 + "." + base64.RawURLEncoding.EncodeToString(cc.sign(b64))
 }

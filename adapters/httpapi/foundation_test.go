@@ -34,6 +34,12 @@ func TestRoutesMatchDocument(t *testing.T) {
 	for _, r := range h.App.Handler.(*gin.Engine).Routes() {
 		served = append(served, r.Method+" "+r.Path)
 	}
+	// HEAD is served for every GET operation, and only for those.
+	for _, op := range spec.Operations() {
+		if path, ok := strings.CutPrefix(op, "GET "); ok {
+			documented = append(documented, "HEAD "+path)
+		}
+	}
 	slices.Sort(documented)
 	slices.Sort(served)
 	for _, op := range documented {
@@ -220,6 +226,37 @@ func TestAccessLogKeepsSecretsOut(t *testing.T) {
 	}
 	if !sawTemplate {
 		t.Error("access log does not use the route template")
+	}
+}
+
+// HEAD works on every GET route with the GET's authentication; OPTIONS answers
+// with Allow; large bodies are gzipped for clients that accept it.
+func TestHeadOptionsAndCompression(t *testing.T) {
+	h := apitest.New(t, apitest.Options{})
+	res := h.Do(apitest.Request{Method: "HEAD", Path: "/api/health"}).Expect(t, 200)
+	if res.Header.Get("Content-Type") == "" || res.Header.Get("X-Request-ID") == "" {
+		t.Errorf("HEAD headers %v", res.Header)
+	}
+	h.Do(apitest.Request{Method: "HEAD", Path: "/api/v1/users/me"}).Expect(t, 401)
+
+	res = h.Do(apitest.Request{Method: "OPTIONS", Path: "/api/v1/users/me"}).Expect(t, 204)
+	for _, m := range []string{"GET", "PATCH", "OPTIONS"} {
+		if !strings.Contains(res.Header.Get("Allow"), m) {
+			t.Errorf("Allow = %q lacks %s", res.Header.Get("Allow"), m)
+		}
+	}
+
+	big := h.Do(apitest.Request{Method: "GET", Path: "/openapi.json", Header: map[string]string{"Accept-Encoding": "gzip"}}).Expect(t, 200)
+	if big.Header.Get("Content-Encoding") != "gzip" || !strings.Contains(big.Header.Get("Vary"), "Accept-Encoding") {
+		t.Errorf("large body not gzipped: %v", big.Header)
+	}
+	small := h.Do(apitest.Request{Method: "GET", Path: "/healthz", Header: map[string]string{"Accept-Encoding": "gzip"}}).Expect(t, 200)
+	if small.Header.Get("Content-Encoding") != "" {
+		t.Error("a small body was gzipped")
+	}
+	plain := h.Do(apitest.Request{Method: "GET", Path: "/openapi.json"}).Expect(t, 200)
+	if plain.Header.Get("Content-Encoding") != "" {
+		t.Error("gzipped for a client that did not ask")
 	}
 }
 

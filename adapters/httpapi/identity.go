@@ -19,7 +19,7 @@ import (
 const apiBase = "/api/v1"
 
 // RegisterUser creates an account.
-func (s *Server) RegisterUser(c *gin.Context) {
+func (s *Server) RegisterUser(c *gin.Context, _ api.RegisterUserParams) {
 	var req api.RegisterRequest
 	if !s.bind(c, &req) {
 		return
@@ -45,7 +45,7 @@ func (s *Server) GetCurrentUser(c *gin.Context) {
 }
 
 // UpdateCurrentUser changes the caller's profile.
-func (s *Server) UpdateCurrentUser(c *gin.Context) {
+func (s *Server) UpdateCurrentUser(c *gin.Context, _ api.UpdateCurrentUserParams) {
 	var req api.UpdateUserRequest
 	if !s.bind(c, &req) {
 		return
@@ -73,7 +73,7 @@ func (s *Server) ChangePassword(c *gin.Context) {
 }
 
 // VerifyEmail consumes a verification token.
-func (s *Server) VerifyEmail(c *gin.Context) {
+func (s *Server) VerifyEmail(c *gin.Context, _ api.VerifyEmailParams) {
 	var req api.TokenRequest
 	if !s.bind(c, &req) {
 		return
@@ -88,7 +88,7 @@ func (s *Server) VerifyEmail(c *gin.Context) {
 }
 
 // ResendVerificationEmail mails a new verification link.
-func (s *Server) ResendVerificationEmail(c *gin.Context) {
+func (s *Server) ResendVerificationEmail(c *gin.Context, _ api.ResendVerificationEmailParams) {
 	if err := s.Identity.ResendVerification(c.Request.Context(), principal(c)); err != nil {
 		s.fail(c, err)
 		return
@@ -97,7 +97,7 @@ func (s *Server) ResendVerificationEmail(c *gin.Context) {
 }
 
 // RequestPasswordReset mails a reset link if the account exists.
-func (s *Server) RequestPasswordReset(c *gin.Context) {
+func (s *Server) RequestPasswordReset(c *gin.Context, _ api.RequestPasswordResetParams) {
 	var req api.PasswordResetRequest
 	if !s.bind(c, &req) {
 		return
@@ -110,7 +110,7 @@ func (s *Server) RequestPasswordReset(c *gin.Context) {
 }
 
 // ResetPassword sets a new password with a reset token.
-func (s *Server) ResetPassword(c *gin.Context) {
+func (s *Server) ResetPassword(c *gin.Context, _ api.ResetPasswordParams) {
 	var req api.PasswordReset
 	if !s.bind(c, &req) {
 		return

@@ -101,3 +101,6 @@ func (s *Server) GetDocsAsset(c *gin.Context, asset string) {
 	c.Header("Cache-Control", "public, max-age=86400")
 	c.Data(http.StatusOK, contentType, data)
 }
+
+// GetMetrics serves the Prometheus metrics.
+func (s *Server) GetMetrics(c *gin.Context) { serveMetrics(c, s.Metrics, s.Log) }

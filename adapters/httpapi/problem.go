@@ -20,6 +20,11 @@ var (
 	errUnsupportedMediaType = errors.New("unsupported media type")
 	errBodyTooLarge         = errors.New("request body too large")
 	errMissingBearer        = errors.New("missing bearer token")
+	// Guards (rate limiting, idempotency, CORS).
+	errRateLimited           = errors.New("rate limit exceeded")
+	errIdempotencyInProgress = errors.New("a request with this idempotency key is still running")
+	errIdempotencyKeyReused  = errors.New("idempotency key reused with a different request")
+	errOriginNotAllowed      = errors.New("origin not allowed")
 )
 
 // problemKind is how one error kind looks on the wire.
@@ -45,6 +50,10 @@ var problemTable = []struct {
 	{errUnsupportedMediaType, problemKind{http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type", "unsupported-media-type", "Send the request body as application/json."}},
 	{errBodyTooLarge, problemKind{http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", "Request body too large", "body-too-large", "The request body is larger than this service accepts."}},
 	{errMissingBearer, problemKind{http.StatusUnauthorized, "AUTHENTICATION_REQUIRED", "Authentication required", "authentication-required", "Send an access token as 'Authorization: Bearer <token>'."}},
+	{errRateLimited, problemKind{http.StatusTooManyRequests, "RATE_LIMITED", "Too many requests", "rate-limited", "You sent too many requests; wait for the number of seconds in Retry-After."}},
+	{errIdempotencyInProgress, problemKind{http.StatusConflict, "IDEMPOTENCY_IN_PROGRESS", "Request in progress", "idempotency-in-progress", "A request with this Idempotency-Key is still being processed; retry after it finishes."}},
+	{errIdempotencyKeyReused, problemKind{http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED", "Idempotency key reused", "idempotency-key-reused", "This Idempotency-Key was already used with a different request; send a new key."}},
+	{errOriginNotAllowed, problemKind{http.StatusForbidden, "ORIGIN_NOT_ALLOWED", "Origin not allowed", "origin-not-allowed", "This origin may not call the API from a browser."}},
 
 	// Identity.
 	{identity.ErrEmailTaken, problemKind{http.StatusConflict, "EMAIL_TAKEN", "Email already registered", "email-taken", "An account with this email already exists."}},
@@ -91,7 +100,19 @@ type fieldError struct {
 	Message string `json:"message"`
 }
 
-// classify finds the problem kind of err and, for validation errors, its fields.
+// withFields attaches field details to an error of the table, for the kinds
+// whose problem names a field although they are not validation errors (a
+// reused Idempotency-Key).
+type withFields struct {
+	err    error
+	fields []fieldError
+}
+
+func (e *withFields) Error() string { return e.err.Error() }
+func (e *withFields) Unwrap() error { return e.err }
+
+// classify finds the problem kind of err and, for validation errors (and errors
+// wrapped in withFields), its fields.
 func classify(err error) (problemKind, []fieldError, bool) {
 	var verr *domain.ValidationError
 	if errors.As(err, &verr) {
@@ -103,6 +124,10 @@ func classify(err error) (problemKind, []fieldError, bool) {
 	}
 	for _, row := range problemTable {
 		if errors.Is(err, row.err) {
+			var wf *withFields
+			if errors.As(err, &wf) {
+				return row.kind, wf.fields, true
+			}
 			return row.kind, nil, true
 		}
 	}

@@ -38,7 +38,7 @@ func (s *Server) GetProviderType(c *gin.Context, key string) {
 }
 
 // CreateProvider adds a provider for the caller.
-func (s *Server) CreateProvider(c *gin.Context) {
+func (s *Server) CreateProvider(c *gin.Context, _ api.CreateProviderParams) {
 	var req api.CreateProviderRequest
 	if !s.bind(c, &req) {
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/dashtam/dashtam/adapters/httpapi/api"
+	"github.com/dashtam/dashtam/adapters/ratelimit"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 )
@@ -51,6 +52,18 @@ type Deps struct {
 	// TrustedProxies are the proxy addresses/CIDRs whose X-Forwarded-For is believed.
 	// Empty: none, the client address is the TCP peer.
 	TrustedProxies []string
+
+	// Limiter enforces the rate-limit tiers (TierAuth, TierRead, TierWrite).
+	Limiter ratelimit.Limiter
+	// Idempotency stores Idempotency-Key records; IdempotencySecret keys their
+	// request fingerprints.
+	Idempotency       IdempotencyStore
+	IdempotencySecret []byte
+	// AllowedOrigins are the exact browser origins CORS admits (see
+	// ParseAllowedOrigins). Empty: no CORS headers at all.
+	AllowedOrigins []string
+	// Metrics collects Prometheus metrics and serves GET /metrics.
+	Metrics *Metrics
 }
 
 // Server implements api.ServerInterface.
@@ -85,28 +98,52 @@ func NewRouter(d Deps, spec *Spec) (*gin.Engine, error) {
 	if len(d.TrustedProxies) == 0 {
 		r.ForwardedByClientIP = false
 	}
-	if len(d.CursorSecret) < 32 {
-		return nil, errors.New("httpapi: CursorSecret must be at least 32 bytes")
+	if len(d.CursorSecret) < 32 || len(d.IdempotencySecret) < 32 {
+		return nil, errors.New("httpapi: CursorSecret and IdempotencySecret must be at least 32 bytes")
+	}
+	if d.Limiter == nil || d.Idempotency == nil || d.Metrics == nil {
+		return nil, errors.New("httpapi: Limiter, Idempotency and Metrics are required (raise limits, never switch the guards off)")
 	}
 	s := &Server{Deps: d, spec: spec, cursors: newCursorCodec(d.CursorSecret)}
+	// The order matters: see each middleware's comment.
 	r.Use(
 		requestID(),
+		d.Metrics.instrument(),
 		accessLog(d.Log),
 		recovery(d.Log),
 		securityHeaders(),
+		compress(),
+		cors(d.AllowedOrigins, d.Log),
 		deadline(d.RequestTimeout),
 		authenticate(spec, d.Identity, d.Log),
+		rateLimit(rateLimitOptions{limiter: d.Limiter, log: d.Log, metrics: d.Metrics, maxBody: d.MaxBodyBytes}),
 		validateRequest(spec, d.MaxBodyBytes, d.Log),
+		idempotency(idempotencyOptions{store: d.Idempotency, log: d.Log, now: d.Now, secret: d.IdempotencySecret, maxBody: d.MaxBodyBytes}),
 	)
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, d.Log, errRouteNotFound) })
-	r.NoMethod(func(c *gin.Context) { writeProblem(c, d.Log, errMethodNotAllowed) })
+	r.NoMethod(func(c *gin.Context) {
+		if c.Request.Method == http.MethodOptions {
+			// OPTIONS lists what the resource allows (gin has filled in Allow).
+			c.Header("Allow", c.Writer.Header().Get("Allow")+", OPTIONS")
+			c.Status(http.StatusNoContent)
+			return
+		}
+		writeProblem(c, d.Log, errMethodNotAllowed)
+	})
 	api.RegisterHandlersWithOptions(r, s, api.GinServerOptions{
 		ErrorHandler: func(c *gin.Context, err error, _ int) {
-			// Parameters were validated against the same document already, so this
-			// only fires if the generated binding disagrees with it.
-			writeProblem(c, d.Log, toValidationError(err))
+			// Parameters were validated against the same document already; what the
+			// generated binding still refuses is a parameter given twice.
+			writeProblem(c, d.Log, bindingError(err))
 		},
 	})
+	// HEAD works on every GET route: same handler and middleware (the security
+	// requirement is the GET's, see Spec.lookup); net/http drops the body.
+	for _, rt := range r.Routes() {
+		if rt.Method == http.MethodGet {
+			r.HEAD(rt.Path, rt.HandlerFunc)
+		}
+	}
 	return r, nil
 }
 

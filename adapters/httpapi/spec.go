@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -82,6 +83,11 @@ func (s *Spec) Operations() []string {
 	return keys
 }
 
+// lookup finds the operation of a route. HEAD is served by every GET route and
+// has exactly its operation, security requirement included.
 func (s *Spec) lookup(method, ginPath string) *operation {
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
 	return s.ops[routeKey(method, ginPath)]
 }

@@ -221,3 +221,15 @@ func upperFirst(s string) string {
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
 }
+
+var boundParam = regexp.MustCompile(`(?:parameter|value for) ([A-Za-z0-9_-]+)`)
+
+// bindingError names the parameter the generated binding refused (its errors
+// are plain text such as "Expected one value for Idempotency-Key, got 2").
+func bindingError(err error) error {
+	name := "request"
+	if m := boundParam.FindStringSubmatch(err.Error()); m != nil {
+		name = m[1]
+	}
+	return domain.NewValidationError(name, "invalid", "Parameter "+name+" must be given once, in its documented format.")
+}

@@ -6,6 +6,7 @@ package apitest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
@@ -52,7 +53,9 @@ type Harness struct {
 // New builds a service for the test.
 func New(t testing.TB, o Options) *Harness {
 	t.Helper()
-	env := map[string]string{"DATA_DIR": t.TempDir(), "PUBLIC_BASE_URL": "http://dashtam.test", "LOG_LEVEL": "debug"}
+	env := map[string]string{"DATA_DIR": t.TempDir(), "PUBLIC_BASE_URL": "http://dashtam.test", "LOG_LEVEL": "debug",
+		// Raised, never off: tests of the limits themselves set their own.
+		"RATE_LIMIT_AUTH": "100000-M", "RATE_LIMIT_READ": "100000-M", "RATE_LIMIT_WRITE": "100000-M"}
 	if o.Postgres {
 		_, url := dbtest.PostgresWithURL(t)
 		env["DATABASE_URL"] = url
@@ -85,6 +88,15 @@ func New(t testing.TB, o Options) *Harness {
 		t.Fatal(err)
 	}
 	return &Harness{t: t, App: app, Mail: outbox, Logs: logs, spec: spec.Doc, router: router}
+}
+
+// For returns a harness on the same service that reports its failures to t.
+// Fuzz targets and property checks build the service once and give each input
+// its own t, since a failure must be reported to the input that caused it.
+func (h *Harness) For(t testing.TB) *Harness {
+	c := *h
+	c.t = t
+	return &c
 }
 
 // Request is one request to send.
@@ -140,6 +152,18 @@ func (h *Harness) Do(req Request) *Response {
 	w := httptest.NewRecorder()
 	h.App.Handler.ServeHTTP(w, r)
 	res := &Response{Status: w.Code, Header: w.Header(), Body: w.Body.Bytes()}
+	if r.Method == http.MethodHead {
+		res.Body = nil // what net/http's server sends for HEAD
+	}
+	if res.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(res.Body))
+		if err != nil {
+			h.t.Fatalf("%s %s: gzip body: %v", req.Method, req.Path, err)
+		}
+		if res.Body, err = io.ReadAll(zr); err != nil {
+			h.t.Fatalf("%s %s: gzip body: %v", req.Method, req.Path, err)
+		}
+	}
 	h.validate(r, res)
 	return res
 }
@@ -152,8 +176,16 @@ func (h *Harness) validate(r *http.Request, res *Response) {
 	if res.Header.Get("X-Request-ID") == "" {
 		h.t.Errorf("%s %s: response has no X-Request-ID", r.Method, r.URL.Path)
 	}
-	route, params, err := h.router.FindRoute(r)
+	find := r
+	if r.Method == http.MethodHead { // HEAD is the GET operation without a body
+		find = r.Clone(r.Context())
+		find.Method = http.MethodGet
+	}
+	route, params, err := h.router.FindRoute(find)
 	if err != nil {
+		if r.Method == http.MethodOptions && res.Status == http.StatusNoContent {
+			return // OPTIONS and CORS preflights answer every route, undocumented
+		}
 		h.validateProblem(r, res)
 		return
 	}
@@ -164,7 +196,7 @@ func (h *Harness) validate(r *http.Request, res *Response) {
 		Body:                   io.NopCloser(bytes.NewReader(res.Body)),
 		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
 	}
-	if !isJSON(res.Header.Get("Content-Type")) {
+	if !isJSON(res.Header.Get("Content-Type")) || r.Method == http.MethodHead {
 		// HTML pages and documentation assets: status and headers are checked, the
 		// body has no schema to check.
 		input.Options.ExcludeResponseBody = true
@@ -174,7 +206,7 @@ func (h *Harness) validate(r *http.Request, res *Response) {
 	}
 	// Error statuses of API operations are problems; the probes' 503 bodies are
 	// documented as their own schemas and were checked above.
-	if res.Status >= 400 && res.Header.Get("Content-Type") == "application/problem+json" {
+	if res.Status >= 400 && res.Header.Get("Content-Type") == "application/problem+json" && r.Method != http.MethodHead {
 		h.validateProblem(r, res)
 	}
 }
@@ -202,7 +234,9 @@ func (h *Harness) validateProblem(r *http.Request, res *Response) {
 	if p.Status != res.Status {
 		h.t.Errorf("%s %s: problem status %d, HTTP status %d", r.Method, r.URL.Path, p.Status, res.Status)
 	}
-	if p.RequestID != res.Header.Get("X-Request-ID") {
+	// A replayed answer (Idempotency-Replay) is the first request's, request id
+	// included; the header names the retry.
+	if p.RequestID != res.Header.Get("X-Request-ID") && res.Header.Get("Idempotency-Replay") != "true" {
 		h.t.Errorf("%s %s: problem request_id %q differs from X-Request-ID %q", r.Method, r.URL.Path, p.RequestID, res.Header.Get("X-Request-ID"))
 	}
 }

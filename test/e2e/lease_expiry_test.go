@@ -33,7 +33,7 @@ func TestBackgroundRefreshBatchOutlivesItsLease(t *testing.T) {
 		institution    = 9 * time.Second
 	)
 	sch := startSchwab(t, schwabfake.Config{AccessTTL: 20 * time.Second, RotateRefreshTokens: true}) // due at half life
-	sch.Tap.RefreshExpiresIn = int((30 * time.Minute).Seconds()) // see TestScaleOutBackgroundRefreshExactlyOnce
+	sch.Tap.RefreshExpiresIn = int((30 * time.Minute).Seconds())                                     // see TestScaleOutBackgroundRefreshExactlyOnce
 	env := merged(clusterEnv(postgresSchemaURL(t)), sch.Env(), map[string]string{"PROVIDER_TIMEOUT": "20s"})
 
 	setup := startInstance(t, merged(env, map[string]string{"TOKEN_REFRESH_WINDOW": "1s", "TOKEN_REFRESH_INTERVAL": "1h"}))

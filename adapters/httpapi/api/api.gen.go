@@ -487,6 +487,9 @@ type User struct {
 // Fields defines model for Fields.
 type Fields = string
 
+// IdempotencyKey defines model for IdempotencyKey.
+type IdempotencyKey = string
+
 // IfMatch defines model for IfMatch.
 type IfMatch = string
 
@@ -553,6 +556,18 @@ type UnsupportedMediaType = Problem
 // ValidationFailed An RFC 9457 problem document.
 type ValidationFailed = Problem
 
+// ResendVerificationEmailParams defines parameters for ResendVerificationEmail.
+type ResendVerificationEmailParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// VerifyEmailParams defines parameters for VerifyEmail.
+type VerifyEmailParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // CompleteRedirectAuthorizationByTypeParams defines parameters for CompleteRedirectAuthorizationByType.
 type CompleteRedirectAuthorizationByTypeParams struct {
 	// Code The authorization code the institution issued (single use, short-lived).
@@ -560,6 +575,18 @@ type CompleteRedirectAuthorizationByTypeParams struct {
 
 	// State The state of the attempt, echoed by the institution.
 	State OAuthState `form:"state" json:"state"`
+}
+
+// RequestPasswordResetParams defines parameters for RequestPasswordReset.
+type RequestPasswordResetParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ResetPasswordParams defines parameters for ResetPassword.
+type ResetPasswordParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListProvidersParams defines parameters for ListProviders.
@@ -594,6 +621,12 @@ type ListProvidersParams struct {
 	Fields *Fields `form:"fields,omitempty" json:"fields,omitempty"`
 }
 
+// CreateProviderParams defines parameters for CreateProvider.
+type CreateProviderParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // DeleteProviderParams defines parameters for DeleteProvider.
 type DeleteProviderParams struct {
 	// IfMatch Only change the resource if its current ETag is one of these (412 otherwise).
@@ -614,6 +647,9 @@ type GetProviderParams struct {
 
 // UpdateProviderParams defines parameters for UpdateProvider.
 type UpdateProviderParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
 	// IfMatch Only change the resource if its current ETag is one of these (412 otherwise).
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
@@ -622,6 +658,18 @@ type UpdateProviderParams struct {
 type ReplaceProviderParams struct {
 	// IfMatch Only change the resource if its current ETag is one of these (412 otherwise).
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// RefreshAuthorizationParams defines parameters for RefreshAuthorization.
+type RefreshAuthorizationParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// StartAuthorizationParams defines parameters for StartAuthorization.
+type StartAuthorizationParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // CompleteRedirectAuthorizationParams defines parameters for CompleteRedirectAuthorization.
@@ -633,6 +681,12 @@ type CompleteRedirectAuthorizationParams struct {
 	State OAuthState `form:"state" json:"state"`
 }
 
+// CompleteLinkAuthorizationParams defines parameters for CompleteLinkAuthorization.
+type CompleteLinkAuthorizationParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListSessionsParams defines parameters for ListSessions.
 type ListSessionsParams struct {
 	// Page Page number, from 1.
@@ -640,6 +694,18 @@ type ListSessionsParams struct {
 
 	// PerPage Items per page (at most 100; more is an error, never silently clamped).
 	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+}
+
+// RegisterUserParams defines parameters for RegisterUser.
+type RegisterUserParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// UpdateCurrentUserParams defines parameters for UpdateCurrentUser.
+type UpdateCurrentUserParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // SandboxAuthorizeParams defines parameters for SandboxAuthorize.
@@ -702,19 +768,19 @@ type ServerInterface interface {
 	GetHealth(c *gin.Context)
 	// ResendVerificationEmail Send the verification email again
 	// (POST /api/v1/email-verification-requests)
-	ResendVerificationEmail(c *gin.Context)
+	ResendVerificationEmail(c *gin.Context, params ResendVerificationEmailParams)
 	// VerifyEmail Verify an email address with the token from the verification email
 	// (POST /api/v1/email-verifications)
-	VerifyEmail(c *gin.Context)
+	VerifyEmail(c *gin.Context, params VerifyEmailParams)
 	// CompleteRedirectAuthorizationByType The fixed redirect target registered with an institution
 	// (GET /api/v1/oauth/{provider_key}/callback)
 	CompleteRedirectAuthorizationByType(c *gin.Context, providerKey string, params CompleteRedirectAuthorizationByTypeParams)
 	// RequestPasswordReset Ask for a password-reset email
 	// (POST /api/v1/password-reset-requests)
-	RequestPasswordReset(c *gin.Context)
+	RequestPasswordReset(c *gin.Context, params RequestPasswordResetParams)
 	// ResetPassword Set a new password with the token from the reset email
 	// (POST /api/v1/password-resets)
-	ResetPassword(c *gin.Context)
+	ResetPassword(c *gin.Context, params ResetPasswordParams)
 	// ListProviderTypes The catalog of institutions this service can connect
 	// (GET /api/v1/provider-types)
 	ListProviderTypes(c *gin.Context)
@@ -726,7 +792,7 @@ type ServerInterface interface {
 	ListProviders(c *gin.Context, params ListProvidersParams)
 	// CreateProvider Add a provider connection
 	// (POST /api/v1/providers)
-	CreateProvider(c *gin.Context)
+	CreateProvider(c *gin.Context, params CreateProviderParams)
 	// DeleteProvider Delete the provider
 	// (DELETE /api/v1/providers/{provider_id})
 	DeleteProvider(c *gin.Context, providerId ProviderID, params DeleteProviderParams)
@@ -747,16 +813,16 @@ type ServerInterface interface {
 	GetAuthorization(c *gin.Context, providerId ProviderID)
 	// RefreshAuthorization Refresh the provider's tokens now
 	// (PATCH /api/v1/providers/{provider_id}/authorization)
-	RefreshAuthorization(c *gin.Context, providerId ProviderID)
+	RefreshAuthorization(c *gin.Context, providerId ProviderID, params RefreshAuthorizationParams)
 	// StartAuthorization Start (or restart) connecting the provider at its institution
 	// (POST /api/v1/providers/{provider_id}/authorization)
-	StartAuthorization(c *gin.Context, providerId ProviderID)
+	StartAuthorization(c *gin.Context, providerId ProviderID, params StartAuthorizationParams)
 	// CompleteRedirectAuthorization Where the institution sends the user's browser back (redirect flows)
 	// (GET /api/v1/providers/{provider_id}/authorization/callback)
 	CompleteRedirectAuthorization(c *gin.Context, providerId ProviderID, params CompleteRedirectAuthorizationParams)
 	// CompleteLinkAuthorization Complete a link-token flow (Plaid) with the public token
 	// (POST /api/v1/providers/{provider_id}/authorization/callback)
-	CompleteLinkAuthorization(c *gin.Context, providerId ProviderID)
+	CompleteLinkAuthorization(c *gin.Context, providerId ProviderID, params CompleteLinkAuthorizationParams)
 	// ListSessions Own sessions, newest first
 	// (GET /api/v1/sessions)
 	ListSessions(c *gin.Context, params ListSessionsParams)
@@ -777,13 +843,13 @@ type ServerInterface interface {
 	RefreshTokens(c *gin.Context)
 	// RegisterUser Register a new account
 	// (POST /api/v1/users)
-	RegisterUser(c *gin.Context)
+	RegisterUser(c *gin.Context, params RegisterUserParams)
 	// GetCurrentUser Own profile
 	// (GET /api/v1/users/me)
 	GetCurrentUser(c *gin.Context)
 	// UpdateCurrentUser Update own profile
 	// (PATCH /api/v1/users/me)
-	UpdateCurrentUser(c *gin.Context)
+	UpdateCurrentUser(c *gin.Context, params UpdateCurrentUserParams)
 	// ChangePassword Change own password
 	// (PUT /api/v1/users/me/password)
 	ChangePassword(c *gin.Context)
@@ -796,6 +862,9 @@ type ServerInterface interface {
 	// GetLiveness Liveness probe (the process answers)
 	// (GET /healthz)
 	GetLiveness(c *gin.Context)
+	// GetMetrics Prometheus metrics (requests, latency, in-flight, rate-limit rejections, provider calls)
+	// (GET /metrics)
+	GetMetrics(c *gin.Context)
 	// GetOpenAPIDocument This OpenAPI document as JSON
 	// (GET /openapi.json)
 	GetOpenAPIDocument(c *gin.Context)
@@ -835,6 +904,33 @@ func (siw *ServerInterfaceWrapper) GetHealth(c *gin.Context) {
 // ResendVerificationEmail operation middleware
 func (siw *ServerInterfaceWrapper) ResendVerificationEmail(c *gin.Context) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ResendVerificationEmailParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
 	for _, middleware := range siw.HandlerMiddlewares {
 		middleware(c)
 		if c.IsAborted() {
@@ -842,12 +938,39 @@ func (siw *ServerInterfaceWrapper) ResendVerificationEmail(c *gin.Context) {
 		}
 	}
 
-	siw.Handler.ResendVerificationEmail(c)
+	siw.Handler.ResendVerificationEmail(c, params)
 }
 
 // VerifyEmail operation middleware
 func (siw *ServerInterfaceWrapper) VerifyEmail(c *gin.Context) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params VerifyEmailParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
 	for _, middleware := range siw.HandlerMiddlewares {
 		middleware(c)
 		if c.IsAborted() {
@@ -855,7 +978,7 @@ func (siw *ServerInterfaceWrapper) VerifyEmail(c *gin.Context) {
 		}
 	}
 
-	siw.Handler.VerifyEmail(c)
+	siw.Handler.VerifyEmail(c, params)
 }
 
 // CompleteRedirectAuthorizationByType operation middleware
@@ -905,6 +1028,33 @@ func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorizationByType(c *gin.Co
 // RequestPasswordReset operation middleware
 func (siw *ServerInterfaceWrapper) RequestPasswordReset(c *gin.Context) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RequestPasswordResetParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
 	for _, middleware := range siw.HandlerMiddlewares {
 		middleware(c)
 		if c.IsAborted() {
@@ -912,12 +1062,39 @@ func (siw *ServerInterfaceWrapper) RequestPasswordReset(c *gin.Context) {
 		}
 	}
 
-	siw.Handler.RequestPasswordReset(c)
+	siw.Handler.RequestPasswordReset(c, params)
 }
 
 // ResetPassword operation middleware
 func (siw *ServerInterfaceWrapper) ResetPassword(c *gin.Context) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ResetPasswordParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
 	for _, middleware := range siw.HandlerMiddlewares {
 		middleware(c)
 		if c.IsAborted() {
@@ -925,7 +1102,7 @@ func (siw *ServerInterfaceWrapper) ResetPassword(c *gin.Context) {
 		}
 	}
 
-	siw.Handler.ResetPassword(c)
+	siw.Handler.ResetPassword(c, params)
 }
 
 // ListProviderTypes operation middleware
@@ -1076,6 +1253,33 @@ func (siw *ServerInterfaceWrapper) ListProviders(c *gin.Context) {
 // CreateProvider operation middleware
 func (siw *ServerInterfaceWrapper) CreateProvider(c *gin.Context) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateProviderParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
 	for _, middleware := range siw.HandlerMiddlewares {
 		middleware(c)
 		if c.IsAborted() {
@@ -1083,7 +1287,7 @@ func (siw *ServerInterfaceWrapper) CreateProvider(c *gin.Context) {
 		}
 	}
 
-	siw.Handler.CreateProvider(c)
+	siw.Handler.CreateProvider(c, params)
 }
 
 // DeleteProvider operation middleware
@@ -1231,6 +1435,25 @@ func (siw *ServerInterfaceWrapper) UpdateProvider(c *gin.Context) {
 
 	headers := c.Request.Header
 
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
 	// ------------- Optional header parameter "If-Match" -------------
 	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
 		var IfMatch IfMatch
@@ -1374,6 +1597,30 @@ func (siw *ServerInterfaceWrapper) RefreshAuthorization(c *gin.Context) {
 		return
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RefreshAuthorizationParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
 	for _, middleware := range siw.HandlerMiddlewares {
 		middleware(c)
 		if c.IsAborted() {
@@ -1381,7 +1628,7 @@ func (siw *ServerInterfaceWrapper) RefreshAuthorization(c *gin.Context) {
 		}
 	}
 
-	siw.Handler.RefreshAuthorization(c, providerId)
+	siw.Handler.RefreshAuthorization(c, providerId, params)
 }
 
 // StartAuthorization operation middleware
@@ -1399,6 +1646,30 @@ func (siw *ServerInterfaceWrapper) StartAuthorization(c *gin.Context) {
 		return
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StartAuthorizationParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
 	for _, middleware := range siw.HandlerMiddlewares {
 		middleware(c)
 		if c.IsAborted() {
@@ -1406,7 +1677,7 @@ func (siw *ServerInterfaceWrapper) StartAuthorization(c *gin.Context) {
 		}
 	}
 
-	siw.Handler.StartAuthorization(c, providerId)
+	siw.Handler.StartAuthorization(c, providerId, params)
 }
 
 // CompleteRedirectAuthorization operation middleware
@@ -1468,6 +1739,30 @@ func (siw *ServerInterfaceWrapper) CompleteLinkAuthorization(c *gin.Context) {
 		return
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CompleteLinkAuthorizationParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
 	for _, middleware := range siw.HandlerMiddlewares {
 		middleware(c)
 		if c.IsAborted() {
@@ -1475,7 +1770,7 @@ func (siw *ServerInterfaceWrapper) CompleteLinkAuthorization(c *gin.Context) {
 		}
 	}
 
-	siw.Handler.CompleteLinkAuthorization(c, providerId)
+	siw.Handler.CompleteLinkAuthorization(c, providerId, params)
 }
 
 // ListSessions operation middleware
@@ -1605,6 +1900,33 @@ func (siw *ServerInterfaceWrapper) RefreshTokens(c *gin.Context) {
 // RegisterUser operation middleware
 func (siw *ServerInterfaceWrapper) RegisterUser(c *gin.Context) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RegisterUserParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
 	for _, middleware := range siw.HandlerMiddlewares {
 		middleware(c)
 		if c.IsAborted() {
@@ -1612,7 +1934,7 @@ func (siw *ServerInterfaceWrapper) RegisterUser(c *gin.Context) {
 		}
 	}
 
-	siw.Handler.RegisterUser(c)
+	siw.Handler.RegisterUser(c, params)
 }
 
 // GetCurrentUser operation middleware
@@ -1631,6 +1953,33 @@ func (siw *ServerInterfaceWrapper) GetCurrentUser(c *gin.Context) {
 // UpdateCurrentUser operation middleware
 func (siw *ServerInterfaceWrapper) UpdateCurrentUser(c *gin.Context) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UpdateCurrentUserParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
 	for _, middleware := range siw.HandlerMiddlewares {
 		middleware(c)
 		if c.IsAborted() {
@@ -1638,7 +1987,7 @@ func (siw *ServerInterfaceWrapper) UpdateCurrentUser(c *gin.Context) {
 		}
 	}
 
-	siw.Handler.UpdateCurrentUser(c)
+	siw.Handler.UpdateCurrentUser(c, params)
 }
 
 // ChangePassword operation middleware
@@ -1703,6 +2052,19 @@ func (siw *ServerInterfaceWrapper) GetLiveness(c *gin.Context) {
 	}
 
 	siw.Handler.GetLiveness(c)
+}
+
+// GetMetrics operation middleware
+func (siw *ServerInterfaceWrapper) GetMetrics(c *gin.Context) {
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.GetMetrics(c)
 }
 
 // GetOpenAPIDocument operation middleware
@@ -1829,6 +2191,7 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.GET(options.BaseURL+"/docs", wrapper.GetSwaggerUI)
 	router.GET(options.BaseURL+"/redoc", wrapper.GetRedoc)
 	router.GET(options.BaseURL+"/docs/assets/:asset", wrapper.GetDocsAsset)
+	router.GET(options.BaseURL+"/metrics", wrapper.GetMetrics)
 	router.POST(options.BaseURL+"/api/v1/users", wrapper.RegisterUser)
 	router.GET(options.BaseURL+"/api/v1/users/me", wrapper.GetCurrentUser)
 	router.PATCH(options.BaseURL+"/api/v1/users/me", wrapper.UpdateCurrentUser)

@@ -1,0 +1,46 @@
+package httpapi
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dashtam/dashtam/adapters/ratelimit"
+	identityapp "github.com/dashtam/dashtam/application/identity"
+)
+
+// Test hooks: the guards' middleware with explicit dependencies, so that tests
+// in package httpapi_test can install them on an engine of their own, with real
+// stores (the persistence adapter imports this package, so only an external test
+// package can use it).
+
+// RateLimitMiddleware is rateLimit. observer may be nil or a *Metrics.
+func RateLimitMiddleware(l ratelimit.Limiter, log *slog.Logger, maxBody int64, observer rateLimitObserver) gin.HandlerFunc {
+	return rateLimit(rateLimitOptions{limiter: l, log: log, maxBody: maxBody, metrics: observer})
+}
+
+// IdempotencyMiddleware is idempotency with a fixed fingerprint key; zero
+// durations take the defaults.
+func IdempotencyMiddleware(store IdempotencyStore, log *slog.Logger, now func() time.Time, ttl, lockTimeout time.Duration) gin.HandlerFunc {
+	return idempotency(idempotencyOptions{store: store, log: log, now: now, secret: []byte("test fingerprint key of 32 bytes"),
+		ttl: ttl, lockTimeout: lockTimeout, maxBody: 256 << 10})
+}
+
+// CORSMiddleware is cors.
+func CORSMiddleware(origins []string, log *slog.Logger) gin.HandlerFunc { return cors(origins, log) }
+
+// RequestIDMiddleware is requestID.
+func RequestIDMiddleware() gin.HandlerFunc { return requestID() }
+
+// RecoveryMiddleware is recovery.
+func RecoveryMiddleware(log *slog.Logger) gin.HandlerFunc { return recovery(log) }
+
+// SetPrincipal marks the request as authenticated, as authenticate does.
+func SetPrincipal(c *gin.Context, p identityapp.Principal) { c.Set(ctxPrincipal, p) }
+
+// WriteProblem is writeProblem.
+func WriteProblem(c *gin.Context, log *slog.Logger, err error) { writeProblem(c, log, err) }
+
+// ErrRouteNotFound is errRouteNotFound.
+var ErrRouteNotFound = errRouteNotFound

@@ -1,0 +1,375 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/dashtam/dashtam/domain"
+)
+
+// Idempotency headers.
+const (
+	headerIdempotencyKey    = "Idempotency-Key"
+	headerIdempotencyReplay = "Idempotency-Replay"
+)
+
+// Idempotency defaults.
+const (
+	// IdempotencyTTL is how long a completed request is replayed.
+	IdempotencyTTL = 24 * time.Hour
+	// IdempotencyLockTimeout is how long a claim may stay "running" before it is
+	// taken for abandoned (its instance died mid-request) and may be claimed
+	// again. It is far above the request deadline, which bounds every handler.
+	IdempotencyLockTimeout = 5 * time.Minute
+	// maxReplayBody caps what is stored for replay; larger answers are not.
+	maxReplayBody = 1 << 20
+)
+
+// idempotencyExempt are the operations whose successful answers carry tokens:
+// storing them would keep access and refresh tokens in clear in the database
+// for a day. Their Idempotency-Key header is ignored. (As a safety net, no
+// successful answer marked Cache-Control: no-store is ever stored either.)
+var idempotencyExempt = map[string]bool{
+	"POST " + apiBase + "/sessions": true,
+	"POST " + apiBase + "/tokens":   true,
+}
+
+// replayedHeaders are the response headers stored and replayed with the status
+// and body. Everything else (X-Request-ID, rate-limit headers) belongs to the
+// replaying request.
+var replayedHeaders = []string{"Content-Type", "Location", "ETag", "Last-Modified", "Cache-Control"}
+
+// IdempotencyKey names one idempotent request of one caller.
+type IdempotencyKey struct {
+	// Scope is the caller: "user:<id>", or "ip:<address>" when anonymous.
+	Scope string
+	// Method and Route (the route template, /api/v1/providers/:provider_id)
+	// name the operation.
+	Method, Route string
+	// Key is the client's Idempotency-Key.
+	Key string
+}
+
+// IdempotentResponse is a stored answer, replayed byte for byte.
+type IdempotentResponse struct {
+	Status int
+	// Header holds only the replayed headers (see replayedHeaders).
+	Header http.Header
+	Body   []byte
+}
+
+// IdempotencyRecord is the state of one key.
+type IdempotencyRecord struct {
+	Key IdempotencyKey
+	// Fingerprint is the HMAC-SHA-256 of the request's path, query and body, so
+	// the same key cannot be used for a different request. It is keyed with a
+	// server secret because bodies carry passwords (registration): a plain hash
+	// of a body whose email and name are known would let whoever reads the
+	// table guess the password offline at hash speed.
+	Fingerprint []byte
+	// Owner is the random token of the request holding the claim; only it may
+	// complete or release the record.
+	Owner string
+	// LockedAt is when the claim was taken; ExpiresAt when the record stops
+	// counting (IdempotencyTTL later).
+	LockedAt, ExpiresAt time.Time
+	// Response is nil while the first request is still running.
+	Response *IdempotentResponse
+}
+
+// IdempotencyStore keeps idempotency records; the persistence adapter implements
+// it over the database, whose unique key on (scope, method, route, key) decides
+// between concurrent claims.
+type IdempotencyStore interface {
+	// Claim stores rec (without response) as the running claim of rec.Key and
+	// returns claimed=true, unless the key already has a live record: then it
+	// returns that record and claimed=false. A record is not live once it has
+	// expired (ExpiresAt not after rec.LockedAt), nor while it is a running claim
+	// locked at or before staleBefore (abandoned); such records are replaced.
+	Claim(ctx context.Context, rec IdempotencyRecord, staleBefore time.Time) (existing IdempotencyRecord, claimed bool, err error)
+	// Complete stores res as the outcome of the claim owner holds on key; the
+	// record stays until it expires. A claim that was lost (taken over as
+	// abandoned) is domain.ErrNotFound, and nothing is stored.
+	Complete(ctx context.Context, key IdempotencyKey, owner string, res IdempotentResponse) error
+	// Release deletes the claim owner holds on key, so the key can be used again.
+	// A claim that was lost is not an error.
+	Release(ctx context.Context, key IdempotencyKey, owner string) error
+}
+
+// idempotencyOptions are the idempotency middleware's dependencies.
+type idempotencyOptions struct {
+	store IdempotencyStore
+	log   *slog.Logger
+	now   func() time.Time
+	// secret keys the request fingerprints (at least 32 bytes).
+	secret []byte
+	// ttl and lockTimeout default to IdempotencyTTL and IdempotencyLockTimeout.
+	ttl, lockTimeout time.Duration
+	// maxBody bounds the body read for the fingerprint when validateRequest has
+	// not already read it.
+	maxBody int64
+}
+
+// idempotency makes POST and PATCH requests that carry an Idempotency-Key safe
+// to retry: the first request runs and its answer is stored; the same key with
+// the same request within IdempotencyTTL replays that answer (status, the
+// replayed headers and body, byte for byte, plus Idempotency-Replay: true)
+// without running the handler again. The same key while the first request still
+// runs is 409 IDEMPOTENCY_IN_PROGRESS; with a different request it is 422
+// IDEMPOTENCY_KEY_REUSED. Answers of 500 and above are not stored (the key is
+// released, so a retry runs again), nor successful answers marked no-store.
+//
+// Keys are scoped to the caller: the user, or the client IP when anonymous.
+// Requests without the header, other methods, and the token-minting operations
+// (idempotencyExempt) pass through untouched.
+//
+// It must run last, after validateRequest: requests that fail authentication,
+// rate limiting or validation never reach a handler, so nothing is stored for
+// them, and the validated body is reused for the fingerprint.
+func idempotency(o idempotencyOptions) gin.HandlerFunc {
+	if o.ttl == 0 {
+		o.ttl = IdempotencyTTL
+	}
+	if o.lockTimeout == 0 {
+		o.lockTimeout = IdempotencyLockTimeout
+	}
+	return func(c *gin.Context) {
+		method, route := c.Request.Method, c.FullPath()
+		values, present := c.Request.Header[headerIdempotencyKey]
+		if !present || (method != http.MethodPost && method != http.MethodPatch) || route == "" || idempotencyExempt[method+" "+route] {
+			c.Next()
+			return
+		}
+		if err := checkIdempotencyKey(values); err != nil {
+			writeProblem(c, o.log, err)
+			return
+		}
+		body, err := idempotencyBody(c, o.maxBody)
+		if err != nil {
+			writeProblem(c, o.log, err)
+			return
+		}
+		now := o.now()
+		rec := IdempotencyRecord{
+			Key:         IdempotencyKey{Scope: idempotencyScope(c), Method: method, Route: route, Key: values[0]},
+			Fingerprint: requestFingerprint(o.secret, c.Request, body),
+			Owner:       uuid.NewString(),
+			LockedAt:    now,
+			ExpiresAt:   now.Add(o.ttl),
+		}
+		ctx := c.Request.Context()
+		existing, claimed, err := o.store.Claim(ctx, rec, now.Add(-o.lockTimeout))
+		if err != nil {
+			writeProblem(c, o.log, err)
+			return
+		}
+		if !claimed {
+			answerExisting(c, o.log, rec, existing)
+			return
+		}
+		runAndRecord(c, o, rec)
+	}
+}
+
+// answerExisting answers a request whose key already has a live record.
+func answerExisting(c *gin.Context, log *slog.Logger, rec, existing IdempotencyRecord) {
+	switch {
+	case !bytes.Equal(existing.Fingerprint, rec.Fingerprint):
+		writeProblem(c, log, &withFields{err: errIdempotencyKeyReused, fields: []fieldError{{
+			Field: headerIdempotencyKey, Code: "reused",
+			Message: "This key was already used with a different request (path, query or body).",
+		}}})
+	case existing.Response == nil:
+		c.Header(headerRetryAfter, "1")
+		writeProblem(c, log, errIdempotencyInProgress)
+	default:
+		res := existing.Response
+		h := c.Writer.Header()
+		for _, name := range replayedHeaders {
+			h.Del(name)
+			for _, v := range res.Header.Values(name) {
+				h.Add(name, v)
+			}
+		}
+		h.Set(headerIdempotencyReplay, "true")
+		c.Writer.WriteHeader(res.Status)
+		c.Writer.WriteHeaderNow()
+		if len(res.Body) > 0 {
+			_, _ = c.Writer.Write(res.Body)
+		}
+		c.Abort()
+	}
+}
+
+// runAndRecord runs the handler on the claimed key and stores its answer, or
+// releases the key when the answer must not be replayed.
+func runAndRecord(c *gin.Context, o idempotencyOptions, rec IdempotencyRecord) {
+	// The request's context may be over (deadline, client gone) by the time the
+	// outcome is stored; the bookkeeping gets its own short budget.
+	bookkeeping := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(c.Request.Context()), 5*time.Second)
+	}
+	release := func() {
+		ctx, cancel := bookkeeping()
+		defer cancel()
+		if err := o.store.Release(ctx, rec.Key, rec.Owner); err != nil {
+			o.log.WarnContext(ctx, "could not release an idempotency key; it frees itself once abandoned",
+				"route", rec.Key.Route, "error", err.Error())
+		}
+	}
+	recorder := &recordingWriter{ResponseWriter: c.Writer}
+	c.Writer = recorder
+	defer func() {
+		c.Writer = recorder.ResponseWriter
+		if r := recover(); r != nil {
+			release()
+			panic(r)
+		}
+	}()
+	c.Next()
+
+	status := recorder.Status()
+	if status >= http.StatusInternalServerError || recorder.overflow ||
+		(status < http.StatusMultipleChoices && noStore(recorder.Header())) {
+		release()
+		return
+	}
+	res := IdempotentResponse{Status: status, Header: http.Header{}, Body: recorder.body.Bytes()}
+	for _, name := range replayedHeaders {
+		for _, v := range recorder.Header().Values(name) {
+			res.Header.Add(name, v)
+		}
+	}
+	ctx, cancel := bookkeeping()
+	defer cancel()
+	if err := o.store.Complete(ctx, rec.Key, rec.Owner, res); err != nil {
+		o.log.WarnContext(ctx, "could not store an idempotent answer; a retry will run again",
+			"route", rec.Key.Route, "error", err.Error())
+		release()
+	}
+}
+
+// checkIdempotencyKey accepts exactly one key of 1 to 255 printable ASCII
+// characters.
+func checkIdempotencyKey(values []string) error {
+	const field = headerIdempotencyKey
+	if len(values) != 1 {
+		return domain.NewValidationError(field, "invalid", "Send exactly one Idempotency-Key header.")
+	}
+	key := values[0]
+	switch {
+	case key == "":
+		return domain.NewValidationError(field, "too_short", "The Idempotency-Key must not be empty.")
+	case len(key) > 255:
+		return domain.NewValidationError(field, "too_long", "The Idempotency-Key must be at most 255 characters.")
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return domain.NewValidationError(field, "invalid_format", "The Idempotency-Key must be printable ASCII (a UUID is a good choice).")
+		}
+	}
+	return nil
+}
+
+// idempotencyScope is the caller the key belongs to.
+func idempotencyScope(c *gin.Context) string {
+	if p, ok := principalOf(c); ok {
+		return "user:" + p.UserID.String()
+	}
+	return "ip:" + c.ClientIP()
+}
+
+// idempotencyBody returns the request body: the one validateRequest kept, or,
+// for a chain without validation, the body read here (and put back).
+func idempotencyBody(c *gin.Context, maxBody int64) ([]byte, error) {
+	if v, ok := c.Get(ctxBody); ok {
+		b, _ := v.([]byte)
+		return b, nil
+	}
+	if c.Request.Body == nil || c.Request.Body == http.NoBody {
+		return nil, nil
+	}
+	if maxBody <= 0 {
+		maxBody = 256 << 10
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxBody+1))
+	if err != nil {
+		return nil, errMalformedJSON
+	}
+	if int64(len(body)) > maxBody {
+		return nil, errBodyTooLarge
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(body))
+	return body, nil
+}
+
+// requestFingerprint is the keyed hash of what makes two requests the same
+// request: the path (two providers share one route template), the query and the
+// body. Each part is length-prefixed, so that no two different requests hash
+// alike.
+func requestFingerprint(secret []byte, r *http.Request, body []byte) []byte {
+	h := hmac.New(sha256.New, secret)
+	for _, part := range [][]byte{[]byte(r.URL.Path), []byte(r.URL.RawQuery), body} {
+		_ = binary.Write(h, binary.BigEndian, uint64(len(part)))
+		h.Write(part)
+	}
+	return h.Sum(nil)
+}
+
+// noStore reports whether the answer forbids storing it (it carries tokens).
+func noStore(h http.Header) bool {
+	for _, v := range h.Values("Cache-Control") {
+		for _, d := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(d), "no-store") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// recordingWriter passes the answer through and keeps a copy of its body, up to
+// maxReplayBody.
+type recordingWriter struct {
+	gin.ResponseWriter
+	body     bytes.Buffer
+	overflow bool
+}
+
+// keep records what was written, until it grows past maxReplayBody.
+func (w *recordingWriter) keep(p []byte) {
+	if w.overflow {
+		return
+	}
+	if w.body.Len()+len(p) > maxReplayBody {
+		w.overflow = true
+		w.body = bytes.Buffer{}
+		return
+	}
+	w.body.Write(p)
+}
+
+// Write passes b on and records what was written.
+func (w *recordingWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.keep(b[:n])
+	return n, err
+}
+
+// WriteString passes s on and records what was written.
+func (w *recordingWriter) WriteString(s string) (int, error) {
+	n, err := w.ResponseWriter.WriteString(s)
+	w.keep([]byte(s[:n]))
+	return n, err
+}

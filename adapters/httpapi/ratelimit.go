@@ -1,0 +1,288 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dashtam/dashtam/adapters/ratelimit"
+	identityapp "github.com/dashtam/dashtam/application/identity"
+	"github.com/dashtam/dashtam/domain/identity"
+)
+
+// Rate-limit tiers. The names appear in metrics and name the limiters that
+// bootstrap configures (RATE_LIMIT_AUTH, RATE_LIMIT_READ, RATE_LIMIT_WRITE).
+const (
+	// TierAuth throttles the operations that check or mint credentials or send
+	// email, per client IP and per email (or per user when authenticated).
+	TierAuth = "auth"
+	// TierRead throttles GET and HEAD, per user (per IP when anonymous).
+	TierRead = "read"
+	// TierWrite throttles every other method, per user (per IP when anonymous).
+	TierWrite = "write"
+)
+
+// Rate-limit response headers.
+const (
+	headerRateLimit     = "X-RateLimit-Limit"
+	headerRateRemaining = "X-RateLimit-Remaining"
+	headerRateReset     = "X-RateLimit-Reset"
+	headerRetryAfter    = "Retry-After"
+)
+
+// authTierRoutes are the operations a credential-guessing or mail-bombing
+// client would hammer. They fail closed when the rate-limit store is down.
+var authTierRoutes = map[string]bool{
+	"POST " + apiBase + "/sessions":                    true,
+	"POST " + apiBase + "/users":                       true,
+	"POST " + apiBase + "/password-reset-requests":     true,
+	"POST " + apiBase + "/email-verification-requests": true,
+	"POST " + apiBase + "/password-resets":             true,
+	"POST " + apiBase + "/email-verifications":         true,
+	"POST " + apiBase + "/tokens":                      true,
+}
+
+// storeWarnInterval spaces the warnings about a failing rate-limit store, so an
+// outage costs one log line per interval rather than one per request.
+const storeWarnInterval = 10 * time.Second
+
+// rateLimitOptions are the rate-limit middleware's dependencies.
+type rateLimitOptions struct {
+	limiter ratelimit.Limiter
+	log     *slog.Logger
+	metrics rateLimitObserver // nil: no metrics
+	// maxBody bounds how much of an auth-tier request body is read to find its
+	// email; a larger body is left for validateRequest to refuse (413).
+	maxBody int64
+}
+
+// rateLimitObserver is told about refusals and store failures (*Metrics).
+type rateLimitObserver interface {
+	rateLimited(tier string)
+	rateLimitStoreFailed(tier string)
+}
+
+// rateLimit counts each /api/v1 request against its tier's limits and refuses it
+// with 429 beyond them. Operational endpoints (/api/health, /healthz, /readyz,
+// /metrics, /openapi.json, /docs, /redoc) are outside /api/v1 and never limited.
+//
+// It must run after authenticate (read and write requests are counted per user)
+// and before validateRequest: auth-tier requests are counted whether or not
+// their body is valid, and the middleware reads the body's "email" itself, with
+// the same size cap, leaving the body intact for validation.
+//
+// Keys come from c.ClientIP(), which believes X-Forwarded-For only from the
+// configured trusted proxies, so a client cannot pick its own key.
+//
+// When the store fails, the auth tier fails closed (503: brute-force protection
+// must not silently disappear) and the read and write tiers fail open (the
+// request proceeds without rate-limit headers; a warning is logged at most once
+// per storeWarnInterval).
+func rateLimit(o rateLimitOptions) gin.HandlerFunc {
+	warn := &throttledLog{every: storeWarnInterval}
+	return func(c *gin.Context) {
+		tier, limited := rateTier(c.Request.Method, c.FullPath(), c.Request.URL.Path)
+		if !limited {
+			c.Next()
+			return
+		}
+		ctx := c.Request.Context()
+		var (
+			worst ratelimit.Result
+			taken bool
+		)
+		for _, key := range rateLimitKeys(c, tier, o.maxBody) {
+			res, err := o.limiter.Take(ctx, tier, key)
+			if err != nil {
+				if o.metrics != nil {
+					o.metrics.rateLimitStoreFailed(tier)
+				}
+				if tier == TierAuth {
+					writeProblem(c, o.log, err)
+					return
+				}
+				if ok, suppressed := warn.allow(time.Now()); ok {
+					o.log.WarnContext(ctx, "rate-limit store failed; letting requests through",
+						"tier", tier, "error", err.Error(), "suppressed_warnings", suppressed)
+				}
+				c.Next()
+				return
+			}
+			if !taken || moreRestrictive(res, worst) {
+				worst, taken = res, true
+			}
+			if !res.Allowed {
+				// Do not spend the next key's budget on a request already refused.
+				break
+			}
+		}
+		// The limiter's windows run on the real clock, so Retry-After does too.
+		now := time.Now()
+		h := c.Writer.Header()
+		h.Set(headerRateLimit, strconv.FormatInt(worst.Limit, 10))
+		h.Set(headerRateRemaining, strconv.FormatInt(worst.Remaining, 10))
+		h.Set(headerRateReset, strconv.FormatInt(worst.Reset.Unix(), 10))
+		if !worst.Allowed {
+			if o.metrics != nil {
+				o.metrics.rateLimited(tier)
+			}
+			h.Set(headerRetryAfter, strconv.FormatInt(retryAfterSeconds(worst.Reset, now), 10))
+			writeProblem(c, o.log, errRateLimited)
+			return
+		}
+		c.Next()
+	}
+}
+
+// rateTier says which tier limits a request, if any. Only the versioned API is
+// limited; route is the matched template ("" when nothing matched).
+func rateTier(method, route, path string) (string, bool) {
+	if !strings.HasPrefix(path, apiBase+"/") {
+		return "", false
+	}
+	if authTierRoutes[method+" "+route] {
+		return TierAuth, true
+	}
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return TierRead, true
+	}
+	return TierWrite, true
+}
+
+// rateLimitKeys lists the keys a request is counted against. Auth-tier requests
+// count against the client IP and, when known, the email in the body or the
+// authenticated user (the verification resend has no body). Other requests
+// count against the user, or the client IP when anonymous.
+func rateLimitKeys(c *gin.Context, tier string, maxBody int64) []string {
+	ip := "ip:" + c.ClientIP()
+	user, authenticated := principalOf(c)
+	if tier != TierAuth {
+		if authenticated {
+			return []string{"user:" + user.UserID.String()}
+		}
+		return []string{ip}
+	}
+	keys := []string{ip}
+	if email, ok := peekEmail(c, maxBody); ok {
+		keys = append(keys, "email:"+email)
+	} else if authenticated {
+		keys = append(keys, "user:"+user.UserID.String())
+	}
+	return keys
+}
+
+// principalOf returns the caller when the request was authenticated.
+func principalOf(c *gin.Context) (identityapp.Principal, bool) {
+	v, ok := c.Get(ctxPrincipal)
+	if !ok {
+		return identityapp.Principal{}, false
+	}
+	p, ok := v.(identityapp.Principal)
+	return p, ok
+}
+
+// peekEmail reads the request body's "email" field without consuming the body:
+// what it read is put back in front of the rest. It returns the normalised
+// email's SHA-256 (hex, 128 bits), so that no address is kept in the store in
+// clear. A body that is larger than maxBody, not JSON, or without a valid email
+// yields nothing; validation deals with it.
+func peekEmail(c *gin.Context, maxBody int64) (string, bool) {
+	if c.Request.Body == nil || c.Request.Body == http.NoBody {
+		return "", false
+	}
+	orig := c.Request.Body
+	buf, err := io.ReadAll(io.LimitReader(orig, maxBody+1))
+	c.Request.Body = readCloser{Reader: io.MultiReader(bytes.NewReader(buf), orig), Closer: orig}
+	if err != nil || int64(len(buf)) > maxBody {
+		return "", false
+	}
+	var body struct {
+		Email *string `json:"email"`
+	}
+	if json.Unmarshal(buf, &body) != nil || body.Email == nil {
+		return "", false
+	}
+	email, err := identity.ParseEmail(*body.Email)
+	if err != nil {
+		return "", false
+	}
+	sum := sha256.Sum256([]byte(email.String()))
+	return hex.EncodeToString(sum[:16]), true
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// moreRestrictive reports whether a binds tighter than b: a refusal first, then
+// fewer remaining requests, then the later reset.
+func moreRestrictive(a, b ratelimit.Result) bool {
+	if a.Allowed != b.Allowed {
+		return !a.Allowed
+	}
+	if a.Remaining != b.Remaining {
+		return a.Remaining < b.Remaining
+	}
+	return a.Reset.After(b.Reset)
+}
+
+// retryAfterSeconds is how long to wait until reset, in whole seconds, at least 1.
+func retryAfterSeconds(reset, now time.Time) int64 {
+	return max(1, int64(math.Ceil(reset.Sub(now).Seconds())))
+}
+
+// throttledLog lets one log line through per interval and counts the rest.
+type throttledLog struct {
+	every      time.Duration
+	last       atomic.Int64 // UnixNano of the last line let through
+	suppressed atomic.Int64
+}
+
+// allow reports whether a line may be logged now and how many were suppressed
+// since the last one.
+func (t *throttledLog) allow(now time.Time) (bool, int64) {
+	last := t.last.Load()
+	if last != 0 && now.UnixNano()-last < int64(t.every) {
+		t.suppressed.Add(1)
+		return false, 0
+	}
+	if !t.last.CompareAndSwap(last, now.UnixNano()) {
+		t.suppressed.Add(1)
+		return false, 0
+	}
+	return true, t.suppressed.Swap(0)
+}
+
+// RateLimitStore is what the health check needs from the rate limiters
+// (*ratelimit.Limiters).
+type RateLimitStore interface {
+	// Shared is true for a store outside the process (Redis).
+	Shared() bool
+	Ping(ctx context.Context) error
+}
+
+// RateLimitStoreCheck is the "rate_limit_store" entry of /api/health and
+// /readyz: "memory" for an in-process store, otherwise up or down. It is never
+// Required: while the store is down the API keeps answering (read and write
+// requests unlimited, auth requests 503), so instances must stay in rotation.
+func RateLimitStoreCheck(store RateLimitStore) Check {
+	chk := Check{Name: "rate_limit_store"}
+	if store.Shared() {
+		chk.Probe = store.Ping
+	}
+	return chk
+}
