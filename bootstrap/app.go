@@ -130,6 +130,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	limiter, err := ratelimit.New(ratelimit.Config{
 		Tiers:    map[string]string{httpapi.TierAuth: cfg.RateLimitAuth, httpapi.TierRead: cfg.RateLimitRead, httpapi.TierWrite: cfg.RateLimitWrite},
 		RedisURL: cfg.RedisURL,
+		Prefix:   cfg.RateLimitPrefix,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rate limits: %w", err)

@@ -61,6 +61,9 @@ type Config struct {
 
 	// RedisURL selects the shared rate-limit store; empty: in-process memory.
 	RedisURL string
+	// RateLimitPrefix starts every rate-limit key, so deployments can share one
+	// Redis.
+	RateLimitPrefix string
 	// RateLimits are the tiers' rates in ulule/limiter syntax ("5-M").
 	RateLimitAuth, RateLimitRead, RateLimitWrite string
 	// AllowedOrigins are the browser origins CORS admits.
@@ -167,6 +170,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.TokenRefreshInterval = duration("TOKEN_REFRESH_INTERVAL", 30*time.Second)
 	c.ProviderTimeout = duration("PROVIDER_TIMEOUT", 10*time.Second)
 	c.RedisURL = get("REDIS_URL", "")
+	c.RateLimitPrefix = get("RATE_LIMIT_PREFIX", "dashtam:rl")
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		bad("REDIS_URL", "must be a redis:// or rediss:// URL")
 	}
