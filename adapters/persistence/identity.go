@@ -117,6 +117,21 @@ func (s *IdentityStore) SessionByID(ctx context.Context, id uuid.UUID) (*identit
 	return row.toDomain(), nil
 }
 
+// SessionValidity reads only the three columns authentication needs, on every
+// request: whose session it is, its expiry and its revocation.
+func (s *IdentityStore) SessionValidity(ctx context.Context, id uuid.UUID) (identity.SessionValidity, error) {
+	var row struct {
+		UserID    uuid.UUID
+		ExpiresAt time.Time
+		RevokedAt *time.Time
+	}
+	err := s.db.Gorm.WithContext(ctx).Table("sessions").Select("user_id, expires_at, revoked_at").Where("id = ?", id).Take(&row).Error
+	if err != nil {
+		return identity.SessionValidity{}, dbError("session "+id.String(), err)
+	}
+	return identity.SessionValidity{UserID: row.UserID, ExpiresAt: row.ExpiresAt.UTC(), RevokedAt: domainTime(row.RevokedAt)}, nil
+}
+
 // ListActiveSessions returns the user's sessions that are neither revoked nor
 // expired at now, newest first (ties broken by id, descending), skipping offset
 // and returning at most limit (0 or less: no limit), with how many there are in all.

@@ -76,6 +76,9 @@ type Sessions interface {
 	// CreateSession stores a session with its first refresh token, atomically.
 	CreateSession(ctx context.Context, s *identity.Session, first *identity.RefreshToken) error
 	SessionByID(ctx context.Context, id uuid.UUID) (*identity.Session, error)
+	// SessionValidity returns just what authenticating a request needs of a
+	// session (read on every request), or domain.ErrNotFound.
+	SessionValidity(ctx context.Context, id uuid.UUID) (identity.SessionValidity, error)
 	// ListActiveSessions returns a user's active sessions at now, newest first, and
 	// how many there are in all.
 	ListActiveSessions(ctx context.Context, userID uuid.UUID, now time.Time, offset, limit int) ([]*identity.Session, int64, error)

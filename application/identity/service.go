@@ -274,14 +274,14 @@ func (s *Service) Authenticate(ctx context.Context, accessToken string) (Princip
 	if err != nil {
 		return Principal{}, err
 	}
-	session, err := s.Sessions.SessionByID(ctx, claims.SessionID)
+	session, err := s.Sessions.SessionValidity(ctx, claims.SessionID)
 	if errors.Is(err, domain.ErrNotFound) {
 		return Principal{}, identity.ErrSessionInactive
 	}
 	if err != nil {
 		return Principal{}, err
 	}
-	if session.UserID() != claims.UserID || !session.IsActive(now) {
+	if session.UserID != claims.UserID || !session.IsActive(now) {
 		return Principal{}, identity.ErrSessionInactive
 	}
 	return Principal{UserID: claims.UserID, SessionID: claims.SessionID}, nil

@@ -62,7 +62,27 @@ func (s *Session) RevokeReason() RevokeReason { return s.revokeReason }
 // IsActive reports whether the session can still be used at now: not revoked and
 // not past its expiry (the expiry instant itself is already expired).
 func (s *Session) IsActive(now time.Time) bool {
-	return s.revokedAt.IsZero() && now.Before(s.expiresAt)
+	return s.Validity().IsActive(now)
+}
+
+// Validity is what authenticating a request needs to know of a session.
+func (s *Session) Validity() SessionValidity {
+	return SessionValidity{UserID: s.userID, ExpiresAt: s.expiresAt, RevokedAt: s.revokedAt}
+}
+
+// SessionValidity is the part of a session that decides whether its tokens are
+// still good: whose it is, when it expires and whether it was revoked. It is
+// read on every authenticated request, so stores can fetch just these fields.
+type SessionValidity struct {
+	UserID    uuid.UUID
+	ExpiresAt time.Time
+	RevokedAt time.Time // zero: not revoked
+}
+
+// IsActive reports whether the session can be used at now: not revoked and not
+// past its expiry (the expiry instant itself is already expired).
+func (v SessionValidity) IsActive(now time.Time) bool {
+	return v.RevokedAt.IsZero() && now.Before(v.ExpiresAt)
 }
 
 // Revoke ends the session. Revoking twice keeps the first reason.

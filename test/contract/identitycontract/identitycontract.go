@@ -220,6 +220,27 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("session validity is the session's owner, expiry and revocation", func(t *testing.T) {
+		st := newStore(t)
+		u, _, _ := createUser(t, st, "ada@example.com")
+		active := identity.NewSession(newID(t), u.ID(), "ua", "192.0.2.1", base, ttl)
+		revoked := identity.RehydrateSession(newID(t), u.ID(), "ua", "192.0.2.1",
+			base, base, base.Add(ttl), base.Add(3*time.Second), identity.RevokedLogout)
+		for _, s := range []*identity.Session{active, revoked} {
+			createSession(t, st, s)
+			got, err := st.SessionValidity(t.Context(), s.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != s.Validity() {
+				t.Errorf("validity %+v, want %+v", got, s.Validity())
+			}
+		}
+		if _, err := st.SessionValidity(t.Context(), newID(t)); !errors.Is(err, domain.ErrNotFound) {
+			t.Errorf("unknown session: %v", err)
+		}
+	})
+
 	t.Run("times are stored in UTC to the microsecond", func(t *testing.T) {
 		st := newStore(t)
 		u, _, _ := createUser(t, st, "ada@example.com")

@@ -154,6 +154,15 @@ func (m *IdentityStore) SessionByID(_ context.Context, id uuid.UUID) (*identity.
 	return copySession(s), nil
 }
 
+// SessionValidity returns the session's owner, expiry and revocation.
+func (m *IdentityStore) SessionValidity(ctx context.Context, id uuid.UUID) (identity.SessionValidity, error) {
+	s, err := m.SessionByID(ctx, id)
+	if err != nil {
+		return identity.SessionValidity{}, err
+	}
+	return s.Validity(), nil
+}
+
 // ListActiveSessions returns the user's sessions active at now, newest first (ties
 // broken by id, descending), skipping offset and returning at most limit (0 or
 // less: no limit), with how many there are in all.
