@@ -26,6 +26,10 @@ test-short: ## Run the tests without the race detector (faster while editing)
 e2e: ## Run the end-to-end tests: build the binary and walk whole journeys against it
 	go test -race -count=1 ./test/e2e/...
 
+.PHONY: soak
+soak: ## Soak the real binary under mixed load for DASHTAM_SOAK (default 3m); Postgres when TEST_DATABASE_URL is set
+	DASHTAM_SOAK=$${DASHTAM_SOAK:-3m} go test -count=1 -run '^TestSoak$$' -v -timeout 60m ./test/e2e/
+
 generate: ## Regenerate code from the OpenAPI document
 	go generate ./...
 
@@ -39,3 +43,11 @@ $(GOLANGCI_LINT):
 	mkdir -p $(BIN)
 	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(BIN)/golangci-lint $(GOLANGCI_LINT)
+
+.PHONY: bench
+bench: build ## Side-by-side benchmark of bin/dashtam and a baseline server (BENCH_QUICK=1: smoke run; see docs/performance.md)
+	go run ./test/bench/cmd/bench -binary bin/dashtam
+
+.PHONY: verify
+verify: ## Outside verification: Spectral+OWASP on /openapi.json, generated client, BOLA property, fuzzing (FUZZTIME=8s each)
+	bash test/verify/verify.sh

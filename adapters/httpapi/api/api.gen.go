@@ -447,10 +447,13 @@ type SessionPage struct {
 
 // TokenGrant defines model for TokenGrant.
 type TokenGrant struct {
+	// AccessToken A JWS in compact serialization.
 	AccessToken string `json:"access_token"`
 
 	// ExpiresIn Seconds until the access token expires.
-	ExpiresIn    int32               `json:"expires_in"`
+	ExpiresIn int32 `json:"expires_in"`
+
+	// RefreshToken Opaque; send it to POST /api/v1/tokens.
 	RefreshToken string              `json:"refresh_token"`
 	Session      Session             `json:"session"`
 	TokenType    TokenGrantTokenType `json:"token_type"`
