@@ -24,8 +24,8 @@ import (
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
-	"github.com/dashtam/dashtam/domain/identity"
 	"github.com/dashtam/dashtam/domain/provider"
+	"github.com/dashtam/dashtam/test/contract/providercontract"
 )
 
 // Harness is one store under test, the provider store it shares its providers
@@ -41,27 +41,10 @@ type Harness struct {
 	NewUser func(ctx context.Context) (uuid.UUID, error)
 }
 
-// UsersVia returns a Harness.NewUser that registers each user through users.
+// UsersVia returns a Harness.NewUser that registers each user through users
+// (the provider contract kit's, since providers need the same owners).
 func UsersVia(users identityapp.Users) func(ctx context.Context) (uuid.UUID, error) {
-	return func(ctx context.Context) (uuid.UUID, error) {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return uuid.Nil, err
-		}
-		email, err := identity.ParseEmail("owner-" + id.String() + "@example.com")
-		if err != nil {
-			return uuid.Nil, err
-		}
-		u, err := identity.NewUser(id, email, "Provider Owner", "hash", base)
-		if err != nil {
-			return uuid.Nil, err
-		}
-		_, h := identity.NewOpaqueToken()
-		if err := users.CreateUser(ctx, u, identity.NewOneTimeToken(h, id, identity.PurposeEmailVerification, base)); err != nil {
-			return uuid.Nil, fmt.Errorf("create user: %w", err)
-		}
-		return id, nil
-	}
+	return providercontract.UsersVia(users)
 }
 
 // base is the suite's clock: a fixed instant, in UTC, with a sub-second part that
