@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"errors"
 	"strings"
 	"unicode"
 )
@@ -36,6 +37,16 @@ func (e *ValidationError) Error() string {
 // Add records another field problem.
 func (e *ValidationError) Add(field, code, message string) {
 	e.Fields = append(e.Fields, FieldError{Field: field, Code: code, Message: message})
+}
+
+// Merge adds the field problems of err when it is (or wraps) a ValidationError,
+// so a validator can check several things and report every problem at once.
+// Other errors are not field problems and are left to the caller.
+func (e *ValidationError) Merge(err error) {
+	var v *ValidationError
+	if errors.As(err, &v) {
+		e.Fields = append(e.Fields, v.Fields...)
+	}
 }
 
 // OrNil returns e when it holds at least one field problem, and nil otherwise, so a

@@ -162,7 +162,7 @@ func (s *Server) listQuery(userID uuid.UUID, params api.ListProvidersParams) (pr
 	q := providersapp.ListQuery{UserID: userID}
 	sort, err := providersapp.ParseSort(deref(params.Sort, ""))
 	if err != nil {
-		collectFields(verr, err)
+		verr.Merge(err)
 	}
 	q.Sort = sort
 	if params.Status != nil {
@@ -182,7 +182,7 @@ func (s *Server) listQuery(userID uuid.UUID, params api.ListProvidersParams) (pr
 	}
 	fields, err := parseFields(params.Fields)
 	if err != nil {
-		collectFields(verr, err)
+		verr.Merge(err)
 	}
 	cursorMode := params.Cursor != nil || params.Limit != nil
 	if cursorMode {
@@ -193,7 +193,7 @@ func (s *Server) listQuery(userID uuid.UUID, params api.ListProvidersParams) (pr
 		if params.Cursor != nil && len(verr.Fields) == 0 {
 			pos, err := s.cursors.decode(queryFingerprint(q), *params.Cursor)
 			if err != nil {
-				collectFields(verr, err)
+				verr.Merge(err)
 			}
 			q.After = &pos
 		}
@@ -202,12 +202,6 @@ func (s *Server) listQuery(userID uuid.UUID, params api.ListProvidersParams) (pr
 		q.Offset, q.Limit = (page-1)*perPage, perPage
 	}
 	return q, cursorMode, fields, verr.OrNil()
-}
-
-func collectFields(verr *domain.ValidationError, err error) {
-	if v, ok := err.(*domain.ValidationError); ok { //nolint:errorlint // produced right here, never wrapped
-		verr.Fields = append(verr.Fields, v.Fields...)
-	}
 }
 
 var providerFieldNames = []string{"id", "provider_key", "alias", "connection_status", "created_at", "updated_at", "_links"}

@@ -83,10 +83,10 @@ type RegisterInput struct {
 func (s *Service) Register(ctx context.Context, in RegisterInput) (*identity.User, error) {
 	verr := &domain.ValidationError{}
 	email, err := identity.ParseEmail(in.Email)
-	collect(verr, err)
-	collect(verr, identity.ValidatePassword("password", in.Password))
+	verr.Merge(err)
+	verr.Merge(identity.ValidatePassword("password", in.Password))
 	name, err := identity.ValidateName(in.Name)
-	collect(verr, err)
+	verr.Merge(err)
 	if err := verr.OrNil(); err != nil {
 		return nil, err
 	}
@@ -468,12 +468,4 @@ func (s *Service) send(ctx context.Context, msg Message) {
 
 func (s *Service) link(path, token string) string {
 	return s.cfg.PublicBaseURL + path + "?token=" + url.QueryEscape(token)
-}
-
-// collect adds err's field problems to verr; other errors cannot occur here.
-func collect(verr *domain.ValidationError, err error) {
-	var v *domain.ValidationError
-	if errors.As(err, &v) {
-		verr.Fields = append(verr.Fields, v.Fields...)
-	}
 }

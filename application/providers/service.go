@@ -2,7 +2,6 @@ package providers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -99,10 +98,8 @@ func (s *Service) Create(ctx context.Context, userID uuid.UUID, key, alias strin
 	if _, ok := s.registry.Connector(key); !ok {
 		verr.Add("provider_key", "unknown", "Unknown provider_key; GET /api/v1/provider-types lists the valid ones.")
 	}
-	var aliasErr *domain.ValidationError
-	if _, err := provider.ValidateAlias(alias); errors.As(err, &aliasErr) {
-		verr.Fields = append(verr.Fields, aliasErr.Fields...)
-	}
+	_, aliasErr := provider.ValidateAlias(alias)
+	verr.Merge(aliasErr)
 	if err := verr.OrNil(); err != nil {
 		return nil, err
 	}
