@@ -170,7 +170,7 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 func TestPostgresStallAnswersWithinRequestTimeout(t *testing.T) {
 	t.Parallel()
 	runDatabaseOutage(t, func(target string) databaseFault {
-		p := startStallProxy(t, target)
+		p := faultproxy.Start(t, target)
 		return databaseFault{name: "stall", addr: p.Addr(), fail: p.Stall, heal: p.Restore, minOutageCalls: 12}
 	})
 }
