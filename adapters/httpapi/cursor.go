@@ -1,15 +1,12 @@
 package httpapi
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
+	"encoding/binary"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
@@ -27,24 +24,28 @@ func newCursorCodec(secret []byte) cursorCodec {
 	return cursorCodec{key: mac.Sum(nil)}
 }
 
-type cursorPayload struct {
-	Query     string    `json:"q"` // fingerprint of the query
-	Alias     string    `json:"a"`
-	Key       string    `json:"k"`
-	CreatedAt int64     `json:"c"` // Unix microseconds
-	UpdatedAt int64     `json:"u"`
-	ID        uuid.UUID `json:"i"`
-}
+// cursorVersion starts every cursor body, so the layout can change later.
+const cursorVersion = 1
 
 var errInvalidCursor = domain.NewValidationError("cursor", "invalid", "The cursor is invalid, altered, or belongs to another query; start again from the first page.")
 
+// encode lays the position out in binary, not JSON: JSON escapes some characters
+// an alias may hold into six bytes each, while this layout's size is bounded by
+// the alias's UTF-8 length (at most 400 bytes for 100 characters), so a cursor
+// never exceeds about 650 characters, well within the documented 1,024.
+//
+//	version | len(fingerprint) fingerprint | created_at µs | updated_at µs | id | len(key) key | len(alias) alias
 func (cc cursorCodec) encode(fingerprint string, p providersapp.Position) string {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // "<" stays one byte: cursors stay short
-	_ = enc.Encode(cursorPayload{Query: fingerprint, Alias: p.Alias, Key: p.Key,
-		CreatedAt: p.CreatedAt.UnixMicro(), UpdatedAt: p.UpdatedAt.UnixMicro(), ID: p.ID})
-	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	body := make([]byte, 0, 64+len(fingerprint)+len(p.Key)+len(p.Alias))
+	body = append(body, cursorVersion, byte(len(fingerprint)))
+	body = append(body, fingerprint...)
+	body = binary.BigEndian.AppendUint64(body, uint64(p.CreatedAt.UnixMicro()))
+	body = binary.BigEndian.AppendUint64(body, uint64(p.UpdatedAt.UnixMicro()))
+	body = append(body, p.ID[:]...)
+	body = append(body, byte(len(p.Key)))
+	body = append(body, p.Key...)
+	body = binary.BigEndian.AppendUint16(body, uint16(len(p.Alias)))
+	body = append(body, p.Alias...)
 	b64 := base64.RawURLEncoding.EncodeToString(body)
 	return b64 + "." + base64.RawURLEncoding.EncodeToString(cc.sign(b64))
 }
@@ -62,13 +63,42 @@ func (cc cursorCodec) decode(fingerprint, cursor string) (providersapp.Position,
 	if err != nil {
 		return providersapp.Position{}, errInvalidCursor
 	}
-	var p cursorPayload
-	if err := json.Unmarshal(body, &p); err != nil || p.Query != fingerprint {
+	r := cursorReader{b: body}
+	if r.byte() != cursorVersion || string(r.bytes(int(r.byte()))) != fingerprint {
 		return providersapp.Position{}, errInvalidCursor
 	}
-	return providersapp.Position{Alias: p.Alias, Key: p.Key, CreatedAt: time.UnixMicro(p.CreatedAt).UTC(),
-		UpdatedAt: time.UnixMicro(p.UpdatedAt).UTC(), ID: p.ID}, nil
+	var p providersapp.Position
+	p.CreatedAt = time.UnixMicro(int64(r.uint64())).UTC()
+	p.UpdatedAt = time.UnixMicro(int64(r.uint64())).UTC()
+	copy(p.ID[:], r.bytes(len(p.ID)))
+	p.Key = string(r.bytes(int(r.byte())))
+	p.Alias = string(r.bytes(int(r.uint16())))
+	if r.bad || len(r.b) != 0 {
+		return providersapp.Position{}, errInvalidCursor
+	}
+	return p, nil
 }
+
+// cursorReader reads the binary layout; reading past the end marks it bad and
+// yields zeros, so decode checks once at the end.
+type cursorReader struct {
+	b   []byte
+	bad bool
+}
+
+func (r *cursorReader) bytes(n int) []byte {
+	if n > len(r.b) {
+		r.bad, r.b = true, nil
+		return make([]byte, n)
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *cursorReader) byte() byte     { return r.bytes(1)[0] }
+func (r *cursorReader) uint16() uint16 { return binary.BigEndian.Uint16(r.bytes(2)) }
+func (r *cursorReader) uint64() uint64 { return binary.BigEndian.Uint64(r.bytes(8)) }
 
 func (cc cursorCodec) sign(b64 string) []byte {
 	mac := hmac.New(sha256.New, cc.key)
