@@ -49,5 +49,5 @@ bench: build ## Side-by-side benchmark of bin/dashtam and a baseline server (BEN
 	go run ./test/bench/cmd/bench -binary bin/dashtam
 
 .PHONY: verify
-verify: ## Outside verification: Spectral+OWASP on /openapi.json, generated client, BOLA property, fuzzing (FUZZTIME=8s each)
+verify: ## Outside verification: Spectral+OWASP on /openapi.json, generated client, BOLA property, fuzzing (a fixed number of executions per target; FUZZTIME overrides)
 	bash test/verify/verify.sh
