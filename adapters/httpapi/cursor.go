@@ -34,18 +34,19 @@ var errInvalidCursor = domain.NewValidationError("cursor", "invalid", "The curso
 // the alias's UTF-8 length (at most 400 bytes for 100 characters), so a cursor
 // never exceeds about 650 characters, well within the documented 1,024.
 //
+// Lengths are uvarints, so any string round-trips (a position the API makes
+// uses one byte for each length but the alias's two).
+//
 //	version | len(fingerprint) fingerprint | created_at µs | updated_at µs | id | len(key) key | len(alias) alias
 func (cc cursorCodec) encode(fingerprint string, p providersapp.Position) string {
 	body := make([]byte, 0, 64+len(fingerprint)+len(p.Key)+len(p.Alias))
-	body = append(body, cursorVersion, byte(len(fingerprint)))
-	body = append(body, fingerprint...)
+	body = append(body, cursorVersion)
+	body = appendString(body, fingerprint)
 	body = binary.BigEndian.AppendUint64(body, uint64(p.CreatedAt.UnixMicro()))
 	body = binary.BigEndian.AppendUint64(body, uint64(p.UpdatedAt.UnixMicro()))
 	body = append(body, p.ID[:]...)
-	body = append(body, byte(len(p.Key)))
-	body = append(body, p.Key...)
-	body = binary.BigEndian.AppendUint16(body, uint16(len(p.Alias)))
-	body = append(body, p.Alias...)
+	body = appendString(body, p.Key)
+	body = appendString(body, p.Alias)
 	b64 := base64.RawURLEncoding.EncodeToString(body)
 	return b64 + "." + base64.RawURLEncoding.EncodeToString(cc.sign(b64))
 }
@@ -64,15 +65,15 @@ func (cc cursorCodec) decode(fingerprint, cursor string) (providersapp.Position,
 		return providersapp.Position{}, errInvalidCursor
 	}
 	r := cursorReader{b: body}
-	if r.byte() != cursorVersion || string(r.bytes(int(r.byte()))) != fingerprint {
+	if r.byte() != cursorVersion || r.string() != fingerprint {
 		return providersapp.Position{}, errInvalidCursor
 	}
 	var p providersapp.Position
 	p.CreatedAt = time.UnixMicro(int64(r.uint64())).UTC()
 	p.UpdatedAt = time.UnixMicro(int64(r.uint64())).UTC()
 	copy(p.ID[:], r.bytes(len(p.ID)))
-	p.Key = string(r.bytes(int(r.byte())))
-	p.Alias = string(r.bytes(int(r.uint16())))
+	p.Key = r.string()
+	p.Alias = r.string()
 	if r.bad || len(r.b) != 0 {
 		return providersapp.Position{}, errInvalidCursor
 	}
@@ -97,8 +98,24 @@ func (r *cursorReader) bytes(n int) []byte {
 }
 
 func (r *cursorReader) byte() byte     { return r.bytes(1)[0] }
-func (r *cursorReader) uint16() uint16 { return binary.BigEndian.Uint16(r.bytes(2)) }
 func (r *cursorReader) uint64() uint64 { return binary.BigEndian.Uint64(r.bytes(8)) }
+
+// string reads a uvarint length and that many bytes.
+func (r *cursorReader) string() string {
+	n, size := binary.Uvarint(r.b)
+	if size <= 0 || n > uint64(len(r.b)-size) {
+		r.bad, r.b = true, nil
+		return ""
+	}
+	r.b = r.b[size:]
+	return string(r.bytes(int(n)))
+}
+
+// appendString appends s with its uvarint length.
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
 
 func (cc cursorCodec) sign(b64 string) []byte {
 	mac := hmac.New(sha256.New, cc.key)
