@@ -5,6 +5,7 @@ package persistence
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -43,9 +44,11 @@ type Options struct {
 	MaxOpenConns int
 }
 
-// DB is an open database with its dialect.
+// DB is an open database with its dialect: GORM for most statements, and the
+// connection pool under it for the hand-written hot reads (rawsql.go).
 type DB struct {
 	Gorm    *gorm.DB
+	SQL     *sql.DB
 	Dialect Dialect
 }
 
@@ -107,7 +110,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
-	return &DB{Gorm: gdb, Dialect: dialect}, nil
+	return &DB{Gorm: gdb, SQL: sqlDB, Dialect: dialect}, nil
 }
 
 func sqliteDSN(path string) string {
@@ -131,29 +134,17 @@ func withConnectTimeout(url string) string {
 
 // Ping checks that the database answers.
 func (d *DB) Ping(ctx context.Context) error {
-	sqlDB, err := d.Gorm.DB()
-	if err != nil {
-		return err
-	}
-	return sqlDB.PingContext(ctx)
+	return d.SQL.PingContext(ctx)
 }
 
 // Close closes the connection pool.
 func (d *DB) Close() error {
-	sqlDB, err := d.Gorm.DB()
-	if err != nil {
-		return err
-	}
-	return sqlDB.Close()
+	return d.SQL.Close()
 }
 
 // Migrator applies the embedded migrations of the database's dialect.
 func (d *DB) Migrator() (*goose.Provider, error) {
 	fsys, err := migrations.FS(string(d.Dialect))
-	if err != nil {
-		return nil, err
-	}
-	sqlDB, err := d.Gorm.DB()
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +159,7 @@ func (d *DB) Migrator() (*goose.Provider, error) {
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	return goose.NewProvider(gooseDialect, sqlDB, fsys, opts...)
+	return goose.NewProvider(gooseDialect, d.SQL, fsys, opts...)
 }
 
 // MigrateUp applies every pending migration and logs what it applied.

@@ -42,7 +42,7 @@ const (
 // domain's error kinds. op says what was being done ("update user 0190…"); it
 // prefixes the errors dbError builds.
 //
-//   - A missing row (gorm.ErrRecordNotFound) becomes domain.ErrNotFound, and so
+//   - A missing row (gorm.ErrRecordNotFound, sql.ErrNoRows) becomes domain.ErrNotFound, and so
 //     does a foreign-key violation: the row referred to does not exist.
 //   - A unique violation of one of keys becomes that key's error; of any other
 //     index it is returned unchanged.
@@ -55,7 +55,7 @@ func dbError(op string, err error, keys ...uniqueKey) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, gorm.ErrRecordNotFound):
+	case errors.Is(err, gorm.ErrRecordNotFound), errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("%s: %w", op, domain.ErrNotFound)
 	case isForeignKeyViolation(err):
 		return fmt.Errorf("%s: referenced row does not exist: %w", op, domain.ErrNotFound)

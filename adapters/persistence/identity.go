@@ -120,16 +120,16 @@ func (s *IdentityStore) SessionByID(ctx context.Context, id uuid.UUID) (*identit
 // SessionValidity reads only the three columns authentication needs, on every
 // request: whose session it is, its expiry and its revocation.
 func (s *IdentityStore) SessionValidity(ctx context.Context, id uuid.UUID) (identity.SessionValidity, error) {
-	var row struct {
-		UserID    uuid.UUID
-		ExpiresAt time.Time
-		RevokedAt *time.Time
-	}
-	err := s.db.Gorm.WithContext(ctx).Table("sessions").Select("user_id, expires_at, revoked_at").Where("id = ?", id).Take(&row).Error
+	var (
+		st identity.SessionValidity
+		q  statement
+	)
+	q.add("SELECT user_id, "+s.db.timeColumn("expires_at")+", "+s.db.timeColumn("revoked_at")+" FROM sessions WHERE id = ?", id)
+	err := s.db.SQL.QueryRowContext(ctx, s.db.sql(&q), q.args...).Scan(&st.UserID, timeScan{&st.ExpiresAt}, timeScan{&st.RevokedAt})
 	if err != nil {
 		return identity.SessionValidity{}, dbError("session "+id.String(), err)
 	}
-	return identity.SessionValidity{UserID: row.UserID, ExpiresAt: row.ExpiresAt.UTC(), RevokedAt: domainTime(row.RevokedAt)}, nil
+	return st, nil
 }
 
 // ListActiveSessions returns the user's sessions that are neither revoked nor

@@ -2,7 +2,9 @@ package persistence
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,12 +34,13 @@ var aliasTaken = uniqueKey{
 // the connection begins every transaction IMMEDIATE, which already takes the
 // database's single write lock. The closure must not call back into the store.
 type ProviderStore struct {
-	db *DB
+	db      *DB
+	columns string // the select list of the hand-written reads (scanProviders)
 }
 
 // NewProviderStore returns a store on db, which must be migrated.
 func NewProviderStore(db *DB) *ProviderStore {
-	return &ProviderStore{db: db}
+	return &ProviderStore{db: db, columns: providerColumns(db)}
 }
 
 // CreateProvider inserts p. An alias its user already has, in any case, is
@@ -51,11 +54,20 @@ func (s *ProviderStore) CreateProvider(ctx context.Context, p *provider.Provider
 
 // ProviderByID returns the provider with id, or domain.ErrNotFound.
 func (s *ProviderStore) ProviderByID(ctx context.Context, id uuid.UUID) (*provider.Provider, error) {
-	var row providerRow
-	if err := s.db.Gorm.WithContext(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+	var q statement
+	q.add("SELECT "+s.columns+" FROM providers WHERE id = ?", id)
+	rows, err := s.db.query(ctx, &q)
+	if err != nil {
 		return nil, dbError("provider "+id.String(), err)
 	}
-	return row.toDomain()
+	list, err := scanProviders(rows, 1)
+	switch {
+	case err != nil:
+		return nil, dbError("provider "+id.String(), err)
+	case len(list) == 0:
+		return nil, dbError("provider "+id.String(), sql.ErrNoRows)
+	}
+	return list[0], nil
 }
 
 // UpdateProvider loads the provider under its row lock, lets fn change it and
@@ -139,21 +151,18 @@ func (s *ProviderStore) ListProviders(ctx context.Context, q providersapp.ListQu
 	}
 	var total int64
 	if q.WithTotal {
-		if err := s.filtered(ctx, q.UserID, q.Filter).Count(&total).Error; err != nil {
+		count := statement{}
+		count.add("SELECT COUNT(*) FROM providers")
+		where(&count, q.UserID, q.Filter)
+		if err := s.db.SQL.QueryRowContext(ctx, s.db.sql(&count), count.args...).Scan(&total); err != nil {
 			return nil, 0, dbError(op, err)
 		}
 	}
-	rows, err := s.page(ctx, q, order)
+	page, err := s.page(ctx, q, order)
 	if err != nil {
 		return nil, 0, dbError(op, err)
 	}
-	out := make([]*provider.Provider, len(rows))
-	for i, r := range rows {
-		if out[i], err = r.toDomain(); err != nil {
-			return nil, 0, err
-		}
-	}
-	return out, total, nil
+	return page, total, nil
 }
 
 // page reads one page. A keyset page of a two-field sort whose directions differ
@@ -162,76 +171,102 @@ func (s *ProviderStore) ListProviders(ctx context.Context, q providersapp.ListQu
 // the position's group (c1 = v1 AND (c2, id) after (v2, vid)), then, if the page
 // is not full yet, the groups after it (c1 after v1). Every other page is one
 // query.
-func (s *ProviderStore) page(ctx context.Context, q providersapp.ListQuery, order []orderColumn) ([]providerRow, error) {
-	var rows []providerRow
+func (s *ProviderStore) page(ctx context.Context, q providersapp.ListQuery, order []orderColumn) ([]*provider.Provider, error) {
 	if q.After == nil || uniform(order) {
-		err := s.pageQuery(ctx, q, order).Find(&rows).Error
-		return rows, err
+		stmt := s.pageQuery(q, order)
+		return s.list(ctx, &stmt, q.Limit)
 	}
 	group, rest := order[0], order[1:]
-	cond, args := rowAfter(rest, *q.After)
-	inGroup := s.filtered(ctx, q.UserID, q.Filter).Where(group.column+" = ?", group.value(*q.After)).Where(cond, args...)
-	if err := ordered(inGroup, rest, q.Limit).Find(&rows).Error; err != nil {
-		return nil, err
+	inGroup := s.selectPage(q)
+	inGroup.add(" AND "+group.column+" = ? AND ", group.value(*q.After))
+	rowAfter(&inGroup, rest, *q.After)
+	ordered(&inGroup, rest, q.Limit)
+	rows, err := s.list(ctx, &inGroup, q.Limit)
+	if err != nil || (q.Limit > 0 && len(rows) == q.Limit) {
+		return rows, err
 	}
-	if q.Limit > 0 && len(rows) == q.Limit {
-		return rows, nil
-	}
-	var next []providerRow
-	later := s.filtered(ctx, q.UserID, q.Filter).Where(group.column+" "+keysetOp(group)+" ?", group.value(*q.After))
-	if err := ordered(later, order, max(q.Limit-len(rows), 0)).Find(&next).Error; err != nil {
-		return nil, err
-	}
-	return append(rows, next...), nil
+	later := s.selectPage(q)
+	later.add(" AND "+group.column+" "+keysetOp(group)+" ?", group.value(*q.After))
+	limit := max(q.Limit-len(rows), 0)
+	ordered(&later, order, limit)
+	next, err := s.list(ctx, &later, limit)
+	return append(rows, next...), err
 }
 
-// pageQuery is a page in one query: the filter, then the keyset predicate (for
-// columns that all go one way) or the offset, the order and the limit.
-func (s *ProviderStore) pageQuery(ctx context.Context, q providersapp.ListQuery, order []orderColumn) *gorm.DB {
-	page := s.filtered(ctx, q.UserID, q.Filter)
+// pageQuery is a page in one statement: the filter, then the keyset predicate
+// (for columns that all go one way) or the offset, the order and the limit.
+func (s *ProviderStore) pageQuery(q providersapp.ListQuery, order []orderColumn) statement {
+	stmt := s.selectPage(q)
 	if q.After != nil {
-		cond, args := rowAfter(order, *q.After)
-		page = page.Where(cond, args...)
-	} else if q.Offset > 0 {
-		page = page.Offset(q.Offset)
+		stmt.add(" AND ")
+		rowAfter(&stmt, order, *q.After)
 	}
-	return ordered(page, order, q.Limit)
+	ordered(&stmt, order, q.Limit)
+	if q.After == nil && q.Offset > 0 {
+		stmt.add(" OFFSET " + strconv.Itoa(q.Offset))
+	}
+	return stmt
+}
+
+// selectPage starts a page's statement: the columns, and the user's providers
+// that match q.Filter.
+func (s *ProviderStore) selectPage(q providersapp.ListQuery) statement {
+	var stmt statement
+	stmt.add("SELECT " + s.columns + " FROM providers")
+	where(&stmt, q.UserID, q.Filter)
+	return stmt
+}
+
+// list runs stmt and reads the providers it selects; limit (when > 0) sizes
+// the result.
+func (s *ProviderStore) list(ctx context.Context, stmt *statement, limit int) ([]*provider.Provider, error) {
+	rows, err := s.db.query(ctx, stmt)
+	if err != nil {
+		return nil, err
+	}
+	return scanProviders(rows, limit)
 }
 
 // ordered adds ORDER BY order and, when limit > 0, LIMIT limit.
-func ordered(page *gorm.DB, order []orderColumn, limit int) *gorm.DB {
-	cols := make([]clause.OrderByColumn, len(order))
+func ordered(stmt *statement, order []orderColumn, limit int) {
 	for i, c := range order {
-		cols[i] = clause.OrderByColumn{Column: clause.Column{Name: c.column}, Desc: c.desc}
+		sep := ", "
+		if i == 0 {
+			sep = " ORDER BY "
+		}
+		dir := " ASC"
+		if c.desc {
+			dir = " DESC"
+		}
+		stmt.add(sep + c.column + dir)
 	}
-	page = page.Order(clause.OrderBy{Columns: cols})
 	if limit > 0 {
-		page = page.Limit(limit)
+		// A literal, not a parameter: SQLite prepares a statement whose LIMIT
+		// is bound a second time on every execution (seen in profiles).
+		stmt.add(" LIMIT " + strconv.Itoa(limit))
 	}
-	return page
 }
 
-// filtered selects the user's providers that match f.
-func (s *ProviderStore) filtered(ctx context.Context, userID uuid.UUID, f providersapp.Filter) *gorm.DB {
-	q := s.db.Gorm.WithContext(ctx).Model(&providerRow{}).Where("user_id = ?", userID)
+// where selects the user's providers that match f.
+func where(stmt *statement, userID uuid.UUID, f providersapp.Filter) {
+	stmt.add(" WHERE user_id = ?", userID)
 	if !f.Status.IsZero() {
-		q = q.Where("connection_status = ?", f.Status.String())
+		stmt.add(" AND connection_status = ?", f.Status.String())
 	}
 	if f.Key != "" {
-		q = q.Where("provider_key = ?", f.Key)
+		stmt.add(" AND provider_key = ?", f.Key)
 	}
 	if f.Search != "" {
-		q = q.Where(`alias_key LIKE ? ESCAPE '\'`, "%"+likeEscaper.Replace(provider.AliasKey(f.Search))+"%")
+		stmt.add(` AND alias_key LIKE ? ESCAPE '\'`, "%"+likeEscaper.Replace(provider.AliasKey(f.Search))+"%")
 	}
 	if !f.CreatedAfter.IsZero() {
 		// created_at > t holds for a whole microsecond exactly when it holds for t
 		// truncated to the microsecond.
-		q = q.Where("created_at > ?", dbTime(f.CreatedAfter))
+		stmt.add(" AND created_at > ?", dbTime(f.CreatedAfter))
 	}
 	if !f.CreatedBefore.IsZero() {
-		q = q.Where("created_at < ?", ceilMicrosecond(f.CreatedBefore))
+		stmt.add(" AND created_at < ?", ceilMicrosecond(f.CreatedBefore))
 	}
-	return q
 }
 
 // likeEscaper makes LIKE's wildcards, and the escape character itself, literal.
@@ -297,18 +332,18 @@ func uniform(order []orderColumn) bool {
 	return true
 }
 
-// rowAfter is the predicate "the row comes after position p" for columns that
-// all go one way: a row-value comparison (c1, ..., id) > (v1, ..., vid) (or <),
-// which Postgres and SQLite both support and Postgres answers with a range scan
-// of the matching index.
-func rowAfter(order []orderColumn, p providersapp.Position) (string, []any) {
+// rowAfter adds the predicate "the row comes after position p" for columns
+// that all go one way: a row-value comparison (c1, ..., id) > (v1, ..., vid)
+// (or <), which Postgres and SQLite both support and Postgres answers with a
+// range scan of the matching index.
+func rowAfter(stmt *statement, order []orderColumn, p providersapp.Position) {
 	cols := make([]string, len(order))
 	marks := make([]string, len(order))
 	args := make([]any, len(order))
 	for i, c := range order {
 		cols[i], marks[i], args[i] = c.column, "?", c.value(p)
 	}
-	return fmt.Sprintf("(%s) %s (%s)", strings.Join(cols, ", "), keysetOp(order[0]), strings.Join(marks, ", ")), args
+	stmt.add("("+strings.Join(cols, ", ")+") "+keysetOp(order[0])+" ("+strings.Join(marks, ", ")+")", args...)
 }
 
 // keysetOp is the comparison operator that selects the values after a given one in

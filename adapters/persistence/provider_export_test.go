@@ -5,8 +5,6 @@ import (
 	"errors"
 	"strings"
 
-	"gorm.io/gorm"
-
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain/provider"
 )
@@ -36,17 +34,14 @@ func ExplainListProviders(ctx context.Context, s *ProviderStore, q providersapp.
 	if q.After != nil && !uniform(order) {
 		return "", errors.New("a mixed-direction keyset page runs two queries; explain one sort direction at a time")
 	}
-	stmt := s.pageQuery(ctx, q, order).Session(&gorm.Session{DryRun: true}).Find(&[]providerRow{}).Statement
-	sqlDB, err := s.db.Gorm.DB()
-	if err != nil {
-		return "", err
-	}
-	rows, err := sqlDB.QueryContext(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+stmt.SQL.String(), stmt.Vars...)
+	stmt := s.pageQuery(q, order)
+	text := s.db.sql(&stmt)
+	rows, err := s.db.SQL.QueryContext(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+text, stmt.args...)
 	if err != nil {
 		return "", err
 	}
 	defer func() { _ = rows.Close() }()
-	lines := []string{stmt.SQL.String()}
+	lines := []string{text}
 	for rows.Next() {
 		var line string
 		if err := rows.Scan(&line); err != nil {

@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -47,4 +48,31 @@ func (r providerRow) toDomain() (*provider.Provider, error) {
 	}
 	return provider.Rehydrate(r.ID, r.UserID, r.ProviderKey, r.Alias, status, r.Version,
 		r.CreatedAt.UTC(), r.UpdatedAt.UTC()), nil
+}
+
+// providerColumns is the select list scanProviders reads: every column but
+// alias_key, which only filters.
+func providerColumns(db *DB) string {
+	return "id, user_id, provider_key, alias, connection_status, version, " +
+		db.timeColumn("created_at") + ", " + db.timeColumn("updated_at")
+}
+
+// scanProviders reads every row of rows (selected with providerColumns) and
+// closes them. sizeHint (when > 0) is how many rows to expect.
+func scanProviders(rows *sql.Rows, sizeHint int) ([]*provider.Provider, error) {
+	defer func() { _ = rows.Close() }()
+	out := make([]*provider.Provider, 0, max(sizeHint, 0))
+	for rows.Next() {
+		var r providerRow
+		if err := rows.Scan(&r.ID, &r.UserID, &r.ProviderKey, &r.Alias, &r.ConnectionStatus, &r.Version,
+			timeScan{&r.CreatedAt}, timeScan{&r.UpdatedAt}); err != nil {
+			return nil, err
+		}
+		p, err := r.toDomain()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
