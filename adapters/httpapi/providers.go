@@ -142,7 +142,7 @@ func (s *Server) ListProviders(c *gin.Context, params api.ListProvidersParams) {
 			body.UnderscoreLinks.Next = &nextURL
 			c.Header("Link", `<`+nextURL+`>; rel="next"`)
 		}
-		c.JSON(http.StatusOK, body)
+		writeJSON(c, http.StatusOK, func(b []byte) []byte { return appendProviderList(b, &body) })
 		return
 	}
 	pageNum, perPage := q.Offset/q.Limit+1, q.Limit
@@ -152,7 +152,7 @@ func (s *Server) ListProviders(c *gin.Context, params api.ListProvidersParams) {
 	body.Total, body.Page, body.PerPage, body.Pages, body.UnderscoreLinks = &page.Total, &pn, &pp, &pages, links
 	c.Header("X-Total-Count", strconv.FormatInt(page.Total, 10))
 	c.Header("Link", header)
-	c.JSON(http.StatusOK, body)
+	writeJSON(c, http.StatusOK, func(b []byte) []byte { return appendProviderList(b, &body) })
 }
 
 // listQuery turns the query parameters into a ListQuery, reporting every
@@ -223,7 +223,8 @@ func parseFields(raw *string) ([]string, error) {
 func (s *Server) writeProvider(c *gin.Context, status int, p *provider.Provider, fields []string, rawFields string) {
 	setValidators(c, etagOf(p.Version(), rawFields), p)
 	c.Header("Cache-Control", "private, no-cache")
-	c.JSON(status, providerJSON(p, fields))
+	body := providerJSON(p, fields)
+	writeJSON(c, status, func(b []byte) []byte { return appendProvider(b, &body) })
 }
 
 func setValidators(c *gin.Context, etag string, p *provider.Provider) {
