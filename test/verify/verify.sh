@@ -33,6 +33,7 @@ FUZZ_TARGETS=(
   "./adapters/httpapi FuzzConditionalRequests 1000x"
   "./adapters/accesstoken FuzzVerify 200000x"
   "./adapters/vault FuzzDecrypt 200000x"
+  "./adapters/persistence FuzzParseUTCTime 50000x"
 )
 
 failed=()
