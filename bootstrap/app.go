@@ -41,6 +41,8 @@ type App struct {
 	Log      *slog.Logger
 	DB       *persistence.DB
 	Identity *identityapp.Service
+	// Sessions is the identity store; its WatchSessions runs in the background.
+	Sessions *persistence.IdentityStore
 	// Authorizer runs the provider authorization use cases, including the
 	// background refresh pass.
 	Authorizer     *providersapp.Authorizer
@@ -93,7 +95,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, fmt.Errorf("JWT_SIGNING_KEYS: %w", err)
 	}
-	store := persistence.NewIdentityStore(db)
+	store := persistence.NewIdentityStore(db, cfg.SessionCacheTTL)
 	ids, err := identityapp.NewService(ctx, identityapp.Config{PublicBaseURL: cfg.PublicBaseURL}, identityapp.Deps{
 		Users:         store,
 		Sessions:      store,
@@ -179,7 +181,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, err
 	}
-	return &App{Config: cfg, Log: log, DB: db, Identity: ids, Authorizer: authorizer, Authorizations: authorizations,
+	return &App{Config: cfg, Log: log, DB: db, Identity: ids, Sessions: store, Authorizer: authorizer, Authorizations: authorizations,
 		Idempotency: idempotencyStore, limiter: limiter, Handler: router}, nil
 }
 

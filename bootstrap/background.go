@@ -38,10 +38,22 @@ func (b *Background) Every(ctx context.Context, log *slog.Logger, name string, i
 // Wait blocks until every job has returned.
 func (b *Background) Wait() { b.wg.Wait() }
 
-// startBackground starts the app's periodic jobs: refreshing provider tokens
-// before they expire, and deleting expired idempotency records.
-func startBackground(ctx context.Context, app *App) *Background {
+// Run runs job until ctx ends.
+func (b *Background) Run(ctx context.Context, job func(context.Context)) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		job(ctx)
+	}()
+}
+
+// StartBackground starts the app's background work until ctx ends: listening
+// for session changes made by other instances (Postgres), refreshing provider
+// tokens before they expire, and deleting expired idempotency records. Wait on
+// the result before closing the app.
+func (app *App) StartBackground(ctx context.Context) *Background {
 	var b Background
+	b.Run(ctx, func(ctx context.Context) { app.Sessions.WatchSessions(ctx, app.Log) })
 	b.Every(ctx, app.Log, "token-refresh", app.Config.TokenRefreshInterval, func(ctx context.Context) error {
 		refreshed, failed, err := app.Authorizer.RefreshDue(ctx)
 		if refreshed+failed > 0 {

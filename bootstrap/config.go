@@ -14,6 +14,7 @@ import (
 
 	"github.com/dashtam/dashtam/adapters/httpapi"
 	"github.com/dashtam/dashtam/adapters/logging"
+	"github.com/dashtam/dashtam/adapters/persistence"
 	"github.com/dashtam/dashtam/adapters/ratelimit"
 )
 
@@ -32,17 +33,21 @@ type Key struct {
 // Config is the service's typed configuration, read from the environment
 // (variables documented in README.md and .env.example).
 type Config struct {
-	Env             string
-	HTTPAddr        string
-	DataDir         string
-	DatabaseURL     string // empty: embedded SQLite under DataDir
-	AutoMigrate     bool
-	PublicBaseURL   string
-	LogLevel        slog.Level
-	TrustedProxies  []string
-	SMTPURL         string // empty: emails are logged (development only)
-	SMTPFrom        string
-	AccessTokenTTL  time.Duration
+	Env            string
+	HTTPAddr       string
+	DataDir        string
+	DatabaseURL    string // empty: embedded SQLite under DataDir
+	AutoMigrate    bool
+	PublicBaseURL  string
+	LogLevel       slog.Level
+	TrustedProxies []string
+	SMTPURL        string // empty: emails are logged (development only)
+	SMTPFrom       string
+	AccessTokenTTL time.Duration
+	// SessionCacheTTL bounds how long an instance trusts what it read of a
+	// session's validity (0: read it on every request); revocations reach every
+	// instance at once regardless (docs/operations.md).
+	SessionCacheTTL time.Duration
 	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
 
@@ -166,6 +171,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.SandboxEnabled = sandbox
 	c.AuthorizationResultURL = get("AUTHORIZATION_RESULT_URL", "")
+	c.SessionCacheTTL = persistence.DefaultSessionCacheTTL
+	if raw := get("SESSION_CACHE_TTL", ""); raw != "" {
+		if c.SessionCacheTTL, err = time.ParseDuration(raw); err != nil || c.SessionCacheTTL < 0 || c.SessionCacheTTL > time.Minute {
+			bad("SESSION_CACHE_TTL", "must be a duration from 0 (no cache) to 1m, such as 1s")
+		}
+	}
 	c.TokenRefreshWindow = duration("TOKEN_REFRESH_WINDOW", 5*time.Minute)
 	c.TokenRefreshInterval = duration("TOKEN_REFRESH_INTERVAL", 30*time.Second)
 	c.ProviderTimeout = duration("PROVIDER_TIMEOUT", 10*time.Second)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -55,6 +56,7 @@ func TestInvalidValuesNameTheirVariable(t *testing.T) {
 		"DATABASE_URL":          {"DATABASE_URL": "mysql://x"},
 		"SMTP_URL":              {"SMTP_URL": "http://mail"},
 		"REQUEST_TIMEOUT":       {"REQUEST_TIMEOUT": "-3s"},
+		"SESSION_CACHE_TTL":     {"SESSION_CACHE_TTL": "2h"},
 		"JWT_SIGNING_KEYS":      {"JWT_SIGNING_KEYS": "k1:" + secret},
 		"TOKEN_ENCRYPTION_KEYS": {"TOKEN_ENCRYPTION_KEYS": "k1:" + key(31)},
 	}
@@ -68,6 +70,21 @@ func TestInvalidValuesNameTheirVariable(t *testing.T) {
 				t.Error("error echoes the secret")
 			}
 		})
+	}
+}
+
+func TestSessionCacheTTL(t *testing.T) {
+	for raw, want := range map[string]time.Duration{"": time.Second, "0": 0, "250ms": 250 * time.Millisecond} {
+		cfg, err := LoadConfig(env(map[string]string{"SESSION_CACHE_TTL": raw}))
+		if err != nil {
+			t.Fatalf("SESSION_CACHE_TTL=%q: %v", raw, err)
+		}
+		if cfg.SessionCacheTTL != want {
+			t.Errorf("SESSION_CACHE_TTL=%q: %v, want %v", raw, cfg.SessionCacheTTL, want)
+		}
+	}
+	if _, err := LoadConfig(env(map[string]string{"SESSION_CACHE_TTL": "-1s"})); err == nil {
+		t.Error("a negative SESSION_CACHE_TTL was accepted")
 	}
 }
 

@@ -105,7 +105,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
 	jobsCtx, stopJobs := context.WithCancel(ctx)
-	jobs := startBackground(jobsCtx, app)
+	jobs := app.StartBackground(jobsCtx)
 	defer func() { // before the database closes
 		stopJobs()
 		jobs.Wait()

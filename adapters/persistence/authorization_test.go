@@ -39,7 +39,7 @@ func authorizationHarness(db *persistence.DB, cipher *vault.Keyring) authorizati
 	return authorizationcontract.Harness{
 		Store:     persistence.NewAuthorizationStore(db, cipher),
 		Providers: persistence.NewProviderStore(db),
-		NewUser:   authorizationcontract.UsersVia(persistence.NewIdentityStore(db)),
+		NewUser:   authorizationcontract.UsersVia(persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL)),
 	}
 }
 
@@ -456,7 +456,7 @@ func newKeyring(t testing.TB, keys ...vault.Key) *vault.Keyring {
 // newStoredProvider stores a new user with one provider.
 func newStoredProvider(t *testing.T, db *persistence.DB) *provider.Provider {
 	t.Helper()
-	user, err := authorizationcontract.UsersVia(persistence.NewIdentityStore(db))(t.Context())
+	user, err := authorizationcontract.UsersVia(persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL))(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

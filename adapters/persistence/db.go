@@ -50,6 +50,7 @@ type DB struct {
 	Gorm    *gorm.DB
 	SQL     *sql.DB
 	Dialect Dialect
+	url     string // Postgres: for connections of their own (WatchSessions)
 }
 
 // Open connects to the database described by opts. It does not migrate.
@@ -110,7 +111,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
-	return &DB{Gorm: gdb, SQL: sqlDB, Dialect: dialect}, nil
+	return &DB{Gorm: gdb, SQL: sqlDB, Dialect: dialect, url: withConnectTimeout(opts.URL)}, nil
 }
 
 func sqliteDSN(path string) string {

@@ -30,13 +30,22 @@ var emailTaken = uniqueKey{index: "users_email_key", columns: "users.email", err
 // locks of what they load: SELECT ... FOR UPDATE on Postgres; on SQLite the
 // connection begins every transaction IMMEDIATE, which already takes the
 // database's single write lock. The closure must not call back into the store.
+//
+// SessionValidity answers from a short-lived cache (sessioncache.go) when
+// sessionCacheTTL > 0; on Postgres only while WatchSessions runs.
 type IdentityStore struct {
-	db *DB
+	db    *DB
+	cache *sessionCache
 }
 
-// NewIdentityStore returns a store on db, which must be migrated.
-func NewIdentityStore(db *DB) *IdentityStore {
-	return &IdentityStore{db: db}
+// DefaultSessionCacheTTL is how long SessionValidity may answer from its cache
+// without asking the database (SESSION_CACHE_TTL).
+const DefaultSessionCacheTTL = time.Second
+
+// NewIdentityStore returns a store on db, which must be migrated, whose session
+// cache keeps entries for sessionCacheTTL (0: no cache).
+func NewIdentityStore(db *DB, sessionCacheTTL time.Duration) *IdentityStore {
+	return &IdentityStore{db: db, cache: newSessionCache(sessionCacheTTL, db.Dialect == SQLite)}
 }
 
 // CreateUser inserts u and its first verification token in one transaction. An
@@ -118,18 +127,21 @@ func (s *IdentityStore) SessionByID(ctx context.Context, id uuid.UUID) (*identit
 }
 
 // SessionValidity reads only the three columns authentication needs, on every
-// request: whose session it is, its expiry and its revocation.
+// request: whose session it is, its expiry and its revocation; from the session
+// cache when it has them.
 func (s *IdentityStore) SessionValidity(ctx context.Context, id uuid.UUID) (identity.SessionValidity, error) {
-	var (
-		st identity.SessionValidity
-		q  statement
-	)
+	v, ok, gen := s.cache.get(id)
+	if ok {
+		return v, nil
+	}
+	var q statement
 	q.add("SELECT user_id, "+s.db.timeColumn("expires_at")+", "+s.db.timeColumn("revoked_at")+" FROM sessions WHERE id = ?", id)
-	err := s.db.SQL.QueryRowContext(ctx, s.db.sql(&q), q.args...).Scan(&st.UserID, timeScan{&st.ExpiresAt}, timeScan{&st.RevokedAt})
+	err := s.db.SQL.QueryRowContext(ctx, s.db.sql(&q), q.args...).Scan(&v.UserID, timeScan{&v.ExpiresAt}, timeScan{&v.RevokedAt})
 	if err != nil {
 		return identity.SessionValidity{}, dbError("session "+id.String(), err)
 	}
-	return st, nil
+	s.cache.put(id, v, gen)
+	return v, nil
 }
 
 // ListActiveSessions returns the user's sessions that are neither revoked nor
@@ -164,6 +176,7 @@ func (s *IdentityStore) ListActiveSessions(ctx context.Context, userID uuid.UUID
 // every field, in one transaction. fn's error rolls everything back and is
 // returned as it is. An unknown id is domain.ErrNotFound, and fn is not called.
 func (s *IdentityStore) UpdateSession(ctx context.Context, id uuid.UUID, fn func(*identity.Session) error) error {
+	defer s.cache.drop(id)
 	var fnErr error
 	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		sess, err := s.lockSession(tx, id)
@@ -186,6 +199,7 @@ func (s *IdentityStore) UpdateSession(ctx context.Context, id uuid.UUID, fn func
 // that is active at now, except keep (uuid.Nil keeps none). Sessions already
 // revoked keep their first revocation; expired ones are left as they are.
 func (s *IdentityStore) RevokeUserSessions(ctx context.Context, userID, keep uuid.UUID, now time.Time, reason identity.RevokeReason) error {
+	defer s.cache.dropUser(userID)
 	err := s.db.Gorm.WithContext(ctx).Model(&sessionRow{}).
 		Where("user_id = ? AND id <> ? AND revoked_at IS NULL AND expires_at > ?", userID, keep, dbTime(now)).
 		Updates(map[string]any{"revoked_at": dbTime(now), "revoke_reason": string(reason)}).Error
@@ -204,7 +218,10 @@ func (s *IdentityStore) RevokeUserSessions(ctx context.Context, userID, keep uui
 func (s *IdentityStore) RotateRefreshToken(ctx context.Context, hash identity.TokenHash,
 	rotate func(presented *identity.RefreshToken, s *identity.Session) (*identity.RefreshToken, error),
 ) error {
-	var rotateErr error
+	var (
+		rotateErr error
+		sessionID uuid.UUID
+	)
 	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var row refreshTokenRow
 		if err := s.forUpdate(tx).Where("token_hash = ?", hash[:]).Take(&row).Error; err != nil {
@@ -221,6 +238,7 @@ func (s *IdentityStore) RotateRefreshToken(ctx context.Context, hash identity.To
 		if err != nil {
 			return err
 		}
+		sessionID = sess.ID()
 		var next *identity.RefreshToken
 		next, rotateErr = rotate(presented, sess)
 		// Commit regardless of rotateErr: reuse detection revokes the session here.
@@ -240,6 +258,9 @@ func (s *IdentityStore) RotateRefreshToken(ctx context.Context, hash identity.To
 		}
 		return nil
 	})
+	if sessionID != uuid.Nil {
+		s.cache.drop(sessionID) // after the commit, so no read can cache what came before
+	}
 	if errors.Is(err, identity.ErrInvalidRefreshToken) {
 		return err
 	}

@@ -3,6 +3,7 @@ package persistence_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -17,15 +18,43 @@ import (
 
 func TestIdentityStoreSQLite(t *testing.T) {
 	identitycontract.Run(t, func(t *testing.T) identitycontract.Store {
-		return persistence.NewIdentityStore(dbtest.SQLite(t))
+		return persistence.NewIdentityStore(dbtest.SQLite(t), persistence.DefaultSessionCacheTTL)
 	})
 }
 
+// The contract holds with the session cache on, as the service runs the store.
 func TestIdentityStorePostgres(t *testing.T) {
 	dbtest.PostgresURL(t) // skip (or fail under CI) once, not in every subtest
 	identitycontract.Run(t, func(t *testing.T) identitycontract.Store {
-		return persistence.NewIdentityStore(dbtest.Postgres(t))
+		return watchedStore(t, dbtest.Postgres(t), persistence.DefaultSessionCacheTTL)
 	})
+}
+
+// watchedStore is an identity store on db whose session listener runs until
+// the test ends, and is connected.
+func watchedStore(t testing.TB, db *persistence.DB, ttl time.Duration) *persistence.IdentityStore {
+	t.Helper()
+	st := persistence.NewIdentityStore(db, ttl)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		st.WatchSessions(ctx, slog.New(slog.DiscardHandler))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "the session listener to connect", func() bool { return persistence.SessionCacheOn(st) })
+	return st
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Every method reports a database it cannot use as domain.ErrUnavailable, so the
@@ -37,7 +66,7 @@ func TestIdentityStoreUnavailableDatabase(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			db := open(t)
-			st := persistence.NewIdentityStore(db)
+			st := persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL)
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -45,7 +74,7 @@ func TestIdentityStoreUnavailableDatabase(t *testing.T) {
 		})
 	}
 	t.Run("deadline exceeded", func(t *testing.T) {
-		st := persistence.NewIdentityStore(dbtest.SQLite(t))
+		st := persistence.NewIdentityStore(dbtest.SQLite(t), persistence.DefaultSessionCacheTTL)
 		ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
 		defer cancel()
 		if _, err := st.UserByID(ctx, uuid.New()); !errors.Is(err, domain.ErrUnavailable) {

@@ -241,6 +241,48 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	// Stores may cache validity (the persistence store does, for a second);
+	// a change must still show on the very next read.
+	t.Run("session validity follows every revocation at once", func(t *testing.T) {
+		st := newStore(t)
+		u, _, _ := createUser(t, st, "ada@example.com")
+		now := base.Add(time.Minute)
+		validity := func(s *identity.Session) identity.SessionValidity {
+			t.Helper()
+			got, err := st.SessionValidity(t.Context(), s.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		one := identity.NewSession(newID(t), u.ID(), "ua", "ip", base, ttl)
+		two := identity.NewSession(newID(t), u.ID(), "ua", "ip", base, ttl)
+		for _, s := range []*identity.Session{one, two} {
+			createSession(t, st, s)
+			if !validity(s).IsActive(now) {
+				t.Fatal("a new session is not active")
+			}
+		}
+		if err := st.UpdateSession(t.Context(), one.ID(), func(s *identity.Session) error {
+			s.Revoke(now, identity.RevokedLogout)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if validity(one).IsActive(now) {
+			t.Error("UpdateSession revoked the session, but its validity still says active")
+		}
+		if !validity(two).IsActive(now) {
+			t.Error("revoking one session made another inactive")
+		}
+		if err := st.RevokeUserSessions(t.Context(), u.ID(), uuid.Nil, now, identity.RevokedPasswordReset); err != nil {
+			t.Fatal(err)
+		}
+		if validity(two).IsActive(now) {
+			t.Error("RevokeUserSessions revoked the session, but its validity still says active")
+		}
+	})
+
 	t.Run("times are stored in UTC to the microsecond", func(t *testing.T) {
 		st := newStore(t)
 		u, _, _ := createUser(t, st, "ada@example.com")

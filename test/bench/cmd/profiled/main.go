@@ -42,6 +42,9 @@ func run() error {
 		return err
 	}
 	defer func() { _ = app.Close() }()
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	jobs := app.StartBackground(jobsCtx)
+	defer func() { stopJobs(); jobs.Wait() }()
 
 	pprofAddr := os.Getenv("PPROF_ADDR")
 	if pprofAddr == "" {
