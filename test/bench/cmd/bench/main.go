@@ -32,6 +32,19 @@
 //	BENCH_KEEP=1          keep the temporary directory (logs, SQLite file)
 //	BENCH_SERVER_ENV="K=V K2=V2"  extra environment of the real service only
 //	                      (experiments such as GOGC=200 or GOMEMLIMIT=48MiB)
+//	BENCH_POCKETBASE=0    do not measure PocketBase (pocketbase.go; SQLite
+//	                      only). By default the pinned release is built once
+//	                      into .bin/pocketbase-<version>/ and measured on the
+//	                      server core with the same 1,000 records, in the
+//	                      rounds of the view and list scenarios, and the SQLite
+//	                      targets compare with 2x its req/s in this run; if it
+//	                      cannot be built, with the absolute figures
+//	BENCH_SCALE=0         skip the scale phase (scale.go; Postgres only, after
+//	                      the other scenarios: 1,000,000 providers seeded with
+//	                      SQL, one user with 100,000; its first cursor page, the
+//	                      cursor page after row 99,000 and offset pages at
+//	                      1,000, 10,000 and 99,000); BENCH_QUICK=1 skips it
+//	                      unless BENCH_SCALE=1
 //	TEST_DATABASE_URL     Postgres (default postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
 //
 // It exits non-zero when any scenario had an error (or setup failed); targets
@@ -142,6 +155,7 @@ type config struct {
 	baseline         string
 	tmp              string
 	jwtKey, encKey   string // base64
+	noPocketBase     bool   // it could not be built
 }
 
 func run() (int, error) {
@@ -157,6 +171,10 @@ func run() (int, error) {
 	}
 	if err := build(cfg, *binary); err != nil {
 		return 2, err
+	}
+	if err := buildPocketBase(cfg); err != nil {
+		fmt.Printf("PocketBase is not measured (%v); the SQLite targets compare with the absolute figures\n", err)
+		cfg.noPocketBase = true
 	}
 	cfg.tmp, err = os.MkdirTemp("", "dashtam-bench-")
 	if err != nil {
@@ -418,6 +436,12 @@ func runBackend(ctx context.Context, cfg *config, backend string) (rows []row, n
 	if err := checkSamePages(a, s, "http://"+baseAddr); err != nil {
 		return nil, nil, err
 	}
+	pb, err := startPocketBase(ctx, cfg, backend)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer pb.stop()
+	notes = append(notes, pb.note()...)
 
 	for _, sc := range scenarios(s, addr, baseAddr) {
 		if ctx.Err() != nil {
@@ -430,10 +454,13 @@ func runBackend(ctx context.Context, cfg *config, backend string) (rows []row, n
 		if sc.baseline != nil {
 			targets = append([]target{{server: "baseline", p: base, pg: basePG, addr: baseAddr, newWorker: sc.baseline}}, targets...)
 		}
+		own := len(targets)
+		targets = append(targets, pb.targets(sc.name)...) // PocketBase's equivalents, in the same rounds
 		measured, err := measure(ctx, cfg, backend, sc.name, targets)
 		if err != nil {
 			return rows, notes, err
 		}
+		measured, theirs := measured[:own], measured[own:]
 		r := measured[len(measured)-1]
 		if len(measured) == 2 {
 			b := measured[0]
@@ -442,6 +469,14 @@ func runBackend(ctx context.Context, cfg *config, backend string) (rows []row, n
 		}
 		r.login = sc.login
 		rows = append(rows, r)
+		rows = append(rows, againstBaseline(theirs, r.vs)...)
+	}
+	if backend == "postgres" {
+		r, n, err := runScale(ctx, cfg, a, svc, svcPG, dbURL, addr)
+		rows, notes = append(rows, r...), append(notes, n...)
+		if err != nil {
+			return rows, notes, fmt.Errorf("scale: %w", err)
+		}
 	}
 	return rows, notes, nil
 }
@@ -457,7 +492,7 @@ func (c *config) wantsAny(backend string) bool {
 			return true
 		}
 	}
-	return false
+	return c.wantsScale(backend)
 }
 
 // scenario is one request mix, against the real service and, when it has one,
@@ -580,12 +615,13 @@ func scenarios(s *seed, addr, baseAddr string) []scenario {
 
 // target is one server a scenario runs against.
 type target struct {
-	server    string // "dashtam" or "baseline"
+	server    string // "dashtam", "baseline" or "pocketbase"
 	p         *proc
 	pg        *pgBackends // nil on SQLite
 	addr      string
 	newWorker func(int) loadgen.Worker
 	profile   bool
+	scenario  string // the row's scenario, when not the measured scenario's name
 }
 
 // measure runs one scenario against its targets. With two targets (the
@@ -673,6 +709,9 @@ func measure(ctx context.Context, cfg *config, backend, name string, targets []t
 		// requests took to finish, when their CPU was also counted.
 		secs := a.wall.Seconds()
 		r := row{db: backend, scenario: name, server: t.server, rssReset: a.rssReset}
+		if t.scenario != "" {
+			r.scenario = t.scenario
+		}
 		r.rps, r.p50, r.p99 = res.RPS(), res.Percentile(0.50), res.Percentile(0.99)
 		r.errors, r.samples = res.Errors, res.ErrorSamples
 		r.peakRSS = peakRSS(t.p.pid())
@@ -683,8 +722,8 @@ func measure(ctx context.Context, cfg *config, backend, name string, targets []t
 			r.cpuPerReq = a.cpu / time.Duration(res.Requests)
 			r.pgPerReq = a.pg / time.Duration(res.Requests)
 		}
-		fmt.Printf("%-8s %-50s %-8s %9.0f req/s  p50 %s  p99 %s  errors %d  peak RSS %s  CPU/req %s  other load %.0f%%\n",
-			backend, name, t.server, r.rps, ms(r.p50), ms(r.p99), r.errors, mib(r.peakRSS), r.cpuText(), 100*r.others)
+		fmt.Printf("%-8s %-50s %-10s %9.0f req/s  p50 %s  p99 %s  errors %d  peak RSS %s  CPU/req %s  other load %.0f%%\n",
+			backend, r.scenario, t.server, r.rps, ms(r.p50), ms(r.p99), r.errors, mib(r.peakRSS), r.cpuText(), 100*r.others)
 		if r.errors > 0 {
 			fmt.Printf("         errors, e.g.: %q\n", r.samples)
 		}
@@ -769,29 +808,12 @@ type listPage struct {
 	Total      *int64         `json:"total"`
 }
 
-var verifyLink = regexp.MustCompile(`/verify-email\?token=([^\s"\\]+)`)
-
 func seedService(ctx context.Context, a *apiClient, svc *proc, conns int) (*seed, error) {
 	s := &seed{email: "bench-" + randomHex(6) + "@example.com", password: "Bench-Passw0rd-" + randomHex(6)}
-	if _, err := a.do(http.MethodPost, "/api/v1/users", "", map[string]string{"email": s.email, "password": s.password, "name": "Bench"}, nil, http.StatusCreated); err != nil {
+	if err := signUp(ctx, a, svc, s.email, s.password, "Bench"); err != nil {
 		return nil, err
 	}
-	token, err := svc.waitForLog(ctx, verifyLink, 15*time.Second)
-	if err != nil {
-		return nil, fmt.Errorf("verification email: %w", err)
-	}
-	token, err = url.QueryUnescape(token)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := a.do(http.MethodPost, "/api/v1/email-verifications", "", map[string]string{"token": token}, nil, http.StatusOK); err != nil {
-		return nil, err
-	}
-	login := func() (grant, error) {
-		var g grant
-		_, err := a.do(http.MethodPost, "/api/v1/sessions", "", map[string]string{"email": s.email, "password": s.password}, &g, http.StatusCreated)
-		return g, err
-	}
+	login := func() (grant, error) { return a.login(s.email, s.password) }
 	g, err := login()
 	if err != nil {
 		return nil, err
@@ -1405,6 +1427,13 @@ func printTargets(rows []row) {
 		case r.rps >= 2*lo:
 			v = "PART"
 		}
+		// With PocketBase measured in this run (BENCH_POCKETBASE), the target is
+		// 2x its req/s, and the absolute figures from another machine are
+		// information.
+		if pb := find("sqlite", prefix, "pocketbase"); pb != nil {
+			fmt.Println(pocketBaseTarget(r, pb, what))
+			v = "info"
+		}
 		fmt.Printf("  %s  SQLite %s: %.0f req/s (target >= 2x of %.0f-%.0f, i.e. %.0f-%.0f)%s%s\n", v, what, r.rps, lo, hi, 2*lo, 2*hi, perCore(r), disturbed(r))
 	}
 	sqliteTarget("GET /providers/{id}", "GET /providers/{id}", 3100, 4100)
@@ -1422,10 +1451,11 @@ func printTargets(rows []row) {
 	}
 	for i := range rows {
 		if r := &rows[i]; r.login {
-			fmt.Printf("  info  %s login: %.0f req/s, p50 %s, p99 %s, peak RSS %s, CPU per login %s: argon2id m=19 MiB, t=2, p=1, at most 4 hashes at once (password.DefaultParams)\n",
+			fmt.Printf("  info  %s login: %.0f req/s, p50 %s, p99 %s, peak RSS %s, CPU per login %s: argon2id m=19 MiB, t=2, p=1, as many hashes at once as the server has cores (password.DefaultParams)\n",
 				r.db, r.rps, ms(r.p50), ms(r.p99), mib(r.peakRSS), r.cpuText())
 		}
 	}
+	printScaleTargets(rows)
 	errs := int64(0)
 	for _, r := range rows {
 		errs += r.errors
