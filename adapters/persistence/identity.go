@@ -134,9 +134,9 @@ func (s *IdentityStore) SessionValidity(ctx context.Context, id uuid.UUID) (iden
 	if ok {
 		return v, nil
 	}
-	var q statement
+	q := s.db.newStatement()
 	q.add("SELECT user_id, "+s.db.timeColumn("expires_at")+", "+s.db.timeColumn("revoked_at")+" FROM sessions WHERE id = ?", id)
-	err := s.db.SQL.QueryRowContext(ctx, s.db.sql(&q), q.args...).Scan(&v.UserID, timeScan{&v.ExpiresAt}, timeScan{&v.RevokedAt})
+	err := s.db.SQL.QueryRowContext(ctx, s.db.sql(q), q.args...).Scan(&v.UserID, timeScan{&v.ExpiresAt}, timeScan{&v.RevokedAt})
 	if err != nil {
 		return identity.SessionValidity{}, dbError("session "+id.String(), err)
 	}

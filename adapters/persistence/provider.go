@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -54,9 +53,9 @@ func (s *ProviderStore) CreateProvider(ctx context.Context, p *provider.Provider
 
 // ProviderByID returns the provider with id, or domain.ErrNotFound.
 func (s *ProviderStore) ProviderByID(ctx context.Context, id uuid.UUID) (*provider.Provider, error) {
-	var q statement
+	q := s.db.newStatement()
 	q.add("SELECT "+s.columns+" FROM providers WHERE id = ?", id)
-	rows, err := s.db.query(ctx, &q)
+	rows, err := s.db.query(ctx, q)
 	if err != nil {
 		return nil, dbError("provider "+id.String(), err)
 	}
@@ -151,10 +150,10 @@ func (s *ProviderStore) ListProviders(ctx context.Context, q providersapp.ListQu
 	}
 	var total int64
 	if q.WithTotal {
-		count := statement{}
+		count := s.db.newStatement()
 		count.add("SELECT COUNT(*) FROM providers")
-		where(&count, q.UserID, q.Filter)
-		if err := s.db.SQL.QueryRowContext(ctx, s.db.sql(&count), count.args...).Scan(&total); err != nil {
+		where(count, q.UserID, q.Filter)
+		if err := s.db.SQL.QueryRowContext(ctx, s.db.sql(count), count.args...).Scan(&total); err != nil {
 			return nil, 0, dbError(op, err)
 		}
 	}
@@ -173,47 +172,47 @@ func (s *ProviderStore) ListProviders(ctx context.Context, q providersapp.ListQu
 // query.
 func (s *ProviderStore) page(ctx context.Context, q providersapp.ListQuery, order []orderColumn) ([]*provider.Provider, error) {
 	if q.After == nil || uniform(order) {
-		stmt := s.pageQuery(q, order)
-		return s.list(ctx, &stmt, q.Limit)
+		return s.list(ctx, s.pageQuery(q, order), q.Limit)
 	}
 	group, rest := order[0], order[1:]
 	inGroup := s.selectPage(q)
 	inGroup.add(" AND "+group.column+" = ? AND ", group.value(*q.After))
-	rowAfter(&inGroup, rest, *q.After)
-	ordered(&inGroup, rest, q.Limit)
-	rows, err := s.list(ctx, &inGroup, q.Limit)
+	rowAfter(inGroup, rest, *q.After)
+	ordered(inGroup, rest, q.Limit)
+	rows, err := s.list(ctx, inGroup, q.Limit)
 	if err != nil || (q.Limit > 0 && len(rows) == q.Limit) {
 		return rows, err
 	}
 	later := s.selectPage(q)
 	later.add(" AND "+group.column+" "+keysetOp(group)+" ?", group.value(*q.After))
 	limit := max(q.Limit-len(rows), 0)
-	ordered(&later, order, limit)
-	next, err := s.list(ctx, &later, limit)
+	ordered(later, order, limit)
+	next, err := s.list(ctx, later, limit)
 	return append(rows, next...), err
 }
 
 // pageQuery is a page in one statement: the filter, then the keyset predicate
 // (for columns that all go one way) or the offset, the order and the limit.
-func (s *ProviderStore) pageQuery(q providersapp.ListQuery, order []orderColumn) statement {
+func (s *ProviderStore) pageQuery(q providersapp.ListQuery, order []orderColumn) *statement {
 	stmt := s.selectPage(q)
 	if q.After != nil {
 		stmt.add(" AND ")
-		rowAfter(&stmt, order, *q.After)
+		rowAfter(stmt, order, *q.After)
 	}
-	ordered(&stmt, order, q.Limit)
+	ordered(stmt, order, q.Limit)
 	if q.After == nil && q.Offset > 0 {
-		stmt.add(" OFFSET " + strconv.Itoa(q.Offset))
+		stmt.add(" OFFSET ")
+		stmt.number(q.Offset)
 	}
 	return stmt
 }
 
 // selectPage starts a page's statement: the columns, and the user's providers
 // that match q.Filter.
-func (s *ProviderStore) selectPage(q providersapp.ListQuery) statement {
-	var stmt statement
+func (s *ProviderStore) selectPage(q providersapp.ListQuery) *statement {
+	stmt := s.db.newStatement()
 	stmt.add("SELECT " + s.columns + " FROM providers")
-	where(&stmt, q.UserID, q.Filter)
+	where(stmt, q.UserID, q.Filter)
 	return stmt
 }
 
@@ -241,9 +240,8 @@ func ordered(stmt *statement, order []orderColumn, limit int) {
 		stmt.add(sep + c.column + dir)
 	}
 	if limit > 0 {
-		// A literal, not a parameter: SQLite prepares a statement whose LIMIT
-		// is bound a second time on every execution (seen in profiles).
-		stmt.add(" LIMIT " + strconv.Itoa(limit))
+		stmt.add(" LIMIT ")
+		stmt.number(limit)
 	}
 }
 

@@ -35,7 +35,7 @@ func ExplainListProviders(ctx context.Context, s *ProviderStore, q providersapp.
 		return "", errors.New("a mixed-direction keyset page runs two queries; explain one sort direction at a time")
 	}
 	stmt := s.pageQuery(q, order)
-	text := s.db.sql(&stmt)
+	text := s.db.sql(stmt)
 	rows, err := s.db.SQL.QueryContext(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+text, stmt.args...)
 	if err != nil {
 		return "", err

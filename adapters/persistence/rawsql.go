@@ -19,14 +19,32 @@ import (
 // arguments. The text is written by this package only and never contains a
 // literal question mark.
 type statement struct {
-	text []byte
-	args []any
+	text    []byte
+	args    []any
+	literal bool // numbers (LIMIT, OFFSET) go in the text, not as parameters
+}
+
+// newStatement starts a statement for d. LIMIT and OFFSET are parameters on
+// Postgres and literals on SQLite, each the faster way there (make bench): a
+// literal OFFSET made Postgres spend twice the CPU on an offset page, and SQLite
+// prepares a statement whose LIMIT is bound a second time on every execution.
+func (d *DB) newStatement() *statement {
+	return &statement{literal: d.Dialect == SQLite}
 }
 
 // add appends text and its arguments.
 func (s *statement) add(text string, args ...any) {
 	s.text = append(s.text, text...)
 	s.args = append(s.args, args...)
+}
+
+// number appends n, a LIMIT or OFFSET.
+func (s *statement) number(n int) {
+	if s.literal {
+		s.text = strconv.AppendInt(s.text, int64(n), 10)
+		return
+	}
+	s.add("?", n)
 }
 
 // sql is the statement's text in d's placeholder syntax: ? for SQLite, $1, $2,
