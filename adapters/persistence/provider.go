@@ -174,21 +174,34 @@ func (s *ProviderStore) page(ctx context.Context, q providersapp.ListQuery, orde
 	if q.After == nil || uniform(order) {
 		return s.list(ctx, s.pageQuery(q, order), q.Limit)
 	}
-	group, rest := order[0], order[1:]
-	inGroup := s.selectPage(q)
-	inGroup.add(" AND "+group.column+" = ? AND ", group.value(*q.After))
-	rowAfter(inGroup, rest, *q.After)
-	ordered(inGroup, rest, q.Limit)
-	rows, err := s.list(ctx, inGroup, q.Limit)
+	rows, err := s.list(ctx, s.restOfGroupQuery(q, order), q.Limit)
 	if err != nil || (q.Limit > 0 && len(rows) == q.Limit) {
 		return rows, err
 	}
-	later := s.selectPage(q)
-	later.add(" AND "+group.column+" "+keysetOp(group)+" ?", group.value(*q.After))
 	limit := max(q.Limit-len(rows), 0)
-	ordered(later, order, limit)
-	next, err := s.list(ctx, later, limit)
+	next, err := s.list(ctx, s.laterGroupsQuery(q, order, limit), limit)
 	return append(rows, next...), err
+}
+
+// restOfGroupQuery is the first statement of a mixed-direction keyset page:
+// the rest of the position's group (c1 = v1 AND (c2, id) after (v2, vid)).
+func (s *ProviderStore) restOfGroupQuery(q providersapp.ListQuery, order []orderColumn) *statement {
+	group, rest := order[0], order[1:]
+	stmt := s.selectPage(q)
+	stmt.add(" AND "+group.column+" = ? AND ", group.value(*q.After))
+	rowAfter(stmt, rest, *q.After)
+	ordered(stmt, rest, q.Limit)
+	return stmt
+}
+
+// laterGroupsQuery is the second statement of a mixed-direction keyset page:
+// up to limit rows of the groups after the position's (c1 after v1).
+func (s *ProviderStore) laterGroupsQuery(q providersapp.ListQuery, order []orderColumn, limit int) *statement {
+	group := order[0]
+	stmt := s.selectPage(q)
+	stmt.add(" AND "+group.column+" "+keysetOp(group)+" ?", group.value(*q.After))
+	ordered(stmt, order, limit)
+	return stmt
 }
 
 // pageQuery is a page in one statement: the filter, then the keyset predicate

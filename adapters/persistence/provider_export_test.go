@@ -20,9 +20,10 @@ func CreateProvidersInBatches(ctx context.Context, s *ProviderStore, ps []*provi
 	return s.db.Gorm.WithContext(ctx).CreateInBatches(rows, batch).Error
 }
 
-// ExplainListProviders runs EXPLAIN (ANALYZE, BUFFERS) on the very page query
-// ListProviders runs for q, with the same parameters, and returns the plan.
-// Postgres only.
+// ExplainListProviders runs EXPLAIN (ANALYZE, BUFFERS) on the very statements
+// ListProviders runs for q, with the same parameters, and returns the plans:
+// one statement, or two for a mixed-direction keyset page (the second as if
+// the first had found no rows). Postgres only.
 func ExplainListProviders(ctx context.Context, s *ProviderStore, q providersapp.ListQuery) (string, error) {
 	if s.db.Dialect != Postgres {
 		return "", errors.New("EXPLAIN (ANALYZE, BUFFERS) needs Postgres")
@@ -31,23 +32,29 @@ func ExplainListProviders(ctx context.Context, s *ProviderStore, q providersapp.
 	if err != nil {
 		return "", err
 	}
+	stmts := []*statement{s.pageQuery(q, order)}
 	if q.After != nil && !uniform(order) {
-		return "", errors.New("a mixed-direction keyset page runs two queries; explain one sort direction at a time")
+		stmts = []*statement{s.restOfGroupQuery(q, order), s.laterGroupsQuery(q, order, q.Limit)}
 	}
-	stmt := s.pageQuery(q, order)
-	text := s.db.sql(stmt)
-	rows, err := s.db.SQL.QueryContext(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+text, stmt.args...)
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = rows.Close() }()
-	lines := []string{text}
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
+	var lines []string
+	for _, stmt := range stmts {
+		text := s.db.sql(stmt)
+		lines = append(lines, text)
+		rows, err := s.db.SQL.QueryContext(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+text, stmt.args...)
+		if err != nil {
 			return "", err
 		}
-		lines = append(lines, line)
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				_ = rows.Close()
+				return "", err
+			}
+			lines = append(lines, line)
+		}
+		if err := rows.Close(); err != nil {
+			return "", err
+		}
 	}
-	return strings.Join(lines, "\n"), rows.Err()
+	return strings.Join(lines, "\n"), nil
 }
