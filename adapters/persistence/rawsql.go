@@ -140,7 +140,7 @@ func parseUTCTime(s string) (time.Time, bool) {
 	hour, ok4 := atoiFixed(s[11:13])
 	minute, ok5 := atoiFixed(s[14:16])
 	sec, ok6 := atoiFixed(s[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
 		return time.Time{}, false
 	}
 	nsec := 0
