@@ -829,39 +829,12 @@ func seedService(ctx context.Context, a *apiClient, svc *proc, conns int) (*seed
 
 	// Providers, created by a few concurrent clients; created_at order is the
 	// order the list scenarios read.
-	var (
-		mu    sync.Mutex
-		wg    sync.WaitGroup
-		first error
-		next  int
-	)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				stop := i >= seedProviders || first != nil
-				mu.Unlock()
-				if stop {
-					return
-				}
-				var p providerItem
-				_, err := a.do(http.MethodPost, "/api/v1/providers", s.access,
-					map[string]string{"provider_key": "sandbox", "alias": fmt.Sprintf("seed-%04d", i)}, &p, http.StatusCreated)
-				mu.Lock()
-				if err != nil && first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		return nil, first
+	if err := concurrently(8, seedProviders, func(i int) error {
+		_, err := a.do(http.MethodPost, "/api/v1/providers", s.access,
+			map[string]string{"provider_key": "sandbox", "alias": fmt.Sprintf("seed-%04d", i)}, nil, http.StatusCreated)
+		return err
+	}); err != nil {
+		return nil, err
 	}
 
 	// Walk the cursor pages (newest first) to the position after row pageAfter.
@@ -896,6 +869,40 @@ func seedService(ctx context.Context, a *apiClient, svc *proc, conns int) (*seed
 		s.pageIDs = append(s.pageIDs, p.ID)
 	}
 	return s, nil
+}
+
+// concurrently calls do(i) for every i in [0, n) from workers goroutines, and
+// returns the first error (after which no new call starts).
+func concurrently(workers, n int, do func(i int) error) error {
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		first error
+		next  int
+	)
+	for range workers {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := i >= n || first != nil
+				mu.Unlock()
+				if stop {
+					return
+				}
+				if err := do(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 // checkSamePages makes sure both servers answer the list scenarios with the

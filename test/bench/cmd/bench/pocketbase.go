@@ -23,7 +23,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dashtam/dashtam/test/bench/loadgen"
@@ -263,40 +262,14 @@ func (pb *pocketBase) seed(suEmail, suPassword string) error {
 	pb.token = user.Token
 
 	// The records, by a few concurrent clients, as the service's are seeded.
-	var (
-		mu    sync.Mutex
-		wg    sync.WaitGroup
-		first error
-		next  int
-	)
 	records := "/api/collections/" + pocketBaseCollection + "/records"
-	for range 8 {
-		wg.Go(func() {
-			for {
-				mu.Lock()
-				i := next
-				next++
-				stop := i >= seedProviders || first != nil
-				mu.Unlock()
-				if stop {
-					return
-				}
-				_, err := a.do(http.MethodPost, records, su.Token, map[string]string{
-					"user": user.Record.ID, "provider_key": "sandbox", "alias": fmt.Sprintf("seed-%04d", i), "connection_status": "not_connected",
-				}, nil, http.StatusOK)
-				if err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if first != nil {
-		return first
+	if err := concurrently(8, seedProviders, func(i int) error {
+		_, err := a.do(http.MethodPost, records, su.Token, map[string]string{
+			"user": user.Record.ID, "provider_key": "sandbox", "alias": fmt.Sprintf("seed-%04d", i), "connection_status": "not_connected",
+		}, nil, http.StatusOK)
+		return err
+	}); err != nil {
+		return err
 	}
 
 	// All of them as the user sees them, newest first, then the page.
