@@ -45,8 +45,8 @@ type Config struct {
 	SMTPFrom       string
 	AccessTokenTTL time.Duration
 	// SessionCacheTTL bounds how long an instance trusts what it read of a
-	// session's validity (0: read it on every request); revocations reach every
-	// instance at once regardless (docs/operations.md).
+	// session's validity (0: read it on every request). Default: 1s on SQLite,
+	// 0 on Postgres (docs/operations.md).
 	SessionCacheTTL time.Duration
 	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
@@ -171,7 +171,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.SandboxEnabled = sandbox
 	c.AuthorizationResultURL = get("AUTHORIZATION_RESULT_URL", "")
-	c.SessionCacheTTL = persistence.DefaultSessionCacheTTL
+	// The cache is exact on the embedded SQLite database (one process drops
+	// what it changes); on Postgres another instance learns of a revocation a
+	// few milliseconds after it commits, so there it is the operator's choice.
+	if c.DatabaseURL == "" {
+		c.SessionCacheTTL = persistence.DefaultSessionCacheTTL
+	}
 	if raw := get("SESSION_CACHE_TTL", ""); raw != "" {
 		if c.SessionCacheTTL, err = time.ParseDuration(raw); err != nil || c.SessionCacheTTL < 0 || c.SessionCacheTTL > time.Minute {
 			bad("SESSION_CACHE_TTL", "must be a duration from 0 (no cache) to 1m, such as 1s")

@@ -83,6 +83,13 @@ func TestSessionCacheTTL(t *testing.T) {
 			t.Errorf("SESSION_CACHE_TTL=%q: %v, want %v", raw, cfg.SessionCacheTTL, want)
 		}
 	}
+	pg, err := LoadConfig(env(map[string]string{"DATABASE_URL": "postgres://db/dashtam"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pg.SessionCacheTTL != 0 {
+		t.Errorf("on Postgres the session cache defaults to %v, want off", pg.SessionCacheTTL)
+	}
 	if _, err := LoadConfig(env(map[string]string{"SESSION_CACHE_TTL": "-1s"})); err == nil {
 		t.Error("a negative SESSION_CACHE_TTL was accepted")
 	}

@@ -39,7 +39,7 @@ type IdentityStore struct {
 }
 
 // DefaultSessionCacheTTL is how long SessionValidity may answer from its cache
-// without asking the database (SESSION_CACHE_TTL).
+// without asking the database: SESSION_CACHE_TTL's default on SQLite.
 const DefaultSessionCacheTTL = time.Second
 
 // NewIdentityStore returns a store on db, which must be migrated, whose session

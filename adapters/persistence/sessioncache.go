@@ -16,7 +16,9 @@ import (
 
 // sessionCache keeps, for a short while, what SessionValidity read, so that an
 // authenticated request costs one database round trip (its resource) instead
-// of two. It never makes a revocation wait for its TTL:
+// of two. It never makes a revocation wait for its TTL, but on Postgres other
+// instances learn of it a few milliseconds after it commits, which is why the
+// service turns it on by default only on SQLite (SESSION_CACHE_TTL):
 //
 //   - the store drops a session's entry as soon as it has written that session
 //     (UpdateSession, RotateRefreshToken) or its user's sessions
