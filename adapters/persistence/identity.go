@@ -34,8 +34,9 @@ var emailTaken = uniqueKey{index: "users_email_key", columns: "users.email", err
 // SessionValidity answers from a short-lived cache (sessioncache.go) when
 // sessionCacheTTL > 0; on Postgres only while WatchSessions runs.
 type IdentityStore struct {
-	db    *DB
-	cache *sessionCache
+	db          *DB
+	cache       *sessionCache
+	validitySQL string // SessionValidity's statement, built once
 }
 
 // DefaultSessionCacheTTL is how long SessionValidity may answer from its cache
@@ -45,7 +46,12 @@ const DefaultSessionCacheTTL = time.Second
 // NewIdentityStore returns a store on db, which must be migrated, whose session
 // cache keeps entries for sessionCacheTTL (0: no cache).
 func NewIdentityStore(db *DB, sessionCacheTTL time.Duration) *IdentityStore {
-	return &IdentityStore{db: db, cache: newSessionCache(sessionCacheTTL, db.Dialect == SQLite)}
+	return &IdentityStore{
+		db:    db,
+		cache: newSessionCache(sessionCacheTTL, db.Dialect == SQLite),
+		validitySQL: db.bind("SELECT user_id, " + db.timeColumn("expires_at") + ", " + db.timeColumn("revoked_at") +
+			" FROM sessions WHERE id = ?"),
+	}
 }
 
 // CreateUser inserts u and its first verification token in one transaction. An
@@ -134,9 +140,7 @@ func (s *IdentityStore) SessionValidity(ctx context.Context, id uuid.UUID) (iden
 	if ok {
 		return v, nil
 	}
-	q := s.db.newStatement()
-	q.add("SELECT user_id, "+s.db.timeColumn("expires_at")+", "+s.db.timeColumn("revoked_at")+" FROM sessions WHERE id = ?", id)
-	err := s.db.SQL.QueryRowContext(ctx, s.db.sql(q), q.args...).Scan(&v.UserID, timeScan{&v.ExpiresAt}, timeScan{&v.RevokedAt})
+	err := s.db.SQL.QueryRowContext(ctx, s.validitySQL, id).Scan(&v.UserID, timeScan{&v.ExpiresAt}, timeScan{&v.RevokedAt})
 	if err != nil {
 		return identity.SessionValidity{}, dbError("session "+id.String(), err)
 	}

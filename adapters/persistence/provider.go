@@ -35,11 +35,13 @@ var aliasTaken = uniqueKey{
 type ProviderStore struct {
 	db      *DB
 	columns string // the select list of the hand-written reads (scanProviders)
+	byIDSQL string // ProviderByID's statement, built once
 }
 
 // NewProviderStore returns a store on db, which must be migrated.
 func NewProviderStore(db *DB) *ProviderStore {
-	return &ProviderStore{db: db, columns: providerColumns(db)}
+	columns := providerColumns(db)
+	return &ProviderStore{db: db, columns: columns, byIDSQL: db.bind("SELECT " + columns + " FROM providers WHERE id = ?")}
 }
 
 // CreateProvider inserts p. An alias its user already has, in any case, is
@@ -53,9 +55,7 @@ func (s *ProviderStore) CreateProvider(ctx context.Context, p *provider.Provider
 
 // ProviderByID returns the provider with id, or domain.ErrNotFound.
 func (s *ProviderStore) ProviderByID(ctx context.Context, id uuid.UUID) (*provider.Provider, error) {
-	q := s.db.newStatement()
-	q.add("SELECT "+s.columns+" FROM providers WHERE id = ?", id)
-	rows, err := s.db.query(ctx, q)
+	rows, err := s.db.SQL.QueryContext(ctx, s.byIDSQL, id)
 	if err != nil {
 		return nil, dbError("provider "+id.String(), err)
 	}

@@ -47,15 +47,19 @@ func (s *statement) number(n int) {
 	s.add("?", n)
 }
 
-// sql is the statement's text in d's placeholder syntax: ? for SQLite, $1, $2,
-// ... for Postgres.
+// sql is the statement's text in d's placeholder syntax (bind).
 func (d *DB) sql(s *statement) string {
-	text := string(s.text)
+	return d.bind(string(s.text))
+}
+
+// bind turns text's ? placeholders into d's syntax: ? for SQLite, $1, $2, ...
+// for Postgres.
+func (d *DB) bind(text string) string {
 	if d.Dialect != Postgres {
 		return text
 	}
 	var b strings.Builder
-	b.Grow(len(text) + 2*len(s.args))
+	b.Grow(len(text) + 8)
 	n := 0
 	for {
 		i := strings.IndexByte(text, '?')
