@@ -18,9 +18,7 @@ type Background struct {
 // instances started together do not fire in lockstep) until ctx ends. A failing
 // pass is logged and the next one runs on schedule.
 func (b *Background) Every(ctx context.Context, log *slog.Logger, name string, interval time.Duration, job func(context.Context) error) {
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
+	b.Run(ctx, func(ctx context.Context) {
 		for {
 			if err := job(ctx); err != nil && ctx.Err() == nil {
 				log.WarnContext(ctx, "background job failed", "job", name, "error", err.Error())
@@ -32,7 +30,7 @@ func (b *Background) Every(ctx context.Context, log *slog.Logger, name string, i
 			case <-time.After(interval + jitter):
 			}
 		}
-	}()
+	})
 }
 
 // Wait blocks until every job has returned.
