@@ -22,6 +22,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/persistence"
 	"github.com/dashtam/dashtam/adapters/ratelimit"
 	"github.com/dashtam/dashtam/adapters/vault"
+	"github.com/dashtam/dashtam/application"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 )
@@ -30,7 +31,7 @@ import (
 // keeping the real database and HTTP stack. Zero fields mean "the real one".
 type Overrides struct {
 	Mailer identityapp.Mailer
-	Clock  identityapp.Clock
+	Clock  providersapp.Clock
 	// Hasher replaces argon2id, whose cost only slows component tests down.
 	Hasher identityapp.PasswordHasher
 }
@@ -43,9 +44,9 @@ type App struct {
 	Identity *identityapp.Service
 	// Sessions is the identity store; its WatchSessions runs in the background.
 	Sessions *persistence.IdentityStore
-	// Authorizer runs the provider authorization use cases, including the
+	// Connections runs the provider authorization use cases, including the
 	// background refresh pass.
-	Authorizer     *providersapp.Authorizer
+	Connections    *providersapp.Connections
 	Authorizations *persistence.AuthorizationStore
 	Idempotency    *persistence.IdempotencyStore
 	Handler        http.Handler
@@ -71,7 +72,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		}
 	}
 
-	var clk identityapp.Clock = clock.System{}
+	var clk providersapp.Clock = clock.System{}
 	if o.Clock != nil {
 		clk = o.Clock
 	}
@@ -114,13 +115,14 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, err
 	}
-	providers := providersapp.NewService(persistence.NewProviderStore(db), store, registry, clk)
 	cipher, err := vault.New(vaultKeys(cfg.TokenEncryptionKeys))
 	if err != nil {
 		return nil, fmt.Errorf("TOKEN_ENCRYPTION_KEYS: %w", err)
 	}
+	providerStore := persistence.NewProviderStore(db)
 	authorizations := persistence.NewAuthorizationStore(db, cipher)
-	authorizer := providersapp.NewAuthorizer(providers, authorizations, providersapp.AuthorizationConfig{
+	providers := providersapp.NewService(providerStore, authorizations, store, registry, clk, log)
+	connections := providersapp.NewConnections(providerStore, authorizations, store, registry, clk, providersapp.ConnectionsConfig{
 		RefreshWindow: cfg.TokenRefreshWindow,
 		// Longer than one institution call can take, with room for the database.
 		LeaseTTL: 2*cfg.ProviderTimeout + 10*time.Second,
@@ -157,9 +159,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		return nil, err
 	}
 	router, err := httpapi.NewRouter(httpapi.Deps{
-		Identity:               ids,
-		Providers:              providers,
-		Authorizer:             authorizer,
+		App:                    application.App{Identity: ids, Providers: providers, Connections: connections},
 		AuthorizationResultURL: cfg.AuthorizationResultURL,
 		SandboxInstitution:     sandboxInstitution,
 		CursorSecret:           deriveKey(cfg, "list cursors"),
@@ -181,7 +181,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, err
 	}
-	return &App{Config: cfg, Log: log, DB: db, Identity: ids, Sessions: store, Authorizer: authorizer, Authorizations: authorizations,
+	return &App{Config: cfg, Log: log, DB: db, Identity: ids, Sessions: store, Connections: connections, Authorizations: authorizations,
 		Idempotency: idempotencyStore, limiter: limiter, Handler: router}, nil
 }
 

@@ -53,7 +53,7 @@ func (app *App) StartBackground(ctx context.Context) *Background {
 	var b Background
 	b.Run(ctx, func(ctx context.Context) { app.Sessions.WatchSessions(ctx, app.Log) })
 	b.Every(ctx, app.Log, "token-refresh", app.Config.TokenRefreshInterval, func(ctx context.Context) error {
-		refreshed, failed, err := app.Authorizer.RefreshDue(ctx)
+		refreshed, failed, err := app.Connections.RefreshDue(ctx)
 		if refreshed+failed > 0 {
 			app.Log.InfoContext(ctx, "background token refresh", "refreshed", refreshed, "failed", failed)
 		}

@@ -15,7 +15,7 @@ import (
 
 // StartAuthorization starts connecting a provider at its institution.
 func (s *Server) StartAuthorization(c *gin.Context, id uuid.UUID, _ api.StartAuthorizationParams) {
-	started, err := s.Authorizer.Start(c.Request.Context(), principal(c).UserID, id)
+	started, err := s.App.Connections.Start(c.Request.Context(), principal(c).UserID, id)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -34,7 +34,7 @@ func (s *Server) StartAuthorization(c *gin.Context, id uuid.UUID, _ api.StartAut
 
 // GetAuthorization reports the authorization's status.
 func (s *Server) GetAuthorization(c *gin.Context, id uuid.UUID) {
-	a, err := s.Authorizer.Get(c.Request.Context(), principal(c).UserID, id)
+	a, err := s.App.Connections.Get(c.Request.Context(), principal(c).UserID, id)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -44,7 +44,7 @@ func (s *Server) GetAuthorization(c *gin.Context, id uuid.UUID) {
 
 // RefreshAuthorization refreshes the provider's tokens now.
 func (s *Server) RefreshAuthorization(c *gin.Context, id uuid.UUID, _ api.RefreshAuthorizationParams) {
-	a, err := s.Authorizer.RefreshNow(c.Request.Context(), principal(c).UserID, id)
+	a, err := s.App.Connections.RefreshNow(c.Request.Context(), principal(c).UserID, id)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -55,7 +55,7 @@ func (s *Server) RefreshAuthorization(c *gin.Context, id uuid.UUID, _ api.Refres
 
 // RevokeAuthorization revokes the authorization and wipes the tokens.
 func (s *Server) RevokeAuthorization(c *gin.Context, id uuid.UUID) {
-	if err := s.Authorizer.Revoke(c.Request.Context(), principal(c).UserID, id); err != nil {
+	if err := s.App.Connections.Revoke(c.Request.Context(), principal(c).UserID, id); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -74,7 +74,7 @@ func (s *Server) CompleteRedirectAuthorizationByType(c *gin.Context, key string,
 }
 
 func (s *Server) completeRedirect(c *gin.Context, cb providersapp.Callback) {
-	a, err := s.Authorizer.CompleteRedirect(c.Request.Context(), cb)
+	a, err := s.App.Connections.CompleteRedirect(c.Request.Context(), cb)
 	if s.AuthorizationResultURL != "" {
 		// A browser is on the other end: send it to the front end either way.
 		q := url.Values{}
@@ -103,7 +103,7 @@ func (s *Server) CompleteLinkAuthorization(c *gin.Context, id uuid.UUID, _ api.C
 	if !s.bind(c, &req) {
 		return
 	}
-	a, err := s.Authorizer.CompleteLink(c.Request.Context(), principal(c).UserID, id, req.State, req.PublicToken)
+	a, err := s.App.Connections.CompleteLink(c.Request.Context(), principal(c).UserID, id, req.State, req.PublicToken)
 	if err != nil {
 		s.fail(c, err)
 		return

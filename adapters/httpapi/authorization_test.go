@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dashtam/dashtam/test/apitest"
+	"github.com/dashtam/dashtam/test/fakes/fakeclock"
 	"github.com/dashtam/dashtam/test/fakes/fakekit"
 	"github.com/dashtam/dashtam/test/fakes/plaidfake"
 	"github.com/dashtam/dashtam/test/fakes/schwabfake"
@@ -113,7 +114,7 @@ func TestSandboxAuthorizationJourney(t *testing.T) {
 
 // A replayed, expired, foreign or forged state is 400 and changes nothing.
 func TestAuthorizationStateAttacks(t *testing.T) {
-	clock := fakekit.NewClock(time.Now().UTC())
+	clock := fakeclock.New(time.Now().UTC())
 	h := apitest.New(t, apitest.Options{Clock: clock})
 	alice := verifiedUser(t, h, "alice@example.com")
 	bob := verifiedUser(t, h, "bob@example.com")
@@ -181,9 +182,9 @@ func TestAuthorizationStateAttacks(t *testing.T) {
 	})
 }
 
-func schwabHarness(t *testing.T) (*apitest.Harness, *schwabfake.Server, *fakekit.Clock) {
+func schwabHarness(t *testing.T) (*apitest.Harness, *schwabfake.Server, *fakeclock.Clock) {
 	t.Helper()
-	clock := fakekit.NewClock(time.Now().UTC().Truncate(time.Second))
+	clock := fakeclock.New(time.Now().UTC().Truncate(time.Second))
 	fake := schwabfake.New(schwabfake.Config{Clock: clock})
 	t.Cleanup(fake.Close)
 	h := apitest.New(t, apitest.Options{Clock: clock, Env: map[string]string{

@@ -15,6 +15,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 
+	"github.com/dashtam/dashtam/adapters/clock"
 	"github.com/dashtam/dashtam/adapters/httpapi"
 	"github.com/dashtam/dashtam/test/apitest"
 	"github.com/dashtam/dashtam/test/dbtest"
@@ -362,7 +363,11 @@ func waitFor(t *testing.T, within time.Duration, cond func() bool) {
 	}
 }
 
-type armedClock struct{ armed atomic.Bool }
+// armedClock panics when armed; it waits like the system clock.
+type armedClock struct {
+	clock.System
+	armed atomic.Bool
+}
 
 func (c *armedClock) Now() time.Time {
 	if c.armed.Load() {

@@ -24,7 +24,7 @@ func (s *Server) RegisterUser(c *gin.Context, _ api.RegisterUserParams) {
 	if !s.bind(c, &req) {
 		return
 	}
-	user, err := s.Identity.Register(c.Request.Context(), identityapp.RegisterInput{Email: req.Email, Password: req.Password, Name: req.Name})
+	user, err := s.App.Identity.Register(c.Request.Context(), identityapp.RegisterInput{Email: req.Email, Password: req.Password, Name: req.Name})
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -35,7 +35,7 @@ func (s *Server) RegisterUser(c *gin.Context, _ api.RegisterUserParams) {
 
 // GetCurrentUser returns the caller's profile.
 func (s *Server) GetCurrentUser(c *gin.Context) {
-	user, err := s.Identity.Profile(c.Request.Context(), principal(c))
+	user, err := s.App.Identity.Profile(c.Request.Context(), principal(c))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -50,7 +50,7 @@ func (s *Server) UpdateCurrentUser(c *gin.Context, _ api.UpdateCurrentUserParams
 	if !s.bind(c, &req) {
 		return
 	}
-	user, err := s.Identity.UpdateProfile(c.Request.Context(), principal(c), identityapp.UpdateProfileInput{Name: req.Name})
+	user, err := s.App.Identity.UpdateProfile(c.Request.Context(), principal(c), identityapp.UpdateProfileInput{Name: req.Name})
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -65,7 +65,7 @@ func (s *Server) ChangePassword(c *gin.Context) {
 	if !s.bind(c, &req) {
 		return
 	}
-	if err := s.Identity.ChangePassword(c.Request.Context(), principal(c), req.CurrentPassword, req.NewPassword); err != nil {
+	if err := s.App.Identity.ChangePassword(c.Request.Context(), principal(c), req.CurrentPassword, req.NewPassword); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -78,7 +78,7 @@ func (s *Server) VerifyEmail(c *gin.Context, _ api.VerifyEmailParams) {
 	if !s.bind(c, &req) {
 		return
 	}
-	user, err := s.Identity.VerifyEmail(c.Request.Context(), req.Token)
+	user, err := s.App.Identity.VerifyEmail(c.Request.Context(), req.Token)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -89,7 +89,7 @@ func (s *Server) VerifyEmail(c *gin.Context, _ api.VerifyEmailParams) {
 
 // ResendVerificationEmail mails a new verification link.
 func (s *Server) ResendVerificationEmail(c *gin.Context, _ api.ResendVerificationEmailParams) {
-	if err := s.Identity.ResendVerification(c.Request.Context(), principal(c)); err != nil {
+	if err := s.App.Identity.ResendVerification(c.Request.Context(), principal(c)); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -102,7 +102,7 @@ func (s *Server) RequestPasswordReset(c *gin.Context, _ api.RequestPasswordReset
 	if !s.bind(c, &req) {
 		return
 	}
-	if err := s.Identity.RequestPasswordReset(c.Request.Context(), req.Email); err != nil {
+	if err := s.App.Identity.RequestPasswordReset(c.Request.Context(), req.Email); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -115,7 +115,7 @@ func (s *Server) ResetPassword(c *gin.Context, _ api.ResetPasswordParams) {
 	if !s.bind(c, &req) {
 		return
 	}
-	if err := s.Identity.ResetPassword(c.Request.Context(), req.Token, req.NewPassword); err != nil {
+	if err := s.App.Identity.ResetPassword(c.Request.Context(), req.Token, req.NewPassword); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -128,7 +128,7 @@ func (s *Server) CreateSession(c *gin.Context) {
 	if !s.bind(c, &req) {
 		return
 	}
-	grant, err := s.Identity.Login(c.Request.Context(), identityapp.LoginInput{
+	grant, err := s.App.Identity.Login(c.Request.Context(), identityapp.LoginInput{
 		Email: req.Email, Password: req.Password, UserAgent: c.Request.UserAgent(), IP: c.ClientIP(),
 	})
 	if err != nil {
@@ -145,7 +145,7 @@ func (s *Server) RefreshTokens(c *gin.Context) {
 	if !s.bind(c, &req) {
 		return
 	}
-	grant, err := s.Identity.Refresh(c.Request.Context(), req.RefreshToken)
+	grant, err := s.App.Identity.Refresh(c.Request.Context(), req.RefreshToken)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -169,7 +169,7 @@ func (s *Server) writeGrant(c *gin.Context, g identityapp.Grant) {
 func (s *Server) ListSessions(c *gin.Context, params api.ListSessionsParams) {
 	page, perPage := int(deref(params.Page, 1)), int(deref(params.PerPage, 20))
 	p := principal(c)
-	result, err := s.Identity.ListSessions(c.Request.Context(), p, page, perPage)
+	result, err := s.App.Identity.ListSessions(c.Request.Context(), p, page, perPage)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -193,7 +193,7 @@ func (s *Server) ListSessions(c *gin.Context, params api.ListSessionsParams) {
 // GetSession returns one of the caller's sessions.
 func (s *Server) GetSession(c *gin.Context, id uuid.UUID) {
 	p := principal(c)
-	sess, err := s.Identity.GetSession(c.Request.Context(), p, id)
+	sess, err := s.App.Identity.GetSession(c.Request.Context(), p, id)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -204,7 +204,7 @@ func (s *Server) GetSession(c *gin.Context, id uuid.UUID) {
 
 // DeleteCurrentSession logs out.
 func (s *Server) DeleteCurrentSession(c *gin.Context) {
-	if err := s.Identity.Logout(c.Request.Context(), principal(c)); err != nil {
+	if err := s.App.Identity.Logout(c.Request.Context(), principal(c)); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -213,7 +213,7 @@ func (s *Server) DeleteCurrentSession(c *gin.Context) {
 
 // DeleteSession revokes one of the caller's sessions.
 func (s *Server) DeleteSession(c *gin.Context, id uuid.UUID) {
-	if err := s.Identity.RevokeSession(c.Request.Context(), principal(c), id); err != nil {
+	if err := s.App.Identity.RevokeSession(c.Request.Context(), principal(c), id); err != nil {
 		s.fail(c, err)
 		return
 	}

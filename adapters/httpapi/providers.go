@@ -17,7 +17,7 @@ import (
 
 // ListProviderTypes serves the public catalog.
 func (s *Server) ListProviderTypes(c *gin.Context) {
-	types := s.Providers.Types()
+	types := s.App.Providers.Types()
 	items := make([]api.ProviderType, len(types))
 	for i, t := range types {
 		items[i] = providerTypeJSON(t)
@@ -28,7 +28,7 @@ func (s *Server) ListProviderTypes(c *gin.Context) {
 
 // GetProviderType serves one catalog entry.
 func (s *Server) GetProviderType(c *gin.Context, key string) {
-	t, err := s.Providers.Type(key)
+	t, err := s.App.Providers.Type(key)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -43,7 +43,7 @@ func (s *Server) CreateProvider(c *gin.Context, _ api.CreateProviderParams) {
 	if !s.bind(c, &req) {
 		return
 	}
-	p, err := s.Providers.Create(c.Request.Context(), principal(c).UserID, req.ProviderKey, req.Alias)
+	p, err := s.App.Providers.Create(c.Request.Context(), principal(c).UserID, req.ProviderKey, req.Alias)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -60,7 +60,7 @@ func (s *Server) GetProvider(c *gin.Context, id uuid.UUID, params api.GetProvide
 		s.fail(c, err)
 		return
 	}
-	p, err := s.Providers.Get(c.Request.Context(), principal(c).UserID, id)
+	p, err := s.App.Providers.Get(c.Request.Context(), principal(c).UserID, id)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -93,7 +93,7 @@ func (s *Server) UpdateProvider(c *gin.Context, id uuid.UUID, params api.UpdateP
 }
 
 func (s *Server) update(c *gin.Context, id uuid.UUID, in providersapp.UpdateInput, ifMatch *string) {
-	p, err := s.Providers.Update(c.Request.Context(), principal(c).UserID, id, in, precondition(deref(ifMatch, "")))
+	p, err := s.App.Providers.Update(c.Request.Context(), principal(c).UserID, id, in, precondition(deref(ifMatch, "")))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -103,7 +103,7 @@ func (s *Server) update(c *gin.Context, id uuid.UUID, in providersapp.UpdateInpu
 
 // DeleteProvider removes one of the caller's providers.
 func (s *Server) DeleteProvider(c *gin.Context, id uuid.UUID, params api.DeleteProviderParams) {
-	if err := s.Authorizer.DeleteProvider(c.Request.Context(), principal(c).UserID, id, precondition(deref(params.IfMatch, ""))); err != nil {
+	if err := s.App.Providers.Delete(c.Request.Context(), principal(c).UserID, id, precondition(deref(params.IfMatch, ""))); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -117,7 +117,7 @@ func (s *Server) ListProviders(c *gin.Context, params api.ListProvidersParams) {
 		s.fail(c, err)
 		return
 	}
-	page, err := s.Providers.List(c.Request.Context(), q, cursorMode)
+	page, err := s.App.Providers.List(c.Request.Context(), q, cursorMode)
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -14,8 +14,7 @@ import (
 
 	"github.com/dashtam/dashtam/adapters/httpapi/api"
 	"github.com/dashtam/dashtam/adapters/ratelimit"
-	identityapp "github.com/dashtam/dashtam/application/identity"
-	providersapp "github.com/dashtam/dashtam/application/providers"
+	"github.com/dashtam/dashtam/application"
 )
 
 // Check probes one dependency for health and readiness.
@@ -31,9 +30,8 @@ type Check struct {
 
 // Deps is what the HTTP adapter needs.
 type Deps struct {
-	Identity   *identityapp.Service
-	Providers  *providersapp.Service
-	Authorizer *providersapp.Authorizer
+	// App is every use case; the handlers call nothing else.
+	App application.App
 	// AuthorizationResultURL, when set, is the front-end page the redirect
 	// callbacks send the browser to (303) instead of answering JSON.
 	AuthorizationResultURL string
@@ -115,7 +113,7 @@ func NewRouter(d Deps, spec *Spec) (*gin.Engine, error) {
 		compress(),
 		cors(d.AllowedOrigins, d.Log),
 		deadline(d.RequestTimeout),
-		authenticate(spec, d.Identity, d.Log),
+		authenticate(spec, d.App.Identity, d.Log),
 		rateLimit(rateLimitOptions{limiter: d.Limiter, log: d.Log, metrics: d.Metrics, maxBody: d.MaxBodyBytes}),
 		validateRequest(spec, d.MaxBodyBytes, d.Log),
 		idempotency(idempotencyOptions{store: d.Idempotency, log: d.Log, now: d.Now, secret: d.IdempotencySecret, maxBody: d.MaxBodyBytes}),

@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain/provider"
@@ -68,11 +67,13 @@ func (s *AuthorizationStore) AuthorizationByState(ctx context.Context, stateHash
 }
 
 // UpdateAuthorization loads the provider and its authorization (nil when none
-// exists yet) under their row locks, calls fn with them, and saves the provider
-// (every field) and the authorization fn returns (inserted when new, every field
-// otherwise), in one transaction. fn's error rolls everything back and is
-// returned as it is. fn may return nil to save only the provider; it may not
-// return the authorization of another provider (an error, and nothing is saved).
+// exists yet) under their row locks, calls fn with them, and saves the
+// authorization fn returns (inserted when new, every field otherwise) and the
+// provider (every field, only if fn changed it), in one transaction. It returns
+// both as stored after the commit; the authorization is the current one (nil
+// when none) if fn returned nil, which saves only the provider. fn's error
+// rolls everything back and is returned as it is. fn may not return the
+// authorization of another provider (an error, and nothing is saved).
 //
 // An unknown provider is domain.ErrNotFound, and fn is not called; so is a
 // provider deleted meanwhile. A rename onto a taken alias is
@@ -80,14 +81,13 @@ func (s *AuthorizationStore) AuthorizationByState(ctx context.Context, stateHash
 // error, and fn is not called.
 func (s *AuthorizationStore) UpdateAuthorization(ctx context.Context, providerID uuid.UUID,
 	fn func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error),
-) error {
-	var fnErr error
-	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var prow providerRow
-		if err := s.forUpdate(tx).Where("id = ?", providerID).Take(&prow).Error; err != nil {
-			return err
-		}
-		p, err := prow.toDomain()
+) (*provider.Provider, *provider.Authorization, error) {
+	var (
+		savedP *provider.Provider
+		savedA *provider.Authorization
+	)
+	err := s.db.inTx(ctx, "update authorization of provider "+providerID.String(), func(tx *gorm.DB) error {
+		p, err := lockProvider(s.db, tx, providerID)
 		if err != nil {
 			return err
 		}
@@ -95,41 +95,52 @@ func (s *AuthorizationStore) UpdateAuthorization(ctx context.Context, providerID
 		if err != nil {
 			return err
 		}
-		var next *provider.Authorization
-		if next, fnErr = fn(p, current); fnErr != nil {
-			return fnErr
+		before := p.Version()
+		next, err := fn(p, current)
+		if err := fromCaller(err); err != nil {
+			return err
 		}
+		savedA = current
 		if next != nil {
-			if next.ProviderID() != providerID || next.UserID() != p.UserID() {
-				return fmt.Errorf("the closure returned the authorization of provider %s (user %s) for provider %s (user %s)",
-					next.ProviderID(), next.UserID(), providerID, p.UserID())
-			}
-			row, err := authorizationFromDomain(next, s.cipher)
-			if err != nil {
-				return err
-			}
-			save := tx.Save
-			if current == nil {
-				save = tx.Create
-			}
-			if err := save(&row).Error; err != nil {
+			if savedA, err = s.saveAuthorization(tx, p, next, current == nil); err != nil {
 				return err
 			}
 		}
-		prow = providerFromDomain(p)
-		return tx.Save(&prow).Error
-	})
-	if fnErr != nil {
-		return fnErr
+		savedP, err = saveProvider(tx, p, before)
+		return err
+	}, aliasTaken)
+	if err != nil {
+		return nil, nil, err
 	}
-	return dbError("update authorization of provider "+providerID.String(), err, aliasTaken)
+	return savedP, savedA, nil
+}
+
+// saveAuthorization inserts (isNew) or saves every field of a, which must be
+// p's, and returns it as a read would give it back.
+func (s *AuthorizationStore) saveAuthorization(tx *gorm.DB, p *provider.Provider, a *provider.Authorization, isNew bool) (*provider.Authorization, error) {
+	if a.ProviderID() != p.ID() || a.UserID() != p.UserID() {
+		return nil, fmt.Errorf("the closure returned the authorization of provider %s (user %s) for provider %s (user %s)",
+			a.ProviderID(), a.UserID(), p.ID(), p.UserID())
+	}
+	row, err := authorizationFromDomain(a, s.cipher)
+	if err != nil {
+		return nil, err
+	}
+	save := tx.Save
+	if isNew {
+		save = tx.Create
+	}
+	if err := save(&row).Error; err != nil {
+		return nil, err
+	}
+	return row.toDomain(s.cipher)
 }
 
 // lockAuthorization loads the provider's authorization under its row lock, or
 // nil when there is none.
 func (s *AuthorizationStore) lockAuthorization(tx *gorm.DB, providerID uuid.UUID) (*provider.Authorization, error) {
 	var row authorizationRow
-	err := s.forUpdate(tx).Where("provider_id = ?", providerID).Take(&row).Error
+	err := s.db.lockRow(tx, &row, "provider_id = ?", providerID)
 	switch {
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return nil, nil
@@ -317,7 +328,7 @@ func (e *rowCryptoError) Unwrap() error { return e.err }
 func (s *AuthorizationStore) reencryptRow(ctx context.Context, providerID uuid.UUID) (changed bool, err error) {
 	err = s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var r authorizationRow
-		err := s.forUpdate(tx).Where("provider_id = ?", providerID).Take(&r).Error
+		err := s.db.lockRow(tx, &r, "provider_id = ?", providerID)
 		switch {
 		case errors.Is(err, gorm.ErrRecordNotFound):
 			return nil // deleted meanwhile
@@ -354,14 +365,4 @@ func (s *AuthorizationStore) reencryptRow(ctx context.Context, providerID uuid.U
 		return nil
 	})
 	return changed, err
-}
-
-// forUpdate makes tx's next SELECT lock the rows it reads until the transaction
-// ends. SQLite has no FOR UPDATE; there the IMMEDIATE transaction already holds
-// the write lock.
-func (s *AuthorizationStore) forUpdate(tx *gorm.DB) *gorm.DB {
-	if s.db.Dialect == Postgres {
-		return tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
-	}
-	return tx
 }

@@ -122,7 +122,7 @@ func authorizationFromDomain(a *provider.Authorization, cipher providersapp.Toke
 // that does not decrypt (tampered, copied from another row or field, or under a
 // key the keyring no longer holds) is an error, never an empty credential.
 func (r authorizationRow) toDomain(cipher providersapp.TokenCipher) (*provider.Authorization, error) {
-	status, err := provider.ParseStatus(r.Status)
+	status, err := provider.ParseAuthorizationStatus(r.Status)
 	if err != nil {
 		return nil, fmt.Errorf("authorization of provider %s: stored status is invalid: %w", r.ProviderID, err)
 	}

@@ -231,7 +231,7 @@ func assertUnreadable(t *testing.T, st *persistence.AuthorizationStore, id uuid.
 	if a != nil {
 		t.Errorf("AuthorizationByProvider returned an authorization alongside the error: %q", a.Credentials().AccessToken)
 	}
-	err = st.UpdateAuthorization(t.Context(), id, func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
+	_, _, err = st.UpdateAuthorization(t.Context(), id, func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
 		t.Error("UpdateAuthorization called fn with an authorization it could not decrypt")
 		return nil, nil
 	})
@@ -374,11 +374,12 @@ func TestAuthorizationClaimSkipsLockedRowsPostgres(t *testing.T) {
 	holding, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- st.UpdateAuthorization(context.Background(), locked.ID(), func(_ *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		_, _, err := st.UpdateAuthorization(context.Background(), locked.ID(), func(_ *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
 			close(holding)
 			<-release
 			return a, nil
 		})
+		done <- err
 	}()
 	<-holding
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
@@ -415,10 +416,11 @@ func TestAuthorizationStoreUnavailableDatabase(t *testing.T) {
 					return err
 				},
 				"UpdateAuthorization": func() error {
-					return st.UpdateAuthorization(ctx, uuid.New(), func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
+					_, _, err := st.UpdateAuthorization(ctx, uuid.New(), func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
 						t.Error("closure called although the database is unavailable")
 						return nil, nil
 					})
+					return err
 				},
 				"ClaimDueRefreshes": func() error {
 					_, err := st.ClaimDueRefreshes(ctx, uuid.New(), now, now, now, 10)
@@ -510,7 +512,7 @@ func granted(p *provider.Provider, c provider.Credentials) *provider.Authorizati
 
 func put(t *testing.T, st *persistence.AuthorizationStore, a *provider.Authorization) {
 	t.Helper()
-	err := st.UpdateAuthorization(t.Context(), a.ProviderID(), func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
+	_, _, err := st.UpdateAuthorization(t.Context(), a.ProviderID(), func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
 		return a, nil
 	})
 	if err != nil {

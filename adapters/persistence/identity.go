@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/domain/identity"
@@ -91,22 +90,17 @@ func (s *IdentityStore) UserByEmail(ctx context.Context, email identity.Email) (
 // field, in one transaction. fn's error rolls everything back and is returned as
 // it is. An unknown id is domain.ErrNotFound, and fn is not called.
 func (s *IdentityStore) UpdateUser(ctx context.Context, id uuid.UUID, fn func(*identity.User) error) error {
-	var fnErr error
-	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.db.inTx(ctx, "update user "+id.String(), func(tx *gorm.DB) error {
 		u, err := s.lockUser(tx, id)
 		if err != nil {
 			return err
 		}
-		if fnErr = fn(u); fnErr != nil {
-			return fnErr
+		if err := fromCaller(fn(u)); err != nil {
+			return err
 		}
 		row := userFromDomain(u)
 		return tx.Save(&row).Error
-	})
-	if fnErr != nil {
-		return fnErr
-	}
-	return dbError("update user "+id.String(), err, emailTaken)
+	}, emailTaken)
 }
 
 // CreateSession inserts s and its first refresh token in one transaction. A user
@@ -181,22 +175,17 @@ func (s *IdentityStore) ListActiveSessions(ctx context.Context, userID uuid.UUID
 // returned as it is. An unknown id is domain.ErrNotFound, and fn is not called.
 func (s *IdentityStore) UpdateSession(ctx context.Context, id uuid.UUID, fn func(*identity.Session) error) error {
 	defer s.cache.drop(id)
-	var fnErr error
-	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.db.inTx(ctx, "update session "+id.String(), func(tx *gorm.DB) error {
 		sess, err := s.lockSession(tx, id)
 		if err != nil {
 			return err
 		}
-		if fnErr = fn(sess); fnErr != nil {
-			return fnErr
+		if err := fromCaller(fn(sess)); err != nil {
+			return err
 		}
 		row := sessionFromDomain(sess)
 		return tx.Save(&row).Error
 	})
-	if fnErr != nil {
-		return fnErr
-	}
-	return dbError("update session "+id.String(), err)
 }
 
 // RevokeUserSessions revokes, at now and for reason, every session of the user
@@ -226,11 +215,11 @@ func (s *IdentityStore) RotateRefreshToken(ctx context.Context, hash identity.To
 		rotateErr error
 		sessionID uuid.UUID
 	)
-	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.inTx(ctx, "rotate refresh token", func(tx *gorm.DB) error {
 		var row refreshTokenRow
-		if err := s.forUpdate(tx).Where("token_hash = ?", hash[:]).Take(&row).Error; err != nil {
+		if err := s.db.lockRow(tx, &row, "token_hash = ?", hash[:]); err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return identity.ErrInvalidRefreshToken
+				return fromCaller(identity.ErrInvalidRefreshToken)
 			}
 			return err
 		}
@@ -265,11 +254,8 @@ func (s *IdentityStore) RotateRefreshToken(ctx context.Context, hash identity.To
 	if sessionID != uuid.Nil {
 		s.cache.drop(sessionID) // after the commit, so no read can cache what came before
 	}
-	if errors.Is(err, identity.ErrInvalidRefreshToken) {
-		return err
-	}
 	if err != nil {
-		return dbError("rotate refresh token", err)
+		return err
 	}
 	return rotateErr
 }
@@ -286,12 +272,11 @@ func (s *IdentityStore) CreateOneTimeToken(ctx context.Context, t *identity.OneT
 // rolls everything back and is returned as it is. An unknown digest is
 // identity.ErrInvalidOneTimeToken, and fn is not called.
 func (s *IdentityStore) ConsumeOneTimeToken(ctx context.Context, hash identity.TokenHash, fn func(*identity.OneTimeToken, *identity.User) error) error {
-	var fnErr error
-	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.db.inTx(ctx, "consume one-time token", func(tx *gorm.DB) error {
 		var row oneTimeTokenRow
-		if err := s.forUpdate(tx).Where("token_hash = ?", hash[:]).Take(&row).Error; err != nil {
+		if err := s.db.lockRow(tx, &row, "token_hash = ?", hash[:]); err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return identity.ErrInvalidOneTimeToken
+				return fromCaller(identity.ErrInvalidOneTimeToken)
 			}
 			return err
 		}
@@ -303,8 +288,8 @@ func (s *IdentityStore) ConsumeOneTimeToken(ctx context.Context, hash identity.T
 		if err != nil {
 			return err
 		}
-		if fnErr = fn(token, u); fnErr != nil {
-			return fnErr
+		if err := fromCaller(fn(token, u)); err != nil {
+			return err
 		}
 		row = oneTimeTokenFromDomain(token)
 		if err := tx.Save(&row).Error; err != nil {
@@ -312,29 +297,12 @@ func (s *IdentityStore) ConsumeOneTimeToken(ctx context.Context, hash identity.T
 		}
 		userRow := userFromDomain(u)
 		return tx.Save(&userRow).Error
-	})
-	switch {
-	case fnErr != nil:
-		return fnErr
-	case errors.Is(err, identity.ErrInvalidOneTimeToken):
-		return err
-	}
-	return dbError("consume one-time token", err, emailTaken)
-}
-
-// forUpdate makes tx's next SELECT lock the rows it reads until the transaction
-// ends. SQLite has no FOR UPDATE; there the IMMEDIATE transaction already holds
-// the write lock.
-func (s *IdentityStore) forUpdate(tx *gorm.DB) *gorm.DB {
-	if s.db.Dialect == Postgres {
-		return tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
-	}
-	return tx
+	}, emailTaken)
 }
 
 func (s *IdentityStore) lockUser(tx *gorm.DB, id uuid.UUID) (*identity.User, error) {
 	var row userRow
-	if err := s.forUpdate(tx).Where("id = ?", id).Take(&row).Error; err != nil {
+	if err := s.db.lockRow(tx, &row, "id = ?", id); err != nil {
 		return nil, err
 	}
 	return row.toDomain()
@@ -342,7 +310,7 @@ func (s *IdentityStore) lockUser(tx *gorm.DB, id uuid.UUID) (*identity.User, err
 
 func (s *IdentityStore) lockSession(tx *gorm.DB, id uuid.UUID) (*identity.Session, error) {
 	var row sessionRow
-	if err := s.forUpdate(tx).Where("id = ?", id).Take(&row).Error; err != nil {
+	if err := s.db.lockRow(tx, &row, "id = ?", id); err != nil {
 		return nil, err
 	}
 	return row.toDomain(), nil

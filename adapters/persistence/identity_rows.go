@@ -79,8 +79,8 @@ func (r userRow) toDomain() (*identity.User, error) {
 		// validation error of the caller's input.
 		return nil, fmt.Errorf("user %s: stored email is invalid: %v", r.ID, err) //nolint:errorlint // must not map to a 422
 	}
-	return identity.RehydrateUser(r.ID, email, r.Name, r.PasswordHash,
-		domainTime(r.EmailVerifiedAt), r.CreatedAt.UTC(), r.UpdatedAt.UTC()), nil
+	return identity.RehydrateUser(identity.UserSnapshot{ID: r.ID, Email: email, Name: r.Name, PasswordHash: r.PasswordHash,
+		EmailVerifiedAt: domainTime(r.EmailVerifiedAt), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}), nil
 }
 
 func sessionFromDomain(s *identity.Session) sessionRow {
@@ -98,9 +98,9 @@ func sessionFromDomain(s *identity.Session) sessionRow {
 }
 
 func (r sessionRow) toDomain() *identity.Session {
-	return identity.RehydrateSession(r.ID, r.UserID, r.UserAgent, r.IPAddress,
-		r.CreatedAt.UTC(), r.LastUsedAt.UTC(), r.ExpiresAt.UTC(), domainTime(r.RevokedAt),
-		identity.RevokeReason(r.RevokeReason))
+	return identity.RehydrateSession(identity.SessionSnapshot{ID: r.ID, UserID: r.UserID, UserAgent: r.UserAgent,
+		IPAddress: r.IPAddress, CreatedAt: r.CreatedAt.UTC(), LastUsedAt: r.LastUsedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
+		RevokedAt: domainTime(r.RevokedAt), RevokeReason: identity.RevokeReason(r.RevokeReason)})
 }
 
 func refreshTokenFromDomain(t *identity.RefreshToken) refreshTokenRow {
@@ -119,7 +119,8 @@ func (r refreshTokenRow) toDomain() (*identity.RefreshToken, error) {
 	if err != nil {
 		return nil, fmt.Errorf("refresh token of session %s: %w", r.SessionID, err)
 	}
-	return identity.RehydrateRefreshToken(h, r.SessionID, r.IssuedAt.UTC(), r.ExpiresAt.UTC(), domainTime(r.UsedAt)), nil
+	return identity.RehydrateRefreshToken(identity.RefreshTokenSnapshot{Hash: h, SessionID: r.SessionID,
+		IssuedAt: r.IssuedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(), UsedAt: domainTime(r.UsedAt)}), nil
 }
 
 func oneTimeTokenFromDomain(t *identity.OneTimeToken) oneTimeTokenRow {
@@ -143,7 +144,8 @@ func (r oneTimeTokenRow) toDomain() (*identity.OneTimeToken, error) {
 	if err != nil {
 		return nil, fmt.Errorf("one-time token of user %s: %w", r.UserID, err)
 	}
-	return identity.RehydrateOneTimeToken(h, r.UserID, purpose, r.CreatedAt.UTC(), r.ExpiresAt.UTC(), domainTime(r.UsedAt)), nil
+	return identity.RehydrateOneTimeToken(identity.OneTimeTokenSnapshot{Hash: h, UserID: r.UserID, Purpose: purpose,
+		CreatedAt: r.CreatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(), UsedAt: domainTime(r.UsedAt)}), nil
 }
 
 // dbTime is how every time is stored: UTC, to the microsecond (Postgres'

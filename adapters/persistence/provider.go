@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain/provider"
@@ -69,60 +68,59 @@ func (s *ProviderStore) ProviderByID(ctx context.Context, id uuid.UUID) (*provid
 	return list[0], nil
 }
 
-// UpdateProvider loads the provider under its row lock, lets fn change it and
-// saves every field, in one transaction, and returns the provider as saved. fn's
-// error rolls everything back and is returned as it is. A rename onto an alias
-// the user already has is provider.ErrAliasTaken, and then nothing is saved. An
-// unknown id is domain.ErrNotFound, and fn is not called.
+// UpdateProvider loads the provider under its row lock, lets fn change it and,
+// if fn changed it, saves every field, in one transaction, and returns the
+// provider as stored. fn's error rolls everything back and is returned as it
+// is. A rename onto an alias the user already has is provider.ErrAliasTaken,
+// and then nothing is saved. An unknown id is domain.ErrNotFound, and fn is not
+// called.
 func (s *ProviderStore) UpdateProvider(ctx context.Context, id uuid.UUID, fn func(*provider.Provider) error) (*provider.Provider, error) {
-	var (
-		p     *provider.Provider
-		fnErr error
-	)
-	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var err error
-		if p, err = s.lockProvider(tx, id); err != nil {
+	var saved *provider.Provider
+	err := s.db.inTx(ctx, "update provider "+id.String(), func(tx *gorm.DB) error {
+		p, err := lockProvider(s.db, tx, id)
+		if err != nil {
 			return err
 		}
-		if fnErr = fn(p); fnErr != nil {
-			return fnErr
-		}
-		row := providerFromDomain(p)
-		if err := tx.Save(&row).Error; err != nil {
+		before := p.Version()
+		if err := fromCaller(fn(p)); err != nil {
 			return err
 		}
-		// Hand back what was stored (UTC, to the microsecond), as a read would.
-		p, err = row.toDomain()
+		saved, err = saveProvider(tx, p, before)
 		return err
-	})
-	if fnErr != nil {
-		return nil, fnErr
-	}
+	}, aliasTaken)
 	if err != nil {
-		return nil, dbError("update provider "+id.String(), err, aliasTaken)
+		return nil, err
 	}
-	return p, nil
+	return saved, nil
+}
+
+// saveProvider saves every field of p, loaded at version before, unless its
+// version did not move (nothing changed: the row is not rewritten), and returns
+// p as a read would give it back (UTC, to the microsecond).
+func saveProvider(tx *gorm.DB, p *provider.Provider, before int64) (*provider.Provider, error) {
+	row := providerFromDomain(p)
+	if p.Version() != before {
+		if err := tx.Save(&row).Error; err != nil {
+			return nil, err
+		}
+	}
+	return row.toDomain()
 }
 
 // DeleteProvider loads the provider under its row lock and, if check returns
 // nil, deletes it, in one transaction. check's error keeps the provider and is
 // returned as it is. An unknown id is domain.ErrNotFound, and check is not called.
 func (s *ProviderStore) DeleteProvider(ctx context.Context, id uuid.UUID, check func(*provider.Provider) error) error {
-	var checkErr error
-	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		p, err := s.lockProvider(tx, id)
+	return s.db.inTx(ctx, "delete provider "+id.String(), func(tx *gorm.DB) error {
+		p, err := lockProvider(s.db, tx, id)
 		if err != nil {
 			return err
 		}
-		if checkErr = check(p); checkErr != nil {
-			return checkErr
+		if err := fromCaller(check(p)); err != nil {
+			return err
 		}
 		return tx.Where("id = ?", id).Delete(&providerRow{}).Error
 	})
-	if checkErr != nil {
-		return checkErr
-	}
-	return dbError("delete provider "+id.String(), err)
 }
 
 // ListProviders returns one page of q.UserID's providers that match q.Filter,
@@ -366,19 +364,10 @@ func keysetOp(c orderColumn) string {
 	return ">"
 }
 
-// forUpdate makes tx's next SELECT lock the rows it reads until the transaction
-// ends. SQLite has no FOR UPDATE; there the IMMEDIATE transaction already holds
-// the write lock.
-func (s *ProviderStore) forUpdate(tx *gorm.DB) *gorm.DB {
-	if s.db.Dialect == Postgres {
-		return tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
-	}
-	return tx
-}
-
-func (s *ProviderStore) lockProvider(tx *gorm.DB, id uuid.UUID) (*provider.Provider, error) {
+// lockProvider loads the provider with id under its row lock.
+func lockProvider(db *DB, tx *gorm.DB, id uuid.UUID) (*provider.Provider, error) {
 	var row providerRow
-	if err := s.forUpdate(tx).Where("id = ?", id).Take(&row).Error; err != nil {
+	if err := db.lockRow(tx, &row, "id = ?", id); err != nil {
 		return nil, err
 	}
 	return row.toDomain()

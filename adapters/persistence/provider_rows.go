@@ -46,8 +46,8 @@ func (r providerRow) toDomain() (*provider.Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provider %s: stored connection status is invalid: %w", r.ID, err)
 	}
-	return provider.Rehydrate(r.ID, r.UserID, r.ProviderKey, r.Alias, status, r.Version,
-		r.CreatedAt.UTC(), r.UpdatedAt.UTC()), nil
+	return provider.Rehydrate(provider.Snapshot{ID: r.ID, UserID: r.UserID, Key: r.ProviderKey, Alias: r.Alias,
+		Status: status, Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}), nil
 }
 
 // providerColumns is the select list scanProviders reads: every column but

@@ -22,7 +22,8 @@ type Config struct {
 	PublicBaseURL string
 }
 
-// Deps are the ports the identity use cases need.
+// Deps are the ports the identity use cases need, named so that NewService's
+// call site says which adapter plays which part. The Service keeps them private.
 type Deps struct {
 	Users         Users
 	Sessions      Sessions
@@ -36,8 +37,15 @@ type Deps struct {
 
 // Service implements the identity use cases.
 type Service struct {
-	Deps
-	cfg Config
+	users         Users
+	sessions      Sessions
+	oneTimeTokens OneTimeTokens
+	hasher        PasswordHasher
+	tokens        AccessTokens
+	mailer        Mailer
+	clock         Clock
+	log           *slog.Logger
+	cfg           Config
 	// dummyHash is verified against when a login names an unknown email, so both
 	// failures cost one password hash and take about the same time.
 	dummyHash string
@@ -56,7 +64,8 @@ func NewService(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: prepare dummy hash: %w", err)
 	}
-	return &Service{Deps: deps, cfg: cfg, dummyHash: hash}, nil
+	return &Service{users: deps.Users, sessions: deps.Sessions, oneTimeTokens: deps.OneTimeTokens, hasher: deps.Hasher,
+		tokens: deps.Tokens, mailer: deps.Mailer, clock: deps.Clock, log: deps.Log, cfg: cfg, dummyHash: hash}, nil
 }
 
 // Principal is the authenticated caller of a request.
@@ -90,11 +99,11 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*identity.Use
 	if err := verr.OrNil(); err != nil {
 		return nil, err
 	}
-	hash, err := s.Hasher.Hash(ctx, in.Password)
+	hash, err := s.hasher.Hash(ctx, in.Password)
 	if err != nil {
 		return nil, err
 	}
-	now := s.Clock.Now()
+	now := s.clock.Now()
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, err
@@ -105,7 +114,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*identity.Use
 	}
 	token, tokenHash := identity.NewOpaqueToken()
 	verification := identity.NewOneTimeToken(tokenHash, user.ID(), identity.PurposeEmailVerification, now)
-	if err := s.Users.CreateUser(ctx, user, verification); err != nil {
+	if err := s.users.CreateUser(ctx, user, verification); err != nil {
 		return nil, err
 	}
 	s.sendVerification(ctx, user, token)
@@ -115,8 +124,8 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*identity.Use
 // VerifyEmail consumes a verification token and marks its user's email verified.
 func (s *Service) VerifyEmail(ctx context.Context, token string) (*identity.User, error) {
 	var verified *identity.User
-	err := s.OneTimeTokens.ConsumeOneTimeToken(ctx, identity.HashToken(token), func(t *identity.OneTimeToken, u *identity.User) error {
-		now := s.Clock.Now()
+	err := s.oneTimeTokens.ConsumeOneTimeToken(ctx, identity.HashToken(token), func(t *identity.OneTimeToken, u *identity.User) error {
+		now := s.clock.Now()
 		if err := t.Consume(identity.PurposeEmailVerification, now); err != nil {
 			return err
 		}
@@ -132,7 +141,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) (*identity.User
 
 // ResendVerification mails a new verification link unless the email is verified.
 func (s *Service) ResendVerification(ctx context.Context, p Principal) error {
-	user, err := s.Users.UserByID(ctx, p.UserID)
+	user, err := s.users.UserByID(ctx, p.UserID)
 	if err != nil {
 		return err
 	}
@@ -140,7 +149,7 @@ func (s *Service) ResendVerification(ctx context.Context, p Principal) error {
 		return nil
 	}
 	token, hash := identity.NewOpaqueToken()
-	if err := s.OneTimeTokens.CreateOneTimeToken(ctx, identity.NewOneTimeToken(hash, user.ID(), identity.PurposeEmailVerification, s.Clock.Now())); err != nil {
+	if err := s.oneTimeTokens.CreateOneTimeToken(ctx, identity.NewOneTimeToken(hash, user.ID(), identity.PurposeEmailVerification, s.clock.Now())); err != nil {
 		return err
 	}
 	s.sendVerification(ctx, user, token)
@@ -159,18 +168,18 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 	email, err := identity.ParseEmail(in.Email)
 	if err != nil {
 		// Still hash, so a malformed email is not faster to reject than a wrong one.
-		_, _, _ = s.Hasher.Verify(ctx, in.Password, s.dummyHash)
+		_, _, _ = s.hasher.Verify(ctx, in.Password, s.dummyHash)
 		return Grant{}, identity.ErrInvalidCredentials
 	}
-	user, err := s.Users.UserByEmail(ctx, email)
+	user, err := s.users.UserByEmail(ctx, email)
 	if errors.Is(err, domain.ErrNotFound) {
-		_, _, _ = s.Hasher.Verify(ctx, in.Password, s.dummyHash)
+		_, _, _ = s.hasher.Verify(ctx, in.Password, s.dummyHash)
 		return Grant{}, identity.ErrInvalidCredentials
 	}
 	if err != nil {
 		return Grant{}, err
 	}
-	ok, needsRehash, err := s.Hasher.Verify(ctx, in.Password, user.PasswordHash())
+	ok, needsRehash, err := s.hasher.Verify(ctx, in.Password, user.PasswordHash())
 	if err != nil {
 		return Grant{}, err
 	}
@@ -181,26 +190,26 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 	if needsRehash {
 		current = s.rehash(ctx, user.ID(), in.Password, current)
 	}
-	now := s.Clock.Now()
+	now := s.clock.Now()
 	sessionID, err := uuid.NewV7()
 	if err != nil {
 		return Grant{}, err
 	}
 	session := identity.NewSession(sessionID, user.ID(), in.UserAgent, in.IP, now, s.cfg.RefreshTTL)
 	refresh, refreshHash := identity.NewOpaqueToken()
-	if err := s.Sessions.CreateSession(ctx, session, identity.NewRefreshToken(refreshHash, session.ID(), now, s.cfg.RefreshTTL)); err != nil {
+	if err := s.sessions.CreateSession(ctx, session, identity.NewRefreshToken(refreshHash, session.ID(), now, s.cfg.RefreshTTL)); err != nil {
 		return Grant{}, err
 	}
 	// A password reset or change that landed while this login was hashing has
 	// revoked every session it could see, but not this one, created after it with
 	// the old password. Check, and undo the session if the password moved on.
-	after, err := s.Users.UserByID(ctx, user.ID())
+	after, err := s.users.UserByID(ctx, user.ID())
 	if err != nil {
 		return Grant{}, err
 	}
 	if after.PasswordHash() != current {
-		revokeErr := s.Sessions.UpdateSession(ctx, session.ID(), func(sess *identity.Session) error {
-			sess.Revoke(s.Clock.Now(), identity.RevokedPasswordChange)
+		revokeErr := s.sessions.UpdateSession(ctx, session.ID(), func(sess *identity.Session) error {
+			sess.Revoke(s.clock.Now(), identity.RevokedPasswordChange)
 			return nil
 		})
 		if revokeErr != nil {
@@ -217,20 +226,20 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 // or verified when nothing was written (so a concurrent change is still noticed
 // by the caller). Failure only costs the upgrade, so it is logged, not returned.
 func (s *Service) rehash(ctx context.Context, userID uuid.UUID, password, verified string) string {
-	hash, err := s.Hasher.Hash(ctx, password)
+	hash, err := s.hasher.Hash(ctx, password)
 	stored := verified
 	if err == nil {
-		err = s.Users.UpdateUser(ctx, userID, func(u *identity.User) error {
+		err = s.users.UpdateUser(ctx, userID, func(u *identity.User) error {
 			if u.PasswordHash() != verified {
 				return nil
 			}
-			u.SetPasswordHash(hash, s.Clock.Now())
+			u.SetPasswordHash(hash, s.clock.Now())
 			stored = hash
 			return nil
 		})
 	}
 	if err != nil {
-		s.Log.WarnContext(ctx, "password re-hash failed", "error", err.Error())
+		s.log.WarnContext(ctx, "password re-hash failed", "error", err.Error())
 	}
 	return stored
 }
@@ -243,15 +252,15 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Grant, erro
 		session *identity.Session
 		now     time.Time
 	)
-	err := s.Sessions.RotateRefreshToken(ctx, identity.HashToken(refreshToken),
+	err := s.sessions.RotateRefreshToken(ctx, identity.HashToken(refreshToken),
 		func(presented *identity.RefreshToken, sess *identity.Session) (*identity.RefreshToken, error) {
-			now = s.Clock.Now()
+			now = s.clock.Now()
 			session = sess
 			return sess.Rotate(presented, nextHash, now, s.cfg.RefreshTTL)
 		})
 	if err != nil {
 		if errors.Is(err, identity.ErrRefreshTokenReused) {
-			s.Log.WarnContext(ctx, "refresh token reuse detected; session revoked", "session_id", session.ID().String())
+			s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "session_id", session.ID().String())
 		}
 		return Grant{}, err
 	}
@@ -259,7 +268,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Grant, erro
 }
 
 func (s *Service) grant(session *identity.Session, refresh string, now time.Time) (Grant, error) {
-	access, claims, err := s.Tokens.Issue(session.UserID(), session.ID(), now)
+	access, claims, err := s.tokens.Issue(session.UserID(), session.ID(), now)
 	if err != nil {
 		return Grant{}, err
 	}
@@ -269,12 +278,12 @@ func (s *Service) grant(session *identity.Session, refresh string, now time.Time
 // Authenticate verifies an access token and that its session is still active, so
 // logout and revocation take effect on the very next request, on every instance.
 func (s *Service) Authenticate(ctx context.Context, accessToken string) (Principal, error) {
-	now := s.Clock.Now()
-	claims, err := s.Tokens.Verify(accessToken, now)
+	now := s.clock.Now()
+	claims, err := s.tokens.Verify(accessToken, now)
 	if err != nil {
 		return Principal{}, err
 	}
-	session, err := s.Sessions.SessionValidity(ctx, claims.SessionID)
+	session, err := s.sessions.SessionValidity(ctx, claims.SessionID)
 	if errors.Is(err, domain.ErrNotFound) {
 		return Principal{}, identity.ErrSessionInactive
 	}
@@ -300,7 +309,7 @@ type SessionPage struct {
 
 // ListSessions lists the caller's active sessions, newest first.
 func (s *Service) ListSessions(ctx context.Context, p Principal, page, perPage int) (SessionPage, error) {
-	items, total, err := s.Sessions.ListActiveSessions(ctx, p.UserID, s.Clock.Now(), (page-1)*perPage, perPage)
+	items, total, err := s.sessions.ListActiveSessions(ctx, p.UserID, s.clock.Now(), (page-1)*perPage, perPage)
 	if err != nil {
 		return SessionPage{}, err
 	}
@@ -310,11 +319,11 @@ func (s *Service) ListSessions(ctx context.Context, p Principal, page, perPage i
 // GetSession returns one of the caller's sessions. Another user's session is
 // domain.ErrNotFound, exactly like a missing one.
 func (s *Service) GetSession(ctx context.Context, p Principal, id uuid.UUID) (*identity.Session, error) {
-	session, err := s.Sessions.SessionByID(ctx, id)
+	session, err := s.sessions.SessionByID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if session.UserID() != p.UserID || !session.IsActive(s.Clock.Now()) {
+	if session.UserID() != p.UserID || !session.IsActive(s.clock.Now()) {
 		return nil, fmt.Errorf("session: %w", domain.ErrNotFound)
 	}
 	return session, nil
@@ -326,8 +335,8 @@ func (s *Service) RevokeSession(ctx context.Context, p Principal, id uuid.UUID) 
 	if id == p.SessionID {
 		reason = identity.RevokedLogout
 	}
-	return s.Sessions.UpdateSession(ctx, id, func(sess *identity.Session) error {
-		now := s.Clock.Now()
+	return s.sessions.UpdateSession(ctx, id, func(sess *identity.Session) error {
+		now := s.clock.Now()
 		if sess.UserID() != p.UserID || !sess.IsActive(now) {
 			return fmt.Errorf("session: %w", domain.ErrNotFound)
 		}
@@ -338,7 +347,7 @@ func (s *Service) RevokeSession(ctx context.Context, p Principal, id uuid.UUID) 
 
 // Profile returns the caller's account.
 func (s *Service) Profile(ctx context.Context, p Principal) (*identity.User, error) {
-	return s.Users.UserByID(ctx, p.UserID)
+	return s.users.UserByID(ctx, p.UserID)
 }
 
 // UpdateProfileInput holds the profile fields to change; nil leaves a field alone.
@@ -349,9 +358,9 @@ type UpdateProfileInput struct {
 // UpdateProfile changes the caller's profile.
 func (s *Service) UpdateProfile(ctx context.Context, p Principal, in UpdateProfileInput) (*identity.User, error) {
 	var updated *identity.User
-	err := s.Users.UpdateUser(ctx, p.UserID, func(u *identity.User) error {
+	err := s.users.UpdateUser(ctx, p.UserID, func(u *identity.User) error {
 		if in.Name != nil {
-			if err := u.Rename(*in.Name, s.Clock.Now()); err != nil {
+			if err := u.Rename(*in.Name, s.clock.Now()); err != nil {
 				return err
 			}
 		}
@@ -367,28 +376,28 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	if err := identity.ValidatePassword("new_password", next); err != nil {
 		return err
 	}
-	user, err := s.Users.UserByID(ctx, p.UserID)
+	user, err := s.users.UserByID(ctx, p.UserID)
 	if err != nil {
 		return err
 	}
-	ok, _, err := s.Hasher.Verify(ctx, current, user.PasswordHash())
+	ok, _, err := s.hasher.Verify(ctx, current, user.PasswordHash())
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return domain.NewValidationError("current_password", "incorrect", "The current password is incorrect.")
 	}
-	hash, err := s.Hasher.Hash(ctx, next)
+	hash, err := s.hasher.Hash(ctx, next)
 	if err != nil {
 		return err
 	}
 	// Revoke first: if saving the hash then fails, the other sessions are gone but
 	// nothing is weaker than before, and the user can simply try again.
-	if err := s.Sessions.RevokeUserSessions(ctx, p.UserID, p.SessionID, s.Clock.Now(), identity.RevokedPasswordChange); err != nil {
+	if err := s.sessions.RevokeUserSessions(ctx, p.UserID, p.SessionID, s.clock.Now(), identity.RevokedPasswordChange); err != nil {
 		return err
 	}
-	return s.Users.UpdateUser(ctx, p.UserID, func(u *identity.User) error {
-		u.SetPasswordHash(hash, s.Clock.Now())
+	return s.users.UpdateUser(ctx, p.UserID, func(u *identity.User) error {
+		u.SetPasswordHash(hash, s.clock.Now())
 		return nil
 	})
 }
@@ -400,7 +409,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, rawEmail string) err
 	if err != nil {
 		return err
 	}
-	user, err := s.Users.UserByEmail(ctx, email)
+	user, err := s.users.UserByEmail(ctx, email)
 	if errors.Is(err, domain.ErrNotFound) {
 		return nil
 	}
@@ -408,7 +417,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, rawEmail string) err
 		return err
 	}
 	token, hash := identity.NewOpaqueToken()
-	if err := s.OneTimeTokens.CreateOneTimeToken(ctx, identity.NewOneTimeToken(hash, user.ID(), identity.PurposePasswordReset, s.Clock.Now())); err != nil {
+	if err := s.oneTimeTokens.CreateOneTimeToken(ctx, identity.NewOneTimeToken(hash, user.ID(), identity.PurposePasswordReset, s.clock.Now())); err != nil {
 		return err
 	}
 	s.send(ctx, Message{
@@ -427,13 +436,13 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 	if err := identity.ValidatePassword("new_password", newPassword); err != nil {
 		return err
 	}
-	hash, err := s.Hasher.Hash(ctx, newPassword)
+	hash, err := s.hasher.Hash(ctx, newPassword)
 	if err != nil {
 		return err
 	}
 	var userID uuid.UUID
-	err = s.OneTimeTokens.ConsumeOneTimeToken(ctx, identity.HashToken(token), func(t *identity.OneTimeToken, u *identity.User) error {
-		now := s.Clock.Now()
+	err = s.oneTimeTokens.ConsumeOneTimeToken(ctx, identity.HashToken(token), func(t *identity.OneTimeToken, u *identity.User) error {
+		now := s.clock.Now()
 		if err := t.Consume(identity.PurposePasswordReset, now); err != nil {
 			return err
 		}
@@ -446,7 +455,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 	if err != nil {
 		return err
 	}
-	return s.Sessions.RevokeUserSessions(ctx, userID, uuid.Nil, s.Clock.Now(), identity.RevokedPasswordReset)
+	return s.sessions.RevokeUserSessions(ctx, userID, uuid.Nil, s.clock.Now(), identity.RevokedPasswordReset)
 }
 
 func (s *Service) sendVerification(ctx context.Context, u *identity.User, token string) {
@@ -461,8 +470,8 @@ func (s *Service) sendVerification(ctx context.Context, u *identity.User, token 
 // send delivers an email. A failed delivery does not fail the request (the user can
 // ask again); it is logged without the message, which carries a token.
 func (s *Service) send(ctx context.Context, msg Message) {
-	if err := s.Mailer.Send(ctx, msg); err != nil {
-		s.Log.ErrorContext(ctx, "email delivery failed", "subject", msg.Subject, "error", err.Error())
+	if err := s.mailer.Send(ctx, msg); err != nil {
+		s.log.ErrorContext(ctx, "email delivery failed", "subject", msg.Subject, "error", err.Error())
 	}
 }
 

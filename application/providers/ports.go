@@ -13,13 +13,17 @@ import (
 	"github.com/dashtam/dashtam/domain/provider"
 )
 
-// Clock tells the time.
+// Clock tells the time and waits. Use cases never call time.Now or time.After
+// themselves, so expiry and waiting are tested with a fake clock, without
+// sleeping.
 type Clock interface {
 	Now() time.Time
+	// Sleep waits for d, or until ctx ends and then returns ctx's error.
+	Sleep(ctx context.Context, d time.Duration) error
 }
 
-// Accounts looks up the users who own providers.
-type Accounts interface {
+// Users looks up the users who own providers.
+type Users interface {
 	UserByID(ctx context.Context, id uuid.UUID) (*identity.User, error)
 }
 
@@ -55,10 +59,13 @@ type Authorizations interface {
 	AuthorizationByState(ctx context.Context, stateHash [32]byte) (*provider.Authorization, error)
 	// UpdateAuthorization loads the provider and its authorization (nil when none
 	// exists yet) under row locks and calls fn, which may change both and returns
-	// the authorization to save (a new one is inserted). Both are saved in one
-	// transaction; fn's error aborts everything and is returned.
+	// the authorization to save (a new one is inserted; nil saves none). Both are
+	// saved in one transaction, the provider only if fn changed it, and returned
+	// as they stand after the commit (the authorization nil if there is none).
+	// fn's error aborts everything and is returned.
 	UpdateAuthorization(ctx context.Context, providerID uuid.UUID,
-		fn func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error)) error
+		fn func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error),
+	) (*provider.Provider, *provider.Authorization, error)
 	// ClaimDueRefreshes gives owner the refresh lease (until until) of at most
 	// limit authorizations that hold a refresh token, whose access token expires
 	// before dueBefore and whose lease is free or ran out. Rows another instance is

@@ -2,8 +2,9 @@ package providers
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"slices"
+	"log/slog"
 
 	"github.com/google/uuid"
 
@@ -11,54 +12,22 @@ import (
 	"github.com/dashtam/dashtam/domain/provider"
 )
 
-// Registry holds the connectors this instance offers, by provider key. Bootstrap
-// builds it explicitly from configuration.
-type Registry struct {
-	byKey map[string]Connector
-	keys  []string
-}
-
-// NewRegistry indexes connectors by their type key; a duplicate key is an error.
-func NewRegistry(connectors ...Connector) (*Registry, error) {
-	r := &Registry{byKey: map[string]Connector{}}
-	for _, c := range connectors {
-		key := c.Type().Key
-		if _, dup := r.byKey[key]; dup {
-			return nil, fmt.Errorf("providers: two connectors with key %q", key)
-		}
-		r.byKey[key] = c
-		r.keys = append(r.keys, key)
-	}
-	slices.Sort(r.keys)
-	return r, nil
-}
-
-// Connector returns the connector for key.
-func (r *Registry) Connector(key string) (Connector, bool) {
-	c, ok := r.byKey[key]
-	return c, ok
-}
-
-// Types lists the provider types, ordered by key.
-func (r *Registry) Types() []ProviderType {
-	out := make([]ProviderType, len(r.keys))
-	for i, k := range r.keys {
-		out[i] = r.byKey[k].Type()
-	}
-	return out
-}
-
-// Service implements the providers use cases.
+// Service implements the use cases of the providers resource: the catalog of
+// provider types, and each user's providers (create, read, list, rename,
+// delete). Connecting a provider to its institution is Connections' work.
 type Service struct {
-	repo     Repository
-	accounts Accounts
-	registry *Registry
-	clock    Clock
+	repo           Repository
+	authorizations Authorizations
+	users          Users
+	registry       *Registry
+	clock          Clock
+	log            *slog.Logger
 }
 
-// NewService builds the providers use cases.
-func NewService(repo Repository, accounts Accounts, registry *Registry, clock Clock) *Service {
-	return &Service{repo: repo, accounts: accounts, registry: registry, clock: clock}
+// NewService builds the providers use cases. Deleting a provider revokes its
+// grant at the institution, so the service reads authorizations too.
+func NewService(repo Repository, authorizations Authorizations, users Users, registry *Registry, clock Clock, log *slog.Logger) *Service {
+	return &Service{repo: repo, authorizations: authorizations, users: users, registry: registry, clock: clock, log: log}
 }
 
 // Types lists the provider catalog.
@@ -73,25 +42,9 @@ func (s *Service) Type(key string) (ProviderType, error) {
 	return c.Type(), nil
 }
 
-// Precondition is an If-Match condition: the versions the client is willing to
-// change. Nil means unconditional.
-type Precondition []int64
-
-// check returns domain.ErrPreconditionFailed unless p's version is acceptable.
-func (pc Precondition) check(p *provider.Provider) error {
-	if pc != nil && !slices.Contains(pc, p.Version()) {
-		return fmt.Errorf("provider %s is at version %d: %w", p.ID(), p.Version(), domain.ErrPreconditionFailed)
-	}
-	return nil
-}
-
 // Create adds a provider for the caller, who must have verified their email.
 func (s *Service) Create(ctx context.Context, userID uuid.UUID, key, alias string) (*provider.Provider, error) {
-	user, err := s.accounts.UserByID(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	if err := user.RequireVerifiedEmail(); err != nil {
+	if err := requireVerifiedEmail(ctx, s.users, userID); err != nil {
 		return nil, err
 	}
 	verr := &domain.ValidationError{}
@@ -120,14 +73,7 @@ func (s *Service) Create(ctx context.Context, userID uuid.UUID, key, alias strin
 // Get returns one of the caller's providers. Another user's provider is
 // domain.ErrNotFound, exactly like a missing one.
 func (s *Service) Get(ctx context.Context, userID, id uuid.UUID) (*provider.Provider, error) {
-	p, err := s.repo.ProviderByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if !p.OwnedBy(userID) {
-		return nil, notFound(id)
-	}
-	return p, nil
+	return ownedProvider(ctx, s.repo, userID, id)
 }
 
 // Page is one page of a list.
@@ -142,8 +88,9 @@ type Page struct {
 }
 
 // List returns one page of the caller's providers. q.UserID is the caller; q.Sort
-// defaults to DefaultSort. With q.After (or cursor mode requested by the caller
-// through q.Offset < 0), the page is a keyset page and Total is not computed.
+// defaults to DefaultSort. In cursor mode the page is a keyset page starting
+// after q.After (from the start when nil) and Total is not computed; otherwise
+// it starts at q.Offset and Total is counted.
 func (s *Service) List(ctx context.Context, q ListQuery, cursorMode bool) (Page, error) {
 	if len(q.Sort) == 0 {
 		q.Sort = DefaultSort
@@ -194,8 +141,33 @@ func (s *Service) Update(ctx context.Context, userID, id uuid.UUID, in UpdateInp
 	})
 }
 
-// Delete removes the caller's provider.
+// Delete removes the caller's provider with its stored credentials, after
+// revoking its grant at the institution (where it has an endpoint for that). If
+// the institution refuses or fails, nothing is deleted and the error says why.
 func (s *Service) Delete(ctx context.Context, userID, id uuid.UUID, pre Precondition) error {
+	p, err := ownedProvider(ctx, s.repo, userID, id)
+	if err != nil {
+		return err
+	}
+	if err := pre.check(p); err != nil {
+		return err
+	}
+	a, err := s.authorizations.AuthorizationByProvider(ctx, id)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+	case errors.Is(err, domain.ErrUnavailable):
+		return err
+	case err != nil:
+		// The stored credentials cannot be read (say, their key was retired too
+		// early): they cannot be revoked at the institution either, but the user
+		// must still be able to delete the provider and its unreadable tokens.
+		s.log.ErrorContext(ctx, "deleting a provider whose authorization cannot be read",
+			"provider_id", id.String(), "error", err.Error())
+	default:
+		if err := revokeAtInstitution(ctx, s.registry, p, a); err != nil {
+			return err
+		}
+	}
 	return s.repo.DeleteProvider(ctx, id, func(p *provider.Provider) error {
 		if !p.OwnedBy(userID) {
 			return notFound(id)
@@ -203,5 +175,3 @@ func (s *Service) Delete(ctx context.Context, userID, id uuid.UUID, pre Precondi
 		return pre.check(p)
 	})
 }
-
-func notFound(id uuid.UUID) error { return fmt.Errorf("provider %s: %w", id, domain.ErrNotFound) }

@@ -53,9 +53,26 @@ func NewOneTimeToken(hash TokenHash, userID uuid.UUID, purpose Purpose, now time
 	return &OneTimeToken{hash: hash, userID: userID, purpose: purpose, createdAt: now, expiresAt: now.Add(purpose.TTL())}
 }
 
+// OneTimeTokenSnapshot is every field of a OneTimeToken, for storage.
+type OneTimeTokenSnapshot struct {
+	Hash      TokenHash
+	UserID    uuid.UUID
+	Purpose   Purpose
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero: not used yet
+}
+
+// Snapshot returns the token's fields for storage.
+func (t *OneTimeToken) Snapshot() OneTimeTokenSnapshot {
+	return OneTimeTokenSnapshot{Hash: t.hash, UserID: t.userID, Purpose: t.purpose, CreatedAt: t.createdAt,
+		ExpiresAt: t.expiresAt, UsedAt: t.usedAt}
+}
+
 // RehydrateOneTimeToken rebuilds a token from storage.
-func RehydrateOneTimeToken(hash TokenHash, userID uuid.UUID, purpose Purpose, createdAt, expiresAt, usedAt time.Time) *OneTimeToken {
-	return &OneTimeToken{hash: hash, userID: userID, purpose: purpose, createdAt: createdAt, expiresAt: expiresAt, usedAt: usedAt}
+func RehydrateOneTimeToken(s OneTimeTokenSnapshot) *OneTimeToken {
+	return &OneTimeToken{hash: s.Hash, userID: s.UserID, purpose: s.Purpose, createdAt: s.CreatedAt,
+		expiresAt: s.ExpiresAt, usedAt: s.UsedAt}
 }
 
 func (t *OneTimeToken) Hash() TokenHash      { return t.hash }

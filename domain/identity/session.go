@@ -43,10 +43,29 @@ func NewSession(id, userID uuid.UUID, userAgent, ip string, now time.Time, ttl t
 		ipAddress: truncate(ip, maxIPLength), createdAt: now, lastUsedAt: now, expiresAt: now.Add(ttl)}
 }
 
+// SessionSnapshot is every field of a Session, for storage.
+type SessionSnapshot struct {
+	ID, UserID   uuid.UUID
+	UserAgent    string
+	IPAddress    string
+	CreatedAt    time.Time
+	LastUsedAt   time.Time
+	ExpiresAt    time.Time
+	RevokedAt    time.Time // zero: not revoked
+	RevokeReason RevokeReason
+}
+
+// Snapshot returns the session's fields for storage.
+func (s *Session) Snapshot() SessionSnapshot {
+	return SessionSnapshot{ID: s.id, UserID: s.userID, UserAgent: s.userAgent, IPAddress: s.ipAddress,
+		CreatedAt: s.createdAt, LastUsedAt: s.lastUsedAt, ExpiresAt: s.expiresAt, RevokedAt: s.revokedAt,
+		RevokeReason: s.revokeReason}
+}
+
 // RehydrateSession rebuilds a session from storage.
-func RehydrateSession(id, userID uuid.UUID, userAgent, ip string, createdAt, lastUsedAt, expiresAt, revokedAt time.Time, reason RevokeReason) *Session {
-	return &Session{id: id, userID: userID, userAgent: userAgent, ipAddress: ip, createdAt: createdAt,
-		lastUsedAt: lastUsedAt, expiresAt: expiresAt, revokedAt: revokedAt, revokeReason: reason}
+func RehydrateSession(s SessionSnapshot) *Session {
+	return &Session{id: s.ID, userID: s.UserID, userAgent: s.UserAgent, ipAddress: s.IPAddress, createdAt: s.CreatedAt,
+		lastUsedAt: s.LastUsedAt, expiresAt: s.ExpiresAt, revokedAt: s.RevokedAt, revokeReason: s.RevokeReason}
 }
 
 func (s *Session) ID() uuid.UUID              { return s.id }
@@ -129,9 +148,23 @@ func NewRefreshToken(hash TokenHash, sessionID uuid.UUID, now time.Time, ttl tim
 	return &RefreshToken{hash: hash, sessionID: sessionID, issuedAt: now, expiresAt: now.Add(ttl)}
 }
 
+// RefreshTokenSnapshot is every field of a RefreshToken, for storage.
+type RefreshTokenSnapshot struct {
+	Hash      TokenHash
+	SessionID uuid.UUID
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero: not rotated yet
+}
+
+// Snapshot returns the token's fields for storage.
+func (t *RefreshToken) Snapshot() RefreshTokenSnapshot {
+	return RefreshTokenSnapshot{Hash: t.hash, SessionID: t.sessionID, IssuedAt: t.issuedAt, ExpiresAt: t.expiresAt, UsedAt: t.usedAt}
+}
+
 // RehydrateRefreshToken rebuilds a refresh token from storage.
-func RehydrateRefreshToken(hash TokenHash, sessionID uuid.UUID, issuedAt, expiresAt, usedAt time.Time) *RefreshToken {
-	return &RefreshToken{hash: hash, sessionID: sessionID, issuedAt: issuedAt, expiresAt: expiresAt, usedAt: usedAt}
+func RehydrateRefreshToken(s RefreshTokenSnapshot) *RefreshToken {
+	return &RefreshToken{hash: s.Hash, sessionID: s.SessionID, issuedAt: s.IssuedAt, expiresAt: s.ExpiresAt, usedAt: s.UsedAt}
 }
 
 func (t *RefreshToken) Hash() TokenHash      { return t.hash }

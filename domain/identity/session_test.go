@@ -226,7 +226,8 @@ func TestRotateTokenOfAnotherSessionIsInvalid(t *testing.T) {
 
 	// Even a used token of another session is not "reuse" of this one: it must
 	// not let anyone revoke a session they do not hold.
-	foreign = RehydrateRefreshToken(foreign.Hash(), foreign.SessionID(), t0, t0.Add(refreshTTL), t0)
+	foreign = RehydrateRefreshToken(RefreshTokenSnapshot{Hash: foreign.Hash(), SessionID: foreign.SessionID(),
+		IssuedAt: t0, ExpiresAt: t0.Add(refreshTTL), UsedAt: t0})
 	if _, err := s.Rotate(foreign, h, t0.Add(time.Minute), refreshTTL); !errors.Is(err, ErrInvalidRefreshToken) {
 		t.Fatalf("used foreign token: err = %v, want ErrInvalidRefreshToken", err)
 	}

@@ -35,11 +35,28 @@ func NewUser(id uuid.UUID, email Email, name, passwordHash string, now time.Time
 	return &User{id: id, email: email, name: name, passwordHash: passwordHash, createdAt: now, updatedAt: now}, nil
 }
 
+// UserSnapshot is every field of a User, for storage.
+type UserSnapshot struct {
+	ID              uuid.UUID
+	Email           Email
+	Name            string
+	PasswordHash    string
+	EmailVerifiedAt time.Time // zero: not verified
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Snapshot returns the user's fields for storage.
+func (u *User) Snapshot() UserSnapshot {
+	return UserSnapshot{ID: u.id, Email: u.email, Name: u.name, PasswordHash: u.passwordHash,
+		EmailVerifiedAt: u.emailVerifiedAt, CreatedAt: u.createdAt, UpdatedAt: u.updatedAt}
+}
+
 // RehydrateUser rebuilds a user from storage. It trusts its input: storage only
 // holds users that NewUser and the methods below produced.
-func RehydrateUser(id uuid.UUID, email Email, name, passwordHash string, emailVerifiedAt, createdAt, updatedAt time.Time) *User {
-	return &User{id: id, email: email, name: name, passwordHash: passwordHash,
-		emailVerifiedAt: emailVerifiedAt, createdAt: createdAt, updatedAt: updatedAt}
+func RehydrateUser(s UserSnapshot) *User {
+	return &User{id: s.ID, email: s.Email, name: s.Name, passwordHash: s.PasswordHash,
+		emailVerifiedAt: s.EmailVerifiedAt, createdAt: s.CreatedAt, updatedAt: s.UpdatedAt}
 }
 
 // ValidateName trims name and checks it is 1 to 100 characters.

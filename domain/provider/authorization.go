@@ -44,8 +44,39 @@ type Credentials struct {
 // IsZero reports whether no credentials are held.
 func (c Credentials) IsZero() bool { return c.AccessToken == "" && c.RefreshToken == "" }
 
-// AuthStatus is the state of a provider's authorization.
-type AuthStatus = Status
+// AuthorizationStatus is the state of a provider's authorization. An
+// authorization exists from the first attempt on, so unlike a provider's
+// connection status it is never "not connected".
+type AuthorizationStatus struct{ s string }
+
+// The authorization statuses.
+var (
+	AuthorizationPending                 = AuthorizationStatus{"pending"}
+	AuthorizationActive                  = AuthorizationStatus{"active"}
+	AuthorizationReauthorizationRequired = AuthorizationStatus{"reauthorization_required"}
+	AuthorizationRevoked                 = AuthorizationStatus{"revoked"}
+)
+
+// AuthorizationStatuses lists every authorization status, in lifecycle order.
+func AuthorizationStatuses() []AuthorizationStatus {
+	return []AuthorizationStatus{AuthorizationPending, AuthorizationActive, AuthorizationReauthorizationRequired, AuthorizationRevoked}
+}
+
+// ParseAuthorizationStatus turns a status name into an AuthorizationStatus.
+func ParseAuthorizationStatus(s string) (AuthorizationStatus, error) {
+	for _, st := range AuthorizationStatuses() {
+		if st.s == s {
+			return st, nil
+		}
+	}
+	return AuthorizationStatus{}, fmt.Errorf("unknown authorization status %q", s)
+}
+
+func (s AuthorizationStatus) String() string { return s.s }
+
+// ConnectionStatus is the provider connection status this authorization status
+// puts its provider in: the one of the same name.
+func (s AuthorizationStatus) ConnectionStatus() Status { return Status(s) }
 
 // State is an OAuth state value as handed to the institution, and its digest as
 // stored.
@@ -70,7 +101,7 @@ func HashState(v string) [sha256.Size]byte { return sha256.Sum256([]byte(v)) }
 type Authorization struct {
 	providerID uuid.UUID
 	userID     uuid.UUID
-	status     Status // pending, active, reauthorization_required, revoked
+	status     AuthorizationStatus
 
 	attemptID      uuid.UUID // zero when no attempt is in flight
 	stateHash      [sha256.Size]byte
@@ -89,7 +120,7 @@ type Authorization struct {
 
 // NewAuthorization starts the authorization of a provider with its first attempt.
 func NewAuthorization(p *Provider, attemptID uuid.UUID, state State, stateExpiresAt, now time.Time) *Authorization {
-	a := &Authorization{providerID: p.ID(), userID: p.UserID(), status: StatusPending, createdAt: now, updatedAt: now}
+	a := &Authorization{providerID: p.ID(), userID: p.UserID(), status: AuthorizationPending, createdAt: now, updatedAt: now}
 	a.attemptID, a.stateHash, a.stateExpiresAt = attemptID, state.Hash, stateExpiresAt
 	return a
 }
@@ -97,7 +128,7 @@ func NewAuthorization(p *Provider, attemptID uuid.UUID, state State, stateExpire
 // AuthorizationSnapshot is every field of an Authorization, for storage.
 type AuthorizationSnapshot struct {
 	ProviderID, UserID   uuid.UUID
-	Status               Status
+	Status               AuthorizationStatus
 	AttemptID            uuid.UUID
 	StateHash            []byte
 	StateExpiresAt       time.Time
@@ -138,11 +169,11 @@ func (a *Authorization) ProviderID() uuid.UUID { return a.providerID }
 func (a *Authorization) UserID() uuid.UUID { return a.userID }
 
 // Status returns the authorization status.
-func (a *Authorization) Status() Status { return a.status }
+func (a *Authorization) Status() AuthorizationStatus { return a.status }
 
 // IsAuthorized reports whether usable credentials are held.
 func (a *Authorization) IsAuthorized() bool {
-	return (a.status == StatusActive) && !a.creds.IsZero()
+	return (a.status == AuthorizationActive) && !a.creds.IsZero()
 }
 
 // Credentials returns the granted credentials (zero when none).
@@ -169,8 +200,8 @@ func (a *Authorization) AttemptID() uuid.UUID { return a.attemptID }
 // other becomes pending.
 func (a *Authorization) StartAttempt(attemptID uuid.UUID, state State, expiresAt, now time.Time) {
 	a.attemptID, a.stateHash, a.stateExpiresAt = attemptID, state.Hash, expiresAt
-	if a.status != StatusActive {
-		a.status = StatusPending
+	if a.status != AuthorizationActive {
+		a.status = AuthorizationPending
 	}
 	a.updatedAt = now
 }
@@ -192,7 +223,7 @@ func (a *Authorization) ConsumeState(stateValue string, now time.Time) error {
 // grant still in flight loses its lease, so its result cannot overwrite these.
 func (a *Authorization) Grant(c Credentials, now time.Time) {
 	a.creds = c
-	a.status = StatusActive
+	a.status = AuthorizationActive
 	a.authorizedAt, a.refreshedAt = now, time.Time{}
 	a.leaseOwner, a.leaseUntil = uuid.Nil, time.Time{}
 	a.updatedAt = now
@@ -246,7 +277,7 @@ func (a *Authorization) Refreshed(owner uuid.UUID, c Credentials, now time.Time)
 // the credentials are wiped and the user must consent again.
 func (a *Authorization) RequireReauthorization(now time.Time) {
 	a.creds = Credentials{}
-	a.status = StatusReauthorizationRequired
+	a.status = AuthorizationReauthorizationRequired
 	a.leaseOwner, a.leaseUntil = uuid.Nil, time.Time{}
 	a.updatedAt = now
 }
@@ -254,7 +285,7 @@ func (a *Authorization) RequireReauthorization(now time.Time) {
 // Revoke wipes the credentials and ends any attempt.
 func (a *Authorization) Revoke(now time.Time) {
 	a.creds = Credentials{}
-	a.status = StatusRevoked
+	a.status = AuthorizationRevoked
 	a.attemptID, a.stateHash, a.stateExpiresAt = uuid.Nil, [sha256.Size]byte{}, time.Time{}
 	a.leaseOwner, a.leaseUntil = uuid.Nil, time.Time{}
 	a.updatedAt = now

@@ -77,10 +77,26 @@ func New(id, userID uuid.UUID, key, alias string, now time.Time) (*Provider, err
 		version: 1, createdAt: now, updatedAt: now}, nil
 }
 
+// Snapshot is every field of a Provider, for storage.
+type Snapshot struct {
+	ID, UserID           uuid.UUID
+	Key                  string
+	Alias                string
+	Status               Status
+	Version              int64
+	CreatedAt, UpdatedAt time.Time
+}
+
+// Snapshot returns the provider's fields for storage.
+func (p *Provider) Snapshot() Snapshot {
+	return Snapshot{ID: p.id, UserID: p.userID, Key: p.key, Alias: p.alias, Status: p.status, Version: p.version,
+		CreatedAt: p.createdAt, UpdatedAt: p.updatedAt}
+}
+
 // Rehydrate rebuilds a provider from storage.
-func Rehydrate(id, userID uuid.UUID, key, alias string, status Status, version int64, createdAt, updatedAt time.Time) *Provider {
-	return &Provider{id: id, userID: userID, key: key, alias: alias, status: status, version: version,
-		createdAt: createdAt, updatedAt: updatedAt}
+func Rehydrate(s Snapshot) *Provider {
+	return &Provider{id: s.ID, userID: s.UserID, key: s.Key, alias: s.Alias, status: s.Status, version: s.Version,
+		createdAt: s.CreatedAt, updatedAt: s.UpdatedAt}
 }
 
 // ValidateAlias trims alias and checks it is 1 to 100 characters.
@@ -142,6 +158,12 @@ func (p *Provider) Rename(alias string, now time.Time) error {
 		p.touch(now)
 	}
 	return nil
+}
+
+// FollowAuthorization sets the connection status to what the provider's
+// authorization says.
+func (p *Provider) FollowAuthorization(a *Authorization, now time.Time) {
+	p.SetStatus(a.Status().ConnectionStatus(), now)
 }
 
 // SetStatus moves the provider to status s.

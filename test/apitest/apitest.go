@@ -24,6 +24,7 @@ import (
 
 	"github.com/dashtam/dashtam/adapters/httpapi"
 	identityapp "github.com/dashtam/dashtam/application/identity"
+	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/bootstrap"
 	"github.com/dashtam/dashtam/test/dbtest"
 	"github.com/dashtam/dashtam/test/fakes/fakehash"
@@ -37,7 +38,7 @@ type Options struct {
 	// Env overrides configuration variables.
 	Env map[string]string
 	// Clock replaces the real clock.
-	Clock identityapp.Clock
+	Clock providersapp.Clock
 }
 
 // Harness is one running service and the tools to talk to it.

@@ -18,6 +18,7 @@ import (
 	"github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/test/contract/connectorkit"
+	"github.com/dashtam/dashtam/test/fakes/fakeclock"
 	"github.com/dashtam/dashtam/test/fakes/fakekit"
 )
 
@@ -31,13 +32,13 @@ const redirectURL = "http://localhost:8080/api/v1/oauth/sandbox/callback"
 type world struct {
 	c      *sandbox.Connector
 	public *httptest.Server
-	clock  *fakekit.Clock
+	clock  *fakeclock.Clock
 	cfg    sandbox.Config
 }
 
 // newWorld builds a world; faults (optional) wraps the connector's in-process
 // institution.
-func newWorld(t *testing.T, clock *fakekit.Clock, faults *fakekit.Instrument, edit func(*sandbox.Config)) *world {
+func newWorld(t *testing.T, clock *fakeclock.Clock, faults *fakekit.Instrument, edit func(*sandbox.Config)) *world {
 	t.Helper()
 	public := http.NotFoundHandler()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { public.ServeHTTP(w, r) }))
@@ -68,8 +69,8 @@ func newWorld(t *testing.T, clock *fakekit.Clock, faults *fakekit.Instrument, ed
 	return &world{c: c, public: srv, clock: clock, cfg: cfg}
 }
 
-func newClock() *fakekit.Clock {
-	return fakekit.NewClock(time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC))
+func newClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC))
 }
 
 func TestContract(t *testing.T) {

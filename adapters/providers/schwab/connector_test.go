@@ -16,7 +16,7 @@ import (
 	"github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/test/contract/connectorkit"
-	"github.com/dashtam/dashtam/test/fakes/fakekit"
+	"github.com/dashtam/dashtam/test/fakes/fakeclock"
 	"github.com/dashtam/dashtam/test/fakes/schwabfake"
 )
 
@@ -64,7 +64,7 @@ func connect(t *testing.T, fake *schwabfake.Server, edit func(*schwab.Config)) *
 }
 
 // withClock makes the connector read clock.
-func withClock(clock *fakekit.Clock) func(*schwab.Config) {
+func withClock(clock *fakeclock.Clock) func(*schwab.Config) {
 	return func(c *schwab.Config) { c.Now = clock.Now }
 }
 
@@ -158,7 +158,7 @@ func TestClientCredentialsTravelAsBasicAuthOnly(t *testing.T) {
 
 func TestTokensCountFromTheConnectorsClock(t *testing.T) {
 	fake := startFake(t, schwabfake.Config{})
-	clock := fakekit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	clock := fakeclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	c := connect(t, fake, withClock(clock))
 	tok := complete(t, c)
 	consent := clock.Now()
@@ -175,7 +175,7 @@ func TestTokensCountFromTheConnectorsClock(t *testing.T) {
 
 func TestRefreshSevenDaysAfterConsentNeedsReauthorizationWithoutACall(t *testing.T) {
 	fake := startFake(t, schwabfake.Config{})
-	clock := fakekit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	clock := fakeclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	c := connect(t, fake, withClock(clock))
 	tok := complete(t, c)
 

@@ -66,7 +66,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		state := provider.NewState()
 		attempt := newID(t)
 		var calls int
-		err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(got *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		_, _, err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(got *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
 			calls++
 			if a != nil {
 				t.Errorf("fn got authorization %s, want nil: none exists yet", a.ProviderID())
@@ -75,7 +75,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 				t.Errorf("fn got provider %s, want %s", got.ID(), p.ID())
 			}
 			a = provider.NewAuthorization(got, attempt, state, base.Add(provider.StateTTL), base)
-			got.SetStatus(a.Status(), base)
+			got.FollowAuthorization(a, base)
 			return a, nil
 		})
 		if err != nil {
@@ -86,7 +86,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		}
 		got := mustAuthorization(t, h, p.ID())
 		want := provider.AuthorizationSnapshot{
-			ProviderID: p.ID(), UserID: p.UserID(), Status: provider.StatusPending, AttemptID: attempt,
+			ProviderID: p.ID(), UserID: p.UserID(), Status: provider.AuthorizationPending, AttemptID: attempt,
 			StateHash: state.Hash[:], StateExpiresAt: base.Add(provider.StateTTL), CreatedAt: base, UpdatedAt: base,
 		}
 		assertSnapshot(t, got.Snapshot(), want)
@@ -109,12 +109,12 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 
 		// Every field changed, saved over the first.
 		second := fullSnapshot(t, p, 1)
-		second.Status = provider.StatusReauthorizationRequired
+		second.Status = provider.AuthorizationReauthorizationRequired
 		put(t, h, provider.RehydrateAuthorization(second))
 		assertSnapshot(t, mustAuthorization(t, h, p.ID()).Snapshot(), second)
 
 		// And every optional field back to its zero value.
-		empty := provider.AuthorizationSnapshot{ProviderID: p.ID(), UserID: p.UserID(), Status: provider.StatusRevoked,
+		empty := provider.AuthorizationSnapshot{ProviderID: p.ID(), UserID: p.UserID(), Status: provider.AuthorizationRevoked,
 			CreatedAt: first.CreatedAt, UpdatedAt: first.UpdatedAt.Add(time.Hour)}
 		put(t, h, provider.RehydrateAuthorization(empty))
 		assertSnapshot(t, mustAuthorization(t, h, p.ID()).Snapshot(), empty)
@@ -142,7 +142,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Run("fn's error aborts the provider's and the authorization's changes, on insert and on update", func(t *testing.T) {
 		h := newHarness(t)
 		p := newProvider(t, h)
-		err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, _ *provider.Authorization) (*provider.Authorization, error) {
+		_, _, err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, _ *provider.Authorization) (*provider.Authorization, error) {
 			a := provider.NewAuthorization(p, newID(t), provider.NewState(), base.Add(provider.StateTTL), base)
 			p.SetStatus(provider.StatusPending, base.Add(time.Minute))
 			return a, errBoom
@@ -158,9 +158,9 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		s := activeSnapshot(p, base.Add(time.Hour))
 		put(t, h, provider.RehydrateAuthorization(s))
 		before := mustProvider(t, h, p.ID())
-		err = h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		_, _, err = h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
 			a.RequireReauthorization(base.Add(time.Minute))
-			p.SetStatus(a.Status(), base.Add(time.Minute))
+			p.FollowAuthorization(a, base.Add(time.Minute))
 			return a, fmt.Errorf("wrapped: %w", errBoom)
 		})
 		if !errors.Is(err, errBoom) {
@@ -177,9 +177,9 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		before := mustProvider(t, h, p.ID())
 		grantedAt := base.Add(time.Minute).In(local).Add(789 * time.Nanosecond)
 		creds := provider.Credentials{AccessToken: "at-1", RefreshToken: "rt-1", ExpiresAt: base.Add(time.Hour), Scopes: []string{"api"}}
-		err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		_, _, err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
 			a.Grant(creds, grantedAt)
-			p.SetStatus(a.Status(), grantedAt)
+			p.FollowAuthorization(a, grantedAt)
 			return a, nil
 		})
 		if err != nil {
@@ -201,7 +201,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Run("fn may return nil: only the provider is saved", func(t *testing.T) {
 		h := newHarness(t)
 		p := newProvider(t, h)
-		err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, _ *provider.Authorization) (*provider.Authorization, error) {
+		_, _, err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, _ *provider.Authorization) (*provider.Authorization, error) {
 			p.SetStatus(provider.StatusRevoked, base.Add(time.Minute))
 			return nil, nil
 		})
@@ -223,7 +223,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if err := h.Providers.CreateProvider(t.Context(), other); err != nil {
 			t.Fatal(err)
 		}
-		err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, _ *provider.Authorization) (*provider.Authorization, error) {
+		_, _, err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, _ *provider.Authorization) (*provider.Authorization, error) {
 			if err := p.Rename("OTHER", base.Add(time.Minute)); err != nil {
 				return nil, err
 			}
@@ -253,7 +253,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 			"a scope with a space": provider.RehydrateAuthorization(spaced),
 			"an empty scope":       provider.RehydrateAuthorization(empty),
 		} {
-			err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, _ *provider.Authorization) (*provider.Authorization, error) {
+			_, _, err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, _ *provider.Authorization) (*provider.Authorization, error) {
 				p.SetStatus(provider.StatusRevoked, base.Add(time.Minute))
 				return a, nil
 			})
@@ -280,7 +280,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if _, err := h.Store.AuthorizationByState(t.Context(), provider.NewState().Hash); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("AuthorizationByState of an unknown state: got %v, want ErrNotFound", err)
 		}
-		err := h.Store.UpdateAuthorization(t.Context(), newID(t), func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
+		_, _, err := h.Store.UpdateAuthorization(t.Context(), newID(t), func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
 			t.Error("fn called for an unknown provider")
 			return nil, nil
 		})
@@ -418,7 +418,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if got := claim(t, h, owner, base, base.Add(time.Hour), until, 1); len(got) != 1 || !got[0].HoldsLease(owner) {
 			t.Fatalf("claim returned %d authorizations, want 1 held by the owner", len(got))
 		}
-		err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(_ *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		_, _, err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(_ *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
 			return a, a.ClaimRefresh(other, base.Add(time.Second), base.Add(time.Hour))
 		})
 		if !errors.Is(err, provider.ErrRefreshInProgress) {
@@ -453,7 +453,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if got := claim(t, h, newID(t), base.Add(time.Hour), base.Add(2*time.Hour), base.Add(2*time.Hour), 10); !slices.Equal(providerIDs(got), []uuid.UUID{kept.ID()}) {
 			t.Errorf("claim after the delete got %v, want only the kept provider %s", providerIDs(got), kept.ID())
 		}
-		err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
+		_, _, err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
 			t.Error("fn called for a deleted provider")
 			return nil, nil
 		})
@@ -495,9 +495,9 @@ func claimFilter(newHarness func(t *testing.T) Harness) func(t *testing.T) {
 			{"not due", func(s *provider.AuthorizationSnapshot) { s.Credentials.ExpiresAt = base.Add(time.Hour) }, false},
 			{"no refresh token", func(s *provider.AuthorizationSnapshot) { s.Credentials.RefreshToken = "" }, false},
 			{"no expiry", func(s *provider.AuthorizationSnapshot) { s.Credentials.ExpiresAt = time.Time{} }, false},
-			{"pending", func(s *provider.AuthorizationSnapshot) { s.Status = provider.StatusPending }, false},
-			{"reauthorization required", func(s *provider.AuthorizationSnapshot) { s.Status = provider.StatusReauthorizationRequired }, false},
-			{"revoked", func(s *provider.AuthorizationSnapshot) { s.Status = provider.StatusRevoked }, false},
+			{"pending", func(s *provider.AuthorizationSnapshot) { s.Status = provider.AuthorizationPending }, false},
+			{"reauthorization required", func(s *provider.AuthorizationSnapshot) { s.Status = provider.AuthorizationReauthorizationRequired }, false},
+			{"revoked", func(s *provider.AuthorizationSnapshot) { s.Status = provider.AuthorizationRevoked }, false},
 		}
 		before := map[uuid.UUID]provider.AuthorizationSnapshot{}
 		names := map[uuid.UUID]string{}
@@ -572,7 +572,7 @@ func mustNewProvider(t *testing.T, user uuid.UUID, alias string) *provider.Provi
 // put saves a as its provider's authorization, whatever is stored.
 func put(t *testing.T, h Harness, a *provider.Authorization) {
 	t.Helper()
-	err := h.Store.UpdateAuthorization(t.Context(), a.ProviderID(), func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
+	_, _, err := h.Store.UpdateAuthorization(t.Context(), a.ProviderID(), func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
 		return a, nil
 	})
 	if err != nil {
@@ -583,7 +583,7 @@ func put(t *testing.T, h Harness, a *provider.Authorization) {
 // update changes the stored authorization with fn.
 func update(t *testing.T, h Harness, providerID uuid.UUID, fn func(*provider.Provider, *provider.Authorization) error) {
 	t.Helper()
-	err := h.Store.UpdateAuthorization(t.Context(), providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+	_, _, err := h.Store.UpdateAuthorization(t.Context(), providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
 		if a == nil {
 			return nil, errors.New("no authorization to update")
 		}
@@ -645,7 +645,7 @@ func assertProviderUnchanged(t *testing.T, h Harness, want *provider.Provider) {
 // attempt in flight and no lease.
 func activeSnapshot(p *provider.Provider, expiresAt time.Time) provider.AuthorizationSnapshot {
 	return provider.AuthorizationSnapshot{
-		ProviderID: p.ID(), UserID: p.UserID(), Status: provider.StatusActive,
+		ProviderID: p.ID(), UserID: p.UserID(), Status: provider.AuthorizationActive,
 		Credentials: provider.Credentials{
 			AccessToken: "access-" + p.ID().String(), RefreshToken: "refresh-" + p.ID().String(),
 			ExpiresAt: expiresAt, Scopes: []string{"api"},
@@ -662,7 +662,7 @@ func fullSnapshot(t *testing.T, p *provider.Provider, variant int) provider.Auth
 	at := func(d time.Duration) time.Time { return base.Add(d + v*time.Hour).In(local).Add(789 * time.Nanosecond) }
 	state := provider.NewState()
 	return provider.AuthorizationSnapshot{
-		ProviderID: p.ID(), UserID: p.UserID(), Status: provider.StatusActive,
+		ProviderID: p.ID(), UserID: p.UserID(), Status: provider.AuthorizationActive,
 		AttemptID: newID(t), StateHash: state.Hash[:], StateExpiresAt: at(10 * time.Minute),
 		Credentials: provider.Credentials{
 			AccessToken:      fmt.Sprintf("access-token-%d-ünïcode-%s", variant, p.ID()),

@@ -34,6 +34,7 @@ import (
 
 	"github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/test/fakes/fakeclock"
 	"github.com/dashtam/dashtam/test/fakes/fakekit"
 )
 
@@ -102,14 +103,14 @@ type kit struct {
 type env struct {
 	t       *testing.T
 	c       providers.Connector
-	clock   *fakekit.Clock
+	clock   *fakeclock.Clock
 	opts    Options
 	secrets []string
 }
 
 func (k *kit) env(t *testing.T) *env {
 	t.Helper()
-	clock := fakekit.NewClock(epoch)
+	clock := fakeclock.New(epoch)
 	opts := Options{Timeout: Timeout, MaxResponseBytes: MaxResponseBytes, Now: clock.Now}
 	t.Cleanup(func() { k.h.SetFault(fakekit.Fault{}) })
 	return &env{t: t, c: k.h.New(t, opts), clock: clock, opts: opts, secrets: slices.Clone(k.h.Secrets)}
@@ -391,7 +392,7 @@ func checkPrompt(t *testing.T, elapsed, timeout time.Duration) {
 // kitType builds a throwaway connector to read its Type.
 func (k *kit) kitType(t *testing.T) providers.ProviderType {
 	t.Helper()
-	return k.h.New(t, Options{Timeout: Timeout, MaxResponseBytes: MaxResponseBytes, Now: fakekit.NewClock(epoch).Now}).Type()
+	return k.h.New(t, Options{Timeout: Timeout, MaxResponseBytes: MaxResponseBytes, Now: fakeclock.New(epoch).Now}).Type()
 }
 
 // FollowAuthorization is a Harness.Grant for redirect connectors. It calls

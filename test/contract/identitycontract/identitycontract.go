@@ -154,7 +154,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := identity.RehydrateUser(u.ID(), u.Email(), "Ada King", "", verifiedAt, u.CreatedAt(), rehashedAt)
+		want := identity.RehydrateUser(identity.UserSnapshot{ID: u.ID(), Email: u.Email(), Name: "Ada King", EmailVerifiedAt: verifiedAt, CreatedAt: u.CreatedAt(), UpdatedAt: rehashedAt})
 		assertUser(t, got, want)
 	})
 
@@ -208,8 +208,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		st := newStore(t)
 		u, _, _ := createUser(t, st, "ada@example.com")
 		active := identity.NewSession(newID(t), u.ID(), "Mozilla/5.0 (X11)", "2001:db8::1", base, ttl)
-		revoked := identity.RehydrateSession(newID(t), u.ID(), "curl/8.0", "192.0.2.7",
-			base.Add(time.Second), base.Add(2*time.Second), base.Add(ttl), base.Add(3*time.Second), identity.RevokedLogout)
+		revoked := identity.RehydrateSession(identity.SessionSnapshot{ID: newID(t), UserID: u.ID(), UserAgent: "curl/8.0", IPAddress: "192.0.2.7", CreatedAt: base.Add(time.Second), LastUsedAt: base.Add(2 * time.Second), ExpiresAt: base.Add(ttl), RevokedAt: base.Add(3 * time.Second), RevokeReason: identity.RevokedLogout})
 		for _, s := range []*identity.Session{active, revoked} {
 			createSession(t, st, s)
 			got, err := st.SessionByID(t.Context(), s.ID())
@@ -224,8 +223,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		st := newStore(t)
 		u, _, _ := createUser(t, st, "ada@example.com")
 		active := identity.NewSession(newID(t), u.ID(), "ua", "192.0.2.1", base, ttl)
-		revoked := identity.RehydrateSession(newID(t), u.ID(), "ua", "192.0.2.1",
-			base, base, base.Add(ttl), base.Add(3*time.Second), identity.RevokedLogout)
+		revoked := identity.RehydrateSession(identity.SessionSnapshot{ID: newID(t), UserID: u.ID(), UserAgent: "ua", IPAddress: "192.0.2.1", CreatedAt: base, LastUsedAt: base, ExpiresAt: base.Add(ttl), RevokedAt: base.Add(3 * time.Second), RevokeReason: identity.RevokedLogout})
 		for _, s := range []*identity.Session{active, revoked} {
 			createSession(t, st, s)
 			got, err := st.SessionValidity(t.Context(), s.ID())
@@ -434,14 +432,14 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 
 		at1, at2 := base.Add(10*time.Minute), base.Add(20*time.Minute)
 		h2 := rotate(t, st, h1, at1)
-		assertStoredSession(t, st, identity.RehydrateSession(s.ID(), u.ID(), "ua", "ip", base, at1, at1.Add(ttl), time.Time{}, ""))
+		assertStoredSession(t, st, identity.RehydrateSession(identity.SessionSnapshot{ID: s.ID(), UserID: u.ID(), UserAgent: "ua", IPAddress: "ip", CreatedAt: base, LastUsedAt: at1, ExpiresAt: at1.Add(ttl)}))
 		h3 := rotate(t, st, h2, at2)
-		assertStoredSession(t, st, identity.RehydrateSession(s.ID(), u.ID(), "ua", "ip", base, at2, at2.Add(ttl), time.Time{}, ""))
+		assertStoredSession(t, st, identity.RehydrateSession(identity.SessionSnapshot{ID: s.ID(), UserID: u.ID(), UserAgent: "ua", IPAddress: "ip", CreatedAt: base, LastUsedAt: at2, ExpiresAt: at2.Add(ttl)}))
 
 		for _, want := range []*identity.RefreshToken{
-			identity.RehydrateRefreshToken(h1, s.ID(), base, base.Add(ttl), at1),
-			identity.RehydrateRefreshToken(h2, s.ID(), at1, at1.Add(ttl), at2),
-			identity.RehydrateRefreshToken(h3, s.ID(), at2, at2.Add(ttl), time.Time{}),
+			identity.RehydrateRefreshToken(identity.RefreshTokenSnapshot{Hash: h1, SessionID: s.ID(), IssuedAt: base, ExpiresAt: base.Add(ttl), UsedAt: at1}),
+			identity.RehydrateRefreshToken(identity.RefreshTokenSnapshot{Hash: h2, SessionID: s.ID(), IssuedAt: at1, ExpiresAt: at1.Add(ttl), UsedAt: at2}),
+			identity.RehydrateRefreshToken(identity.RefreshTokenSnapshot{Hash: h3, SessionID: s.ID(), IssuedAt: at2, ExpiresAt: at2.Add(ttl)}),
 		} {
 			got, err := peekRefreshToken(t, st, want.Hash())
 			if err != nil {
@@ -492,10 +490,10 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		if !errors.Is(err, errBoom) {
 			t.Fatalf("RotateRefreshToken: got %v, want the closure's error", err)
 		}
-		assertStoredSession(t, st, identity.RehydrateSession(s.ID(), u.ID(), "ua", "ip", base, at, at.Add(ttl), time.Time{}, ""))
+		assertStoredSession(t, st, identity.RehydrateSession(identity.SessionSnapshot{ID: s.ID(), UserID: u.ID(), UserAgent: "ua", IPAddress: "ip", CreatedAt: base, LastUsedAt: at, ExpiresAt: at.Add(ttl)}))
 		for _, want := range []*identity.RefreshToken{
-			identity.RehydrateRefreshToken(h1, s.ID(), base, base.Add(ttl), at),
-			identity.RehydrateRefreshToken(h2, s.ID(), at, at.Add(ttl), time.Time{}),
+			identity.RehydrateRefreshToken(identity.RefreshTokenSnapshot{Hash: h1, SessionID: s.ID(), IssuedAt: base, ExpiresAt: base.Add(ttl), UsedAt: at}),
+			identity.RehydrateRefreshToken(identity.RefreshTokenSnapshot{Hash: h2, SessionID: s.ID(), IssuedAt: at, ExpiresAt: at.Add(ttl)}),
 		} {
 			got, err := peekRefreshToken(t, st, want.Hash())
 			if err != nil {
@@ -579,13 +577,12 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertUser(t, stored, identity.RehydrateUser(u.ID(), u.Email(), u.Name(), u.PasswordHash(), at, u.CreatedAt(), at))
+		assertUser(t, stored, identity.RehydrateUser(identity.UserSnapshot{ID: u.ID(), Email: u.Email(), Name: u.Name(), PasswordHash: u.PasswordHash(), EmailVerifiedAt: at, CreatedAt: u.CreatedAt(), UpdatedAt: at}))
 		got, err = peekOneTimeToken(t, st, h)
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertOneTimeToken(t, got, identity.RehydrateOneTimeToken(h, u.ID(), identity.PurposeEmailVerification,
-			verification.CreatedAt(), verification.ExpiresAt(), at))
+		assertOneTimeToken(t, got, identity.RehydrateOneTimeToken(identity.OneTimeTokenSnapshot{Hash: h, UserID: u.ID(), Purpose: identity.PurposeEmailVerification, CreatedAt: verification.CreatedAt(), ExpiresAt: verification.ExpiresAt(), UsedAt: at}))
 	})
 
 	t.Run("consume one-time token: a second consume fails", func(t *testing.T) {

@@ -84,8 +84,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		local := time.Date(2030, time.March, 4, 10, 6, 7, 123456789, time.FixedZone("UTC+5", 5*3600))
 		fresh := mustNew(t, user, "schwab", "  My Schwab  ", local)
 		// Every field away from its initial value, so none can be lost unnoticed.
-		changed := provider.Rehydrate(newID(t), user, "plaid", "Chase Checking", provider.StatusReauthorizationRequired,
-			7, local.Add(time.Second), local.Add(time.Hour+time.Nanosecond))
+		changed := provider.Rehydrate(provider.Snapshot{ID: newID(t), UserID: user, Key: "plaid", Alias: "Chase Checking", Status: provider.StatusReauthorizationRequired, Version: 7, CreatedAt: local.Add(time.Second), UpdatedAt: local.Add(time.Hour + time.Nanosecond)})
 		for _, p := range []*provider.Provider{fresh, changed} {
 			create(t, h.Store, p)
 			got, err := h.Store.ProviderByID(t.Context(), p.ID())
@@ -193,7 +192,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if err != nil {
 			t.Fatalf("UpdateProvider: %v", err)
 		}
-		want := provider.Rehydrate(p.ID(), user, "schwab", "Brokerage", provider.StatusActive, 3, base, storedTime(activeAt))
+		want := provider.Rehydrate(provider.Snapshot{ID: p.ID(), UserID: user, Key: "schwab", Alias: "Brokerage", Status: provider.StatusActive, Version: 3, CreatedAt: base, UpdatedAt: storedTime(activeAt)})
 		assertProvider(t, got, want)
 		if got.UpdatedAt().Location() != time.UTC {
 			t.Errorf("returned updated_at %v is not in UTC", got.UpdatedAt())
@@ -403,8 +402,7 @@ func list(t tester, st providersapp.Repository, q providersapp.ListQuery) []*pro
 
 // stored is p as a store keeps it: times in UTC, to the microsecond.
 func stored(p *provider.Provider) *provider.Provider {
-	return provider.Rehydrate(p.ID(), p.UserID(), p.Key(), p.Alias(), p.Status(), p.Version(),
-		storedTime(p.CreatedAt()), storedTime(p.UpdatedAt()))
+	return provider.Rehydrate(provider.Snapshot{ID: p.ID(), UserID: p.UserID(), Key: p.Key(), Alias: p.Alias(), Status: p.Status(), Version: p.Version(), CreatedAt: storedTime(p.CreatedAt()), UpdatedAt: storedTime(p.UpdatedAt())})
 }
 
 func storedTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

@@ -1,5 +1,5 @@
-// Package fakekit holds what every institution fake shares: a manual clock,
-// a per-path call counter and switchable failure modes (slow, 500, malformed
+// Package fakekit holds what every institution fake shares: a per-path call
+// counter and switchable failure modes (slow, 500, malformed
 // JSON, huge body, a canned error reply). A fake puts an *Instrument in front of
 // its routes and embeds it, so tests call fake.SetFault(fakekit.Slow(d)) and
 // fake.Calls(path) on any fake the same way.
@@ -13,38 +13,6 @@ import (
 	"sync"
 	"time"
 )
-
-// Clock is a manual clock, safe for concurrent use. It moves only when told.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// NewClock returns a clock stopped at start.
-func NewClock(start time.Time) *Clock {
-	return &Clock{now: start}
-}
-
-// Now returns the clock's current time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// Set moves the clock to t.
-func (c *Clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 // HugeBodyBytes is the size of the body Huge sends: above the connectors'
 // default 1 MiB cap, so it is oversized for any configuration that keeps it.

@@ -69,46 +69,53 @@ func (m *AuthorizationStore) AuthorizationByState(_ context.Context, stateHash [
 }
 
 // UpdateAuthorization calls fn with copies of the provider and its
-// authorization (nil when none), then stores both; see
-// persistence.AuthorizationStore.UpdateAuthorization. fn's error discards both
-// copies and is returned as it is. An unknown provider is domain.ErrNotFound.
+// authorization (nil when none), then stores both and returns copies of what it
+// stored; see persistence.AuthorizationStore.UpdateAuthorization. fn's error
+// discards both copies and is returned as it is. An unknown provider is
+// domain.ErrNotFound.
 func (m *AuthorizationStore) UpdateAuthorization(_ context.Context, providerID uuid.UUID,
 	fn func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error),
-) error {
+) (*provider.Provider, *provider.Authorization, error) {
 	m.providers.mu.Lock()
 	defer m.providers.mu.Unlock()
 	stored, ok := m.providers.providers[providerID]
 	if !ok {
-		return fmt.Errorf("update authorization: %w", providerNotFound(providerID))
+		return nil, nil, fmt.Errorf("update authorization: %w", providerNotFound(providerID))
 	}
 	p := copyProvider(stored)
 	var current *provider.Authorization
-	if s, ok := m.live(providerID); ok {
-		current = provider.RehydrateAuthorization(copySnapshot(s))
+	snap, exists := m.live(providerID)
+	if exists {
+		current = provider.RehydrateAuthorization(copySnapshot(snap))
 	}
 	next, err := fn(p, current)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	var snap provider.AuthorizationSnapshot
 	if next != nil {
 		if next.ProviderID() != providerID || next.UserID() != p.UserID() {
-			return fmt.Errorf("the closure returned the authorization of provider %s (user %s) for provider %s (user %s)",
+			return nil, nil, fmt.Errorf("the closure returned the authorization of provider %s (user %s) for provider %s (user %s)",
 				next.ProviderID(), next.UserID(), providerID, p.UserID())
 		}
-		snap = copySnapshot(next.Snapshot())
+		snap, exists = copySnapshot(next.Snapshot()), true
 		if err := checkScopes(snap.Credentials.Scopes); err != nil {
-			return fmt.Errorf("authorization of provider %s: %w", providerID, err)
+			return nil, nil, fmt.Errorf("authorization of provider %s: %w", providerID, err)
 		}
 	}
 	if m.providers.aliasTaken(p) {
-		return provider.ErrAliasTaken
+		return nil, nil, provider.ErrAliasTaken
 	}
 	if next != nil {
 		m.auths[providerID] = snap
 	}
-	m.providers.providers[providerID] = copyProvider(p)
-	return nil
+	if p.Version() != stored.Version() {
+		m.providers.providers[providerID] = copyProvider(p)
+	}
+	var saved *provider.Authorization
+	if exists {
+		saved = provider.RehydrateAuthorization(copySnapshot(snap))
+	}
+	return copyProvider(m.providers.providers[providerID]), saved, nil
 }
 
 // ClaimDueRefreshes gives owner the refresh lease of at most limit due
@@ -129,7 +136,7 @@ func (m *AuthorizationStore) ClaimDueRefreshes(_ context.Context, owner uuid.UUI
 		}
 		c := s.Credentials
 		leaseFree := s.LeaseOwner == uuid.Nil || s.LeaseUntil.IsZero() || !s.LeaseUntil.After(now)
-		if s.Status == provider.StatusActive && c.RefreshToken != "" && !c.ExpiresAt.IsZero() &&
+		if s.Status == provider.AuthorizationActive && c.RefreshToken != "" && !c.ExpiresAt.IsZero() &&
 			c.ExpiresAt.Before(dueBefore) && leaseFree {
 			due = append(due, s)
 		}

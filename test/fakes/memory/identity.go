@@ -322,22 +322,27 @@ func storedTime(t time.Time) time.Time {
 }
 
 func copyUser(u *identity.User) *identity.User {
-	return identity.RehydrateUser(u.ID(), u.Email(), u.Name(), u.PasswordHash(),
-		storedTime(u.EmailVerifiedAt()), storedTime(u.CreatedAt()), storedTime(u.UpdatedAt()))
+	s := u.Snapshot()
+	s.EmailVerifiedAt, s.CreatedAt, s.UpdatedAt = storedTime(s.EmailVerifiedAt), storedTime(s.CreatedAt), storedTime(s.UpdatedAt)
+	return identity.RehydrateUser(s)
 }
 
-func copySession(s *identity.Session) *identity.Session {
-	return identity.RehydrateSession(s.ID(), s.UserID(), s.UserAgent(), s.IPAddress(),
-		storedTime(s.CreatedAt()), storedTime(s.LastUsedAt()), storedTime(s.ExpiresAt()),
-		storedTime(s.RevokedAt()), s.RevokeReason())
+func copySession(sess *identity.Session) *identity.Session {
+	s := sess.Snapshot()
+	for _, t := range []*time.Time{&s.CreatedAt, &s.LastUsedAt, &s.ExpiresAt, &s.RevokedAt} {
+		*t = storedTime(*t)
+	}
+	return identity.RehydrateSession(s)
 }
 
 func copyRefreshToken(t *identity.RefreshToken) *identity.RefreshToken {
-	return identity.RehydrateRefreshToken(t.Hash(), t.SessionID(),
-		storedTime(t.IssuedAt()), storedTime(t.ExpiresAt()), storedTime(t.UsedAt()))
+	s := t.Snapshot()
+	s.IssuedAt, s.ExpiresAt, s.UsedAt = storedTime(s.IssuedAt), storedTime(s.ExpiresAt), storedTime(s.UsedAt)
+	return identity.RehydrateRefreshToken(s)
 }
 
 func copyOneTimeToken(t *identity.OneTimeToken) *identity.OneTimeToken {
-	return identity.RehydrateOneTimeToken(t.Hash(), t.UserID(), t.Purpose(),
-		storedTime(t.CreatedAt()), storedTime(t.ExpiresAt()), storedTime(t.UsedAt()))
+	s := t.Snapshot()
+	s.CreatedAt, s.ExpiresAt, s.UsedAt = storedTime(s.CreatedAt), storedTime(s.ExpiresAt), storedTime(s.UsedAt)
+	return identity.RehydrateOneTimeToken(s)
 }

@@ -214,6 +214,7 @@ func providerNotFound(id uuid.UUID) error {
 }
 
 func copyProvider(p *provider.Provider) *provider.Provider {
-	return provider.Rehydrate(p.ID(), p.UserID(), p.Key(), p.Alias(), p.Status(), p.Version(),
-		storedTime(p.CreatedAt()), storedTime(p.UpdatedAt()))
+	s := p.Snapshot()
+	s.CreatedAt, s.UpdatedAt = storedTime(s.CreatedAt), storedTime(s.UpdatedAt)
+	return provider.Rehydrate(s)
 }

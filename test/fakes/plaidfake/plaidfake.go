@@ -28,6 +28,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/test/fakes/fakeclock"
 	"github.com/dashtam/dashtam/test/fakes/fakekit"
 )
 
@@ -53,7 +54,7 @@ type Config struct {
 	ClientID string
 	Secret   string
 	// Clock is the fake's own clock (a new one stopped at time.Now when nil).
-	Clock *fakekit.Clock
+	Clock *fakeclock.Clock
 	// LinkTokenTTL and PublicTokenTTL are the lifetimes of link and public
 	// tokens.
 	LinkTokenTTL   time.Duration
@@ -87,7 +88,7 @@ type Server struct {
 	URL string
 
 	cfg   Config
-	clock *fakekit.Clock
+	clock *fakeclock.Clock
 	srv   *httptest.Server
 
 	mu           sync.Mutex
@@ -106,7 +107,7 @@ func New(cfg Config) *Server {
 		cfg.Secret = DefaultSecret
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = fakekit.NewClock(time.Now())
+		cfg.Clock = fakeclock.New(time.Now())
 	}
 	if cfg.LinkTokenTTL == 0 {
 		cfg.LinkTokenTTL = DefaultLinkTokenTTL
@@ -139,7 +140,7 @@ func (s *Server) Close() { s.srv.Close() }
 func (s *Server) Config() Config { return s.cfg }
 
 // Clock returns the fake's clock; advance it to expire public tokens.
-func (s *Server) Clock() *fakekit.Clock { return s.clock }
+func (s *Server) Clock() *fakeclock.Clock { return s.clock }
 
 // LinkTokenRequests returns every accepted /link/token/create body, oldest
 // first.

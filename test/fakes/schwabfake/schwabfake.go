@@ -32,6 +32,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/test/fakes/fakeclock"
 	"github.com/dashtam/dashtam/test/fakes/fakekit"
 )
 
@@ -60,7 +61,7 @@ type Config struct {
 	// exact value.
 	RedirectURL string
 	// Clock is the fake's own clock (a new one stopped at time.Now when nil).
-	Clock *fakekit.Clock
+	Clock *fakeclock.Clock
 	// CodeTTL, AccessTTL and RefreshTTL are the lifetimes of codes, access
 	// tokens and refresh tokens (counted from consent).
 	CodeTTL    time.Duration
@@ -108,7 +109,7 @@ type Server struct {
 	URL string
 
 	cfg   Config
-	clock *fakekit.Clock
+	clock *fakeclock.Clock
 	srv   *httptest.Server
 
 	mu       sync.Mutex
@@ -130,7 +131,7 @@ func New(cfg Config) *Server {
 		cfg.RedirectURL = DefaultRedirectURL
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = fakekit.NewClock(time.Now())
+		cfg.Clock = fakeclock.New(time.Now())
 	}
 	if cfg.CodeTTL == 0 {
 		cfg.CodeTTL = DefaultCodeTTL
@@ -170,7 +171,7 @@ func (s *Server) AuthURL() string { return s.URL + PathAuthorize }
 func (s *Server) TokenURL() string { return s.URL + PathToken }
 
 // Clock returns the fake's clock; advance it to expire codes and tokens.
-func (s *Server) Clock() *fakekit.Clock { return s.clock }
+func (s *Server) Clock() *fakeclock.Clock { return s.clock }
 
 // TokenRequests returns every request the token endpoint received, oldest
 // first, faulted ones excluded.

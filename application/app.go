@@ -1,0 +1,20 @@
+// Package application groups the use cases, each capability in a package of its
+// own (identity, providers) with the ports it needs declared next to it. App is
+// the one value the driving adapters (the HTTP API) depend on.
+package application
+
+import (
+	"github.com/dashtam/dashtam/application/identity"
+	"github.com/dashtam/dashtam/application/providers"
+)
+
+// App is every use case of the service, as the composition root wired them.
+type App struct {
+	// Identity: registration, login, sessions, profile and passwords.
+	Identity *identity.Service
+	// Providers: the provider catalog and each user's providers.
+	Providers *providers.Service
+	// Connections: authorizing providers at their institutions, refreshing and
+	// revoking their tokens.
+	Connections *providers.Connections
+}

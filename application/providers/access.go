@@ -1,0 +1,66 @@
+package providers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/provider"
+)
+
+// The checks and steps that the provider use cases (Service) and the connection
+// use cases (Connections) share, written once.
+
+// requireVerifiedEmail lets only users who verified their email add or connect
+// providers.
+func requireVerifiedEmail(ctx context.Context, users Users, userID uuid.UUID) error {
+	user, err := users.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	return user.RequireVerifiedEmail()
+}
+
+// ownedProvider returns the provider id if userID owns it. Another user's
+// provider is domain.ErrNotFound, exactly like a missing one, so ids of other
+// users' providers cannot be probed.
+func ownedProvider(ctx context.Context, repo Repository, userID, id uuid.UUID) (*provider.Provider, error) {
+	p, err := repo.ProviderByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !p.OwnedBy(userID) {
+		return nil, notFound(id)
+	}
+	return p, nil
+}
+
+// revokeAtInstitution ends a's grant at p's institution. Holding no
+// credentials, there is nothing to revoke.
+func revokeAtInstitution(ctx context.Context, registry *Registry, p *provider.Provider, a *provider.Authorization) error {
+	if a.Credentials().IsZero() {
+		return nil
+	}
+	conn, err := registry.connectorFor(p)
+	if err != nil {
+		return err
+	}
+	return conn.Revoke(ctx, a.Credentials())
+}
+
+// Precondition is an If-Match condition: the versions the client is willing to
+// change. Nil means unconditional.
+type Precondition []int64
+
+// check returns domain.ErrPreconditionFailed unless p's version is acceptable.
+func (pc Precondition) check(p *provider.Provider) error {
+	if pc != nil && !slices.Contains(pc, p.Version()) {
+		return fmt.Errorf("provider %s is at version %d: %w", p.ID(), p.Version(), domain.ErrPreconditionFailed)
+	}
+	return nil
+}
+
+func notFound(id uuid.UUID) error { return fmt.Errorf("provider %s: %w", id, domain.ErrNotFound) }

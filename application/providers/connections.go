@@ -1,0 +1,395 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/provider"
+)
+
+// ConnectionsConfig tunes authorizations and their refresh.
+type ConnectionsConfig struct {
+	// RefreshWindow: tokens expiring within it are refreshed ahead of time.
+	RefreshWindow time.Duration
+	// LeaseTTL bounds how long one refresh may hold an authorization; it must
+	// exceed a connector's timeout (the background pass renews it row by row). A
+	// crashed instance's lease runs out after it.
+	LeaseTTL time.Duration
+	// BatchSize is how many due authorizations one background pass claims.
+	BatchSize int
+	// RefreshPoll is how often RefreshNow looks whether a refresh someone else
+	// is running has finished.
+	RefreshPoll time.Duration
+}
+
+func (c ConnectionsConfig) withDefaults() ConnectionsConfig {
+	if c.RefreshWindow <= 0 {
+		c.RefreshWindow = 5 * time.Minute
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = time.Minute
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 50
+	}
+	if c.RefreshPoll <= 0 {
+		c.RefreshPoll = 100 * time.Millisecond
+	}
+	return c
+}
+
+// Connections implements the use cases that connect a provider to its
+// institution: starting and completing an authorization, refreshing its
+// tokens (on demand and in the background) and revoking it.
+type Connections struct {
+	providers Repository
+	store     Authorizations
+	users     Users
+	registry  *Registry
+	clock     Clock
+	cfg       ConnectionsConfig
+	log       *slog.Logger
+	// instance identifies this process as a lease owner.
+	instance uuid.UUID
+}
+
+// NewConnections builds the connection use cases.
+func NewConnections(providers Repository, store Authorizations, users Users, registry *Registry, clock Clock,
+	cfg ConnectionsConfig, log *slog.Logger,
+) *Connections {
+	return &Connections{providers: providers, store: store, users: users, registry: registry, clock: clock,
+		cfg: cfg.withDefaults(), log: log, instance: uuid.New()}
+}
+
+// Started is what a client needs to send its user to the institution.
+type Started struct {
+	Flow             Flow
+	AuthorizationURL string // redirect flows
+	LinkToken        string // link flows
+	State            string // link flows: send it back with the public token
+	ExpiresAt        time.Time
+}
+
+// Start begins (or restarts, replacing an attempt in flight) the authorization of
+// one of the caller's providers. The institution is asked first: if it fails,
+// nothing is stored.
+func (c *Connections) Start(ctx context.Context, userID, providerID uuid.UUID) (Started, error) {
+	if err := requireVerifiedEmail(ctx, c.users, userID); err != nil {
+		return Started{}, err
+	}
+	p, err := ownedProvider(ctx, c.providers, userID, providerID)
+	if err != nil {
+		return Started{}, err
+	}
+	conn, err := c.registry.connectorFor(p)
+	if err != nil {
+		return Started{}, err
+	}
+	state := provider.NewState()
+	begun, err := conn.Begin(ctx, BeginRequest{State: state.Value, UserID: userID})
+	if err != nil {
+		return Started{}, err
+	}
+	now := c.clock.Now()
+	expires := now.Add(provider.StateTTL)
+	if !begun.ExpiresAt.IsZero() && begun.ExpiresAt.Before(expires) {
+		expires = begun.ExpiresAt
+	}
+	attempt, err := uuid.NewV7()
+	if err != nil {
+		return Started{}, err
+	}
+	_, _, err = c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		if !p.OwnedBy(userID) {
+			return nil, notFound(providerID)
+		}
+		if a == nil {
+			a = provider.NewAuthorization(p, attempt, state, expires, now)
+		} else {
+			a.StartAttempt(attempt, state, expires, now)
+		}
+		p.FollowAuthorization(a, now)
+		return a, nil
+	})
+	if err != nil {
+		return Started{}, err
+	}
+	out := Started{Flow: conn.Type().Flow, AuthorizationURL: begun.AuthorizationURL, LinkToken: begun.LinkToken, ExpiresAt: expires}
+	if out.Flow == FlowLinkToken {
+		out.State = state.Value
+	}
+	return out, nil
+}
+
+// Get returns the authorization of one of the caller's providers, or
+// domain.ErrNotFound when it was never started.
+func (c *Connections) Get(ctx context.Context, userID, providerID uuid.UUID) (*provider.Authorization, error) {
+	if _, err := ownedProvider(ctx, c.providers, userID, providerID); err != nil {
+		return nil, err
+	}
+	return c.store.AuthorizationByProvider(ctx, providerID)
+}
+
+// Callback identifies where a redirect-flow callback arrived: the fixed route of
+// a provider type (ProviderKey) or the per-provider route (ProviderID).
+type Callback struct {
+	ProviderKey string
+	ProviderID  uuid.UUID
+	State       string
+	Code        string
+}
+
+// CompleteRedirect finishes a redirect flow. The state alone authenticates the
+// request (it is the user's browser arriving from the institution): unknown,
+// expired, replayed or foreign states are provider.ErrInvalidState and change
+// nothing. The state is used up before the code is exchanged, so it works once
+// even if the exchange then fails.
+func (c *Connections) CompleteRedirect(ctx context.Context, cb Callback) (*provider.Authorization, error) {
+	if cb.State == "" || cb.Code == "" {
+		return nil, provider.ErrInvalidState
+	}
+	a, err := c.store.AuthorizationByState(ctx, provider.HashState(cb.State))
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil, provider.ErrInvalidState
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.complete(ctx, a.ProviderID(), cb.State, cb.Code, func(p *provider.Provider) bool {
+		return (cb.ProviderKey == "" || p.Key() == cb.ProviderKey) && (cb.ProviderID == uuid.Nil || p.ID() == cb.ProviderID)
+	}, FlowRedirect)
+}
+
+// CompleteLink finishes a link-token flow: the caller (bearer) sends back the
+// state from Start and the public token from the institution's client SDK.
+func (c *Connections) CompleteLink(ctx context.Context, userID, providerID uuid.UUID, state, publicToken string) (*provider.Authorization, error) {
+	if _, err := ownedProvider(ctx, c.providers, userID, providerID); err != nil {
+		return nil, err
+	}
+	return c.complete(ctx, providerID, state, publicToken, func(p *provider.Provider) bool { return p.OwnedBy(userID) }, FlowLinkToken)
+}
+
+// complete uses up the state of the attempt in flight, if allowed accepts the
+// provider and its type has the given flow, then exchanges grant for tokens
+// and stores them.
+func (c *Connections) complete(ctx context.Context, providerID uuid.UUID, state, grant string, allowed func(*provider.Provider) bool, flow Flow) (*provider.Authorization, error) {
+	p, _, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		if a == nil || !allowed(p) {
+			return nil, provider.ErrInvalidState
+		}
+		if _, err := c.connectorWithFlow(p, flow); err != nil {
+			return nil, err
+		}
+		return a, a.ConsumeState(state, c.clock.Now())
+	})
+	if err != nil {
+		return nil, err
+	}
+	conn, err := c.connectorWithFlow(p, flow)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := conn.Complete(ctx, grant)
+	if err != nil {
+		return nil, err
+	}
+	_, granted, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		if a == nil {
+			return nil, notFound(providerID) // the provider was deleted meanwhile
+		}
+		now := c.clock.Now()
+		a.Grant(creds, now)
+		p.FollowAuthorization(a, now)
+		return a, nil
+	})
+	return granted, err
+}
+
+// connectorWithFlow returns p's connector if its flow is flow; a state brought
+// back through the other flow's route is provider.ErrInvalidState.
+func (c *Connections) connectorWithFlow(p *provider.Provider, flow Flow) (Connector, error) {
+	conn, err := c.registry.connectorFor(p)
+	if err != nil {
+		return nil, err
+	}
+	if conn.Type().Flow != flow {
+		return nil, provider.ErrInvalidState
+	}
+	return conn, nil
+}
+
+// RefreshNow refreshes the credentials of one of the caller's providers at once.
+// It shares the refresh lease with the background loop, so the two never refresh
+// one authorization twice: if the loop is refreshing it right now, RefreshNow
+// waits for that refresh and returns its result.
+func (c *Connections) RefreshNow(ctx context.Context, userID, providerID uuid.UUID) (*provider.Authorization, error) {
+	p, err := ownedProvider(ctx, c.providers, userID, providerID)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := c.registry.connectorFor(p)
+	if err != nil {
+		return nil, err
+	}
+	if !conn.Type().CanRefresh {
+		return nil, fmt.Errorf("%s: %w", p.Key(), domain.ErrNotSupported)
+	}
+	started := c.clock.Now()
+	owner := uuid.New() // this request's own lease identity
+	for {
+		a, err := c.claim(ctx, providerID, owner)
+		if errors.Is(err, provider.ErrRefreshInProgress) {
+			// Someone else is refreshing: wait for it, then use its result.
+			if err := c.clock.Sleep(ctx, c.cfg.RefreshPoll); err != nil {
+				return nil, fmt.Errorf("waiting for a refresh in progress: %w", domain.ErrUnavailable)
+			}
+			current, err := c.store.AuthorizationByProvider(ctx, providerID)
+			if err != nil {
+				return nil, err
+			}
+			if !current.RefreshedAt().Before(started) {
+				return current, nil
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return c.refresh(ctx, conn, a, owner)
+	}
+}
+
+// claim takes the refresh lease of the provider's authorization for owner.
+func (c *Connections) claim(ctx context.Context, providerID, owner uuid.UUID) (*provider.Authorization, error) {
+	_, claimed, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		if a == nil {
+			return nil, notFound(providerID)
+		}
+		now := c.clock.Now()
+		return a, a.ClaimRefresh(owner, now, now.Add(c.cfg.LeaseTTL))
+	})
+	return claimed, err
+}
+
+// refresh calls the institution for an authorization whose lease owner holds, and
+// records the outcome: new credentials; re-authorization required when the
+// institution refuses for good; or, for a retryable failure, just the lease back.
+func (c *Connections) refresh(ctx context.Context, conn Connector, a *provider.Authorization, owner uuid.UUID) (*provider.Authorization, error) {
+	creds, callErr := conn.Refresh(ctx, a.Credentials())
+	_, saved, err := c.store.UpdateAuthorization(ctx, a.ProviderID(), func(p *provider.Provider, cur *provider.Authorization) (*provider.Authorization, error) {
+		if cur == nil || !cur.HoldsLease(owner) {
+			// Deleted, revoked or re-leased meanwhile: our result is stale.
+			return nil, fmt.Errorf("authorization changed during refresh: %w", domain.ErrConflict)
+		}
+		now := c.clock.Now()
+		switch {
+		case callErr == nil:
+			cur.Refreshed(owner, creds, now)
+		case errors.Is(callErr, domain.ErrReauthorizationRequired):
+			cur.RequireReauthorization(now)
+		default:
+			cur.ReleaseRefresh(owner)
+		}
+		p.FollowAuthorization(cur, now)
+		return cur, nil
+	})
+	if callErr != nil {
+		return nil, callErr
+	}
+	return saved, err
+}
+
+// RefreshDue is one pass of the background refresh: it claims the authorizations
+// whose tokens expire within the refresh window and refreshes each. It returns how
+// many were refreshed and how many failed.
+func (c *Connections) RefreshDue(ctx context.Context) (refreshed, failed int, err error) {
+	now := c.clock.Now()
+	due, claimErr := c.store.ClaimDueRefreshes(ctx, c.instance, now, now.Add(c.cfg.RefreshWindow), now.Add(c.cfg.LeaseTTL), c.cfg.BatchSize)
+	// A claim can partly fail (a row that no longer decrypts): refresh the rows it
+	// did return, so one bad row cannot stop every other refresh, and report it.
+	for _, a := range due {
+		// Renew this row's lease right before calling the institution: the batch's
+		// lease may have run out while earlier rows were refreshed, and a row
+		// another instance took over since must not be refreshed twice. A row that
+		// is not really due yet (see Authorization.RefreshDue) is let go.
+		p, a, err := c.renew(ctx, a.ProviderID(), now)
+		if errors.Is(err, errNotDue) || errors.Is(err, provider.ErrRefreshInProgress) {
+			continue
+		}
+		if err != nil {
+			failed++
+			continue
+		}
+		conn, err := c.registry.connectorFor(p)
+		if err == nil {
+			_, err = c.refresh(ctx, conn, a, c.instance)
+		}
+		if err != nil {
+			failed++
+			c.log.WarnContext(ctx, "background token refresh failed", "provider_id", a.ProviderID().String(),
+				"provider_key", p.Key(), "error", err.Error())
+			continue
+		}
+		refreshed++
+	}
+	return refreshed, failed, claimErr
+}
+
+var errNotDue = errors.New("refresh not due")
+
+// renew extends this instance's refresh lease on one claimed authorization and
+// returns it with its provider, or releases it (errNotDue) when the
+// credentials are not due at passStart.
+func (c *Connections) renew(ctx context.Context, providerID uuid.UUID, passStart time.Time) (*provider.Provider, *provider.Authorization, error) {
+	p, a, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		if a == nil {
+			return nil, notFound(providerID)
+		}
+		if !a.RefreshDue(passStart, c.cfg.RefreshWindow) {
+			a.ReleaseRefresh(c.instance) // saved: the row is free for later passes
+			return a, nil
+		}
+		now := c.clock.Now()
+		return a, a.ClaimRefresh(c.instance, now, now.Add(c.cfg.LeaseTTL))
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if !a.HoldsLease(c.instance) {
+		return nil, nil, errNotDue
+	}
+	return p, a, nil
+}
+
+// Revoke ends the authorization of one of the caller's providers: at the
+// institution where it has an endpoint (if that fails, nothing changes and the
+// error says why), then locally by wiping the credentials.
+func (c *Connections) Revoke(ctx context.Context, userID, providerID uuid.UUID) error {
+	p, err := ownedProvider(ctx, c.providers, userID, providerID)
+	if err != nil {
+		return err
+	}
+	a, err := c.store.AuthorizationByProvider(ctx, providerID)
+	if err != nil {
+		return err
+	}
+	if err := revokeAtInstitution(ctx, c.registry, p, a); err != nil {
+		return err
+	}
+	_, _, err = c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		if a == nil {
+			return nil, notFound(providerID)
+		}
+		now := c.clock.Now()
+		a.Revoke(now)
+		p.FollowAuthorization(a, now)
+		return a, nil
+	})
+	return err
+}
