@@ -2,6 +2,7 @@ package providers_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -963,5 +964,102 @@ func TestCompleteLandsAlthoughARefreshOfThePreviousGrantLandedMeanwhile(t *testi
 	}
 	if a.Credentials().AccessToken != "new-consent" || !a.RefreshedAt().IsZero() || h.authorization(p.ID()).Credentials().AccessToken != "new-consent" {
 		t.Errorf("stored %+v refreshed %v, want the new consent's grant", h.authorization(p.ID()).Credentials(), a.RefreshedAt())
+	}
+}
+
+// A previous grant that the institution refuses for good while a new consent
+// is exchanged does not stop the new grant from landing.
+func TestCompleteLandsAlthoughThePreviousGrantWasRefusedMeanwhile(t *testing.T) {
+	h := newHarness(t)
+	user := h.verifiedUser()
+	p := h.authorized(user, bankKey, "My Bank")
+	state := h.begin(user, p)
+	h.bank.onRefresh(call[provider.Credentials]{err: fmt.Errorf("invalid_grant: %w", domain.ErrReauthorizationRequired)})
+	h.bank.onComplete(call[provider.Credentials]{during: func() {
+		if _, err := h.conns.RefreshNow(h.ctx, user, p.ID()); !errors.Is(err, domain.ErrReauthorizationRequired) {
+			t.Errorf("RefreshNow during the exchange: %v, want ErrReauthorizationRequired", err)
+		}
+	}})
+	a, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: state, Code: "again"})
+	if err != nil {
+		t.Fatalf("CompleteRedirect: %v", err)
+	}
+	if !a.IsAuthorized() || a.Credentials().AccessToken != "access-again" || h.provider(p.ID()).Status() != provider.StatusActive {
+		t.Errorf("%v with %+v, provider %v; want the new grant active", a.Status(), a.Credentials(), h.provider(p.ID()).Status())
+	}
+}
+
+// A grant lands only on the attempt it belongs to (SECURITY.md): if the
+// attempt was revoked, superseded or deleted while its code was being
+// exchanged, the new tokens are discarded and revoked at the institution.
+
+func TestCompleteDiscardsAGrantWhoseAttemptWasRevokedMeanwhile(t *testing.T) {
+	h := newHarness(t)
+	user := h.verifiedUser()
+	p := h.create(user, bankKey, "My Bank")
+	state := h.begin(user, p)
+	h.bank.onComplete(call[provider.Credentials]{during: func() {
+		if err := h.conns.Revoke(h.ctx, user, p.ID()); err != nil {
+			t.Errorf("Revoke during the exchange: %v", err)
+		}
+	}})
+	_, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: state, Code: "code"})
+	mustBe(t, "completing a revoked attempt", err, provider.ErrInvalidState)
+	a := h.authorization(p.ID())
+	if a.Status() != provider.AuthorizationRevoked || !a.Credentials().IsZero() || h.provider(p.ID()).Status() != provider.StatusRevoked {
+		t.Errorf("%v with %+v, provider %v; want the revoke to stand", a.Status(), a.Credentials(), h.provider(p.ID()).Status())
+	}
+	if got, want := h.bank.revokes(), h.bank.grantFor("code"); len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+		t.Errorf("institution revokes %+v, want the discarded grant %+v revoked", got, want)
+	}
+}
+
+func TestCompleteDiscardsAGrantWhoseAttemptWasSupersededMeanwhile(t *testing.T) {
+	for _, activeBefore := range []bool{false, true} {
+		t.Run(fmt.Sprintf("active before: %v", activeBefore), func(t *testing.T) {
+			h := newHarness(t)
+			user := h.verifiedUser()
+			var p *provider.Provider
+			var before provider.Credentials
+			if activeBefore {
+				p = h.authorized(user, bankKey, "My Bank")
+				before = h.authorization(p.ID()).Credentials()
+			} else {
+				p = h.create(user, bankKey, "My Bank")
+			}
+			first := h.begin(user, p)
+			var second string
+			h.bank.onComplete(call[provider.Credentials]{during: func() { second = h.begin(user, p) }})
+			_, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: first, Code: "first"})
+			mustBe(t, "completing a superseded attempt", err, provider.ErrInvalidState)
+			a := h.authorization(p.ID())
+			if !reflect.DeepEqual(a.Credentials(), before) || a.IsAuthorized() != activeBefore {
+				t.Errorf("%v with %+v, want the credentials from before the superseded attempt (%+v)", a.Status(), a.Credentials(), before)
+			}
+			if got, want := h.bank.revokes(), h.bank.grantFor("first"); len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+				t.Errorf("institution revokes %+v, want the discarded grant %+v revoked", got, want)
+			}
+			if a := h.complete(user, p, second, "second"); a.Credentials().AccessToken != "access-second" {
+				t.Errorf("the superseding attempt: %+v", a.Credentials())
+			}
+		})
+	}
+}
+
+func TestCompleteRevokesTheGrantOfAProviderDeletedMeanwhile(t *testing.T) {
+	h := newHarness(t)
+	user := h.verifiedUser()
+	p := h.create(user, bankKey, "My Bank")
+	state := h.begin(user, p)
+	h.bank.onComplete(call[provider.Credentials]{during: func() {
+		if err := h.svc.Delete(h.ctx, user, p.ID(), nil); err != nil {
+			t.Errorf("Delete during the exchange: %v", err)
+		}
+	}})
+	_, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: state, Code: "code"})
+	mustBe(t, "completing a deleted provider's attempt", err, domain.ErrNotFound)
+	h.gone(p.ID())
+	if got, want := h.bank.revokes(), h.bank.grantFor("code"); len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+		t.Errorf("institution revokes %+v, want the discarded grant %+v revoked", got, want)
 	}
 }
