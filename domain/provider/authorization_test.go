@@ -249,8 +249,11 @@ func TestConsumeStateAcceptsOnlyTheAttemptsStateBeforeItExpires(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ConsumeState: %v", err)
 				}
-				if !a.StateExpiresAt().IsZero() || !a.Snapshot().UpdatedAt.Equal(tc.at) {
+				if !a.StateExpiresAt().IsZero() || a.Snapshot().StateHash != nil || !a.Snapshot().UpdatedAt.Equal(tc.at) {
 					t.Errorf("after use: state expires %v, updated %v; want no state, updated %v", a.StateExpiresAt(), a.Snapshot().UpdatedAt, tc.at)
+				}
+				if a.AttemptID() != before.AttemptID {
+					t.Errorf("after use: attempt %s, want %s still in flight until its grant lands", a.AttemptID(), before.AttemptID)
 				}
 				if err := a.ConsumeState(value, tc.at); !errors.Is(err, ErrInvalidState) {
 					t.Errorf("second use: %v, want ErrInvalidState", err)
@@ -262,6 +265,84 @@ func TestConsumeStateAcceptsOnlyTheAttemptsStateBeforeItExpires(t *testing.T) {
 			}
 			unchanged(t, "a refused state", a, before)
 		})
+	}
+}
+
+// A grant lands only on the attempt it belongs to (SECURITY.md): one revoked or
+// replaced while its grant was being exchanged is refused, and nothing changes.
+func TestGrantAttemptLandsOnlyOnTheAttemptItBelongsTo(t *testing.T) {
+	creds := Credentials{AccessToken: "a", RefreshToken: "r", ExpiresAt: t0.Add(time.Hour)}
+	at := t0.Add(time.Minute)
+	for _, tc := range []struct {
+		name string
+		// meanwhile happens after the state of attempt was used and returns the
+		// attempt id to grant.
+		meanwhile func(a *Authorization, attempt uuid.UUID) uuid.UUID
+		ok        bool
+	}{
+		{name: "nothing happened", ok: true, meanwhile: func(_ *Authorization, attempt uuid.UUID) uuid.UUID { return attempt }},
+		{name: "the attempt was revoked", meanwhile: func(a *Authorization, attempt uuid.UUID) uuid.UUID {
+			a.Revoke(t0)
+			return attempt
+		}},
+		{name: "a newer attempt started", meanwhile: func(a *Authorization, attempt uuid.UUID) uuid.UUID {
+			a.StartAttempt(uuid.New(), NewState(), t0.Add(StateTTL), t0)
+			return attempt
+		}},
+		{name: "a newer attempt started and its state was used", meanwhile: func(a *Authorization, attempt uuid.UUID) uuid.UUID {
+			st := NewState()
+			a.StartAttempt(uuid.New(), st, t0.Add(StateTTL), t0)
+			if err := a.ConsumeState(st.Value, t0); err != nil {
+				panic(err)
+			}
+			return attempt
+		}},
+		{name: "the attempt was granted already", meanwhile: func(a *Authorization, attempt uuid.UUID) uuid.UUID {
+			if err := a.GrantAttempt(attempt, Credentials{AccessToken: "first"}, t0); err != nil {
+				panic(err)
+			}
+			return attempt
+		}},
+		{name: "no attempt named", meanwhile: func(*Authorization, uuid.UUID) uuid.UUID { return uuid.Nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, st := pending(t)
+			attempt := a.AttemptID()
+			if err := a.ConsumeState(st.Value, t0); err != nil {
+				t.Fatal(err)
+			}
+			grant := tc.meanwhile(a, attempt)
+			before := a.Snapshot()
+			err := a.GrantAttempt(grant, creds, at)
+			if !tc.ok {
+				mustBeInvalidState(t, err)
+				unchanged(t, "a refused grant", a, before)
+				return
+			}
+			if err != nil {
+				t.Fatalf("GrantAttempt: %v", err)
+			}
+			if !a.IsAuthorized() || !reflect.DeepEqual(a.Credentials(), creds) || !a.AuthorizedAt().Equal(at) {
+				t.Errorf("%v with %+v authorized %v, want active with the grant at %v", a.Status(), a.Credentials(), a.AuthorizedAt(), at)
+			}
+			if a.AttemptID() != uuid.Nil {
+				t.Errorf("attempt %s still in flight after its grant landed", a.AttemptID())
+			}
+		})
+	}
+}
+
+func TestGrantAttemptRefusesAnAttemptWhoseStateWasNotUsed(t *testing.T) {
+	a, _ := pending(t)
+	before := a.Snapshot()
+	mustBeInvalidState(t, a.GrantAttempt(a.AttemptID(), Credentials{AccessToken: "a"}, t0))
+	unchanged(t, "granting an attempt whose state was not used", a, before)
+}
+
+func mustBeInvalidState(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, ErrInvalidState) {
+		t.Fatalf("err = %v, want ErrInvalidState", err)
 	}
 }
 
@@ -523,6 +604,23 @@ func TestAuthorizationSnapshotRoundTrips(t *testing.T) {
 	a.Credentials().Scopes[1] = "changed"
 	if a.Snapshot().Credentials.Scopes[1] != "trade" {
 		t.Error("changing Credentials() changed the authorization")
+	}
+}
+
+// An attempt whose state was used is stored without a state digest (so the
+// state finds nothing) but with its id, which its grant must match.
+func TestAUsedAttemptIsStoredWithoutItsState(t *testing.T) {
+	a, st := pending(t)
+	if err := a.ConsumeState(st.Value, t0); err != nil {
+		t.Fatal(err)
+	}
+	s := a.Snapshot()
+	if s.StateHash != nil || !s.StateExpiresAt.IsZero() || s.AttemptID != a.AttemptID() || s.AttemptID == uuid.Nil {
+		t.Fatalf("snapshot has state hash %x expiring %v for attempt %s; want no state and the attempt", s.StateHash, s.StateExpiresAt, s.AttemptID)
+	}
+	back := RehydrateAuthorization(s)
+	if err := back.GrantAttempt(s.AttemptID, Credentials{AccessToken: "a"}, t0); err != nil {
+		t.Errorf("granting the rehydrated attempt: %v", err)
 	}
 }
 
