@@ -149,7 +149,9 @@ type Callback struct {
 // request (it is the user's browser arriving from the institution): unknown,
 // expired, replayed or foreign states are provider.ErrInvalidState and change
 // nothing. The state is used up before the code is exchanged, so it works once
-// even if the exchange then fails.
+// even if the exchange then fails. If the attempt was revoked, superseded or
+// deleted while the code was exchanged, the grant is discarded and revoked at
+// the institution.
 func (c *Connections) CompleteRedirect(ctx context.Context, cb Callback) (*provider.Authorization, error) {
 	if cb.State == "" || cb.Code == "" {
 		return nil, provider.ErrInvalidState
@@ -177,9 +179,9 @@ func (c *Connections) CompleteLink(ctx context.Context, userID, providerID uuid.
 
 // complete uses up the state of the attempt in flight, if allowed accepts the
 // provider and its type has the given flow, then exchanges grant for tokens
-// and stores them.
+// and stores them on that attempt if it is still in flight.
 func (c *Connections) complete(ctx context.Context, providerID uuid.UUID, state, grant string, allowed func(*provider.Provider) bool, flow Flow) (*provider.Authorization, error) {
-	p, _, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+	p, consumed, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
 		if a == nil || !allowed(p) {
 			return nil, provider.ErrInvalidState
 		}
@@ -204,11 +206,29 @@ func (c *Connections) complete(ctx context.Context, providerID uuid.UUID, state,
 			return nil, notFound(providerID) // the provider was deleted meanwhile
 		}
 		now := c.clock.Now()
-		a.Grant(creds, now)
+		if err := a.GrantAttempt(consumed.AttemptID(), creds, now); err != nil {
+			return nil, err // the attempt was revoked or superseded meanwhile
+		}
 		p.FollowAuthorization(a, now)
 		return a, nil
 	})
+	if errors.Is(err, provider.ErrInvalidState) || errors.Is(err, domain.ErrNotFound) {
+		c.discard(ctx, conn, providerID, creds)
+	}
 	return granted, err
+}
+
+// discard revokes at the institution a grant that landed on no attempt, so
+// that no grant lives on there that nothing here knows of. A failure is only
+// logged: the caller's error already says why the grant was discarded.
+func (c *Connections) discard(ctx context.Context, conn Connector, providerID uuid.UUID, creds Tokens) {
+	if creds.IsZero() {
+		return
+	}
+	if err := conn.Revoke(ctx, creds); err != nil {
+		c.log.WarnContext(ctx, "revoking a discarded grant at the institution failed", "provider_id", providerID.String(),
+			"provider_key", conn.Type().Key, "error", err.Error())
+	}
 }
 
 // connectorWithFlow returns p's connector if its flow is flow; a state brought

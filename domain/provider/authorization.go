@@ -103,7 +103,10 @@ type Authorization struct {
 	userID     uuid.UUID
 	status     AuthorizationStatus
 
-	attemptID      uuid.UUID // zero when no attempt is in flight
+	// attemptID is the attempt in flight, from its start until its grant lands
+	// (zero when none). Its state (digest and expiry) is cleared once used, while
+	// the grant is being exchanged.
+	attemptID      uuid.UUID
 	stateHash      [sha256.Size]byte
 	stateExpiresAt time.Time
 
@@ -146,7 +149,7 @@ func (a *Authorization) Snapshot() AuthorizationSnapshot {
 		StateExpiresAt: a.stateExpiresAt, Credentials: a.creds, AuthorizedAt: a.authorizedAt, RefreshedAt: a.refreshedAt,
 		LeaseOwner: a.leaseOwner, LeaseUntil: a.leaseUntil, CreatedAt: a.createdAt, UpdatedAt: a.updatedAt}
 	s.Credentials.Scopes = slices.Clone(a.creds.Scopes)
-	if a.attemptID != uuid.Nil {
+	if a.stateHash != ([sha256.Size]byte{}) {
 		s.StateHash = slices.Clone(a.stateHash[:])
 	}
 	return s
@@ -189,10 +192,12 @@ func (a *Authorization) AuthorizedAt() time.Time { return a.authorizedAt }
 // RefreshedAt returns when the credentials were last refreshed (zero if never).
 func (a *Authorization) RefreshedAt() time.Time { return a.refreshedAt }
 
-// StateExpiresAt returns when the attempt in flight expires (zero if none).
+// StateExpiresAt returns when the state of the attempt in flight expires (zero
+// if there is none, or it was used).
 func (a *Authorization) StateExpiresAt() time.Time { return a.stateExpiresAt }
 
-// AttemptID identifies the attempt in flight (uuid.Nil if none).
+// AttemptID identifies the attempt in flight, from its start until its grant
+// lands (uuid.Nil if none).
 func (a *Authorization) AttemptID() uuid.UUID { return a.attemptID }
 
 // StartAttempt replaces any attempt in flight with a new one. An active
@@ -208,19 +213,36 @@ func (a *Authorization) StartAttempt(attemptID uuid.UUID, state State, expiresAt
 
 // ConsumeState checks that stateValue belongs to the attempt in flight and has not
 // expired, and uses it up: a state works once. Any failure is ErrInvalidState and
-// changes nothing.
+// changes nothing. The attempt stays in flight while its grant is exchanged, so
+// that GrantAttempt can tell whether it still is when the grant arrives.
 func (a *Authorization) ConsumeState(stateValue string, now time.Time) error {
 	h := HashState(stateValue)
 	if a.attemptID == uuid.Nil || h != a.stateHash || !now.Before(a.stateExpiresAt) {
 		return ErrInvalidState
 	}
-	a.attemptID, a.stateHash, a.stateExpiresAt = uuid.Nil, [sha256.Size]byte{}, time.Time{}
+	a.stateHash, a.stateExpiresAt = [sha256.Size]byte{}, time.Time{}
 	a.updatedAt = now
 	return nil
 }
 
-// Grant stores the credentials of a completed consent. A refresh of the previous
-// grant still in flight loses its lease, so its result cannot overwrite these.
+// GrantAttempt grants c, exchanged for the consent of attemptID, and ends that
+// attempt. A grant lands only on the attempt it belongs to: if attemptID was
+// revoked or replaced by a newer attempt while its grant was being exchanged,
+// or its state was never used, it is ErrInvalidState and changes nothing (the
+// caller discards c).
+func (a *Authorization) GrantAttempt(attemptID uuid.UUID, c Credentials, now time.Time) error {
+	if attemptID == uuid.Nil || attemptID != a.attemptID || a.stateHash != ([sha256.Size]byte{}) {
+		return ErrInvalidState
+	}
+	a.Grant(c, now)
+	a.attemptID = uuid.Nil
+	return nil
+}
+
+// Grant stores the credentials of a completed consent, whatever attempt is in
+// flight; completing an attempt goes through GrantAttempt. A refresh of the
+// previous grant still in flight loses its lease, so its result cannot
+// overwrite these.
 func (a *Authorization) Grant(c Credentials, now time.Time) {
 	a.creds = c
 	a.status = AuthorizationActive
