@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/adapters/idempotency"
 	"github.com/dashtam/dashtam/domain"
 )
 
@@ -50,61 +51,24 @@ var idempotencyExempt = map[string]bool{
 // replaying request.
 var replayedHeaders = []string{"Content-Type", "Location", "ETag", "Last-Modified", "Cache-Control"}
 
-// IdempotencyKey names one idempotent request of one caller.
-type IdempotencyKey struct {
-	// Scope is the caller: "user:<id>", or "ip:<address>" when anonymous.
-	Scope string
-	// Method and Route (the route template, /api/v1/providers/:provider_id)
-	// name the operation.
-	Method, Route string
-	// Key is the client's Idempotency-Key.
-	Key string
-}
-
-// IdempotentResponse is a stored answer, replayed byte for byte.
-type IdempotentResponse struct {
-	Status int
-	// Header holds only the replayed headers (see replayedHeaders).
-	Header http.Header
-	Body   []byte
-}
-
-// IdempotencyRecord is the state of one key.
-type IdempotencyRecord struct {
-	Key IdempotencyKey
-	// Fingerprint is the HMAC-SHA-256 of the request's path, query and body, so
-	// the same key cannot be used for a different request. It is keyed with a
-	// server secret because bodies carry passwords (registration): a plain hash
-	// of a body whose email and name are known would let whoever reads the
-	// table guess the password offline at hash speed.
-	Fingerprint []byte
-	// Owner is the random token of the request holding the claim; only it may
-	// complete or release the record.
-	Owner string
-	// LockedAt is when the claim was taken; ExpiresAt when the record stops
-	// counting (IdempotencyTTL later).
-	LockedAt, ExpiresAt time.Time
-	// Response is nil while the first request is still running.
-	Response *IdempotentResponse
-}
-
-// IdempotencyStore keeps idempotency records; the persistence adapter implements
+// IdempotencyStore keeps idempotency records. The persistence adapter implements
 // it over the database, whose unique key on (scope, method, route, key) decides
-// between concurrent claims.
+// between concurrent claims; it does not import this package, so the compile-time
+// check that it fits is in this package's tests.
 type IdempotencyStore interface {
 	// Claim stores rec (without response) as the running claim of rec.Key and
 	// returns claimed=true, unless the key already has a live record: then it
 	// returns that record and claimed=false. A record is not live once it has
 	// expired (ExpiresAt not after rec.LockedAt), nor while it is a running claim
 	// locked at or before staleBefore (abandoned); such records are replaced.
-	Claim(ctx context.Context, rec IdempotencyRecord, staleBefore time.Time) (existing IdempotencyRecord, claimed bool, err error)
+	Claim(ctx context.Context, rec idempotency.Record, staleBefore time.Time) (existing idempotency.Record, claimed bool, err error)
 	// Complete stores res as the outcome of the claim owner holds on key; the
 	// record stays until it expires. A claim that was lost (taken over as
 	// abandoned) is domain.ErrNotFound, and nothing is stored.
-	Complete(ctx context.Context, key IdempotencyKey, owner string, res IdempotentResponse) error
+	Complete(ctx context.Context, key idempotency.Key, owner string, res idempotency.Response) error
 	// Release deletes the claim owner holds on key, so the key can be used again.
 	// A claim that was lost is not an error.
-	Release(ctx context.Context, key IdempotencyKey, owner string) error
+	Release(ctx context.Context, key idempotency.Key, owner string) error
 }
 
 // idempotencyOptions are the idempotency middleware's dependencies.
@@ -121,7 +85,7 @@ type idempotencyOptions struct {
 	maxBody int64
 }
 
-// idempotency makes POST and PATCH requests that carry an Idempotency-Key safe
+// idempotencyKeys makes POST and PATCH requests that carry an Idempotency-Key safe
 // to retry: the first request runs and its answer is stored; the same key with
 // the same request within IdempotencyTTL replays that answer (status, the
 // replayed headers and body, byte for byte, plus Idempotency-Replay: true)
@@ -137,7 +101,7 @@ type idempotencyOptions struct {
 // It must run last, after validateRequest: requests that fail authentication,
 // rate limiting or validation never reach a handler, so nothing is stored for
 // them, and the validated body is reused for the fingerprint.
-func idempotency(o idempotencyOptions) gin.HandlerFunc {
+func idempotencyKeys(o idempotencyOptions) gin.HandlerFunc {
 	if o.ttl == 0 {
 		o.ttl = IdempotencyTTL
 	}
@@ -161,8 +125,8 @@ func idempotency(o idempotencyOptions) gin.HandlerFunc {
 			return
 		}
 		now := o.now()
-		rec := IdempotencyRecord{
-			Key:         IdempotencyKey{Scope: idempotencyScope(c), Method: method, Route: route, Key: values[0]},
+		rec := idempotency.Record{
+			Key:         idempotency.Key{Scope: idempotencyScope(c), Method: method, Route: route, Key: values[0]},
 			Fingerprint: requestFingerprint(o.secret, c.Request, body),
 			Owner:       uuid.NewString(),
 			LockedAt:    now,
@@ -183,7 +147,7 @@ func idempotency(o idempotencyOptions) gin.HandlerFunc {
 }
 
 // answerExisting answers a request whose key already has a live record.
-func answerExisting(c *gin.Context, log *slog.Logger, rec, existing IdempotencyRecord) {
+func answerExisting(c *gin.Context, log *slog.Logger, rec, existing idempotency.Record) {
 	switch {
 	case !bytes.Equal(existing.Fingerprint, rec.Fingerprint):
 		writeProblem(c, log, &withFields{err: errIdempotencyKeyReused, fields: []fieldError{{
@@ -214,7 +178,7 @@ func answerExisting(c *gin.Context, log *slog.Logger, rec, existing IdempotencyR
 
 // runAndRecord runs the handler on the claimed key and stores its answer, or
 // releases the key when the answer must not be replayed.
-func runAndRecord(c *gin.Context, o idempotencyOptions, rec IdempotencyRecord) {
+func runAndRecord(c *gin.Context, o idempotencyOptions, rec idempotency.Record) {
 	// The request's context may be over (deadline, client gone) by the time the
 	// outcome is stored; the bookkeeping gets its own short budget.
 	bookkeeping := func() (context.Context, context.CancelFunc) {
@@ -245,7 +209,7 @@ func runAndRecord(c *gin.Context, o idempotencyOptions, rec IdempotencyRecord) {
 		release()
 		return
 	}
-	res := IdempotentResponse{Status: status, Header: http.Header{}, Body: recorder.body.Bytes()}
+	res := idempotency.Response{Status: status, Header: http.Header{}, Body: recorder.body.Bytes()}
 	for _, name := range replayedHeaders {
 		for _, v := range recorder.Header().Values(name) {
 			res.Header.Add(name, v)
