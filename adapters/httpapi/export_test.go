@@ -6,7 +6,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/dashtam/dashtam/adapters/ratelimit"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 )
 
@@ -15,7 +14,7 @@ import (
 // stores.
 
 // RateLimitMiddleware is rateLimit. observer may be nil or a *Metrics.
-func RateLimitMiddleware(l ratelimit.Limiter, log *slog.Logger, maxBody int64, observer rateLimitObserver) gin.HandlerFunc {
+func RateLimitMiddleware(l RateLimiter, log *slog.Logger, maxBody int64, observer rateLimitObserver) gin.HandlerFunc {
 	return rateLimit(rateLimitOptions{limiter: l, log: log, maxBody: maxBody, metrics: observer})
 }
 

@@ -58,9 +58,19 @@ var authTierRoutes = map[string]bool{
 // outage costs one log line per interval rather than one per request.
 const storeWarnInterval = 10 * time.Second
 
+// RateLimiter counts requests per key in one fixed window per tier.
+type RateLimiter interface {
+	// Take counts one request against key in tier and says whether it is within
+	// the limit. A store that cannot be reached is an error wrapping
+	// domain.ErrUnavailable; the request was then not counted.
+	Take(ctx context.Context, tier, key string) (ratelimit.Result, error)
+}
+
+var _ RateLimiter = (*ratelimit.Limiters)(nil)
+
 // rateLimitOptions are the rate-limit middleware's dependencies.
 type rateLimitOptions struct {
-	limiter ratelimit.Limiter
+	limiter RateLimiter
 	log     *slog.Logger
 	metrics rateLimitObserver // nil: no metrics
 	// maxBody bounds how much of an auth-tier request body is read to find its

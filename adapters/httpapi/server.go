@@ -13,7 +13,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/dashtam/dashtam/adapters/httpapi/api"
-	"github.com/dashtam/dashtam/adapters/ratelimit"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 )
@@ -54,7 +53,7 @@ type Deps struct {
 	TrustedProxies []string
 
 	// Limiter enforces the rate-limit tiers (TierAuth, TierRead, TierWrite).
-	Limiter ratelimit.Limiter
+	Limiter RateLimiter
 	// Idempotency stores Idempotency-Key records; IdempotencySecret keys their
 	// request fingerprints.
 	Idempotency       IdempotencyStore
