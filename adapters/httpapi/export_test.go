@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -13,9 +14,19 @@ import (
 // in package httpapi_test can install them on an engine of their own, with real
 // stores.
 
+// embeddedSpec is the embedded document, whose per-operation policy the hooks'
+// middleware follow, as the router's do.
+var embeddedSpec = sync.OnceValue(func() *Spec {
+	s, err := LoadSpec()
+	if err != nil {
+		panic(err)
+	}
+	return s
+})
+
 // RateLimitMiddleware is rateLimit. observer may be nil or a *Metrics.
 func RateLimitMiddleware(l RateLimiter, log *slog.Logger, maxBody int64, observer rateLimitObserver) gin.HandlerFunc {
-	return rateLimit(rateLimitOptions{limiter: l, log: log, maxBody: maxBody, metrics: observer})
+	return rateLimit(rateLimitOptions{spec: embeddedSpec(), limiter: l, log: log, maxBody: maxBody, metrics: observer})
 }
 
 // IdempotencyMiddleware is idempotencyKeys with a fixed fingerprint key; zero

@@ -115,7 +115,7 @@ func NewRouter(d Deps, spec *Spec) (*gin.Engine, error) {
 		cors(d.AllowedOrigins, d.Log),
 		deadline(d.RequestTimeout),
 		authenticate(spec, d.Identity, d.Log),
-		rateLimit(rateLimitOptions{limiter: d.Limiter, log: d.Log, metrics: d.Metrics, maxBody: d.MaxBodyBytes}),
+		rateLimit(rateLimitOptions{spec: spec, limiter: d.Limiter, log: d.Log, metrics: d.Metrics, maxBody: d.MaxBodyBytes}),
 		validateRequest(spec, d.MaxBodyBytes, d.Log),
 		idempotencyKeys(idempotencyOptions{store: d.Idempotency, log: d.Log, now: d.Now, secret: d.IdempotencySecret, maxBody: d.MaxBodyBytes}),
 	)
