@@ -32,7 +32,7 @@ func RateLimitMiddleware(l RateLimiter, log *slog.Logger, maxBody int64, observe
 // IdempotencyMiddleware is idempotencyKeys with a fixed fingerprint key; zero
 // durations take the defaults.
 func IdempotencyMiddleware(store IdempotencyStore, log *slog.Logger, now func() time.Time, ttl, lockTimeout time.Duration) gin.HandlerFunc {
-	return idempotencyKeys(idempotencyOptions{store: store, log: log, now: now, secret: []byte("test fingerprint key of 32 bytes"),
+	return idempotencyKeys(idempotencyOptions{spec: embeddedSpec(), store: store, log: log, now: now, secret: []byte("test fingerprint key of 32 bytes"),
 		ttl: ttl, lockTimeout: lockTimeout, maxBody: 256 << 10})
 }
 

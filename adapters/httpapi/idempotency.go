@@ -6,12 +6,14 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
@@ -37,13 +39,52 @@ const (
 	maxReplayBody = 1 << 20
 )
 
-// idempotencyExempt are the operations whose successful answers carry tokens:
-// storing them would keep access and refresh tokens in clear in the database
-// for a day. Their Idempotency-Key header is ignored. (As a safety net, no
-// successful answer marked Cache-Control: no-store is ever stored either.)
-var idempotencyExempt = map[string]bool{
-	"POST " + apiBase + "/sessions": true,
-	"POST " + apiBase + "/tokens":   true,
+// extIdempotency is the vendor extension with which every POST and PATCH
+// operation declares what it does with an Idempotency-Key: idempotencyHonoured,
+// or idempotencyIgnored for the operations whose successful answers carry
+// tokens, since storing those would keep access and refresh tokens in clear in
+// the database for a day. (As a safety net, no successful answer marked
+// Cache-Control: no-store is ever stored either.) Other methods are idempotent
+// by definition and may not declare it.
+const extIdempotency = "x-idempotency"
+
+// The values of extIdempotency.
+const (
+	idempotencyHonoured = "key"
+	idempotencyIgnored  = "ignored"
+)
+
+// honoursIdempotencyKeyOf reads the x-idempotency of the operation, whose
+// method is given: whether it honours Idempotency-Key. A POST or PATCH
+// operation without it, one with a value it does not know, and another method
+// with it are errors, so that whether a retry runs twice is never decided by
+// omission or typo.
+func honoursIdempotencyKeyOf(method string, op *openapi3.Operation) (bool, error) {
+	v, declared := op.Extensions[extIdempotency]
+	if method != http.MethodPost && method != http.MethodPatch {
+		if declared {
+			return false, fmt.Errorf("%s is only for POST and PATCH operations; %s is idempotent without a key", extIdempotency, method)
+		}
+		return false, nil
+	}
+	if !declared {
+		return false, fmt.Errorf("%s is missing (%s or %s)", extIdempotency, idempotencyHonoured, idempotencyIgnored)
+	}
+	switch s, _ := v.(string); s {
+	case idempotencyHonoured:
+		return true, nil
+	case idempotencyIgnored:
+		return false, nil
+	}
+	return false, fmt.Errorf("%s is %q, not %s or %s", extIdempotency, fmt.Sprint(v), idempotencyHonoured, idempotencyIgnored)
+}
+
+// honoursIdempotencyKey reports whether the request's operation honours
+// Idempotency-Key (its x-idempotency is idempotencyHonoured). route is the
+// matched Gin template; a request that matched no operation does not.
+func (s *Spec) honoursIdempotencyKey(method, route string) bool {
+	op := s.lookup(method, route)
+	return op != nil && op.honoursIdempotencyKey
 }
 
 // replayedHeaders are the response headers stored and replayed with the status
@@ -73,6 +114,8 @@ type IdempotencyStore interface {
 
 // idempotencyOptions are the idempotency middleware's dependencies.
 type idempotencyOptions struct {
+	// spec says which operations honour Idempotency-Key (x-idempotency).
+	spec  *Spec
 	store IdempotencyStore
 	log   *slog.Logger
 	now   func() time.Time
@@ -95,8 +138,9 @@ type idempotencyOptions struct {
 // released, so a retry runs again), nor successful answers marked no-store.
 //
 // Keys are scoped to the caller: the user, or the client IP when anonymous.
-// Requests without the header, other methods, and the token-minting operations
-// (idempotencyExempt) pass through untouched.
+// Requests without the header, and requests to operations that do not declare
+// x-idempotency: key (other methods, and the token-minting operations), pass
+// through untouched.
 //
 // It must run last, after validateRequest: requests that fail authentication,
 // rate limiting or validation never reach a handler, so nothing is stored for
@@ -111,7 +155,7 @@ func idempotencyKeys(o idempotencyOptions) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		method, route := c.Request.Method, c.FullPath()
 		values, present := c.Request.Header[headerIdempotencyKey]
-		if !present || (method != http.MethodPost && method != http.MethodPatch) || route == "" || idempotencyExempt[method+" "+route] {
+		if !present || !o.spec.honoursIdempotencyKey(method, route) {
 			c.Next()
 			return
 		}

@@ -117,7 +117,7 @@ func NewRouter(d Deps, spec *Spec) (*gin.Engine, error) {
 		authenticate(spec, d.Identity, d.Log),
 		rateLimit(rateLimitOptions{spec: spec, limiter: d.Limiter, log: d.Log, metrics: d.Metrics, maxBody: d.MaxBodyBytes}),
 		validateRequest(spec, d.MaxBodyBytes, d.Log),
-		idempotencyKeys(idempotencyOptions{store: d.Idempotency, log: d.Log, now: d.Now, secret: d.IdempotencySecret, maxBody: d.MaxBodyBytes}),
+		idempotencyKeys(idempotencyOptions{spec: spec, store: d.Idempotency, log: d.Log, now: d.Now, secret: d.IdempotencySecret, maxBody: d.MaxBodyBytes}),
 	)
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, d.Log, errRouteNotFound) })
 	r.NoMethod(func(c *gin.Context) {

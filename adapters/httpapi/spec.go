@@ -34,12 +34,15 @@ type operation struct {
 	// rateTier is the tier that limits the operation (its x-rate-limit-tier),
 	// or "" when none does.
 	rateTier string
+	// honoursIdempotencyKey is true when its x-idempotency is "key".
+	honoursIdempotencyKey bool
 }
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
 
 // LoadSpec parses and validates the embedded OpenAPI document, including the
-// policy each operation declares in vendor extensions (extRateLimitTier).
+// policy each operation declares in vendor extensions (extRateLimitTier,
+// extIdempotency).
 func LoadSpec() (*Spec, error) { return loadSpec(specYAML) }
 
 // loadSpec is LoadSpec on the document data.
@@ -67,12 +70,17 @@ func loadSpec(data []byte) (*Spec, error) {
 			if err != nil {
 				return nil, fmt.Errorf("invalid openapi.yaml: %s %s: %w", method, path, err)
 			}
+			honoursKey, err := honoursIdempotencyKeyOf(method, op)
+			if err != nil {
+				return nil, fmt.Errorf("invalid openapi.yaml: %s %s: %w", method, path, err)
+			}
 			s.ops[routeKey(method, GinPath(path))] = &operation{
 				route: &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
 				// Every protected operation uses the one bearer scheme.
-				requiresAuth: len(security) > 0,
-				hasBody:      op.RequestBody != nil,
-				rateTier:     tier,
+				requiresAuth:          len(security) > 0,
+				hasBody:               op.RequestBody != nil,
+				rateTier:              tier,
+				honoursIdempotencyKey: honoursKey,
 			}
 		}
 	}

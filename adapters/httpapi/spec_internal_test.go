@@ -159,3 +159,101 @@ func TestLoadSpecRefusesAMissingOrUnknownRateLimitTier(t *testing.T) {
 		})
 	}
 }
+
+// Every POST and PATCH operation declares what it does with an Idempotency-Key,
+// /openapi.json carries the declaration, and it agrees with the document's own
+// parameters: an operation honours the key exactly when it documents the
+// header.
+func TestEveryPostAndPatchDeclaresItsIdempotency(t *testing.T) {
+	t.Parallel()
+	s := loadEmbeddedSpec(t)
+	served := servedOperations(t, s)
+	n := 0
+	for path, item := range s.Doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if method != http.MethodPost && method != http.MethodPatch {
+				continue
+			}
+			n++
+			declared, ok := op.Extensions[extIdempotency].(string)
+			if !ok {
+				t.Errorf("%s %s declares no %s", method, path, extIdempotency)
+				continue
+			}
+			if got := served[path][strings.ToLower(method)][extIdempotency]; got != declared {
+				t.Errorf("%s %s: /openapi.json has %s %v, the document %q", method, path, extIdempotency, got, declared)
+			}
+			documented := op.Parameters.GetByInAndName("header", headerIdempotencyKey) != nil
+			if documented != (declared == idempotencyHonoured) {
+				t.Errorf("%s %s: %s %q, but the Idempotency-Key header is documented=%v", method, path, extIdempotency, declared, documented)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no POST or PATCH operation checked")
+	}
+}
+
+// The operations that honour Idempotency-Key are the ones the route list gave
+// (idempotencyExempt in idempotency.go, before the policy moved into the
+// document): every POST and PATCH but the two that mint tokens.
+func TestIdempotencyIsTheOneTheRouteListGave(t *testing.T) {
+	t.Parallel()
+	idempotencyExempt := map[string]bool{
+		"POST " + apiBase + "/sessions": true,
+		"POST " + apiBase + "/tokens":   true,
+	}
+	s := loadEmbeddedSpec(t)
+	for path, item := range s.Doc.Paths.Map() {
+		for method := range item.Operations() {
+			route := GinPath(path)
+			want := (method == http.MethodPost || method == http.MethodPatch) && !idempotencyExempt[method+" "+route]
+			if got := s.honoursIdempotencyKey(method, route); got != want {
+				t.Errorf("%s %s honours Idempotency-Key: %v, the route list said %v", method, path, got, want)
+			}
+		}
+	}
+	for _, method := range []string{http.MethodPost, http.MethodPatch} {
+		if s.honoursIdempotencyKey(method, "") {
+			t.Errorf("%s matching no route honours Idempotency-Key", method)
+		}
+	}
+}
+
+// LoadSpec refuses a POST or PATCH without x-idempotency or with a value it does
+// not know, and any other method with it.
+func TestLoadSpecRefusesAMissingOrMisplacedIdempotency(t *testing.T) {
+	t.Parallel()
+	// The first declaration in the document is registration's; the first read
+	// is the current user's.
+	const (
+		first    = "      x-idempotency: key\n"
+		firstGet = "      operationId: getCurrentUser\n      x-rate-limit-tier: read\n"
+		firstPut = "      operationId: changePassword\n      x-rate-limit-tier: write\n"
+	)
+	for _, s := range []string{first, firstGet, firstPut} {
+		if !bytes.Contains(specYAML, []byte(s)) {
+			t.Fatalf("the document has no %q", s)
+		}
+	}
+	cases := map[string]struct{ old, new, operation string }{
+		"missing":      {first, "", "POST /api/v1/users"},
+		"unknown":      {first, "      x-idempotency: keyed\n", "POST /api/v1/users"},
+		"other case":   {first, "      x-idempotency: Key\n", "POST /api/v1/users"},
+		"not a string": {first, "      x-idempotency: true\n", "POST /api/v1/users"},
+		"on a GET":     {firstGet, firstGet + "      x-idempotency: key\n", "GET /api/v1/users/me"},
+		"on a PUT":     {firstPut, firstPut + "      x-idempotency: ignored\n", "PUT /api/v1/users/me/password"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadSpec(bytes.Replace(specYAML, []byte(c.old), []byte(c.new), 1))
+			if err == nil {
+				t.Fatal("LoadSpec accepted it")
+			}
+			if msg := err.Error(); !strings.Contains(msg, c.operation) || !strings.Contains(msg, extIdempotency) {
+				t.Errorf("error %q names neither %s nor the extension", msg, c.operation)
+			}
+		})
+	}
+}
