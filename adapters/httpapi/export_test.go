@@ -2,28 +2,37 @@ package httpapi
 
 import (
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/dashtam/dashtam/adapters/ratelimit"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 )
 
 // Test hooks: the guards' middleware with explicit dependencies, so that tests
 // in package httpapi_test can install them on an engine of their own, with real
-// stores (the persistence adapter imports this package, so only an external test
-// package can use it).
+// stores.
+
+// embeddedSpec is the embedded document, whose per-operation policy the hooks'
+// middleware follow, as the router's do.
+var embeddedSpec = sync.OnceValue(func() *Spec {
+	s, err := LoadSpec()
+	if err != nil {
+		panic(err)
+	}
+	return s
+})
 
 // RateLimitMiddleware is rateLimit. observer may be nil or a *Metrics.
-func RateLimitMiddleware(l ratelimit.Limiter, log *slog.Logger, maxBody int64, observer rateLimitObserver) gin.HandlerFunc {
-	return rateLimit(rateLimitOptions{limiter: l, log: log, maxBody: maxBody, metrics: observer})
+func RateLimitMiddleware(l RateLimiter, log *slog.Logger, maxBody int64, observer rateLimitObserver) gin.HandlerFunc {
+	return rateLimit(rateLimitOptions{spec: embeddedSpec(), limiter: l, log: log, maxBody: maxBody, metrics: observer})
 }
 
-// IdempotencyMiddleware is idempotency with a fixed fingerprint key; zero
+// IdempotencyMiddleware is idempotencyKeys with a fixed fingerprint key; zero
 // durations take the defaults.
 func IdempotencyMiddleware(store IdempotencyStore, log *slog.Logger, now func() time.Time, ttl, lockTimeout time.Duration) gin.HandlerFunc {
-	return idempotency(idempotencyOptions{store: store, log: log, now: now, secret: []byte("test fingerprint key of 32 bytes"),
+	return idempotencyKeys(idempotencyOptions{spec: embeddedSpec(), store: store, log: log, now: now, secret: []byte("test fingerprint key of 32 bytes"),
 		ttl: ttl, lockTimeout: lockTimeout, maxBody: 256 << 10})
 }
 

@@ -6,15 +6,18 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/adapters/idempotency"
 	"github.com/dashtam/dashtam/domain"
 )
 
@@ -36,13 +39,52 @@ const (
 	maxReplayBody = 1 << 20
 )
 
-// idempotencyExempt are the operations whose successful answers carry tokens:
-// storing them would keep access and refresh tokens in clear in the database
-// for a day. Their Idempotency-Key header is ignored. (As a safety net, no
-// successful answer marked Cache-Control: no-store is ever stored either.)
-var idempotencyExempt = map[string]bool{
-	"POST " + apiBase + "/sessions": true,
-	"POST " + apiBase + "/tokens":   true,
+// extIdempotency is the vendor extension with which every POST and PATCH
+// operation declares what it does with an Idempotency-Key: idempotencyHonoured,
+// or idempotencyIgnored for the operations whose successful answers carry
+// tokens, since storing those would keep access and refresh tokens in clear in
+// the database for a day. (As a safety net, no successful answer marked
+// Cache-Control: no-store is ever stored either.) Other methods are idempotent
+// by definition and may not declare it.
+const extIdempotency = "x-idempotency"
+
+// The values of extIdempotency.
+const (
+	idempotencyHonoured = "key"
+	idempotencyIgnored  = "ignored"
+)
+
+// honoursIdempotencyKeyOf reads the x-idempotency of the operation, whose
+// method is given: whether it honours Idempotency-Key. A POST or PATCH
+// operation without it, one with a value it does not know, and another method
+// with it are errors, so that whether a retry runs twice is never decided by
+// omission or typo.
+func honoursIdempotencyKeyOf(method string, op *openapi3.Operation) (bool, error) {
+	v, declared := op.Extensions[extIdempotency]
+	if method != http.MethodPost && method != http.MethodPatch {
+		if declared {
+			return false, fmt.Errorf("%s is only for POST and PATCH operations; %s is idempotent without a key", extIdempotency, method)
+		}
+		return false, nil
+	}
+	if !declared {
+		return false, fmt.Errorf("%s is missing (%s or %s)", extIdempotency, idempotencyHonoured, idempotencyIgnored)
+	}
+	switch s, _ := v.(string); s {
+	case idempotencyHonoured:
+		return true, nil
+	case idempotencyIgnored:
+		return false, nil
+	}
+	return false, fmt.Errorf("%s is %q, not %s or %s", extIdempotency, fmt.Sprint(v), idempotencyHonoured, idempotencyIgnored)
+}
+
+// honoursIdempotencyKey reports whether the request's operation honours
+// Idempotency-Key (its x-idempotency is idempotencyHonoured). route is the
+// matched Gin template; a request that matched no operation does not.
+func (s *Spec) honoursIdempotencyKey(method, route string) bool {
+	op := s.lookup(method, route)
+	return op != nil && op.honoursIdempotencyKey
 }
 
 // replayedHeaders are the response headers stored and replayed with the status
@@ -50,65 +92,30 @@ var idempotencyExempt = map[string]bool{
 // replaying request.
 var replayedHeaders = []string{"Content-Type", "Location", "ETag", "Last-Modified", "Cache-Control"}
 
-// IdempotencyKey names one idempotent request of one caller.
-type IdempotencyKey struct {
-	// Scope is the caller: "user:<id>", or "ip:<address>" when anonymous.
-	Scope string
-	// Method and Route (the route template, /api/v1/providers/:provider_id)
-	// name the operation.
-	Method, Route string
-	// Key is the client's Idempotency-Key.
-	Key string
-}
-
-// IdempotentResponse is a stored answer, replayed byte for byte.
-type IdempotentResponse struct {
-	Status int
-	// Header holds only the replayed headers (see replayedHeaders).
-	Header http.Header
-	Body   []byte
-}
-
-// IdempotencyRecord is the state of one key.
-type IdempotencyRecord struct {
-	Key IdempotencyKey
-	// Fingerprint is the HMAC-SHA-256 of the request's path, query and body, so
-	// the same key cannot be used for a different request. It is keyed with a
-	// server secret because bodies carry passwords (registration): a plain hash
-	// of a body whose email and name are known would let whoever reads the
-	// table guess the password offline at hash speed.
-	Fingerprint []byte
-	// Owner is the random token of the request holding the claim; only it may
-	// complete or release the record.
-	Owner string
-	// LockedAt is when the claim was taken; ExpiresAt when the record stops
-	// counting (IdempotencyTTL later).
-	LockedAt, ExpiresAt time.Time
-	// Response is nil while the first request is still running.
-	Response *IdempotentResponse
-}
-
-// IdempotencyStore keeps idempotency records; the persistence adapter implements
+// IdempotencyStore keeps idempotency records. The persistence adapter implements
 // it over the database, whose unique key on (scope, method, route, key) decides
-// between concurrent claims.
+// between concurrent claims; it does not import this package, so the compile-time
+// check that it fits is in this package's tests.
 type IdempotencyStore interface {
 	// Claim stores rec (without response) as the running claim of rec.Key and
 	// returns claimed=true, unless the key already has a live record: then it
 	// returns that record and claimed=false. A record is not live once it has
 	// expired (ExpiresAt not after rec.LockedAt), nor while it is a running claim
 	// locked at or before staleBefore (abandoned); such records are replaced.
-	Claim(ctx context.Context, rec IdempotencyRecord, staleBefore time.Time) (existing IdempotencyRecord, claimed bool, err error)
+	Claim(ctx context.Context, rec idempotency.Record, staleBefore time.Time) (existing idempotency.Record, claimed bool, err error)
 	// Complete stores res as the outcome of the claim owner holds on key; the
 	// record stays until it expires. A claim that was lost (taken over as
 	// abandoned) is domain.ErrNotFound, and nothing is stored.
-	Complete(ctx context.Context, key IdempotencyKey, owner string, res IdempotentResponse) error
+	Complete(ctx context.Context, key idempotency.Key, owner string, res idempotency.Response) error
 	// Release deletes the claim owner holds on key, so the key can be used again.
 	// A claim that was lost is not an error.
-	Release(ctx context.Context, key IdempotencyKey, owner string) error
+	Release(ctx context.Context, key idempotency.Key, owner string) error
 }
 
 // idempotencyOptions are the idempotency middleware's dependencies.
 type idempotencyOptions struct {
+	// spec says which operations honour Idempotency-Key (x-idempotency).
+	spec  *Spec
 	store IdempotencyStore
 	log   *slog.Logger
 	now   func() time.Time
@@ -121,7 +128,7 @@ type idempotencyOptions struct {
 	maxBody int64
 }
 
-// idempotency makes POST and PATCH requests that carry an Idempotency-Key safe
+// idempotencyKeys makes POST and PATCH requests that carry an Idempotency-Key safe
 // to retry: the first request runs and its answer is stored; the same key with
 // the same request within IdempotencyTTL replays that answer (status, the
 // replayed headers and body, byte for byte, plus Idempotency-Replay: true)
@@ -131,13 +138,14 @@ type idempotencyOptions struct {
 // released, so a retry runs again), nor successful answers marked no-store.
 //
 // Keys are scoped to the caller: the user, or the client IP when anonymous.
-// Requests without the header, other methods, and the token-minting operations
-// (idempotencyExempt) pass through untouched.
+// Requests without the header, and requests to operations that do not declare
+// x-idempotency: key (other methods, and the token-minting operations), pass
+// through untouched.
 //
 // It must run last, after validateRequest: requests that fail authentication,
 // rate limiting or validation never reach a handler, so nothing is stored for
 // them, and the validated body is reused for the fingerprint.
-func idempotency(o idempotencyOptions) gin.HandlerFunc {
+func idempotencyKeys(o idempotencyOptions) gin.HandlerFunc {
 	if o.ttl == 0 {
 		o.ttl = IdempotencyTTL
 	}
@@ -147,7 +155,7 @@ func idempotency(o idempotencyOptions) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		method, route := c.Request.Method, c.FullPath()
 		values, present := c.Request.Header[headerIdempotencyKey]
-		if !present || (method != http.MethodPost && method != http.MethodPatch) || route == "" || idempotencyExempt[method+" "+route] {
+		if !present || !o.spec.honoursIdempotencyKey(method, route) {
 			c.Next()
 			return
 		}
@@ -161,8 +169,8 @@ func idempotency(o idempotencyOptions) gin.HandlerFunc {
 			return
 		}
 		now := o.now()
-		rec := IdempotencyRecord{
-			Key:         IdempotencyKey{Scope: idempotencyScope(c), Method: method, Route: route, Key: values[0]},
+		rec := idempotency.Record{
+			Key:         idempotency.Key{Scope: idempotencyScope(c), Method: method, Route: route, Key: values[0]},
 			Fingerprint: requestFingerprint(o.secret, c.Request, body),
 			Owner:       uuid.NewString(),
 			LockedAt:    now,
@@ -183,7 +191,7 @@ func idempotency(o idempotencyOptions) gin.HandlerFunc {
 }
 
 // answerExisting answers a request whose key already has a live record.
-func answerExisting(c *gin.Context, log *slog.Logger, rec, existing IdempotencyRecord) {
+func answerExisting(c *gin.Context, log *slog.Logger, rec, existing idempotency.Record) {
 	switch {
 	case !bytes.Equal(existing.Fingerprint, rec.Fingerprint):
 		writeProblem(c, log, &withFields{err: errIdempotencyKeyReused, fields: []fieldError{{
@@ -214,7 +222,7 @@ func answerExisting(c *gin.Context, log *slog.Logger, rec, existing IdempotencyR
 
 // runAndRecord runs the handler on the claimed key and stores its answer, or
 // releases the key when the answer must not be replayed.
-func runAndRecord(c *gin.Context, o idempotencyOptions, rec IdempotencyRecord) {
+func runAndRecord(c *gin.Context, o idempotencyOptions, rec idempotency.Record) {
 	// The request's context may be over (deadline, client gone) by the time the
 	// outcome is stored; the bookkeeping gets its own short budget.
 	bookkeeping := func() (context.Context, context.CancelFunc) {
@@ -245,7 +253,7 @@ func runAndRecord(c *gin.Context, o idempotencyOptions, rec IdempotencyRecord) {
 		release()
 		return
 	}
-	res := IdempotentResponse{Status: status, Header: http.Header{}, Body: recorder.body.Bytes()}
+	res := idempotency.Response{Status: status, Header: http.Header{}, Body: recorder.body.Bytes()}
 	for _, name := range replayedHeaders {
 		for _, v := range recorder.Header().Values(name) {
 			res.Header.Add(name, v)

@@ -19,6 +19,10 @@ import (
 	"github.com/dashtam/dashtam/test/dbtest"
 )
 
+// The router is given the persistence adapter's store in production; that
+// adapter does not import this package, so the check that it fits is here.
+var _ httpapi.IdempotencyStore = (*persistence.IdempotencyStore)(nil)
+
 // idemServer is an engine with recovery, fake authentication and the
 // idempotency middleware over a real database, and handlers that count their
 // side effects.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -15,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 
 	"github.com/dashtam/dashtam/adapters/ratelimit"
@@ -22,17 +24,31 @@ import (
 	"github.com/dashtam/dashtam/domain/identity"
 )
 
-// Rate-limit tiers. The names appear in metrics and name the limiters that
+// Rate-limit tiers. Each operation names its tier in openapi.yaml
+// (x-rate-limit-tier). The names appear in metrics and name the limiters that
 // bootstrap configures (RATE_LIMIT_AUTH, RATE_LIMIT_READ, RATE_LIMIT_WRITE).
 const (
-	// TierAuth throttles the operations that check or mint credentials or send
-	// email, per client IP and per email (or per user when authenticated).
+	// TierAuth throttles the operations a credential-guessing or mail-bombing
+	// client would hammer (they check or mint credentials or send email), per
+	// client IP and per email (or per user when authenticated). They fail closed
+	// when the rate-limit store is down.
 	TierAuth = "auth"
-	// TierRead throttles GET and HEAD, per user (per IP when anonymous).
+	// TierRead throttles reads (GET, and HEAD with it), per user (per IP when
+	// anonymous).
 	TierRead = "read"
-	// TierWrite throttles every other method, per user (per IP when anonymous).
+	// TierWrite throttles changes, per user (per IP when anonymous).
 	TierWrite = "write"
+	// tierNone is the x-rate-limit-tier of operations no tier limits: the
+	// operational endpoints outside /api/v1 (probes, metrics, documentation).
+	tierNone = "none"
 )
+
+// extRateLimitTier is the vendor extension with which every operation declares
+// its rate-limit tier: TierAuth, TierRead, TierWrite, or tierNone for the
+// operational endpoints that are never limited. Declaring it on the operation
+// keeps the policy next to the route it applies to and visible to clients in
+// /openapi.json (docs/api-conventions.md).
+const extRateLimitTier = "x-rate-limit-tier"
 
 // Rate-limit response headers.
 const (
@@ -42,25 +58,25 @@ const (
 	headerRetryAfter    = "Retry-After"
 )
 
-// authTierRoutes are the operations a credential-guessing or mail-bombing
-// client would hammer. They fail closed when the rate-limit store is down.
-var authTierRoutes = map[string]bool{
-	"POST " + apiBase + "/sessions":                    true,
-	"POST " + apiBase + "/users":                       true,
-	"POST " + apiBase + "/password-reset-requests":     true,
-	"POST " + apiBase + "/email-verification-requests": true,
-	"POST " + apiBase + "/password-resets":             true,
-	"POST " + apiBase + "/email-verifications":         true,
-	"POST " + apiBase + "/tokens":                      true,
-}
-
 // storeWarnInterval spaces the warnings about a failing rate-limit store, so an
 // outage costs one log line per interval rather than one per request.
 const storeWarnInterval = 10 * time.Second
 
+// RateLimiter counts requests per key in one fixed window per tier.
+type RateLimiter interface {
+	// Take counts one request against key in tier and says whether it is within
+	// the limit. A store that cannot be reached is an error wrapping
+	// domain.ErrUnavailable; the request was then not counted.
+	Take(ctx context.Context, tier, key string) (ratelimit.Result, error)
+}
+
+var _ RateLimiter = (*ratelimit.Limiters)(nil)
+
 // rateLimitOptions are the rate-limit middleware's dependencies.
 type rateLimitOptions struct {
-	limiter ratelimit.Limiter
+	// spec says each operation's tier (Spec.rateTier).
+	spec    *Spec
+	limiter RateLimiter
 	log     *slog.Logger
 	metrics rateLimitObserver // nil: no metrics
 	// maxBody bounds how much of an auth-tier request body is read to find its
@@ -74,9 +90,10 @@ type rateLimitObserver interface {
 	rateLimitStoreFailed(tier string)
 }
 
-// rateLimit counts each /api/v1 request against its tier's limits and refuses it
-// with 429 beyond them. Operational endpoints (/api/health, /healthz, /readyz,
-// /metrics, /openapi.json, /docs, /redoc) are outside /api/v1 and never limited.
+// rateLimit counts each request against its operation's tier (Spec.rateTier)
+// and refuses it with 429 beyond the tier's limits. Operational endpoints
+// (/api/health, /healthz, /readyz, /metrics, /openapi.json, /docs, /redoc) are
+// outside /api/v1 and declare no tier: they are never limited.
 //
 // It must run after authenticate (read and write requests are counted per user)
 // and before validateRequest: auth-tier requests are counted whether or not
@@ -93,7 +110,7 @@ type rateLimitObserver interface {
 func rateLimit(o rateLimitOptions) gin.HandlerFunc {
 	warn := &throttledLog{every: storeWarnInterval}
 	return func(c *gin.Context) {
-		tier, limited := rateTier(c.Request.Method, c.FullPath(), c.Request.URL.Path)
+		tier, limited := o.spec.rateTier(c.Request.Method, c.FullPath(), c.Request.URL.Path)
 		if !limited {
 			c.Next()
 			return
@@ -146,14 +163,38 @@ func rateLimit(o rateLimitOptions) gin.HandlerFunc {
 	}
 }
 
-// rateTier says which tier limits a request, if any. Only the versioned API is
-// limited; route is the matched template ("" when nothing matched).
-func rateTier(method, route, path string) (string, bool) {
+// rateTierOf reads the operation's x-rate-limit-tier: the tier that limits it,
+// or "" for tierNone. A missing or unknown tier is an error, so that an
+// operation cannot go unlimited, or be limited by a tier nobody configured, by
+// omission or typo.
+func rateTierOf(op *openapi3.Operation) (string, error) {
+	tiers := []string{TierAuth, TierRead, TierWrite, tierNone}
+	v, ok := op.Extensions[extRateLimitTier]
+	if !ok {
+		return "", fmt.Errorf("%s is missing (one of %s)", extRateLimitTier, strings.Join(tiers, ", "))
+	}
+	tier, _ := v.(string)
+	switch tier {
+	case TierAuth, TierRead, TierWrite:
+		return tier, nil
+	case tierNone:
+		return "", nil
+	}
+	return "", fmt.Errorf("%s is %q, not one of %s", extRateLimitTier, fmt.Sprint(v), strings.Join(tiers, ", "))
+}
+
+// rateTier says which tier limits a request, if any: its operation's
+// x-rate-limit-tier. route is the matched Gin template ("" when nothing
+// matched). A request under /api/v1 that matches no operation (404, 405, or an
+// OPTIONS that is not a CORS preflight) is counted all the same, so that probing
+// the API for routes is not free: in the read tier when its method is safe, in
+// the write tier otherwise.
+func (s *Spec) rateTier(method, route, path string) (string, bool) {
+	if op := s.lookup(method, route); op != nil {
+		return op.rateTier, op.rateTier != ""
+	}
 	if !strings.HasPrefix(path, apiBase+"/") {
 		return "", false
-	}
-	if authTierRoutes[method+" "+route] {
-		return TierAuth, true
 	}
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:

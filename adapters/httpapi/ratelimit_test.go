@@ -31,7 +31,7 @@ const maxBody = 256 << 10
 // rateEngine is a router with the rate limiter after (fake) authentication, and
 // handlers for one operation of each tier plus an operational endpoint. Each
 // handler echoes the request body, proving the limiter left it intact.
-func rateEngine(t *testing.T, l ratelimit.Limiter, log *slog.Logger, trusted ...string) *gin.Engine {
+func rateEngine(t *testing.T, l httpapi.RateLimiter, log *slog.Logger, trusted ...string) *gin.Engine {
 	t.Helper()
 	r := newEngine(t, log, trusted, fakeAuth(), httpapi.RateLimitMiddleware(l, log, maxBody, nil))
 	echo := func(status int) gin.HandlerFunc {
@@ -54,7 +54,7 @@ func rateEngine(t *testing.T, l ratelimit.Limiter, log *slog.Logger, trusted ...
 
 // limiterBackends runs a test against the memory store and a real Redis
 // (TEST_REDIS_URL; skipped without it, failing under CI=true), every tier at rate.
-func limiterBackends(t *testing.T, rate string, run func(t *testing.T, l ratelimit.Limiter)) {
+func limiterBackends(t *testing.T, rate string, run func(t *testing.T, l httpapi.RateLimiter)) {
 	tiers := map[string]string{httpapi.TierAuth: rate, httpapi.TierRead: rate, httpapi.TierWrite: rate}
 	t.Run("memory", func(t *testing.T) {
 		t.Parallel()
@@ -81,7 +81,7 @@ func newLimiters(t *testing.T, cfg ratelimit.Config) *ratelimit.Limiters {
 // window is over.
 func TestRateLimitTiersAreExactAtTheBoundary(t *testing.T) {
 	t.Parallel()
-	limiterBackends(t, "3-S", func(t *testing.T, l ratelimit.Limiter) {
+	limiterBackends(t, "3-S", func(t *testing.T, l httpapi.RateLimiter) {
 		log, _ := newLog()
 		h := rateEngine(t, l, log)
 		tiers := map[string]func(n int) req{
@@ -347,7 +347,7 @@ func TestRateLimitStoreDown(t *testing.T) {
 		Tiers:    map[string]string{"auth": "5-M", "read": "100-M", "write": "30-M"},
 		RedisURL: "redis://" + addr + "/0",
 	})
-	for name, l := range map[string]ratelimit.Limiter{"redis on a closed port": down, "failing fake": failingLimiter{}} {
+	for name, l := range map[string]httpapi.RateLimiter{"redis on a closed port": down, "failing fake": failingLimiter{}} {
 		t.Run(name, func(t *testing.T) {
 			log, logs := newLog()
 			h := rateEngine(t, l, log)

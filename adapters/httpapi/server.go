@@ -13,7 +13,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/dashtam/dashtam/adapters/httpapi/api"
-	"github.com/dashtam/dashtam/adapters/ratelimit"
 	"github.com/dashtam/dashtam/application"
 )
 
@@ -52,7 +51,7 @@ type Deps struct {
 	TrustedProxies []string
 
 	// Limiter enforces the rate-limit tiers (TierAuth, TierRead, TierWrite).
-	Limiter ratelimit.Limiter
+	Limiter RateLimiter
 	// Idempotency stores Idempotency-Key records; IdempotencySecret keys their
 	// request fingerprints.
 	Idempotency       IdempotencyStore
@@ -114,9 +113,9 @@ func NewRouter(d Deps, spec *Spec) (*gin.Engine, error) {
 		cors(d.AllowedOrigins, d.Log),
 		deadline(d.RequestTimeout),
 		authenticate(spec, d.App.Identity, d.Log),
-		rateLimit(rateLimitOptions{limiter: d.Limiter, log: d.Log, metrics: d.Metrics, maxBody: d.MaxBodyBytes}),
+		rateLimit(rateLimitOptions{spec: spec, limiter: d.Limiter, log: d.Log, metrics: d.Metrics, maxBody: d.MaxBodyBytes}),
 		validateRequest(spec, d.MaxBodyBytes, d.Log),
-		idempotency(idempotencyOptions{store: d.Idempotency, log: d.Log, now: d.Now, secret: d.IdempotencySecret, maxBody: d.MaxBodyBytes}),
+		idempotencyKeys(idempotencyOptions{spec: spec, store: d.Idempotency, log: d.Log, now: d.Now, secret: d.IdempotencySecret, maxBody: d.MaxBodyBytes}),
 	)
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, d.Log, errRouteNotFound) })
 	r.NoMethod(func(c *gin.Context) {

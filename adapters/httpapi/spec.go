@@ -31,14 +31,24 @@ type operation struct {
 	route        *routers.Route
 	requiresAuth bool
 	hasBody      bool
+	// rateTier is the tier that limits the operation (its x-rate-limit-tier),
+	// or "" when none does.
+	rateTier string
+	// honoursIdempotencyKey is true when its x-idempotency is "key".
+	honoursIdempotencyKey bool
 }
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
 
-// LoadSpec parses and validates the embedded OpenAPI document.
-func LoadSpec() (*Spec, error) {
+// LoadSpec parses and validates the embedded OpenAPI document, including the
+// policy each operation declares in vendor extensions (extRateLimitTier,
+// extIdempotency).
+func LoadSpec() (*Spec, error) { return loadSpec(specYAML) }
+
+// loadSpec is LoadSpec on the document data.
+func loadSpec(data []byte) (*Spec, error) {
 	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(specYAML)
+	doc, err := loader.LoadFromData(data)
 	if err != nil {
 		return nil, fmt.Errorf("parse openapi.yaml: %w", err)
 	}
@@ -56,11 +66,21 @@ func LoadSpec() (*Spec, error) {
 			if op.Security != nil {
 				security = *op.Security
 			}
+			tier, err := rateTierOf(op)
+			if err != nil {
+				return nil, fmt.Errorf("invalid openapi.yaml: %s %s: %w", method, path, err)
+			}
+			honoursKey, err := honoursIdempotencyKeyOf(method, op)
+			if err != nil {
+				return nil, fmt.Errorf("invalid openapi.yaml: %s %s: %w", method, path, err)
+			}
 			s.ops[routeKey(method, GinPath(path))] = &operation{
 				route: &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
 				// Every protected operation uses the one bearer scheme.
-				requiresAuth: len(security) > 0,
-				hasBody:      op.RequestBody != nil,
+				requiresAuth:          len(security) > 0,
+				hasBody:               op.RequestBody != nil,
+				rateTier:              tier,
+				honoursIdempotencyKey: honoursKey,
 			}
 		}
 	}

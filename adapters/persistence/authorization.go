@@ -19,7 +19,7 @@ var _ providersapp.Authorizations = (*AuthorizationStore)(nil)
 
 // AuthorizationStore keeps provider authorizations in the database, with their
 // credentials (access token, refresh token and the institution's connection id)
-// encrypted by a providersapp.TokenCipher. It implements the providers
+// encrypted by a TokenCipher. It implements the providers
 // application's Authorizations port; callers see credentials in clear.
 //
 // Each ciphertext is bound by its associated data to its row (user and provider)
@@ -33,14 +33,14 @@ var _ providersapp.Authorizations = (*AuthorizationStore)(nil)
 // into the store.
 type AuthorizationStore struct {
 	db     *DB
-	cipher providersapp.TokenCipher
+	cipher TokenCipher
 	// reencryptBatch is how many rows ReencryptAll reads at a time.
 	reencryptBatch int
 }
 
 // NewAuthorizationStore returns a store on db, which must be migrated, that
 // encrypts under cipher's primary key and decrypts with any of its keys.
-func NewAuthorizationStore(db *DB, cipher providersapp.TokenCipher) *AuthorizationStore {
+func NewAuthorizationStore(db *DB, cipher TokenCipher) *AuthorizationStore {
 	return &AuthorizationStore{db: db, cipher: cipher, reencryptBatch: 200}
 }
 

@@ -11,9 +11,20 @@ import (
 
 	"github.com/google/uuid"
 
-	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain/provider"
 )
+
+// TokenCipher encrypts provider tokens at rest. Associated data binds a ciphertext
+// to its row and field, so a ciphertext copied elsewhere does not decrypt. The
+// authorization store is its only user, so the port is declared here; the vault
+// adapter's Keyring implements it (checked in this package's tests).
+type TokenCipher interface {
+	Encrypt(plaintext, associatedData []byte) ([]byte, error)
+	Decrypt(ciphertext, associatedData []byte) ([]byte, error)
+	// IsPrimary reports whether ciphertext was made under the current primary key,
+	// so a re-encryption pass can skip it.
+	IsPrimary(ciphertext []byte) bool
+}
 
 // authorizationRow mirrors migrations/*/00003_authorizations.sql. The *CT fields
 // hold ciphertext only: authorizationFromDomain encrypts and toDomain decrypts,
@@ -76,7 +87,7 @@ func credentialAAD(userID, providerID uuid.UUID, field string) []byte {
 
 // authorizationFromDomain turns a into a row, encrypting its credentials under
 // cipher's primary key. Empty credentials are stored as NULL, not encrypted.
-func authorizationFromDomain(a *provider.Authorization, cipher providersapp.TokenCipher) (authorizationRow, error) {
+func authorizationFromDomain(a *provider.Authorization, cipher TokenCipher) (authorizationRow, error) {
 	s := a.Snapshot()
 	scopes, err := joinScopes(s.Credentials.Scopes)
 	if err != nil {
@@ -121,7 +132,7 @@ func authorizationFromDomain(a *provider.Authorization, cipher providersapp.Toke
 // toDomain rebuilds the authorization, decrypting its credentials. A ciphertext
 // that does not decrypt (tampered, copied from another row or field, or under a
 // key the keyring no longer holds) is an error, never an empty credential.
-func (r authorizationRow) toDomain(cipher providersapp.TokenCipher) (*provider.Authorization, error) {
+func (r authorizationRow) toDomain(cipher TokenCipher) (*provider.Authorization, error) {
 	status, err := provider.ParseAuthorizationStatus(r.Status)
 	if err != nil {
 		return nil, fmt.Errorf("authorization of provider %s: stored status is invalid: %w", r.ProviderID, err)
@@ -169,7 +180,7 @@ func (r authorizationRow) toDomain(cipher providersapp.TokenCipher) (*provider.A
 // decrypt opens one encrypted field of r. The error names the row and field,
 // never the ciphertext, and wraps the cipher's error (for errors.Is), which
 // carries no domain error kind: the API answers 500.
-func (r *authorizationRow) decrypt(cipher providersapp.TokenCipher, f secretField) ([]byte, error) {
+func (r *authorizationRow) decrypt(cipher TokenCipher, f secretField) ([]byte, error) {
 	pt, err := cipher.Decrypt(*f.value, credentialAAD(r.UserID, r.ProviderID, f.aadField))
 	if err != nil {
 		return nil, fmt.Errorf("authorization of provider %s: decrypt %s: %w", r.ProviderID, f.aadField, err)

@@ -22,6 +22,10 @@ import (
 	"github.com/dashtam/dashtam/test/dbtest"
 )
 
+// The composition root gives the store a vault keyring; the vault adapter does
+// not import this one, so the check that it fits is here.
+var _ persistence.TokenCipher = (*vault.Keyring)(nil)
+
 func TestAuthorizationStoreSQLite(t *testing.T) {
 	authorizationcontract.Run(t, func(t *testing.T) authorizationcontract.Harness {
 		return authorizationHarness(dbtest.SQLite(t), newKeyring(t, newKey(t, "k1")))

@@ -11,11 +11,9 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/dashtam/dashtam/adapters/httpapi"
+	"github.com/dashtam/dashtam/adapters/idempotency"
 	"github.com/dashtam/dashtam/domain"
 )
-
-var _ httpapi.IdempotencyStore = (*IdempotencyStore)(nil)
 
 // IdempotencyStore keeps the HTTP layer's Idempotency-Key records in the
 // database; it implements httpapi.IdempotencyStore. The table's primary key on
@@ -48,9 +46,9 @@ type idempotencyRow struct {
 
 func (idempotencyRow) TableName() string { return "idempotency_records" }
 
-func (r idempotencyRow) toRecord() (httpapi.IdempotencyRecord, error) {
-	rec := httpapi.IdempotencyRecord{
-		Key:         httpapi.IdempotencyKey{Scope: r.Scope, Method: r.Method, Route: r.Route, Key: r.IdemKey},
+func (r idempotencyRow) toRecord() (idempotency.Record, error) {
+	rec := idempotency.Record{
+		Key:         idempotency.Key{Scope: r.Scope, Method: r.Method, Route: r.Route, Key: r.IdemKey},
 		Fingerprint: r.Fingerprint,
 		Owner:       r.ClaimToken,
 		LockedAt:    r.LockedAt.UTC(),
@@ -61,18 +59,18 @@ func (r idempotencyRow) toRecord() (httpapi.IdempotencyRecord, error) {
 	}
 	header := http.Header{}
 	if err := json.Unmarshal([]byte(r.Headers), &header); err != nil {
-		return httpapi.IdempotencyRecord{}, fmt.Errorf("idempotency record %s %s: stored headers are not JSON: %v", r.Method, r.Route, err) //nolint:errorlint // our fault, not the caller's input
+		return idempotency.Record{}, fmt.Errorf("idempotency record %s %s: stored headers are not JSON: %v", r.Method, r.Route, err) //nolint:errorlint // our fault, not the caller's input
 	}
 	body := r.Body
 	if body == nil {
 		body = []byte{}
 	}
-	rec.Response = &httpapi.IdempotentResponse{Status: r.Status, Header: header, Body: body}
+	rec.Response = &idempotency.Response{Status: r.Status, Header: header, Body: body}
 	return rec, nil
 }
 
 // whereKey selects the row of key.
-func whereKey(tx *gorm.DB, key httpapi.IdempotencyKey) *gorm.DB {
+func whereKey(tx *gorm.DB, key idempotency.Key) *gorm.DB {
 	return tx.Where("scope = ? AND method = ? AND route = ? AND idem_key = ?", key.Scope, key.Method, key.Route, key.Key)
 }
 
@@ -81,7 +79,7 @@ func whereKey(tx *gorm.DB, key httpapi.IdempotencyKey) *gorm.DB {
 // at or before staleBefore) are deleted and the claim tried again; only the
 // request that deleted such a record (its claim token still matching) goes on,
 // so two requests replacing one stale record cannot both win.
-func (s *IdempotencyStore) Claim(ctx context.Context, rec httpapi.IdempotencyRecord, staleBefore time.Time) (httpapi.IdempotencyRecord, bool, error) {
+func (s *IdempotencyStore) Claim(ctx context.Context, rec idempotency.Record, staleBefore time.Time) (idempotency.Record, bool, error) {
 	op := "claim idempotency key"
 	row := idempotencyRow{
 		Scope: rec.Key.Scope, Method: rec.Key.Method, Route: rec.Key.Route, IdemKey: rec.Key.Key,
@@ -95,10 +93,10 @@ func (s *IdempotencyStore) Claim(ctx context.Context, rec httpapi.IdempotencyRec
 	for range 3 {
 		res := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&row)
 		if res.Error != nil {
-			return httpapi.IdempotencyRecord{}, false, dbError(op, res.Error)
+			return idempotency.Record{}, false, dbError(op, res.Error)
 		}
 		if res.RowsAffected == 1 {
-			return httpapi.IdempotencyRecord{}, true, nil
+			return idempotency.Record{}, true, nil
 		}
 		var cur idempotencyRow
 		err := whereKey(db, rec.Key).Take(&cur).Error
@@ -106,7 +104,7 @@ func (s *IdempotencyStore) Claim(ctx context.Context, rec httpapi.IdempotencyRec
 			continue // deleted since the insert: try again
 		}
 		if err != nil {
-			return httpapi.IdempotencyRecord{}, false, dbError(op, err)
+			return idempotency.Record{}, false, dbError(op, err)
 		}
 		expired := !cur.ExpiresAt.After(rec.LockedAt)
 		abandoned := cur.CompletedAt == nil && !cur.LockedAt.After(staleBefore)
@@ -115,17 +113,17 @@ func (s *IdempotencyStore) Claim(ctx context.Context, rec httpapi.IdempotencyRec
 			return existing, false, err
 		}
 		if err := whereKey(db, rec.Key).Where("claim_token = ?", cur.ClaimToken).Delete(&idempotencyRow{}).Error; err != nil {
-			return httpapi.IdempotencyRecord{}, false, dbError(op, err)
+			return idempotency.Record{}, false, dbError(op, err)
 		}
 	}
 	// Three rounds lost to concurrent requests on one key: let the client retry.
-	return httpapi.IdempotencyRecord{}, false, fmt.Errorf("%s: contended: %w", op, domain.ErrUnavailable)
+	return idempotency.Record{}, false, fmt.Errorf("%s: contended: %w", op, domain.ErrUnavailable)
 }
 
 // Complete stores res as the outcome of the claim owner holds on key. A claim
 // that no longer exists, belongs to another request or is already complete is
 // domain.ErrNotFound.
-func (s *IdempotencyStore) Complete(ctx context.Context, key httpapi.IdempotencyKey, owner string, res httpapi.IdempotentResponse) error {
+func (s *IdempotencyStore) Complete(ctx context.Context, key idempotency.Key, owner string, res idempotency.Response) error {
 	header := res.Header
 	if header == nil {
 		header = http.Header{}
@@ -153,7 +151,7 @@ func (s *IdempotencyStore) Complete(ctx context.Context, key httpapi.Idempotency
 
 // Release deletes the running claim owner holds on key. A claim that is gone or
 // belongs to another request is left alone, without error.
-func (s *IdempotencyStore) Release(ctx context.Context, key httpapi.IdempotencyKey, owner string) error {
+func (s *IdempotencyStore) Release(ctx context.Context, key idempotency.Key, owner string) error {
 	err := whereKey(s.db.Gorm.WithContext(ctx), key).
 		Where("claim_token = ? AND completed_at IS NULL", owner).
 		Delete(&idempotencyRow{}).Error

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dashtam/dashtam/adapters/httpapi"
+	"github.com/dashtam/dashtam/adapters/idempotency"
 	"github.com/dashtam/dashtam/adapters/persistence"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/test/dbtest"
@@ -27,12 +27,12 @@ func TestIdempotencyStorePostgres(t *testing.T) {
 
 var idemNow = time.Date(2030, time.March, 4, 5, 6, 7, 0, time.UTC)
 
-func idemKey(k string) httpapi.IdempotencyKey {
-	return httpapi.IdempotencyKey{Scope: "user:0193a5b0-0000-7000-8000-000000000001", Method: "POST", Route: "/api/v1/providers", Key: k}
+func idemKey(k string) idempotency.Key {
+	return idempotency.Key{Scope: "user:0193a5b0-0000-7000-8000-000000000001", Method: "POST", Route: "/api/v1/providers", Key: k}
 }
 
-func idemRecord(key httpapi.IdempotencyKey, owner string, fingerprint byte, at time.Time) httpapi.IdempotencyRecord {
-	return httpapi.IdempotencyRecord{
+func idemRecord(key idempotency.Key, owner string, fingerprint byte, at time.Time) idempotency.Record {
+	return idempotency.Record{
 		Key:         key,
 		Fingerprint: bytes.Repeat([]byte{fingerprint}, 32),
 		Owner:       owner,
@@ -70,7 +70,7 @@ func runIdempotencyStoreSuite(t *testing.T, open func(testing.TB) *persistence.D
 		st := newStore(t)
 		key := idemKey("k2")
 		mustClaim(t, st, idemRecord(key, "a", 1, idemNow))
-		want := httpapi.IdempotentResponse{
+		want := idempotency.Response{
 			Status: 201,
 			Header: http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Location": {"/api/v1/providers/1"}, "Cache-Control": {"private", "no-cache"}},
 			Body:   []byte("{\"id\":\"1\",\"alias\":\"caf\xc3\xa9\"}\n\x00\xff"),
@@ -91,7 +91,7 @@ func runIdempotencyStoreSuite(t *testing.T, open func(testing.TB) *persistence.D
 		st := newStore(t)
 		key := idemKey("k3")
 		mustClaim(t, st, idemRecord(key, "a", 1, idemNow))
-		if err := st.Complete(t.Context(), key, "a", httpapi.IdempotentResponse{Status: 204}); err != nil {
+		if err := st.Complete(t.Context(), key, "a", idempotency.Response{Status: 204}); err != nil {
 			t.Fatal(err)
 		}
 		existing, _, err := st.Claim(t.Context(), idemRecord(key, "b", 1, idemNow), stale(idemNow))
@@ -104,14 +104,14 @@ func runIdempotencyStoreSuite(t *testing.T, open func(testing.TB) *persistence.D
 		st := newStore(t)
 		key := idemKey("k4")
 		mustClaim(t, st, idemRecord(key, "a", 1, idemNow))
-		res := httpapi.IdempotentResponse{Status: 200, Body: []byte("{}")}
+		res := idempotency.Response{Status: 200, Body: []byte("{}")}
 		if err := st.Complete(t.Context(), key, "b", res); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("stranger completes: %v, want ErrNotFound", err)
 		}
 		if err := st.Complete(t.Context(), key, "a", res); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.Complete(t.Context(), key, "a", httpapi.IdempotentResponse{Status: 500}); !errors.Is(err, domain.ErrNotFound) {
+		if err := st.Complete(t.Context(), key, "a", idempotency.Response{Status: 500}); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("second completion: %v, want ErrNotFound", err)
 		}
 		if err := st.Complete(t.Context(), idemKey("never-claimed"), "a", res); !errors.Is(err, domain.ErrNotFound) {
@@ -142,7 +142,7 @@ func runIdempotencyStoreSuite(t *testing.T, open func(testing.TB) *persistence.D
 		st := newStore(t)
 		key := idemKey("k6")
 		mustClaim(t, st, idemRecord(key, "a", 1, idemNow))
-		if err := st.Complete(t.Context(), key, "a", httpapi.IdempotentResponse{Status: 201}); err != nil {
+		if err := st.Complete(t.Context(), key, "a", idempotency.Response{Status: 201}); err != nil {
 			t.Fatal(err)
 		}
 		if err := st.Release(t.Context(), key, "a"); err != nil {
@@ -157,7 +157,7 @@ func runIdempotencyStoreSuite(t *testing.T, open func(testing.TB) *persistence.D
 		st := newStore(t)
 		base := idemKey("k7")
 		mustClaim(t, st, idemRecord(base, "a", 1, idemNow))
-		for _, k := range []httpapi.IdempotencyKey{
+		for _, k := range []idempotency.Key{
 			{Scope: "user:0193a5b0-0000-7000-8000-000000000002", Method: base.Method, Route: base.Route, Key: base.Key},
 			{Scope: "ip:192.0.2.1", Method: base.Method, Route: base.Route, Key: base.Key},
 			{Scope: base.Scope, Method: "PATCH", Route: base.Route, Key: base.Key},
@@ -174,7 +174,7 @@ func runIdempotencyStoreSuite(t *testing.T, open func(testing.TB) *persistence.D
 		st := newStore(t)
 		key := idemKey("k8")
 		mustClaim(t, st, idemRecord(key, "a", 1, idemNow))
-		if err := st.Complete(t.Context(), key, "a", httpapi.IdempotentResponse{Status: 201}); err != nil {
+		if err := st.Complete(t.Context(), key, "a", idempotency.Response{Status: 201}); err != nil {
 			t.Fatal(err)
 		}
 		justBefore := idemNow.Add(24*time.Hour - time.Microsecond)
@@ -197,10 +197,10 @@ func runIdempotencyStoreSuite(t *testing.T, open func(testing.TB) *persistence.D
 		}
 		later := idemNow.Add(5 * time.Minute)
 		mustClaim(t, st, idemRecord(key, "b", 1, later))
-		if err := st.Complete(t.Context(), key, "a", httpapi.IdempotentResponse{Status: 201}); !errors.Is(err, domain.ErrNotFound) {
+		if err := st.Complete(t.Context(), key, "a", idempotency.Response{Status: 201}); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("the abandoned owner completed: %v", err)
 		}
-		if err := st.Complete(t.Context(), key, "b", httpapi.IdempotentResponse{Status: 201}); err != nil {
+		if err := st.Complete(t.Context(), key, "b", idempotency.Response{Status: 201}); err != nil {
 			t.Errorf("the new owner cannot complete: %v", err)
 		}
 	})
@@ -269,7 +269,7 @@ func runIdempotencyStoreSuite(t *testing.T, open func(testing.TB) *persistence.D
 				_, _, err := st.Claim(t.Context(), idemRecord(key, "a", 1, idemNow), stale(idemNow))
 				return err
 			},
-			"Complete":      func() error { return st.Complete(t.Context(), key, "a", httpapi.IdempotentResponse{Status: 201}) },
+			"Complete":      func() error { return st.Complete(t.Context(), key, "a", idempotency.Response{Status: 201}) },
 			"Release":       func() error { return st.Release(t.Context(), key, "a") },
 			"DeleteExpired": func() error { _, err := st.DeleteExpired(t.Context(), idemNow); return err },
 		}
@@ -281,7 +281,7 @@ func runIdempotencyStoreSuite(t *testing.T, open func(testing.TB) *persistence.D
 	})
 }
 
-func mustClaim(t *testing.T, st *persistence.IdempotencyStore, rec httpapi.IdempotencyRecord) {
+func mustClaim(t *testing.T, st *persistence.IdempotencyStore, rec idempotency.Record) {
 	t.Helper()
 	if _, claimed, err := st.Claim(t.Context(), rec, stale(rec.LockedAt)); err != nil || !claimed {
 		t.Fatalf("claim %+v: claimed=%v err=%v", rec.Key, claimed, err)

@@ -26,14 +26,6 @@ import (
 	"github.com/dashtam/dashtam/domain"
 )
 
-// Limiter counts one request against key in tier's window.
-type Limiter interface {
-	// Take counts one request against key in tier and says whether it is within
-	// the limit. A store that cannot be reached is an error wrapping
-	// domain.ErrUnavailable; the request was then not counted.
-	Take(ctx context.Context, tier, key string) (Result, error)
-}
-
 // Result is the state of one key's window after a Take.
 type Result struct {
 	// Limit is how many requests the window allows.
@@ -68,13 +60,12 @@ type Config struct {
 	Prefix string
 }
 
-// Limiters holds one limiter per tier over one store. It implements Limiter.
+// Limiters holds one limiter per tier over one store. The HTTP adapter's
+// rate-limit middleware declares the port it satisfies (httpapi.RateLimiter).
 type Limiters struct {
 	tiers  map[string]*limiter.Limiter
 	client *redis.Client // nil for the memory store
 }
-
-var _ Limiter = (*Limiters)(nil)
 
 var tierName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 
@@ -179,7 +170,10 @@ func newRedisClient(rawURL string) (*redis.Client, error) {
 	return redis.NewClient(opts), nil
 }
 
-// Take counts one request against key in tier. See Limiter.
+// Take counts one request against key in tier and says whether it is within
+// the limit. A store that cannot be reached is an error wrapping
+// domain.ErrUnavailable; the request was then not counted. A tier that was not
+// configured is ErrUnknownTier.
 func (l *Limiters) Take(ctx context.Context, tier, key string) (Result, error) {
 	lim, ok := l.tiers[tier]
 	if !ok {

@@ -49,7 +49,7 @@ func open(t *testing.T, cfg ratelimit.Config) *ratelimit.Limiters {
 // takeWindow takes n requests against key, retrying (up to three times, with a
 // fresh key) if a one-second window happened to end in the middle, so that a
 // slow machine cannot make the boundary tests flaky.
-func takeWindow(t *testing.T, l ratelimit.Limiter, tier, key string, n int) ([]ratelimit.Result, string) {
+func takeWindow(t *testing.T, l *ratelimit.Limiters, tier, key string, n int) ([]ratelimit.Result, string) {
 	t.Helper()
 	for attempt := 0; attempt < 3; attempt++ {
 		k := key + "-" + string(rune('a'+attempt))

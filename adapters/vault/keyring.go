@@ -8,11 +8,7 @@ import (
 	"crypto/cipher"
 	"errors"
 	"fmt"
-
-	"github.com/dashtam/dashtam/application/providers"
 )
-
-var _ providers.TokenCipher = (*Keyring)(nil)
 
 // KeySize is the length of every key's secret: AES-256.
 const KeySize = 32
@@ -46,9 +42,10 @@ type Key struct {
 	Secret []byte
 }
 
-// Keyring is a providers.TokenCipher: the first key encrypts, every key decrypts.
-// Rotation is: put a new key first, re-encrypt every row that IsPrimary reports
-// false for, then drop the old key. It is safe for concurrent use.
+// Keyring is the persistence adapter's TokenCipher: the first key encrypts, every
+// key decrypts. Rotation is: put a new key first, re-encrypt every row that
+// IsPrimary reports false for, then drop the old key. It is safe for concurrent
+// use.
 //
 // A ciphertext is
 //

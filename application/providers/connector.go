@@ -79,13 +79,3 @@ type Connector interface {
 	// and so does revoking a grant the institution no longer has.
 	Revoke(ctx context.Context, current Tokens) error
 }
-
-// TokenCipher encrypts provider tokens at rest. Associated data binds a ciphertext
-// to its row and field, so a ciphertext copied elsewhere does not decrypt.
-type TokenCipher interface {
-	Encrypt(plaintext, associatedData []byte) ([]byte, error)
-	Decrypt(ciphertext, associatedData []byte) ([]byte, error)
-	// IsPrimary reports whether ciphertext was made under the current primary key,
-	// so a re-encryption pass can skip it.
-	IsPrimary(ciphertext []byte) bool
-}
