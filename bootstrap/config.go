@@ -12,10 +12,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dashtam/dashtam/adapters/accesstoken"
 	"github.com/dashtam/dashtam/adapters/httpapi"
 	"github.com/dashtam/dashtam/adapters/logging"
 	"github.com/dashtam/dashtam/adapters/persistence"
+	"github.com/dashtam/dashtam/adapters/providers/httpx"
+	"github.com/dashtam/dashtam/adapters/providers/plaid"
 	"github.com/dashtam/dashtam/adapters/ratelimit"
+	providersapp "github.com/dashtam/dashtam/application/providers"
 )
 
 // Environment names.
@@ -135,8 +139,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		DatabaseURL:     get("DATABASE_URL", ""),
 		SMTPURL:         get("SMTP_URL", ""),
 		SMTPFrom:        get("SMTP_FROM", "Dashtam <no-reply@dashtam.local>"),
-		AccessTokenTTL:  duration("ACCESS_TOKEN_TTL", 30*time.Minute),
-		RequestTimeout:  duration("REQUEST_TIMEOUT", 15*time.Second),
+		AccessTokenTTL:  duration("ACCESS_TOKEN_TTL", accesstoken.DefaultTTL),
+		RequestTimeout:  duration("REQUEST_TIMEOUT", httpapi.DefaultRequestTimeout),
 		ShutdownTimeout: duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 	}
 	if c.Env != EnvDevelopment && c.Env != EnvProduction {
@@ -182,11 +186,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			bad("SESSION_CACHE_TTL", "must be a duration from 0 (no cache) to 1m, such as 1s")
 		}
 	}
-	c.TokenRefreshWindow = duration("TOKEN_REFRESH_WINDOW", 5*time.Minute)
+	c.TokenRefreshWindow = duration("TOKEN_REFRESH_WINDOW", providersapp.DefaultRefreshWindow)
 	c.TokenRefreshInterval = duration("TOKEN_REFRESH_INTERVAL", 30*time.Second)
-	c.ProviderTimeout = duration("PROVIDER_TIMEOUT", 10*time.Second)
+	c.ProviderTimeout = duration("PROVIDER_TIMEOUT", httpx.DefaultTimeout)
 	c.RedisURL = get("REDIS_URL", "")
-	c.RateLimitPrefix = get("RATE_LIMIT_PREFIX", "dashtam:rl")
+	c.RateLimitPrefix = get("RATE_LIMIT_PREFIX", ratelimit.DefaultPrefix)
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		bad("REDIS_URL", "must be a redis:// or rediss:// URL")
 	}
@@ -218,7 +222,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.Plaid = PlaidConfig{
 		ClientID: get("PLAID_CLIENT_ID", ""),
 		Secret:   get("PLAID_SECRET", ""),
-		BaseURL:  get("PLAID_BASE_URL", "https://sandbox.plaid.com"),
+		BaseURL:  get("PLAID_BASE_URL", plaid.SandboxURL),
 		Products: splitList(get("PLAID_PRODUCTS", "transactions")),
 	}
 	if (c.Plaid.ClientID == "") != (c.Plaid.Secret == "") {

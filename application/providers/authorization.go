@@ -27,7 +27,7 @@ type AuthorizationConfig struct {
 
 func (c AuthorizationConfig) withDefaults() AuthorizationConfig {
 	if c.RefreshWindow <= 0 {
-		c.RefreshWindow = 5 * time.Minute
+		c.RefreshWindow = DefaultRefreshWindow
 	}
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = time.Minute
