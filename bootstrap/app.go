@@ -5,14 +5,14 @@ package bootstrap
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/dashtam/dashtam/adapters/accesstoken"
 	"github.com/dashtam/dashtam/adapters/clock"
