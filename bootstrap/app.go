@@ -80,8 +80,8 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		return nil, err
 	}
 	// As many hashes at once as there are cores: argon2id is CPU-bound, so more
-	// only hold more 19 MiB buffers (measured: 4 at once on 2 cores, 195 MiB peak
-	// for 32 logins/s; 2 at once, 135 MiB for 37/s).
+	// at once only hold more memory without more logins per second
+	// (docs/performance.md).
 	var hasher identityapp.PasswordHasher = password.New(password.DefaultParams, 0)
 	if o.Hasher != nil {
 		hasher = o.Hasher
