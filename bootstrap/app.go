@@ -54,9 +54,11 @@ type App struct {
 }
 
 // Build opens the database (migrating it when AUTO_MIGRATE is on) and assembles
-// every adapter and use case. Close releases what it opened.
+// every adapter and use case, in the order they depend on one another:
+// identity, then providers, then the HTTP stack in front of both. Close
+// releases what it opened.
 func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *App, err error) {
-	db, err := persistence.Open(ctx, persistence.Options{URL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath()})
+	db, err := openDatabase(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -65,16 +67,53 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 			_ = db.Close()
 		}
 	}()
-	if cfg.AutoMigrate {
-		if err := db.MigrateUp(ctx, log); err != nil {
-			return nil, err
-		}
-	}
 
 	var clk identityapp.Clock = clock.System{}
 	if o.Clock != nil {
 		clk = o.Clock
 	}
+	id, err := buildIdentity(ctx, cfg, log, o, db, clk)
+	if err != nil {
+		return nil, err
+	}
+	pr, err := buildProviders(cfg, log, db, id.store, clk)
+	if err != nil {
+		return nil, err
+	}
+	web, err := buildHTTP(cfg, log, db, clk, id.service, pr)
+	if err != nil {
+		return nil, err
+	}
+	return &App{Config: cfg, Log: log, DB: db, Identity: id.service, Sessions: id.store, Authorizer: pr.authorizer,
+		Authorizations: pr.authorizations, Idempotency: web.idempotency, limiter: web.limiter, Handler: web.handler}, nil
+}
+
+// openDatabase opens the database and, when AUTO_MIGRATE is on, brings its
+// schema up to date.
+func openDatabase(ctx context.Context, cfg Config, log *slog.Logger) (*persistence.DB, error) {
+	db, err := persistence.Open(ctx, persistence.Options{URL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath()})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AutoMigrate {
+		if err := db.MigrateUp(ctx, log); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+// identityParts are the accounts and sessions use cases and their store, which
+// the provider use cases share.
+type identityParts struct {
+	service *identityapp.Service
+	store   *persistence.IdentityStore
+}
+
+// buildIdentity assembles the identity use cases: mail, password hashing,
+// access tokens and the identity store.
+func buildIdentity(ctx context.Context, cfg Config, log *slog.Logger, o Overrides, db *persistence.DB, clk identityapp.Clock) (*identityParts, error) {
 	mailer, err := buildMailer(cfg, log, o)
 	if err != nil {
 		return nil, err
@@ -109,7 +148,21 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, err
 	}
+	return &identityParts{service: ids, store: store}, nil
+}
 
+// providerParts are the provider use cases, the encrypted authorization store
+// and the sandbox institution's pages (nil when the sandbox is off).
+type providerParts struct {
+	providers          *providersapp.Service
+	authorizer         *providersapp.Authorizer
+	authorizations     *persistence.AuthorizationStore
+	sandboxInstitution http.Handler
+}
+
+// buildProviders assembles the provider use cases over the configured
+// connectors, with provider tokens encrypted at rest.
+func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *persistence.IdentityStore, clk identityapp.Clock) (*providerParts, error) {
 	registry, sandboxConn, err := buildRegistry(cfg, clk.Now)
 	if err != nil {
 		return nil, err
@@ -129,7 +182,20 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if sandboxConn != nil {
 		sandboxInstitution = sandboxConn.Institution()
 	}
+	return &providerParts{providers: providers, authorizer: authorizer, authorizations: authorizations, sandboxInstitution: sandboxInstitution}, nil
+}
 
+// httpParts are the HTTP handler and what it holds that the app must close or
+// clean up: the rate-limit store and the idempotency records.
+type httpParts struct {
+	handler     http.Handler
+	limiter     *ratelimit.Limiters
+	idempotency *persistence.IdempotencyStore
+}
+
+// buildHTTP assembles the HTTP stack in front of the use cases: rate limits,
+// metrics, idempotency records and the router the OpenAPI document drives.
+func buildHTTP(cfg Config, log *slog.Logger, db *persistence.DB, clk identityapp.Clock, ids *identityapp.Service, pr *providerParts) (_ *httpParts, err error) {
 	limiter, err := ratelimit.New(ratelimit.Config{
 		Tiers:    map[string]string{httpapi.TierAuth: cfg.RateLimitAuth, httpapi.TierRead: cfg.RateLimitRead, httpapi.TierWrite: cfg.RateLimitWrite},
 		RedisURL: cfg.RedisURL,
@@ -158,10 +224,10 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	}
 	router, err := httpapi.NewRouter(httpapi.Deps{
 		Identity:               ids,
-		Providers:              providers,
-		Authorizer:             authorizer,
+		Providers:              pr.providers,
+		Authorizer:             pr.authorizer,
 		AuthorizationResultURL: cfg.AuthorizationResultURL,
-		SandboxInstitution:     sandboxInstitution,
+		SandboxInstitution:     pr.sandboxInstitution,
 		CursorSecret:           deriveKey(cfg, "list cursors"),
 		Checks: []httpapi.Check{
 			{Name: "database", Probe: db.Ping, Required: true},
@@ -181,8 +247,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, err
 	}
-	return &App{Config: cfg, Log: log, DB: db, Identity: ids, Sessions: store, Authorizer: authorizer, Authorizations: authorizations,
-		Idempotency: idempotencyStore, limiter: limiter, Handler: router}, nil
+	return &httpParts{handler: router, limiter: limiter, idempotency: idempotencyStore}, nil
 }
 
 // Close releases the database and the rate-limit store.
