@@ -20,6 +20,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/httpapi"
 	"github.com/dashtam/dashtam/adapters/password"
 	"github.com/dashtam/dashtam/adapters/persistence"
+	"github.com/dashtam/dashtam/adapters/providers/instrumented"
 	"github.com/dashtam/dashtam/adapters/ratelimit"
 	"github.com/dashtam/dashtam/adapters/vault"
 	identityapp "github.com/dashtam/dashtam/application/identity"
@@ -55,8 +56,8 @@ type App struct {
 
 // Build opens the database (migrating it when AUTO_MIGRATE is on) and assembles
 // every adapter and use case, in the order they depend on one another:
-// identity, then providers, then the HTTP stack in front of both. Close
-// releases what it opened.
+// identity, the metrics, providers (whose connector calls the metrics time),
+// then the HTTP stack in front of them all. Close releases what it opened.
 func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *App, err error) {
 	db, err := openDatabase(ctx, cfg, log)
 	if err != nil {
@@ -76,11 +77,15 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, err
 	}
-	pr, err := buildProviders(cfg, log, db, id.store, clk)
+	metrics, err := buildMetrics()
 	if err != nil {
 		return nil, err
 	}
-	web, err := buildHTTP(cfg, log, db, clk, id.service, pr)
+	pr, err := buildProviders(cfg, log, db, id.store, clk, metrics)
+	if err != nil {
+		return nil, err
+	}
+	web, err := buildHTTP(cfg, log, db, clk, id.service, pr, metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -160,10 +165,19 @@ type providerParts struct {
 	sandboxInstitution http.Handler
 }
 
+// buildMetrics registers the service's metrics, with the Go runtime's and the
+// process's, on a registry of the app's own (never Prometheus' global one).
+func buildMetrics() (*httpapi.Metrics, error) {
+	promRegistry := prometheus.NewRegistry()
+	promRegistry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return httpapi.NewMetrics(promRegistry)
+}
+
 // buildProviders assembles the provider use cases over the configured
-// connectors, with provider tokens encrypted at rest.
-func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *persistence.IdentityStore, clk identityapp.Clock) (*providerParts, error) {
-	registry, sandboxConn, err := buildRegistry(cfg, clk.Now)
+// connectors, each reporting its calls to calls, with provider tokens
+// encrypted at rest.
+func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *persistence.IdentityStore, clk identityapp.Clock, calls instrumented.Observer) (*providerParts, error) {
+	registry, sandboxConn, err := buildRegistry(cfg, clk.Now, calls)
 	if err != nil {
 		return nil, err
 	}
@@ -194,8 +208,9 @@ type httpParts struct {
 }
 
 // buildHTTP assembles the HTTP stack in front of the use cases: rate limits,
-// metrics, idempotency records and the router the OpenAPI document drives.
-func buildHTTP(cfg Config, log *slog.Logger, db *persistence.DB, clk identityapp.Clock, ids *identityapp.Service, pr *providerParts) (_ *httpParts, err error) {
+// idempotency records and the router the OpenAPI document drives, serving
+// metrics on GET /metrics.
+func buildHTTP(cfg Config, log *slog.Logger, db *persistence.DB, clk identityapp.Clock, ids *identityapp.Service, pr *providerParts, metrics *httpapi.Metrics) (_ *httpParts, err error) {
 	limiter, err := ratelimit.New(ratelimit.Config{
 		Tiers:    map[string]string{httpapi.TierAuth: cfg.RateLimitAuth, httpapi.TierRead: cfg.RateLimitRead, httpapi.TierWrite: cfg.RateLimitWrite},
 		RedisURL: cfg.RedisURL,
@@ -210,12 +225,6 @@ func buildHTTP(cfg Config, log *slog.Logger, db *persistence.DB, clk identityapp
 		}
 	}()
 	ratelimit.RouteRedisLogs(log)
-	promRegistry := prometheus.NewRegistry()
-	promRegistry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics, err := httpapi.NewMetrics(promRegistry)
-	if err != nil {
-		return nil, err
-	}
 	idempotencyStore := persistence.NewIdempotencyStore(db)
 
 	spec, err := httpapi.LoadSpec()
