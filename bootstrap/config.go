@@ -71,7 +71,8 @@ type Config struct {
 	// RateLimitPrefix starts every rate-limit key, so deployments can share one
 	// Redis.
 	RateLimitPrefix string
-	// RateLimits are the tiers' rates in ulule/limiter syntax ("5-M").
+	// RateLimitAuth, RateLimitRead and RateLimitWrite are the tiers' rates in
+	// ulule/limiter syntax ("5-M").
 	RateLimitAuth, RateLimitRead, RateLimitWrite string
 	// AllowedOrigins are the browser origins CORS admits.
 	AllowedOrigins []string

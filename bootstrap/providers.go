@@ -62,8 +62,9 @@ func buildRegistry(cfg Config, now func() time.Time, calls instrumented.Observer
 
 // deriveKey derives a purpose-specific secret from the primary JWT signing key,
 // so each purpose gets its own key without another variable to manage.
-// Rotating the primary JWT key also rotates these (list cursors and sandbox codes
-// then start afresh).
+// Rotating the primary JWT key also rotates these: list cursors and sandbox codes
+// issued before stop working, and a request retried with an Idempotency-Key from
+// before the rotation is refused as a different request until its record expires.
 func deriveKey(cfg Config, purpose string) []byte {
 	mac := hmac.New(sha256.New, cfg.JWTSigningKeys[0].Secret)
 	mac.Write([]byte("dashtam derived key: " + purpose))
