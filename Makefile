@@ -5,7 +5,7 @@ GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/dashtam/dashtam/bootstrap.Version=$(VERSION)
 
-.PHONY: run build test test-short generate check-generate lint tools help
+.PHONY: run build test test-short test-unit generate check-generate lint tools help
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ test: ## Run the whole test suite (Postgres/Redis tests skip unless TEST_DATABAS
 
 test-short: ## Run the tests without the race detector (faster while editing)
 	go test -count=1 ./...
+
+test-unit: ## Run the domain, use-case and fake tests: no database, a few seconds
+	go test -count=1 ./domain/... ./application/... ./test/fakes/...
 
 .PHONY: e2e
 e2e: ## Run the end-to-end tests: build the binary and walk whole journeys against it
