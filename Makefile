@@ -5,7 +5,7 @@ GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/dashtam/dashtam/bootstrap.Version=$(VERSION)
 
-.PHONY: run build test test-short test-unit generate check-generate lint tools help
+.PHONY: run build test test-short test-unit generate check-generate check-tidy lint tools help
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ generate: ## Regenerate code from the OpenAPI document
 
 check-generate: generate ## Fail when generated code is stale
 	@git diff --exit-code -- '*.gen.go' || { echo "generated code is stale: run 'make generate' and commit"; exit 1; }
+
+check-tidy: ## Fail when go.mod or go.sum is not what 'go mod tidy' makes
+	@go mod tidy -diff || { echo "go.mod or go.sum is not tidy: run 'go mod tidy' and commit"; exit 1; }
 
 lint: $(GOLANGCI_LINT) ## Lint, including the layer rules (depguard)
 	$(GOLANGCI_LINT) run --allow-parallel-runners ./...
