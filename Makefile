@@ -8,7 +8,7 @@ LDFLAGS := -X github.com/dashtam/dashtam/bootstrap.Version=$(VERSION)
 .PHONY: run build test test-short test-unit generate check-generate check-tidy lint tools help
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 run: ## Run the service on its embedded defaults (SQLite, log-only email, dev keys)
 	go run -ldflags "$(LDFLAGS)" ./bootstrap/cmd/dashtam serve
