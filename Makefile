@@ -5,10 +5,10 @@ GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/dashtam/dashtam/bootstrap.Version=$(VERSION)
 
-.PHONY: run build test test-short generate check-generate lint tools help
+.PHONY: run build test test-short test-unit generate check-generate check-tidy lint tools help
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 run: ## Run the service on its embedded defaults (SQLite, log-only email, dev keys)
 	go run -ldflags "$(LDFLAGS)" ./bootstrap/cmd/dashtam serve
@@ -21,6 +21,9 @@ test: ## Run the whole test suite (Postgres/Redis tests skip unless TEST_DATABAS
 
 test-short: ## Run the tests without the race detector (faster while editing)
 	go test -count=1 ./...
+
+test-unit: ## Run the domain, use-case and fake tests: no database, a few seconds
+	go test -count=1 ./domain/... ./application/... ./test/fakes/...
 
 .PHONY: e2e
 e2e: ## Run the end-to-end tests: build the binary and walk whole journeys against it
@@ -35,6 +38,9 @@ generate: ## Regenerate code from the OpenAPI document
 
 check-generate: generate ## Fail when generated code is stale
 	@git diff --exit-code -- '*.gen.go' || { echo "generated code is stale: run 'make generate' and commit"; exit 1; }
+
+check-tidy: ## Fail when go.mod or go.sum is not what 'go mod tidy' makes
+	@go mod tidy -diff || { echo "go.mod or go.sum is not tidy: run 'go mod tidy' and commit"; exit 1; }
 
 lint: $(GOLANGCI_LINT) ## Lint, including the layer rules (depguard)
 	$(GOLANGCI_LINT) run --allow-parallel-runners ./...

@@ -5,14 +5,14 @@ package bootstrap
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/dashtam/dashtam/adapters/accesstoken"
 	"github.com/dashtam/dashtam/adapters/clock"
@@ -20,6 +20,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/httpapi"
 	"github.com/dashtam/dashtam/adapters/password"
 	"github.com/dashtam/dashtam/adapters/persistence"
+	"github.com/dashtam/dashtam/adapters/providers/instrumented"
 	"github.com/dashtam/dashtam/adapters/ratelimit"
 	"github.com/dashtam/dashtam/adapters/vault"
 	"github.com/dashtam/dashtam/application"
@@ -55,9 +56,11 @@ type App struct {
 }
 
 // Build opens the database (migrating it when AUTO_MIGRATE is on) and assembles
-// every adapter and use case. Close releases what it opened.
+// every adapter and use case, in the order they depend on one another:
+// identity, the metrics, providers (whose connector calls the metrics time),
+// then the HTTP stack in front of them all. Close releases what it opened.
 func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *App, err error) {
-	db, err := persistence.Open(ctx, persistence.Options{URL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath()})
+	db, err := openDatabase(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -66,23 +69,65 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 			_ = db.Close()
 		}
 	}()
-	if cfg.AutoMigrate {
-		if err := db.MigrateUp(ctx, log); err != nil {
-			return nil, err
-		}
-	}
 
 	var clk providersapp.Clock = clock.System{}
 	if o.Clock != nil {
 		clk = o.Clock
 	}
+	id, err := buildIdentity(ctx, cfg, log, o, db, clk)
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := buildMetrics()
+	if err != nil {
+		return nil, err
+	}
+	pr, err := buildProviders(cfg, log, db, id.store, clk, metrics)
+	if err != nil {
+		return nil, err
+	}
+	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections}
+	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics)
+	if err != nil {
+		return nil, err
+	}
+	return &App{Config: cfg, Log: log, DB: db, Identity: id.service, Sessions: id.store, Connections: pr.connections,
+		Authorizations: pr.authorizations, Idempotency: web.idempotency, limiter: web.limiter, Handler: web.handler}, nil
+}
+
+// openDatabase opens the database and, when AUTO_MIGRATE is on, brings its
+// schema up to date.
+func openDatabase(ctx context.Context, cfg Config, log *slog.Logger) (*persistence.DB, error) {
+	db, err := persistence.Open(ctx, persistence.Options{URL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath()})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AutoMigrate {
+		if err := db.MigrateUp(ctx, log); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+// identityParts are the accounts and sessions use cases and their store, which
+// the provider use cases share.
+type identityParts struct {
+	service *identityapp.Service
+	store   *persistence.IdentityStore
+}
+
+// buildIdentity assembles the identity use cases: mail, password hashing,
+// access tokens and the identity store.
+func buildIdentity(ctx context.Context, cfg Config, log *slog.Logger, o Overrides, db *persistence.DB, clk identityapp.Clock) (*identityParts, error) {
 	mailer, err := buildMailer(cfg, log, o)
 	if err != nil {
 		return nil, err
 	}
 	// As many hashes at once as there are cores: argon2id is CPU-bound, so more
-	// only hold more 19 MiB buffers (measured: 4 at once on 2 cores, 195 MiB peak
-	// for 32 logins/s; 2 at once, 135 MiB for 37/s).
+	// at once only hold more memory without more logins per second
+	// (docs/performance.md).
 	var hasher identityapp.PasswordHasher = password.New(password.DefaultParams, 0)
 	if o.Hasher != nil {
 		hasher = o.Hasher
@@ -110,8 +155,31 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, err
 	}
+	return &identityParts{service: ids, store: store}, nil
+}
 
-	registry, sandboxConn, err := buildRegistry(cfg, clk.Now)
+// providerParts are the provider use cases, the encrypted authorization store
+// and the sandbox institution's pages (nil when the sandbox is off).
+type providerParts struct {
+	providers          *providersapp.Service
+	connections        *providersapp.Connections
+	authorizations     *persistence.AuthorizationStore
+	sandboxInstitution http.Handler
+}
+
+// buildMetrics registers the service's metrics, with the Go runtime's and the
+// process's, on a registry of the app's own (never Prometheus' global one).
+func buildMetrics() (*httpapi.Metrics, error) {
+	promRegistry := prometheus.NewRegistry()
+	promRegistry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return httpapi.NewMetrics(promRegistry)
+}
+
+// buildProviders assembles the provider use cases over the configured
+// connectors, each reporting its calls to calls, with provider tokens
+// encrypted at rest.
+func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *persistence.IdentityStore, clk providersapp.Clock, calls instrumented.Observer) (*providerParts, error) {
+	registry, sandboxConn, err := buildRegistry(cfg, clk.Now, calls)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +199,23 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if sandboxConn != nil {
 		sandboxInstitution = sandboxConn.Institution()
 	}
+	return &providerParts{providers: providers, connections: connections, authorizations: authorizations, sandboxInstitution: sandboxInstitution}, nil
+}
 
+// httpParts are the HTTP handler and what it holds that the app must close or
+// clean up: the rate-limit store and the idempotency records.
+type httpParts struct {
+	handler     http.Handler
+	limiter     *ratelimit.Limiters
+	idempotency *persistence.IdempotencyStore
+}
+
+// buildHTTP assembles the HTTP stack in front of the use cases: rate limits,
+// idempotency records and the router the OpenAPI document drives, serving
+// metrics on GET /metrics.
+func buildHTTP(cfg Config, log *slog.Logger, db *persistence.DB, clk providersapp.Clock, app application.App,
+	sandboxInstitution http.Handler, metrics *httpapi.Metrics,
+) (_ *httpParts, err error) {
 	limiter, err := ratelimit.New(ratelimit.Config{
 		Tiers:    map[string]string{httpapi.TierAuth: cfg.RateLimitAuth, httpapi.TierRead: cfg.RateLimitRead, httpapi.TierWrite: cfg.RateLimitWrite},
 		RedisURL: cfg.RedisURL,
@@ -146,12 +230,6 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		}
 	}()
 	ratelimit.RouteRedisLogs(log)
-	promRegistry := prometheus.NewRegistry()
-	promRegistry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics, err := httpapi.NewMetrics(promRegistry)
-	if err != nil {
-		return nil, err
-	}
 	idempotencyStore := persistence.NewIdempotencyStore(db)
 
 	spec, err := httpapi.LoadSpec()
@@ -159,7 +237,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		return nil, err
 	}
 	router, err := httpapi.NewRouter(httpapi.Deps{
-		App:                    application.App{Identity: ids, Providers: providers, Connections: connections},
+		App:                    app,
 		AuthorizationResultURL: cfg.AuthorizationResultURL,
 		SandboxInstitution:     sandboxInstitution,
 		CursorSecret:           deriveKey(cfg, "list cursors"),
@@ -181,8 +259,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, err
 	}
-	return &App{Config: cfg, Log: log, DB: db, Identity: ids, Sessions: store, Connections: connections, Authorizations: authorizations,
-		Idempotency: idempotencyStore, limiter: limiter, Handler: router}, nil
+	return &httpParts{handler: router, limiter: limiter, idempotency: idempotencyStore}, nil
 }
 
 // Close releases the database and the rate-limit store.

@@ -2,20 +2,22 @@ package bootstrap
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/dashtam/dashtam/adapters/accesstoken"
 	"github.com/dashtam/dashtam/adapters/httpapi"
 	"github.com/dashtam/dashtam/adapters/logging"
 	"github.com/dashtam/dashtam/adapters/persistence"
+	"github.com/dashtam/dashtam/adapters/providers/httpx"
+	"github.com/dashtam/dashtam/adapters/providers/plaid"
 	"github.com/dashtam/dashtam/adapters/ratelimit"
+	providersapp "github.com/dashtam/dashtam/application/providers"
 )
 
 // Environment names.
@@ -69,7 +71,8 @@ type Config struct {
 	// RateLimitPrefix starts every rate-limit key, so deployments can share one
 	// Redis.
 	RateLimitPrefix string
-	// RateLimits are the tiers' rates in ulule/limiter syntax ("5-M").
+	// RateLimitAuth, RateLimitRead and RateLimitWrite are the tiers' rates in
+	// ulule/limiter syntax ("5-M").
 	RateLimitAuth, RateLimitRead, RateLimitWrite string
 	// AllowedOrigins are the browser origins CORS admits.
 	AllowedOrigins []string
@@ -102,140 +105,155 @@ func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "dashtam.d
 // Production reports whether APP_ENV=production.
 func (c Config) Production() bool { return c.Env == EnvProduction }
 
-// LoadConfig reads and validates the configuration. Every problem is reported,
-// each naming its variable.
+// LoadConfig reads and validates the configuration. Every problem is reported
+// at once, each naming its variable.
 func LoadConfig(getenv func(string) string) (Config, error) {
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	r := &envReader{getenv: getenv}
+	var c Config
+	loadService(r, &c)
+	loadHTTP(r, &c)
+	loadDatabase(r, &c)
+	loadEmail(r, &c)
+	loadProviders(r, &c)
+	loadRateLimits(r, &c)
+	loadKeys(r, &c)
+	if c.Production() {
+		requireProductionSecrets(r)
 	}
-	get := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return def
-	}
-	duration := func(name string, def time.Duration) time.Duration {
-		raw := get(name, "")
-		if raw == "" {
-			return def
-		}
-		d, err := time.ParseDuration(raw)
-		if err != nil || d <= 0 {
-			bad(name, "must be a positive duration such as 30s or 15m")
-			return def
-		}
-		return d
-	}
+	return c, r.err()
+}
 
-	c := Config{
-		Env:             get("APP_ENV", EnvDevelopment),
-		HTTPAddr:        get("HTTP_ADDR", "127.0.0.1:8080"),
-		DataDir:         get("DATA_DIR", "./data"),
-		DatabaseURL:     get("DATABASE_URL", ""),
-		SMTPURL:         get("SMTP_URL", ""),
-		SMTPFrom:        get("SMTP_FROM", "Dashtam <no-reply@dashtam.local>"),
-		AccessTokenTTL:  duration("ACCESS_TOKEN_TTL", 30*time.Minute),
-		RequestTimeout:  duration("REQUEST_TIMEOUT", 15*time.Second),
-		ShutdownTimeout: duration("SHUTDOWN_TIMEOUT", 20*time.Second),
-	}
+// loadService reads what the whole process shares: the environment, the log
+// level and the access-token lifetime.
+func loadService(r *envReader, c *Config) {
+	c.Env = r.get("APP_ENV", EnvDevelopment)
 	if c.Env != EnvDevelopment && c.Env != EnvProduction {
-		bad("APP_ENV", "must be development or production")
+		r.bad("APP_ENV", "must be development or production")
 	}
-	autoMigrate, err := strconv.ParseBool(get("AUTO_MIGRATE", "true"))
-	if err != nil {
-		bad("AUTO_MIGRATE", "must be true or false")
+	var err error
+	if c.LogLevel, err = logging.ParseLevel(r.get("LOG_LEVEL", "info")); err != nil {
+		r.bad("LOG_LEVEL", "must be debug, info, warn or error")
 	}
-	c.AutoMigrate = autoMigrate
-	if c.LogLevel, err = logging.ParseLevel(get("LOG_LEVEL", "info")); err != nil {
-		bad("LOG_LEVEL", "must be debug, info, warn or error")
-	}
-	if raw := get("TRUSTED_PROXIES", ""); raw != "" {
+	c.AccessTokenTTL = r.duration("ACCESS_TOKEN_TTL", accesstoken.DefaultTTL)
+}
+
+// loadHTTP reads the listener, the public origin and the limits of each
+// request.
+func loadHTTP(r *envReader, c *Config) {
+	c.HTTPAddr = r.get("HTTP_ADDR", "127.0.0.1:8080")
+	c.RequestTimeout = r.duration("REQUEST_TIMEOUT", httpapi.DefaultRequestTimeout)
+	c.ShutdownTimeout = r.duration("SHUTDOWN_TIMEOUT", 20*time.Second)
+	if raw := r.get("TRUSTED_PROXIES", ""); raw != "" {
 		c.TrustedProxies = splitList(raw)
 	}
-	c.PublicBaseURL = strings.TrimRight(get("PUBLIC_BASE_URL", "http://"+c.HTTPAddr), "/")
+	c.PublicBaseURL = strings.TrimRight(r.get("PUBLIC_BASE_URL", "http://"+c.HTTPAddr), "/")
 	if u, err := url.Parse(c.PublicBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("PUBLIC_BASE_URL", "must be an absolute http(s) URL")
+		r.bad("PUBLIC_BASE_URL", "must be an absolute http(s) URL")
 	}
+	if origins, err := httpapi.ParseAllowedOrigins(splitList(r.get("ALLOWED_ORIGINS", ""))); err != nil {
+		r.bad("ALLOWED_ORIGINS", "%v", err)
+	} else {
+		c.AllowedOrigins = origins
+	}
+}
+
+// loadDatabase reads where the data lives and how much of it an instance may
+// cache.
+func loadDatabase(r *envReader, c *Config) {
+	c.DataDir = r.get("DATA_DIR", "./data")
+	c.DatabaseURL = r.get("DATABASE_URL", "")
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-		bad("DATABASE_URL", "must be a postgres:// URL (unset it to use the embedded SQLite database)")
+		r.bad("DATABASE_URL", "must be a postgres:// URL (unset it to use the embedded SQLite database)")
 	}
-	if c.SMTPURL != "" {
-		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") {
-			bad("SMTP_URL", "must be an smtp:// or smtps:// URL")
-		}
-	}
-	sandbox, err := strconv.ParseBool(get("SANDBOX_ENABLED", strconv.FormatBool(c.Env != EnvProduction)))
-	if err != nil {
-		bad("SANDBOX_ENABLED", "must be true or false")
-	}
-	c.SandboxEnabled = sandbox
-	c.AuthorizationResultURL = get("AUTHORIZATION_RESULT_URL", "")
+	c.AutoMigrate = r.boolean("AUTO_MIGRATE", true)
 	// The cache is exact on the embedded SQLite database (one process drops
 	// what it changes); on Postgres another instance learns of a revocation a
 	// few milliseconds after it commits, so there it is the operator's choice.
 	if c.DatabaseURL == "" {
 		c.SessionCacheTTL = persistence.DefaultSessionCacheTTL
 	}
-	if raw := get("SESSION_CACHE_TTL", ""); raw != "" {
+	if raw := r.get("SESSION_CACHE_TTL", ""); raw != "" {
+		var err error
 		if c.SessionCacheTTL, err = time.ParseDuration(raw); err != nil || c.SessionCacheTTL < 0 || c.SessionCacheTTL > time.Minute {
-			bad("SESSION_CACHE_TTL", "must be a duration from 0 (no cache) to 1m, such as 1s")
+			r.bad("SESSION_CACHE_TTL", "must be a duration from 0 (no cache) to 1m, such as 1s")
 		}
 	}
-	c.TokenRefreshWindow = duration("TOKEN_REFRESH_WINDOW", 5*time.Minute)
-	c.TokenRefreshInterval = duration("TOKEN_REFRESH_INTERVAL", 30*time.Second)
-	c.ProviderTimeout = duration("PROVIDER_TIMEOUT", 10*time.Second)
-	c.RedisURL = get("REDIS_URL", "")
-	c.RateLimitPrefix = get("RATE_LIMIT_PREFIX", "dashtam:rl")
-	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
-		bad("REDIS_URL", "must be a redis:// or rediss:// URL")
+}
+
+// loadEmail reads how mail leaves the service.
+func loadEmail(r *envReader, c *Config) {
+	c.SMTPURL = r.get("SMTP_URL", "")
+	c.SMTPFrom = r.get("SMTP_FROM", "Dashtam <no-reply@dashtam.local>")
+	if c.SMTPURL != "" {
+		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") {
+			r.bad("SMTP_URL", "must be an smtp:// or smtps:// URL")
+		}
 	}
+}
+
+// loadProviders reads which institutions are offered and how their tokens are
+// kept fresh. It needs the environment and the public origin read first.
+func loadProviders(r *envReader, c *Config) {
+	c.SandboxEnabled = r.boolean("SANDBOX_ENABLED", c.Env != EnvProduction)
+	c.AuthorizationResultURL = r.get("AUTHORIZATION_RESULT_URL", "")
+	c.TokenRefreshWindow = r.duration("TOKEN_REFRESH_WINDOW", providersapp.DefaultRefreshWindow)
+	c.TokenRefreshInterval = r.duration("TOKEN_REFRESH_INTERVAL", 30*time.Second)
+	c.ProviderTimeout = r.duration("PROVIDER_TIMEOUT", httpx.DefaultTimeout)
+	c.Schwab = SchwabConfig{
+		ClientID:     r.get("SCHWAB_CLIENT_ID", ""),
+		ClientSecret: r.get("SCHWAB_CLIENT_SECRET", ""),
+		RedirectURL:  r.get("SCHWAB_REDIRECT_URL", c.PublicBaseURL+"/api/v1/oauth/schwab/callback"),
+		AuthURL:      r.get("SCHWAB_AUTH_URL", ""),
+		TokenURL:     r.get("SCHWAB_TOKEN_URL", ""),
+	}
+	if (c.Schwab.ClientID == "") != (c.Schwab.ClientSecret == "") {
+		r.bad("SCHWAB_CLIENT_SECRET", "SCHWAB_CLIENT_ID and SCHWAB_CLIENT_SECRET go together")
+	}
+	c.Plaid = PlaidConfig{
+		ClientID: r.get("PLAID_CLIENT_ID", ""),
+		Secret:   r.get("PLAID_SECRET", ""),
+		BaseURL:  r.get("PLAID_BASE_URL", plaid.SandboxURL),
+		Products: splitList(r.get("PLAID_PRODUCTS", "transactions")),
+	}
+	if (c.Plaid.ClientID == "") != (c.Plaid.Secret == "") {
+		r.bad("PLAID_SECRET", "PLAID_CLIENT_ID and PLAID_SECRET go together")
+	}
+}
+
+// loadRateLimits reads the rate-limit tiers and where their counters live.
+func loadRateLimits(r *envReader, c *Config) {
+	c.RedisURL = r.get("REDIS_URL", "")
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		r.bad("REDIS_URL", "must be a redis:// or rediss:// URL")
+	}
+	c.RateLimitPrefix = r.get("RATE_LIMIT_PREFIX", ratelimit.DefaultPrefix)
 	for _, v := range []struct {
 		name string
 		dst  *string
 		def  string
 	}{{"RATE_LIMIT_AUTH", &c.RateLimitAuth, "5-M"}, {"RATE_LIMIT_READ", &c.RateLimitRead, "100-M"}, {"RATE_LIMIT_WRITE", &c.RateLimitWrite, "30-M"}} {
-		*v.dst = get(v.name, v.def)
+		*v.dst = r.get(v.name, v.def)
 		if err := ratelimit.CheckRate(*v.dst); err != nil {
-			bad(v.name, "must be a rate like 5-M (limit-period, period S, M, H or D)")
+			r.bad(v.name, "must be a rate like 5-M (limit-period, period S, M, H or D)")
 		}
 	}
-	if origins, err := httpapi.ParseAllowedOrigins(splitList(get("ALLOWED_ORIGINS", ""))); err != nil {
-		bad("ALLOWED_ORIGINS", "%v", err)
-	} else {
-		c.AllowedOrigins = origins
-	}
-	c.Schwab = SchwabConfig{
-		ClientID:     get("SCHWAB_CLIENT_ID", ""),
-		ClientSecret: get("SCHWAB_CLIENT_SECRET", ""),
-		RedirectURL:  get("SCHWAB_REDIRECT_URL", c.PublicBaseURL+"/api/v1/oauth/schwab/callback"),
-		AuthURL:      get("SCHWAB_AUTH_URL", ""),
-		TokenURL:     get("SCHWAB_TOKEN_URL", ""),
-	}
-	if (c.Schwab.ClientID == "") != (c.Schwab.ClientSecret == "") {
-		bad("SCHWAB_CLIENT_SECRET", "SCHWAB_CLIENT_ID and SCHWAB_CLIENT_SECRET go together")
-	}
-	c.Plaid = PlaidConfig{
-		ClientID: get("PLAID_CLIENT_ID", ""),
-		Secret:   get("PLAID_SECRET", ""),
-		BaseURL:  get("PLAID_BASE_URL", "https://sandbox.plaid.com"),
-		Products: splitList(get("PLAID_PRODUCTS", "transactions")),
-	}
-	if (c.Plaid.ClientID == "") != (c.Plaid.Secret == "") {
-		bad("PLAID_SECRET", "PLAID_CLIENT_ID and PLAID_SECRET go together")
-	}
-	c.JWTSigningKeys = parseKeyring("JWT_SIGNING_KEYS", getenv("JWT_SIGNING_KEYS"), 32, 0, bad)
-	c.TokenEncryptionKeys = parseKeyring("TOKEN_ENCRYPTION_KEYS", getenv("TOKEN_ENCRYPTION_KEYS"), 32, 32, bad)
+}
 
-	if c.Production() {
-		// In production nothing falls back to a development default.
-		for _, name := range []string{"DATABASE_URL", "JWT_SIGNING_KEYS", "TOKEN_ENCRYPTION_KEYS", "SMTP_URL", "PUBLIC_BASE_URL"} {
-			if strings.TrimSpace(getenv(name)) == "" {
-				bad(name, "is required when APP_ENV=production")
-			}
+// loadKeys reads the two keyrings. Unset, they stay empty here and development
+// fills them from the generated key file (ensureDevKeys).
+func loadKeys(r *envReader, c *Config) {
+	c.JWTSigningKeys = parseKeyring("JWT_SIGNING_KEYS", r.getenv("JWT_SIGNING_KEYS"), 32, 0, r.bad)
+	c.TokenEncryptionKeys = parseKeyring("TOKEN_ENCRYPTION_KEYS", r.getenv("TOKEN_ENCRYPTION_KEYS"), 32, 32, r.bad)
+}
+
+// requireProductionSecrets reports every variable production may not leave to
+// a development default.
+func requireProductionSecrets(r *envReader) {
+	for _, name := range []string{"DATABASE_URL", "JWT_SIGNING_KEYS", "TOKEN_ENCRYPTION_KEYS", "SMTP_URL", "PUBLIC_BASE_URL"} {
+		if r.get(name, "") == "" {
+			r.bad(name, "is required when APP_ENV=production")
 		}
 	}
-	return c, errors.Join(errs...)
 }
 
 var keyID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)

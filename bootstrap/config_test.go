@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +71,37 @@ func TestInvalidValuesNameTheirVariable(t *testing.T) {
 				t.Error("error echoes the secret")
 			}
 		})
+	}
+}
+
+// A bad environment is reported in one round: every bad variable, once each,
+// from every group of settings.
+func TestSeveralBadVariablesReportedTogether(t *testing.T) {
+	bad := map[string]string{
+		"APP_ENV":              "staging",
+		"REQUEST_TIMEOUT":      "soon",
+		"DATABASE_URL":         "mysql://x",
+		"SMTP_URL":             "http://mail",
+		"TOKEN_REFRESH_WINDOW": "-5m",
+		"SCHWAB_CLIENT_ID":     "only-the-id",
+		"RATE_LIMIT_READ":      "lots",
+		"JWT_SIGNING_KEYS":     "k1:" + key(16),
+	}
+	_, err := LoadConfig(env(bad))
+	if err == nil {
+		t.Fatal("a bad environment was accepted")
+	}
+	for name := range bad {
+		if name == "SCHWAB_CLIENT_ID" {
+			name = "SCHWAB_CLIENT_SECRET" // the pair is reported under the secret
+		}
+		if !strings.Contains(err.Error(), name+":") {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+	var joined interface{ Unwrap() []error }
+	if !errors.As(err, &joined) || len(joined.Unwrap()) != len(bad) {
+		t.Errorf("want %d problems, one per variable, got: %v", len(bad), err)
 	}
 }
 

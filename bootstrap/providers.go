@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dashtam/dashtam/adapters/providers/instrumented"
 	"github.com/dashtam/dashtam/adapters/providers/plaid"
 	"github.com/dashtam/dashtam/adapters/providers/sandbox"
 	"github.com/dashtam/dashtam/adapters/providers/schwab"
@@ -13,9 +14,10 @@ import (
 )
 
 // buildRegistry builds the provider registry from configuration: one explicit
-// entry per connector, each offered only when it is configured. Adding a
-// provider means adding one block here (docs/adding-a-provider.md).
-func buildRegistry(cfg Config, now func() time.Time) (*providersapp.Registry, *sandbox.Connector, error) {
+// entry per connector, each offered only when it is configured, and each
+// reporting its calls to calls (the provider_call_duration_seconds metric).
+// Adding a provider means adding one block here (docs/adding-a-provider.md).
+func buildRegistry(cfg Config, now func() time.Time, calls instrumented.Observer) (*providersapp.Registry, *sandbox.Connector, error) {
 	var connectors []providersapp.Connector
 	var sb *sandbox.Connector
 	if cfg.SandboxEnabled {
@@ -51,14 +53,18 @@ func buildRegistry(cfg Config, now func() time.Time) (*providersapp.Registry, *s
 		}
 		connectors = append(connectors, c)
 	}
+	for i, c := range connectors {
+		connectors[i] = instrumented.Wrap(c, calls)
+	}
 	registry, err := providersapp.NewRegistry(connectors...)
 	return registry, sb, err
 }
 
 // deriveKey derives a purpose-specific secret from the primary JWT signing key,
 // so each purpose gets its own key without another variable to manage.
-// Rotating the primary JWT key also rotates these (list cursors and sandbox codes
-// then start afresh).
+// Rotating the primary JWT key also rotates these: list cursors and sandbox codes
+// issued before stop working, and a request retried with an Idempotency-Key from
+// before the rotation is refused as a different request until its record expires.
 func deriveKey(cfg Config, purpose string) []byte {
 	mac := hmac.New(sha256.New, cfg.JWTSigningKeys[0].Secret)
 	mac.Write([]byte("dashtam derived key: " + purpose))

@@ -110,6 +110,15 @@ func TestSandboxAuthorizationJourney(t *testing.T) {
 	}
 	h.Do(apitest.Request{Method: "PATCH", Path: base, Token: token}).Expect(t, 409)
 	assertNoSecretsLogged(t, h, token)
+
+	// Every call to the sandbox was timed: start, callback, refresh, revoke.
+	metrics := string(h.Do(apitest.Request{Method: "GET", Path: "/metrics"}).Expect(t, 200).Body)
+	for _, op := range []string{"begin", "complete", "refresh", "revoke"} {
+		want := `provider_call_duration_seconds_count{operation="` + op + `",outcome="ok",provider="sandbox"} 1`
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }
 
 // A replayed, expired, foreign or forged state is 400 and changes nothing.

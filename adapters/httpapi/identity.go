@@ -1,10 +1,7 @@
 package httpapi
 
 import (
-	"fmt"
-	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -15,8 +12,6 @@ import (
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/domain/identity"
 )
-
-const apiBase = "/api/v1"
 
 // RegisterUser creates an account.
 func (s *Server) RegisterUser(c *gin.Context, _ api.RegisterUserParams) {
@@ -233,42 +228,4 @@ func sessionJSON(sess *identity.Session, current uuid.UUID) api.Session {
 		ExpiresAt: sess.ExpiresAt().UTC(), UserAgent: sess.UserAgent(), IpAddress: sess.IPAddress(),
 		Current: sess.ID() == current,
 	}
-}
-
-func deref[T any](p *T, def T) T {
-	if p == nil {
-		return def
-	}
-	return *p
-}
-
-func pageCount(total int64, perPage int) int64 {
-	return int64(math.Ceil(float64(total) / float64(perPage)))
-}
-
-// offsetLinks builds the _links object and the RFC 8288 Link header of an
-// offset-paginated list, keeping every other query parameter of the request.
-func offsetLinks(u *url.URL, page, perPage int, total int64) (api.PageLinks, string) {
-	last := max(pageCount(total, perPage), 1)
-	at := func(p int64) string {
-		q := u.Query()
-		q.Set("page", strconv.FormatInt(p, 10))
-		q.Set("per_page", strconv.Itoa(perPage))
-		return u.Path + "?" + q.Encode()
-	}
-	links := api.PageLinks{Self: at(int64(page))}
-	first, lastURL := at(1), at(last)
-	links.First, links.Last = &first, &lastURL
-	header := fmt.Sprintf(`<%s>; rel="first", <%s>; rel="last"`, first, lastURL)
-	if page > 1 {
-		prev := at(min(int64(page-1), last))
-		links.Prev = &prev
-		header += fmt.Sprintf(`, <%s>; rel="prev"`, prev)
-	}
-	if int64(page) < last {
-		next := at(int64(page + 1))
-		links.Next = &next
-		header += fmt.Sprintf(`, <%s>; rel="next"`, next)
-	}
-	return links, header
 }

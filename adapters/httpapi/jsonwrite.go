@@ -14,9 +14,9 @@ import (
 )
 
 // The provider representations, on the hottest reads (GET /providers/{id} and
-// list pages), are encoded by hand: encoding/json spent a sixth of a list
-// page's CPU on them, most of it in time.Time's and uuid's marshalers and in
-// re-validating what they returned. The output is byte for byte what
+// list pages), are encoded by hand: encoding/json spent a noticeable share of a
+// list page's CPU on them (docs/performance.md), most of it in time.Time's and
+// uuid's marshalers and in re-validating what they returned. The output is byte for byte what
 // encoding/json writes for the same api values (TestProviderJSONMatchesEncodingJSON),
 // and a test fails when the generated types gain a field these functions do
 // not know (TestProviderJSONKnowsEveryField).

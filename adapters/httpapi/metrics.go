@@ -129,16 +129,13 @@ func (m *Metrics) rateLimitStoreFailed(tier string) {
 }
 
 // ObserveProviderCall records one call to an institution: provider is its key
-// ("schwab"), operation what was asked ("exchange_code", "refresh", "revoke"),
-// outcome what ProviderCallOutcome makes of the result. The provider use cases
-// reach it through a port of their own, e.g.
-//
-//	type CallRecorder interface {
-//		ObserveProviderCall(provider, operation, outcome string, elapsed time.Duration)
-//	}
-func (m *Metrics) ObserveProviderCall(provider, operation, outcome string, elapsed time.Duration) {
+// ("schwab"), operation what was asked ("complete", "refresh"), err how the call
+// ended, which ProviderCallOutcome turns into the outcome label. Connectors
+// reach it through the Observer interface of adapters/providers/instrumented,
+// which wraps each of them.
+func (m *Metrics) ObserveProviderCall(provider, operation string, err error, elapsed time.Duration) {
 	if m != nil {
-		m.providerCalls.WithLabelValues(provider, operation, outcome).Observe(elapsed.Seconds())
+		m.providerCalls.WithLabelValues(provider, operation, ProviderCallOutcome(err)).Observe(elapsed.Seconds())
 	}
 }
 

@@ -145,8 +145,8 @@ func TestProviderCallMetrics(t *testing.T) {
 			t.Errorf("ProviderCallOutcome(%v) = %q, want %q", err, got, want)
 		}
 	}
-	m.ObserveProviderCall("schwab", "refresh", httpapi.ProviderCallOutcome(nil), 300*time.Millisecond)
-	m.ObserveProviderCall("schwab", "refresh", httpapi.ProviderCallOutcome(domain.ErrProviderTimeout), 8*time.Second)
+	m.ObserveProviderCall("schwab", "refresh", nil, 300*time.Millisecond)
+	m.ObserveProviderCall("schwab", "refresh", domain.ErrProviderTimeout, 8*time.Second)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +171,7 @@ func TestMetricsRegistry(t *testing.T) {
 		t.Error("registered the same metrics twice")
 	}
 	var m *httpapi.Metrics
-	m.ObserveProviderCall("p", "o", "ok", time.Second) // no panic
+	m.ObserveProviderCall("p", "o", nil, time.Second) // no panic
 	log := slog.New(slog.DiscardHandler)
 	r := newEngine(t, log, nil, httpapi.InstrumentMiddleware(m))
 	r.GET("/metrics", httpapi.MetricsHandler(m))

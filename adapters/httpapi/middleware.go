@@ -105,6 +105,12 @@ func securityHeaders() gin.HandlerFunc {
 	}
 }
 
+// DefaultRequestTimeout bounds a request's work when Deps leaves RequestTimeout
+// at zero. It is longer than one institution call may take and shorter than the
+// server's WriteTimeout, so a request that runs out of time still gets its
+// answer written.
+const DefaultRequestTimeout = 15 * time.Second
+
 // deadline bounds every request's context, so a stuck dependency turns into a
 // prompt error instead of a hung connection.
 func deadline(d time.Duration) gin.HandlerFunc {

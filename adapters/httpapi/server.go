@@ -78,7 +78,7 @@ func NewRouter(d Deps, spec *Spec) (*gin.Engine, error) {
 		d.MaxBodyBytes = 256 << 10
 	}
 	if d.RequestTimeout == 0 {
-		d.RequestTimeout = 15 * time.Second
+		d.RequestTimeout = DefaultRequestTimeout
 	}
 	if d.Now == nil {
 		d.Now = time.Now

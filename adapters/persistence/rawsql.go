@@ -11,8 +11,8 @@ import (
 
 // The reads on every request's path (the session check, a provider by id, a
 // page of providers) skip GORM: they are hand-written SQL run on the pool GORM
-// uses and scanned column by column. In the profiles GORM's statement building
-// and reflective scanning were a fifth to a third of such a read's CPU
+// uses and scanned column by column, because in the profiles GORM's statement
+// building and reflective scanning were a large share of such a read's CPU
 // (docs/performance.md). Everything else, and every write, goes through GORM.
 
 // statement is SQL under construction: text with one ? per argument, and the
@@ -25,9 +25,10 @@ type statement struct {
 }
 
 // newStatement starts a statement for d. LIMIT and OFFSET are parameters on
-// Postgres and literals on SQLite, each the faster way there (make bench): a
-// literal OFFSET made Postgres spend twice the CPU on an offset page, and SQLite
-// prepares a statement whose LIMIT is bound a second time on every execution.
+// Postgres and literals on SQLite, each the faster way there (make bench,
+// docs/performance.md): a literal OFFSET made Postgres spend more CPU on an
+// offset page, and SQLite prepares a statement whose LIMIT is bound a second
+// time on every execution.
 func (d *DB) newStatement() *statement {
 	return &statement{literal: d.Dialect == SQLite}
 }

@@ -30,7 +30,7 @@ type ConnectionsConfig struct {
 
 func (c ConnectionsConfig) withDefaults() ConnectionsConfig {
 	if c.RefreshWindow <= 0 {
-		c.RefreshWindow = 5 * time.Minute
+		c.RefreshWindow = DefaultRefreshWindow
 	}
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = time.Minute

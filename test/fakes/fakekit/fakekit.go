@@ -59,9 +59,6 @@ func (f Fault) OnPath(path string) Fault {
 	return f
 }
 
-// IsZero reports whether f is "behave".
-func (f Fault) IsZero() bool { return f == Fault{} }
-
 // Instrument counts requests per path and applies the current Fault. It is safe
 // for concurrent use; the zero value is ready to use.
 type Instrument struct {

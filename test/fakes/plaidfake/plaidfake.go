@@ -196,12 +196,6 @@ func Error(status int, errorType, errorCode, message string) fakekit.Fault {
 	return fakekit.Reply(status, "application/json", string(body))
 }
 
-// ItemLoginRequired is a fault answering ITEM_ERROR/ITEM_LOGIN_REQUIRED.
-func ItemLoginRequired() fakekit.Fault {
-	return Error(http.StatusBadRequest, "ITEM_ERROR", "ITEM_LOGIN_REQUIRED",
-		"the login details of this item have changed")
-}
-
 // apiError is Plaid's error body.
 type apiError struct {
 	ErrorType      string  `json:"error_type"`

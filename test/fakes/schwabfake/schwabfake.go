@@ -115,7 +115,6 @@ type Server struct {
 	mu       sync.Mutex
 	codes    map[string]*codeGrant
 	refresh  map[string]*refreshGrant
-	access   map[string]time.Time
 	requests []TokenRequest
 }
 
@@ -148,7 +147,6 @@ func New(cfg Config) *Server {
 		clock:      cfg.Clock,
 		codes:      make(map[string]*codeGrant),
 		refresh:    make(map[string]*refreshGrant),
-		access:     make(map[string]time.Time),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PathAuthorize, s.authorize)
@@ -179,15 +177,6 @@ func (s *Server) TokenRequests() []TokenRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]TokenRequest(nil), s.requests...)
-}
-
-// AccessTokenValid reports whether tok is an access token the fake issued and
-// that has not expired, for tests that play Schwab's data API.
-func (s *Server) AccessTokenValid(tok string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	exp, ok := s.access[tok]
-	return ok && s.clock.Now().Before(exp)
 }
 
 // InvalidGrant is a fault that makes the token endpoint refuse every grant with
@@ -283,7 +272,7 @@ func (s *Server) exchangeCode(w http.ResponseWriter, form url.Values, now time.T
 	g.used = true
 	rt := "RT." + random() + "@"
 	s.refresh[rt] = &refreshGrant{consent: g.consent, expires: g.consent.Add(s.cfg.RefreshTTL)}
-	s.writeTokens(w, rt, now)
+	s.writeTokens(w, rt)
 }
 
 // refreshToken runs with s.mu held.
@@ -306,15 +295,14 @@ func (s *Server) refreshToken(w http.ResponseWriter, form url.Values, now time.T
 	if s.cfg.OmitRefreshTokenOnRefresh {
 		rt = ""
 	}
-	s.writeTokens(w, rt, now)
+	s.writeTokens(w, rt)
 }
 
-// writeTokens runs with s.mu held.
-func (s *Server) writeTokens(w http.ResponseWriter, refreshToken string, now time.Time) {
-	at := "I0." + random() + "@"
-	s.access[at] = now.Add(s.cfg.AccessTTL)
+// writeTokens answers with a new access token and, when refreshToken is not
+// empty, that refresh token.
+func (s *Server) writeTokens(w http.ResponseWriter, refreshToken string) {
 	body := map[string]any{
-		"access_token": at,
+		"access_token": "I0." + random() + "@",
 		"id_token":     fakeJWT(),
 		"expires_in":   int(s.cfg.AccessTTL / time.Second),
 		"token_type":   "Bearer",

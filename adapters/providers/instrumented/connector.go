@@ -1,0 +1,81 @@
+// Package instrumented times every call a provider connector makes and reports
+// it, with how it ended, to an Observer: the service's metrics. Bootstrap wraps
+// each connector with Wrap as it builds the registry, so neither the
+// connectors nor the use cases need to know about metrics.
+package instrumented
+
+import (
+	"context"
+	"time"
+
+	"github.com/dashtam/dashtam/application/providers"
+)
+
+// Observer is told about each connector call: the provider's key, the
+// operation (one of the Operation constants), the call's error (nil on
+// success) and how long it took. *httpapi.Metrics implements it, so this
+// package does not depend on the HTTP adapter.
+type Observer interface {
+	ObserveProviderCall(provider, operation string, err error, elapsed time.Duration)
+}
+
+// Operations, one per Connector method that may call the institution.
+const (
+	OperationBegin    = "begin"
+	OperationComplete = "complete"
+	OperationRefresh  = "refresh"
+	OperationRevoke   = "revoke"
+)
+
+// Connector is a providers.Connector that reports every call of the one it
+// wraps to an Observer, and otherwise passes calls and results through
+// unchanged. It is safe for concurrent use when the wrapped connector and the
+// Observer are.
+type Connector struct {
+	next providers.Connector
+	key  string
+	obs  Observer
+}
+
+var _ providers.Connector = (*Connector)(nil)
+
+// Wrap returns next reporting to obs, labelled with next's provider key.
+func Wrap(next providers.Connector, obs Observer) *Connector {
+	return &Connector{next: next, key: next.Type().Key, obs: obs}
+}
+
+// Type describes the wrapped connector. It calls no institution, so it is not
+// reported.
+func (c *Connector) Type() providers.ProviderType { return c.next.Type() }
+
+// Begin starts an attempt with the wrapped connector.
+func (c *Connector) Begin(ctx context.Context, req providers.BeginRequest) (providers.BeginResult, error) {
+	start := time.Now()
+	res, err := c.next.Begin(ctx, req)
+	c.obs.ObserveProviderCall(c.key, OperationBegin, err, time.Since(start))
+	return res, err
+}
+
+// Complete exchanges a grant with the wrapped connector.
+func (c *Connector) Complete(ctx context.Context, grant string) (providers.Tokens, error) {
+	start := time.Now()
+	tok, err := c.next.Complete(ctx, grant)
+	c.obs.ObserveProviderCall(c.key, OperationComplete, err, time.Since(start))
+	return tok, err
+}
+
+// Refresh trades tokens with the wrapped connector.
+func (c *Connector) Refresh(ctx context.Context, current providers.Tokens) (providers.Tokens, error) {
+	start := time.Now()
+	tok, err := c.next.Refresh(ctx, current)
+	c.obs.ObserveProviderCall(c.key, OperationRefresh, err, time.Since(start))
+	return tok, err
+}
+
+// Revoke ends a grant with the wrapped connector.
+func (c *Connector) Revoke(ctx context.Context, current providers.Tokens) error {
+	start := time.Now()
+	err := c.next.Revoke(ctx, current)
+	c.obs.ObserveProviderCall(c.key, OperationRevoke, err, time.Since(start))
+	return err
+}

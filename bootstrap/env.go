@@ -1,0 +1,58 @@
+package bootstrap
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// envReader reads configuration variables and keeps every problem it meets
+// instead of stopping at the first, so that an operator fixes a bad
+// environment in one round. Each problem names its variable.
+type envReader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+// bad records a problem with the variable name.
+func (r *envReader) bad(name, format string, args ...any) {
+	r.errs = append(r.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+}
+
+// get returns the variable without surrounding space, or def when it is unset
+// or blank.
+func (r *envReader) get(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// duration reads a positive duration such as 30s, or def when unset.
+func (r *envReader) duration(name string, def time.Duration) time.Duration {
+	raw := r.get(name, "")
+	if raw == "" {
+		return def
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d <= 0 {
+		r.bad(name, "must be a positive duration such as 30s or 15m")
+		return def
+	}
+	return d
+}
+
+// boolean reads true or false (or any form strconv.ParseBool accepts), or def
+// when unset.
+func (r *envReader) boolean(name string, def bool) bool {
+	v, err := strconv.ParseBool(r.get(name, strconv.FormatBool(def)))
+	if err != nil {
+		r.bad(name, "must be true or false")
+	}
+	return v
+}
+
+// err joins every problem recorded; nil when there was none.
+func (r *envReader) err() error { return errors.Join(r.errs...) }
