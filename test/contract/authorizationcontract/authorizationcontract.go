@@ -94,7 +94,7 @@ func firstUpdateInsertsWithTheProvidersStatus(t *testing.T, h Harness) {
 	state := provider.NewState()
 	attempt := newID(t)
 	var calls int
-	err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(got *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+	err := updateAuthorization(t, h, p.ID(), func(got *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
 		calls++
 		if a != nil {
 			t.Errorf("fn got authorization %s, want nil: none exists yet", a.ProviderID())
@@ -167,7 +167,7 @@ func storedEntitiesAreCopies(t *testing.T, h Harness) {
 
 func fnErrorAbortsEveryChange(t *testing.T, h Harness) {
 	p := newProvider(t, h)
-	err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, _ *provider.Authorization) (*provider.Authorization, error) {
+	err := updateAuthorization(t, h, p.ID(), func(p *provider.Provider, _ *provider.Authorization) (*provider.Authorization, error) {
 		a := provider.NewAuthorization(p, newID(t), provider.NewState(), base.Add(provider.StateTTL), base)
 		p.SetStatus(provider.StatusPending, base.Add(time.Minute))
 		return a, errBoom
@@ -183,7 +183,7 @@ func fnErrorAbortsEveryChange(t *testing.T, h Harness) {
 	s := activeSnapshot(p, base.Add(time.Hour))
 	put(t, h, provider.RehydrateAuthorization(s))
 	before := mustProvider(t, h, p.ID())
-	err = h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+	err = updateAuthorization(t, h, p.ID(), func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
 		a.RequireReauthorization(base.Add(time.Minute))
 		p.SetStatus(a.Status(), base.Add(time.Minute))
 		return a, fmt.Errorf("wrapped: %w", errBoom)
@@ -201,7 +201,7 @@ func providerIsSavedWithTheAuthorization(t *testing.T, h Harness) {
 	before := mustProvider(t, h, p.ID())
 	grantedAt := base.Add(time.Minute).In(local).Add(789 * time.Nanosecond)
 	creds := provider.Credentials{AccessToken: "at-1", RefreshToken: "rt-1", ExpiresAt: base.Add(time.Hour), Scopes: []string{"api"}}
-	err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+	err := updateAuthorization(t, h, p.ID(), func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
 		a.Grant(creds, grantedAt)
 		p.SetStatus(a.Status(), grantedAt)
 		return a, nil
@@ -224,7 +224,7 @@ func providerIsSavedWithTheAuthorization(t *testing.T, h Harness) {
 
 func nilAuthorizationSavesOnlyTheProvider(t *testing.T, h Harness) {
 	p := newProvider(t, h)
-	err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, _ *provider.Authorization) (*provider.Authorization, error) {
+	err := updateAuthorization(t, h, p.ID(), func(p *provider.Provider, _ *provider.Authorization) (*provider.Authorization, error) {
 		p.SetStatus(provider.StatusRevoked, base.Add(time.Minute))
 		return nil, nil
 	})
@@ -245,7 +245,7 @@ func renameOntoTakenAliasSavesNothing(t *testing.T, h Harness) {
 	if err := h.Providers.CreateProvider(t.Context(), other); err != nil {
 		t.Fatal(err)
 	}
-	err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, _ *provider.Authorization) (*provider.Authorization, error) {
+	err := updateAuthorization(t, h, p.ID(), func(p *provider.Provider, _ *provider.Authorization) (*provider.Authorization, error) {
 		if err := p.Rename("OTHER", base.Add(time.Minute)); err != nil {
 			return nil, err
 		}
@@ -274,7 +274,7 @@ func foreignOrUnstorableAuthorizationIsRefused(t *testing.T, h Harness) {
 		"a scope with a space": provider.RehydrateAuthorization(spaced),
 		"an empty scope":       provider.RehydrateAuthorization(empty),
 	} {
-		err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(p *provider.Provider, _ *provider.Authorization) (*provider.Authorization, error) {
+		err := updateAuthorization(t, h, p.ID(), func(p *provider.Provider, _ *provider.Authorization) (*provider.Authorization, error) {
 			p.SetStatus(provider.StatusRevoked, base.Add(time.Minute))
 			return a, nil
 		})
@@ -300,7 +300,7 @@ func unknownIDsAreNotFound(t *testing.T, h Harness) {
 	if _, err := h.Store.AuthorizationByState(t.Context(), provider.NewState().Hash); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("AuthorizationByState of an unknown state: got %v, want ErrNotFound", err)
 	}
-	err := h.Store.UpdateAuthorization(t.Context(), newID(t), func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
+	err := updateAuthorization(t, h, newID(t), func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
 		t.Error("fn called for an unknown provider")
 		return nil, nil
 	})
@@ -511,7 +511,7 @@ func claimedLeaseHoldsUntilItRunsOut(t *testing.T, h Harness) {
 	if got := claim(t, h, owner, base, base.Add(time.Hour), until, 1); len(got) != 1 || !got[0].HoldsLease(owner) {
 		t.Fatalf("claim returned %d authorizations, want 1 held by the owner", len(got))
 	}
-	err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(_ *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+	err := updateAuthorization(t, h, p.ID(), func(_ *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
 		return a, a.ClaimRefresh(other, base.Add(time.Second), base.Add(time.Hour))
 	})
 	if !errors.Is(err, provider.ErrRefreshInProgress) {
@@ -545,7 +545,7 @@ func deletingTheProviderDeletesItsAuthorization(t *testing.T, h Harness) {
 	if got := claim(t, h, newID(t), base.Add(time.Hour), base.Add(2*time.Hour), base.Add(2*time.Hour), 10); !slices.Equal(providerIDs(got), []uuid.UUID{kept.ID()}) {
 		t.Errorf("claim after the delete got %v, want only the kept provider %s", providerIDs(got), kept.ID())
 	}
-	err := h.Store.UpdateAuthorization(t.Context(), p.ID(), func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
+	err := updateAuthorization(t, h, p.ID(), func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
 		t.Error("fn called for a deleted provider")
 		return nil, nil
 	})
@@ -579,10 +579,20 @@ func mustNewProvider(t *testing.T, user uuid.UUID, alias string) *provider.Provi
 	return p
 }
 
+// updateAuthorization runs the store's UpdateAuthorization for the provider
+// with fn and returns its error. Every test reaches the method through here,
+// so a change of its signature is made in this one place.
+func updateAuthorization(t *testing.T, h Harness, providerID uuid.UUID,
+	fn func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error),
+) error {
+	t.Helper()
+	return h.Store.UpdateAuthorization(t.Context(), providerID, fn)
+}
+
 // put saves a as its provider's authorization, whatever is stored.
 func put(t *testing.T, h Harness, a *provider.Authorization) {
 	t.Helper()
-	err := h.Store.UpdateAuthorization(t.Context(), a.ProviderID(), func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
+	err := updateAuthorization(t, h, a.ProviderID(), func(*provider.Provider, *provider.Authorization) (*provider.Authorization, error) {
 		return a, nil
 	})
 	if err != nil {
@@ -593,7 +603,7 @@ func put(t *testing.T, h Harness, a *provider.Authorization) {
 // update changes the stored authorization with fn.
 func update(t *testing.T, h Harness, providerID uuid.UUID, fn func(*provider.Provider, *provider.Authorization) error) {
 	t.Helper()
-	err := h.Store.UpdateAuthorization(t.Context(), providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+	err := updateAuthorization(t, h, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
 		if a == nil {
 			return nil, errors.New("no authorization to update")
 		}
