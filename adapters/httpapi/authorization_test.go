@@ -64,6 +64,7 @@ func sandboxCallback(t *testing.T, h *apitest.Harness, authorizationURL string) 
 // The whole sandbox journey of issue 5 in-process: connect, callback, status,
 // refresh, revoke.
 func TestSandboxAuthorizationJourney(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	token := verifiedUser(t, h, "ann@example.com")
 	p, _ := createProvider(t, h, token, "Sandbox")
@@ -123,6 +124,7 @@ func TestSandboxAuthorizationJourney(t *testing.T) {
 
 // A replayed, expired, foreign or forged state is 400 and changes nothing.
 func TestAuthorizationStateAttacks(t *testing.T) {
+	t.Parallel()
 	clock := fakeclock.New(time.Now().UTC())
 	h := apitest.New(t, apitest.Options{Clock: clock})
 	alice := verifiedUser(t, h, "alice@example.com")
@@ -229,6 +231,7 @@ func connectSchwab(t *testing.T, h *apitest.Harness, fake *schwabfake.Server, to
 }
 
 func TestSchwabAuthorization(t *testing.T) {
+	t.Parallel()
 	h, fake, clock := schwabHarness(t)
 	token := verifiedUser(t, h, "ann@example.com")
 	var p providerJSON
@@ -310,6 +313,7 @@ func TestSchwabAuthorization(t *testing.T) {
 }
 
 func TestPlaidAuthorization(t *testing.T) {
+	t.Parallel()
 	fake := plaidfake.New(plaidfake.Config{})
 	t.Cleanup(fake.Close)
 	h := apitest.New(t, apitest.Options{Env: map[string]string{

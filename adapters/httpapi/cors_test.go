@@ -151,6 +151,7 @@ func TestCORSDisabledWithoutOrigins(t *testing.T) {
 }
 
 func TestParseAllowedOrigins(t *testing.T) {
+	t.Parallel()
 	got, err := httpapi.ParseAllowedOrigins([]string{" https://App.Example.com ", "http://localhost:5173", "https://a.example.com:443", "http://b.example.com:80/", "", "https://c.example.com:8443"})
 	want := []string{"https://app.example.com", "http://localhost:5173", "https://a.example.com", "http://b.example.com", "https://c.example.com:8443"}
 	if err != nil || !slices.Equal(got, want) {

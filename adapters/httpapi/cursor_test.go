@@ -14,6 +14,7 @@ import (
 // runes, a 32-character key, extreme times) still makes a cursor within the
 // documented 1,024 characters, and it decodes back to itself.
 func TestCursorWorstCaseFitsTheDocument(t *testing.T) {
+	t.Parallel()
 	cc := newCursorCodec(make([]byte, 32))
 	fp := queryFingerprint(providersapp.ListQuery{UserID: uuid.New(), Sort: providersapp.DefaultSort})
 	for _, alias := range []string{strings.Repeat("😀", 100), strings.Repeat("\u2028", 100), strings.Repeat("<", 100)} {

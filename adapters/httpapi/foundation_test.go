@@ -25,6 +25,7 @@ import (
 // Every route the router serves is documented, and every documented operation is
 // served: the document cannot drift from the code.
 func TestRoutesMatchDocument(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	spec, err := httpapi.LoadSpec()
 	if err != nil {
@@ -61,6 +62,7 @@ func TestRoutesMatchDocument(t *testing.T) {
 // Each error the HTTP layer promises, produced by a real request, as a problem
 // document that matches the OpenAPI document (the harness validates every response).
 func TestErrorStatuses(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	valid := map[string]any{"email": "ann@example.com", "password": "correct horse battery", "name": "Ann"}
 	cases := []struct {
@@ -121,6 +123,7 @@ func TestErrorStatuses(t *testing.T) {
 // A panic deep inside a use case becomes a 500 problem that hides the cause; the
 // log keeps it, and the service goes on serving.
 func TestPanicRecoveredInto500(t *testing.T) {
+	t.Parallel()
 	clk := &armedClock{}
 	h := apitest.New(t, apitest.Options{Clock: clk})
 	clk.armed.Store(true)
@@ -139,6 +142,7 @@ func TestPanicRecoveredInto500(t *testing.T) {
 // An unexpected error (here: a table vanished) is a 500 whose body hides the cause
 // and whose log line, under the same request id, keeps it.
 func TestUnexpectedErrorHiddenFrom500Body(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	if err := h.App.DB.Gorm.Exec("DROP TABLE one_time_tokens").Error; err != nil {
 		t.Fatal(err)
@@ -164,6 +168,7 @@ func TestUnexpectedErrorHiddenFrom500Body(t *testing.T) {
 }
 
 func TestRequestID(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	t.Run("sane client id is echoed", func(t *testing.T) {
 		res := h.Do(apitest.Request{Method: "GET", Path: "/api/v1/nowhere", Header: map[string]string{"X-Request-ID": "abc-123.X:y_z"}})
@@ -194,6 +199,7 @@ func TestRequestID(t *testing.T) {
 // The access log has one structured line per request with the route template, and
 // neither a bearer token nor a password ever reaches the log.
 func TestAccessLogKeepsSecretsOut(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	const secretPassword = "Sup3r-Secret-Pa55phrase"
 	const secretBearer = "eyJhbGciOiJIUzI1NiJ9.secret-bearer-value.sig"
@@ -233,6 +239,7 @@ func TestAccessLogKeepsSecretsOut(t *testing.T) {
 // HEAD works on every GET route with the GET's authentication; OPTIONS answers
 // with Allow; large bodies are gzipped for clients that accept it.
 func TestHeadOptionsAndCompression(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	res := h.Do(apitest.Request{Method: "HEAD", Path: "/api/health"}).Expect(t, 200)
 	if res.Header.Get("Content-Type") == "" || res.Header.Get("X-Request-ID") == "" {
@@ -262,6 +269,7 @@ func TestHeadOptionsAndCompression(t *testing.T) {
 }
 
 func TestOperationalEndpoints(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	var health struct {
 		Status   string
@@ -319,6 +327,7 @@ func TestOperationalEndpoints(t *testing.T) {
 // Readiness follows the database: cut the link to Postgres and /readyz turns 503
 // within a few seconds; restore it and /readyz is 200 again, with no restart.
 func TestReadinessFollowsPostgres(t *testing.T) {
+	t.Parallel()
 	_, schemaURL := dbtest.PostgresWithURL(t)
 	u, err := url.Parse(schemaURL)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 // an idempotent registration, /metrics, CORS and the rate-limit store's health.
 
 func TestGuardsThroughTheRouter(t *testing.T) {
+	t.Parallel()
 	// The harness's requests come from 192.0.2.1; trusting it as a proxy lets
 	// each subtest be its own client through X-Forwarded-For.
 	h := apitest.New(t, apitest.Options{Env: map[string]string{
@@ -115,6 +116,7 @@ func TestGuardsThroughTheRouter(t *testing.T) {
 // With Redis down, /api/health says so but stays 200 (the store is not
 // required), reads are served, and login fails closed with 503.
 func TestGuardsWithRedisDown(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +142,7 @@ func TestGuardsWithRedisDown(t *testing.T) {
 
 // Two instances sharing one Redis share one budget.
 func TestRateLimitSharedAcrossInstances(t *testing.T) {
+	t.Parallel()
 	// Counters outlive a run in the shared Redis: this run's client and email are
 	// fresh (the client address through a trusted X-Forwarded-For).
 	env := map[string]string{"REDIS_URL": redistest.URL(t), "RATE_LIMIT_AUTH": "2-M", "TRUSTED_PROXIES": "192.0.2.1"}

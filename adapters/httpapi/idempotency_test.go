@@ -54,12 +54,16 @@ func (c *testClock) Add(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// idemDatabases runs a test over SQLite and, with TEST_DATABASE_URL, Postgres.
-// Tests using it do not run in parallel: goose's migration lock is per Postgres
-// database, and parallel migrations wait seconds for one another.
+// idemDatabases runs a test over SQLite and, with TEST_DATABASE_URL, Postgres,
+// in parallel. Parallel Postgres migrations take turns (see
+// dbtest.LockPostgresMigrations).
 func idemDatabases(t *testing.T, run func(t *testing.T, open func(testing.TB) *persistence.DB)) {
-	t.Run("sqlite", func(t *testing.T) { run(t, dbtest.SQLite) })
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		run(t, dbtest.SQLite)
+	})
 	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
 		dbtest.PostgresURL(t)
 		run(t, dbtest.Postgres)
 	})
@@ -141,6 +145,7 @@ func (s *idemServer) send(method, path, key, body string, header ...string) *htt
 // byte for byte (status, replayed headers, body) plus Idempotency-Replay: true,
 // under its own request id.
 func TestIdempotentRetryReplaysTheFirstAnswer(t *testing.T) {
+	t.Parallel()
 	idemDatabases(t, func(t *testing.T, open func(testing.TB) *persistence.DB) {
 		s := newIdemServer(t, open(t))
 		first := s.post("/api/v1/providers", "key-1", `{"alias":"Main"}`)
@@ -175,6 +180,7 @@ func TestIdempotentRetryReplaysTheFirstAnswer(t *testing.T) {
 // Two requests with one key at the same moment: one side effect. While the first
 // runs, the second gets 409 IDEMPOTENCY_IN_PROGRESS; afterwards, the replay.
 func TestIdempotencyConcurrentRequests(t *testing.T) {
+	t.Parallel()
 	idemDatabases(t, func(t *testing.T, open func(testing.TB) *persistence.DB) {
 		t.Run("second while the first runs", func(t *testing.T) {
 			s := newIdemServer(t, open(t))
@@ -240,6 +246,7 @@ func TestIdempotencyConcurrentRequests(t *testing.T) {
 // The same key with another request (body, or path under the same route) is 422
 // IDEMPOTENCY_KEY_REUSED naming the header, and changes nothing.
 func TestIdempotencyKeyReusedWithAnotherRequest(t *testing.T) {
+	t.Parallel()
 	idemDatabases(t, func(t *testing.T, open func(testing.TB) *persistence.DB) {
 		s := newIdemServer(t, open(t))
 		s.post("/api/v1/providers", "key-r", `{"alias":"A"}`)

@@ -43,6 +43,7 @@ func login(t *testing.T, h *apitest.Harness, email, password string) grant {
 }
 
 func TestRegister(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	t.Run("201 with Location, normalised email, verification mail", func(t *testing.T) {
 		res := h.Do(apitest.Request{Method: "POST", Path: "/api/v1/users", Body: map[string]any{"email": "  Ann@Example.COM ", "password": pw, "name": " Ann "}}).Expect(t, 201)
@@ -80,6 +81,7 @@ func TestRegister(t *testing.T) {
 }
 
 func TestEmailVerification(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	register(t, h, "ann@example.com")
 	token := h.Mail.LastToken(t, "ann@example.com", "Verify")
@@ -119,6 +121,7 @@ func TestEmailVerification(t *testing.T) {
 }
 
 func TestLogin(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	register(t, h, "ann@example.com")
 	t.Run("201 with tokens, Location and no-store", func(t *testing.T) {
@@ -145,6 +148,7 @@ func TestLogin(t *testing.T) {
 }
 
 func TestProfile(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	register(t, h, "ann@example.com")
 	g := login(t, h, "ann@example.com", pw)
@@ -181,6 +185,7 @@ func TestProfile(t *testing.T) {
 }
 
 func TestRefreshRotationAndReuse(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	register(t, h, "ann@example.com")
 	first := login(t, h, "ann@example.com", pw)
@@ -208,6 +213,7 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 }
 
 func TestSessions(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	register(t, h, "ann@example.com")
 	register(t, h, "bob@example.com")
@@ -275,6 +281,7 @@ func TestSessions(t *testing.T) {
 }
 
 func TestChangePassword(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	register(t, h, "ann@example.com")
 	keep := login(t, h, "ann@example.com", pw)
@@ -296,6 +303,7 @@ func TestChangePassword(t *testing.T) {
 }
 
 func TestPasswordReset(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	register(t, h, "ann@example.com")
 	s := login(t, h, "ann@example.com", pw)
@@ -324,6 +332,7 @@ func TestPasswordReset(t *testing.T) {
 
 // The identity journey runs the same on Postgres (in CI) as on SQLite.
 func TestIdentityJourneyOnPostgres(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{Postgres: true})
 	register(t, h, "ann@example.com")
 	token := h.Mail.LastToken(t, "ann@example.com", "Verify")

@@ -55,6 +55,7 @@ var anyProvider = rapid.Custom(func(t *rapid.T) api.Provider {
 
 // The hand-written encoders write exactly what encoding/json writes.
 func TestProviderJSONMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(t *rapid.T) {
 		l := api.ProviderList{
 			UnderscoreLinks: api.PageLinks{
@@ -94,6 +95,7 @@ func TestProviderJSONMatchesEncodingJSON(t *testing.T) {
 // to the hand-written encoders too; this test says so rather than letting the
 // field silently go missing from responses.
 func TestProviderJSONKnowsEveryField(t *testing.T) {
+	t.Parallel()
 	for typ, known := range map[reflect.Type][]string{
 		reflect.TypeFor[api.Provider]():      {"_links", "alias", "connection_status", "created_at", "id", "provider_key", "updated_at"},
 		reflect.TypeFor[api.ProviderLinks](): {"authorization", "self"},

@@ -16,6 +16,7 @@ import (
 // The guards' errors map to their problems, also when wrapped, and a reused
 // Idempotency-Key names the header in the problem's errors.
 func TestGuardProblems(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		err    error
 		status int

@@ -12,6 +12,7 @@ import (
 // Every error the table knows maps to its own row, also when wrapped (twice) the
 // way use cases and repositories wrap errors; and the rows are well formed.
 func TestProblemTableMapsEveryKnownError(t *testing.T) {
+	t.Parallel()
 	codes := map[string]error{}
 	for _, row := range problemTable {
 		t.Run(row.kind.code, func(t *testing.T) {
@@ -42,6 +43,7 @@ func TestProblemTableMapsEveryKnownError(t *testing.T) {
 
 // A specific error that wraps a domain kind maps to its own row, not the kind's.
 func TestProblemTableSpecificBeforeGeneric(t *testing.T) {
+	t.Parallel()
 	for i, row := range problemTable {
 		for _, earlier := range problemTable[:i] {
 			if errors.Is(earlier.err, row.err) {
@@ -55,6 +57,7 @@ func TestProblemTableSpecificBeforeGeneric(t *testing.T) {
 }
 
 func TestValidationErrorsCarryEveryField(t *testing.T) {
+	t.Parallel()
 	verr := &domain.ValidationError{}
 	verr.Add("email", "invalid_format", "bad")
 	verr.Add("name", "required", "missing")
@@ -68,6 +71,7 @@ func TestValidationErrorsCarryEveryField(t *testing.T) {
 }
 
 func TestUnknownErrorsAreHidden500s(t *testing.T) {
+	t.Parallel()
 	kind, fields, known := classify(errors.New("pq: relation \"users\" does not exist"))
 	if known || kind.status != http.StatusInternalServerError || fields != nil {
 		t.Errorf("kind = %+v known=%v", kind, known)

@@ -42,6 +42,7 @@ func createProvider(t *testing.T, h *apitest.Harness, token, alias string) (prov
 }
 
 func TestProviderTypes(t *testing.T) {
+	t.Parallel()
 	h := apitest.New(t, apitest.Options{})
 	var list struct {
 		Items []struct {
@@ -63,7 +64,10 @@ func TestProviderTypes(t *testing.T) {
 	h.Do(apitest.Request{Method: "GET", Path: "/api/v1/provider-types/Not-A-Key"}).Expect(t, 422)
 }
 
-func TestCreateProvider(t *testing.T) { forEachDatabase(t, testCreateProvider) }
+func TestCreateProvider(t *testing.T) {
+	t.Parallel()
+	forEachDatabase(t, testCreateProvider)
+}
 
 func testCreateProvider(t *testing.T, opts apitest.Options) {
 	h := apitest.New(t, opts)
@@ -113,6 +117,7 @@ func testCreateProvider(t *testing.T, opts apitest.Options) {
 }
 
 func TestProviderConditionalRequests(t *testing.T) {
+	t.Parallel()
 	forEachDatabase(t, testProviderConditionalRequests)
 }
 
@@ -163,7 +168,10 @@ func testProviderConditionalRequests(t *testing.T, opts apitest.Options) {
 // User B tries every provider endpoint with every method on user A's provider:
 // always 404, exactly as for a provider that does not exist, and A's provider is
 // unchanged afterwards.
-func TestProviderBOLAMatrix(t *testing.T) { forEachDatabase(t, testProviderBOLAMatrix) }
+func TestProviderBOLAMatrix(t *testing.T) {
+	t.Parallel()
+	forEachDatabase(t, testProviderBOLAMatrix)
+}
 
 func testProviderBOLAMatrix(t *testing.T, opts apitest.Options) {
 	h := apitest.New(t, opts)
@@ -211,14 +219,22 @@ func testProviderBOLAMatrix(t *testing.T, opts apitest.Options) {
 }
 
 // forEachDatabase runs test against the embedded SQLite default and against
-// Postgres (skipped without TEST_DATABASE_URL, required under CI=true).
+// Postgres (skipped without TEST_DATABASE_URL, required under CI=true), in
+// parallel, each on a service of its own.
 func forEachDatabase(t *testing.T, test func(*testing.T, apitest.Options)) {
-	t.Run("sqlite", func(t *testing.T) { test(t, apitest.Options{}) })
-	t.Run("postgres", func(t *testing.T) { test(t, apitest.Options{Postgres: true}) })
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		test(t, apitest.Options{})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		test(t, apitest.Options{Postgres: true})
+	})
 }
 
 // Two (here eight) concurrent creates with one alias: exactly one wins.
 func TestConcurrentCreatesOneAlias(t *testing.T) {
+	t.Parallel()
 	forEachDatabase(t, func(t *testing.T, opts apitest.Options) {
 		{ // one harness per database
 			h := apitest.New(t, opts)
@@ -254,7 +270,10 @@ func TestConcurrentCreatesOneAlias(t *testing.T) {
 	})
 }
 
-func TestProviderLists(t *testing.T) { forEachDatabase(t, testProviderLists) }
+func TestProviderLists(t *testing.T) {
+	t.Parallel()
+	forEachDatabase(t, testProviderLists)
+}
 
 func testProviderLists(t *testing.T, opts apitest.Options) {
 	h := apitest.New(t, opts)

@@ -403,6 +403,7 @@ func (failingLimiter) Take(context.Context, string, string) (ratelimit.Result, e
 // The health check reports a memory store as "memory" (no probe) and a Redis
 // store through Ping, and never makes readiness depend on it.
 func TestRateLimitStoreCheck(t *testing.T) {
+	t.Parallel()
 	mem := httpapi.RateLimitStoreCheck(newLimiters(t, ratelimit.Config{Tiers: map[string]string{"auth": "5-M"}}))
 	if mem.Name != "rate_limit_store" || mem.Probe != nil || mem.Required {
 		t.Errorf("memory check = %+v", mem)

@@ -70,9 +70,14 @@ func New(t testing.TB, o Options) *Harness {
 		t.Fatal(err)
 	}
 	outbox := &Outbox{}
+	unlock := func() {}
+	if env["DATABASE_URL"] != "" { // Build migrates it
+		unlock = dbtest.LockPostgresMigrations()
+	}
 	app, err := bootstrap.Build(context.Background(), cfg, log, bootstrap.Overrides{
 		Mailer: outbox, Clock: o.Clock, Hasher: fakehash.Hasher{},
 	})
+	unlock()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/dashtam/dashtam/adapters/persistence"
@@ -81,8 +82,24 @@ func PostgresWithURL(t testing.TB) (*persistence.DB, string) {
 	return db, schemaURL
 }
 
+// migrations is held while a test of this process migrates a Postgres database.
+var migrations sync.Mutex
+
+// LockPostgresMigrations waits until no other test of this process is migrating
+// a Postgres database, and returns the function that lets the next one go.
+// Tests migrate schemas of their own, but goose's migration lock is an advisory
+// lock on the whole database, polled every five seconds: parallel tests that
+// migrated at the same moment would wait seconds for one another.
+func LockPostgresMigrations() (unlock func()) {
+	migrations.Lock()
+	return migrations.Unlock
+}
+
 func migrate(t testing.TB, db *persistence.DB) {
 	t.Helper()
+	if db.Dialect == persistence.Postgres {
+		defer LockPostgresMigrations()()
+	}
 	m, err := db.Migrator()
 	if err != nil {
 		t.Fatal(err)

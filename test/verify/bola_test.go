@@ -37,6 +37,7 @@ func TestNoUserReachesAnotherUsersResources(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	t.Parallel() // only now: the flag is set before any other test runs
 	base := apitest.New(t, apitest.Options{Env: unlimited})
 	runs := 0
 	rapid.Check(t, func(rt *rapid.T) {

@@ -19,6 +19,7 @@ import (
 // serves right now. A change to the document that the client was not
 // regenerated for fails here; VERIFY_UPDATE_CLIENT=1 rewrites the file instead.
 func TestGeneratedClientIsCurrent(t *testing.T) {
+	t.Parallel()
 	svc := startService(t)
 	dir := t.TempDir()
 	docPath := filepath.Join(dir, "openapi.json")
@@ -73,6 +74,7 @@ func firstDifferentLine(a, b []byte) int {
 // one at the sandbox institution (following the authorization_url like a
 // browser), refresh the provider's tokens and the session's, log out.
 func TestJourneyWithGeneratedClient(t *testing.T) {
+	t.Parallel()
 	svc := startService(t)
 	transport := newContractTransport(t, servedDocument(t, svc.URL))
 	httpClient := &http.Client{

@@ -37,619 +37,632 @@ const ttl = time.Hour
 // errBoom is what the suite's closures return to make an update fail.
 var errBoom = errors.New("boom (from the test's closure)")
 
-// Run runs the suite. newStore must return an empty store of its own for each
-// subtest it is called from.
+// Run runs the suite: each of its tests as a subtest of t, on the store newStore
+// returns when called from that subtest. newStore must return an empty store of
+// its own each time.
 func Run(t *testing.T, newStore func(t *testing.T) Store) {
-	t.Run("created user can be read by id and by email", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.test(t, newStore(t)) })
+	}
+}
 
-		byID, err := st.UserByID(t.Context(), u.ID())
-		if err != nil {
-			t.Fatalf("UserByID: %v", err)
-		}
-		assertUser(t, byID, u)
-		byEmail, err := st.UserByEmail(t.Context(), u.Email())
-		if err != nil {
-			t.Fatalf("UserByEmail: %v", err)
-		}
-		assertUser(t, byEmail, u)
+// tests are the suite's cases, in the order they run: what each proves, and
+// the function that proves it on a store of its own.
+var tests = []struct {
+	name string
+	test func(t *testing.T, st Store)
+}{
+	{"created user can be read by id and by email", createdUserReadsBackByIDAndEmail},
+	{"taken email is ErrEmailTaken and nothing of the losing create is stored", takenEmailStoresNothingOfTheLosingCreate},
+	{"unknown ids are ErrNotFound and closures are not called", unknownIDsAreNotFound},
+	{"session or one-time token of an unknown user is ErrNotFound", sessionOrTokenOfUnknownUserIsNotFound},
+	{"update user persists every change including zero values", updateUserPersistsZeroValues},
+	{"update user fn error aborts and saves nothing", updateUserFnErrorSavesNothing},
+	{"entities passed in or handed out are copies", entitiesAreCopies},
+	{"session round trip keeps every field to the microsecond", sessionRoundTripKeepsEveryField},
+	{"session validity is the session's owner, expiry and revocation", sessionValidityMatchesTheSession},
+	{"session validity follows every revocation at once", sessionValidityFollowsRevocationAtOnce},
+	{"times are stored in UTC to the microsecond", timesAreStoredInUTCToTheMicrosecond},
+	{"list active sessions is newest first, paginated, with a total, without revoked or expired ones", listActiveSessionsPagesNewestFirst},
+	{"update session persists changes and fn error aborts", updateSessionPersistsOrAborts},
+	{"revoke user sessions keeps the given session and touches nothing else", revokeUserSessionsKeepsTheGivenOne},
+	{"rotate refresh token: success chain uses the old token and the new one works", rotateUsesTheOldTokenAndTheNewOneWorks},
+	{"rotate refresh token: reuse revokes the session and the revocation is persisted", rotateReuseRevokesTheSession},
+	{"rotate refresh token commits the closure's changes even when it returns an error", rotateCommitsDespiteTheClosureError},
+	{"rotate refresh token with an unknown digest is ErrInvalidRefreshToken", rotateUnknownDigestIsInvalid},
+	{"concurrent rotation of one token by 8 goroutines succeeds exactly once", concurrentRotationSucceedsOnce},
+	{"consume one-time token: success uses the token and saves the user", consumeUsesTheTokenAndSavesTheUser},
+	{"consume one-time token: a second consume fails", consumeTwiceFails},
+	{"consume one-time token: fn error leaves the token unused and the user unchanged", consumeFnErrorChangesNothing},
+	{"consume one-time token with an unknown digest is ErrInvalidOneTimeToken", consumeUnknownDigestIsInvalid},
+	{"created one-time token round trips with every field", createdOneTimeTokenRoundTrips},
+}
+
+func createdUserReadsBackByIDAndEmail(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+
+	byID, err := st.UserByID(t.Context(), u.ID())
+	if err != nil {
+		t.Fatalf("UserByID: %v", err)
+	}
+	assertUser(t, byID, u)
+	byEmail, err := st.UserByEmail(t.Context(), u.Email())
+	if err != nil {
+		t.Fatalf("UserByEmail: %v", err)
+	}
+	assertUser(t, byEmail, u)
+}
+
+func takenEmailStoresNothingOfTheLosingCreate(t *testing.T, st Store) {
+	first, _, firstToken := createUser(t, st, "ada@example.com")
+
+	second, err := identity.NewUser(newID(t), first.Email(), "Impostor", "hash-2", base.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secondToken := identity.NewOpaqueToken()
+	err = st.CreateUser(t.Context(), second,
+		identity.NewOneTimeToken(secondToken, second.ID(), identity.PurposeEmailVerification, base.Add(time.Minute)))
+	if !errors.Is(err, identity.ErrEmailTaken) {
+		t.Fatalf("CreateUser with a taken email: got %v, want ErrEmailTaken", err)
+	}
+	if _, err := st.UserByID(t.Context(), second.ID()); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("losing user: UserByID got %v, want ErrNotFound", err)
+	}
+	if _, err := peekOneTimeToken(t, st, secondToken); !errors.Is(err, identity.ErrInvalidOneTimeToken) {
+		t.Errorf("losing user's verification token: got %v, want ErrInvalidOneTimeToken (it must not exist)", err)
+	}
+	byEmail, err := st.UserByEmail(t.Context(), first.Email())
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertUser(t, byEmail, first)
+	if _, err := peekOneTimeToken(t, st, firstToken); err != nil {
+		t.Errorf("winning user's verification token: %v", err)
+	}
+}
+
+func unknownIDsAreNotFound(t *testing.T, st Store) {
+	createUser(t, st, "ada@example.com") // so the store is not simply empty
+	unknown := newID(t)
+	email := mustEmail(t, "nobody@example.com")
+	ctx := t.Context()
+
+	if _, err := st.UserByID(ctx, unknown); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("UserByID: got %v, want ErrNotFound", err)
+	}
+	if _, err := st.UserByEmail(ctx, email); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("UserByEmail: got %v, want ErrNotFound", err)
+	}
+	if _, err := st.SessionByID(ctx, unknown); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("SessionByID: got %v, want ErrNotFound", err)
+	}
+	err := st.UpdateUser(ctx, unknown, func(*identity.User) error {
+		t.Error("UpdateUser called fn for an unknown user")
+		return nil
 	})
-
-	t.Run("taken email is ErrEmailTaken and nothing of the losing create is stored", func(t *testing.T) {
-		st := newStore(t)
-		first, _, firstToken := createUser(t, st, "ada@example.com")
-
-		second, err := identity.NewUser(newID(t), first.Email(), "Impostor", "hash-2", base.Add(time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, secondToken := identity.NewOpaqueToken()
-		err = st.CreateUser(t.Context(), second,
-			identity.NewOneTimeToken(secondToken, second.ID(), identity.PurposeEmailVerification, base.Add(time.Minute)))
-		if !errors.Is(err, identity.ErrEmailTaken) {
-			t.Fatalf("CreateUser with a taken email: got %v, want ErrEmailTaken", err)
-		}
-		if _, err := st.UserByID(t.Context(), second.ID()); !errors.Is(err, domain.ErrNotFound) {
-			t.Errorf("losing user: UserByID got %v, want ErrNotFound", err)
-		}
-		if _, err := peekOneTimeToken(t, st, secondToken); !errors.Is(err, identity.ErrInvalidOneTimeToken) {
-			t.Errorf("losing user's verification token: got %v, want ErrInvalidOneTimeToken (it must not exist)", err)
-		}
-		byEmail, err := st.UserByEmail(t.Context(), first.Email())
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertUser(t, byEmail, first)
-		if _, err := peekOneTimeToken(t, st, firstToken); err != nil {
-			t.Errorf("winning user's verification token: %v", err)
-		}
+	if !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("UpdateUser: got %v, want ErrNotFound", err)
+	}
+	err = st.UpdateSession(ctx, unknown, func(*identity.Session) error {
+		t.Error("UpdateSession called fn for an unknown session")
+		return nil
 	})
+	if !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("UpdateSession: got %v, want ErrNotFound", err)
+	}
+	items, total, err := st.ListActiveSessions(ctx, unknown, base, 0, 10)
+	if err != nil || len(items) != 0 || total != 0 {
+		t.Errorf("ListActiveSessions of an unknown user: got %d items, total %d, err %v; want none", len(items), total, err)
+	}
+}
 
-	t.Run("unknown ids are ErrNotFound and closures are not called", func(t *testing.T) {
-		st := newStore(t)
-		createUser(t, st, "ada@example.com") // so the store is not simply empty
-		unknown := newID(t)
-		email := mustEmail(t, "nobody@example.com")
-		ctx := t.Context()
+func sessionOrTokenOfUnknownUserIsNotFound(t *testing.T, st Store) {
+	unknown := newID(t)
+	s := identity.NewSession(newID(t), unknown, "ua", "192.0.2.1", base, ttl)
+	_, h := identity.NewOpaqueToken()
+	if err := st.CreateSession(t.Context(), s, identity.NewRefreshToken(h, s.ID(), base, ttl)); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("CreateSession: got %v, want ErrNotFound", err)
+	}
+	if _, err := st.SessionByID(t.Context(), s.ID()); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("the failed session was stored: SessionByID got %v", err)
+	}
+	_, h = identity.NewOpaqueToken()
+	err := st.CreateOneTimeToken(t.Context(), identity.NewOneTimeToken(h, unknown, identity.PurposePasswordReset, base))
+	if !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("CreateOneTimeToken: got %v, want ErrNotFound", err)
+	}
+}
 
-		if _, err := st.UserByID(ctx, unknown); !errors.Is(err, domain.ErrNotFound) {
-			t.Errorf("UserByID: got %v, want ErrNotFound", err)
+func updateUserPersistsZeroValues(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+	verifiedAt, renamedAt, rehashedAt := base.Add(time.Minute), base.Add(2*time.Minute), base.Add(3*time.Minute)
+
+	update(t, st, u.ID(), func(u *identity.User) error { u.VerifyEmail(verifiedAt); return nil })
+	update(t, st, u.ID(), func(u *identity.User) error { return u.Rename("Ada King", renamedAt) })
+	// An empty hash is a zero value: a store that skips zero fields keeps the old one.
+	update(t, st, u.ID(), func(u *identity.User) error { u.SetPasswordHash("", rehashedAt); return nil })
+
+	got, err := st.UserByID(t.Context(), u.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := identity.RehydrateUser(identity.UserSnapshot{ID: u.ID(), Email: u.Email(), Name: "Ada King", EmailVerifiedAt: verifiedAt, CreatedAt: u.CreatedAt(), UpdatedAt: rehashedAt})
+	assertUser(t, got, want)
+}
+
+func updateUserFnErrorSavesNothing(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+	err := st.UpdateUser(t.Context(), u.ID(), func(u *identity.User) error {
+		u.VerifyEmail(base.Add(time.Minute))
+		if err := u.Rename("Changed", base.Add(time.Minute)); err != nil {
+			return err
 		}
-		if _, err := st.UserByEmail(ctx, email); !errors.Is(err, domain.ErrNotFound) {
-			t.Errorf("UserByEmail: got %v, want ErrNotFound", err)
-		}
-		if _, err := st.SessionByID(ctx, unknown); !errors.Is(err, domain.ErrNotFound) {
-			t.Errorf("SessionByID: got %v, want ErrNotFound", err)
-		}
-		err := st.UpdateUser(ctx, unknown, func(*identity.User) error {
-			t.Error("UpdateUser called fn for an unknown user")
-			return nil
-		})
-		if !errors.Is(err, domain.ErrNotFound) {
-			t.Errorf("UpdateUser: got %v, want ErrNotFound", err)
-		}
-		err = st.UpdateSession(ctx, unknown, func(*identity.Session) error {
-			t.Error("UpdateSession called fn for an unknown session")
-			return nil
-		})
-		if !errors.Is(err, domain.ErrNotFound) {
-			t.Errorf("UpdateSession: got %v, want ErrNotFound", err)
-		}
-		items, total, err := st.ListActiveSessions(ctx, unknown, base, 0, 10)
-		if err != nil || len(items) != 0 || total != 0 {
-			t.Errorf("ListActiveSessions of an unknown user: got %d items, total %d, err %v; want none", len(items), total, err)
-		}
+		return errBoom
 	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("UpdateUser: got %v, want fn's error", err)
+	}
+	got, err := st.UserByID(t.Context(), u.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertUser(t, got, u)
+}
 
-	t.Run("session or one-time token of an unknown user is ErrNotFound", func(t *testing.T) {
-		st := newStore(t)
-		unknown := newID(t)
-		s := identity.NewSession(newID(t), unknown, "ua", "192.0.2.1", base, ttl)
-		_, h := identity.NewOpaqueToken()
-		if err := st.CreateSession(t.Context(), s, identity.NewRefreshToken(h, s.ID(), base, ttl)); !errors.Is(err, domain.ErrNotFound) {
-			t.Errorf("CreateSession: got %v, want ErrNotFound", err)
-		}
-		if _, err := st.SessionByID(t.Context(), s.ID()); !errors.Is(err, domain.ErrNotFound) {
-			t.Errorf("the failed session was stored: SessionByID got %v", err)
-		}
-		_, h = identity.NewOpaqueToken()
-		err := st.CreateOneTimeToken(t.Context(), identity.NewOneTimeToken(h, unknown, identity.PurposePasswordReset, base))
-		if !errors.Is(err, domain.ErrNotFound) {
-			t.Errorf("CreateOneTimeToken: got %v, want ErrNotFound", err)
-		}
-	})
+func entitiesAreCopies(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+	_ = u.Rename("Changed after create", base.Add(time.Minute))
 
-	t.Run("update user persists every change including zero values", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
-		verifiedAt, renamedAt, rehashedAt := base.Add(time.Minute), base.Add(2*time.Minute), base.Add(3*time.Minute)
+	got, err := st.UserByID(t.Context(), u.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name() != "Ada" {
+		t.Fatalf("changing the created user changed the stored one: name %q", got.Name())
+	}
+	_ = got.Rename("Changed after read", base.Add(time.Minute))
+	var kept *identity.User
+	update(t, st, u.ID(), func(u *identity.User) error { kept = u; return nil })
+	_ = kept.Rename("Changed after update", base.Add(time.Minute))
 
-		update(t, st, u.ID(), func(u *identity.User) error { u.VerifyEmail(verifiedAt); return nil })
-		update(t, st, u.ID(), func(u *identity.User) error { return u.Rename("Ada King", renamedAt) })
-		// An empty hash is a zero value: a store that skips zero fields keeps the old one.
-		update(t, st, u.ID(), func(u *identity.User) error { u.SetPasswordHash("", rehashedAt); return nil })
+	got, err = st.UserByID(t.Context(), u.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name() != "Ada" {
+		t.Fatalf("changing a handed-out user changed the stored one: name %q", got.Name())
+	}
+}
 
-		got, err := st.UserByID(t.Context(), u.ID())
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := identity.RehydrateUser(identity.UserSnapshot{ID: u.ID(), Email: u.Email(), Name: "Ada King", EmailVerifiedAt: verifiedAt, CreatedAt: u.CreatedAt(), UpdatedAt: rehashedAt})
-		assertUser(t, got, want)
-	})
-
-	t.Run("update user fn error aborts and saves nothing", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
-		err := st.UpdateUser(t.Context(), u.ID(), func(u *identity.User) error {
-			u.VerifyEmail(base.Add(time.Minute))
-			if err := u.Rename("Changed", base.Add(time.Minute)); err != nil {
-				return err
-			}
-			return errBoom
-		})
-		if !errors.Is(err, errBoom) {
-			t.Fatalf("UpdateUser: got %v, want fn's error", err)
-		}
-		got, err := st.UserByID(t.Context(), u.ID())
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertUser(t, got, u)
-	})
-
-	t.Run("entities passed in or handed out are copies", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
-		_ = u.Rename("Changed after create", base.Add(time.Minute))
-
-		got, err := st.UserByID(t.Context(), u.ID())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Name() != "Ada" {
-			t.Fatalf("changing the created user changed the stored one: name %q", got.Name())
-		}
-		_ = got.Rename("Changed after read", base.Add(time.Minute))
-		var kept *identity.User
-		update(t, st, u.ID(), func(u *identity.User) error { kept = u; return nil })
-		_ = kept.Rename("Changed after update", base.Add(time.Minute))
-
-		got, err = st.UserByID(t.Context(), u.ID())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Name() != "Ada" {
-			t.Fatalf("changing a handed-out user changed the stored one: name %q", got.Name())
-		}
-	})
-
-	t.Run("session round trip keeps every field to the microsecond", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
-		active := identity.NewSession(newID(t), u.ID(), "Mozilla/5.0 (X11)", "2001:db8::1", base, ttl)
-		revoked := identity.RehydrateSession(identity.SessionSnapshot{ID: newID(t), UserID: u.ID(), UserAgent: "curl/8.0", IPAddress: "192.0.2.7", CreatedAt: base.Add(time.Second), LastUsedAt: base.Add(2 * time.Second), ExpiresAt: base.Add(ttl), RevokedAt: base.Add(3 * time.Second), RevokeReason: identity.RevokedLogout})
-		for _, s := range []*identity.Session{active, revoked} {
-			createSession(t, st, s)
-			got, err := st.SessionByID(t.Context(), s.ID())
-			if err != nil {
-				t.Fatal(err)
-			}
-			assertSession(t, got, s)
-		}
-	})
-
-	t.Run("session validity is the session's owner, expiry and revocation", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
-		active := identity.NewSession(newID(t), u.ID(), "ua", "192.0.2.1", base, ttl)
-		revoked := identity.RehydrateSession(identity.SessionSnapshot{ID: newID(t), UserID: u.ID(), UserAgent: "ua", IPAddress: "192.0.2.1", CreatedAt: base, LastUsedAt: base, ExpiresAt: base.Add(ttl), RevokedAt: base.Add(3 * time.Second), RevokeReason: identity.RevokedLogout})
-		for _, s := range []*identity.Session{active, revoked} {
-			createSession(t, st, s)
-			got, err := st.SessionValidity(t.Context(), s.ID())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != s.Validity() {
-				t.Errorf("validity %+v, want %+v", got, s.Validity())
-			}
-		}
-		if _, err := st.SessionValidity(t.Context(), newID(t)); !errors.Is(err, domain.ErrNotFound) {
-			t.Errorf("unknown session: %v", err)
-		}
-	})
-
-	// Stores may cache validity (the persistence store does, for a second);
-	// a change must still show on the very next read.
-	t.Run("session validity follows every revocation at once", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
-		now := base.Add(time.Minute)
-		validity := func(s *identity.Session) identity.SessionValidity {
-			t.Helper()
-			got, err := st.SessionValidity(t.Context(), s.ID())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return got
-		}
-		one := identity.NewSession(newID(t), u.ID(), "ua", "ip", base, ttl)
-		two := identity.NewSession(newID(t), u.ID(), "ua", "ip", base, ttl)
-		for _, s := range []*identity.Session{one, two} {
-			createSession(t, st, s)
-			if !validity(s).IsActive(now) {
-				t.Fatal("a new session is not active")
-			}
-		}
-		if err := st.UpdateSession(t.Context(), one.ID(), func(s *identity.Session) error {
-			s.Revoke(now, identity.RevokedLogout)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if validity(one).IsActive(now) {
-			t.Error("UpdateSession revoked the session, but its validity still says active")
-		}
-		if !validity(two).IsActive(now) {
-			t.Error("revoking one session made another inactive")
-		}
-		if err := st.RevokeUserSessions(t.Context(), u.ID(), uuid.Nil, now, identity.RevokedPasswordReset); err != nil {
-			t.Fatal(err)
-		}
-		if validity(two).IsActive(now) {
-			t.Error("RevokeUserSessions revoked the session, but its validity still says active")
-		}
-	})
-
-	t.Run("times are stored in UTC to the microsecond", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
-		local := time.Date(2030, time.March, 4, 10, 6, 7, 123456789, time.FixedZone("UTC+5", 5*3600))
-		s := identity.NewSession(newID(t), u.ID(), "ua", "ip", local, ttl)
+func sessionRoundTripKeepsEveryField(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+	active := identity.NewSession(newID(t), u.ID(), "Mozilla/5.0 (X11)", "2001:db8::1", base, ttl)
+	revoked := identity.RehydrateSession(identity.SessionSnapshot{ID: newID(t), UserID: u.ID(), UserAgent: "curl/8.0", IPAddress: "192.0.2.7", CreatedAt: base.Add(time.Second), LastUsedAt: base.Add(2 * time.Second), ExpiresAt: base.Add(ttl), RevokedAt: base.Add(3 * time.Second), RevokeReason: identity.RevokedLogout})
+	for _, s := range []*identity.Session{active, revoked} {
 		createSession(t, st, s)
 		got, err := st.SessionByID(t.Context(), s.ID())
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := local.UTC().Truncate(time.Microsecond)
-		if !got.CreatedAt().Equal(want) || got.CreatedAt().Location() != time.UTC {
-			t.Errorf("created at: got %v, want %v", got.CreatedAt(), want)
-		}
-		if !got.ExpiresAt().Equal(want.Add(ttl)) || got.ExpiresAt().Location() != time.UTC {
-			t.Errorf("expires at: got %v, want %v", got.ExpiresAt(), want.Add(ttl))
-		}
-	})
+		assertSession(t, got, s)
+	}
+}
 
-	t.Run("list active sessions is newest first, paginated, with a total, without revoked or expired ones", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
-		other, _, _ := createUser(t, st, "grace@example.com")
-		now := base.Add(10 * time.Minute)
-
-		var active []*identity.Session
-		for _, created := range []time.Duration{0, time.Minute, 2 * time.Minute, 2 * time.Minute, 3 * time.Minute} {
-			s := identity.NewSession(newRandomID(t), u.ID(), "ua", "ip", base.Add(created), ttl)
-			createSession(t, st, s)
-			active = append(active, s)
-		}
-		// Newest first; equal creation times by id, descending.
-		slices.SortFunc(active, func(a, b *identity.Session) int {
-			if c := b.CreatedAt().Compare(a.CreatedAt()); c != 0 {
-				return c
-			}
-			aID, bID := a.ID(), b.ID()
-			return bytes.Compare(bID[:], aID[:])
-		})
-		revoked := identity.NewSession(newID(t), u.ID(), "ua", "ip", base.Add(4*time.Minute), ttl)
-		revoked.Revoke(base.Add(5*time.Minute), identity.RevokedLogout)
-		createSession(t, st, revoked)
-		// Expires exactly at now: already expired.
-		createSession(t, st, identity.NewSession(newID(t), u.ID(), "ua", "ip", base.Add(-ttl), ttl+10*time.Minute))
-		createSession(t, st, identity.NewSession(newID(t), other.ID(), "ua", "ip", base.Add(5*time.Minute), ttl))
-
-		var pages [][]*identity.Session
-		for _, offset := range []int{0, 2, 4, 6} {
-			items, total, err := st.ListActiveSessions(t.Context(), u.ID(), now, offset, 2)
-			if err != nil {
-				t.Fatalf("ListActiveSessions(offset %d): %v", offset, err)
-			}
-			if total != int64(len(active)) {
-				t.Errorf("offset %d: total %d, want %d", offset, total, len(active))
-			}
-			pages = append(pages, items)
-		}
-		wantPages := [][]*identity.Session{active[0:2], active[2:4], active[4:5], {}}
-		if len(pages) != len(wantPages) {
-			t.Fatalf("got %d pages, want %d", len(pages), len(wantPages))
-		}
-		for i := range wantPages {
-			if got, want := ids(pages[i]), ids(wantPages[i]); !slices.Equal(got, want) {
-				t.Errorf("page %d: got ids %v, want %v", i, got, want)
-				continue
-			}
-			for j := range pages[i] {
-				assertSession(t, pages[i][j], wantPages[i][j])
-			}
-		}
-	})
-
-	t.Run("update session persists changes and fn error aborts", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
-		s := identity.NewSession(newID(t), u.ID(), "ua", "ip", base, ttl)
+func sessionValidityMatchesTheSession(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+	active := identity.NewSession(newID(t), u.ID(), "ua", "192.0.2.1", base, ttl)
+	revoked := identity.RehydrateSession(identity.SessionSnapshot{ID: newID(t), UserID: u.ID(), UserAgent: "ua", IPAddress: "192.0.2.1", CreatedAt: base, LastUsedAt: base, ExpiresAt: base.Add(ttl), RevokedAt: base.Add(3 * time.Second), RevokeReason: identity.RevokedLogout})
+	for _, s := range []*identity.Session{active, revoked} {
 		createSession(t, st, s)
-
-		err := st.UpdateSession(t.Context(), s.ID(), func(s *identity.Session) error {
-			s.Revoke(base.Add(time.Minute), identity.RevokedByUser)
-			return errBoom
-		})
-		if !errors.Is(err, errBoom) {
-			t.Fatalf("UpdateSession: got %v, want fn's error", err)
-		}
-		assertStoredSession(t, st, s)
-
-		err = st.UpdateSession(t.Context(), s.ID(), func(s *identity.Session) error {
-			s.Revoke(base.Add(2*time.Minute), identity.RevokedByUser)
-			return nil
-		})
+		got, err := st.SessionValidity(t.Context(), s.ID())
 		if err != nil {
-			t.Fatalf("UpdateSession: %v", err)
+			t.Fatal(err)
 		}
+		if got != s.Validity() {
+			t.Errorf("validity %+v, want %+v", got, s.Validity())
+		}
+	}
+	if _, err := st.SessionValidity(t.Context(), newID(t)); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("unknown session: %v", err)
+	}
+}
+
+// Stores may cache validity (the persistence store does, for a second);
+// a change must still show on the very next read.
+func sessionValidityFollowsRevocationAtOnce(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+	now := base.Add(time.Minute)
+	validity := func(s *identity.Session) identity.SessionValidity {
+		t.Helper()
+		got, err := st.SessionValidity(t.Context(), s.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	one := identity.NewSession(newID(t), u.ID(), "ua", "ip", base, ttl)
+	two := identity.NewSession(newID(t), u.ID(), "ua", "ip", base, ttl)
+	for _, s := range []*identity.Session{one, two} {
+		createSession(t, st, s)
+		if !validity(s).IsActive(now) {
+			t.Fatal("a new session is not active")
+		}
+	}
+	if err := st.UpdateSession(t.Context(), one.ID(), func(s *identity.Session) error {
+		s.Revoke(now, identity.RevokedLogout)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if validity(one).IsActive(now) {
+		t.Error("UpdateSession revoked the session, but its validity still says active")
+	}
+	if !validity(two).IsActive(now) {
+		t.Error("revoking one session made another inactive")
+	}
+	if err := st.RevokeUserSessions(t.Context(), u.ID(), uuid.Nil, now, identity.RevokedPasswordReset); err != nil {
+		t.Fatal(err)
+	}
+	if validity(two).IsActive(now) {
+		t.Error("RevokeUserSessions revoked the session, but its validity still says active")
+	}
+}
+
+func timesAreStoredInUTCToTheMicrosecond(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+	local := time.Date(2030, time.March, 4, 10, 6, 7, 123456789, time.FixedZone("UTC+5", 5*3600))
+	s := identity.NewSession(newID(t), u.ID(), "ua", "ip", local, ttl)
+	createSession(t, st, s)
+	got, err := st.SessionByID(t.Context(), s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := local.UTC().Truncate(time.Microsecond)
+	if !got.CreatedAt().Equal(want) || got.CreatedAt().Location() != time.UTC {
+		t.Errorf("created at: got %v, want %v", got.CreatedAt(), want)
+	}
+	if !got.ExpiresAt().Equal(want.Add(ttl)) || got.ExpiresAt().Location() != time.UTC {
+		t.Errorf("expires at: got %v, want %v", got.ExpiresAt(), want.Add(ttl))
+	}
+}
+
+func listActiveSessionsPagesNewestFirst(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+	other, _, _ := createUser(t, st, "grace@example.com")
+	now := base.Add(10 * time.Minute)
+
+	var active []*identity.Session
+	for _, created := range []time.Duration{0, time.Minute, 2 * time.Minute, 2 * time.Minute, 3 * time.Minute} {
+		s := identity.NewSession(newRandomID(t), u.ID(), "ua", "ip", base.Add(created), ttl)
+		createSession(t, st, s)
+		active = append(active, s)
+	}
+	// Newest first; equal creation times by id, descending.
+	slices.SortFunc(active, func(a, b *identity.Session) int {
+		if c := b.CreatedAt().Compare(a.CreatedAt()); c != 0 {
+			return c
+		}
+		aID, bID := a.ID(), b.ID()
+		return bytes.Compare(bID[:], aID[:])
+	})
+	revoked := identity.NewSession(newID(t), u.ID(), "ua", "ip", base.Add(4*time.Minute), ttl)
+	revoked.Revoke(base.Add(5*time.Minute), identity.RevokedLogout)
+	createSession(t, st, revoked)
+	// Expires exactly at now: already expired.
+	createSession(t, st, identity.NewSession(newID(t), u.ID(), "ua", "ip", base.Add(-ttl), ttl+10*time.Minute))
+	createSession(t, st, identity.NewSession(newID(t), other.ID(), "ua", "ip", base.Add(5*time.Minute), ttl))
+
+	var pages [][]*identity.Session
+	for _, offset := range []int{0, 2, 4, 6} {
+		items, total, err := st.ListActiveSessions(t.Context(), u.ID(), now, offset, 2)
+		if err != nil {
+			t.Fatalf("ListActiveSessions(offset %d): %v", offset, err)
+		}
+		if total != int64(len(active)) {
+			t.Errorf("offset %d: total %d, want %d", offset, total, len(active))
+		}
+		pages = append(pages, items)
+	}
+	wantPages := [][]*identity.Session{active[0:2], active[2:4], active[4:5], {}}
+	if len(pages) != len(wantPages) {
+		t.Fatalf("got %d pages, want %d", len(pages), len(wantPages))
+	}
+	for i := range wantPages {
+		if got, want := ids(pages[i]), ids(wantPages[i]); !slices.Equal(got, want) {
+			t.Errorf("page %d: got ids %v, want %v", i, got, want)
+			continue
+		}
+		for j := range pages[i] {
+			assertSession(t, pages[i][j], wantPages[i][j])
+		}
+	}
+}
+
+func updateSessionPersistsOrAborts(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+	s := identity.NewSession(newID(t), u.ID(), "ua", "ip", base, ttl)
+	createSession(t, st, s)
+
+	err := st.UpdateSession(t.Context(), s.ID(), func(s *identity.Session) error {
+		s.Revoke(base.Add(time.Minute), identity.RevokedByUser)
+		return errBoom
+	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("UpdateSession: got %v, want fn's error", err)
+	}
+	assertStoredSession(t, st, s)
+
+	err = st.UpdateSession(t.Context(), s.ID(), func(s *identity.Session) error {
 		s.Revoke(base.Add(2*time.Minute), identity.RevokedByUser)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateSession: %v", err)
+	}
+	s.Revoke(base.Add(2*time.Minute), identity.RevokedByUser)
+	assertStoredSession(t, st, s)
+}
+
+func revokeUserSessionsKeepsTheGivenOne(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+	other, _, _ := createUser(t, st, "grace@example.com")
+	now := base.Add(10 * time.Minute)
+
+	revokeMe := identity.NewSession(newID(t), u.ID(), "ua", "ip", base, ttl)
+	keep := identity.NewSession(newID(t), u.ID(), "ua", "ip", base, ttl)
+	alreadyRevoked := identity.NewSession(newID(t), u.ID(), "ua", "ip", base, ttl)
+	alreadyRevoked.Revoke(base.Add(time.Minute), identity.RevokedLogout)
+	expired := identity.NewSession(newID(t), u.ID(), "ua", "ip", base.Add(-ttl), ttl)
+	othersSession := identity.NewSession(newID(t), other.ID(), "ua", "ip", base, ttl)
+	for _, s := range []*identity.Session{revokeMe, keep, alreadyRevoked, expired, othersSession} {
+		createSession(t, st, s)
+	}
+
+	if err := st.RevokeUserSessions(t.Context(), u.ID(), keep.ID(), now, identity.RevokedPasswordChange); err != nil {
+		t.Fatalf("RevokeUserSessions: %v", err)
+	}
+	revokeMe.Revoke(now, identity.RevokedPasswordChange)
+	for _, s := range []*identity.Session{revokeMe, keep, alreadyRevoked, expired, othersSession} {
 		assertStoredSession(t, st, s)
-	})
+	}
 
-	t.Run("revoke user sessions keeps the given session and touches nothing else", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
-		other, _, _ := createUser(t, st, "grace@example.com")
-		now := base.Add(10 * time.Minute)
+	later := now.Add(time.Minute)
+	if err := st.RevokeUserSessions(t.Context(), u.ID(), uuid.Nil, later, identity.RevokedPasswordReset); err != nil {
+		t.Fatalf("RevokeUserSessions(uuid.Nil): %v", err)
+	}
+	keep.Revoke(later, identity.RevokedPasswordReset)
+	for _, s := range []*identity.Session{revokeMe, keep, alreadyRevoked, expired, othersSession} {
+		assertStoredSession(t, st, s)
+	}
+}
 
-		revokeMe := identity.NewSession(newID(t), u.ID(), "ua", "ip", base, ttl)
-		keep := identity.NewSession(newID(t), u.ID(), "ua", "ip", base, ttl)
-		alreadyRevoked := identity.NewSession(newID(t), u.ID(), "ua", "ip", base, ttl)
-		alreadyRevoked.Revoke(base.Add(time.Minute), identity.RevokedLogout)
-		expired := identity.NewSession(newID(t), u.ID(), "ua", "ip", base.Add(-ttl), ttl)
-		othersSession := identity.NewSession(newID(t), other.ID(), "ua", "ip", base, ttl)
-		for _, s := range []*identity.Session{revokeMe, keep, alreadyRevoked, expired, othersSession} {
-			createSession(t, st, s)
-		}
+func rotateUsesTheOldTokenAndTheNewOneWorks(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+	s := identity.NewSession(newID(t), u.ID(), "ua", "ip", base, ttl)
+	_, h1 := identity.NewOpaqueToken()
+	first := identity.NewRefreshToken(h1, s.ID(), base, ttl)
+	if err := st.CreateSession(t.Context(), s, first); err != nil {
+		t.Fatal(err)
+	}
 
-		if err := st.RevokeUserSessions(t.Context(), u.ID(), keep.ID(), now, identity.RevokedPasswordChange); err != nil {
-			t.Fatalf("RevokeUserSessions: %v", err)
-		}
-		revokeMe.Revoke(now, identity.RevokedPasswordChange)
-		for _, s := range []*identity.Session{revokeMe, keep, alreadyRevoked, expired, othersSession} {
-			assertStoredSession(t, st, s)
-		}
+	// The first token comes back as it was stored.
+	got, err := peekRefreshToken(t, st, h1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertRefreshToken(t, got, first)
 
-		later := now.Add(time.Minute)
-		if err := st.RevokeUserSessions(t.Context(), u.ID(), uuid.Nil, later, identity.RevokedPasswordReset); err != nil {
-			t.Fatalf("RevokeUserSessions(uuid.Nil): %v", err)
-		}
-		keep.Revoke(later, identity.RevokedPasswordReset)
-		for _, s := range []*identity.Session{revokeMe, keep, alreadyRevoked, expired, othersSession} {
-			assertStoredSession(t, st, s)
-		}
-	})
+	at1, at2 := base.Add(10*time.Minute), base.Add(20*time.Minute)
+	h2 := rotate(t, st, h1, at1)
+	assertStoredSession(t, st, identity.RehydrateSession(identity.SessionSnapshot{ID: s.ID(), UserID: u.ID(), UserAgent: "ua", IPAddress: "ip", CreatedAt: base, LastUsedAt: at1, ExpiresAt: at1.Add(ttl)}))
+	h3 := rotate(t, st, h2, at2)
+	assertStoredSession(t, st, identity.RehydrateSession(identity.SessionSnapshot{ID: s.ID(), UserID: u.ID(), UserAgent: "ua", IPAddress: "ip", CreatedAt: base, LastUsedAt: at2, ExpiresAt: at2.Add(ttl)}))
 
-	t.Run("rotate refresh token: success chain uses the old token and the new one works", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
-		s := identity.NewSession(newID(t), u.ID(), "ua", "ip", base, ttl)
-		_, h1 := identity.NewOpaqueToken()
-		first := identity.NewRefreshToken(h1, s.ID(), base, ttl)
-		if err := st.CreateSession(t.Context(), s, first); err != nil {
-			t.Fatal(err)
-		}
-
-		// The first token comes back as it was stored.
-		got, err := peekRefreshToken(t, st, h1)
+	for _, want := range []*identity.RefreshToken{
+		identity.RehydrateRefreshToken(identity.RefreshTokenSnapshot{Hash: h1, SessionID: s.ID(), IssuedAt: base, ExpiresAt: base.Add(ttl), UsedAt: at1}),
+		identity.RehydrateRefreshToken(identity.RefreshTokenSnapshot{Hash: h2, SessionID: s.ID(), IssuedAt: at1, ExpiresAt: at1.Add(ttl), UsedAt: at2}),
+		identity.RehydrateRefreshToken(identity.RefreshTokenSnapshot{Hash: h3, SessionID: s.ID(), IssuedAt: at2, ExpiresAt: at2.Add(ttl)}),
+	} {
+		got, err := peekRefreshToken(t, st, want.Hash())
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertRefreshToken(t, got, first)
+		assertRefreshToken(t, got, want)
+	}
+}
 
-		at1, at2 := base.Add(10*time.Minute), base.Add(20*time.Minute)
-		h2 := rotate(t, st, h1, at1)
-		assertStoredSession(t, st, identity.RehydrateSession(identity.SessionSnapshot{ID: s.ID(), UserID: u.ID(), UserAgent: "ua", IPAddress: "ip", CreatedAt: base, LastUsedAt: at1, ExpiresAt: at1.Add(ttl)}))
-		h3 := rotate(t, st, h2, at2)
-		assertStoredSession(t, st, identity.RehydrateSession(identity.SessionSnapshot{ID: s.ID(), UserID: u.ID(), UserAgent: "ua", IPAddress: "ip", CreatedAt: base, LastUsedAt: at2, ExpiresAt: at2.Add(ttl)}))
+func rotateReuseRevokesTheSession(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+	s, h1 := createSessionWithToken(t, st, u.ID())
+	h2 := rotate(t, st, h1, base.Add(10*time.Minute))
 
-		for _, want := range []*identity.RefreshToken{
-			identity.RehydrateRefreshToken(identity.RefreshTokenSnapshot{Hash: h1, SessionID: s.ID(), IssuedAt: base, ExpiresAt: base.Add(ttl), UsedAt: at1}),
-			identity.RehydrateRefreshToken(identity.RefreshTokenSnapshot{Hash: h2, SessionID: s.ID(), IssuedAt: at1, ExpiresAt: at1.Add(ttl), UsedAt: at2}),
-			identity.RehydrateRefreshToken(identity.RefreshTokenSnapshot{Hash: h3, SessionID: s.ID(), IssuedAt: at2, ExpiresAt: at2.Add(ttl)}),
-		} {
-			got, err := peekRefreshToken(t, st, want.Hash())
-			if err != nil {
-				t.Fatal(err)
-			}
-			assertRefreshToken(t, got, want)
-		}
-	})
+	reusedAt := base.Add(15 * time.Minute)
+	err := st.RotateRefreshToken(t.Context(), h1, rotateAt(reusedAt))
+	if !errors.Is(err, identity.ErrRefreshTokenReused) {
+		t.Fatalf("presenting a rotated token: got %v, want ErrRefreshTokenReused", err)
+	}
+	got, err := st.SessionByID(t.Context(), s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.RevokedAt().Equal(reusedAt) || got.RevokeReason() != identity.RevokedRefreshReuse {
+		t.Fatalf("session after reuse: revoked at %v for %q, want %v for %q",
+			got.RevokedAt(), got.RevokeReason(), reusedAt, identity.RevokedRefreshReuse)
+	}
+	if err := st.RotateRefreshToken(t.Context(), h2, rotateAt(reusedAt.Add(time.Minute))); !errors.Is(err, identity.ErrInvalidRefreshToken) {
+		t.Errorf("the latest token of a revoked session: got %v, want ErrInvalidRefreshToken", err)
+	}
+}
 
-	t.Run("rotate refresh token: reuse revokes the session and the revocation is persisted", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
-		s, h1 := createSessionWithToken(t, st, u.ID())
-		h2 := rotate(t, st, h1, base.Add(10*time.Minute))
+func rotateCommitsDespiteTheClosureError(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+	s, h1 := createSessionWithToken(t, st, u.ID())
+	at := base.Add(10 * time.Minute)
+	_, h2 := identity.NewOpaqueToken()
 
-		reusedAt := base.Add(15 * time.Minute)
-		err := st.RotateRefreshToken(t.Context(), h1, rotateAt(reusedAt))
-		if !errors.Is(err, identity.ErrRefreshTokenReused) {
-			t.Fatalf("presenting a rotated token: got %v, want ErrRefreshTokenReused", err)
-		}
-		got, err := st.SessionByID(t.Context(), s.ID())
+	err := st.RotateRefreshToken(t.Context(), h1, func(p *identity.RefreshToken, s *identity.Session) (*identity.RefreshToken, error) {
+		next, err := s.Rotate(p, h2, at, ttl)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		if !got.RevokedAt().Equal(reusedAt) || got.RevokeReason() != identity.RevokedRefreshReuse {
-			t.Fatalf("session after reuse: revoked at %v for %q, want %v for %q",
-				got.RevokedAt(), got.RevokeReason(), reusedAt, identity.RevokedRefreshReuse)
-		}
-		if err := st.RotateRefreshToken(t.Context(), h2, rotateAt(reusedAt.Add(time.Minute))); !errors.Is(err, identity.ErrInvalidRefreshToken) {
-			t.Errorf("the latest token of a revoked session: got %v, want ErrInvalidRefreshToken", err)
-		}
+		return next, errBoom
 	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("RotateRefreshToken: got %v, want the closure's error", err)
+	}
+	assertStoredSession(t, st, identity.RehydrateSession(identity.SessionSnapshot{ID: s.ID(), UserID: u.ID(), UserAgent: "ua", IPAddress: "ip", CreatedAt: base, LastUsedAt: at, ExpiresAt: at.Add(ttl)}))
+	for _, want := range []*identity.RefreshToken{
+		identity.RehydrateRefreshToken(identity.RefreshTokenSnapshot{Hash: h1, SessionID: s.ID(), IssuedAt: base, ExpiresAt: base.Add(ttl), UsedAt: at}),
+		identity.RehydrateRefreshToken(identity.RefreshTokenSnapshot{Hash: h2, SessionID: s.ID(), IssuedAt: at, ExpiresAt: at.Add(ttl)}),
+	} {
+		got, err := peekRefreshToken(t, st, want.Hash())
+		if err != nil {
+			t.Fatalf("token %x: %v", want.Hash(), err)
+		}
+		assertRefreshToken(t, got, want)
+	}
+}
 
-	t.Run("rotate refresh token commits the closure's changes even when it returns an error", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
-		s, h1 := createSessionWithToken(t, st, u.ID())
-		at := base.Add(10 * time.Minute)
-		_, h2 := identity.NewOpaqueToken()
+func rotateUnknownDigestIsInvalid(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+	createSessionWithToken(t, st, u.ID())
+	_, unknown := identity.NewOpaqueToken()
+	err := st.RotateRefreshToken(t.Context(), unknown, func(*identity.RefreshToken, *identity.Session) (*identity.RefreshToken, error) {
+		t.Error("rotate called for an unknown digest")
+		return nil, nil
+	})
+	if !errors.Is(err, identity.ErrInvalidRefreshToken) {
+		t.Fatalf("got %v, want ErrInvalidRefreshToken", err)
+	}
+}
 
-		err := st.RotateRefreshToken(t.Context(), h1, func(p *identity.RefreshToken, s *identity.Session) (*identity.RefreshToken, error) {
-			next, err := s.Rotate(p, h2, at, ttl)
-			if err != nil {
-				return nil, err
-			}
-			return next, errBoom
+func concurrentRotationSucceedsOnce(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+	s, h1 := createSessionWithToken(t, st, u.ID())
+	at := base.Add(10 * time.Minute)
+
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = st.RotateRefreshToken(t.Context(), h1, rotateAt(at))
 		})
-		if !errors.Is(err, errBoom) {
-			t.Fatalf("RotateRefreshToken: got %v, want the closure's error", err)
+	}
+	close(start)
+	wg.Wait()
+
+	var ok, reused int
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, identity.ErrRefreshTokenReused):
+			reused++
+		default:
+			t.Errorf("unexpected error: %v", err)
 		}
-		assertStoredSession(t, st, identity.RehydrateSession(identity.SessionSnapshot{ID: s.ID(), UserID: u.ID(), UserAgent: "ua", IPAddress: "ip", CreatedAt: base, LastUsedAt: at, ExpiresAt: at.Add(ttl)}))
-		for _, want := range []*identity.RefreshToken{
-			identity.RehydrateRefreshToken(identity.RefreshTokenSnapshot{Hash: h1, SessionID: s.ID(), IssuedAt: base, ExpiresAt: base.Add(ttl), UsedAt: at}),
-			identity.RehydrateRefreshToken(identity.RefreshTokenSnapshot{Hash: h2, SessionID: s.ID(), IssuedAt: at, ExpiresAt: at.Add(ttl)}),
-		} {
-			got, err := peekRefreshToken(t, st, want.Hash())
-			if err != nil {
-				t.Fatalf("token %x: %v", want.Hash(), err)
-			}
-			assertRefreshToken(t, got, want)
+	}
+	if ok != 1 || reused != n-1 {
+		t.Fatalf("%d succeeded and %d saw the token used; want 1 and %d", ok, reused, n-1)
+	}
+	got, err := st.SessionByID(t.Context(), s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RevokeReason() != identity.RevokedRefreshReuse {
+		t.Errorf("session revoke reason %q, want %q", got.RevokeReason(), identity.RevokedRefreshReuse)
+	}
+}
+
+func consumeUsesTheTokenAndSavesTheUser(t *testing.T, st Store) {
+	u, verification, h := createUser(t, st, "ada@example.com")
+	at := base.Add(time.Hour)
+
+	got, err := peekOneTimeToken(t, st, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertOneTimeToken(t, got, verification)
+
+	if err := st.ConsumeOneTimeToken(t.Context(), h, verify(at)); err != nil {
+		t.Fatalf("ConsumeOneTimeToken: %v", err)
+	}
+	stored, err := st.UserByID(t.Context(), u.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertUser(t, stored, identity.RehydrateUser(identity.UserSnapshot{ID: u.ID(), Email: u.Email(), Name: u.Name(), PasswordHash: u.PasswordHash(), EmailVerifiedAt: at, CreatedAt: u.CreatedAt(), UpdatedAt: at}))
+	got, err = peekOneTimeToken(t, st, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertOneTimeToken(t, got, identity.RehydrateOneTimeToken(identity.OneTimeTokenSnapshot{Hash: h, UserID: u.ID(), Purpose: identity.PurposeEmailVerification, CreatedAt: verification.CreatedAt(), ExpiresAt: verification.ExpiresAt(), UsedAt: at}))
+}
+
+func consumeTwiceFails(t *testing.T, st Store) {
+	_, _, h := createUser(t, st, "ada@example.com")
+	if err := st.ConsumeOneTimeToken(t.Context(), h, verify(base.Add(time.Hour))); err != nil {
+		t.Fatalf("first consume: %v", err)
+	}
+	if err := st.ConsumeOneTimeToken(t.Context(), h, verify(base.Add(2*time.Hour))); !errors.Is(err, identity.ErrInvalidOneTimeToken) {
+		t.Fatalf("second consume: got %v, want ErrInvalidOneTimeToken", err)
+	}
+}
+
+func consumeFnErrorChangesNothing(t *testing.T, st Store) {
+	u, verification, h := createUser(t, st, "ada@example.com")
+	err := st.ConsumeOneTimeToken(t.Context(), h, func(tok *identity.OneTimeToken, u *identity.User) error {
+		if err := verify(base.Add(time.Hour))(tok, u); err != nil {
+			return err
 		}
+		return errBoom
 	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("ConsumeOneTimeToken: got %v, want fn's error", err)
+	}
+	stored, err := st.UserByID(t.Context(), u.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertUser(t, stored, u)
+	got, err := peekOneTimeToken(t, st, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertOneTimeToken(t, got, verification)
+	if err := st.ConsumeOneTimeToken(t.Context(), h, verify(base.Add(2*time.Hour))); err != nil {
+		t.Fatalf("consume after the failed one: %v", err)
+	}
+}
 
-	t.Run("rotate refresh token with an unknown digest is ErrInvalidRefreshToken", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
-		createSessionWithToken(t, st, u.ID())
-		_, unknown := identity.NewOpaqueToken()
-		err := st.RotateRefreshToken(t.Context(), unknown, func(*identity.RefreshToken, *identity.Session) (*identity.RefreshToken, error) {
-			t.Error("rotate called for an unknown digest")
-			return nil, nil
-		})
-		if !errors.Is(err, identity.ErrInvalidRefreshToken) {
-			t.Fatalf("got %v, want ErrInvalidRefreshToken", err)
-		}
+func consumeUnknownDigestIsInvalid(t *testing.T, st Store) {
+	createUser(t, st, "ada@example.com")
+	_, unknown := identity.NewOpaqueToken()
+	err := st.ConsumeOneTimeToken(t.Context(), unknown, func(*identity.OneTimeToken, *identity.User) error {
+		t.Error("fn called for an unknown digest")
+		return nil
 	})
+	if !errors.Is(err, identity.ErrInvalidOneTimeToken) {
+		t.Fatalf("got %v, want ErrInvalidOneTimeToken", err)
+	}
+}
 
-	t.Run("concurrent rotation of one token by 8 goroutines succeeds exactly once", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
-		s, h1 := createSessionWithToken(t, st, u.ID())
-		at := base.Add(10 * time.Minute)
-
-		const n = 8
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				errs[i] = st.RotateRefreshToken(t.Context(), h1, rotateAt(at))
-			})
-		}
-		close(start)
-		wg.Wait()
-
-		var ok, reused int
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				ok++
-			case errors.Is(err, identity.ErrRefreshTokenReused):
-				reused++
-			default:
-				t.Errorf("unexpected error: %v", err)
-			}
-		}
-		if ok != 1 || reused != n-1 {
-			t.Fatalf("%d succeeded and %d saw the token used; want 1 and %d", ok, reused, n-1)
-		}
-		got, err := st.SessionByID(t.Context(), s.ID())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.RevokeReason() != identity.RevokedRefreshReuse {
-			t.Errorf("session revoke reason %q, want %q", got.RevokeReason(), identity.RevokedRefreshReuse)
-		}
-	})
-
-	t.Run("consume one-time token: success uses the token and saves the user", func(t *testing.T) {
-		st := newStore(t)
-		u, verification, h := createUser(t, st, "ada@example.com")
-		at := base.Add(time.Hour)
-
-		got, err := peekOneTimeToken(t, st, h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertOneTimeToken(t, got, verification)
-
-		if err := st.ConsumeOneTimeToken(t.Context(), h, verify(at)); err != nil {
-			t.Fatalf("ConsumeOneTimeToken: %v", err)
-		}
-		stored, err := st.UserByID(t.Context(), u.ID())
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertUser(t, stored, identity.RehydrateUser(identity.UserSnapshot{ID: u.ID(), Email: u.Email(), Name: u.Name(), PasswordHash: u.PasswordHash(), EmailVerifiedAt: at, CreatedAt: u.CreatedAt(), UpdatedAt: at}))
-		got, err = peekOneTimeToken(t, st, h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertOneTimeToken(t, got, identity.RehydrateOneTimeToken(identity.OneTimeTokenSnapshot{Hash: h, UserID: u.ID(), Purpose: identity.PurposeEmailVerification, CreatedAt: verification.CreatedAt(), ExpiresAt: verification.ExpiresAt(), UsedAt: at}))
-	})
-
-	t.Run("consume one-time token: a second consume fails", func(t *testing.T) {
-		st := newStore(t)
-		_, _, h := createUser(t, st, "ada@example.com")
-		if err := st.ConsumeOneTimeToken(t.Context(), h, verify(base.Add(time.Hour))); err != nil {
-			t.Fatalf("first consume: %v", err)
-		}
-		if err := st.ConsumeOneTimeToken(t.Context(), h, verify(base.Add(2*time.Hour))); !errors.Is(err, identity.ErrInvalidOneTimeToken) {
-			t.Fatalf("second consume: got %v, want ErrInvalidOneTimeToken", err)
-		}
-	})
-
-	t.Run("consume one-time token: fn error leaves the token unused and the user unchanged", func(t *testing.T) {
-		st := newStore(t)
-		u, verification, h := createUser(t, st, "ada@example.com")
-		err := st.ConsumeOneTimeToken(t.Context(), h, func(tok *identity.OneTimeToken, u *identity.User) error {
-			if err := verify(base.Add(time.Hour))(tok, u); err != nil {
-				return err
-			}
-			return errBoom
-		})
-		if !errors.Is(err, errBoom) {
-			t.Fatalf("ConsumeOneTimeToken: got %v, want fn's error", err)
-		}
-		stored, err := st.UserByID(t.Context(), u.ID())
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertUser(t, stored, u)
-		got, err := peekOneTimeToken(t, st, h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertOneTimeToken(t, got, verification)
-		if err := st.ConsumeOneTimeToken(t.Context(), h, verify(base.Add(2*time.Hour))); err != nil {
-			t.Fatalf("consume after the failed one: %v", err)
-		}
-	})
-
-	t.Run("consume one-time token with an unknown digest is ErrInvalidOneTimeToken", func(t *testing.T) {
-		st := newStore(t)
-		createUser(t, st, "ada@example.com")
-		_, unknown := identity.NewOpaqueToken()
-		err := st.ConsumeOneTimeToken(t.Context(), unknown, func(*identity.OneTimeToken, *identity.User) error {
-			t.Error("fn called for an unknown digest")
-			return nil
-		})
-		if !errors.Is(err, identity.ErrInvalidOneTimeToken) {
-			t.Fatalf("got %v, want ErrInvalidOneTimeToken", err)
-		}
-	})
-
-	t.Run("created one-time token round trips with every field", func(t *testing.T) {
-		st := newStore(t)
-		u, _, _ := createUser(t, st, "ada@example.com")
-		_, h := identity.NewOpaqueToken()
-		reset := identity.NewOneTimeToken(h, u.ID(), identity.PurposePasswordReset, base.Add(time.Minute))
-		if err := st.CreateOneTimeToken(t.Context(), reset); err != nil {
-			t.Fatalf("CreateOneTimeToken: %v", err)
-		}
-		got, err := peekOneTimeToken(t, st, h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertOneTimeToken(t, got, reset)
-	})
+func createdOneTimeTokenRoundTrips(t *testing.T, st Store) {
+	u, _, _ := createUser(t, st, "ada@example.com")
+	_, h := identity.NewOpaqueToken()
+	reset := identity.NewOneTimeToken(h, u.ID(), identity.PurposePasswordReset, base.Add(time.Minute))
+	if err := st.CreateOneTimeToken(t.Context(), reset); err != nil {
+		t.Fatalf("CreateOneTimeToken: %v", err)
+	}
+	got, err := peekOneTimeToken(t, st, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertOneTimeToken(t, got, reset)
 }
 
 // createUser stores a new user named Ada with its verification token, created at

@@ -24,103 +24,100 @@ var (
 
 // listExamples pins the list semantics down on a small, readable data set; the
 // property test then checks them on random ones.
-func listExamples(newHarness func(t *testing.T) Harness) func(t *testing.T) {
-	return func(t *testing.T) {
-		h := newHarness(t)
-		user, other := newUser(t, h), newUser(t, h)
-		// Fixed ids, so that the tie between d and e (created at the same instant)
-		// has a known order.
-		mk := func(n byte, key, alias string, status provider.Status, created time.Time) *provider.Provider {
-			id := uuid.UUID{0x01, 0x90, 0, 0, 0, 0, 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, n}
-			p, err := provider.New(id, user, key, alias, created)
+func listExamples(t *testing.T, h Harness) {
+	user, other := newUser(t, h), newUser(t, h)
+	// Fixed ids, so that the tie between d and e (created at the same instant)
+	// has a known order.
+	mk := func(n byte, key, alias string, status provider.Status, created time.Time) *provider.Provider {
+		id := uuid.UUID{0x01, 0x90, 0, 0, 0, 0, 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, n}
+		p, err := provider.New(id, user, key, alias, created)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.SetStatus(status, created.Add(time.Hour))
+		create(t, h.Store, p)
+		return stored(p)
+	}
+	a := mk(1, "schwab", "My Schwab", provider.StatusActive, base)
+	b := mk(2, "plaid", "Chase 100%", provider.StatusActive, base.Add(time.Minute))
+	c := mk(3, "plaid", "chase_savings", provider.StatusPending, base.Add(2*time.Minute))
+	d := mk(4, "sandbox", `Back\slash`, provider.StatusNotConnected, base.Add(3*time.Minute))
+	e := mk(5, "sandbox", "Ünïcode Bank", provider.StatusRevoked, base.Add(3*time.Minute))
+	create(t, h.Store, mustNew(t, other, "plaid", "Chase Other", base))
+	newest := providersapp.DefaultSort
+	posD := providersapp.PositionOf(d)
+
+	tests := []struct {
+		name  string
+		q     providersapp.ListQuery
+		want  []*provider.Provider
+		total int64
+	}{
+		{name: "everything, newest first, ties by id descending", q: query(newest, providersapp.Filter{}), want: ps(e, d, c, b, a)},
+		{name: "status", q: query(newest, providersapp.Filter{Status: provider.StatusActive}), want: ps(b, a)},
+		{name: "provider key, only the caller's", q: query(newest, providersapp.Filter{Key: "plaid"}), want: ps(c, b)},
+		{name: "status and key", q: query(newest, providersapp.Filter{Status: provider.StatusPending, Key: "plaid"}), want: ps(c)},
+		{name: "search ignores case", q: query(newest, providersapp.Filter{Search: "CHASE"}), want: ps(c, b)},
+		{name: "search ignores case beyond ASCII", q: query(newest, providersapp.Filter{Search: "ÜNÏ"}), want: ps(e)},
+		{name: "search takes % literally", q: query(newest, providersapp.Filter{Search: "%"}), want: ps(b)},
+		{name: "search takes _ literally", q: query(newest, providersapp.Filter{Search: "e_s"}), want: ps(c)},
+		{name: "search takes _ literally, not as any character", q: query(newest, providersapp.Filter{Search: "e_1"}), want: ps()},
+		{name: `search takes \ literally`, q: query(newest, providersapp.Filter{Search: `k\s`}), want: ps(d)},
+		{name: "search without a match", q: query(newest, providersapp.Filter{Search: "e%"}), want: ps()},
+		{name: "created after is exclusive", q: query(newest, providersapp.Filter{CreatedAfter: base.Add(2 * time.Minute)}), want: ps(e, d)},
+		{name: "created before is exclusive", q: query(newest, providersapp.Filter{CreatedBefore: base.Add(time.Minute)}), want: ps(a)},
+		{name: "created after a nanosecond before a row includes it", q: query(newest, providersapp.Filter{CreatedAfter: base.Add(2*time.Minute - 1)}), want: ps(e, d, c)},
+		{name: "created after a nanosecond after a row excludes it", q: query(newest, providersapp.Filter{CreatedAfter: base.Add(2*time.Minute + 1)}), want: ps(e, d)},
+		{name: "created before a nanosecond after a row includes it", q: query(newest, providersapp.Filter{CreatedBefore: base.Add(time.Minute + 1)}), want: ps(b, a)},
+		{name: "created before a nanosecond before a row excludes it", q: query(newest, providersapp.Filter{CreatedBefore: base.Add(time.Minute - 1)}), want: ps(a)},
+		{name: "created between, bounds in another zone", q: query(newest, providersapp.Filter{
+			CreatedAfter:  base.In(time.FixedZone("UTC-8", -8*3600)),
+			CreatedBefore: base.Add(3 * time.Minute).In(time.FixedZone("UTC+5", 5*3600)),
+		}), want: ps(c, b)},
+		{name: "alias sorts by bytes: upper case before lower case, ASCII before the rest", q: query(byAlias, providersapp.Filter{}), want: ps(d, b, a, c, e)},
+		{name: "two fields: key, then newest first, ties by id descending", q: query(byKeyThenNewest, providersapp.Filter{}), want: ps(c, b, e, d, a)},
+		{name: "two fields in mixed directions, ties by id in the last one's", q: query(byAliasDescThenOlder, providersapp.Filter{}), want: ps(e, c, a, b, d)},
+		{name: "updated at (d never changed status)", q: query(byOldestUpdate, providersapp.Filter{}), want: ps(d, a, b, c, e)},
+		{name: "offset and limit", q: withPage(query(newest, providersapp.Filter{}), 1, 2), want: ps(d, c), total: 5},
+		{name: "offset past the end is empty, with the total", q: withPage(query(newest, providersapp.Filter{}), 10, 2), want: ps(), total: 5},
+		{name: "offset with a filter counts the filtered rows", q: withPage(query(newest, providersapp.Filter{Key: "plaid"}), 1, 5), want: ps(b), total: 2},
+		{name: "cursor after a tied row", q: withAfter(query(newest, providersapp.Filter{}), posD, 2), want: ps(c, b)},
+		{name: "cursor ignores the offset", q: withPage(withAfter(query(newest, providersapp.Filter{}), posD, 2), 3, 2), want: ps(c, b)},
+		{name: "cursor in mixed directions", q: withAfter(query(byKeyThenNewest, providersapp.Filter{}), providersapp.PositionOf(e), 0), want: ps(d, a)},
+		{name: "cursor after the last row is empty", q: withAfter(query(newest, providersapp.Filter{}), providersapp.PositionOf(a), 5), want: ps()},
+		{name: "a user without providers", q: providersapp.ListQuery{UserID: other, Sort: newest, Filter: providersapp.Filter{Key: "schwab"}, WithTotal: true}, want: ps(), total: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.q.UserID == uuid.Nil {
+				tc.q.UserID = user
+			}
+			items, total, err := h.Store.ListProviders(t.Context(), tc.q)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("ListProviders: %v", err)
 			}
-			p.SetStatus(status, created.Add(time.Hour))
-			create(t, h.Store, p)
-			return stored(p)
-		}
-		a := mk(1, "schwab", "My Schwab", provider.StatusActive, base)
-		b := mk(2, "plaid", "Chase 100%", provider.StatusActive, base.Add(time.Minute))
-		c := mk(3, "plaid", "chase_savings", provider.StatusPending, base.Add(2*time.Minute))
-		d := mk(4, "sandbox", `Back\slash`, provider.StatusNotConnected, base.Add(3*time.Minute))
-		e := mk(5, "sandbox", "Ünïcode Bank", provider.StatusRevoked, base.Add(3*time.Minute))
-		create(t, h.Store, mustNew(t, other, "plaid", "Chase Other", base))
-		newest := providersapp.DefaultSort
-		posD := providersapp.PositionOf(d)
-
-		tests := []struct {
-			name  string
-			q     providersapp.ListQuery
-			want  []*provider.Provider
-			total int64
-		}{
-			{name: "everything, newest first, ties by id descending", q: query(newest, providersapp.Filter{}), want: ps(e, d, c, b, a)},
-			{name: "status", q: query(newest, providersapp.Filter{Status: provider.StatusActive}), want: ps(b, a)},
-			{name: "provider key, only the caller's", q: query(newest, providersapp.Filter{Key: "plaid"}), want: ps(c, b)},
-			{name: "status and key", q: query(newest, providersapp.Filter{Status: provider.StatusPending, Key: "plaid"}), want: ps(c)},
-			{name: "search ignores case", q: query(newest, providersapp.Filter{Search: "CHASE"}), want: ps(c, b)},
-			{name: "search ignores case beyond ASCII", q: query(newest, providersapp.Filter{Search: "ÜNÏ"}), want: ps(e)},
-			{name: "search takes % literally", q: query(newest, providersapp.Filter{Search: "%"}), want: ps(b)},
-			{name: "search takes _ literally", q: query(newest, providersapp.Filter{Search: "e_s"}), want: ps(c)},
-			{name: "search takes _ literally, not as any character", q: query(newest, providersapp.Filter{Search: "e_1"}), want: ps()},
-			{name: `search takes \ literally`, q: query(newest, providersapp.Filter{Search: `k\s`}), want: ps(d)},
-			{name: "search without a match", q: query(newest, providersapp.Filter{Search: "e%"}), want: ps()},
-			{name: "created after is exclusive", q: query(newest, providersapp.Filter{CreatedAfter: base.Add(2 * time.Minute)}), want: ps(e, d)},
-			{name: "created before is exclusive", q: query(newest, providersapp.Filter{CreatedBefore: base.Add(time.Minute)}), want: ps(a)},
-			{name: "created after a nanosecond before a row includes it", q: query(newest, providersapp.Filter{CreatedAfter: base.Add(2*time.Minute - 1)}), want: ps(e, d, c)},
-			{name: "created after a nanosecond after a row excludes it", q: query(newest, providersapp.Filter{CreatedAfter: base.Add(2*time.Minute + 1)}), want: ps(e, d)},
-			{name: "created before a nanosecond after a row includes it", q: query(newest, providersapp.Filter{CreatedBefore: base.Add(time.Minute + 1)}), want: ps(b, a)},
-			{name: "created before a nanosecond before a row excludes it", q: query(newest, providersapp.Filter{CreatedBefore: base.Add(time.Minute - 1)}), want: ps(a)},
-			{name: "created between, bounds in another zone", q: query(newest, providersapp.Filter{
-				CreatedAfter:  base.In(time.FixedZone("UTC-8", -8*3600)),
-				CreatedBefore: base.Add(3 * time.Minute).In(time.FixedZone("UTC+5", 5*3600)),
-			}), want: ps(c, b)},
-			{name: "alias sorts by bytes: upper case before lower case, ASCII before the rest", q: query(byAlias, providersapp.Filter{}), want: ps(d, b, a, c, e)},
-			{name: "two fields: key, then newest first, ties by id descending", q: query(byKeyThenNewest, providersapp.Filter{}), want: ps(c, b, e, d, a)},
-			{name: "two fields in mixed directions, ties by id in the last one's", q: query(byAliasDescThenOlder, providersapp.Filter{}), want: ps(e, c, a, b, d)},
-			{name: "updated at (d never changed status)", q: query(byOldestUpdate, providersapp.Filter{}), want: ps(d, a, b, c, e)},
-			{name: "offset and limit", q: withPage(query(newest, providersapp.Filter{}), 1, 2), want: ps(d, c), total: 5},
-			{name: "offset past the end is empty, with the total", q: withPage(query(newest, providersapp.Filter{}), 10, 2), want: ps(), total: 5},
-			{name: "offset with a filter counts the filtered rows", q: withPage(query(newest, providersapp.Filter{Key: "plaid"}), 1, 5), want: ps(b), total: 2},
-			{name: "cursor after a tied row", q: withAfter(query(newest, providersapp.Filter{}), posD, 2), want: ps(c, b)},
-			{name: "cursor ignores the offset", q: withPage(withAfter(query(newest, providersapp.Filter{}), posD, 2), 3, 2), want: ps(c, b)},
-			{name: "cursor in mixed directions", q: withAfter(query(byKeyThenNewest, providersapp.Filter{}), providersapp.PositionOf(e), 0), want: ps(d, a)},
-			{name: "cursor after the last row is empty", q: withAfter(query(newest, providersapp.Filter{}), providersapp.PositionOf(a), 5), want: ps()},
-			{name: "a user without providers", q: providersapp.ListQuery{UserID: other, Sort: newest, Filter: providersapp.Filter{Key: "schwab"}, WithTotal: true}, want: ps(), total: 0},
-		}
-		for _, tc := range tests {
-			t.Run(tc.name, func(t *testing.T) {
-				if tc.q.UserID == uuid.Nil {
-					tc.q.UserID = user
-				}
-				items, total, err := h.Store.ListProviders(t.Context(), tc.q)
-				if err != nil {
-					t.Fatalf("ListProviders: %v", err)
-				}
-				assertList(t, items, tc.want)
-				wantTotal := tc.total // of a paged query; an unpaged one counts what it returns
-				if tc.q.Limit == 0 {
-					wantTotal = int64(len(tc.want))
-				}
-				if tc.q.WithTotal && total != wantTotal {
-					t.Errorf("total %d, want %d", total, wantTotal)
-				}
-			})
-		}
-
-		t.Run("an empty sort is the default sort", func(t *testing.T) {
-			assertList(t, list(t, h.Store, providersapp.ListQuery{UserID: user}), ps(e, d, c, b, a))
-		})
-		t.Run("an unknown sort key is an error", func(t *testing.T) {
-			_, _, err := h.Store.ListProviders(t.Context(), providersapp.ListQuery{UserID: user,
-				Sort: []providersapp.SortField{{Key: "alias; DROP TABLE providers"}}})
-			if err == nil {
-				t.Fatal("ListProviders accepted an unknown sort key")
+			assertList(t, items, tc.want)
+			wantTotal := tc.total // of a paged query; an unpaged one counts what it returns
+			if tc.q.Limit == 0 {
+				wantTotal = int64(len(tc.want))
 			}
-			assertList(t, list(t, h.Store, providersapp.ListQuery{UserID: user, Sort: byAlias}), ps(d, b, a, c, e))
+			if tc.q.WithTotal && total != wantTotal {
+				t.Errorf("total %d, want %d", total, wantTotal)
+			}
 		})
 	}
+
+	t.Run("an empty sort is the default sort", func(t *testing.T) {
+		assertList(t, list(t, h.Store, providersapp.ListQuery{UserID: user}), ps(e, d, c, b, a))
+	})
+	t.Run("an unknown sort key is an error", func(t *testing.T) {
+		_, _, err := h.Store.ListProviders(t.Context(), providersapp.ListQuery{UserID: user,
+			Sort: []providersapp.SortField{{Key: "alias; DROP TABLE providers"}}})
+		if err == nil {
+			t.Fatal("ListProviders accepted an unknown sort key")
+		}
+		assertList(t, list(t, h.Store, providersapp.ListQuery{UserID: user, Sort: byAlias}), ps(d, b, a, c, e))
+	})
 }
 
 func query(sort []providersapp.SortField, f providersapp.Filter) providersapp.ListQuery {
