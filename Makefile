@@ -5,7 +5,7 @@ GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/dashtam/dashtam/bootstrap.Version=$(VERSION)
 
-.PHONY: run build test test-short test-unit generate check-generate check-tidy lint tools help
+.PHONY: run build test test-short test-unit generate check-generate check-tidy lint help
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
