@@ -120,6 +120,11 @@ func FuzzListProvidersQuery(f *testing.F) {
 				t.Fatalf("%s -> 422 without field errors: %s", path, res.Body)
 			}
 			for _, e := range p.Errors {
+				// A parameter the operation does not declare is named as unknown;
+				// any other error names a declared one.
+				if e.Code == "unknown_parameter" && !slices.Contains(listParameters, e.Field) {
+					continue
+				}
 				if !slices.Contains(listParameters, e.Field) {
 					t.Fatalf("%s -> 422 names %q, which is not a parameter of the operation: %s", path, e.Field, res.Body)
 				}

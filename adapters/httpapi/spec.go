@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/routers"
@@ -36,6 +37,10 @@ type operation struct {
 	rateTier string
 	// honoursIdempotencyKey is true when its x-idempotency is "key".
 	honoursIdempotencyKey bool
+	// queryParams are the query parameters the operation declares. Under
+	// /api/v1 any other is refused (422), like an unknown JSON field; nil means
+	// the operation accepts whatever it is sent (probes and docs pages).
+	queryParams map[string]bool
 }
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
@@ -81,10 +86,34 @@ func loadSpec(data []byte) (*Spec, error) {
 				hasBody:               op.RequestBody != nil,
 				rateTier:              tier,
 				honoursIdempotencyKey: honoursKey,
+				queryParams:           queryParamsOf(path, item, op),
 			}
 		}
 	}
 	return s, nil
+}
+
+// extAdditionalQueryParameters, true on an operation, accepts query parameters
+// it does not declare: the OAuth callbacks, where the institution decides what
+// it appends to the redirect (Schwab adds session=).
+const extAdditionalQueryParameters = "x-additional-query-parameters"
+
+// queryParamsOf returns the names of the query parameters an operation of the
+// versioned API declares, on the operation or on its path; nil (any is
+// accepted) outside it and where the operation says so.
+func queryParamsOf(path string, item *openapi3.PathItem, op *openapi3.Operation) map[string]bool {
+	if !strings.HasPrefix(path, apiBase+"/") || op.Extensions[extAdditionalQueryParameters] == true {
+		return nil
+	}
+	names := map[string]bool{}
+	for _, params := range []openapi3.Parameters{item.Parameters, op.Parameters} {
+		for _, p := range params {
+			if p.Value != nil && p.Value.In == openapi3.ParameterInQuery {
+				names[p.Value.Name] = true
+			}
+		}
+	}
+	return names
 }
 
 // GinPath turns an OpenAPI path template (/providers/{id}) into Gin's (/providers/:id).

@@ -10,7 +10,9 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -41,6 +43,10 @@ func validateRequest(spec *Spec, maxBody int64, log *slog.Logger) gin.HandlerFun
 			c.Next()
 			return
 		}
+		if err := unknownQueryParameters(c.Request.URL.Query(), op.queryParams); err != nil {
+			writeProblem(c, log, err)
+			return
+		}
 		if op.hasBody {
 			body, err := readJSONBody(c, op.route.Operation.RequestBody.Value, maxBody)
 			if err != nil {
@@ -69,6 +75,38 @@ func validateRequest(spec *Spec, maxBody int64, log *slog.Logger) gin.HandlerFun
 		}
 		c.Next()
 	}
+}
+
+// maxEchoedParameterName bounds how much of an unknown parameter's name a
+// problem body repeats.
+const maxEchoedParameterName = 64
+
+// unknownQueryParameters refuses the query parameters an operation does not
+// declare (declared nil: it accepts any), naming each once, so that a typo
+// (?stauts=, ?offset= for ?page=) is a 422 rather than a 200 with other data
+// than the client asked for.
+func unknownQueryParameters(query map[string][]string, declared map[string]bool) error {
+	if declared == nil {
+		return nil
+	}
+	var names []string
+	for name := range query {
+		if !declared[name] {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	verr := &domain.ValidationError{}
+	for _, name := range names {
+		if len(name) > maxEchoedParameterName || !utf8.ValidString(name) || domain.HasControl(name) {
+			name = "(unprintable parameter name)"
+		}
+		verr.Add(name, "unknown_parameter", "This query parameter is not accepted here; the API reference lists the ones that are.")
+	}
+	return verr
 }
 
 // readJSONBody enforces the media type, the size cap and JSON syntax.
