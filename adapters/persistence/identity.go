@@ -267,6 +267,15 @@ func (s *IdentityStore) CreateOneTimeToken(ctx context.Context, t *identity.OneT
 	return dbError("create one-time token for user "+t.UserID().String(), err)
 }
 
+// VoidOneTimeTokens uses up, at now, every unused token of the user for purpose,
+// in one statement.
+func (s *IdentityStore) VoidOneTimeTokens(ctx context.Context, userID uuid.UUID, purpose identity.Purpose, now time.Time) error {
+	err := s.db.Gorm.WithContext(ctx).Model(&oneTimeTokenRow{}).
+		Where("user_id = ? AND purpose = ? AND used_at IS NULL", userID, purpose.String()).
+		Update("used_at", dbTime(now)).Error
+	return dbError("void one-time tokens of user "+userID.String(), err)
+}
+
 // ConsumeOneTimeToken loads the one-time token with hash and its user under their
 // row locks, calls fn with them and saves both, in one transaction. fn's error
 // rolls everything back and is returned as it is. An unknown digest is

@@ -105,4 +105,7 @@ type OneTimeTokens interface {
 	// it and its user, calls fn, then saves both. fn's error aborts everything and
 	// is returned. An unknown digest is identity.ErrInvalidOneTimeToken.
 	ConsumeOneTimeToken(ctx context.Context, hash identity.TokenHash, fn func(*identity.OneTimeToken, *identity.User) error) error
+	// VoidOneTimeTokens uses up, at now, every unused token of the user for
+	// purpose (identity.OneTimeToken.Void), expired or not.
+	VoidOneTimeTokens(ctx context.Context, userID uuid.UUID, purpose identity.Purpose, now time.Time) error
 }

@@ -396,10 +396,14 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	if err := s.sessions.RevokeUserSessions(ctx, p.UserID, p.SessionID, s.clock.Now(), identity.RevokedPasswordChange); err != nil {
 		return err
 	}
-	return s.users.UpdateUser(ctx, p.UserID, func(u *identity.User) error {
+	if err := s.users.UpdateUser(ctx, p.UserID, func(u *identity.User) error {
 		u.SetPasswordHash(hash, s.clock.Now())
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	// A reset link mailed before the change must not undo it.
+	return s.oneTimeTokens.VoidOneTimeTokens(ctx, p.UserID, identity.PurposePasswordReset, s.clock.Now())
 }
 
 // RequestPasswordReset mails a reset link when the email has an account. The
@@ -430,8 +434,8 @@ func (s *Service) RequestPasswordReset(ctx context.Context, rawEmail string) err
 	return nil
 }
 
-// ResetPassword sets a new password with a mailed reset token and revokes every
-// session of the account.
+// ResetPassword sets a new password with a mailed reset token, voids the
+// account's other reset tokens and revokes every session of the account.
 func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) error {
 	if err := identity.ValidatePassword("new_password", newPassword); err != nil {
 		return err
@@ -453,6 +457,11 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	// The other reset links mailed to the account stop working: the one used
+	// here decided the password.
+	if err := s.oneTimeTokens.VoidOneTimeTokens(ctx, userID, identity.PurposePasswordReset, s.clock.Now()); err != nil {
 		return err
 	}
 	return s.sessions.RevokeUserSessions(ctx, userID, uuid.Nil, s.clock.Now(), identity.RevokedPasswordReset)

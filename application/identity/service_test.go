@@ -872,3 +872,44 @@ func TestUpdateProfileValidatesName(t *testing.T) {
 		t.Fatalf("Profile = %v, %v", profile, err)
 	}
 }
+
+// Hardening item 8: once a reset link set the password, the account's other
+// reset links stop working, so an older link (say, in a mailbox an attacker
+// reads) cannot undo it; another account's links are untouched.
+func TestPasswordResetInvalidatesTheOtherResetLinks(t *testing.T) {
+	h := newHarness(t)
+	h.registerAlice()
+	h.registerBob()
+	older := h.requestReset("alice@example.com")
+	used := h.requestReset("alice@example.com")
+	bobs := h.requestReset("bob@example.com")
+	h.clock.Advance(time.Minute)
+
+	if err := h.svc.ResetPassword(h.ctx, used, newPassword); err != nil {
+		t.Fatalf("ResetPassword: %v", err)
+	}
+	if err := h.svc.ResetPassword(h.ctx, older, "another-fine-password-55"); !errors.Is(err, identity.ErrInvalidOneTimeToken) {
+		t.Fatalf("the older link after a reset: err = %v, want ErrInvalidOneTimeToken", err)
+	}
+	h.login("alice@example.com", newPassword)
+	if err := h.svc.ResetPassword(h.ctx, bobs, newPassword); err != nil {
+		t.Fatalf("Bob's link: %v, want it to still work", err)
+	}
+}
+
+// Hardening item 8: changing the password voids every outstanding reset link.
+func TestPasswordChangeInvalidatesOutstandingResetLinks(t *testing.T) {
+	h := newHarness(t)
+	h.registerAlice()
+	link := h.requestReset("alice@example.com")
+	current := h.login("alice@example.com", alicePassword)
+	h.clock.Advance(time.Minute)
+
+	if err := h.svc.ChangePassword(h.ctx, h.principal(current), alicePassword, newPassword); err != nil {
+		t.Fatalf("ChangePassword: %v", err)
+	}
+	if err := h.svc.ResetPassword(h.ctx, link, "another-fine-password-55"); !errors.Is(err, identity.ErrInvalidOneTimeToken) {
+		t.Fatalf("a reset link from before the change: err = %v, want ErrInvalidOneTimeToken", err)
+	}
+	h.login("alice@example.com", newPassword)
+}

@@ -91,3 +91,11 @@ func (t *OneTimeToken) Consume(purpose Purpose, now time.Time) error {
 	t.usedAt = now
 	return nil
 }
+
+// Void uses the token up at now without acting on it, so its link stops
+// working; a token already used keeps its first use.
+func (t *OneTimeToken) Void(now time.Time) {
+	if t.usedAt.IsZero() {
+		t.usedAt = now
+	}
+}

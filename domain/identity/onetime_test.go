@@ -108,3 +108,20 @@ func TestOneTimeTokenSecondUseIsInvalid(t *testing.T) {
 		}
 	}
 }
+
+// A voided token no longer works; a used one keeps the time of its use.
+func TestOneTimeTokenVoid(t *testing.T) {
+	_, h := NewOpaqueToken()
+	tok := NewOneTimeToken(h, uuid.New(), PurposePasswordReset, t0)
+	tok.Void(t0.Add(time.Second))
+	if !tok.UsedAt().Equal(t0.Add(time.Second)) {
+		t.Fatalf("used at %v, want %v", tok.UsedAt(), t0.Add(time.Second))
+	}
+	if err := tok.Consume(PurposePasswordReset, t0.Add(2*time.Second)); !errors.Is(err, ErrInvalidOneTimeToken) {
+		t.Fatalf("Consume after Void: %v, want ErrInvalidOneTimeToken", err)
+	}
+	tok.Void(t0.Add(time.Minute))
+	if !tok.UsedAt().Equal(t0.Add(time.Second)) {
+		t.Fatalf("a second Void moved the use to %v", tok.UsedAt())
+	}
+}

@@ -56,6 +56,7 @@ var tests = []struct {
 	{"taken email is ErrEmailTaken and nothing of the losing create is stored", takenEmailStoresNothingOfTheLosingCreate},
 	{"unknown ids are ErrNotFound and closures are not called", unknownIDsAreNotFound},
 	{"session or one-time token of an unknown user is ErrNotFound", sessionOrTokenOfUnknownUserIsNotFound},
+	{"VoidOneTimeTokens uses up the user's unused tokens of that purpose, and no other", voidUsesUpOnlyTheUsersUnusedTokensOfThePurpose},
 	{"update user persists every change including zero values", updateUserPersistsZeroValues},
 	{"update user fn error aborts and saves nothing", updateUserFnErrorSavesNothing},
 	{"entities passed in or handed out are copies", entitiesAreCopies},
@@ -667,6 +668,54 @@ func createdOneTimeTokenRoundTrips(t *testing.T, st Store) {
 
 // createUser stores a new user named Ada with its verification token, created at
 // base, and returns them with the token's digest.
+func voidUsesUpOnlyTheUsersUnusedTokensOfThePurpose(t *testing.T, st Store) {
+	ada, verification, _ := createUser(t, st, "ada@example.com")
+	bob, _, _ := createUser(t, st, "bob@example.com")
+	newToken := func(u *identity.User, purpose identity.Purpose, at time.Time) *identity.OneTimeToken {
+		t.Helper()
+		_, h := identity.NewOpaqueToken()
+		tok := identity.NewOneTimeToken(h, u.ID(), purpose, at)
+		if err := st.CreateOneTimeToken(t.Context(), tok); err != nil {
+			t.Fatalf("CreateOneTimeToken: %v", err)
+		}
+		return tok
+	}
+	first := newToken(ada, identity.PurposePasswordReset, base)
+	expired := newToken(ada, identity.PurposePasswordReset, base.Add(-24*time.Hour))
+	used := newToken(ada, identity.PurposePasswordReset, base)
+	usedAt := base.Add(time.Second)
+	if err := st.ConsumeOneTimeToken(t.Context(), used.Hash(), func(tok *identity.OneTimeToken, _ *identity.User) error {
+		return tok.Consume(identity.PurposePasswordReset, usedAt)
+	}); err != nil {
+		t.Fatalf("ConsumeOneTimeToken: %v", err)
+	}
+	bobs := newToken(bob, identity.PurposePasswordReset, base)
+
+	voidedAt := base.Add(time.Minute)
+	if err := st.VoidOneTimeTokens(t.Context(), ada.ID(), identity.PurposePasswordReset, voidedAt); err != nil {
+		t.Fatalf("VoidOneTimeTokens: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		tok    *identity.OneTimeToken
+		usedAt time.Time
+	}{
+		{"an unused reset token", first, voidedAt},
+		{"an expired reset token", expired, voidedAt},
+		{"a used reset token keeps its first use", used, usedAt},
+		{"another user's reset token", bobs, time.Time{}},
+		{"a token of another purpose", verification, time.Time{}},
+	} {
+		got, err := peekOneTimeToken(t, st, tc.tok.Hash())
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !got.UsedAt().Equal(tc.usedAt) {
+			t.Errorf("%s: used at %v, want %v", tc.name, got.UsedAt(), tc.usedAt)
+		}
+	}
+}
+
 func createUser(t *testing.T, st Store, email string) (*identity.User, *identity.OneTimeToken, identity.TokenHash) {
 	t.Helper()
 	u, err := identity.NewUser(newID(t), mustEmail(t, email), "Ada", "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", base)

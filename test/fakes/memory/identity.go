@@ -303,6 +303,21 @@ func (m *IdentityStore) ConsumeOneTimeToken(_ context.Context, hash identity.Tok
 	return nil
 }
 
+// VoidOneTimeTokens uses up every unused token of the user for purpose; see
+// persistence.IdentityStore.VoidOneTimeTokens.
+func (m *IdentityStore) VoidOneTimeTokens(_ context.Context, userID uuid.UUID, purpose identity.Purpose, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for hash, stored := range m.oneTime {
+		if stored.UserID() == userID && stored.Purpose() == purpose {
+			t := copyOneTimeToken(stored)
+			t.Void(now)
+			m.oneTime[hash] = copyOneTimeToken(t)
+		}
+	}
+	return nil
+}
+
 // emailTaken reports whether a user other than id has email.
 func (m *IdentityStore) emailTaken(email identity.Email, id uuid.UUID) bool {
 	for _, other := range m.users {
