@@ -196,6 +196,13 @@ func loadEmail(r *envReader, c *Config) {
 func loadProviders(r *envReader, c *Config) {
 	c.SandboxEnabled = r.boolean("SANDBOX_ENABLED", c.Env != EnvProduction)
 	c.AuthorizationResultURL = r.get("AUTHORIZATION_RESULT_URL", "")
+	if c.AuthorizationResultURL != "" {
+		if u, err := httpapi.ParseResultURL(c.AuthorizationResultURL); err != nil {
+			r.bad("AUTHORIZATION_RESULT_URL", "%v", err)
+		} else if c.Env == EnvProduction && u.Scheme != "https" {
+			r.bad("AUTHORIZATION_RESULT_URL", "must be an https URL when APP_ENV=production")
+		}
+	}
 	c.TokenRefreshWindow = r.duration("TOKEN_REFRESH_WINDOW", providersapp.DefaultRefreshWindow)
 	c.TokenRefreshInterval = r.duration("TOKEN_REFRESH_INTERVAL", 30*time.Second)
 	c.ProviderTimeout = r.duration("PROVIDER_TIMEOUT", httpx.DefaultTimeout)

@@ -163,3 +163,28 @@ func TestDevKeysGeneratedOnceAndReused(t *testing.T) {
 		t.Error("second start did not reuse the keys")
 	}
 }
+
+// Hardening item 7: AUTHORIZATION_RESULT_URL is checked at start-up; a page
+// with a query string of its own is fine.
+func TestAuthorizationResultURLIsValidatedAtStartUp(t *testing.T) {
+	for raw, wantErr := range map[string]string{
+		"https://app.example/connected?tab=banks": "",
+		"http://localhost:3000/connected":         "",
+		"/connected":                              "absolute http(s) URL",
+		"javascript:alert(1)":                     "absolute http(s) URL",
+		"https://user:pw@app.example/connected":   "user information",
+		"https://app.example/connected#done":      "fragment",
+	} {
+		_, err := LoadConfig(env(map[string]string{"AUTHORIZATION_RESULT_URL": raw}))
+		switch {
+		case wantErr == "" && err != nil:
+			t.Errorf("%q: %v", raw, err)
+		case wantErr != "" && (err == nil || !strings.Contains(err.Error(), "AUTHORIZATION_RESULT_URL") || !strings.Contains(err.Error(), wantErr)):
+			t.Errorf("%q: error %v, want AUTHORIZATION_RESULT_URL ... %s", raw, err, wantErr)
+		}
+	}
+	_, err := LoadConfig(env(map[string]string{"APP_ENV": "production", "AUTHORIZATION_RESULT_URL": "http://app.example/connected"}))
+	if err == nil || !strings.Contains(err.Error(), "AUTHORIZATION_RESULT_URL: must be an https URL") {
+		t.Errorf("production with an http page: %v", err)
+	}
+}

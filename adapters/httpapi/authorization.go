@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -75,7 +77,7 @@ func (s *Server) CompleteRedirectAuthorizationByType(c *gin.Context, key string,
 
 func (s *Server) completeRedirect(c *gin.Context, cb providersapp.Callback) {
 	a, err := s.App.Connections.CompleteRedirect(c.Request.Context(), cb)
-	if s.AuthorizationResultURL != "" {
+	if s.resultURL != nil {
 		// A browser is on the other end: send it to the front end either way.
 		q := url.Values{}
 		if err != nil {
@@ -87,7 +89,7 @@ func (s *Server) completeRedirect(c *gin.Context, cb providersapp.Callback) {
 			q.Set("status", a.Status().String())
 		}
 		c.Header("Cache-Control", "no-store")
-		c.Redirect(http.StatusSeeOther, s.AuthorizationResultURL+"?"+q.Encode())
+		c.Redirect(http.StatusSeeOther, withQuery(s.resultURL, q))
 		return
 	}
 	if err != nil {
@@ -145,4 +147,34 @@ func (s *Server) SandboxAuthorize(c *gin.Context, _ api.SandboxAuthorizeParams) 
 		return
 	}
 	s.SandboxInstitution.ServeHTTP(c.Writer, c.Request)
+}
+
+// ParseResultURL checks a front-end page the redirect callbacks may send the
+// browser to: an absolute http(s) URL with a host, no user information and no
+// fragment. Its own query parameters are kept (see withQuery).
+func ParseResultURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, errors.New("must be a URL")
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		return nil, errors.New("must be an absolute http(s) URL")
+	case u.User != nil:
+		return nil, errors.New("must not carry user information")
+	case u.Fragment != "" || strings.HasSuffix(raw, "#"):
+		return nil, errors.New("must not have a fragment")
+	}
+	return u, nil
+}
+
+// withQuery returns base with result's parameters merged into its own query:
+// a parameter of the result replaces one of the same name, the others stay.
+func withQuery(base *url.URL, result url.Values) string {
+	u := *base
+	q := u.Query()
+	for k, v := range result {
+		q[k] = v
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }

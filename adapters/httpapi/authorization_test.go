@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -366,6 +367,36 @@ func assertNoSecretsLogged(t *testing.T, h *apitest.Harness, secrets ...string) 
 	for _, word := range []string{"access_token\":\"", "refresh_token\":\"", "public-sandbox", "access-sandbox"} {
 		if strings.Contains(logs, word) {
 			t.Errorf("the log contains %q", word)
+		}
+	}
+}
+
+// Hardening item 7: with AUTHORIZATION_RESULT_URL set, the callback sends the
+// browser there (303) with the outcome merged into the page's own query
+// string, instead of appending a second "?".
+func TestAuthorizationResultURLKeepsItsOwnQuery(t *testing.T) {
+	t.Parallel()
+	h := apitest.New(t, apitest.Options{Env: map[string]string{
+		"AUTHORIZATION_RESULT_URL": "https://app.example/connections?tab=banks&status=stale",
+	}})
+	token := verifiedUser(t, h, "ann@example.com")
+	p, _ := createProvider(t, h, token, "Sandbox")
+	callback := sandboxCallback(t, h, startAuthorization(t, h, token, p.ID).AuthorizationURL)
+
+	for _, tc := range []struct {
+		name, path string
+		want       url.Values
+	}{
+		{"granted", callback, url.Values{"tab": {"banks"}, "provider_id": {p.ID}, "status": {"active"}}},
+		{"replayed", callback, url.Values{"tab": {"banks"}, "status": {"stale"}, "error": {"INVALID_REQUEST"}}},
+	} {
+		res := h.Do(apitest.Request{Method: "GET", Path: tc.path}).Expect(t, http.StatusSeeOther)
+		loc, err := url.Parse(res.Header.Get("Location"))
+		if err != nil {
+			t.Fatalf("%s: Location %q: %v", tc.name, res.Header.Get("Location"), err)
+		}
+		if loc.Scheme != "https" || loc.Host != "app.example" || loc.Path != "/connections" || !reflect.DeepEqual(loc.Query(), tc.want) {
+			t.Errorf("%s: Location %s, want https://app.example/connections with %v", tc.name, loc, tc.want)
 		}
 	}
 }

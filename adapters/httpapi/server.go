@@ -6,8 +6,10 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -68,6 +70,8 @@ type Server struct {
 	Deps
 	spec    *Spec
 	cursors cursorCodec
+	// resultURL is Deps.AuthorizationResultURL parsed; nil when unset.
+	resultURL *url.URL
 }
 
 var _ api.ServerInterface = (*Server)(nil)
@@ -102,6 +106,13 @@ func NewRouter(d Deps, spec *Spec) (*gin.Engine, error) {
 		return nil, errors.New("httpapi: Limiter, Idempotency and Metrics are required (raise limits, never switch the guards off)")
 	}
 	s := &Server{Deps: d, spec: spec, cursors: newCursorCodec(d.CursorSecret)}
+	if d.AuthorizationResultURL != "" {
+		u, err := ParseResultURL(d.AuthorizationResultURL)
+		if err != nil {
+			return nil, fmt.Errorf("httpapi: AuthorizationResultURL: %w", err)
+		}
+		s.resultURL = u
+	}
 	// The order matters: see each middleware's comment.
 	r.Use(
 		requestID(),
