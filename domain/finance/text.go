@@ -1,0 +1,42 @@
+// Package finance holds what Dashtam reads from institutions: accounts, their
+// balances, the securities and holdings in them, and their transactions. Each
+// entity validates what a connector hands it, so nothing malformed, ambiguous or
+// secret (a full account number) can be stored. Amounts are signed one way
+// everywhere: positive is money into the account.
+package finance
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/dashtam/dashtam/domain"
+)
+
+// Text length bounds, in characters.
+const (
+	maxNameLength        = 200  // account, security and merchant names, subtypes, categories
+	maxDescriptionLength = 1000 // a transaction's description
+	maxIdentifierLength  = 256  // an institution's own id for an account, security or transaction
+)
+
+// cleanText trims institution text and turns control characters (and invalid
+// UTF-8) into spaces: a tab in a bank's description is the bank's, and refusing
+// the transaction for it would lose data. Only emptiness and length are errors,
+// as *domain.ValidationError on field.
+func cleanText(field, s string, maxLen int, required bool) (string, error) {
+	s = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, s))
+	switch n := utf8.RuneCountInString(s); {
+	case n == 0 && required:
+		return "", domain.NewValidationError(field, "required", "This field is required.")
+	case n > maxLen:
+		return "", domain.NewValidationError(field, "too_long", fmt.Sprintf("Must be at most %d characters.", maxLen))
+	}
+	return s, nil
+}
