@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/calendar"
 	"github.com/dashtam/dashtam/domain/money"
 )
 
@@ -35,4 +36,30 @@ func usd(t *testing.T, s string) money.Money {
 		t.Fatal(err)
 	}
 	return m
+}
+func price(t *testing.T, s string) money.Money {
+	t.Helper()
+	m, err := money.ParsePrice("price", s, "USD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func quantity(t *testing.T, s string) money.Decimal {
+	t.Helper()
+	d, err := money.ParseQuantity("quantity", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func day(t *testing.T, s string) calendar.Date {
+	t.Helper()
+	d, err := calendar.ParseDate("date", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
