@@ -170,7 +170,7 @@ func (s *Sync) Advance(p Progress) error {
 	if s.status != StatusRunning {
 		return s.illegal("advance")
 	}
-	if p.AccountsDone < s.progress.AccountsDone || p.AccountsTotal < p.AccountsDone || p.AccountsDone < 0 {
+	if p.AccountsDone < s.progress.AccountsDone || p.AccountsTotal < p.AccountsDone {
 		return fmt.Errorf("%w: %d of %d accounts done after %d of %d", ErrInvalidProgress,
 			p.AccountsDone, p.AccountsTotal, s.progress.AccountsDone, s.progress.AccountsTotal)
 	}

@@ -313,3 +313,20 @@ func TestTransactionSnapshotRoundTrips(t *testing.T) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, s)
 	}
 }
+
+// updated_at and removed_at follow the version even when the clock stands still
+// or goes back, so the delta feed's order never contradicts it.
+func TestTransactionTimesMoveForwardEvenIfTheClockDoesNot(t *testing.T) {
+	tx := newTransaction(t, TransactionPending)
+	d := coffee(t)
+	d.PostedDate = day(t, "2026-12-06")
+	if err := tx.Post(d, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Remove(t0.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if want := t0.Add(2 * time.Microsecond); !tx.UpdatedAt().Equal(want) || !tx.RemovedAt().Equal(want) || tx.Version() != 3 {
+		t.Errorf("updated %v, removed %v, version %d; want %v, %v, 3", tx.UpdatedAt(), tx.RemovedAt(), tx.Version(), want, want)
+	}
+}

@@ -10,7 +10,8 @@ import (
 )
 
 func TestParseQuantityKeepsTheDigitsItWasGiven(t *testing.T) {
-	for _, s := range []string{"0", "0.00", "-42.50", "1.00000000", "0.00000001", "123456789012345.12345678", "-7"} {
+	for _, s := range []string{"0", "0.00", "-42.50", "1.00000000", "0.00000001", "-7",
+		strings.Repeat("9", MaxIntegerDigits) + "." + strings.Repeat("9", MaxQuantityScale)} {
 		d, err := ParseQuantity("quantity", s)
 		if err != nil || d.String() != s {
 			t.Errorf("ParseQuantity(%q) = %q, %v; want it unchanged", s, d, err)
@@ -52,7 +53,7 @@ func TestParseQuantityRefusesWhatIsNotAPlainDecimal(t *testing.T) {
 		{"a currency sign", "$5", "invalid"},
 		{"hex", "0x10", "invalid"},
 		{"nine decimals", "0.123456789", "too_precise"},
-		{"sixteen integer digits", "1234567890123456", "too_large"},
+		{"sixteen integer digits", strings.Repeat("9", MaxIntegerDigits+1), "too_large"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := ParseQuantity("quantity", tc.s)
