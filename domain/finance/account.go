@@ -208,8 +208,10 @@ func (a *Account) CreatedAt() time.Time { return a.createdAt }
 // UpdatedAt returns when the account last changed.
 func (a *Account) UpdatedAt() time.Time { return a.updatedAt }
 
-// ErrInstitutionIDChanged: an update named another institution account. It is
-// a bug in the caller, which matches accounts by that id.
+// ErrInstitutionIDChanged: an update described another record than the one it
+// was applied to (another institution id for an account, transaction or
+// security; another security for a holding). It is a bug in the caller, which
+// matches records by that identity, and it changes nothing.
 var ErrInstitutionIDChanged = fmt.Errorf("the institution's id of a stored record cannot change: %w", domain.ErrConflict)
 
 // Update applies what the institution now says about the account and reports

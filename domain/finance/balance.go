@@ -29,14 +29,8 @@ func NewBalance(accountID uuid.UUID, current, available, limit money.Money, asOf
 	if !current.IsSet() {
 		v.Add("current", "required", "The current balance is required.")
 	}
-	for _, f := range []struct {
-		name string
-		m    money.Money
-	}{{"available", available}, {"limit", limit}} {
-		if f.m.IsSet() && current.IsSet() && f.m.Currency() != current.Currency() {
-			v.Add(f.name, "currency_mismatch", "Every amount of a balance must be in the same currency.")
-		}
-	}
+	checkAmounts(&v, current.Currency(), amount{field: "current", m: current},
+		amount{field: "available", m: available}, amount{field: "limit", m: limit})
 	if asOf.IsZero() {
 		v.Add("as_of", "required", "The time the balance was true is required.")
 	}

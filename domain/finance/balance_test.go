@@ -51,6 +51,7 @@ func TestNewBalanceRefusesMixedCurrenciesAndMissingParts(t *testing.T) {
 	}{
 		{"available in another currency", usd(t, "1.00"), eur, money.Money{}, t0, []string{"available:currency_mismatch"}},
 		{"limit in another currency", usd(t, "1.00"), money.Money{}, eur, t0, []string{"limit:currency_mismatch"}},
+		{"a current balance as precise as a price", price(t, "1.00000001"), money.Money{}, money.Money{}, t0, []string{"current:too_precise"}},
 		{"no current balance", money.Money{}, usd(t, "1.00"), money.Money{}, t0, []string{"current:required"}},
 		{"no time", usd(t, "1.00"), money.Money{}, money.Money{}, time.Time{}, []string{"as_of:required"}},
 	} {

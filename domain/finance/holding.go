@@ -39,14 +39,8 @@ func (d HoldingDetails) validate() error {
 	if !d.MarketValue.IsSet() {
 		v.Add("market_value", "required", "Market value is required.")
 	}
-	for _, f := range []struct {
-		name string
-		m    money.Money
-	}{{"price", d.Price}, {"cost_basis", d.CostBasis}} {
-		if f.m.IsSet() && d.MarketValue.IsSet() && f.m.Currency() != d.MarketValue.Currency() {
-			v.Add(f.name, "currency_mismatch", "Must be in the holding's currency, its market value's.")
-		}
-	}
+	checkAmounts(&v, d.MarketValue.Currency(), amount{field: "market_value", m: d.MarketValue},
+		amount{field: "price", m: d.Price, unitPrice: true}, amount{field: "cost_basis", m: d.CostBasis})
 	if d.AsOf.IsZero() {
 		v.Add("as_of", "required", "The time the position was true is required.")
 	}

@@ -53,6 +53,8 @@ func TestNewHoldingRefusesWhatCannotBeStored(t *testing.T) {
 		{"a cost basis in another currency", func(d *HoldingDetails) { d.CostBasis = eur }, []string{"cost_basis:currency_mismatch"}},
 		{"a price in another currency", func(d *HoldingDetails) { d.Price = eur }, []string{"price:currency_mismatch"}},
 		{"no time", func(d *HoldingDetails) { d.AsOf = time.Time{} }, []string{"as_of:required"}},
+		{"a market value as precise as a price", func(d *HoldingDetails) { d.MarketValue = price(t, "190.123456") }, []string{"market_value:too_precise"}},
+		{"a cost basis as precise as a price", func(d *HoldingDetails) { d.CostBasis = price(t, "1.00001") }, []string{"cost_basis:too_precise"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := position(t, uuid.New(), "1", "190.12", t0)

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/money"
 )
 
 // Text length bounds, in characters.
@@ -39,4 +40,28 @@ func cleanText(field, s string, maxLen int, required bool) (string, error) {
 		return "", domain.NewValidationError(field, "too_long", fmt.Sprintf("Must be at most %d characters.", maxLen))
 	}
 	return s, nil
+}
+
+// amount is one money field of an entity, named as in the API.
+type amount struct {
+	field string
+	m     money.Money
+	// unitPrice: a price keeps up to money.MaxQuantityScale decimals; any other
+	// amount up to money.MaxAmountScale.
+	unitPrice bool
+}
+
+// checkAmounts records in v every set amount that is not in currency c (when
+// c is known), or is more precise than its kind of amount may be: a price handed
+// over as a market value would otherwise be rounded by storage, silently.
+func checkAmounts(v *domain.ValidationError, c money.Currency, amounts ...amount) {
+	for _, a := range amounts {
+		switch {
+		case !a.m.IsSet():
+		case !c.IsZero() && a.m.Currency() != c:
+			v.Add(a.field, "currency_mismatch", "Must be in the same currency as the other amounts.")
+		case !a.unitPrice && a.m.Amount().Scale() > money.MaxAmountScale:
+			v.Add(a.field, "too_precise", fmt.Sprintf("Must have at most %d decimals.", money.MaxAmountScale))
+		}
+	}
 }

@@ -148,22 +148,16 @@ func (d TransactionDetails) validate(status TransactionStatus) (TransactionDetai
 	return d, v.OrNil()
 }
 
-// validateInvestment checks that a buy or a sell names its security, and that
-// investment prices and fees are in the transaction's currency.
+// validateInvestment checks that a buy or a sell names its security, and the
+// amounts: the transaction's, and the investment's price and fees in its currency.
 func (d TransactionDetails) validateInvestment() error {
 	var v domain.ValidationError
 	inv := d.Investment
 	if inv.SecurityID == uuid.Nil && (d.Kind == KindBuy || d.Kind == KindSell || !inv.IsZero()) {
 		v.Add("investment.security_id", "required", "A buy, a sell and any investment details name their security.")
 	}
-	for _, f := range []struct {
-		name string
-		m    money.Money
-	}{{"investment.price", inv.Price}, {"investment.fees", inv.Fees}} {
-		if f.m.IsSet() && d.Amount.IsSet() && f.m.Currency() != d.Amount.Currency() {
-			v.Add(f.name, "currency_mismatch", "Must be in the transaction's currency.")
-		}
-	}
+	checkAmounts(&v, d.Amount.Currency(), amount{field: "amount", m: d.Amount},
+		amount{field: "investment.price", m: inv.Price, unitPrice: true}, amount{field: "investment.fees", m: inv.Fees})
 	return v.OrNil()
 }
 

@@ -102,6 +102,11 @@ func TestNewTransactionRefusesWhatCannotBeStored(t *testing.T) {
 		{"fees in another currency", TransactionPosted, func(d *TransactionDetails) {
 			d.Kind, d.Investment = KindBuy, Investment{SecurityID: security, Fees: eur}
 		}, []string{"investment.fees:currency_mismatch"}},
+		{"an amount as precise as a price", TransactionPosted, func(d *TransactionDetails) { d.Amount = price(t, "-4.33000001") },
+			[]string{"amount:too_precise"}},
+		{"fees as precise as a price", TransactionPosted, func(d *TransactionDetails) {
+			d.Kind, d.Investment = KindBuy, Investment{SecurityID: security, Fees: price(t, "0.00001")}
+		}, []string{"investment.fees:too_precise"}},
 		{"everything missing", TransactionPosted, func(d *TransactionDetails) { *d = TransactionDetails{} },
 			[]string{"amount:required", "date:required", "institution_transaction_id:required", "kind:required"}},
 	} {
