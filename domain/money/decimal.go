@@ -113,7 +113,9 @@ func (d Decimal) Sign() int {
 // Cmp compares values: -1 if d < o, 0 if equal (whatever their scales), +1 if d > o.
 func (d Decimal) Cmp(o Decimal) int { return d.value().Cmp(o.value()) }
 
-// Add returns d + o, exactly, at the larger of the two scales.
+// Add returns d + o, exactly, at the larger of the two scales. Arithmetic is
+// never rounded nor capped: MaxIntegerDigits bounds what is parsed, and a sum
+// of many amounts may go past it.
 func (d Decimal) Add(o Decimal) Decimal { return fromValue(d.value().Add(o.value())) }
 
 // Sub returns d - o, exactly, at the larger of the two scales.

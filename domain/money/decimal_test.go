@@ -181,3 +181,21 @@ func TestSumsAreExact(t *testing.T) {
 		}
 	})
 }
+
+func TestCmpOrdersLikeTheExactValues(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		as, au := decimalText(t, "a", MaxQuantityScale)
+		bs, bu := decimalText(t, "b", MaxQuantityScale)
+		a, errA := ParseQuantity("a", as)
+		b, errB := ParseQuantity("b", bs)
+		if errA != nil || errB != nil {
+			t.Fatal(errA, errB)
+		}
+		if got, want := a.Cmp(b), au.Cmp(bu); got != want {
+			t.Fatalf("%s Cmp %s = %d, want %d", a, b, got, want)
+		}
+		if got, want := a.Sign(), au.Sign(); got != want {
+			t.Fatalf("%s has sign %d, want %d", a, got, want)
+		}
+	})
+}

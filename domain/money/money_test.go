@@ -2,6 +2,7 @@ package money
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -140,6 +141,22 @@ func TestAddingThenSubtractingGivesTheSameAmountBack(t *testing.T) {
 		}
 		if a.Amount().Scale() >= b.Amount().Scale() && back != a {
 			t.Fatalf("(%v + %v) - %v printed %v, want %v digit for digit", a, b, b, back, a)
+		}
+	})
+}
+
+func TestAnAmountInAnyCurrencyPrintsAsItWasParsed(t *testing.T) {
+	codes := strings.Fields(isoCurrencies)
+	rapid.Check(t, func(t *rapid.T) {
+		s, _ := decimalText(t, "amount", MaxAmountScale)
+		code := rapid.SampledFrom(codes).Draw(t, "currency")
+		m := amount(t, s, code)
+		if m.String() != s+" "+code {
+			t.Fatalf("ParseAmount(%q, %q) prints %q", s, code, m)
+		}
+		again := amount(t, m.Amount().String(), m.Currency().String())
+		if again != m {
+			t.Fatalf("reparsing %v gave %v", m, again)
 		}
 	})
 }
