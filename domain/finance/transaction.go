@@ -144,21 +144,14 @@ func (d TransactionDetails) validate(status TransactionStatus) (TransactionDetai
 	if d.Kind == (Kind{}) {
 		v.Add("kind", "required", "Kind is required.")
 	}
-	v.Merge(d.validateInvestment())
-	return d, v.OrNil()
-}
-
-// validateInvestment checks that a buy or a sell names its security, and the
-// amounts: the transaction's, and the investment's price and fees in its currency.
-func (d TransactionDetails) validateInvestment() error {
-	var v domain.ValidationError
+	// A buy or a sell, and any investment details, name their security.
 	inv := d.Investment
 	if inv.SecurityID == uuid.Nil && (d.Kind == KindBuy || d.Kind == KindSell || !inv.IsZero()) {
 		v.Add("investment.security_id", "required", "A buy, a sell and any investment details name their security.")
 	}
 	checkAmounts(&v, d.Amount.Currency(), amount{field: "amount", m: d.Amount},
 		amount{field: "investment.price", m: inv.Price, unitPrice: true}, amount{field: "investment.fees", m: inv.Fees})
-	return v.OrNil()
+	return d, v.OrNil()
 }
 
 // Transaction is one logical transaction of an account, from pending to posted
