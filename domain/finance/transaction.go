@@ -44,9 +44,11 @@ func (s TransactionStatus) String() string { return s.s }
 // Kind is what a transaction did, whatever the institution called it.
 type Kind struct{ s string }
 
-// The kinds. Their amounts follow the one sign convention: a deposit, refund,
-// interest earned, dividend or sale brings money in (positive); a withdrawal,
-// purchase, fee or buy takes it out (negative).
+// The kinds. Their amounts follow the one sign convention, positive into the
+// account, and the kinds whose direction is in their name are held to it: a
+// deposit, refund or sale cannot take money out, a withdrawal, purchase or buy
+// cannot bring it in (see Kind.allowsSign). A transfer, fee, interest, dividend
+// or other may go either way (interest charged, a fee reversed).
 var (
 	KindDeposit    = Kind{"deposit"}
 	KindWithdrawal = Kind{"withdrawal"}
@@ -78,6 +80,20 @@ func ParseKind(s string) (Kind, error) {
 }
 
 func (k Kind) String() string { return k.s }
+
+// allowsSign reports whether an amount of this sign (-1, 0, +1) fits the kind.
+// It is what catches a connector that forgot to turn an institution's sign
+// around (Plaid's purchases are positive): the transaction is refused, not
+// stored as money flowing the wrong way. Zero fits every kind.
+func (k Kind) allowsSign(sign int) bool {
+	switch k {
+	case KindDeposit, KindRefund, KindSell:
+		return sign >= 0
+	case KindWithdrawal, KindPurchase, KindBuy:
+		return sign <= 0
+	}
+	return true
+}
 
 // Category is the institution's category of a transaction (Plaid's
 // personal_finance_category). Both parts are optional, but a detailed
@@ -143,6 +159,9 @@ func (d TransactionDetails) validate(status TransactionStatus) (TransactionDetai
 	}
 	if d.Kind == (Kind{}) {
 		v.Add("kind", "required", "Kind is required.")
+	}
+	if !d.Kind.allowsSign(d.Amount.Amount().Sign()) {
+		v.Add("amount", "wrong_sign", fmt.Sprintf("A %s cannot move money that way: amounts are positive into the account.", d.Kind))
 	}
 	// A buy or a sell, and any investment details, name their security.
 	inv := d.Investment

@@ -94,7 +94,7 @@ func TestNewTransactionRefusesWhatCannotBeStored(t *testing.T) {
 		{"a detailed category alone", TransactionPosted, func(d *TransactionDetails) { d.Category.Primary = "" }, []string{"category.primary:required"}},
 		{"a buy without its security", TransactionPosted, func(d *TransactionDetails) { d.Kind = KindBuy }, []string{"investment.security_id:required"}},
 		{"a sell without its security", TransactionPosted, func(d *TransactionDetails) {
-			d.Kind, d.Investment = KindSell, Investment{Quantity: quantity(t, "-1")}
+			d.Kind, d.Amount, d.Investment = KindSell, usd(t, "190.00"), Investment{Quantity: quantity(t, "-1")}
 		}, []string{"investment.security_id:required"}},
 		{"a price in another currency", TransactionPosted, func(d *TransactionDetails) {
 			d.Kind, d.Investment = KindBuy, Investment{SecurityID: security, Quantity: quantity(t, "1"), Price: eur}
@@ -121,6 +121,39 @@ func TestNewTransactionRefusesWhatCannotBeStored(t *testing.T) {
 				t.Errorf("fields %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestKindsWithADirectionRefuseTheOtherSign(t *testing.T) {
+	for _, tc := range []struct {
+		kind    Kind
+		in, out bool // whether money in (+1.00) and out (-1.00) fit
+	}{
+		{KindDeposit, true, false}, {KindRefund, true, false}, {KindSell, true, false},
+		{KindWithdrawal, false, true}, {KindPurchase, false, true}, {KindBuy, false, true},
+		{KindTransfer, true, true}, {KindFee, true, true}, {KindInterest, true, true},
+		{KindDividend, true, true}, {KindOther, true, true},
+	} {
+		for _, c := range []struct {
+			amount string
+			fits   bool
+		}{{"1.00", tc.in}, {"-1.00", tc.out}, {"0.00", true}} {
+			d := coffee(t)
+			d.Kind, d.Amount, d.Category = tc.kind, usd(t, c.amount), Category{}
+			if tc.kind == KindBuy || tc.kind == KindSell {
+				d.Investment = Investment{SecurityID: uuid.New(), Quantity: quantity(t, "1")}
+			}
+			_, err := NewTransaction(uuid.New(), uuid.New(), uuid.New(), TransactionPosted, d, t0)
+			if c.fits && err != nil {
+				t.Errorf("a %s of %s: %v", tc.kind, c.amount, err)
+			}
+			if !c.fits && !slices.Equal(fieldCodes(t, err), []string{"amount:wrong_sign"}) {
+				t.Errorf("a %s of %s: err = %v, want amount:wrong_sign", tc.kind, c.amount, err)
+			}
+		}
+	}
+	if len(Kinds()) != 11 {
+		t.Errorf("%d kinds, but this table covers 11", len(Kinds()))
 	}
 }
 
