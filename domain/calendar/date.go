@@ -29,10 +29,10 @@ func ParseDate(field, s string) (Date, error) {
 	if s == "" {
 		return Date{}, domain.NewValidationError(field, "required", "A date is required.")
 	}
+	// time.Parse wants exactly two-digit months and days, and refuses a day the
+	// month does not have; it reads year 0000, which the calendar has not.
 	t, err := time.Parse(time.DateOnly, s)
-	// time.Parse accepts a day 31 in a 30-day month and rolls it over; String
-	// gives it back only when the date exists.
-	if err != nil || t.Format(time.DateOnly) != s || t.Year() < 1 {
+	if err != nil || t.Year() < 1 {
 		return Date{}, domain.NewValidationError(field, "invalid", "Must be a calendar date in the form YYYY-MM-DD.")
 	}
 	return Date{t.Year(), t.Month(), t.Day()}, nil

@@ -121,7 +121,7 @@ func TestAccountTextIsCleanedNotRefused(t *testing.T) {
 	}
 }
 
-func TestUpdateAppliesChangesAndBumpsTheVersion(t *testing.T) {
+func TestAccountUpdateAppliesChangesAndBumpsTheVersion(t *testing.T) {
 	a := newAccount(t)
 	d := checking()
 	d.Name = "Everyday Checking"
@@ -137,7 +137,7 @@ func TestUpdateAppliesChangesAndBumpsTheVersion(t *testing.T) {
 	}
 }
 
-func TestUpdateRefusesAnotherAccountsDetailsAndChangesNothing(t *testing.T) {
+func TestAccountUpdateRefusesAnotherAccountsDetailsAndChangesNothing(t *testing.T) {
 	a := newAccount(t)
 	before := a.Snapshot()
 	other := checking()
@@ -155,7 +155,7 @@ func TestUpdateRefusesAnotherAccountsDetailsAndChangesNothing(t *testing.T) {
 	}
 }
 
-func TestCloseThenUpdateReopens(t *testing.T) {
+func TestAClosedAccountListedAgainReopens(t *testing.T) {
 	a := newAccount(t)
 	if !a.Close(t0.Add(time.Minute)) || a.Status() != AccountClosed || a.Version() != 2 {
 		t.Fatalf("status %v at version %d, want closed at 2", a.Status(), a.Version())
