@@ -16,9 +16,9 @@ var (
 	// ErrIllegalTransition: the change does not apply in the sync's status
 	// (starting a running sync, cancelling a finished one). It answers 409.
 	ErrIllegalTransition = fmt.Errorf("illegal sync transition: %w", domain.ErrConflict)
-	// ErrInvalidProgress: progress or results that cannot be true (more accounts
-	// done than there are, a count going backwards, a negative count): a bug in
-	// the sync engine, not the user's doing.
+	// ErrInvalidProgress: progress, results or errors that cannot be true (more
+	// accounts done than there are, a count going backwards, a negative count,
+	// an error without a code): a bug in the sync engine, not the user's doing.
 	ErrInvalidProgress = errors.New("invalid sync progress")
 )
 
@@ -198,6 +198,11 @@ func (s *Sync) Record(r Results) error {
 func (s *Sync) Finish(errs []AccountError, now time.Time) error {
 	if s.status != StatusRunning {
 		return s.illegal("finish")
+	}
+	for _, e := range errs {
+		if e.Code == "" {
+			return fmt.Errorf("%w: an error without a code %+v", ErrInvalidProgress, e)
+		}
 	}
 	s.status, s.errors, s.finishedAt = outcome(errs, s.progress.AccountsTotal), slices.Clone(errs), now
 	return nil

@@ -160,10 +160,10 @@ func TestFinishDecidesTheOutcomeFromTheErrors(t *testing.T) {
 		{"no error and no account", 0, nil, StatusSucceeded},
 		{"one account of three failed", 3, []AccountError{{AccountID: a, Code: "provider_unavailable", Retryable: true}}, StatusPartial},
 		{"two errors on one account of two", 2, []AccountError{{AccountID: a, Code: "x"}, {AccountID: a, Code: "y"}}, StatusPartial},
-		{"every account failed", 3, []AccountError{{AccountID: a}, {AccountID: b}, {AccountID: c}}, StatusFailed},
+		{"every account failed", 3, []AccountError{{AccountID: a, Code: "x"}, {AccountID: b, Code: "x"}, {AccountID: c, Code: "x"}}, StatusFailed},
 		{"the provider failed", 3, []AccountError{{Code: "reauthorization_required"}}, StatusFailed},
-		{"the provider and an account failed", 3, []AccountError{{AccountID: a}, {Code: "provider_timeout"}}, StatusFailed},
-		{"an account failed before any was counted", 0, []AccountError{{AccountID: a}}, StatusFailed},
+		{"the provider and an account failed", 3, []AccountError{{AccountID: a, Code: "x"}, {Code: "provider_timeout"}}, StatusFailed},
+		{"an account failed before any was counted", 0, []AccountError{{AccountID: a, Code: "x"}}, StatusFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := inStatus(t, StatusRunning)
@@ -177,6 +177,18 @@ func TestFinishDecidesTheOutcomeFromTheErrors(t *testing.T) {
 				t.Errorf("status %v with errors %+v; want %v with %+v", s.Status(), s.Errors(), tc.want, tc.errs)
 			}
 		})
+	}
+}
+
+func TestFinishRefusesAnErrorWithoutACodeAndChangesNothing(t *testing.T) {
+	s := inStatus(t, StatusRunning)
+	before := s.Snapshot()
+	err := s.Finish([]AccountError{{AccountID: uuid.New(), Code: "provider_timeout"}, {AccountID: uuid.New()}}, t0.Add(time.Hour))
+	if !errors.Is(err, ErrInvalidProgress) {
+		t.Errorf("err = %v, want ErrInvalidProgress", err)
+	}
+	if after := s.Snapshot(); !reflect.DeepEqual(after, before) {
+		t.Errorf("a refused finish changed %+v to %+v", before, after)
 	}
 }
 

@@ -168,6 +168,19 @@ func RehydrateAccount(s AccountSnapshot) *Account {
 		createdAt: s.CreatedAt, updatedAt: s.UpdatedAt}
 }
 
+// AccountKey is what makes an account unique: a provider and the institution's
+// id for the account. Every write is an upsert on it, so a repeated or
+// concurrent sync cannot duplicate an account.
+type AccountKey struct {
+	ProviderID           uuid.UUID
+	InstitutionAccountID string
+}
+
+// Key returns the account's unique key.
+func (a *Account) Key() AccountKey {
+	return AccountKey{ProviderID: a.providerID, InstitutionAccountID: a.details.InstitutionAccountID}
+}
+
 // ID returns the account's id.
 func (a *Account) ID() uuid.UUID { return a.id }
 

@@ -59,6 +59,9 @@ func TestNewAccountIsOpenAtVersionOne(t *testing.T) {
 		a.Subtype() != "checking" || a.Currency() != money.USD {
 		t.Errorf("account %+v, want %+v of provider %s", a.Snapshot(), d, provider)
 	}
+	if want := (AccountKey{provider, d.InstitutionAccountID}); a.Key() != want {
+		t.Errorf("key %+v, want %+v", a.Key(), want)
+	}
 	if a.Status() != AccountOpen || a.Version() != 1 || !a.CreatedAt().Equal(t0) || !a.UpdatedAt().Equal(t0) {
 		t.Errorf("status %v, version %d, created %v, updated %v; want open, 1, %v, %v", a.Status(), a.Version(), a.CreatedAt(), a.UpdatedAt(), t0, t0)
 	}
