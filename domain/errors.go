@@ -1,5 +1,6 @@
 // Package domain holds Dashtam's entities, value types and the error kinds every
-// layer above it shares. It imports only the standard library and google/uuid.
+// layer above it shares. It imports only the standard library, google/uuid and
+// shopspring/decimal (exact money arithmetic).
 package domain
 
 import "errors"

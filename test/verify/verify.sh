@@ -34,6 +34,7 @@ FUZZ_TARGETS=(
   "./adapters/accesstoken FuzzVerify 200000x"
   "./adapters/vault FuzzDecrypt 200000x"
   "./adapters/persistence FuzzParseUTCTime 50000x"
+  "./domain/money FuzzParseAmount 100000x"
 )
 
 failed=()
