@@ -346,3 +346,31 @@ func TestIdentityJourneyOnPostgres(t *testing.T) {
 	h.Do(apitest.Request{Method: "DELETE", Path: "/api/v1/sessions/current", Token: g.AccessToken}).Expect(t, 204)
 	h.Do(apitest.Request{Method: "GET", Path: "/api/v1/users/me", Token: g.AccessToken}).Expect(t, 401)
 }
+
+// Hardening item 15: a User-Agent that is not UTF-8 (Latin-1, as old clients
+// send it) or carries a NUL is stored cleaned, so a login succeeds on Postgres
+// too instead of failing with a 500, and the session shows the cleaned text.
+func TestLoginWithALatin1UserAgent(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, o apitest.Options) {
+		h := apitest.New(t, o)
+		verifiedUser(t, h, "ann@example.com")
+		res := h.Do(apitest.Request{Method: "POST", Path: "/api/v1/sessions",
+			Header: map[string]string{"User-Agent": "Caf\xe9Browser/1.0 \x00(x)"},
+			Body:   map[string]any{"email": "ann@example.com", "password": pw}}).Expect(t, 201)
+		var g grant
+		res.JSON(t, &g)
+		var sessions struct {
+			Items []struct {
+				UserAgent string `json:"user_agent"`
+			} `json:"items"`
+		}
+		h.Do(apitest.Request{Method: "GET", Path: "/api/v1/sessions", Token: g.AccessToken}).Expect(t, 200).JSON(t, &sessions)
+		found := false
+		for _, s := range sessions.Items {
+			found = found || s.UserAgent == "Caf\uFFFDBrowser/1.0 (x)"
+		}
+		if !found {
+			t.Errorf("sessions %+v, want one with user agent %q", sessions.Items, "Caf\uFFFDBrowser/1.0 (x)")
+		}
+	})
+}

@@ -1,7 +1,10 @@
 package identity
 
 import (
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -39,8 +42,8 @@ const (
 
 // NewSession starts a session that lives as long as its refresh token (ttl).
 func NewSession(id, userID uuid.UUID, userAgent, ip string, now time.Time, ttl time.Duration) *Session {
-	return &Session{id: id, userID: userID, userAgent: truncate(userAgent, maxUserAgentLength),
-		ipAddress: truncate(ip, maxIPLength), createdAt: now, lastUsedAt: now, expiresAt: now.Add(ttl)}
+	return &Session{id: id, userID: userID, userAgent: headerText(userAgent, maxUserAgentLength),
+		ipAddress: headerText(ip, maxIPLength), createdAt: now, lastUsedAt: now, expiresAt: now.Add(ttl)}
 }
 
 // SessionSnapshot is every field of a Session, for storage.
@@ -173,12 +176,21 @@ func (t *RefreshToken) IssuedAt() time.Time  { return t.issuedAt }
 func (t *RefreshToken) ExpiresAt() time.Time { return t.expiresAt }
 func (t *RefreshToken) UsedAt() time.Time    { return t.usedAt }
 
-func truncate(s string, n int) string {
+// headerText makes text a client sent in a header fit to store and show: bytes
+// that are not UTF-8 (a Latin-1 User-Agent) become U+FFFD, control characters
+// (NUL above all, which Postgres refuses in text) are dropped, and the result
+// is cut to at most n bytes on a rune boundary.
+func headerText(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 	if len(s) <= n {
 		return s
 	}
-	// Cut on a rune boundary.
-	for n > 0 && (s[n]&0xC0) == 0x80 {
+	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
 	return s[:n]

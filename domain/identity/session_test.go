@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -259,4 +260,20 @@ func TestRotateOnInactiveSessionIsInvalid(t *testing.T) {
 			t.Fatalf("Rotate = %v, %v; want nil, ErrInvalidRefreshToken", next, err)
 		}
 	})
+}
+
+// What a client sends in a header is stored as valid UTF-8 without control
+// characters, cut on a rune boundary.
+func TestNewSessionCleansHeaderText(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Mozilla/5.0", "Mozilla/5.0"},
+		{"Caf\xe9", "Caf\uFFFD"},
+		{"a\x00b\tc\x7fd", "abcd"},
+		{strings.Repeat("é", 300), strings.Repeat("é", 256)}, // 512 bytes, never half a rune
+	} {
+		s := NewSession(uuid.New(), uuid.New(), tc.in, tc.in, t0, refreshTTL)
+		if s.UserAgent() != tc.want || !utf8.ValidString(s.IPAddress()) || len(s.IPAddress()) > 64 {
+			t.Errorf("NewSession(%q): user agent %q, ip %q; want user agent %q", tc.in, s.UserAgent(), s.IPAddress(), tc.want)
+		}
+	}
 }
