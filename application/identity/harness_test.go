@@ -21,6 +21,7 @@ import (
 	"github.com/dashtam/dashtam/test/fakes/fakeclock"
 	"github.com/dashtam/dashtam/test/fakes/fakehash"
 	"github.com/dashtam/dashtam/test/fakes/memory"
+	"github.com/dashtam/dashtam/test/testlog"
 )
 
 const (
@@ -85,24 +86,6 @@ func (m *recordingMailer) messages() []identityapp.Message {
 	return append([]identityapp.Message(nil), m.sent...)
 }
 
-// syncBuffer is a log sink safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // harness is a Service wired to in-memory fakes, a fake clock and a real access
 // token issuer.
 type harness struct {
@@ -114,7 +97,7 @@ type harness struct {
 	mailer *recordingMailer
 	hasher *countingHasher
 	tokens *accesstoken.Issuer
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 }
 
 func newHarness(t *testing.T) *harness {
@@ -135,7 +118,7 @@ func newHarness(t *testing.T) *harness {
 		mailer: &recordingMailer{},
 		hasher: &countingHasher{},
 		tokens: tokens,
-		logs:   &syncBuffer{},
+		logs:   &testlog.Buffer{},
 	}
 	h.svc, err = identityapp.NewService(h.ctx, identityapp.Config{RefreshTTL: refreshTTL, PublicBaseURL: publicBaseURL}, identityapp.Deps{
 		Users:         h.store,

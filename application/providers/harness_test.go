@@ -1,7 +1,6 @@
 package providers_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"github.com/dashtam/dashtam/domain/provider"
 	"github.com/dashtam/dashtam/test/fakes/fakeclock"
 	"github.com/dashtam/dashtam/test/fakes/memory"
+	"github.com/dashtam/dashtam/test/testlog"
 )
 
 // start is a whole second, so expiry boundaries can be hit to the microsecond.
@@ -236,24 +236,6 @@ func (s *authorizationReads) AuthorizationByProvider(ctx context.Context, provid
 	return s.AuthorizationStore.AuthorizationByProvider(ctx, providerID)
 }
 
-// syncBuffer is a log sink safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // harness is Service and Connections wired to in-memory stores, a fake clock
 // and two scripted institutions.
 type harness struct {
@@ -267,7 +249,7 @@ type harness struct {
 	linked    *fakeConnector // link-token flow, no refresh
 	svc       *providersapp.Service
 	conns     *providersapp.Connections
-	logs      *syncBuffer
+	logs      *testlog.Buffer
 	// sleeps counts the waits use cases made on the clock.
 	sleeps int
 	// userCount numbers the users' email addresses.
@@ -282,7 +264,7 @@ func newHarness(t *testing.T) *harness {
 		clock:     fakeclock.New(start),
 		users:     memory.NewIdentityStore(),
 		providers: memory.NewProviderStore(),
-		logs:      &syncBuffer{},
+		logs:      &testlog.Buffer{},
 	}
 	h.auths = &authorizationReads{AuthorizationStore: memory.NewAuthorizationStore(h.providers)}
 	h.bank = newFakeConnector(providersapp.ProviderType{Key: bankKey, Name: "Bank", Flow: providersapp.FlowRedirect,

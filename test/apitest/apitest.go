@@ -28,6 +28,7 @@ import (
 	"github.com/dashtam/dashtam/bootstrap"
 	"github.com/dashtam/dashtam/test/dbtest"
 	"github.com/dashtam/dashtam/test/fakes/fakehash"
+	"github.com/dashtam/dashtam/test/testlog"
 )
 
 // Options tune the harness.
@@ -46,7 +47,7 @@ type Harness struct {
 	t      testing.TB
 	App    *bootstrap.App
 	Mail   *Outbox
-	Logs   *SyncBuffer
+	Logs   *testlog.Buffer
 	spec   *openapi3.T
 	router routers.Router
 }
@@ -64,7 +65,7 @@ func New(t testing.TB, o Options) *Harness {
 	for k, v := range o.Env {
 		env[k] = v
 	}
-	logs := &SyncBuffer{}
+	logs := &testlog.Buffer{}
 	cfg, log, err := bootstrap.Setup(func(k string) string { return env[k] }, logs)
 	if err != nil {
 		t.Fatal(err)
@@ -328,25 +329,6 @@ func (o *Outbox) LastToken(t testing.TB, addr, subject string) string {
 	}
 	t.Fatalf("no %q email with a token to %s", subject, addr)
 	return ""
-}
-
-// SyncBuffer is a goroutine-safe log sink.
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns everything logged so far.
-func (b *SyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // clip shortens a body for a failure message.

@@ -15,11 +15,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dashtam/dashtam/test/testlog"
 )
 
 // Time limits of the harness. They are generous on purpose: the tests must pass
@@ -79,25 +80,6 @@ func findModuleRoot() (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
-// syncBuffer is a bytes.Buffer that the process's output copier and the test can
-// use at the same time.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // baseEnv is the environment every run of the binary starts from: only PATH and
 // HOME of the test's own environment, so that a developer's DATABASE_URL or
 // SMTP_URL can never leak into a test.
@@ -150,8 +132,8 @@ type Instance struct {
 	DataDir string
 
 	cmd    *exec.Cmd
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout testlog.Buffer
+	stderr testlog.Buffer
 	exited chan struct{} // closed once the process has exited and its output is read
 	client *http.Client
 	// stopping is set once the test has asked the process to end, so that the
@@ -521,7 +503,7 @@ func runBinaryWithin(t testing.TB, timeout time.Duration, env map[string]string,
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testlog.Buffer
 	cmd := exec.CommandContext(ctx, binaryPath, args...)
 	cmd.Env = environ(baseEnv(), env)
 	cmd.Dir = t.TempDir()
