@@ -197,6 +197,11 @@ func (s *Server) GetSession(c *gin.Context, id uuid.UUID) {
 	c.JSON(http.StatusOK, sessionJSON(sess, p.SessionID))
 }
 
+// GetCurrentSession returns the session of the request's bearer token.
+func (s *Server) GetCurrentSession(c *gin.Context) {
+	s.GetSession(c, principal(c).SessionID)
+}
+
 // DeleteCurrentSession logs out.
 func (s *Server) DeleteCurrentSession(c *gin.Context) {
 	if err := s.App.Identity.Logout(c.Request.Context(), principal(c)); err != nil {

@@ -374,3 +374,22 @@ func TestLoginWithALatin1UserAgent(t *testing.T) {
 		}
 	})
 }
+
+// Hardening item 20: GET /sessions/current shows the session of the bearer
+// token (before, "current" was taken for a malformed session id: 422).
+func TestGetCurrentSession(t *testing.T) {
+	t.Parallel()
+	h := apitest.New(t, apitest.Options{})
+	verifiedUser(t, h, "ann@example.com")
+	g := login(t, h, "ann@example.com", pw)
+	login(t, h, "ann@example.com", pw) // another session, which must not be the one shown
+	var got struct {
+		ID      string `json:"id"`
+		Current bool   `json:"current"`
+	}
+	h.Do(apitest.Request{Method: "GET", Path: "/api/v1/sessions/current", Token: g.AccessToken}).Expect(t, 200).JSON(t, &got)
+	if got.ID != g.Session.ID || !got.Current {
+		t.Errorf("GET /sessions/current = %+v, want session %s marked current", got, g.Session.ID)
+	}
+	h.Do(apitest.Request{Method: "GET", Path: "/api/v1/sessions/current"}).Expect(t, 401)
+}

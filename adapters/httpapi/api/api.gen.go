@@ -835,6 +835,9 @@ type ServerInterface interface {
 	// DeleteCurrentSession Log out
 	// (DELETE /api/v1/sessions/current)
 	DeleteCurrentSession(c *gin.Context)
+	// GetCurrentSession The session of this request
+	// (GET /api/v1/sessions/current)
+	GetCurrentSession(c *gin.Context)
 	// DeleteSession Revoke one of own sessions
 	// (DELETE /api/v1/sessions/{session_id})
 	DeleteSession(c *gin.Context, sessionId openapi_types.UUID)
@@ -1837,6 +1840,19 @@ func (siw *ServerInterfaceWrapper) DeleteCurrentSession(c *gin.Context) {
 	siw.Handler.DeleteCurrentSession(c)
 }
 
+// GetCurrentSession operation middleware
+func (siw *ServerInterfaceWrapper) GetCurrentSession(c *gin.Context) {
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.GetCurrentSession(c)
+}
+
 // DeleteSession operation middleware
 func (siw *ServerInterfaceWrapper) DeleteSession(c *gin.Context) {
 
@@ -2204,6 +2220,7 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.GET(options.BaseURL+"/api/v1/sessions", wrapper.ListSessions)
 	router.POST(options.BaseURL+"/api/v1/sessions", wrapper.CreateSession)
 	router.DELETE(options.BaseURL+"/api/v1/sessions/current", wrapper.DeleteCurrentSession)
+	router.GET(options.BaseURL+"/api/v1/sessions/current", wrapper.GetCurrentSession)
 	router.DELETE(options.BaseURL+"/api/v1/sessions/:session_id", wrapper.DeleteSession)
 	router.GET(options.BaseURL+"/api/v1/sessions/:session_id", wrapper.GetSession)
 	router.POST(options.BaseURL+"/api/v1/tokens", wrapper.RefreshTokens)
