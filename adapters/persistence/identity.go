@@ -276,6 +276,16 @@ func (s *IdentityStore) VoidOneTimeTokens(ctx context.Context, userID uuid.UUID,
 	return dbError("void one-time tokens of user "+userID.String(), err)
 }
 
+// CountOneTimeTokens counts the user's tokens for purpose created at or after
+// since (compared as stored, to the microsecond), used or not.
+func (s *IdentityStore) CountOneTimeTokens(ctx context.Context, userID uuid.UUID, purpose identity.Purpose, since time.Time) (int, error) {
+	var n int64
+	err := s.db.Gorm.WithContext(ctx).Model(&oneTimeTokenRow{}).
+		Where("user_id = ? AND purpose = ? AND created_at >= ?", userID, purpose.String(), ceilMicrosecond(since)).
+		Count(&n).Error
+	return int(n), dbError("count one-time tokens of user "+userID.String(), err)
+}
+
 // ConsumeOneTimeToken loads the one-time token with hash and its user under their
 // row locks, calls fn with them and saves both, in one transaction. fn's error
 // rolls everything back and is returned as it is. An unknown digest is

@@ -108,4 +108,7 @@ type OneTimeTokens interface {
 	// VoidOneTimeTokens uses up, at now, every unused token of the user for
 	// purpose (identity.OneTimeToken.Void), expired or not.
 	VoidOneTimeTokens(ctx context.Context, userID uuid.UUID, purpose identity.Purpose, now time.Time) error
+	// CountOneTimeTokens counts the user's tokens for purpose created at or
+	// after since, used or not.
+	CountOneTimeTokens(ctx context.Context, userID uuid.UUID, purpose identity.Purpose, since time.Time) (int, error)
 }

@@ -139,7 +139,16 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) (*identity.User
 	return verified, nil
 }
 
-// ResendVerification mails a new verification link unless the email is verified.
+// maxVerificationMails caps the verification mails (the registration's
+// included) that one address receives per verificationMailWindow: an address
+// nobody has proven to own must not be mailed at will.
+const (
+	maxVerificationMails   = 5
+	verificationMailWindow = 24 * time.Hour
+)
+
+// ResendVerification mails a new verification link unless the email is
+// verified or the address has had maxVerificationMails in the last day.
 func (s *Service) ResendVerification(ctx context.Context, p Principal) error {
 	user, err := s.users.UserByID(ctx, p.UserID)
 	if err != nil {
@@ -148,8 +157,20 @@ func (s *Service) ResendVerification(ctx context.Context, p Principal) error {
 	if user.IsEmailVerified() {
 		return nil
 	}
+	now := s.clock.Now()
+	sent, err := s.oneTimeTokens.CountOneTimeTokens(ctx, user.ID(), identity.PurposeEmailVerification, now.Add(-verificationMailWindow))
+	if err != nil {
+		return err
+	}
+	if sent >= maxVerificationMails {
+		// Quietly: the answer is the same whether a mail left or not, so the
+		// cap protects the address's owner from mail bombing without telling
+		// anyone whether it was reached.
+		s.log.InfoContext(ctx, "verification mail not sent: daily cap reached", "user_id", user.ID().String())
+		return nil
+	}
 	token, hash := identity.NewOpaqueToken()
-	if err := s.oneTimeTokens.CreateOneTimeToken(ctx, identity.NewOneTimeToken(hash, user.ID(), identity.PurposeEmailVerification, s.clock.Now())); err != nil {
+	if err := s.oneTimeTokens.CreateOneTimeToken(ctx, identity.NewOneTimeToken(hash, user.ID(), identity.PurposeEmailVerification, now)); err != nil {
 		return err
 	}
 	s.sendVerification(ctx, user, token)
@@ -471,7 +492,9 @@ func (s *Service) sendVerification(ctx context.Context, u *identity.User, token 
 	s.send(ctx, Message{
 		To:      u.Email().String(),
 		Subject: "Verify your email for Dashtam",
-		Text: "Hello " + u.Name() + ",\n\nPlease confirm your email address by opening this link within 24 hours:\n" +
+		// No user-supplied text (the name): the address is not proven to be the
+		// user's, so the mail must not carry words of the user's choosing.
+		Text: "Hello,\n\nPlease confirm your email address for Dashtam by opening this link within 24 hours:\n" +
 			s.link("/verify-email", token) + "\n",
 	})
 }

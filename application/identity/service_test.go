@@ -913,3 +913,39 @@ func TestPasswordChangeInvalidatesOutstandingResetLinks(t *testing.T) {
 	}
 	h.login("alice@example.com", newPassword)
 }
+
+// Hardening item 13: an address nobody has proven to own gets at most five
+// verification mails a day (the registration's included), quietly, and more
+// again the next day.
+func TestVerificationMailsAreCappedPerAddressPerDay(t *testing.T) {
+	h := newHarness(t)
+	h.register("alice@example.com", alicePassword, "Alice")
+	p := h.principal(h.login("alice@example.com", alicePassword))
+	for range 6 {
+		h.clock.Advance(time.Hour)
+		if err := h.svc.ResendVerification(h.ctx, p); err != nil {
+			t.Fatalf("ResendVerification: %v", err)
+		}
+	}
+	if n := len(h.mailer.messages()); n != 5 {
+		t.Fatalf("%d verification mails in 6 hours, want 5", n)
+	}
+	h.clock.Advance(19*time.Hour + time.Microsecond) // the registration's mail is a day old
+	if err := h.svc.ResendVerification(h.ctx, p); err != nil {
+		t.Fatalf("ResendVerification: %v", err)
+	}
+	if n := len(h.mailer.messages()); n != 6 {
+		t.Fatalf("%d verification mails after a day, want a 6th", n)
+	}
+}
+
+// Hardening item 13: the verification mail goes to an address not yet proven
+// to be the user's, so it carries nothing the user typed (their name).
+func TestVerificationMailCarriesNoUserText(t *testing.T) {
+	h := newHarness(t)
+	h.register("alice@example.com", alicePassword, "Win a prize at evil.example")
+	msgs := h.mailer.messages()
+	if len(msgs) != 1 || strings.Contains(msgs[0].Text, "prize") || strings.Contains(msgs[0].Subject, "prize") {
+		t.Fatalf("verification mail %+v carries the user's name", msgs)
+	}
+}

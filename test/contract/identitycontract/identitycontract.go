@@ -57,6 +57,7 @@ var tests = []struct {
 	{"unknown ids are ErrNotFound and closures are not called", unknownIDsAreNotFound},
 	{"session or one-time token of an unknown user is ErrNotFound", sessionOrTokenOfUnknownUserIsNotFound},
 	{"VoidOneTimeTokens uses up the user's unused tokens of that purpose, and no other", voidUsesUpOnlyTheUsersUnusedTokensOfThePurpose},
+	{"CountOneTimeTokens counts the user's tokens of a purpose created from a time on, used or not", countCountsTheUsersTokensOfAPurposeSince},
 	{"update user persists every change including zero values", updateUserPersistsZeroValues},
 	{"update user fn error aborts and saves nothing", updateUserFnErrorSavesNothing},
 	{"entities passed in or handed out are copies", entitiesAreCopies},
@@ -712,6 +713,39 @@ func voidUsesUpOnlyTheUsersUnusedTokensOfThePurpose(t *testing.T, st Store) {
 		}
 		if !got.UsedAt().Equal(tc.usedAt) {
 			t.Errorf("%s: used at %v, want %v", tc.name, got.UsedAt(), tc.usedAt)
+		}
+	}
+}
+
+func countCountsTheUsersTokensOfAPurposeSince(t *testing.T, st Store) {
+	ada, _, _ := createUser(t, st, "ada@example.com") // one verification token, created at base
+	bob, _, _ := createUser(t, st, "bob@example.com")
+	for i, u := range []*identity.User{ada, ada, bob} {
+		_, h := identity.NewOpaqueToken()
+		tok := identity.NewOneTimeToken(h, u.ID(), identity.PurposeEmailVerification, base.Add(time.Duration(i+1)*time.Hour))
+		if err := st.CreateOneTimeToken(t.Context(), tok); err != nil {
+			t.Fatalf("CreateOneTimeToken: %v", err)
+		}
+	}
+	_, h := identity.NewOpaqueToken()
+	if err := st.CreateOneTimeToken(t.Context(), identity.NewOneTimeToken(h, ada.ID(), identity.PurposePasswordReset, base)); err != nil {
+		t.Fatalf("CreateOneTimeToken: %v", err)
+	}
+	if err := st.VoidOneTimeTokens(t.Context(), ada.ID(), identity.PurposeEmailVerification, base.Add(3*time.Hour)); err != nil {
+		t.Fatalf("VoidOneTimeTokens: %v", err)
+	}
+	for _, tc := range []struct {
+		since time.Time
+		want  int
+	}{
+		{base, 3},                                     // the registration's and two more, one of them used
+		{base.Add(time.Nanosecond), 2},                // the bound is inclusive, to the microsecond as stored
+		{base.Add(time.Hour), 2},                      // created exactly then
+		{base.Add(2*time.Hour + time.Microsecond), 0}, // none after
+	} {
+		got, err := st.CountOneTimeTokens(t.Context(), ada.ID(), identity.PurposeEmailVerification, tc.since)
+		if err != nil || got != tc.want {
+			t.Errorf("CountOneTimeTokens since %v = %d, %v; want %d", tc.since, got, err, tc.want)
 		}
 	}
 }

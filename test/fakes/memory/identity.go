@@ -318,6 +318,20 @@ func (m *IdentityStore) VoidOneTimeTokens(_ context.Context, userID uuid.UUID, p
 	return nil
 }
 
+// CountOneTimeTokens counts the user's tokens for purpose created at or after
+// since; see persistence.IdentityStore.CountOneTimeTokens.
+func (m *IdentityStore) CountOneTimeTokens(_ context.Context, userID uuid.UUID, purpose identity.Purpose, since time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, t := range m.oneTime {
+		if t.UserID() == userID && t.Purpose() == purpose && !t.CreatedAt().Before(since) {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // emailTaken reports whether a user other than id has email.
 func (m *IdentityStore) emailTaken(email identity.Email, id uuid.UUID) bool {
 	for _, other := range m.users {
