@@ -71,6 +71,9 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		if err := os.MkdirAll(filepath.Dir(opts.SQLitePath), 0o700); err != nil {
 			return nil, fmt.Errorf("create database directory: %w", err)
 		}
+		if err := ownerOnlyFile(opts.SQLitePath); err != nil {
+			return nil, fmt.Errorf("create database file: %w", err)
+		}
 		// No PrepareStmt: this driver prepares a statement again on every
 		// execution whatever database/sql holds (seen in profiles), so GORM's
 		// statement cache saved nothing. pgx caches Postgres statements itself.
@@ -112,6 +115,21 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
 	return &DB{Gorm: gdb, SQL: sqlDB, Dialect: dialect, url: withConnectTimeout(opts.URL)}, nil
+}
+
+// ownerOnlyFile creates the SQLite database file readable and writable by its
+// owner only, or narrows an existing one to that: it holds sessions and
+// encrypted tokens. SQLite gives the -wal and -shm files it creates beside it
+// the database file's permissions.
+func ownerOnlyFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o600)
 }
 
 func sqliteDSN(path string) string {
