@@ -143,13 +143,17 @@ func (d *DB) Close() error {
 	return d.SQL.Close()
 }
 
-// Migrator applies the embedded migrations of the database's dialect.
+// Migrator applies the embedded migrations of the database's dialect, SQL and Go.
 func (d *DB) Migrator() (*goose.Provider, error) {
 	fsys, err := migrations.FS(string(d.Dialect))
 	if err != nil {
 		return nil, err
 	}
-	var opts []goose.ProviderOption
+	goMigrations, err := migrations.Go(string(d.Dialect))
+	if err != nil {
+		return nil, err
+	}
+	opts := []goose.ProviderOption{goose.WithGoMigrations(goMigrations...), goose.WithDisableGlobalRegistry(true)}
 	gooseDialect := goose.DialectSQLite3
 	if d.Dialect == Postgres {
 		gooseDialect = goose.DialectPostgres
