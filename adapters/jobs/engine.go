@@ -54,9 +54,11 @@ type Config struct {
 	Log          *slog.Logger
 }
 
-// Periodic is a job enqueued every Interval, the first time when the engine
-// starts. A periodic job is SingleFlight whatever its type: a run still
-// queued or running when the next is due is not doubled.
+// Periodic is a job enqueued every Interval by the elected instance, the first
+// time when it is elected. Each run is one attempt: a failed run is not
+// retried, the next one is due at the interval anyway. A run that outlasts the
+// interval overlaps the next, so the work must be safe to run twice at once
+// (the token refresh claims its rows with leases).
 type Periodic struct {
 	Interval time.Duration
 	Job      jobsapp.Job
@@ -118,9 +120,11 @@ func newDriver(dialect Dialect, pool *sql.DB) (riverdriver.Driver[*sql.Tx], erro
 }
 
 // Start starts working jobs and, on the elected instance, enqueueing the
-// periodic ones and rescuing jobs whose instance died.
+// periodic ones and rescuing jobs whose instance died. Only Stop stops the
+// engine: River takes the end of Start's context for a hard stop, which would
+// cancel running jobs at the first signal instead of letting them finish.
 func (e *Engine) Start(ctx context.Context) error {
-	if err := e.client.Start(ctx); err != nil {
+	if err := e.client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("jobs: start: %w", err)
 	}
 	return nil
@@ -173,13 +177,9 @@ var activeStates = []rivertype.JobState{
 // active when it is SingleFlight, River's defaults otherwise.
 func insertOpts(job jobsapp.Job) *river.InsertOpts {
 	if _, ok := job.(jobsapp.SingleFlight); ok {
-		return singleFlight()
+		return &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: activeStates}}
 	}
 	return nil
-}
-
-func singleFlight() *river.InsertOpts {
-	return &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: activeStates}}
 }
 
 func periodicJobs(periodic []Periodic) []*river.PeriodicJob {
@@ -187,7 +187,7 @@ func periodicJobs(periodic []Periodic) []*river.PeriodicJob {
 	for i, p := range periodic {
 		out[i] = river.NewPeriodicJob(
 			river.PeriodicInterval(p.Interval),
-			func() (river.JobArgs, *river.InsertOpts) { return p.Job, singleFlight() },
+			func() (river.JobArgs, *river.InsertOpts) { return p.Job, &river.InsertOpts{MaxAttempts: 1} },
 			&river.PeriodicJobOpts{ID: p.Job.Kind(), RunOnStart: true},
 		)
 	}
@@ -198,17 +198,22 @@ func periodicJobs(periodic []Periodic) []*river.PeriodicJob {
 // the composition root.
 type Workers struct {
 	river *river.Workers
+	log   *slog.Logger
 }
 
-// NewWorkers returns an empty set of workers.
-func NewWorkers() *Workers { return &Workers{river: river.NewWorkers()} }
+// NewWorkers returns an empty set of workers that log their failures to log.
+func NewWorkers(log *slog.Logger) *Workers { return &Workers{river: river.NewWorkers(), log: log} }
 
 // Register makes work the worker of jobs of type J. A second worker for one
-// kind is an error. work's error fails this attempt; River retries the job
-// with backoff, up to its attempt limit.
+// kind is an error. work's error fails this attempt, and is logged; River
+// retries the job with backoff, up to its attempt limit.
 func Register[J jobsapp.Job](w *Workers, work func(context.Context, J) error) error {
 	err := river.AddWorkerSafely(w.river, river.WorkFunc(func(ctx context.Context, job *river.Job[J]) error {
-		return work(ctx, job.Args)
+		err := work(ctx, job.Args)
+		if err != nil && ctx.Err() == nil {
+			w.log.WarnContext(ctx, "background job failed", "job", job.Kind, "attempt", job.Attempt, "error", err.Error())
+		}
+		return err
 	}))
 	if err != nil {
 		return fmt.Errorf("jobs: register %s: %w", (*new(J)).Kind(), err)

@@ -164,7 +164,7 @@ func waitForState(t *testing.T, e *Engine, kind string, state rivertype.JobState
 func TestEnqueuedJobRunsWithItsArguments(t *testing.T) {
 	eachDialect(t, func(t *testing.T, d database) {
 		got := make(chan int, 1)
-		w := NewWorkers()
+		w := NewWorkers(slog.New(slog.DiscardHandler))
 		mustRegister(t, w, func(_ context.Context, p probe) error { got <- p.N; return nil })
 		e := newTestEngine(t, d, w, noTuning)
 		start(t, e)
@@ -186,7 +186,7 @@ func TestEnqueuedJobRunsWithItsArguments(t *testing.T) {
 
 func TestJobOfRolledBackTransactionDoesNotExist(t *testing.T) {
 	eachDialect(t, func(t *testing.T, d database) {
-		w := NewWorkers()
+		w := NewWorkers(slog.New(slog.DiscardHandler))
 		mustRegister(t, w, func(context.Context, probe) error { return nil })
 		e := newTestEngine(t, d, w, noTuning)
 		ctx := context.Background()
@@ -212,7 +212,7 @@ func TestJobOfRolledBackTransactionDoesNotExist(t *testing.T) {
 func TestSingleFlightJoinsActiveJob(t *testing.T) {
 	eachDialect(t, func(t *testing.T, d database) {
 		running, release := make(chan string, 2), make(chan struct{})
-		w := NewWorkers()
+		w := NewWorkers(slog.New(slog.DiscardHandler))
 		mustRegister(t, w, func(_ context.Context, p singleProbe) error {
 			running <- p.ProviderID
 			<-release
@@ -261,7 +261,7 @@ func TestStopWaitsForRunningJob(t *testing.T) {
 	eachDialect(t, func(t *testing.T, d database) {
 		running, release := make(chan struct{}), make(chan struct{})
 		var finished atomic.Bool
-		w := NewWorkers()
+		w := NewWorkers(slog.New(slog.DiscardHandler))
 		mustRegister(t, w, func(ctx context.Context, _ probe) error {
 			close(running)
 			<-release
@@ -300,7 +300,7 @@ func TestStopWaitsForRunningJob(t *testing.T) {
 func TestStopHandsBackJobRunningAtDeadline(t *testing.T) {
 	eachDialect(t, func(t *testing.T, d database) {
 		running := make(chan struct{})
-		w := NewWorkers()
+		w := NewWorkers(slog.New(slog.DiscardHandler))
 		mustRegister(t, w, func(ctx context.Context, _ probe) error {
 			close(running)
 			<-ctx.Done()
@@ -334,7 +334,7 @@ func TestJobOfDeadInstanceIsRescuedByAnother(t *testing.T) {
 		kind := probe{}.Kind()
 
 		running, hang := make(chan struct{}), make(chan struct{})
-		dying := NewWorkers()
+		dying := NewWorkers(slog.New(slog.DiscardHandler))
 		mustRegister(t, dying, func(context.Context, probe) error {
 			close(running)
 			<-hang // ignores its context, as a dead process would
@@ -364,7 +364,7 @@ func TestJobOfDeadInstanceIsRescuedByAnother(t *testing.T) {
 		})
 
 		done := make(chan struct{})
-		healthy := NewWorkers()
+		healthy := NewWorkers(slog.New(slog.DiscardHandler))
 		mustRegister(t, healthy, func(context.Context, probe) error { close(done); return nil })
 		survivor := newTestEngine(t, d, healthy, func(c *river.Config) {
 			c.JobTimeout = rescueAfter / 2
@@ -408,7 +408,7 @@ func TestJobsAndServiceWritesContend(t *testing.T) {
 			_, err := tx.ExecContext(ctx, d.rebind("INSERT INTO contention (who, n) VALUES (?, ?)"), who, n)
 			return err
 		}
-		w := NewWorkers()
+		w := NewWorkers(slog.New(slog.DiscardHandler))
 		mustRegister(t, w, func(ctx context.Context, p probe) error {
 			return inTx(ctx, d.db.SQL, func(tx *sql.Tx) error { return write(tx, "job", p.N) })
 		})
@@ -503,4 +503,40 @@ func (d database) rebind(query string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// tick is a periodic job.
+type tick struct{}
+
+func (tick) Kind() string { return "test_tick" }
+
+// A periodic job is enqueued by the elected instance only: two instances
+// enqueue it once per interval between them, not once each.
+func TestPeriodicJobRunsOnceAcrossInstances(t *testing.T) {
+	eachDialect(t, func(t *testing.T, d database) {
+		const interval, runs = 200 * time.Millisecond, 10
+		var worked atomic.Int64
+		instance := func() *Engine {
+			w := NewWorkers(slog.New(slog.DiscardHandler))
+			mustRegister(t, w, func(context.Context, tick) error { worked.Add(1); return nil })
+			return newTestEngine(t, d, w, func(c *river.Config) {
+				c.PeriodicJobs = periodicJobs([]Periodic{{Interval: interval, Job: tick{}}})
+			})
+		}
+		began := time.Now()
+		a, b := instance(), instance()
+		start(t, a)
+		start(t, b)
+		waitFor(t, "periodic runs", func() bool { return worked.Load() >= runs })
+		elapsed := time.Since(began)
+
+		// One scheduler enqueues one job when elected and one per interval
+		// (with one more of slack for the jobs enqueued since); two would
+		// enqueue twice as many.
+		enqueued := len(jobsOf(t, a, tick{}.Kind()))
+		t.Logf("%d periodic jobs enqueued in %s", enqueued, elapsed)
+		if most := int(elapsed/interval) + 3; enqueued > most {
+			t.Fatalf("%d periodic jobs enqueued in %s, at most %d expected of a single scheduler", enqueued, elapsed, most)
+		}
+	})
 }

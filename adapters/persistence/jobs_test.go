@@ -70,7 +70,7 @@ func runJobsSuite(t *testing.T, open func(testing.TB) *persistence.DB, enginePoo
 			t.Fatal(err)
 		}
 		ran := make(chan int, 10)
-		w := jobs.NewWorkers()
+		w := jobs.NewWorkers(slog.New(slog.DiscardHandler))
 		if err := jobs.Register(w, func(_ context.Context, j noted) error { ran <- j.N; return nil }); err != nil {
 			t.Fatal(err)
 		}
