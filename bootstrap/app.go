@@ -53,12 +53,14 @@ type App struct {
 	Handler        http.Handler
 
 	limiter *ratelimit.Limiters
+	jobs    *jobParts // started by StartBackground
 }
 
 // Build opens the database (migrating it when AUTO_MIGRATE is on) and assembles
 // every adapter and use case, in the order they depend on one another:
 // identity, the metrics, providers (whose connector calls the metrics time),
-// then the HTTP stack in front of them all. Close releases what it opened.
+// the HTTP stack in front of them all, then the job engine with the work it
+// runs in the background. Close releases what it opened.
 func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *App, err error) {
 	db, err := openDatabase(ctx, cfg, log)
 	if err != nil {
@@ -91,8 +93,18 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			_ = web.limiter.Close()
+		}
+	}()
+	background, err := buildJobs(ctx, cfg, log, db, pr.connections, web.idempotency)
+	if err != nil {
+		return nil, err
+	}
 	return &App{Config: cfg, Log: log, DB: db, Identity: id.service, Sessions: id.store, Connections: pr.connections,
-		Authorizations: pr.authorizations, Idempotency: web.idempotency, limiter: web.limiter, Handler: web.handler}, nil
+		Authorizations: pr.authorizations, Idempotency: web.idempotency, limiter: web.limiter, Handler: web.handler,
+		jobs: background}, nil
 }
 
 // openDatabase opens the database and, when AUTO_MIGRATE is on, brings its
@@ -262,8 +274,9 @@ func buildHTTP(cfg Config, log *slog.Logger, db *persistence.DB, clk providersap
 	return &httpParts{handler: router, limiter: limiter, idempotency: idempotencyStore}, nil
 }
 
-// Close releases the database and the rate-limit store.
-func (a *App) Close() error { return errors.Join(a.limiter.Close(), a.DB.Close()) }
+// Close releases the database, the job engine's own connections and the
+// rate-limit store. Stop the background work first.
+func (a *App) Close() error { return errors.Join(a.limiter.Close(), a.jobs.close(), a.DB.Close()) }
 
 func buildMailer(cfg Config, log *slog.Logger, o Overrides) (identityapp.Mailer, error) {
 	switch {

@@ -2,69 +2,143 @@ package bootstrap
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/dashtam/dashtam/adapters/jobs"
+	"github.com/dashtam/dashtam/adapters/persistence"
+	providersapp "github.com/dashtam/dashtam/application/providers"
 )
 
-// Background runs the service's periodic jobs until ctx ends, and waits for them
-// to stop when Wait is called.
+// The job engine's limits. A job is cancelled after jobTimeout and, if its
+// instance died, rescued after rescueStuckJobsAfter. The longest job today is
+// a token refresh pass: up to 50 authorizations, each bounded by
+// PROVIDER_TIMEOUT (10 s by default).
+const (
+	jobConcurrency       = 10
+	jobTimeout           = 10 * time.Minute
+	rescueStuckJobsAfter = 15 * time.Minute
+	jobPollInterval      = time.Second
+	idempotencyCleanup   = time.Hour
+)
+
+// tokenRefreshPass is one pass of the background token refresh
+// (Connections.RefreshDue).
+type tokenRefreshPass struct{}
+
+func (tokenRefreshPass) Kind() string { return "token_refresh" }
+
+// idempotencyCleanupPass deletes the expired idempotency records.
+type idempotencyCleanupPass struct{}
+
+func (idempotencyCleanupPass) Kind() string { return "idempotency_cleanup" }
+
+// jobParts are the job engine and the pool it alone uses (SQLite; nil on
+// Postgres, where it shares the service's pool).
+type jobParts struct {
+	engine *jobs.Engine
+	pool   *sql.DB
+}
+
+// buildJobs assembles the job engine with every worker and periodic job the
+// service has.
+func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistence.DB,
+	connections *providersapp.Connections, idempotency *persistence.IdempotencyStore,
+) (_ *jobParts, err error) {
+	w := jobs.NewWorkers(log)
+	if err := errors.Join(
+		jobs.Register(w, func(ctx context.Context, _ tokenRefreshPass) error { return refreshTokens(ctx, log, connections) }),
+		jobs.Register(w, func(ctx context.Context, _ idempotencyCleanupPass) error {
+			return deleteExpiredIdempotency(ctx, log, idempotency)
+		}),
+	); err != nil {
+		return nil, err
+	}
+	parts := &jobParts{}
+	dialect, pool := jobs.Postgres, db.SQL
+	if db.Dialect == persistence.SQLite {
+		// River's SQLite driver wants a pool of one connection of its own.
+		if parts.pool, err = db.OpenSingleConnPool(ctx); err != nil {
+			return nil, err
+		}
+		dialect, pool = jobs.SQLite, parts.pool
+	}
+	parts.engine, err = jobs.New(dialect, pool, jobs.Config{
+		Workers: w,
+		Periodic: []jobs.Periodic{
+			{Interval: cfg.TokenRefreshInterval, Job: tokenRefreshPass{}},
+			{Interval: idempotencyCleanup, Job: idempotencyCleanupPass{}},
+		},
+		Concurrency:          jobConcurrency,
+		JobTimeout:           jobTimeout,
+		RescueStuckJobsAfter: rescueStuckJobsAfter,
+		PollInterval:         jobPollInterval,
+		Log:                  log,
+	})
+	if err != nil {
+		return nil, errors.Join(err, parts.close())
+	}
+	return parts, nil
+}
+
+// close closes the engine's own pool, if it has one.
+func (p *jobParts) close() error {
+	if p.pool == nil {
+		return nil
+	}
+	return p.pool.Close()
+}
+
+func refreshTokens(ctx context.Context, log *slog.Logger, connections *providersapp.Connections) error {
+	refreshed, failed, err := connections.RefreshDue(ctx)
+	if refreshed+failed > 0 {
+		log.InfoContext(ctx, "background token refresh", "refreshed", refreshed, "failed", failed)
+	}
+	return err
+}
+
+func deleteExpiredIdempotency(ctx context.Context, log *slog.Logger, idempotency *persistence.IdempotencyStore) error {
+	n, err := idempotency.DeleteExpired(ctx, time.Now())
+	if n > 0 {
+		log.InfoContext(ctx, "expired idempotency records deleted", "deleted", n)
+	}
+	return err
+}
+
+// Background is the app's background work while it runs: the job engine and
+// the session watcher.
 type Background struct {
-	wg sync.WaitGroup
+	engine      *jobs.Engine
+	stopWatcher context.CancelFunc
+	watcher     sync.WaitGroup
 }
 
-// Every runs job now and then every interval (with ±10% jitter, so that several
-// instances started together do not fire in lockstep) until ctx ends. A failing
-// pass is logged and the next one runs on schedule.
-func (b *Background) Every(ctx context.Context, log *slog.Logger, name string, interval time.Duration, job func(context.Context) error) {
-	b.Run(ctx, func(ctx context.Context) {
-		for {
-			if err := job(ctx); err != nil && ctx.Err() == nil {
-				log.WarnContext(ctx, "background job failed", "job", name, "error", err.Error())
-			}
-			jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(interval))
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(interval + jitter):
-			}
-		}
-	})
+// StartBackground starts the app's background work: the job engine (the
+// periodic token refresh and idempotency clean-up among its jobs) and, on
+// Postgres, listening for session changes made by other instances. Stop it
+// before closing the app.
+func (app *App) StartBackground(ctx context.Context) (*Background, error) {
+	if err := app.jobs.engine.Start(ctx); err != nil {
+		return nil, err
+	}
+	watchCtx, stop := context.WithCancel(ctx)
+	b := &Background{engine: app.jobs.engine, stopWatcher: stop}
+	b.watcher.Go(func() { app.Sessions.WatchSessions(watchCtx, app.Log) })
+	return b, nil
 }
 
-// Wait blocks until every job has returned.
-func (b *Background) Wait() { b.wg.Wait() }
-
-// Run runs job until ctx ends.
-func (b *Background) Run(ctx context.Context, job func(context.Context)) {
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		job(ctx)
-	}()
-}
-
-// StartBackground starts the app's background work until ctx ends: listening
-// for session changes made by other instances (Postgres), refreshing provider
-// tokens before they expire, and deleting expired idempotency records. Wait on
-// the result before closing the app.
-func (app *App) StartBackground(ctx context.Context) *Background {
-	var b Background
-	b.Run(ctx, func(ctx context.Context) { app.Sessions.WatchSessions(ctx, app.Log) })
-	b.Every(ctx, app.Log, "token-refresh", app.Config.TokenRefreshInterval, func(ctx context.Context) error {
-		refreshed, failed, err := app.Connections.RefreshDue(ctx)
-		if refreshed+failed > 0 {
-			app.Log.InfoContext(ctx, "background token refresh", "refreshed", refreshed, "failed", failed)
-		}
-		return err
-	})
-	b.Every(ctx, app.Log, "idempotency-cleanup", time.Hour, func(ctx context.Context) error {
-		n, err := app.Idempotency.DeleteExpired(ctx, time.Now())
-		if n > 0 {
-			app.Log.InfoContext(ctx, "expired idempotency records deleted", "deleted", n)
-		}
-		return err
-	})
-	return &b
+// Stop stops the background work. Running jobs may finish until ctx ends;
+// those still running then are handed back to the queue (jobs.Engine.Stop).
+func (b *Background) Stop(ctx context.Context) error {
+	err := b.engine.Stop(ctx)
+	b.stopWatcher()
+	b.watcher.Wait()
+	if err != nil {
+		return fmt.Errorf("background work: %w", err)
+	}
+	return nil
 }

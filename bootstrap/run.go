@@ -104,34 +104,47 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	if err != nil {
 		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
-	jobsCtx, stopJobs := context.WithCancel(ctx)
-	jobs := app.StartBackground(jobsCtx)
-	defer func() { // before the database closes
-		stopJobs()
-		jobs.Wait()
-	}()
-
+	background, err := app.StartBackground(ctx)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	srv := httpapi.NewHTTPServer(cfg.HTTPAddr, app.Handler, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "env", cfg.Env, "database", string(app.DB.Dialect), "version", Version)
 
+	var serveErr error
 	select {
-	case err := <-errc:
-		return err
+	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
-	log.Info("shutting down; letting in-flight requests finish", "timeout", cfg.ShutdownTimeout.String())
+	log.Info("shutting down; letting in-flight requests and running jobs finish", "timeout", cfg.ShutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	if serveErr != nil {
+		return errors.Join(serveErr, background.Stop(shutdownCtx))
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := shutdown(shutdownCtx, srv, errc, background); err != nil {
 		return err
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// shutdown stops the HTTP server and the background work together, both
+// within ctx: requests and jobs in flight may finish until it ends. The
+// background work stops before the database closes.
+func shutdown(ctx context.Context, srv *http.Server, errc <-chan error, background *Background) error {
+	jobsErr := make(chan error, 1)
+	go func() { jobsErr <- background.Stop(ctx) }()
+	var httpErr error
+	if err := srv.Shutdown(ctx); err != nil {
+		httpErr = fmt.Errorf("shutdown: %w", err)
+	} else if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		httpErr = err
+	}
+	return errors.Join(httpErr, <-jobsErr)
 }
 
 func migrate(ctx context.Context, direction string, getenv func(string) string, stdout, logOut io.Writer) error {

@@ -51,6 +51,7 @@ type DB struct {
 	SQL     *sql.DB
 	Dialect Dialect
 	url     string // Postgres: for connections of their own (WatchSessions)
+	dsn     string // SQLite: for a pool of its own (OpenSingleConnPool)
 }
 
 // Open connects to the database described by opts. It does not migrate.
@@ -63,6 +64,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	var (
 		gdb     *gorm.DB
 		dialect Dialect
+		dsn     string
 		err     error
 	)
 	switch {
@@ -77,7 +79,8 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		// No PrepareStmt: this driver prepares a statement again on every
 		// execution whatever database/sql holds (seen in profiles), so GORM's
 		// statement cache saved nothing. pgx caches Postgres statements itself.
-		gdb, err = gorm.Open(sqlite.Open(sqliteDSN(opts.SQLitePath)), cfg)
+		dsn = sqliteDSN(opts.SQLitePath)
+		gdb, err = gorm.Open(sqlite.Open(dsn), cfg)
 	case strings.HasPrefix(opts.URL, "postgres://"), strings.HasPrefix(opts.URL, "postgresql://"):
 		dialect = Postgres
 		gdb, err = gorm.Open(postgres.Open(withConnectTimeout(opts.URL)), cfg)
@@ -114,7 +117,30 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
-	return &DB{Gorm: gdb, SQL: sqlDB, Dialect: dialect, url: withConnectTimeout(opts.URL)}, nil
+	return &DB{Gorm: gdb, SQL: sqlDB, Dialect: dialect, url: withConnectTimeout(opts.URL), dsn: dsn}, nil
+}
+
+// OpenSingleConnPool opens a second pool on the SQLite file, of one connection
+// with the same settings, for River, whose SQLite driver wants a pool of one
+// (docs/operations.md, "Background work"). Its writes and the main pool's take
+// turns through the file's write lock, waiting up to busy_timeout. The caller
+// closes it.
+func (d *DB) OpenSingleConnPool(ctx context.Context) (*sql.DB, error) {
+	if d.Dialect != SQLite {
+		return nil, fmt.Errorf("a single-connection pool is for SQLite, not %s", d.Dialect)
+	}
+	pool, err := sql.Open(sqlite.DriverName, d.dsn)
+	if err != nil {
+		return nil, err
+	}
+	pool.SetMaxOpenConns(1)
+	pool.SetMaxIdleConns(1)
+	pool.SetConnMaxIdleTime(0)
+	if err := pool.PingContext(ctx); err != nil {
+		_ = pool.Close()
+		return nil, fmt.Errorf("connect to sqlite database: %w", err)
+	}
+	return pool, nil
 }
 
 // ownerOnlyFile creates the SQLite database file readable and writable by its
@@ -161,13 +187,17 @@ func (d *DB) Close() error {
 	return d.SQL.Close()
 }
 
-// Migrator applies the embedded migrations of the database's dialect.
+// Migrator applies the embedded migrations of the database's dialect, SQL and Go.
 func (d *DB) Migrator() (*goose.Provider, error) {
 	fsys, err := migrations.FS(string(d.Dialect))
 	if err != nil {
 		return nil, err
 	}
-	var opts []goose.ProviderOption
+	goMigrations, err := migrations.Go(string(d.Dialect))
+	if err != nil {
+		return nil, err
+	}
+	opts := []goose.ProviderOption{goose.WithGoMigrations(goMigrations...), goose.WithDisableGlobalRegistry(true)}
 	gooseDialect := goose.DialectSQLite3
 	if d.Dialect == Postgres {
 		gooseDialect = goose.DialectPostgres

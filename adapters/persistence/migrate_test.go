@@ -35,24 +35,31 @@ func TestMigrationsUpDownUp(t *testing.T) {
 				t.Fatalf("down: %v", err)
 			}
 			assertVersion(t, m, 0)
-			if db.Gorm.Migrator().HasTable("users") {
-				t.Fatal("users table survived migrating down")
+			for _, table := range []string{"users", "river_job", "river_migration"} {
+				if db.Gorm.Migrator().HasTable(table) {
+					t.Fatalf("%s table survived migrating down", table)
+				}
 			}
 			if _, err := m.Up(ctx); err != nil {
 				t.Fatalf("up again: %v", err)
 			}
 			assertVersion(t, m, latest)
-			if !db.Gorm.Migrator().HasTable("users") {
-				t.Fatal("users table missing after migrating up")
+			for _, table := range []string{"users", "river_job", "river_leader", "river_queue"} {
+				if !db.Gorm.Migrator().HasTable(table) {
+					t.Fatalf("%s table missing after migrating up", table)
+				}
 			}
 		})
 	}
 }
 
-// The two dialect folders must hold the same version numbers.
+// The two dialects must hold the same versions, SQL and Go alike.
 func TestMigrationVersionsMatchAcrossDialects(t *testing.T) {
 	pg := dbtestSources(t, "postgres")
 	lite := dbtestSources(t, "sqlite")
+	if len(pg) == 0 {
+		t.Fatal("no migrations embedded")
+	}
 	if len(pg) != len(lite) {
 		t.Fatalf("postgres has %d migrations, sqlite %d", len(pg), len(lite))
 	}

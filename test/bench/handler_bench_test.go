@@ -113,9 +113,11 @@ func newService(b *testing.B, postgres bool) *service {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = app.Close() })
-	jobsCtx, stopJobs := context.WithCancel(context.Background())
-	jobs := app.StartBackground(jobsCtx) // the session listener, as serve runs it
-	b.Cleanup(func() { stopJobs(); jobs.Wait() })
+	background, err := app.StartBackground(context.Background()) // the session listener and jobs, as serve runs them
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = background.Stop(context.Background()) })
 	s := &service{handler: app.Handler}
 
 	const email, password = "bench@example.com", "Bench-Passw0rd-1234"

@@ -181,10 +181,11 @@ func raceRefresh(t *testing.T, ins [2]*Instance, refreshToken string) (results [
 }
 
 // TestScaleOutBackgroundRefreshExactlyOnce sets up 200 Schwab authorizations
-// whose tokens all fall due at the same moment and lets the background loops of
-// two instances (TOKEN_REFRESH_INTERVAL=1s) refresh them: each authorization is
-// refreshed exactly once between them (FOR UPDATE SKIP LOCKED and the refresh
-// lease), and both instances take part.
+// whose tokens all fall due at the same moment and lets two instances
+// (TOKEN_REFRESH_INTERVAL=1s) refresh them: the elected one enqueues a refresh
+// pass every second, either instance works it, and a pass that outlasts the
+// interval overlaps the next. Each authorization is refreshed exactly once
+// (FOR UPDATE SKIP LOCKED and the refresh lease).
 //
 // How the tokens fall due together: the fake issues 20-second access tokens. A
 // setup instance, whose refresh window is 1 s, connects all 200 (nothing is due
@@ -265,7 +266,7 @@ func TestScaleOutBackgroundRefreshExactlyOnce(t *testing.T) {
 		return n >= authorizations
 	})
 	t.Logf("%d refreshes in %v", authorizations, time.Since(refreshStart).Round(100*time.Millisecond))
-	// Let both loops run several more passes: a double refresh would show now.
+	// Let several more passes run: a double refresh would show now.
 	settle := time.Now().Add(4 * time.Second)
 	for time.Now().Before(settle) {
 		time.Sleep(100 * time.Millisecond)
@@ -289,7 +290,7 @@ func TestScaleOutBackgroundRefreshExactlyOnce(t *testing.T) {
 		t.Errorf("the fake saw %d refresh grants for %d distinct refresh tokens, want exactly %d for %d", total, len(seen), authorizations, authorizations)
 	}
 
-	// Both instances took part, and their reports add up.
+	// The passes' reports add up, whichever instance worked them.
 	byInstance := map[string]int{}
 	for name, in := range map[string]*Instance{"A": a, "B": b} {
 		for _, r := range in.LogRecords() {
@@ -306,9 +307,6 @@ func TestScaleOutBackgroundRefreshExactlyOnce(t *testing.T) {
 		}
 	}
 	t.Logf("background refreshes by instance: %v", byInstance)
-	if byInstance["A"] == 0 || byInstance["B"] == 0 {
-		t.Errorf("refreshes by instance %v: want both A and B to have refreshed some", byInstance)
-	}
 	if byInstance["A"]+byInstance["B"] != authorizations {
 		t.Errorf("the instances report %d refreshes in all, want %d", byInstance["A"]+byInstance["B"], authorizations)
 	}

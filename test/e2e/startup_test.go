@@ -125,8 +125,9 @@ func migrate(t *testing.T, env map[string]string, direction string) {
 }
 
 // TestMigrateCommand drives `dashtam migrate status|up|down` on a fresh SQLite
-// DATA_DIR and checks that status lists every migration in migrations/sqlite with
-// the right state after each step, then that the migrated database serves with
+// DATA_DIR and checks that status lists every migration (the SQL ones in
+// migrations/sqlite, the Go ones numbered in migrations/) with the right state
+// after each step, then that the migrated database serves with
 // AUTO_MIGRATE=false.
 func TestMigrateCommand(t *testing.T) {
 	t.Parallel()
@@ -134,7 +135,12 @@ func TestMigrateCommand(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no SQLite migrations found under %s (%v)", moduleRoot, err)
 	}
-	slices.Sort(files)
+	goFiles, err := filepath.Glob(filepath.Join(moduleRoot, "migrations", "[0-9]*_*.go"))
+	if err != nil || len(goFiles) == 0 {
+		t.Fatalf("no Go migrations found under %s (%v)", moduleRoot, err)
+	}
+	files = append(files, goFiles...)
+	slices.SortFunc(files, func(a, b string) int { return strings.Compare(filepath.Base(a), filepath.Base(b)) })
 	versions := make([]string, len(files))
 	for i, f := range files {
 		files[i] = filepath.Base(f)

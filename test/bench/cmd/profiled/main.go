@@ -42,9 +42,15 @@ func run() error {
 		return err
 	}
 	defer func() { _ = app.Close() }()
-	jobsCtx, stopJobs := context.WithCancel(ctx)
-	jobs := app.StartBackground(jobsCtx)
-	defer func() { stopJobs(); jobs.Wait() }()
+	background, err := app.StartBackground(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { // before the database closes
+		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		_ = background.Stop(stopCtx)
+	}()
 
 	pprofAddr := os.Getenv("PPROF_ADDR")
 	if pprofAddr == "" {
