@@ -103,17 +103,24 @@ func (m *FinanceStore) UpdateAccounts(_ context.Context, providerID uuid.UUID,
 
 // accountKeyTaken reports whether storing next would give two accounts one key.
 func (m *FinanceStore) accountKeyTaken(next map[uuid.UUID]finance.AccountSnapshot) bool {
-	owner := map[finance.AccountKey]uuid.UUID{}
+	keys := map[uuid.UUID]finance.AccountKey{}
 	for id, s := range m.accounts {
-		if n, ok := next[id]; ok {
-			s = n
-		}
-		owner[finance.RehydrateAccount(s).Key()] = id
+		keys[id] = finance.RehydrateAccount(s).Key()
 	}
 	for id, s := range next {
-		if owner[finance.RehydrateAccount(s).Key()] != id {
+		keys[id] = finance.RehydrateAccount(s).Key()
+	}
+	return duplicateKey(keys)
+}
+
+// duplicateKey reports whether two ids hold one key.
+func duplicateKey[K comparable](keys map[uuid.UUID]K) bool {
+	seen := make(map[K]bool, len(keys))
+	for _, k := range keys {
+		if seen[k] {
 			return true
 		}
+		seen[k] = true
 	}
 	return false
 }
@@ -205,20 +212,14 @@ func (m *FinanceStore) storeTransactions(userID uuid.UUID, next map[uuid.UUID]fi
 // transactionKeyTaken reports whether storing next would give two
 // transactions one key, tombstones included.
 func (m *FinanceStore) transactionKeyTaken(next map[uuid.UUID]finance.TransactionSnapshot) bool {
-	owner := map[finance.TransactionKey]uuid.UUID{}
+	keys := map[uuid.UUID]finance.TransactionKey{}
 	for id, st := range m.transactions {
-		s := st.snap
-		if n, ok := next[id]; ok {
-			s = n
-		}
-		owner[finance.RehydrateTransaction(s).Key()] = id
+		keys[id] = finance.RehydrateTransaction(st.snap).Key()
 	}
 	for id, s := range next {
-		if owner[finance.RehydrateTransaction(s).Key()] != id {
-			return true
-		}
+		keys[id] = finance.RehydrateTransaction(s).Key()
 	}
-	return false
+	return duplicateKey(keys)
 }
 
 // liveAccount returns the account with id unless it or its provider is gone.
