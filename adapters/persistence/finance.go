@@ -40,7 +40,6 @@ func (s *FinanceStore) UpdateAccounts(ctx context.Context, providerID uuid.UUID,
 ) (financeapp.AccountCounts, error) {
 	var counts financeapp.AccountCounts
 	err := s.db.inTx(ctx, "update accounts of provider "+providerID.String(), func(tx *gorm.DB) error {
-		counts = financeapp.AccountCounts{}
 		p, err := lockProvider(s.db, tx, providerID)
 		if err != nil {
 			return err
@@ -71,7 +70,10 @@ func (s *FinanceStore) UpdateAccounts(ctx context.Context, providerID uuid.UUID,
 		}
 		return nil
 	}, accountKeyTaken)
-	return counts, err
+	if err != nil {
+		return financeapp.AccountCounts{}, err
+	}
+	return counts, nil
 }
 
 // saveAccount inserts a (was is nil) or updates it if its version moved, and
@@ -133,7 +135,10 @@ func (s *FinanceStore) UpdateTransactions(ctx context.Context, accountID uuid.UU
 		counts, err = writeTransactions(tx, account.UserID, changed, before)
 		return err
 	}, transactionKeyTaken)
-	return counts, err
+	if err != nil {
+		return financeapp.TransactionCounts{}, err
+	}
+	return counts, nil
 }
 
 // loadTransactions returns the account's rows with institutionIDs, by id, and

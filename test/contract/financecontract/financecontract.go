@@ -227,16 +227,28 @@ func concurrentBatchesStoreOneRowPerKey(t *testing.T, h Harness) {
 	const syncs = 4
 	counts := make([]financeapp.TransactionCounts, syncs)
 	errs := make([]error, syncs)
+	// Each closure waits, for a while, until every sync has loaded what is
+	// stored: writers the store did not serialize would all find the keys
+	// missing and all insert them. Serialized, each waits out the timeout.
+	var loaded sync.WaitGroup
+	loaded.Add(syncs)
+	allLoaded := make(chan struct{})
+	go func() { loaded.Wait(); close(allLoaded) }()
 	var wg sync.WaitGroup
-	start := make(chan struct{})
 	for i := range syncs {
 		wg.Go(func() {
-			<-start
+			write := upsert(t, a, finance.TransactionPosted, page...)
 			counts[i], errs[i] = h.Store.UpdateTransactions(context.Background(), a.ID(), keysOf(page),
-				upsert(t, a, finance.TransactionPosted, page...))
+				func(stored []*finance.Transaction) ([]*finance.Transaction, error) {
+					loaded.Done()
+					select {
+					case <-allLoaded:
+					case <-time.After(100 * time.Millisecond):
+					}
+					return write(stored)
+				})
 		})
 	}
-	close(start)
 	wg.Wait()
 	var added int
 	for i := range syncs {
