@@ -13,7 +13,7 @@ type AccountFilter struct {
 	ProviderID uuid.UUID
 	Type       finance.AccountType
 	Status     finance.AccountStatus
-	// Search matches names containing it, ASCII letters compared without case.
+	// Search matches names containing it, both lower-cased (strings.ToLower).
 	Search string
 }
 
@@ -35,13 +35,13 @@ type TransactionFilter struct {
 	DateFrom   calendar.Date
 	DateTo     calendar.Date
 	// AmountMin and AmountMax compare amounts by value, exactly, as
-	// money.Decimal.Cmp does ("1.5" is between "1.50" and "1.50"); nil does
-	// not filter.
+	// money.Decimal.Cmp does ("1.5" matches a minimum of "1.50"), with up to
+	// money.MaxQuantityScale decimals; nil does not filter.
 	AmountMin *money.Decimal
 	AmountMax *money.Decimal
 	Kind      finance.Kind
-	// Search matches descriptions or merchant names containing it, ASCII
-	// letters compared without case.
+	// Search matches descriptions or merchant names containing it, both
+	// lower-cased (strings.ToLower).
 	Search string
 }
 
@@ -85,7 +85,10 @@ func (c ChangeType) String() string { return c.s }
 
 // Change is one entry of a user's changes feed: a transaction as it is now,
 // at the position of its latest change. A transaction changed twice after a
-// client's position appears once, at its latest position.
+// client's position appears once, at its latest position. Type is relative to
+// the position the feed was read after: a transaction inserted after it is
+// added, even if modified since; a tombstone is removed, even if the client
+// never saw it live (dropping an unknown id is harmless).
 type Change struct {
 	// Position is the change's place in the user's feed: positions only grow,
 	// in the order their writes committed, so a client that resumes after the
