@@ -58,6 +58,7 @@ var tests = []struct {
 	{"posting a pending transaction keeps its id, under a new institution id too; unlinked, never two live", postingKeepsTheID},
 	{"a removal is gone from lists, kept by id, and in the changes feed as removed", removalIsATombstoneInTheFeed},
 	{"the changes feed: positions strictly increase across batches, each change once at its latest position, added vs modified by position", changesFeedOrdersEveryWrite},
+	{"a client mirroring the feed while batches commit concurrently misses no transaction", feedMirrorMissesNothingUnderConcurrentBatches},
 	{"keyset pages under -date,-id walk every live transaction exactly once", keysetPagesWalkEveryRowOnce},
 	{"transaction filters: account, provider, status, dates, kind, search; only the user's", transactionFiltersNarrow},
 	{"account filters and pages: provider, type, status, search; only the user's", accountFiltersAndPages},

@@ -1,7 +1,10 @@
 package financecontract
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -281,5 +284,59 @@ func unknownIDsAreNotFound(t *testing.T, h Harness) {
 	})
 	if !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("UpdateTransactions: got %v, want ErrNotFound", err)
+	}
+}
+
+// A client mirroring the feed reads after the last position it applied while
+// batches of several accounts commit concurrently; every transaction must
+// reach it. Positions taken out of commit order (a later commit below a
+// position the client already read past) would be skipped for good.
+func feedMirrorMissesNothingUnderConcurrentBatches(t *testing.T, h Harness) {
+	p := newProvider(t, h)
+	const writers, batches, perBatch = 4, 6, 3
+	var wg sync.WaitGroup
+	for w := range writers {
+		a := newAccount(t, h, p, fmt.Sprint("acc-", w))
+		wg.Go(func() {
+			for b := range batches {
+				var page []finance.TransactionDetails
+				for i := range perBatch {
+					page = append(page, purchase(t, fmt.Sprint(b, "-", i), "-1.00", "2030-01-01"))
+				}
+				if _, err := h.Store.UpdateTransactions(context.Background(), a.ID(), keysOf(page),
+					upsert(t, a, finance.TransactionPosted, page...)); err != nil {
+					t.Errorf("writer %d: %v", w, err)
+				}
+			}
+		})
+	}
+	written := make(chan struct{})
+	go func() { wg.Wait(); close(written) }()
+
+	seen := map[uuid.UUID]bool{}
+	var after int64
+	read := func() int {
+		page, err := h.Store.Changes(context.Background(), p.UserID(), after, 5)
+		if err != nil {
+			t.Fatalf("Changes: %v", err)
+		}
+		for _, c := range page {
+			seen[c.Transaction.ID()] = true
+			after = c.Position
+		}
+		return len(page)
+	}
+	for polling := true; polling; {
+		select {
+		case <-written:
+			polling = false
+		default:
+			read()
+		}
+	}
+	for read() > 0 {
+	}
+	if len(seen) != writers*batches*perBatch {
+		t.Errorf("the mirror received %d transactions, want all %d", len(seen), writers*batches*perBatch)
 	}
 }
