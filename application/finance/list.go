@@ -1,6 +1,8 @@
 package finance
 
 import (
+	"time"
+
 	"github.com/google/uuid"
 
 	"github.com/dashtam/dashtam/domain/calendar"
@@ -96,4 +98,17 @@ type Change struct {
 	Position    int64
 	Type        ChangeType
 	Transaction *finance.Transaction
+}
+
+// BalanceQuery asks for one page of an account's balance history, newest
+// first. Zero times do not bound it.
+type BalanceQuery struct {
+	AccountID uuid.UUID
+	// From and To bound as_of, inclusive; the use case turns the API's dates
+	// into these instants.
+	From, To time.Time
+	// Before, when set, starts the page just after (older than) the snapshot
+	// of that as_of: snapshots of one account have distinct as_of.
+	Before time.Time
+	Limit  int
 }

@@ -48,7 +48,19 @@ type Writes interface {
 	// returned. An unknown account is domain.ErrNotFound.
 	UpdateTransactions(ctx context.Context, accountID uuid.UUID, institutionIDs []string,
 		fn func(stored []*finance.Transaction) ([]*finance.Transaction, error)) (TransactionCounts, error)
+	// UpdateBalance loads the account's newest balance snapshot (nil when
+	// there is none) and calls fn, which returns the snapshot to append (nil:
+	// none; finance.SnapshotDue decides), and reports whether one was
+	// written. A snapshot no newer than the newest is ErrStaleBalance: the
+	// history only grows forward. fn's error is returned. An unknown account
+	// is domain.ErrNotFound.
+	UpdateBalance(ctx context.Context, accountID uuid.UUID,
+		fn func(last *finance.Balance) (*finance.Balance, error)) (bool, error)
 }
+
+// ErrStaleBalance: a balance snapshot was appended that is no newer than the
+// account's newest one, or belongs to another account. Nothing is written.
+var ErrStaleBalance = errors.New("a balance snapshot must be the account's own and newer than its newest")
 
 // AccountCounts is what one UpdateAccounts call changed, for a sync's results.
 type AccountCounts struct {
@@ -71,6 +83,10 @@ type TransactionCounts struct {
 type Reads interface {
 	// AccountByID returns the account, or domain.ErrNotFound.
 	AccountByID(ctx context.Context, id uuid.UUID) (*finance.Account, error)
+	// Balances returns one page of an account's balance history, newest
+	// first; the first is its current balance. An account with no balance has
+	// an empty history.
+	Balances(ctx context.Context, q BalanceQuery) ([]finance.Balance, error)
 	// ListAccounts returns one page of a user's accounts in order of id.
 	ListAccounts(ctx context.Context, q AccountQuery) ([]*finance.Account, error)
 	// TransactionByID returns the transaction, tombstone or not, or

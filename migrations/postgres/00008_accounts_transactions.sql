@@ -97,7 +97,24 @@ CREATE INDEX transactions_user_id_date_id_idx ON transactions (user_id, date, id
 -- The changes feed: a user's rows after a position. Unique, as positions are.
 CREATE UNIQUE INDEX transactions_user_id_position_key ON transactions (user_id, position);
 
+-- Each account's balance history: a snapshot whenever the balance changed and
+-- at least once a day (finance.SnapshotDue); the newest is the current
+-- balance. The key orders it, newest first when scanned backwards, and makes
+-- two snapshots of one instant impossible.
+-- Amounts as for transactions: NUMERIC keeping the scale written.
+-- available and credit_limit are NULL when the institution does not say.
+CREATE TABLE balances (
+    account_id   UUID        NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    as_of        TIMESTAMPTZ NOT NULL,
+    current      NUMERIC     NOT NULL,
+    available    NUMERIC,
+    credit_limit NUMERIC,
+    currency     TEXT        NOT NULL,
+    PRIMARY KEY (account_id, as_of)
+);
+
 -- +goose Down
+DROP TABLE balances;
 DROP TABLE transactions;
 DROP TABLE finance_feed_positions;
 DROP TABLE accounts;

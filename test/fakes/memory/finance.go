@@ -37,6 +37,8 @@ type FinanceStore struct {
 	accounts     map[uuid.UUID]finance.AccountSnapshot
 	transactions map[uuid.UUID]storedTransaction
 	positions    map[uuid.UUID]int64 // the last position of each user's feed
+	// balances holds each account's history, oldest first.
+	balances map[uuid.UUID][]finance.BalanceSnapshot
 }
 
 // storedTransaction is a transaction with its feed positions.
@@ -49,7 +51,8 @@ type storedTransaction struct {
 // providers. Deleting a provider there deletes its accounts and transactions.
 func NewFinanceStore(providers *ProviderStore) *FinanceStore {
 	return &FinanceStore{providers: providers, accounts: map[uuid.UUID]finance.AccountSnapshot{},
-		transactions: map[uuid.UUID]storedTransaction{}, positions: map[uuid.UUID]int64{}}
+		transactions: map[uuid.UUID]storedTransaction{}, positions: map[uuid.UUID]int64{},
+		balances: map[uuid.UUID][]finance.BalanceSnapshot{}}
 }
 
 // UpdateAccounts calls fn with copies of the provider's accounts and stores
