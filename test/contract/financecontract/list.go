@@ -182,24 +182,24 @@ func decimalText(maxScale int) *rapid.Generator[string] {
 func amountsRoundTripAndFilterExactly(t *testing.T, h Harness) {
 	p := newProvider(t, h)
 	rapid.Check(t, func(rt *rapid.T) {
-		a := newAccount(t, h, p, newID(t).String())
+		a := newAccount(rt, h, p, newID(rt).String())
 		texts := rapid.SliceOfN(decimalText(money.MaxAmountScale), 1, 6).Draw(rt, "amounts")
 		var page []finance.TransactionDetails
 		for i, s := range texts {
-			d := purchase(t, fmt.Sprint(i), "0", "2030-01-01")
-			d.Amount = mustAmount(t, s)
+			d := purchase(rt, fmt.Sprint(i), "0", "2030-01-01")
+			d.Amount = mustAmount(rt, s)
 			page = append(page, d)
 		}
-		store(t, h, a, finance.TransactionPosted, page...)
-		stored := list(t, h, financeapp.TransactionQuery{UserID: p.UserID(), Filter: financeapp.TransactionFilter{AccountID: a.ID()}, Limit: 100})
+		store(rt, h, a, finance.TransactionPosted, page...)
+		stored := list(rt, h, financeapp.TransactionQuery{UserID: p.UserID(), Filter: financeapp.TransactionFilter{AccountID: a.ID()}, Limit: 100})
 		for _, tr := range stored {
-			want := page[indexOf(t, tr)].Amount.Amount().String()
+			want := page[indexOf(rt, tr)].Amount.Amount().String()
 			if got := tr.Details().Amount.Amount().String(); got != want {
 				rt.Fatalf("amount %s read back as %s", want, got)
 			}
 		}
-		lo := mustQuantity(t, rapid.SampledFrom(append(texts, decimalText(money.MaxQuantityScale).Draw(rt, "lo"))).Draw(rt, "min"))
-		hi := mustQuantity(t, decimalText(money.MaxQuantityScale).Draw(rt, "max"))
+		lo := mustQuantity(rt, rapid.SampledFrom(append(texts, decimalText(money.MaxQuantityScale).Draw(rt, "lo"))).Draw(rt, "min"))
+		hi := mustQuantity(rt, decimalText(money.MaxQuantityScale).Draw(rt, "max"))
 		filter := financeapp.TransactionFilter{AccountID: a.ID(), AmountMin: &lo, AmountMax: &hi}
 		var want []string
 		for _, d := range page {
@@ -208,7 +208,7 @@ func amountsRoundTripAndFilterExactly(t *testing.T, h Harness) {
 			}
 		}
 		var got []string
-		for _, tr := range list(t, h, financeapp.TransactionQuery{UserID: p.UserID(), Filter: filter, Limit: 100}) {
+		for _, tr := range list(rt, h, financeapp.TransactionQuery{UserID: p.UserID(), Filter: filter, Limit: 100}) {
 			got = append(got, tr.Details().InstitutionTransactionID)
 		}
 		slices.Sort(want)
@@ -219,7 +219,8 @@ func amountsRoundTripAndFilterExactly(t *testing.T, h Harness) {
 	})
 }
 
-func indexOf(t *testing.T, tr *finance.Transaction) int {
+func indexOf(t tester, tr *finance.Transaction) int {
+	t.Helper()
 	var i int
 	if _, err := fmt.Sscan(tr.Details().InstitutionTransactionID, &i); err != nil {
 		t.Fatalf("institution id %q: %v", tr.Details().InstitutionTransactionID, err)
