@@ -102,12 +102,15 @@ func newestBalance(tx *gorm.DB, accountID uuid.UUID) (*finance.Balance, error) {
 // served by the primary key scanned backwards.
 func (s *FinanceStore) Balances(ctx context.Context, q financeapp.BalanceQuery) ([]finance.Balance, error) {
 	stmt := s.db.Gorm.WithContext(ctx).Where("account_id = ?", q.AccountID)
+	// Bounds rounded so that, for times stored to the microsecond, each
+	// comparison holds exactly when it holds for the bound as given.
 	for _, bound := range []struct {
-		cond string
-		at   time.Time
-	}{{"as_of >= ?", q.From}, {"as_of <= ?", q.To}, {"as_of < ?", q.Before}} {
+		cond    string
+		at      time.Time
+		rounded func(time.Time) time.Time
+	}{{"as_of >= ?", q.From, ceilMicrosecond}, {"as_of <= ?", q.To, dbTime}, {"as_of < ?", q.Before, ceilMicrosecond}} {
 		if !bound.at.IsZero() {
-			stmt = stmt.Where(bound.cond, dbTime(bound.at))
+			stmt = stmt.Where(bound.cond, bound.rounded(bound.at))
 		}
 	}
 	var rows []balanceRow

@@ -92,7 +92,9 @@ func balanceHistoryRoundTrips(t *testing.T, h Harness) {
 	assertBalances(t, page, newestFirst[:2])
 	rest := balances(t, h, financeapp.BalanceQuery{AccountID: a.ID(), Before: page[1].AsOf(), Limit: 2})
 	assertBalances(t, rest, newestFirst[2:])
-	bounded := balances(t, h, financeapp.BalanceQuery{AccountID: a.ID(), From: history[1].AsOf(), To: history[1].AsOf(), Limit: 10})
+	// Bounds are instants: the middle snapshot's stored as_of selects it alone.
+	middle := page[1].AsOf()
+	bounded := balances(t, h, financeapp.BalanceQuery{AccountID: a.ID(), From: middle, To: middle, Limit: 10})
 	assertBalances(t, bounded, newestFirst[1:2])
 }
 

@@ -48,11 +48,10 @@ func (m *FinanceStore) Balances(_ context.Context, q financeapp.BalanceQuery) ([
 	if _, ok := m.liveAccount(q.AccountID); !ok {
 		return nil, nil
 	}
-	from, to, before := storedTime(q.From), storedTime(q.To), storedTime(q.Before)
 	var out []finance.Balance
 	for _, s := range slices.Backward(m.balances[q.AccountID]) {
-		if (from.IsZero() || !s.AsOf.Before(from)) && (to.IsZero() || !s.AsOf.After(to)) &&
-			(before.IsZero() || s.AsOf.Before(before)) && len(out) < q.Limit {
+		if (q.From.IsZero() || !s.AsOf.Before(q.From)) && (q.To.IsZero() || !s.AsOf.After(q.To)) &&
+			(q.Before.IsZero() || s.AsOf.Before(q.Before)) && len(out) < q.Limit {
 			out = append(out, finance.RehydrateBalance(s))
 		}
 	}
