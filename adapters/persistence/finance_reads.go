@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm"
 
 	financeapp "github.com/dashtam/dashtam/application/finance"
 	"github.com/dashtam/dashtam/domain/finance"
@@ -64,70 +63,70 @@ func (s *FinanceStore) TransactionByID(ctx context.Context, id uuid.UUID) (*fina
 
 // ListTransactions returns one page of q.UserID's live transactions matching
 // q.Filter, sorted -date,-id, after q.After when it is set: a keyset page,
-// served by the partial index (user_id, date, id) scanned backwards.
+// served by the partial index (user_id, date, id) scanned backwards. It is a
+// hot read, so hand-written SQL (rawsql.go).
 func (s *FinanceStore) ListTransactions(ctx context.Context, q financeapp.TransactionQuery) ([]*finance.Transaction, error) {
-	stmt, err := transactionFilter(s.db.Gorm.WithContext(ctx).Where("user_id = ? AND removed_at IS NULL", q.UserID), q.Filter)
-	if err != nil {
+	stmt := s.db.newStatement()
+	stmt.add("SELECT "+transactionColumns(s.db)+" FROM transactions WHERE user_id = ? AND removed_at IS NULL", q.UserID)
+	if err := transactionFilter(stmt, q.Filter); err != nil {
 		return nil, err
 	}
 	if a := q.After; a != nil {
 		date := ledgerDate{a.Date}
-		stmt = stmt.Where("(date < ? OR (date = ? AND id < ?))", date, date, a.ID)
+		stmt.add(" AND (date < ? OR (date = ? AND id < ?))", date, date, a.ID)
 	}
-	var rows []transactionRow
-	if err := stmt.Order("date DESC, id DESC").Limit(q.Limit).Find(&rows).Error; err != nil {
+	stmt.add(" ORDER BY date DESC, id DESC LIMIT ")
+	stmt.number(q.Limit)
+	rows, err := s.db.query(ctx, stmt)
+	if err != nil {
 		return nil, dbError("list transactions", err)
 	}
-	out := make([]*finance.Transaction, 0, len(rows))
-	for _, r := range rows {
-		t, err := r.toDomain()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
+	list, err := scanTransactions(rows, q.Limit)
+	if err != nil {
+		return nil, dbError("list transactions", err)
 	}
-	return out, nil
+	return list, nil
 }
 
 // transactionFilter adds f's conditions to stmt. Amounts compare by
 // amount_key, exactly; dates as dates.
-func transactionFilter(stmt *gorm.DB, f financeapp.TransactionFilter) (*gorm.DB, error) {
+func transactionFilter(stmt *statement, f financeapp.TransactionFilter) error {
 	if f.AccountID != uuid.Nil {
-		stmt = stmt.Where("account_id = ?", f.AccountID)
+		stmt.add(" AND account_id = ?", f.AccountID)
 	}
 	if f.ProviderID != uuid.Nil {
-		stmt = stmt.Where("provider_id = ?", f.ProviderID)
+		stmt.add(" AND provider_id = ?", f.ProviderID)
 	}
 	if f.Status != (finance.TransactionStatus{}) {
-		stmt = stmt.Where("status = ?", f.Status.String())
+		stmt.add(" AND status = ?", f.Status.String())
 	}
 	if !f.DateFrom.IsZero() {
-		stmt = stmt.Where("date >= ?", ledgerDate{f.DateFrom})
+		stmt.add(" AND date >= ?", ledgerDate{f.DateFrom})
 	}
 	if !f.DateTo.IsZero() {
-		stmt = stmt.Where("date <= ?", ledgerDate{f.DateTo})
+		stmt.add(" AND date <= ?", ledgerDate{f.DateTo})
 	}
 	for _, bound := range []struct {
-		op    string
+		cond  string
 		value *money.Decimal
-	}{{">=", f.AmountMin}, {"<=", f.AmountMax}} {
+	}{{" AND amount_key >= ?", f.AmountMin}, {" AND amount_key <= ?", f.AmountMax}} {
 		if bound.value == nil {
 			continue
 		}
 		key, err := amountKey(*bound.value)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		stmt = stmt.Where("amount_key "+bound.op+" ?", key)
+		stmt.add(bound.cond, key)
 	}
 	if f.Kind != (finance.Kind{}) {
-		stmt = stmt.Where("kind = ?", f.Kind.String())
+		stmt.add(" AND kind = ?", f.Kind.String())
 	}
 	if f.Search != "" {
 		pattern := containing(f.Search)
-		stmt = stmt.Where(`(description_key LIKE ? ESCAPE '\' OR merchant_key LIKE ? ESCAPE '\')`, pattern, pattern)
+		stmt.add(` AND (description_key LIKE ? ESCAPE '\' OR merchant_key LIKE ? ESCAPE '\')`, pattern, pattern)
 	}
-	return stmt, nil
+	return nil
 }
 
 // Changes returns at most limit of userID's transactions written after

@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"database/sql"
 	"database/sql/driver"
 	"fmt"
 	"strings"
@@ -247,4 +248,38 @@ func (d *ledgerDate) Scan(src any) error {
 	}
 	d.Date = date
 	return nil
+}
+
+// transactionColumns is the select list scanTransactions reads: every column
+// but the search keys and amount_key, which only filter.
+func transactionColumns(db *DB) string {
+	return "id, account_id, provider_id, user_id, institution_transaction_id, status, amount, currency, " +
+		"date, authorized_date, posted_date, description, merchant_name, category_primary, category_detailed, kind, " +
+		"security_id, quantity, price, fees, " + db.timeColumn("removed_at") + ", version, " +
+		db.timeColumn("created_at") + ", " + db.timeColumn("updated_at") + ", created_position, position"
+}
+
+// scanTransactions reads every row of rows (selected with transactionColumns)
+// and closes them. sizeHint (when > 0) is how many rows to expect.
+func scanTransactions(rows *sql.Rows, sizeHint int) ([]*finance.Transaction, error) {
+	defer func() { _ = rows.Close() }()
+	out := make([]*finance.Transaction, 0, max(sizeHint, 0))
+	for rows.Next() {
+		var r transactionRow
+		var removedAt time.Time
+		if err := rows.Scan(&r.ID, &r.AccountID, &r.ProviderID, &r.UserID, &r.InstitutionTransactionID, &r.Status,
+			&r.Amount, &r.Currency, &r.Date, &r.AuthorizedDate, &r.PostedDate, &r.Description, &r.MerchantName,
+			&r.CategoryPrimary, &r.CategoryDetailed, &r.Kind, &r.SecurityID, &r.Quantity, &r.Price, &r.Fees,
+			timeScan{&removedAt}, &r.Version, timeScan{&r.CreatedAt}, timeScan{&r.UpdatedAt},
+			&r.CreatedPosition, &r.Position); err != nil {
+			return nil, err
+		}
+		r.RemovedAt = optionalTime(removedAt)
+		t, err := r.toDomain()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
 }
