@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/google/uuid"
 
@@ -52,13 +53,22 @@ func containing(search string) string {
 }
 
 // TransactionByID returns the transaction with id, tombstone or not, or
-// domain.ErrNotFound.
+// domain.ErrNotFound. A hot read (GET /transactions/{id}): hand-written SQL.
 func (s *FinanceStore) TransactionByID(ctx context.Context, id uuid.UUID) (*finance.Transaction, error) {
-	var row transactionRow
-	if err := s.db.Gorm.WithContext(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+	stmt := s.db.newStatement()
+	stmt.add("SELECT "+transactionColumns(s.db)+" FROM transactions WHERE id = ?", id)
+	rows, err := s.db.query(ctx, stmt)
+	if err != nil {
 		return nil, dbError("get transaction "+id.String(), err)
 	}
-	return row.toDomain()
+	list, err := scanTransactions(rows, 1)
+	switch {
+	case err != nil:
+		return nil, dbError("get transaction "+id.String(), err)
+	case len(list) == 0:
+		return nil, dbError("get transaction "+id.String(), sql.ErrNoRows)
+	}
+	return list[0], nil
 }
 
 // ListTransactions returns one page of q.UserID's live transactions matching
