@@ -106,8 +106,8 @@ func accountsOf(rows []accountRow) ([]*finance.Account, error) {
 	return out, nil
 }
 
-// UpdateTransactions locks the account's row, which serializes the writers of
-// its transactions, loads the ones with institutionIDs, calls fn and saves
+// UpdateTransactions locks the account's provider and then the account
+// (lockAccount), which serializes the writers of its transactions, loads the ones with institutionIDs, calls fn and saves
 // what fn returns, in one transaction. Every saved row takes the next
 // position of the user's feed (takePositions). An unknown account is
 // domain.ErrNotFound.
@@ -116,8 +116,8 @@ func (s *FinanceStore) UpdateTransactions(ctx context.Context, accountID uuid.UU
 ) (financeapp.TransactionCounts, error) {
 	var counts financeapp.TransactionCounts
 	err := s.db.inTx(ctx, "update transactions of account "+accountID.String(), func(tx *gorm.DB) error {
-		var account accountRow
-		if err := s.db.lockRow(tx, &account, "id = ?", accountID); err != nil {
+		account, err := s.lockAccount(tx, accountID)
+		if err != nil {
 			return err
 		}
 		before, stored, err := loadTransactions(tx, accountID, institutionIDs)
@@ -139,6 +139,25 @@ func (s *FinanceStore) UpdateTransactions(ctx context.Context, accountID uuid.UU
 		return financeapp.TransactionCounts{}, err
 	}
 	return counts, nil
+}
+
+// lockAccount locks the account's provider and then the account. A batch of
+// transactions inserts rows referring to the provider, which takes a share
+// lock on the provider's row: were the account locked first, an account batch
+// (provider locked, then its accounts) running at the same moment would
+// deadlock with it. Taking the provider first is the order every writer of a
+// provider's data follows. A provider never changes, so reading it unlocked
+// first is safe.
+func (s *FinanceStore) lockAccount(tx *gorm.DB, accountID uuid.UUID) (accountRow, error) {
+	var account accountRow
+	if err := tx.Select("provider_id").Where("id = ?", accountID).Take(&account).Error; err != nil {
+		return account, err
+	}
+	if _, err := lockProvider(s.db, tx, account.ProviderID); err != nil {
+		return account, err
+	}
+	err := s.db.lockRow(tx, &account, "id = ?", accountID)
+	return account, err
 }
 
 // loadTransactions returns the account's rows with institutionIDs, by id, and

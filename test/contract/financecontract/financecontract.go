@@ -55,6 +55,7 @@ var tests = []struct {
 	{"a page re-delivered after later pages adds no duplicate", redeliveredPageAddsNoDuplicate},
 	{"two concurrent batches with the same keys store one row per key, each added once", concurrentBatchesStoreOneRowPerKey},
 	{"accounts upsert by key; an update and a close are counted", accountsUpsertByKey},
+	{"an account batch and a transaction batch of one provider at once both succeed", accountAndTransactionBatchesOfOneProviderBothSucceed},
 	{"posting a pending transaction keeps its id, under a new institution id too; unlinked, never two live", postingKeepsTheID},
 	{"a removal is gone from lists, kept by id, and in the changes feed as removed", removalIsATombstoneInTheFeed},
 	{"the changes feed: positions strictly increase across batches, each change once at its latest position, added vs modified by position", changesFeedOrdersEveryWrite},

@@ -340,3 +340,43 @@ func feedMirrorMissesNothingUnderConcurrentBatches(t *testing.T, h Harness) {
 		t.Errorf("the mirror received %d transactions, want all %d", len(seen), writers*batches*perBatch)
 	}
 }
+
+// The sync engine may write a provider's accounts while a batch of one of its
+// transactions is in flight (a retried job overlapping a slow one): both must
+// succeed, whatever each holds locked, rather than deadlock.
+func accountAndTransactionBatchesOfOneProviderBothSucceed(t *testing.T, h Harness) {
+	p := newProvider(t, h)
+	a := newAccount(t, h, p, "acc-1")
+	var loaded sync.WaitGroup
+	loaded.Add(2)
+	bothLoaded := make(chan struct{})
+	go func() { loaded.Wait(); close(bothLoaded) }()
+	hold := func() {
+		loaded.Done()
+		select {
+		case <-bothLoaded:
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	var wg sync.WaitGroup
+	var accountsErr, transactionsErr error
+	wg.Go(func() {
+		write := upsert(t, a, finance.TransactionPosted, purchase(t, "t1", "-1.00", "2030-01-01"))
+		_, transactionsErr = h.Store.UpdateTransactions(context.Background(), a.ID(), []string{"t1"},
+			func(stored []*finance.Transaction) ([]*finance.Transaction, error) { hold(); return write(stored) })
+	})
+	wg.Go(func() {
+		_, accountsErr = h.Store.UpdateAccounts(context.Background(), p.ID(), func(stored []*finance.Account) ([]*finance.Account, error) {
+			hold()
+			_, err := stored[0].Update(accountDetails("acc-1", "Renamed"), base.Add(time.Hour))
+			return stored, err
+		})
+	})
+	wg.Wait()
+	if accountsErr != nil || transactionsErr != nil {
+		t.Fatalf("UpdateAccounts: %v; UpdateTransactions: %v; want both to succeed", accountsErr, transactionsErr)
+	}
+	if got := list(t, h, financeapp.TransactionQuery{UserID: p.UserID(), Limit: 10}); len(got) != 1 {
+		t.Errorf("%d transactions stored, want 1", len(got))
+	}
+}
