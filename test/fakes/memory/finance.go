@@ -142,9 +142,11 @@ func (m *FinanceStore) UpdateTransactions(_ context.Context, accountID uuid.UUID
 		return counts, fmt.Errorf("update transactions of account %s: %w", accountID, domain.ErrNotFound)
 	}
 	var stored []*finance.Transaction
-	for _, st := range m.transactions {
+	loaded := map[uuid.UUID]bool{}
+	for id, st := range m.transactions {
 		if st.snap.AccountID == accountID && slices.Contains(institutionIDs, st.snap.Details.InstitutionTransactionID) {
 			stored = append(stored, finance.RehydrateTransaction(st.snap))
+			loaded[id] = true
 		}
 	}
 	slices.SortFunc(stored, func(a, b *finance.Transaction) int { return compareIDs(a.ID(), b.ID()) })
@@ -160,6 +162,10 @@ func (m *FinanceStore) UpdateTransactions(_ context.Context, accountID uuid.UUID
 			return financeapp.TransactionCounts{}, fmt.Errorf("%w: transaction %s", financeapp.ErrForeignRecord, s.ID)
 		}
 		was, exists := m.transactions[s.ID]
+		if exists && !loaded[s.ID] {
+			// The SQL store inserts what it did not load: the id is taken.
+			return financeapp.TransactionCounts{}, fmt.Errorf("transaction %s: %w", s.ID, errDuplicateKey)
+		}
 		if exists && was.snap.Version == s.Version {
 			continue
 		}
