@@ -1,0 +1,269 @@
+package persistence
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	financeapp "github.com/dashtam/dashtam/application/finance"
+	"github.com/dashtam/dashtam/domain/finance"
+)
+
+// The unique keys of the financial data, and what their violation means.
+var (
+	accountKeyTaken = uniqueKey{
+		index:   "accounts_provider_id_institution_account_id_key",
+		columns: "accounts.provider_id, accounts.institution_account_id",
+		err:     financeapp.ErrKeyTaken,
+	}
+	transactionKeyTaken = uniqueKey{
+		index:   "transactions_account_id_institution_transaction_id_key",
+		columns: "transactions.account_id, transactions.institution_transaction_id",
+		err:     financeapp.ErrKeyTaken,
+	}
+)
+
+// FinanceStore keeps accounts and transactions in the database. It implements
+// the finance application's Writes and Reads ports.
+type FinanceStore struct{ db *DB }
+
+// NewFinanceStore returns a store on db.
+func NewFinanceStore(db *DB) *FinanceStore { return &FinanceStore{db: db} }
+
+// UpdateAccounts locks the provider's row, which serializes the writers of
+// its accounts, loads its accounts, calls fn and saves what fn returns, in one
+// transaction. An unknown provider is domain.ErrNotFound.
+func (s *FinanceStore) UpdateAccounts(ctx context.Context, providerID uuid.UUID,
+	fn func(stored []*finance.Account) ([]*finance.Account, error),
+) (financeapp.AccountCounts, error) {
+	var counts financeapp.AccountCounts
+	err := s.db.inTx(ctx, "update accounts of provider "+providerID.String(), func(tx *gorm.DB) error {
+		p, err := lockProvider(s.db, tx, providerID)
+		if err != nil {
+			return err
+		}
+		var rows []accountRow
+		if err := tx.Where("provider_id = ?", providerID).Order("id").Find(&rows).Error; err != nil {
+			return err
+		}
+		stored, err := accountsOf(rows)
+		if err != nil {
+			return err
+		}
+		before := map[uuid.UUID]*finance.Account{}
+		for _, a := range stored {
+			before[a.ID()] = finance.RehydrateAccount(a.Snapshot())
+		}
+		save, err := fn(stored)
+		if err := fromCaller(err); err != nil {
+			return err
+		}
+		for _, a := range save {
+			if a.ProviderID() != providerID {
+				return fromCaller(fmt.Errorf("%w: account %s", financeapp.ErrForeignRecord, a.ID()))
+			}
+			if err := saveAccount(tx, a, before[a.ID()], p.UserID(), &counts); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, accountKeyTaken)
+	if err != nil {
+		return financeapp.AccountCounts{}, err
+	}
+	return counts, nil
+}
+
+// saveAccount inserts a (was is nil) or updates it if its version moved, and
+// counts what it did.
+func saveAccount(tx *gorm.DB, a, was *finance.Account, userID uuid.UUID, counts *financeapp.AccountCounts) error {
+	row := accountFromDomain(a, userID)
+	switch {
+	case was == nil:
+		counts.Added++
+		return tx.Create(&row).Error
+	case was.Version() == a.Version():
+		return nil
+	case was.Status() == finance.AccountOpen && a.Status() == finance.AccountClosed:
+		counts.Closed++
+	default:
+		counts.Updated++
+	}
+	return tx.Save(&row).Error
+}
+
+func accountsOf(rows []accountRow) ([]*finance.Account, error) {
+	out := make([]*finance.Account, 0, len(rows))
+	for _, r := range rows {
+		a, err := r.toDomain()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// UpdateTransactions locks the account's provider and then the account
+// (lockAccount), which serializes the writers of its transactions, loads the ones with institutionIDs, calls fn and saves
+// what fn returns, in one transaction. Every saved row takes the next
+// position of the user's feed (takePositions). An unknown account is
+// domain.ErrNotFound.
+func (s *FinanceStore) UpdateTransactions(ctx context.Context, accountID uuid.UUID, institutionIDs []string,
+	fn func(stored []*finance.Transaction) ([]*finance.Transaction, error),
+) (financeapp.TransactionCounts, error) {
+	var counts financeapp.TransactionCounts
+	err := s.db.inTx(ctx, "update transactions of account "+accountID.String(), func(tx *gorm.DB) error {
+		account, err := s.lockAccount(tx, accountID)
+		if err != nil {
+			return err
+		}
+		before, stored, err := loadTransactions(tx, accountID, institutionIDs)
+		if err != nil {
+			return err
+		}
+		save, err := fn(stored)
+		if err := fromCaller(err); err != nil {
+			return err
+		}
+		changed, err := changedTransactions(save, before, accountID)
+		if err != nil {
+			return fromCaller(err)
+		}
+		counts, err = writeTransactions(tx, account.UserID, changed, before)
+		return err
+	}, transactionKeyTaken)
+	if err != nil {
+		return financeapp.TransactionCounts{}, err
+	}
+	return counts, nil
+}
+
+// lockAccount locks the account's provider and then the account. A batch of
+// transactions inserts rows referring to the provider, which takes a share
+// lock on the provider's row: were the account locked first, an account batch
+// (provider locked, then its accounts) running at the same moment would
+// deadlock with it. Taking the provider first is the order every writer of a
+// provider's data follows. A provider never changes, so reading it unlocked
+// first is safe.
+func (s *FinanceStore) lockAccount(tx *gorm.DB, accountID uuid.UUID) (accountRow, error) {
+	var account accountRow
+	if err := tx.Select("provider_id").Where("id = ?", accountID).Take(&account).Error; err != nil {
+		return account, err
+	}
+	if _, err := lockProvider(s.db, tx, account.ProviderID); err != nil {
+		return account, err
+	}
+	err := s.db.lockRow(tx, &account, "id = ?", accountID)
+	return account, err
+}
+
+// loadTransactions returns the account's rows with institutionIDs, by id, and
+// the transactions they hold, for fn.
+func loadTransactions(tx *gorm.DB, accountID uuid.UUID, institutionIDs []string) (map[uuid.UUID]transactionRow, []*finance.Transaction, error) {
+	var rows []transactionRow
+	if len(institutionIDs) > 0 {
+		err := tx.Where("account_id = ? AND institution_transaction_id IN ?", accountID, institutionIDs).Order("id").Find(&rows).Error
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	before := make(map[uuid.UUID]transactionRow, len(rows))
+	stored := make([]*finance.Transaction, 0, len(rows))
+	for _, r := range rows {
+		t, err := r.toDomain()
+		if err != nil {
+			return nil, nil, err
+		}
+		before[r.ID] = r
+		stored = append(stored, t)
+	}
+	return before, stored, nil
+}
+
+// changedTransactions keeps of save the new transactions and those whose
+// version moved, stored ones first (so that a posting that takes over an
+// institution id is written before anything else might claim it). A
+// transaction of another account is ErrForeignRecord.
+func changedTransactions(save []*finance.Transaction, before map[uuid.UUID]transactionRow, accountID uuid.UUID) ([]*finance.Transaction, error) {
+	var updates, inserts []*finance.Transaction
+	for _, t := range save {
+		if t.AccountID() != accountID {
+			return nil, fmt.Errorf("%w: transaction %s", financeapp.ErrForeignRecord, t.ID())
+		}
+		was, ok := before[t.ID()]
+		switch {
+		case !ok:
+			inserts = append(inserts, t)
+		case was.Version != t.Version():
+			updates = append(updates, t)
+		}
+	}
+	return append(updates, inserts...), nil
+}
+
+// writeTransactions writes changed (updates, then inserts) at consecutive
+// positions of userID's feed and counts them.
+func writeTransactions(tx *gorm.DB, userID uuid.UUID, changed []*finance.Transaction, before map[uuid.UUID]transactionRow) (financeapp.TransactionCounts, error) {
+	var counts financeapp.TransactionCounts
+	if len(changed) == 0 {
+		return counts, nil
+	}
+	first, err := takePositions(tx, userID, len(changed))
+	if err != nil {
+		return counts, err
+	}
+	for i, t := range changed {
+		position := first + int64(i)
+		was, stored := before[t.ID()]
+		created := position
+		if stored {
+			created = was.CreatedPosition
+		}
+		row, err := transactionFromDomain(t, userID, created, position)
+		if err != nil {
+			return counts, fromCaller(err)
+		}
+		if !stored {
+			if !t.Removed() {
+				counts.Added++
+			}
+			err = tx.Create(&row).Error
+		} else {
+			countUpdate(&counts, was.RemovedAt == nil, t.Removed())
+			err = tx.Save(&row).Error
+		}
+		if err != nil {
+			return counts, err
+		}
+	}
+	return counts, nil
+}
+
+// countUpdate counts an update of a row that was live (or not) and is now
+// removed (or not). A tombstone cannot change (the domain refuses), so only
+// live rows count.
+func countUpdate(counts *financeapp.TransactionCounts, wasLive, removed bool) {
+	switch {
+	case wasLive && removed:
+		counts.Removed++
+	case wasLive:
+		counts.Modified++
+	}
+}
+
+// takePositions reserves n consecutive positions of userID's feed and returns
+// the first. Incrementing the user's counter row locks it until the
+// transaction ends (on SQLite the whole database is locked already), so the
+// user's next batch takes its positions only after this one commits or rolls
+// back: positions grow in commit order, and a rolled-back batch leaves a gap,
+// never a later commit below an earlier one.
+func takePositions(tx *gorm.DB, userID uuid.UUID, n int) (int64, error) {
+	var last int64
+	err := tx.Raw(`INSERT INTO finance_feed_positions (user_id, last_position) VALUES (?, ?)
+		ON CONFLICT (user_id) DO UPDATE SET last_position = finance_feed_positions.last_position + excluded.last_position
+		RETURNING last_position`, userID, n).Scan(&last).Error
+	return last - int64(n) + 1, err
+}

@@ -1,0 +1,101 @@
+// Package finance holds the use cases of the financial-data resources
+// (accounts and transactions) and the ports they store them through: what the
+// sync engine writes, and what the API reads.
+package finance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/finance"
+)
+
+// ErrKeyTaken: a new account or transaction was saved under a key a stored one
+// already holds (Account.Key, Transaction.Key). The sync engine loads the
+// stored records by their keys before it writes, under the store's lock, so
+// this is a bug in the caller; the unique index is the last word either way.
+var ErrKeyTaken = fmt.Errorf("another stored record has this institution id: %w", domain.ErrConflict)
+
+// ErrForeignRecord: a closure returned an account of another provider, or a
+// transaction of another account, than the one the update was for. Nothing of
+// the batch is stored.
+var ErrForeignRecord = errors.New("a record of another provider or account was returned to be saved")
+
+// Writes is what the sync engine stores. Each method is one database
+// transaction: the batch is stored whole or not at all.
+//
+// The store serializes writers of one provider's accounts, and of one
+// account's transactions, for the length of the call, so two concurrent syncs
+// cannot both find a key missing and both insert it: the second sees the
+// first's rows. A unique index on each key backs this up.
+type Writes interface {
+	// UpdateAccounts loads every account of the provider (closed ones too) and
+	// calls fn with them; fn returns the accounts to save: new ones are
+	// inserted, stored ones whose Version moved are updated, the others are
+	// left as they are. fn's error aborts the batch and is returned.
+	UpdateAccounts(ctx context.Context, providerID uuid.UUID,
+		fn func(stored []*finance.Account) ([]*finance.Account, error)) (AccountCounts, error)
+	// UpdateTransactions loads the account's transactions (tombstones too)
+	// whose institution ids are among institutionIDs and calls fn with them; fn
+	// returns the transactions to save, as for UpdateAccounts. Posting keeps
+	// the stored row (and its id) even when the institution's id changes, and
+	// a removal makes the row a tombstone. Every saved row takes the next
+	// position of its user's changes feed. fn's error aborts the batch and is
+	// returned. An unknown account is domain.ErrNotFound.
+	UpdateTransactions(ctx context.Context, accountID uuid.UUID, institutionIDs []string,
+		fn func(stored []*finance.Transaction) ([]*finance.Transaction, error)) (TransactionCounts, error)
+	// UpdateBalance loads the account's newest balance snapshot (nil when
+	// there is none) and calls fn, which returns the snapshot to append (nil:
+	// none; finance.SnapshotDue decides), and reports whether one was
+	// written. A snapshot no newer than the newest is ErrStaleBalance: the
+	// history only grows forward. fn's error is returned. An unknown account
+	// is domain.ErrNotFound.
+	UpdateBalance(ctx context.Context, accountID uuid.UUID,
+		fn func(last *finance.Balance) (*finance.Balance, error)) (bool, error)
+}
+
+// ErrStaleBalance: a balance snapshot was appended that is no newer than the
+// account's newest one, or belongs to another account. Nothing is written.
+var ErrStaleBalance = errors.New("a balance snapshot must be the account's own and newer than its newest")
+
+// AccountCounts is what one UpdateAccounts call changed, for a sync's results.
+type AccountCounts struct {
+	Added   int // inserted
+	Updated int // stored, changed, and not closed by this change
+	Closed  int // changed from open to closed
+}
+
+// TransactionCounts is what one UpdateTransactions call changed, for a sync's
+// results. A transaction saved unchanged counts nowhere, so a batch stored
+// twice counts nothing the second time.
+type TransactionCounts struct {
+	Added    int // inserted live
+	Modified int // live before and after, changed (posted or modified)
+	Removed  int // live before, a tombstone now
+}
+
+// Reads is what the API reads. Queries take the user whose data is listed, but
+// ownership of a single record is checked by the use cases, not here.
+type Reads interface {
+	// AccountByID returns the account, or domain.ErrNotFound.
+	AccountByID(ctx context.Context, id uuid.UUID) (*finance.Account, error)
+	// Balances returns one page of an account's balance history, newest
+	// first; the first is its current balance. An account with no balance has
+	// an empty history.
+	Balances(ctx context.Context, q BalanceQuery) ([]finance.Balance, error)
+	// ListAccounts returns one page of a user's accounts in order of id.
+	ListAccounts(ctx context.Context, q AccountQuery) ([]*finance.Account, error)
+	// TransactionByID returns the transaction, tombstone or not, or
+	// domain.ErrNotFound.
+	TransactionByID(ctx context.Context, id uuid.UUID) (*finance.Transaction, error)
+	// ListTransactions returns one page of a user's live transactions, newest
+	// ledger date first, ties by id descending (-date,-id).
+	ListTransactions(ctx context.Context, q TransactionQuery) ([]*finance.Transaction, error)
+	// Changes returns at most limit changes of a user's transactions after
+	// position after (0: from the beginning), in order of position.
+	Changes(ctx context.Context, userID uuid.UUID, after int64, limit int) ([]Change, error)
+}
