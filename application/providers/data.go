@@ -100,7 +100,10 @@ type TransactionPage struct {
 	Resume   []byte
 	// HasMore is true while the changes known at the start of this loop are not
 	// all delivered; the engine keeps calling until it is false.
-	HasMore  bool
+	HasMore bool
+	// Failures are accounts whose changes this page could not fetch. Resume
+	// must not move past their undelivered changes, so a later call still
+	// returns them.
 	Failures []AccountFailure
 }
 

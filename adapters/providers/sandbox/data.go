@@ -21,11 +21,18 @@ func (c *Connector) Accounts(ctx context.Context, tokens providers.Tokens) ([]pr
 	return l.accounts(now), nil
 }
 
-// Holdings returns the brokerage account's positions now, complete.
+// Holdings returns the brokerage account's positions now, complete; for
+// UserPartial, that account's failure instead.
 func (c *Connector) Holdings(ctx context.Context, tokens providers.Tokens) (providers.HoldingsAnswer, error) {
 	l, now, err := c.open(ctx, tokens)
 	if err != nil {
 		return providers.HoldingsAnswer{}, err
+	}
+	if l.partial {
+		return providers.HoldingsAnswer{Failures: []providers.AccountFailure{{
+			InstitutionAccountID: l.accountID(brokerage),
+			Err:                  fmt.Errorf("sandbox: positions answered 503: %w", domain.ErrProviderUnavailable),
+		}}}, nil
 	}
 	return l.holdings(now), nil
 }

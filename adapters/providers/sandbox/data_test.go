@@ -181,6 +181,9 @@ func TestEveryRecordIsValidForTheDomain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(holdings.Holdings) == 0 || len(holdings.Failures) != 0 {
+		t.Fatalf("Holdings = %+v, want positions and no failures", holdings)
+	}
 	securities := map[finance.SecurityKey]uuid.UUID{}
 	for _, s := range holdings.Securities {
 		sec, err := finance.NewSecurity(uuid.New(), providerID, s, now)
@@ -371,6 +374,28 @@ func TestFailingUsersAnswerClassifiedErrors(t *testing.T) {
 				t.Errorf("%s as %s: retry-after %v, want one of %v only for %s", name, user, retry, sandbox.RateLimitDelay, sandbox.UserRateLimited)
 			}
 		}
+	}
+}
+
+func TestPartialUserReportsTheBrokerageHoldingsFailureAlone(t *testing.T) {
+	w := newDataWorld(t)
+	tok := w.grant(t, sandbox.UserPartial)
+	accounts, err := w.c.Accounts(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.c.Holdings(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Holdings) != 0 || len(got.Failures) != 1 ||
+		accounts[3].Details.Type != finance.AccountInvestment ||
+		got.Failures[0].InstitutionAccountID != accounts[3].Details.InstitutionAccountID ||
+		!errors.Is(got.Failures[0].Err, domain.ErrProviderUnavailable) {
+		t.Errorf("Holdings = %+v, want only the brokerage account's failure", got)
+	}
+	if len(w.fullSync(t, tok)) == 0 {
+		t.Error("the partial user's transactions are still served")
 	}
 }
 

@@ -36,6 +36,8 @@ type ledger struct {
 	// lastDay is the last day with transactions; -1 when they go on forever.
 	lastDay int
 	large   bool
+	// partial: the brokerage account's holdings fail (UserPartial).
+	partial bool
 }
 
 // newLedger returns the ledger of the grant with the given id, user and
@@ -47,8 +49,11 @@ func newLedger(grant, user string, consent time.Time) ledger {
 		start:   consent.UTC().Truncate(day).Add(-historyDays * day),
 		lastDay: -1,
 	}
-	if user == UserLarge {
+	switch user {
+	case UserLarge:
 		l.large, l.lastDay = true, historyDays-1
+	case UserPartial:
+		l.partial = true
 	}
 	return l
 }

@@ -27,6 +27,10 @@ const (
 	// UserRateLimited answers every data call with a 429 and a Retry-After of
 	// RateLimitDelay.
 	UserRateLimited = "user_ratelimited"
+	// UserPartial serves UserGood's data except the brokerage account's
+	// holdings, which the institution cannot answer for: the answer reports
+	// that one account's failure and covers the others.
+	UserPartial = "user_partial"
 	// UserReauth refuses every data call as if the user had revoked consent at
 	// the institution (Plaid's ITEM_LOGIN_REQUIRED).
 	UserReauth = "user_reauth"
@@ -45,7 +49,7 @@ const (
 // is UserGood.
 func knownUser(hint string) bool {
 	switch hint {
-	case "", UserGood, UserLarge, UserSlow, UserError, UserRateLimited, UserReauth:
+	case "", UserGood, UserLarge, UserSlow, UserError, UserRateLimited, UserPartial, UserReauth:
 		return true
 	}
 	return false
