@@ -31,9 +31,11 @@ const (
 // ids only: the engine matches them to Dashtam ids.
 //
 // Errors are classified as Connector's are (domain.ErrReauthorizationRequired,
-// domain.ErrProviderUnavailable, domain.ErrProviderTimeout, domain.ErrNotSupported),
-// and an institution asking us to slow down answers a *RetryAfterError, which is
-// also a domain.ErrProviderUnavailable. A failure confined to one account is
+// domain.ErrProviderUnavailable, domain.ErrProviderTimeout, domain.ErrNotSupported);
+// domain.ErrInvalidRequest means the access token was refused (refresh it and
+// call again) or resume is not a state this connector made. An institution
+// asking us to slow down answers a *RetryAfterError, which is also a
+// domain.ErrProviderUnavailable. A failure confined to one account is
 // reported in the answer's Failures rather than as an error, so the others are
 // still stored.
 type DataConnector interface {
