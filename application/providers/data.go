@@ -99,7 +99,11 @@ type TransactionPage struct {
 	Added    []TransactionRecord
 	Modified []TransactionRecord
 	Removed  []RemovedTransaction
-	Resume   []byte
+	// Securities describe every security this page's investment activity
+	// names, so the page can be stored on its own (a sold security is in no
+	// holdings answer any more).
+	Securities []finance.SecurityDetails
+	Resume     []byte
 	// HasMore is true while the changes known at the start of this loop are not
 	// all delivered; the engine keeps calling until it is false.
 	HasMore bool

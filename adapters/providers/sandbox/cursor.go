@@ -3,10 +3,12 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/finance"
 )
 
 // PageSize is the most changes one page of transactions carries, so memory
@@ -59,12 +61,28 @@ func (l ledger) transactions(c cursor, now time.Time) providers.TransactionPage 
 		for n := l.slots(c.Day); c.Slot < n; c.Slot++ {
 			if len(page.Added)+len(page.Modified)+len(page.Removed) == PageSize {
 				page.HasMore, page.Resume = true, c.encode()
-				return page
+				return withSecurities(page)
 			}
 			l.collect(&page, l.slot(c.Day, c.Slot), from, to)
 		}
 	}
 	page.Resume = cursor{Covered: c.Until}.encode()
+	return withSecurities(page)
+}
+
+// withSecurities lists in page the securities its investment activity names.
+func withSecurities(page providers.TransactionPage) providers.TransactionPage {
+	named := map[finance.SecurityKey]bool{}
+	for _, r := range slices.Concat(page.Added, page.Modified) {
+		if r.Investment != nil {
+			named[r.Investment.Security] = true
+		}
+	}
+	for _, s := range sandboxSecurities {
+		if d := s.details(); named[d.Key()] {
+			page.Securities = append(page.Securities, d)
+		}
+	}
 	return page
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/finance"
+	"github.com/dashtam/dashtam/test/contract/datakit"
 )
 
 const day = 24 * time.Hour
@@ -122,6 +123,15 @@ func sameRecords(t *testing.T, got, want mirror) {
 			t.Fatalf("transaction %s = %+v, want %+v", id, g, w)
 		}
 	}
+}
+
+func TestDataContract(t *testing.T) {
+	datakit.Run(t, datakit.Harness{
+		New: func(t *testing.T) (providers.DataConnector, providers.Tokens) {
+			w := newDataWorld(t)
+			return w.c, w.grant(t, sandbox.UserGood)
+		},
+	})
 }
 
 func TestTypeAdvertisesTheDataItServes(t *testing.T) {
