@@ -400,3 +400,19 @@ func TestAuthorizationResultURLKeepsItsOwnQuery(t *testing.T) {
 		}
 	}
 }
+
+// A developer picks the sandbox user by adding login_hint to the consent URL:
+// the document declares it, so it passes validation; a user the sandbox does
+// not have is refused.
+func TestSandboxConsentAcceptsALoginHint(t *testing.T) {
+	t.Parallel()
+	h := apitest.New(t, apitest.Options{})
+	token := verifiedUser(t, h, "hint@example.com")
+	p, _ := createProvider(t, h, token, "Sandbox")
+	s := startAuthorization(t, h, token, p.ID)
+	callback := sandboxCallback(t, h, s.AuthorizationURL+"&login_hint=user_large")
+	if !strings.HasPrefix(callback, "/api/v1/oauth/sandbox/callback?") {
+		t.Fatalf("callback = %q", callback)
+	}
+	h.Do(apitest.Request{Method: "GET", Path: pathOf(t, s.AuthorizationURL+"&login_hint=nobody")}).Expect(t, 422)
+}

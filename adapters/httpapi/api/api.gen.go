@@ -202,6 +202,39 @@ func (e SandboxAuthorizeParamsResponseType) Valid() bool {
 	}
 }
 
+// Defines values for SandboxAuthorizeParamsLoginHint.
+const (
+	UserError       SandboxAuthorizeParamsLoginHint = "user_error"
+	UserGood        SandboxAuthorizeParamsLoginHint = "user_good"
+	UserLarge       SandboxAuthorizeParamsLoginHint = "user_large"
+	UserPartial     SandboxAuthorizeParamsLoginHint = "user_partial"
+	UserRatelimited SandboxAuthorizeParamsLoginHint = "user_ratelimited"
+	UserReauth      SandboxAuthorizeParamsLoginHint = "user_reauth"
+	UserSlow        SandboxAuthorizeParamsLoginHint = "user_slow"
+)
+
+// Valid indicates whether the value is a known member of the SandboxAuthorizeParamsLoginHint enum.
+func (e SandboxAuthorizeParamsLoginHint) Valid() bool {
+	switch e {
+	case UserError:
+		return true
+	case UserGood:
+		return true
+	case UserLarge:
+		return true
+	case UserPartial:
+		return true
+	case UserRatelimited:
+		return true
+	case UserReauth:
+		return true
+	case UserSlow:
+		return true
+	default:
+		return false
+	}
+}
+
 // Accepted defines model for Accepted.
 type Accepted struct {
 	Status AcceptedStatus `json:"status"`
@@ -717,10 +750,16 @@ type SandboxAuthorizeParams struct {
 	RedirectUri  string                             `form:"redirect_uri" json:"redirect_uri"`
 	ResponseType SandboxAuthorizeParamsResponseType `form:"response_type" json:"response_type"`
 	State        string                             `form:"state" json:"state"`
+
+	// LoginHint The sandbox user whose data and failures the grant reaches, like Plaid's sandbox usernames (docs/financial-data.md); `user_good` when absent.
+	LoginHint *SandboxAuthorizeParamsLoginHint `form:"login_hint,omitempty" json:"login_hint,omitempty"`
 }
 
 // SandboxAuthorizeParamsResponseType defines parameters for SandboxAuthorize.
 type SandboxAuthorizeParamsResponseType string
+
+// SandboxAuthorizeParamsLoginHint defines parameters for SandboxAuthorize.
+type SandboxAuthorizeParamsLoginHint string
 
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = TokenRequest
@@ -2163,6 +2202,14 @@ func (siw *ServerInterfaceWrapper) SandboxAuthorize(c *gin.Context) {
 	err = runtime.BindQueryParameterWithOptions("form", true, true, "state", c.Request.URL.Query(), &params.State, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
 	if err != nil {
 		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter state: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "login_hint" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "login_hint", c.Request.URL.Query(), &params.LoginHint, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter login_hint: %w", err), http.StatusBadRequest)
 		return
 	}
 

@@ -19,12 +19,16 @@ type Observer interface {
 	ObserveProviderCall(provider, operation string, err error, elapsed time.Duration)
 }
 
-// Operations, one per Connector method that may call the institution.
+// Operations, one per Connector and DataConnector method that may call the
+// institution.
 const (
-	OperationBegin    = "begin"
-	OperationComplete = "complete"
-	OperationRefresh  = "refresh"
-	OperationRevoke   = "revoke"
+	OperationBegin        = "begin"
+	OperationComplete     = "complete"
+	OperationRefresh      = "refresh"
+	OperationRevoke       = "revoke"
+	OperationAccounts     = "accounts"
+	OperationHoldings     = "holdings"
+	OperationTransactions = "transactions"
 )
 
 // Connector is a providers.Connector that reports every call of the one it
@@ -39,9 +43,16 @@ type Connector struct {
 
 var _ providers.Connector = (*Connector)(nil)
 
-// Wrap returns next reporting to obs, labelled with next's provider key.
-func Wrap(next providers.Connector, obs Observer) *Connector {
-	return &Connector{next: next, key: next.Type().Key, obs: obs}
+// Wrap returns next reporting to obs, labelled with next's provider key. When
+// next also has a data half, the result is a *DataConnector, so the sync
+// engine's type assertion for providers.DataConnector finds it through the
+// wrapper; otherwise it is a *Connector, which has none.
+func Wrap(next providers.Connector, obs Observer) providers.Connector {
+	c := &Connector{next: next, key: next.Type().Key, obs: obs}
+	if data, ok := next.(providers.DataConnector); ok {
+		return &DataConnector{Connector: c, data: data}
+	}
+	return c
 }
 
 // Type describes the wrapped connector. It calls no institution, so it is not
@@ -78,4 +89,37 @@ func (c *Connector) Revoke(ctx context.Context, current providers.Tokens) error 
 	err := c.next.Revoke(ctx, current)
 	c.obs.ObserveProviderCall(c.key, OperationRevoke, err, time.Since(start))
 	return err
+}
+
+// DataConnector is a Connector whose wrapped connector also has a data half,
+// whose calls it reports the same way.
+type DataConnector struct {
+	*Connector
+	data providers.DataConnector
+}
+
+var _ providers.DataConnector = (*DataConnector)(nil)
+
+// Accounts lists accounts with the wrapped connector.
+func (c *DataConnector) Accounts(ctx context.Context, tokens providers.Tokens) ([]providers.AccountRecord, error) {
+	start := time.Now()
+	out, err := c.data.Accounts(ctx, tokens)
+	c.obs.ObserveProviderCall(c.key, OperationAccounts, err, time.Since(start))
+	return out, err
+}
+
+// Holdings reads positions with the wrapped connector.
+func (c *DataConnector) Holdings(ctx context.Context, tokens providers.Tokens) (providers.HoldingsAnswer, error) {
+	start := time.Now()
+	out, err := c.data.Holdings(ctx, tokens)
+	c.obs.ObserveProviderCall(c.key, OperationHoldings, err, time.Since(start))
+	return out, err
+}
+
+// Transactions reads a page of changes with the wrapped connector.
+func (c *DataConnector) Transactions(ctx context.Context, tokens providers.Tokens, resume []byte) (providers.TransactionPage, error) {
+	start := time.Now()
+	out, err := c.data.Transactions(ctx, tokens, resume)
+	c.obs.ObserveProviderCall(c.key, OperationTransactions, err, time.Since(start))
+	return out, err
 }

@@ -154,3 +154,55 @@ func TestWrapRecordsOutcomesInTheMetric(t *testing.T) {
 		t.Errorf("%d provider call series, want one per operation and outcome (%d)", series, 4*len(outcomes))
 	}
 }
+
+// scriptedData is a scripted connector with a data half.
+type scriptedData struct{ scripted }
+
+func (s *scriptedData) Accounts(context.Context, providers.Tokens) ([]providers.AccountRecord, error) {
+	s.calls++
+	return make([]providers.AccountRecord, 1), s.err
+}
+
+func (s *scriptedData) Holdings(context.Context, providers.Tokens) (providers.HoldingsAnswer, error) {
+	s.calls++
+	return providers.HoldingsAnswer{Holdings: make([]providers.HoldingRecord, 2)}, s.err
+}
+
+func (s *scriptedData) Transactions(_ context.Context, _ providers.Tokens, resume []byte) (providers.TransactionPage, error) {
+	s.calls++
+	return providers.TransactionPage{Resume: append(resume, '+')}, s.err
+}
+
+// A connector's data half stays reachable through the wrapper, by the same
+// type assertion the sync engine uses, and its calls are reported too; a
+// connector without one does not gain one.
+func TestWrapKeepsTheDataHalfAndReportsItsCalls(t *testing.T) {
+	if _, ok := instrumented.Wrap(&scripted{key: "acme"}, &recorder{}).(providers.DataConnector); ok {
+		t.Error("wrapping an authorization-only connector gave it a data half")
+	}
+	callErr := fmt.Errorf("acme: 429: %w", &providers.RetryAfterError{Delay: time.Minute})
+	next, obs := &scriptedData{scripted{key: "acme", err: callErr}}, &recorder{}
+	data, ok := instrumented.Wrap(next, obs).(providers.DataConnector)
+	if !ok {
+		t.Fatal("the wrapper hides the data half")
+	}
+	ctx := context.Background()
+	if got, err := data.Accounts(ctx, providers.Tokens{}); len(got) != 1 || !errors.Is(err, callErr) {
+		t.Errorf("Accounts = %v, %v", got, err)
+	}
+	if got, err := data.Holdings(ctx, providers.Tokens{}); len(got.Holdings) != 2 || !errors.Is(err, callErr) {
+		t.Errorf("Holdings = %+v, %v", got, err)
+	}
+	if got, err := data.Transactions(ctx, providers.Tokens{}, []byte("r")); string(got.Resume) != "r+" || !errors.Is(err, callErr) {
+		t.Errorf("Transactions = %+v, %v", got, err)
+	}
+	want := []string{instrumented.OperationAccounts, instrumented.OperationHoldings, instrumented.OperationTransactions}
+	if next.calls != len(want) || len(obs.seen) != len(want) {
+		t.Fatalf("%d calls, observed %+v, want one of each of %v", next.calls, obs.seen, want)
+	}
+	for i, o := range obs.seen {
+		if o.provider != "acme" || o.operation != want[i] || !errors.Is(o.err, callErr) {
+			t.Errorf("observation %d = %+v, want acme %s %v", i, o, want[i], callErr)
+		}
+	}
+}

@@ -107,13 +107,15 @@ func New(cfg Config) (*Connector, error) {
 }
 
 // Type describes Plaid for the catalog: key "plaid", link-token flow, not
-// refreshable, capabilities = the configured products.
+// refreshable. The configured products are what Link asks consent for, not
+// what is fetched: Capabilities stay empty until the connector implements
+// providers.DataConnector.
 func (c *Connector) Type() providers.ProviderType {
 	return providers.ProviderType{
 		Key:          "plaid",
 		Name:         "Plaid",
 		Flow:         providers.FlowLinkToken,
-		Capabilities: slices.Clone(c.cfg.Products),
+		Capabilities: []string{},
 		CanRefresh:   false,
 	}
 }

@@ -8,6 +8,9 @@
 //     lifetime counted from consent);
 //   - Connector, the ordinary OAuth 2.0 redirect connector (package oauth2x)
 //     pointed at that Institution, whose token calls are served in-process.
+//     It is also a providers.DataConnector: each grant reaches a generated
+//     ledger of accounts, holdings and transactions, or fails, as the sandbox
+//     user chosen at consent (UserGood and the others) says.
 //
 // Codes and tokens are stateless and tamper-evident (HMAC-SHA256 under
 // Config.Secret, expiry inside), so several instances of the service sharing

@@ -48,9 +48,10 @@ func newConnector(cfg Config, wrap func(http.Handler) http.Handler) (*Connector,
 			Key:  "sandbox",
 			Name: "Dashtam Sandbox",
 			Flow: providers.FlowRedirect,
-			// The sandbox grants authorization only; it serves no financial data.
-			Capabilities: []string{},
-			CanRefresh:   true,
+			Capabilities: []string{
+				providers.CapabilityAccounts, providers.CapabilityHoldings, providers.CapabilityTransactions,
+			},
+			CanRefresh: true,
 		},
 		ClientID:         ClientID,
 		ClientSecret:     s.clientSecret,

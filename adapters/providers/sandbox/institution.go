@@ -16,12 +16,14 @@ const maxFormBytes = 16 << 10
 
 // Institution is the sandbox's institution side, an http.Handler serving
 //
-//	GET  {Prefix}/authorize?client_id&redirect_uri&response_type=code&state
+//	GET  {Prefix}/authorize?client_id&redirect_uri&response_type=code&state[&login_hint]
 //	POST {Prefix}/token   (form-encoded, HTTP Basic client auth)
 //
 // The consent step is automatic: /authorize answers 302 straight back to the
 // redirect URL with code and state (and a small HTML page with the link, for
-// browsers that show it). /token answers like Schwab's token endpoint.
+// browsers that show it). The optional login_hint names the sandbox user whose
+// data the grant reaches (see Variant). /token answers like Schwab's token
+// endpoint.
 //
 // Single use of codes: an Institution remembers the codes it has redeemed until
 // they expire, so a code works once per Institution. Across instances of the
@@ -97,12 +99,16 @@ func (in *Institution) authorize(w http.ResponseWriter, r *http.Request) {
 	case q.Get("state") == "":
 		http.Error(w, "state is required", http.StatusBadRequest)
 		return
+	case !knownUser(q.Get("login_hint")):
+		http.Error(w, "login_hint names no sandbox user", http.StatusBadRequest)
+		return
 	}
 	now := in.s.Now()
 	code := in.s.mint(claims{
 		Type:     kindCode,
 		Expires:  now.Add(CodeTTL).Unix(),
 		Redirect: in.s.RedirectURL,
+		User:     q.Get("login_hint"),
 	})
 	back := in.s.RedirectURL
 	if strings.Contains(back, "?") {
@@ -143,6 +149,7 @@ func (in *Institution) token(w http.ResponseWriter, r *http.Request) {
 	}
 	now := in.s.Now()
 	var consent, refreshExpires time.Time
+	var grant claims
 	switch r.PostForm.Get("grant_type") {
 	case "authorization_code":
 		c, ok := in.s.verify(r.PostForm.Get("code"), kindCode, now)
@@ -155,6 +162,7 @@ func (in *Institution) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		consent, refreshExpires = now, now.Add(in.s.RefreshTTL)
+		grant = claims{Grant: c.ID, User: c.User}
 	case "refresh_token":
 		c, ok := in.s.verify(r.PostForm.Get("refresh_token"), kindRefresh, now)
 		if !ok {
@@ -162,16 +170,25 @@ func (in *Institution) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		consent, refreshExpires = time.Unix(c.Consent, 0), time.Unix(c.Expires, 0)
+		grant = claims{Grant: c.Grant, User: c.User}
 	default:
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
 		return
 	}
 	writeJSON(w, http.StatusOK, tokenAnswer{
-		AccessToken: in.s.mint(claims{Type: kindAccess, Expires: now.Add(in.s.AccessTTL).Unix()}),
+		AccessToken: in.s.mint(claims{
+			Type:    kindAccess,
+			Expires: now.Add(in.s.AccessTTL).Unix(),
+			Consent: consent.Unix(),
+			Grant:   grant.Grant,
+			User:    grant.User,
+		}),
 		RefreshToken: in.s.mint(claims{
 			Type:    kindRefresh,
 			Expires: refreshExpires.Unix(),
 			Consent: consent.Unix(),
+			Grant:   grant.Grant,
+			User:    grant.User,
 		}),
 		TokenType: "Bearer",
 		ExpiresIn: int64(in.s.AccessTTL / time.Second),

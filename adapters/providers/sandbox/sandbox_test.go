@@ -38,7 +38,7 @@ type world struct {
 
 // newWorld builds a world; faults (optional) wraps the connector's in-process
 // institution.
-func newWorld(t *testing.T, clock *fakeclock.Clock, faults *fakekit.Instrument, edit func(*sandbox.Config)) *world {
+func newWorld(t testing.TB, clock *fakeclock.Clock, faults *fakekit.Instrument, edit func(*sandbox.Config)) *world {
 	t.Helper()
 	public := http.NotFoundHandler()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { public.ServeHTTP(w, r) }))
@@ -296,7 +296,7 @@ type answer struct {
 }
 
 // get requests u without following redirects.
-func get(t *testing.T, u string) answer {
+func get(t testing.TB, u string) answer {
 	t.Helper()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Get(u)

@@ -30,8 +30,15 @@ type claims struct {
 	ID string `json:"id"`
 	// Expires is the Unix second from which the credential is refused.
 	Expires int64 `json:"exp"`
-	// Consent is, for refresh tokens, the Unix second of the original consent.
+	// Consent is, for tokens, the Unix second of the original consent; the
+	// data the grant reaches starts a year before it.
 	Consent int64 `json:"con,omitempty"`
+	// Grant is, for tokens, the id of the code the grant was made with: stable
+	// across refreshes and unique per connection, it seeds the grant's data.
+	Grant string `json:"gid,omitempty"`
+	// User is the sandbox user chosen at consent (see Variant); it travels from
+	// the code into every token of the grant.
+	User string `json:"usr,omitempty"`
 	// Redirect is, for codes, the redirect URL they were issued for.
 	Redirect string `json:"red,omitempty"`
 }

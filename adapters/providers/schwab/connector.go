@@ -70,10 +70,12 @@ func New(cfg Config) (*Connector, error) {
 	}
 	flow, err := oauth2x.New(oauth2x.Config{
 		Type: providers.ProviderType{
-			Key:          "schwab",
-			Name:         "Charles Schwab",
-			Flow:         providers.FlowRedirect,
-			Capabilities: []string{"accounts", "positions", "transactions"},
+			Key:  "schwab",
+			Name: "Charles Schwab",
+			Flow: providers.FlowRedirect,
+			// Capabilities name only what the connector fetches: its data half
+			// (providers.DataConnector) is not written yet.
+			Capabilities: []string{},
 			CanRefresh:   true,
 		},
 		ClientID:         cfg.ClientID,
