@@ -166,3 +166,31 @@ func TestRateLimitSharedAcrossInstances(t *testing.T) {
 		t.Errorf("services %v", health.Services)
 	}
 }
+
+// Hardening item 20: an IPv6 client is counted by its /64 (a host routinely
+// holds a whole one), so rotating the low 64 bits earns no fresh limit; the
+// next /64 is another client. IPv4 addresses count one by one.
+func TestRateLimitCountsIPv6ByItsSlash64(t *testing.T) {
+	t.Parallel()
+	h := apitest.New(t, apitest.Options{Env: map[string]string{"RATE_LIMIT_READ": "2-M", "TRUSTED_PROXIES": "192.0.2.1"}})
+	get := func(client string) int {
+		return h.Do(apitest.Request{Method: "GET", Path: "/api/v1/provider-types",
+			Header: map[string]string{"X-Forwarded-For": client}}).Status
+	}
+	for i, client := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9"} {
+		if got := get(client); got != http.StatusOK {
+			t.Fatalf("request %d from %s: %d, want 200", i+1, client, got)
+		}
+	}
+	if got := get("2001:db8:1:2:abcd::1"); got != http.StatusTooManyRequests {
+		t.Errorf("a third address of the same /64: %d, want 429", got)
+	}
+	if got := get("2001:db8:1:3::1"); got != http.StatusOK {
+		t.Errorf("the next /64: %d, want 200", got)
+	}
+	for i, client := range []string{"198.51.100.7", "198.51.100.8", "198.51.100.9"} {
+		if got := get(client); got != http.StatusOK {
+			t.Errorf("IPv4 client %d: %d, want 200 (each address is its own client)", i+1, got)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -208,7 +209,7 @@ func (s *Spec) rateTier(method, route, path string) (string, bool) {
 // authenticated user (the verification resend has no body). Other requests
 // count against the user, or the client IP when anonymous.
 func rateLimitKeys(c *gin.Context, tier string, maxBody int64) []string {
-	ip := "ip:" + c.ClientIP()
+	ip := "ip:" + clientNetwork(c.ClientIP())
 	user, authenticated := principalOf(c)
 	if tier != TierAuth {
 		if authenticated {
@@ -223,6 +224,22 @@ func rateLimitKeys(c *gin.Context, tier string, maxBody int64) []string {
 		keys = append(keys, "user:"+user.UserID.String())
 	}
 	return keys
+}
+
+// clientNetwork is what one client is counted by: an IPv4 address, or the /64
+// network of an IPv6 address. A single host is routinely given a whole /64,
+// so counting IPv6 addresses one by one would let one client rotate through
+// 2^64 fresh limits.
+func clientNetwork(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	return netip.PrefixFrom(addr, 64).Masked().String()
 }
 
 // principalOf returns the caller when the request was authenticated.
