@@ -55,8 +55,6 @@ type Connections struct {
 	clock     Clock
 	cfg       ConnectionsConfig
 	log       *slog.Logger
-	// instance identifies this process as a lease owner.
-	instance uuid.UUID
 }
 
 // NewConnections builds the connection use cases.
@@ -64,7 +62,7 @@ func NewConnections(providers Repository, store Authorizations, users Users, reg
 	cfg ConnectionsConfig, log *slog.Logger,
 ) *Connections {
 	return &Connections{providers: providers, store: store, users: users, registry: registry, clock: clock,
-		cfg: cfg.withDefaults(), log: log, instance: uuid.New()}
+		cfg: cfg.withDefaults(), log: log}
 }
 
 // Started is what a client needs to send its user to the institution.
@@ -329,8 +327,12 @@ func (c *Connections) refresh(ctx context.Context, conn Connector, a *provider.A
 // whose tokens expire within the refresh window and refreshes each. It returns how
 // many were refreshed and how many failed.
 func (c *Connections) RefreshDue(ctx context.Context) (refreshed, failed int, err error) {
+	// Each pass is a lease owner of its own: passes may overlap (the job engine
+	// starts the next on schedule while a slow one still runs, on this instance
+	// or another), and a pass must not take a row another pass holds for itself.
+	owner := uuid.New()
 	now := c.clock.Now()
-	due, claimErr := c.store.ClaimDueRefreshes(ctx, c.instance, now, now.Add(c.cfg.RefreshWindow), now.Add(c.cfg.LeaseTTL), c.cfg.BatchSize)
+	due, claimErr := c.store.ClaimDueRefreshes(ctx, owner, now, now.Add(c.cfg.RefreshWindow), now.Add(c.cfg.LeaseTTL), c.cfg.BatchSize)
 	// A claim can partly fail (a row that no longer decrypts): refresh the rows it
 	// did return, so one bad row cannot stop every other refresh, and report it.
 	for _, a := range due {
@@ -338,7 +340,7 @@ func (c *Connections) RefreshDue(ctx context.Context) (refreshed, failed int, er
 		// lease may have run out while earlier rows were refreshed, and a row
 		// another instance took over since must not be refreshed twice. A row that
 		// is not really due yet (see Authorization.RefreshDue) is let go.
-		p, a, err := c.renew(ctx, a.ProviderID(), now)
+		p, a, err := c.renew(ctx, owner, a.ProviderID(), now)
 		if errors.Is(err, errNotDue) || errors.Is(err, provider.ErrRefreshInProgress) {
 			continue
 		}
@@ -348,7 +350,7 @@ func (c *Connections) RefreshDue(ctx context.Context) (refreshed, failed int, er
 		}
 		conn, err := c.registry.connectorFor(p)
 		if err == nil {
-			_, err = c.refresh(ctx, conn, a, c.instance)
+			_, err = c.refresh(ctx, conn, a, owner)
 		}
 		if err != nil {
 			failed++
@@ -363,25 +365,25 @@ func (c *Connections) RefreshDue(ctx context.Context) (refreshed, failed int, er
 
 var errNotDue = errors.New("refresh not due")
 
-// renew extends this instance's refresh lease on one claimed authorization and
-// returns it with its provider, or releases it (errNotDue) when the
-// credentials are not due at passStart.
-func (c *Connections) renew(ctx context.Context, providerID uuid.UUID, passStart time.Time) (*provider.Provider, *provider.Authorization, error) {
+// renew extends owner's refresh lease on one claimed authorization and returns
+// it with its provider, or releases it (errNotDue) when the credentials are not
+// due at passStart.
+func (c *Connections) renew(ctx context.Context, owner, providerID uuid.UUID, passStart time.Time) (*provider.Provider, *provider.Authorization, error) {
 	p, a, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
 		if a == nil {
 			return nil, notFound(providerID)
 		}
 		if !a.RefreshDue(passStart, c.cfg.RefreshWindow) {
-			a.ReleaseRefresh(c.instance) // saved: the row is free for later passes
+			a.ReleaseRefresh(owner) // saved: the row is free for later passes
 			return a, nil
 		}
 		now := c.clock.Now()
-		return a, a.ClaimRefresh(c.instance, now, now.Add(c.cfg.LeaseTTL))
+		return a, a.ClaimRefresh(owner, now, now.Add(c.cfg.LeaseTTL))
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	if !a.HoldsLease(c.instance) {
+	if !a.HoldsLease(owner) {
 		return nil, nil, errNotDue
 	}
 	return p, a, nil

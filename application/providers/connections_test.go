@@ -1063,3 +1063,47 @@ func TestCompleteRevokesTheGrantOfAProviderDeletedMeanwhile(t *testing.T) {
 		t.Errorf("institution revokes %+v, want the discarded grant %+v revoked", got, want)
 	}
 }
+
+// Passes of the background refresh may overlap on one instance (the job engine
+// starts the next on schedule while a slow one still runs). When the first
+// pass's batch lease on a row ran out and a second pass took the row over, the
+// first must not refresh it too while the second's call is in flight: each
+// pass is a lease owner of its own.
+func TestOverlappingRefreshPassesRefreshEachGrantOnce(t *testing.T) {
+	h := newHarness(t)
+	user := h.verifiedUser()
+	for i, alias := range []string{"First", "Second", "Third"} {
+		h.authorizedAfter(time.Duration(i)*time.Second, user, alias)
+	}
+	h.clock.Advance(tokenLifetime)
+	step := leaseTTL * 6 / 10 // each call of the first pass: its renewed lease holds, the batch's runs out
+	inThird, release := make(chan struct{}), make(chan struct{})
+	var second struct{ refreshed, failed int }
+	secondDone := make(chan struct{})
+	h.bank.onRefresh(call[provider.Credentials]{out: provider.Credentials{AccessToken: "first", ExpiresAt: h.clock.Now().Add(time.Hour)},
+		during: func() { h.clock.Advance(step) }})
+	h.bank.onRefresh(call[provider.Credentials]{out: provider.Credentials{AccessToken: "second", ExpiresAt: h.clock.Now().Add(time.Hour)},
+		during: func() {
+			h.clock.Advance(step) // the third row's batch lease has run out
+			go func() {
+				defer close(secondDone)
+				second.refreshed, second.failed, _ = h.conns.RefreshDue(h.ctx)
+			}()
+			<-inThird // the second pass is calling the institution for the third row
+		}})
+	h.bank.onRefresh(call[provider.Credentials]{out: provider.Credentials{AccessToken: "third", ExpiresAt: h.clock.Now().Add(time.Hour)},
+		during: func() {
+			close(inThird)
+			<-release // until the first pass has reached the third row
+		}})
+	first, failed := h.refreshDue()
+	close(release)
+	<-secondDone
+	if first != 2 || second.refreshed != 1 || failed+second.failed != 0 {
+		t.Errorf("passes refreshed %d and %d (failed %d, %d); want 2 and 1, no failure",
+			first, second.refreshed, failed, second.failed)
+	}
+	if n := len(h.bank.refreshes()); n != 3 {
+		t.Errorf("the institution saw %d refreshes for 3 grants, want one each", n)
+	}
+}
