@@ -61,33 +61,22 @@ func (c *Connector) Type() providers.ProviderType { return c.next.Type() }
 
 // Begin starts an attempt with the wrapped connector.
 func (c *Connector) Begin(ctx context.Context, req providers.BeginRequest) (providers.BeginResult, error) {
-	start := time.Now()
-	res, err := c.next.Begin(ctx, req)
-	c.obs.ObserveProviderCall(c.key, OperationBegin, err, time.Since(start))
-	return res, err
+	return timed(c, OperationBegin, func() (providers.BeginResult, error) { return c.next.Begin(ctx, req) })
 }
 
 // Complete exchanges a grant with the wrapped connector.
 func (c *Connector) Complete(ctx context.Context, grant string) (providers.Tokens, error) {
-	start := time.Now()
-	tok, err := c.next.Complete(ctx, grant)
-	c.obs.ObserveProviderCall(c.key, OperationComplete, err, time.Since(start))
-	return tok, err
+	return timed(c, OperationComplete, func() (providers.Tokens, error) { return c.next.Complete(ctx, grant) })
 }
 
 // Refresh trades tokens with the wrapped connector.
 func (c *Connector) Refresh(ctx context.Context, current providers.Tokens) (providers.Tokens, error) {
-	start := time.Now()
-	tok, err := c.next.Refresh(ctx, current)
-	c.obs.ObserveProviderCall(c.key, OperationRefresh, err, time.Since(start))
-	return tok, err
+	return timed(c, OperationRefresh, func() (providers.Tokens, error) { return c.next.Refresh(ctx, current) })
 }
 
 // Revoke ends a grant with the wrapped connector.
 func (c *Connector) Revoke(ctx context.Context, current providers.Tokens) error {
-	start := time.Now()
-	err := c.next.Revoke(ctx, current)
-	c.obs.ObserveProviderCall(c.key, OperationRevoke, err, time.Since(start))
+	_, err := timed(c, OperationRevoke, func() (struct{}, error) { return struct{}{}, c.next.Revoke(ctx, current) })
 	return err
 }
 
@@ -102,24 +91,26 @@ var _ providers.DataConnector = (*DataConnector)(nil)
 
 // Accounts lists accounts with the wrapped connector.
 func (c *DataConnector) Accounts(ctx context.Context, tokens providers.Tokens) ([]providers.AccountRecord, error) {
-	start := time.Now()
-	out, err := c.data.Accounts(ctx, tokens)
-	c.obs.ObserveProviderCall(c.key, OperationAccounts, err, time.Since(start))
-	return out, err
+	return timed(c.Connector, OperationAccounts, func() ([]providers.AccountRecord, error) { return c.data.Accounts(ctx, tokens) })
 }
 
 // Holdings reads positions with the wrapped connector.
 func (c *DataConnector) Holdings(ctx context.Context, tokens providers.Tokens) (providers.HoldingsAnswer, error) {
-	start := time.Now()
-	out, err := c.data.Holdings(ctx, tokens)
-	c.obs.ObserveProviderCall(c.key, OperationHoldings, err, time.Since(start))
-	return out, err
+	return timed(c.Connector, OperationHoldings, func() (providers.HoldingsAnswer, error) { return c.data.Holdings(ctx, tokens) })
 }
 
 // Transactions reads a page of changes with the wrapped connector.
 func (c *DataConnector) Transactions(ctx context.Context, tokens providers.Tokens, resume []byte) (providers.TransactionPage, error) {
+	return timed(c.Connector, OperationTransactions, func() (providers.TransactionPage, error) {
+		return c.data.Transactions(ctx, tokens, resume)
+	})
+}
+
+// timed runs call, one call to the institution, and reports it to c's
+// Observer under operation with its error and how long it took.
+func timed[T any](c *Connector, operation string, call func() (T, error)) (T, error) {
 	start := time.Now()
-	out, err := c.data.Transactions(ctx, tokens, resume)
-	c.obs.ObserveProviderCall(c.key, OperationTransactions, err, time.Since(start))
+	out, err := call()
+	c.obs.ObserveProviderCall(c.key, operation, err, time.Since(start))
 	return out, err
 }
