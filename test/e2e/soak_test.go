@@ -31,6 +31,12 @@ const (
 	// soakGoroutineSlack is how many goroutines above the pre-load baseline the
 	// server may still run once the load has stopped and settled.
 	soakGoroutineSlack = 10
+	// soakWarmup is how long after its start the server has every background
+	// service running: River elects a leader within its elect interval (5 s
+	// and jitter) and only then starts its maintenance services, goroutines
+	// that live as long as the process. The goroutine baseline is taken after
+	// it, once the count holds still.
+	soakWarmup = 8 * time.Second
 )
 
 // soakOp is one kind of request of the soak mix.
@@ -242,6 +248,24 @@ func processRSS(pid int) (int64, error) {
 // metricsGoroutines reads the Prometheus gauge go_goroutines from GET /metrics;
 // ok is false when the instance does not serve it. It uses a connection of its
 // own that is closed afterwards, so it leaves no server goroutine behind.
+// settledGoroutines reads go_goroutines until two readings a second apart
+// agree (at most ten seconds), and returns the last.
+func settledGoroutines(base string) (n int, ok bool) {
+	n, ok = metricsGoroutines(base)
+	for range 10 {
+		if !ok {
+			return n, ok
+		}
+		time.Sleep(time.Second)
+		next, nextOK := metricsGoroutines(base)
+		if nextOK && next == n {
+			return n, true
+		}
+		n, ok = next, nextOK
+	}
+	return n, ok
+}
+
 func metricsGoroutines(base string) (n int, ok bool) {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	resp, err := client.Get(base + "/metrics")
@@ -312,6 +336,7 @@ func TestSoak(t *testing.T) {
 		env["DATABASE_URL"] = postgresSchemaURL(t)
 		database = "Postgres"
 	}
+	started := time.Now()
 	in := startInstance(t, env)
 	pid := in.cmd.Process.Pid
 	transport := &http.Transport{Proxy: nil, MaxIdleConns: 2 * soakWorkers, MaxIdleConnsPerHost: 2 * soakWorkers}
@@ -330,7 +355,8 @@ func TestSoak(t *testing.T) {
 	}
 
 	transport.CloseIdleConnections()
-	baselineGoroutines, haveMetrics := metricsGoroutines(in.BaseURL)
+	time.Sleep(time.Until(started.Add(soakWarmup)))
+	baselineGoroutines, haveMetrics := settledGoroutines(in.BaseURL)
 	if !haveMetrics {
 		t.Log("GET /metrics does not serve go_goroutines: recording RSS only (goroutines are not measured)")
 	}
