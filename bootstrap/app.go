@@ -4,6 +4,7 @@
 package bootstrap
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,9 @@ type Overrides struct {
 	Clock  providersapp.Clock
 	// Hasher replaces argon2id, whose cost only slows component tests down.
 	Hasher identityapp.PasswordHasher
+	// JobPollInterval replaces how often the job engine looks for new jobs
+	// (a second), so in-process tests see a mail's job run sooner.
+	JobPollInterval time.Duration
 }
 
 // App is the assembled service.
@@ -60,7 +64,7 @@ type App struct {
 // every adapter and use case, in the order they depend on one another:
 // identity, the metrics, providers (whose connector calls the metrics time),
 // the HTTP stack in front of them all, then the job engine with the work it
-// runs in the background. Close releases what it opened.
+// runs in the background (the stores enqueue on it through lateQueue). Close releases what it opened.
 func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *App, err error) {
 	db, err := openDatabase(ctx, cfg, log)
 	if err != nil {
@@ -76,7 +80,10 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if o.Clock != nil {
 		clk = o.Clock
 	}
-	id, err := buildIdentity(ctx, cfg, log, o, db, clk)
+	// The stores enqueue the jobs their changes call for on the job engine,
+	// which is built last: its workers call the use cases built on the stores.
+	queue := &lateQueue{}
+	id, err := buildIdentity(ctx, cfg, log, o, db, clk, queue)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +105,8 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 			_ = web.limiter.Close()
 		}
 	}()
-	background, err := buildJobs(ctx, cfg, log, db, pr.connections, web.idempotency)
+	background, err := buildJobs(ctx, cfg, log, db, queue, jobWork{identity: id.service, connections: pr.connections, idempotency: web.idempotency},
+		cmp.Or(o.JobPollInterval, jobPollInterval))
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +140,9 @@ type identityParts struct {
 
 // buildIdentity assembles the identity use cases: mail, password hashing,
 // access tokens and the identity store.
-func buildIdentity(ctx context.Context, cfg Config, log *slog.Logger, o Overrides, db *persistence.DB, clk identityapp.Clock) (*identityParts, error) {
+func buildIdentity(ctx context.Context, cfg Config, log *slog.Logger, o Overrides, db *persistence.DB, clk identityapp.Clock,
+	queue persistence.JobQueue,
+) (*identityParts, error) {
 	mailer, err := buildMailer(cfg, log, o)
 	if err != nil {
 		return nil, err
@@ -153,7 +163,7 @@ func buildIdentity(ctx context.Context, cfg Config, log *slog.Logger, o Override
 	if err != nil {
 		return nil, fmt.Errorf("JWT_SIGNING_KEYS: %w", err)
 	}
-	store := persistence.NewIdentityStore(db, cfg.SessionCacheTTL)
+	store := persistence.NewIdentityStore(db, cfg.SessionCacheTTL, queue)
 	ids, err := identityapp.NewService(ctx, identityapp.Config{PublicBaseURL: cfg.PublicBaseURL}, identityapp.Deps{
 		Users:         store,
 		Sessions:      store,
@@ -161,6 +171,7 @@ func buildIdentity(ctx context.Context, cfg Config, log *slog.Logger, o Override
 		Hasher:        hasher,
 		Tokens:        tokens,
 		Mailer:        mailer,
+		Jobs:          persistence.NewJobStore(db, queue),
 		Clock:         clk,
 		Log:           log,
 	})

@@ -11,6 +11,8 @@ import (
 
 	"github.com/dashtam/dashtam/adapters/jobs"
 	"github.com/dashtam/dashtam/adapters/persistence"
+	identityapp "github.com/dashtam/dashtam/application/identity"
+	jobsapp "github.com/dashtam/dashtam/application/jobs"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 )
 
@@ -44,17 +46,39 @@ type jobParts struct {
 	pool   *sql.DB
 }
 
+// lateQueue is the JobQueue the stores are built with. It forwards to the job
+// engine, which is built after them (its workers call the use cases the
+// stores serve); enqueueing before buildJobs has set it is an error.
+type lateQueue struct{ engine *jobs.Engine }
+
+// EnqueueTx enqueues job on the engine, in tx.
+func (q *lateQueue) EnqueueTx(ctx context.Context, tx *sql.Tx, job jobsapp.Job) (bool, error) {
+	if q.engine == nil {
+		return false, fmt.Errorf("enqueue %s: the job engine is not built yet", job.Kind())
+	}
+	return q.engine.EnqueueTx(ctx, tx, job)
+}
+
+// jobWork are the use cases the background jobs call.
+type jobWork struct {
+	identity    *identityapp.Service
+	connections *providersapp.Connections
+	idempotency *persistence.IdempotencyStore
+}
+
 // buildJobs assembles the job engine with every worker and periodic job the
-// service has.
-func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistence.DB,
-	connections *providersapp.Connections, idempotency *persistence.IdempotencyStore,
+// service has, and points queue at it.
+func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistence.DB, queue *lateQueue, work jobWork,
+	pollInterval time.Duration,
 ) (_ *jobParts, err error) {
 	w := jobs.NewWorkers(log)
 	if err := errors.Join(
-		jobs.Register(w, func(ctx context.Context, _ tokenRefreshPass) error { return refreshTokens(ctx, log, connections) }),
+		jobs.Register(w, func(ctx context.Context, _ tokenRefreshPass) error { return refreshTokens(ctx, log, work.connections) }),
 		jobs.Register(w, func(ctx context.Context, _ idempotencyCleanupPass) error {
-			return deleteExpiredIdempotency(ctx, log, idempotency)
+			return deleteExpiredIdempotency(ctx, log, work.idempotency)
 		}),
+		jobs.Register(w, work.identity.DeliverVerification),
+		jobs.Register(w, work.identity.DeliverPasswordReset),
 	); err != nil {
 		return nil, err
 	}
@@ -76,12 +100,13 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 		Concurrency:          jobConcurrency,
 		JobTimeout:           jobTimeout,
 		RescueStuckJobsAfter: rescueStuckJobsAfter,
-		PollInterval:         jobPollInterval,
+		PollInterval:         pollInterval,
 		Log:                  log,
 	})
 	if err != nil {
 		return nil, errors.Join(err, parts.close())
 	}
+	queue.engine = parts.engine
 	return parts, nil
 }
 

@@ -40,7 +40,7 @@ func TestGuardsThroughTheRouter(t *testing.T) {
 			second.Header.Get("Location") != first.Header.Get("Location") {
 			t.Errorf("replay %s %v", second.Body, second.Header)
 		}
-		if n := len(h.Mail.Messages("idem@example.com")); n != 1 {
+		if n := len(h.Mail.Await(t, "idem@example.com", 1)); n != 1 {
 			t.Errorf("%d verification emails, want 1", n)
 		}
 		bad := h.Do(apitest.Request{Method: "POST", Path: "/api/v1/users", Body: body, Header: from("198.51.100.1", map[string]string{"Idempotency-Key": strings.Repeat("k", 256)})})
@@ -150,7 +150,7 @@ func TestRateLimitSharedAcrossInstances(t *testing.T) {
 	b := apitest.New(t, apitest.Options{Env: env})
 	run := redistest.Prefix(t)[len("dashtam-test:"):]
 	email := run + "@example.com"
-	client := fmt.Sprintf("2001:db8::%s:%s", run[:4], run[4:8])
+	client := fmt.Sprintf("2001:db8:%s:%s::1", run[:4], run[4:8]) // the run's own /64
 	login := func(h *apitest.Harness) *apitest.Response {
 		return h.Do(apitest.Request{Method: "POST", Path: "/api/v1/sessions", Body: map[string]any{"email": email, "password": pw},
 			Header: map[string]string{"X-Forwarded-For": client}})

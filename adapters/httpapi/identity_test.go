@@ -58,7 +58,7 @@ func TestRegister(t *testing.T) {
 		if strings.Contains(string(res.Body), "password") {
 			t.Error("response mentions the password")
 		}
-		msgs := h.Mail.Messages("ann@example.com")
+		msgs := h.Mail.Await(t, "ann@example.com", 1)
 		if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "http://dashtam.test/verify-email?token=") {
 			t.Errorf("verification mail = %+v", msgs)
 		}
@@ -114,7 +114,7 @@ func TestEmailVerification(t *testing.T) {
 		register(t, h, "bob@example.com")
 		gb := login(t, h, "bob@example.com", pw)
 		h.Do(apitest.Request{Method: "POST", Path: "/api/v1/email-verification-requests", Token: gb.AccessToken}).Expect(t, 202)
-		if n := len(h.Mail.Messages("bob@example.com")); n != 2 {
+		if n := len(h.Mail.Await(t, "bob@example.com", 2)); n != 2 {
 			t.Errorf("bob has %d mails, want 2", n)
 		}
 	})

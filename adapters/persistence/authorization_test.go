@@ -43,7 +43,7 @@ func authorizationHarness(db *persistence.DB, cipher *vault.Keyring) authorizati
 	return authorizationcontract.Harness{
 		Store:     persistence.NewAuthorizationStore(db, cipher),
 		Providers: persistence.NewProviderStore(db),
-		NewUser:   authorizationcontract.UsersVia(persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL)),
+		NewUser:   authorizationcontract.UsersVia(persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL, discardJobs{})),
 	}
 }
 
@@ -462,7 +462,7 @@ func newKeyring(t testing.TB, keys ...vault.Key) *vault.Keyring {
 // newStoredProvider stores a new user with one provider.
 func newStoredProvider(t *testing.T, db *persistence.DB) *provider.Provider {
 	t.Helper()
-	user, err := authorizationcontract.UsersVia(persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL))(t.Context())
+	user, err := authorizationcontract.UsersVia(persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL, discardJobs{}))(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func financeHarness(db *persistence.DB) financecontract.Harness {
 	return financecontract.Harness{
 		Store:     persistence.NewFinanceStore(db),
 		Providers: persistence.NewProviderStore(db),
-		NewUser:   financecontract.UsersVia(persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL)),
+		NewUser:   financecontract.UsersVia(persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL, discardJobs{})),
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"gorm.io/gorm"
 
 	identityapp "github.com/dashtam/dashtam/application/identity"
+	"github.com/dashtam/dashtam/application/jobs"
 	"github.com/dashtam/dashtam/domain/identity"
 )
 
@@ -34,6 +35,7 @@ var emailTaken = uniqueKey{index: "users_email_key", columns: "users.email", err
 // sessionCacheTTL > 0; on Postgres only while WatchSessions runs.
 type IdentityStore struct {
 	db          *DB
+	queue       JobQueue
 	cache       *sessionCache
 	validitySQL string // SessionValidity's statement, built once
 }
@@ -43,29 +45,30 @@ type IdentityStore struct {
 const DefaultSessionCacheTTL = time.Second
 
 // NewIdentityStore returns a store on db, which must be migrated, whose session
-// cache keeps entries for sessionCacheTTL (0: no cache).
-func NewIdentityStore(db *DB, sessionCacheTTL time.Duration) *IdentityStore {
+// cache keeps entries for sessionCacheTTL (0: no cache), and which enqueues
+// the jobs its changes call for on queue.
+func NewIdentityStore(db *DB, sessionCacheTTL time.Duration, queue JobQueue) *IdentityStore {
 	return &IdentityStore{
 		db:    db,
+		queue: queue,
 		cache: newSessionCache(sessionCacheTTL, db.Dialect == SQLite),
 		validitySQL: db.bind("SELECT user_id, " + db.timeColumn("expires_at") + ", " + db.timeColumn("revoked_at") +
 			" FROM sessions WHERE id = ?"),
 	}
 }
 
-// CreateUser inserts u and its first verification token in one transaction. An
-// email that is already registered is identity.ErrEmailTaken, and then nothing is
-// stored.
-func (s *IdentityStore) CreateUser(ctx context.Context, u *identity.User, verification *identity.OneTimeToken) error {
+// CreateUser inserts u and enqueues mail in one transaction. An email that is
+// already registered is identity.ErrEmailTaken, and then nothing is stored or
+// enqueued.
+func (s *IdentityStore) CreateUser(ctx context.Context, u *identity.User, mail jobs.Job) error {
 	user := userFromDomain(u)
-	token := oneTimeTokenFromDomain(verification)
-	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.db.inTx(ctx, "create user "+u.ID().String(), func(tx *gorm.DB) error {
 		if err := tx.Create(&user).Error; err != nil {
 			return err
 		}
-		return tx.Create(&token).Error
-	})
-	return dbError("create user "+u.ID().String(), err, emailTaken)
+		_, err := enqueueTx(ctx, s.queue, tx, mail)
+		return err
+	}, emailTaken)
 }
 
 // UserByID returns the user with id, or domain.ErrNotFound.

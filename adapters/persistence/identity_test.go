@@ -2,6 +2,7 @@ package persistence_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dashtam/dashtam/adapters/persistence"
+	identityapp "github.com/dashtam/dashtam/application/identity"
+	jobsapp "github.com/dashtam/dashtam/application/jobs"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/identity"
 	"github.com/dashtam/dashtam/test/contract/identitycontract"
@@ -18,7 +21,7 @@ import (
 
 func TestIdentityStoreSQLite(t *testing.T) {
 	identitycontract.Run(t, func(t *testing.T) identitycontract.Store {
-		return persistence.NewIdentityStore(dbtest.SQLite(t), persistence.DefaultSessionCacheTTL)
+		return persistence.NewIdentityStore(dbtest.SQLite(t), persistence.DefaultSessionCacheTTL, discardJobs{})
 	})
 }
 
@@ -34,7 +37,7 @@ func TestIdentityStorePostgres(t *testing.T) {
 // the test ends, and is connected.
 func watchedStore(t testing.TB, db *persistence.DB, ttl time.Duration) *persistence.IdentityStore {
 	t.Helper()
-	st := persistence.NewIdentityStore(db, ttl)
+	st := persistence.NewIdentityStore(db, ttl, discardJobs{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -66,7 +69,7 @@ func TestIdentityStoreUnavailableDatabase(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			db := open(t)
-			st := persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL)
+			st := persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL, discardJobs{})
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -74,7 +77,7 @@ func TestIdentityStoreUnavailableDatabase(t *testing.T) {
 		})
 	}
 	t.Run("deadline exceeded", func(t *testing.T) {
-		st := persistence.NewIdentityStore(dbtest.SQLite(t), persistence.DefaultSessionCacheTTL)
+		st := persistence.NewIdentityStore(dbtest.SQLite(t), persistence.DefaultSessionCacheTTL, discardJobs{})
 		ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
 		defer cancel()
 		if _, err := st.UserByID(ctx, uuid.New()); !errors.Is(err, domain.ErrUnavailable) {
@@ -98,7 +101,7 @@ func assertAllUnavailable(t *testing.T, st *persistence.IdentityStore) {
 
 	calls := map[string]func() error{
 		"CreateUser": func() error {
-			return st.CreateUser(ctx, u, identity.NewOneTimeToken(h, u.ID(), identity.PurposeEmailVerification, now))
+			return st.CreateUser(ctx, u, identityapp.VerificationMail{UserID: u.ID()})
 		},
 		"UserByID":    func() error { _, err := st.UserByID(ctx, u.ID()); return err },
 		"UserByEmail": func() error { _, err := st.UserByEmail(ctx, email); return err },
@@ -136,5 +139,45 @@ func assertAllUnavailable(t *testing.T, st *persistence.IdentityStore) {
 		if err := call(); !errors.Is(err, domain.ErrUnavailable) {
 			t.Errorf("%s: got %v, want ErrUnavailable", name, err)
 		}
+	}
+}
+
+// discardJobs is the JobQueue of the tests that do not look at jobs: it
+// accepts each job and enqueues nothing.
+type discardJobs struct{}
+
+func (discardJobs) EnqueueTx(context.Context, *sql.Tx, jobsapp.Job) (bool, error) { return false, nil }
+
+// failingJobs refuses every job, as a job engine whose table is gone would.
+type failingJobs struct{}
+
+var errEnqueue = errors.New("enqueue refused (from the test's queue)")
+
+func (failingJobs) EnqueueTx(context.Context, *sql.Tx, jobsapp.Job) (bool, error) { return false, errEnqueue }
+
+// A new user and the job that mails their verification link commit together:
+// when the job cannot be enqueued, the user is not stored either.
+func TestCreateUserStoresNothingWhenItsMailCannotBeEnqueued(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) *persistence.DB{"SQLite": dbtest.SQLite, "Postgres": dbtest.Postgres} {
+		t.Run(name, func(t *testing.T) {
+			if name == "Postgres" {
+				dbtest.PostgresURL(t)
+			}
+			st := persistence.NewIdentityStore(open(t), persistence.DefaultSessionCacheTTL, failingJobs{})
+			email, err := identity.ParseEmail("ada@example.com")
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := identity.NewUser(uuid.New(), email, "Ada", "hash", time.Now().UTC())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.CreateUser(t.Context(), u, identityapp.VerificationMail{UserID: u.ID()}); !errors.Is(err, errEnqueue) {
+				t.Fatalf("CreateUser: got %v, want the queue's error", err)
+			}
+			if _, err := st.UserByEmail(t.Context(), email); !errors.Is(err, domain.ErrNotFound) {
+				t.Errorf("UserByEmail after the failed create: got %v, want ErrNotFound (nothing stored)", err)
+			}
+		})
 	}
 }

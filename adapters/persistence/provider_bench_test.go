@@ -99,7 +99,7 @@ func BenchmarkProviderCursorPageDepth(b *testing.B) {
 func seedProviders(b *testing.B, db *persistence.DB, st *persistence.ProviderStore) uuid.UUID {
 	b.Helper()
 	ctx := b.Context()
-	newUser := providercontract.UsersVia(persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL))
+	newUser := providercontract.UsersVia(persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL, discardJobs{}))
 	user, err := newUser(ctx)
 	if err != nil {
 		b.Fatal(err)

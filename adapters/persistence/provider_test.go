@@ -19,7 +19,7 @@ import (
 func providerHarness(db *persistence.DB) providercontract.Harness {
 	return providercontract.Harness{
 		Store:   persistence.NewProviderStore(db),
-		NewUser: providercontract.UsersVia(persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL)),
+		NewUser: providercontract.UsersVia(persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL, discardJobs{})),
 	}
 }
 

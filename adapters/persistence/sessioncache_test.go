@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dashtam/dashtam/adapters/persistence"
+	identityapp "github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/domain/identity"
 	"github.com/dashtam/dashtam/test/dbtest"
 )
@@ -35,8 +36,7 @@ func TestSessionCacheFollowsOtherInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, h := identity.NewOpaqueToken()
-	if err := a.CreateUser(t.Context(), u, identity.NewOneTimeToken(h, u.ID(), identity.PurposeEmailVerification, now)); err != nil {
+	if err := a.CreateUser(t.Context(), u, identityapp.VerificationMail{UserID: u.ID()}); err != nil {
 		t.Fatal(err)
 	}
 	newSession := func() *identity.Session {

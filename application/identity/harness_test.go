@@ -71,11 +71,16 @@ func (h *countingHasher) Verify(ctx context.Context, password, encoded string) (
 type recordingMailer struct {
 	mu   sync.Mutex
 	sent []identityapp.Message
+	// fail, when set, is what Send answers instead of sending.
+	fail error
 }
 
 func (m *recordingMailer) Send(_ context.Context, msg identityapp.Message) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
 	m.sent = append(m.sent, msg)
 	return nil
 }
@@ -93,6 +98,7 @@ type harness struct {
 	ctx    context.Context
 	svc    *identityapp.Service
 	store  *memory.IdentityStore
+	jobs   *memory.JobQueue
 	clock  *fakeclock.Clock
 	mailer *recordingMailer
 	hasher *countingHasher
@@ -110,10 +116,12 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatalf("accesstoken.New: %v", err)
 	}
+	jobs := &memory.JobQueue{}
 	h := &harness{
 		t:      t,
 		ctx:    t.Context(),
-		store:  memory.NewIdentityStore(),
+		store:  memory.NewIdentityStore(jobs),
+		jobs:   jobs,
 		clock:  fakeclock.New(start),
 		mailer: &recordingMailer{},
 		hasher: &countingHasher{},
@@ -127,6 +135,7 @@ func newHarness(t *testing.T) *harness {
 		Hasher:        h.hasher,
 		Tokens:        tokens,
 		Mailer:        h.mailer,
+		Jobs:          h.jobs,
 		Clock:         h.clock,
 		Log:           slog.New(slog.NewTextHandler(h.logs, nil)),
 	})
@@ -138,16 +147,37 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
+// mail runs the queued jobs, as the job engine would, and returns every
+// message sent so far.
+func (h *harness) mail() []identityapp.Message {
+	h.t.Helper()
+	for _, job := range h.jobs.Take() {
+		var err error
+		switch job := job.(type) {
+		case identityapp.VerificationMail:
+			err = h.svc.DeliverVerification(h.ctx, job)
+		case identityapp.PasswordResetMail:
+			err = h.svc.DeliverPasswordReset(h.ctx, job)
+		default:
+			h.t.Fatalf("unexpected job %s", job.Kind())
+		}
+		if err != nil {
+			h.t.Fatalf("job %s: %v", job.Kind(), err)
+		}
+	}
+	return h.mailer.messages()
+}
+
 // register creates an account and returns it with the token of the verification
 // link it was mailed.
 func (h *harness) register(email, password, name string) (*identity.User, string) {
 	h.t.Helper()
-	before := len(h.mailer.messages())
+	before := len(h.mail())
 	u, err := h.svc.Register(h.ctx, identityapp.RegisterInput{Email: email, Password: password, Name: name})
 	if err != nil {
 		h.t.Fatalf("Register(%q): %v", email, err)
 	}
-	msgs := h.mailer.messages()
+	msgs := h.mail()
 	if len(msgs) != before+1 {
 		h.t.Fatalf("Register sent %d emails, want 1", len(msgs)-before)
 	}
@@ -235,7 +265,7 @@ func (h *harness) requestReset(email string) string {
 	if err := h.svc.RequestPasswordReset(h.ctx, email); err != nil {
 		h.t.Fatalf("RequestPasswordReset: %v", err)
 	}
-	msgs := h.mailer.messages()
+	msgs := h.mail()
 	if len(msgs) != before+1 {
 		h.t.Fatalf("RequestPasswordReset sent %d emails, want 1", len(msgs)-before)
 	}

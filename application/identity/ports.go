@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/application/jobs"
 	"github.com/dashtam/dashtam/domain/identity"
 )
 
@@ -61,9 +62,10 @@ type Mailer interface {
 
 // Users stores accounts.
 type Users interface {
-	// CreateUser stores a new user together with its first email-verification
-	// token, atomically. A taken email is identity.ErrEmailTaken.
-	CreateUser(ctx context.Context, u *identity.User, verification *identity.OneTimeToken) error
+	// CreateUser stores a new user and enqueues mail (the job that mails the
+	// first verification link) in one transaction, both or neither. A taken
+	// email is identity.ErrEmailTaken.
+	CreateUser(ctx context.Context, u *identity.User, mail jobs.Job) error
 	UserByID(ctx context.Context, id uuid.UUID) (*identity.User, error)
 	UserByEmail(ctx context.Context, email identity.Email) (*identity.User, error)
 	// UpdateUser loads the user under a row lock, lets fn change it and saves it,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/application/jobs"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/identity"
 )
@@ -31,6 +32,7 @@ type Deps struct {
 	Hasher        PasswordHasher
 	Tokens        AccessTokens
 	Mailer        Mailer
+	Jobs          jobs.Enqueuer
 	Clock         Clock
 	Log           *slog.Logger
 }
@@ -43,6 +45,7 @@ type Service struct {
 	hasher        PasswordHasher
 	tokens        AccessTokens
 	mailer        Mailer
+	jobs          jobs.Enqueuer
 	clock         Clock
 	log           *slog.Logger
 	cfg           Config
@@ -65,7 +68,7 @@ func NewService(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("identity: prepare dummy hash: %w", err)
 	}
 	return &Service{users: deps.Users, sessions: deps.Sessions, oneTimeTokens: deps.OneTimeTokens, hasher: deps.Hasher,
-		tokens: deps.Tokens, mailer: deps.Mailer, clock: deps.Clock, log: deps.Log, cfg: cfg, dummyHash: hash}, nil
+		tokens: deps.Tokens, mailer: deps.Mailer, jobs: deps.Jobs, clock: deps.Clock, log: deps.Log, cfg: cfg, dummyHash: hash}, nil
 }
 
 // Principal is the authenticated caller of a request.
@@ -87,8 +90,9 @@ type RegisterInput struct {
 	Email, Password, Name string
 }
 
-// Register creates an unverified account and mails a verification link. Every
-// invalid field is reported at once.
+// Register creates an unverified account and, in the same transaction,
+// enqueues the job that mails its verification link. Every invalid field is
+// reported at once.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (*identity.User, error) {
 	verr := &domain.ValidationError{}
 	email, err := identity.ParseEmail(in.Email)
@@ -112,12 +116,9 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*identity.Use
 	if err != nil {
 		return nil, err
 	}
-	token, tokenHash := identity.NewOpaqueToken()
-	verification := identity.NewOneTimeToken(tokenHash, user.ID(), identity.PurposeEmailVerification, now)
-	if err := s.users.CreateUser(ctx, user, verification); err != nil {
+	if err := s.users.CreateUser(ctx, user, VerificationMail{UserID: user.ID()}); err != nil {
 		return nil, err
 	}
-	s.sendVerification(ctx, user, token)
 	return user, nil
 }
 
@@ -139,16 +140,8 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) (*identity.User
 	return verified, nil
 }
 
-// maxVerificationMails caps the verification mails (the registration's
-// included) that one address receives per verificationMailWindow: an address
-// nobody has proven to own must not be mailed at will.
-const (
-	maxVerificationMails   = 5
-	verificationMailWindow = 24 * time.Hour
-)
-
-// ResendVerification mails a new verification link unless the email is
-// verified or the address has had maxVerificationMails in the last day.
+// ResendVerification enqueues the job that mails a new verification link
+// (DeliverVerification), unless the email is verified already.
 func (s *Service) ResendVerification(ctx context.Context, p Principal) error {
 	user, err := s.users.UserByID(ctx, p.UserID)
 	if err != nil {
@@ -157,24 +150,8 @@ func (s *Service) ResendVerification(ctx context.Context, p Principal) error {
 	if user.IsEmailVerified() {
 		return nil
 	}
-	now := s.clock.Now()
-	sent, err := s.oneTimeTokens.CountOneTimeTokens(ctx, user.ID(), identity.PurposeEmailVerification, now.Add(-verificationMailWindow))
-	if err != nil {
-		return err
-	}
-	if sent >= maxVerificationMails {
-		// Quietly: the answer is the same whether a mail left or not, so the
-		// cap protects the address's owner from mail bombing without telling
-		// anyone whether it was reached.
-		s.log.InfoContext(ctx, "verification mail not sent: daily cap reached", "user_id", user.ID().String())
-		return nil
-	}
-	token, hash := identity.NewOpaqueToken()
-	if err := s.oneTimeTokens.CreateOneTimeToken(ctx, identity.NewOneTimeToken(hash, user.ID(), identity.PurposeEmailVerification, now)); err != nil {
-		return err
-	}
-	s.sendVerification(ctx, user, token)
-	return nil
+	_, err = s.jobs.Enqueue(ctx, VerificationMail{UserID: user.ID()})
+	return err
 }
 
 // LoginInput is a login request. UserAgent and IP describe the client for the
@@ -427,32 +404,17 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	return s.oneTimeTokens.VoidOneTimeTokens(ctx, p.UserID, identity.PurposePasswordReset, s.clock.Now())
 }
 
-// RequestPasswordReset mails a reset link when the email has an account. The
-// caller learns nothing either way: the result is the same.
+// RequestPasswordReset enqueues the job that mails a reset link if the email
+// has an account (DeliverPasswordReset). The request does the same work for
+// every well-formed address, known or not, so neither its answer nor its
+// duration tells the caller whether the address has an account.
 func (s *Service) RequestPasswordReset(ctx context.Context, rawEmail string) error {
 	email, err := identity.ParseEmail(rawEmail)
 	if err != nil {
 		return err
 	}
-	user, err := s.users.UserByEmail(ctx, email)
-	if errors.Is(err, domain.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	token, hash := identity.NewOpaqueToken()
-	if err := s.oneTimeTokens.CreateOneTimeToken(ctx, identity.NewOneTimeToken(hash, user.ID(), identity.PurposePasswordReset, s.clock.Now())); err != nil {
-		return err
-	}
-	s.send(ctx, Message{
-		To:      user.Email().String(),
-		Subject: "Reset your Dashtam password",
-		Text: "Someone asked to reset the password of your Dashtam account.\n\n" +
-			"To choose a new password, open this link within an hour:\n" + s.link("/reset-password", token) +
-			"\n\nIf it was not you, ignore this email; your password stays as it is.\n",
-	})
-	return nil
+	_, err = s.jobs.Enqueue(ctx, PasswordResetMail{Email: email.String()})
+	return err
 }
 
 // ResetPassword sets a new password with a mailed reset token, voids the
@@ -488,25 +450,3 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 	return s.sessions.RevokeUserSessions(ctx, userID, uuid.Nil, s.clock.Now(), identity.RevokedPasswordReset)
 }
 
-func (s *Service) sendVerification(ctx context.Context, u *identity.User, token string) {
-	s.send(ctx, Message{
-		To:      u.Email().String(),
-		Subject: "Verify your email for Dashtam",
-		// No user-supplied text (the name): the address is not proven to be the
-		// user's, so the mail must not carry words of the user's choosing.
-		Text: "Hello,\n\nPlease confirm your email address for Dashtam by opening this link within 24 hours:\n" +
-			s.link("/verify-email", token) + "\n",
-	})
-}
-
-// send delivers an email. A failed delivery does not fail the request (the user can
-// ask again); it is logged without the message, which carries a token.
-func (s *Service) send(ctx context.Context, msg Message) {
-	if err := s.mailer.Send(ctx, msg); err != nil {
-		s.log.ErrorContext(ctx, "email delivery failed", "subject", msg.Subject, "error", err.Error())
-	}
-}
-
-func (s *Service) link(path, token string) string {
-	return s.cfg.PublicBaseURL + path + "?token=" + url.QueryEscape(token)
-}

@@ -32,7 +32,7 @@ func TestRegisterReportsEveryInvalidFieldAtOnce(t *testing.T) {
 	if n := h.hasher.hashes.Load(); n != 0 {
 		t.Errorf("invalid registration hashed the password %d times", n)
 	}
-	if n := len(h.mailer.messages()); n != 0 {
+	if n := len(h.mail()); n != 0 {
 		t.Errorf("invalid registration sent %d emails", n)
 	}
 }
@@ -69,7 +69,7 @@ func TestRegisterNormalisesEmailAndName(t *testing.T) {
 func TestRegisterMailsVerificationLinkUnderPublicBaseURL(t *testing.T) {
 	h := newHarness(t)
 	u, token := h.register("Alice@Example.com", alicePassword, "Alice")
-	msgs := h.mailer.messages()
+	msgs := h.mail()
 	if len(msgs) != 1 {
 		t.Fatalf("sent %d emails, want 1", len(msgs))
 	}
@@ -97,7 +97,7 @@ func TestRegisterDuplicateEmailIsErrEmailTaken(t *testing.T) {
 	if !errors.Is(err, identity.ErrEmailTaken) || !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("err = %v, want ErrEmailTaken (a conflict)", err)
 	}
-	if n := len(h.mailer.messages()); n != 1 {
+	if n := len(h.mail()); n != 1 {
 		t.Errorf("sent %d emails, want only the first registration's", n)
 	}
 	if got := h.user(first.ID()); got.Name() != "Alice" {
@@ -182,7 +182,7 @@ func TestResendVerificationMailsOnlyWhileUnverified(t *testing.T) {
 	if err := h.svc.ResendVerification(h.ctx, p); err != nil {
 		t.Fatalf("ResendVerification: %v", err)
 	}
-	msgs := h.mailer.messages()
+	msgs := h.mail()
 	if len(msgs) != 2 || msgs[1].To != "alice@example.com" {
 		t.Fatalf("emails = %+v, want a second one to alice@example.com", msgs)
 	}
@@ -200,7 +200,7 @@ func TestResendVerificationMailsOnlyWhileUnverified(t *testing.T) {
 	if err := h.svc.ResendVerification(h.ctx, p); err != nil {
 		t.Fatalf("ResendVerification when verified: %v", err)
 	}
-	if n := len(h.mailer.messages()); n != 2 {
+	if n := len(h.mail()); n != 2 {
 		t.Fatalf("verified account got another email (%d in all)", n)
 	}
 }
@@ -721,12 +721,74 @@ func TestChangePasswordRevokesOtherSessionsKeepsCurrent(t *testing.T) {
 func TestRequestPasswordResetForUnknownEmailMailsNothing(t *testing.T) {
 	h := newHarness(t)
 	h.registerAlice()
-	before := len(h.mailer.messages())
+	before := len(h.mail())
 	if err := h.svc.RequestPasswordReset(h.ctx, "nobody@example.com"); err != nil {
 		t.Fatalf("RequestPasswordReset(unknown) = %v, want nil", err)
 	}
-	if n := len(h.mailer.messages()) - before; n != 0 {
+	if n := len(h.mail()) - before; n != 0 {
 		t.Fatalf("sent %d emails for an unknown address", n)
+	}
+}
+
+// The request only enqueues: a reset for a known address and one for an
+// unknown address do the same work, one job each, and send nothing; the job
+// decides whether there is anyone to mail.
+func TestPasswordResetRequestsDoTheSameWorkForKnownAndUnknownAddresses(t *testing.T) {
+	h := newHarness(t)
+	h.registerAlice()
+	before := len(h.mail())
+	for _, email := range []string{"alice@example.com", "nobody@example.com"} {
+		sent := len(h.mailer.messages())
+		if err := h.svc.RequestPasswordReset(h.ctx, email); err != nil {
+			t.Fatalf("RequestPasswordReset(%s) = %v", email, err)
+		}
+		queued := h.jobs.Take()
+		if len(queued) != 1 || queued[0] != (identityapp.PasswordResetMail{Email: email}) {
+			t.Fatalf("RequestPasswordReset(%s) enqueued %v, want one PasswordResetMail", email, queued)
+		}
+		if n := len(h.mailer.messages()) - sent; n != 0 {
+			t.Fatalf("RequestPasswordReset(%s) sent %d emails in the request, want none", email, n)
+		}
+		if err := h.svc.DeliverPasswordReset(h.ctx, queued[0].(identityapp.PasswordResetMail)); err != nil {
+			t.Fatalf("DeliverPasswordReset(%s): %v", email, err)
+		}
+	}
+	if msgs := h.mailer.messages()[before:]; len(msgs) != 1 || msgs[0].To != "alice@example.com" {
+		t.Fatalf("the jobs sent %v, want one email, to alice", msgs)
+	}
+}
+
+// Registration stores the user and enqueues the mail; the request itself
+// sends nothing, so a slow mail server never slows it down.
+func TestRegisterLeavesTheVerificationMailToAJob(t *testing.T) {
+	h := newHarness(t)
+	u, err := h.svc.Register(h.ctx, identityapp.RegisterInput{Email: "alice@example.com", Password: alicePassword, Name: "Alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.mailer.messages()); n != 0 {
+		t.Fatalf("Register sent %d emails itself, want none", n)
+	}
+	queued := h.jobs.Take()
+	if len(queued) != 1 || queued[0] != (identityapp.VerificationMail{UserID: u.ID()}) {
+		t.Fatalf("Register enqueued %v, want one VerificationMail for the new user", queued)
+	}
+}
+
+// A delivery that fails is returned, so the job engine retries it, and the
+// message is not logged (it carries a token).
+func TestAFailedMailDeliveryFailsTheJob(t *testing.T) {
+	h := newHarness(t)
+	u, err := h.svc.Register(h.ctx, identityapp.RegisterInput{Email: "alice@example.com", Password: alicePassword, Name: "Alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mailer.fail = errors.New("smtp: connection refused")
+	if err := h.svc.DeliverVerification(h.ctx, identityapp.VerificationMail{UserID: u.ID()}); err == nil {
+		t.Fatal("DeliverVerification with a failing mailer = nil, want its error (so the job is retried)")
+	}
+	if strings.Contains(h.logs.String(), "token=") {
+		t.Errorf("the failure log carries the link:\n%s", h.logs.String())
 	}
 }
 
@@ -734,7 +796,7 @@ func TestRequestPasswordResetMailsLinkUnderPublicBaseURL(t *testing.T) {
 	h := newHarness(t)
 	h.registerAlice()
 	token := h.requestReset("  ALICE@example.com ")
-	msgs := h.mailer.messages()
+	msgs := h.mail()
 	last := msgs[len(msgs)-1]
 	if last.To != "alice@example.com" || !strings.Contains(last.Text, publicBaseURL+"/reset-password?token="+token) {
 		t.Fatalf("reset email to %q:\n%s", last.To, last.Text)
@@ -927,14 +989,14 @@ func TestVerificationMailsAreCappedPerAddressPerDay(t *testing.T) {
 			t.Fatalf("ResendVerification: %v", err)
 		}
 	}
-	if n := len(h.mailer.messages()); n != 5 {
+	if n := len(h.mail()); n != 5 {
 		t.Fatalf("%d verification mails in 6 hours, want 5", n)
 	}
 	h.clock.Advance(19*time.Hour + time.Microsecond) // the registration's mail is a day old
 	if err := h.svc.ResendVerification(h.ctx, p); err != nil {
 		t.Fatalf("ResendVerification: %v", err)
 	}
-	if n := len(h.mailer.messages()); n != 6 {
+	if n := len(h.mail()); n != 6 {
 		t.Fatalf("%d verification mails after a day, want a 6th", n)
 	}
 }
@@ -944,7 +1006,7 @@ func TestVerificationMailsAreCappedPerAddressPerDay(t *testing.T) {
 func TestVerificationMailCarriesNoUserText(t *testing.T) {
 	h := newHarness(t)
 	h.register("alice@example.com", alicePassword, "Win a prize at evil.example")
-	msgs := h.mailer.messages()
+	msgs := h.mail()
 	if len(msgs) != 1 || strings.Contains(msgs[0].Text, "prize") || strings.Contains(msgs[0].Subject, "prize") {
 		t.Fatalf("verification mail %+v carries the user's name", msgs)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	identityapp "github.com/dashtam/dashtam/application/identity"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/identity"
@@ -262,7 +263,7 @@ func newHarness(t *testing.T) *harness {
 		t:         t,
 		ctx:       t.Context(),
 		clock:     fakeclock.New(start),
-		users:     memory.NewIdentityStore(),
+		users:     memory.NewIdentityStore(&memory.JobQueue{}),
 		providers: memory.NewProviderStore(),
 		logs:      &testlog.Buffer{},
 	}
@@ -308,8 +309,7 @@ func (h *harness) newUser(verified bool) uuid.UUID {
 	if verified {
 		u.VerifyEmail(h.clock.Now())
 	}
-	_, hash := identity.NewOpaqueToken()
-	if err := h.users.CreateUser(h.ctx, u, identity.NewOneTimeToken(hash, u.ID(), identity.PurposeEmailVerification, h.clock.Now())); err != nil {
+	if err := h.users.CreateUser(h.ctx, u, identityapp.VerificationMail{UserID: u.ID()}); err != nil {
 		h.t.Fatalf("CreateUser: %v", err)
 	}
 	return u.ID()

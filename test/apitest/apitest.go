@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -76,13 +77,23 @@ func New(t testing.TB, o Options) *Harness {
 		unlock = dbtest.LockPostgresMigrations()
 	}
 	app, err := bootstrap.Build(context.Background(), cfg, log, bootstrap.Overrides{
-		Mailer: outbox, Clock: o.Clock, Hasher: fakehash.Hasher{},
+		Mailer: outbox, Clock: o.Clock, Hasher: fakehash.Hasher{}, JobPollInterval: jobPollInterval,
 	})
 	unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = app.Close() })
+	// The background work runs as in the service: mail is sent by jobs.
+	background, err := app.StartBackground(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = background.Stop(ctx)
+	})
 	spec, err := httpapi.LoadSpec()
 	if err != nil {
 		t.Fatal(err)
@@ -315,20 +326,42 @@ func (o *Outbox) Messages(addr string) []identityapp.Message {
 
 var tokenInLink = regexp.MustCompile(`[?&]token=([A-Za-z0-9_%-]+)`)
 
-// LastToken returns the token in the newest email to addr whose subject contains
-// subject.
-func (o *Outbox) LastToken(t testing.TB, addr, subject string) string {
+// jobPollInterval is how often the harness's job engine looks for jobs, and
+// mailWait how long LastToken waits for the job that sends a mail.
+const (
+	jobPollInterval = 100 * time.Millisecond
+	mailWait        = 10 * time.Second
+)
+
+// Await returns what was sent to addr once it is at least n messages, waiting
+// up to mailWait for the jobs that send them.
+func (o *Outbox) Await(t testing.TB, addr string, n int) []identityapp.Message {
 	t.Helper()
-	msgs := o.Messages(addr)
-	for i := len(msgs) - 1; i >= 0; i-- {
-		if strings.Contains(msgs[i].Subject, subject) {
-			if m := tokenInLink.FindStringSubmatch(msgs[i].Text); m != nil {
-				return m[1]
-			}
+	for deadline := time.Now().Add(mailWait); ; time.Sleep(20 * time.Millisecond) {
+		if msgs := o.Messages(addr); len(msgs) >= n || time.Now().After(deadline) {
+			return msgs
 		}
 	}
-	t.Fatalf("no %q email with a token to %s", subject, addr)
-	return ""
+}
+
+// LastToken returns the token in the newest email to addr whose subject
+// contains subject, waiting up to mailWait for a job to send one.
+func (o *Outbox) LastToken(t testing.TB, addr, subject string) string {
+	t.Helper()
+	for deadline := time.Now().Add(mailWait); ; time.Sleep(20 * time.Millisecond) {
+		msgs := o.Messages(addr)
+		for i := len(msgs) - 1; i >= 0; i-- {
+			if strings.Contains(msgs[i].Subject, subject) {
+				if m := tokenInLink.FindStringSubmatch(msgs[i].Text); m != nil {
+					return m[1]
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q email with a token to %s within %v", subject, addr, mailWait)
+			return ""
+		}
+	}
 }
 
 // clip shortens a body for a failure message.

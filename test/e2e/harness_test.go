@@ -131,6 +131,10 @@ type Instance struct {
 	// DataDir is its DATA_DIR.
 	DataDir string
 
+	// peers are the other instances of its cluster (cluster): a job this
+	// instance enqueues, such as a mail, may run on any of them.
+	peers []*Instance
+
 	cmd    *exec.Cmd
 	stdout testlog.Buffer
 	stderr testlog.Buffer
@@ -465,6 +469,37 @@ func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() boo
 
 // waitForLog polls the log until a record satisfies match and returns it, failing
 // the test (saying what it waited for) when none does within logTimeout.
+// cluster makes instances, which share one database, peers of one another.
+func cluster(instances ...*Instance) {
+	for _, in := range instances {
+		for _, other := range instances {
+			if other != in {
+				in.peers = append(in.peers, other)
+			}
+		}
+	}
+}
+
+// waitForMail waits for the development mailer's log line of a mail to
+// address, on in or any of its peers (the job that sends it runs on whichever
+// instance claims it), and returns it.
+func (in *Instance) waitForMail(t testing.TB, address string) logRecord {
+	t.Helper()
+	var found logRecord
+	waitUntil(t, logTimeout, "a log line with the email to "+address, func() bool {
+		for _, i := range append([]*Instance{in}, in.peers...) {
+			for _, r := range i.LogRecords() {
+				if r.str("msg") == devMailMessage && r.str("to") == address {
+					found = r
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return found
+}
+
 func (in *Instance) waitForLog(t testing.TB, what string, match func(logRecord) bool) logRecord {
 	t.Helper()
 	var found logRecord

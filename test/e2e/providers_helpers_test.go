@@ -68,9 +68,7 @@ func postgresSchemaURL(t *testing.T) string {
 func verifiedSession(t *testing.T, in *Instance, a account) tokenPair {
 	t.Helper()
 	register(t, in, a)
-	mail := in.waitForLog(t, "with the verification email to "+a.Email, func(r logRecord) bool {
-		return r.str("msg") == devMailMessage && r.str("to") == a.Email
-	})
+	mail := in.waitForMail(t, a.Email)
 	verifyEmail(t, in, a, verificationToken(t, in, mail.str("body")))
 	return login(t, in, a)
 }

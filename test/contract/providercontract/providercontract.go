@@ -52,8 +52,7 @@ func UsersVia(users identityapp.Users) func(ctx context.Context) (uuid.UUID, err
 		if err != nil {
 			return uuid.Nil, err
 		}
-		_, h := identity.NewOpaqueToken()
-		if err := users.CreateUser(ctx, u, identity.NewOneTimeToken(h, id, identity.PurposeEmailVerification, base)); err != nil {
+		if err := users.CreateUser(ctx, u, identityapp.VerificationMail{UserID: id}); err != nil {
 			return uuid.Nil, fmt.Errorf("create user: %w", err)
 		}
 		return id, nil

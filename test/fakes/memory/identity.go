@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	identityapp "github.com/dashtam/dashtam/application/identity"
+	"github.com/dashtam/dashtam/application/jobs"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/identity"
 )
@@ -40,11 +41,14 @@ type IdentityStore struct {
 	sessions map[uuid.UUID]*identity.Session
 	refresh  map[identity.TokenHash]*identity.RefreshToken
 	oneTime  map[identity.TokenHash]*identity.OneTimeToken
+	jobs     *JobQueue
 }
 
-// NewIdentityStore returns an empty store.
-func NewIdentityStore() *IdentityStore {
+// NewIdentityStore returns an empty store that enqueues the jobs its changes
+// call for on jobs.
+func NewIdentityStore(jobs *JobQueue) *IdentityStore {
 	return &IdentityStore{
+		jobs:     jobs,
 		users:    map[uuid.UUID]*identity.User{},
 		sessions: map[uuid.UUID]*identity.Session{},
 		refresh:  map[identity.TokenHash]*identity.RefreshToken{},
@@ -56,9 +60,9 @@ func NewIdentityStore() *IdentityStore {
 // token digest stored twice.
 var errDuplicateKey = errors.New("memory: duplicate key")
 
-// CreateUser stores u and its first verification token, both or neither. A taken
-// email is identity.ErrEmailTaken.
-func (m *IdentityStore) CreateUser(_ context.Context, u *identity.User, verification *identity.OneTimeToken) error {
+// CreateUser stores u and enqueues mail, both or neither. A taken email is
+// identity.ErrEmailTaken.
+func (m *IdentityStore) CreateUser(ctx context.Context, u *identity.User, mail jobs.Job) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.users[u.ID()]; ok {
@@ -67,14 +71,10 @@ func (m *IdentityStore) CreateUser(_ context.Context, u *identity.User, verifica
 	if m.emailTaken(u.Email(), u.ID()) {
 		return identity.ErrEmailTaken
 	}
-	if _, ok := m.oneTime[verification.Hash()]; ok {
-		return fmt.Errorf("one-time token: %w", errDuplicateKey)
-	}
-	if _, ok := m.users[verification.UserID()]; !ok && verification.UserID() != u.ID() {
-		return fmt.Errorf("user %s: %w", verification.UserID(), domain.ErrNotFound)
+	if _, err := m.jobs.Enqueue(ctx, mail); err != nil {
+		return err
 	}
 	m.users[u.ID()] = copyUser(u)
-	m.oneTime[verification.Hash()] = copyOneTimeToken(verification)
 	return nil
 }
 

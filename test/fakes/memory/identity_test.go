@@ -9,6 +9,6 @@ import (
 
 func TestIdentityStore(t *testing.T) {
 	identitycontract.Run(t, func(*testing.T) identitycontract.Store {
-		return memory.NewIdentityStore()
+		return memory.NewIdentityStore(&memory.JobQueue{})
 	})
 }
