@@ -153,7 +153,9 @@ type failingJobs struct{}
 
 var errEnqueue = errors.New("enqueue refused (from the test's queue)")
 
-func (failingJobs) EnqueueTx(context.Context, *sql.Tx, jobsapp.Job) (bool, error) { return false, errEnqueue }
+func (failingJobs) EnqueueTx(context.Context, *sql.Tx, jobsapp.Job) (bool, error) {
+	return false, errEnqueue
+}
 
 // A new user and the job that mails their verification link commit together:
 // when the job cannot be enqueued, the user is not stored either.

@@ -449,4 +449,3 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 	}
 	return s.sessions.RevokeUserSessions(ctx, userID, uuid.Nil, s.clock.Now(), identity.RevokedPasswordReset)
 }
-
