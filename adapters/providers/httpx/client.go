@@ -24,15 +24,21 @@ const (
 	DefaultMaxResponseBytes int64 = 1 << 20
 )
 
+// ErrRedirect is the cause when an institution answers with a redirect: the
+// client never follows one, since following a 307 or 308 would send the same
+// body (a refresh token, a client secret) to whatever host the answer names.
+// Connectors classify it as domain.ErrProviderUnavailable.
+var ErrRedirect = errors.New("the institution answered with a redirect, which is not followed")
+
 // ErrResponseTooLarge is the cause when an institution's answer is longer than
 // the configured cap. Connectors classify it as domain.ErrProviderUnavailable.
 var ErrResponseTooLarge = errors.New("response body exceeds the size cap")
 
 // NewClient returns an HTTP client for talking to one institution. It copies base
 // (http.DefaultClient when nil) so the caller's client is never modified, sets
-// Timeout (DefaultTimeout when zero or negative) and wraps the transport in a
+// Timeout (DefaultTimeout when zero or negative), wraps the transport in a
 // LimitTransport capped at maxBytes (DefaultMaxResponseBytes when zero or
-// negative).
+// negative), and refuses to follow redirects (ErrRedirect).
 func NewClient(base *http.Client, timeout time.Duration, maxBytes int64) *http.Client {
 	if base == nil {
 		base = http.DefaultClient
@@ -46,6 +52,7 @@ func NewClient(base *http.Client, timeout time.Duration, maxBytes int64) *http.C
 	c := *base
 	c.Timeout = timeout
 	c.Transport = &LimitTransport{Base: base.Transport, MaxBytes: maxBytes}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return ErrRedirect }
 	return &c
 }
 

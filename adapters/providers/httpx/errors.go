@@ -73,6 +73,8 @@ func ClassifyTransport(op string, err error) error {
 		return &Error{Kind: domain.ErrProviderTimeout, Op: op, Detail: "no answer within the time limit", Cause: err}
 	case errors.Is(err, ErrResponseTooLarge):
 		return &Error{Kind: domain.ErrProviderUnavailable, Op: op, Detail: "answer exceeds the size cap", Cause: err}
+	case errors.Is(err, ErrRedirect):
+		return &Error{Kind: domain.ErrProviderUnavailable, Op: op, Detail: "answered with a redirect, not followed", Cause: err}
 	case errors.Is(err, context.Canceled):
 		return &Error{Kind: domain.ErrProviderUnavailable, Op: op, Detail: "call cancelled", Cause: err}
 	default:

@@ -23,10 +23,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,6 +95,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Refresh", k.refresh)
 	t.Run("RevokeSucceeds", k.revokeSucceeds)
 	t.Run("Failures", k.failures)
+	t.Run("ConnectorHTTPClientsNeverFollowRedirects", k.redirects)
 }
 
 type kit struct {
@@ -390,6 +393,43 @@ func (k *kit) failures(t *testing.T) {
 			wantNoTokens(t, "Refresh", tok)
 			checkPrompt(t, elapsed, e.opts.Timeout)
 		})
+	}
+}
+
+// redirects checks hardening item 5: a connector never follows an
+// institution's redirect (a 307 would re-send a refresh token or a client
+// secret to the host it names); the answer is "provider unavailable", and the
+// host it names hears nothing.
+func (k *kit) redirects(t *testing.T) {
+	var trapped atomic.Int64
+	trap := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		trapped.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(trap.Close)
+	redirect := fakekit.Redirect(trap.URL + "/steal")
+	t.Run("Complete", func(t *testing.T) {
+		e := k.env(t)
+		g := k.grant(e)
+		k.h.SetFault(redirect)
+		tok, err := e.c.Complete(context.Background(), g)
+		k.h.SetFault(fakekit.Fault{})
+		e.wantKind("Complete", err, domain.ErrProviderUnavailable)
+		wantNoTokens(t, "Complete", tok)
+	})
+	if k.kitType(t).CanRefresh {
+		t.Run("Refresh", func(t *testing.T) {
+			e := k.env(t)
+			old := k.complete(e)
+			k.h.SetFault(redirect)
+			tok, err := e.c.Refresh(context.Background(), old)
+			k.h.SetFault(fakekit.Fault{})
+			e.wantKind("Refresh", err, domain.ErrProviderUnavailable)
+			wantNoTokens(t, "Refresh", tok)
+		})
+	}
+	if n := trapped.Load(); n != 0 {
+		t.Errorf("the host the redirect named got %d requests, want none", n)
 	}
 }
 

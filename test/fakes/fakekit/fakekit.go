@@ -25,6 +25,7 @@ type Fault struct {
 	contentType string
 	body        string
 	huge        bool
+	location    string
 	path        string
 }
 
@@ -45,6 +46,12 @@ func Malformed() Fault {
 // Huge answers 200 with HugeBodyBytes of valid JSON, streamed without a
 // Content-Length, so only a reading cap can stop it.
 func Huge() Fault { return Fault{huge: true} }
+
+// Redirect answers 307 Temporary Redirect to location, which asks a client
+// that follows it to send the same request, body and all, there.
+func Redirect(location string) Fault {
+	return Fault{status: http.StatusTemporaryRedirect, contentType: "text/plain; charset=utf-8", location: location}
+}
 
 // Reply answers with a fixed status, content type and body, such as an
 // institution's error JSON.
@@ -124,6 +131,9 @@ func (in *Instrument) Wrap(next http.Handler) http.Handler {
 		case f.huge:
 			writeHuge(w, r)
 		case f.status != 0:
+			if f.location != "" {
+				w.Header().Set("Location", f.location)
+			}
 			w.Header().Set("Content-Type", f.contentType)
 			w.WriteHeader(f.status)
 			_, _ = w.Write([]byte(f.body))
