@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // FieldError describes one invalid input field. Field is the JSON name (or query
@@ -62,4 +63,15 @@ func (e *ValidationError) OrNil() error {
 // ...), which no display name or alias needs and some stores cannot hold.
 func HasControl(s string) bool {
 	return strings.IndexFunc(s, unicode.IsControl) >= 0
+}
+
+// HasHiddenText reports whether s is not valid UTF-8 or holds a control
+// character or a Unicode format character: the bidi overrides and isolates
+// (which make "Savings‮gnikcehC" display as another name), zero-width
+// characters and the byte-order mark. A display name or alias needs none of
+// them, and with them two names that look the same are different strings.
+func HasHiddenText(s string) bool {
+	return !utf8.ValidString(s) || strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
+	}) >= 0
 }

@@ -78,3 +78,17 @@ func TestParseEmailAcceptsMaximumLength(t *testing.T) {
 		t.Fatalf("ParseEmail(254 bytes): %v", err)
 	}
 }
+
+// Hardening item 16: an address whose domain is an IP literal is refused.
+func TestEmailWithAnIPLiteralDomainIsRefused(t *testing.T) {
+	for _, raw := range []string{"a@[127.0.0.1]", "a@127.0.0.1", "a@[IPv6:::1]", "a@169.254.169.254", "a@10.0.0.1"} {
+		if _, err := ParseEmail(raw); err == nil {
+			t.Errorf("ParseEmail(%q) accepted it", raw)
+		}
+	}
+	for _, raw := range []string{"a@example.com", "a@mail.1example.io", "a@123.example.org"} {
+		if _, err := ParseEmail(raw); err != nil {
+			t.Errorf("ParseEmail(%q) = %v, want it accepted", raw, err)
+		}
+	}
+}

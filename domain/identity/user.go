@@ -67,8 +67,9 @@ func ValidateName(name string) (string, error) {
 		return "", domain.NewValidationError("name", "required", "Name is required.")
 	case n > maxNameLength:
 		return "", domain.NewValidationError("name", "too_long", "Name must be at most 100 characters.")
-	case domain.HasControl(name):
-		return "", domain.NewValidationError("name", "invalid_characters", "Name must not contain control characters.")
+	case domain.HasHiddenText(name):
+		return "", domain.NewValidationError("name", "invalid_characters",
+			"Name must not contain control characters or invisible formatting characters (bidi overrides, zero-width characters).")
 	}
 	return name, nil
 }

@@ -89,3 +89,15 @@ func TestRenameValidatesAndKeepsTheOldNameOnError(t *testing.T) {
 		t.Fatalf("Rename = %v; name %q, updated %v", err, u.Name(), u.UpdatedAt())
 	}
 }
+
+// Hardening item 16: a display name holds no invisible formatting characters.
+func TestNameRejectsUnicodeFormatCharacters(t *testing.T) {
+	for _, name := range []string{"Ann\u202Eeb", "Ann\u200B", "\uFEFFAnn", "Ann\u2067x", "Ann \xff"} {
+		if _, err := ValidateName(name); err == nil {
+			t.Errorf("ValidateName(%q) accepted it", name)
+		}
+	}
+	if got, err := ValidateName("José Ñúñez"); err != nil || got != "José Ñúñez" {
+		t.Errorf("ValidateName of ordinary accented text = %q, %v", got, err)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/google/uuid"
 
 	"github.com/dashtam/dashtam/domain"
@@ -107,15 +109,17 @@ func ValidateAlias(alias string) (string, error) {
 		return "", domain.NewValidationError("alias", "required", "Alias is required.")
 	case n > MaxAliasLength:
 		return "", domain.NewValidationError("alias", "too_long", "Alias must be at most 100 characters.")
-	case domain.HasControl(alias):
-		return "", domain.NewValidationError("alias", "invalid_characters", "Alias must not contain control characters.")
+	case domain.HasHiddenText(alias):
+		return "", domain.NewValidationError("alias", "invalid_characters",
+			"Alias must not contain control characters or invisible formatting characters (bidi overrides, zero-width characters).")
 	}
 	return alias, nil
 }
 
-// AliasKey is the form under which aliases are unique per user: "My Schwab" and
-// "my schwab" are the same alias.
-func AliasKey(alias string) string { return strings.ToLower(alias) }
+// AliasKey is the form under which aliases are unique per user: the alias
+// NFKC-normalised and lower-cased, so "My Schwab", "my schwab" and
+// "Ｍｙ Ｓｃｈｗａｂ" (full-width) are the same alias.
+func AliasKey(alias string) string { return strings.ToLower(norm.NFKC.String(alias)) }
 
 // ID returns the provider's id.
 func (p *Provider) ID() uuid.UUID { return p.id }

@@ -230,3 +230,29 @@ func TestAliasKeyIgnoresCaseOnly(t *testing.T) {
 		t.Errorf("AliasKey(Ünïcode) = %q", AliasKey("Ünïcode"))
 	}
 }
+
+// Hardening item 16: an alias holds no invisible formatting characters, and
+// aliases that look the same are the same alias.
+func TestAliasRejectsUnicodeFormatCharactersAndItsKeyIsNFKCNormalised(t *testing.T) {
+	for name, alias := range map[string]string{
+		"bidi override":    "Savings\u202Egnikceh",
+		"bidi isolate":     "Savings\u2066x\u2069",
+		"zero-width space": "My\u200BSchwab",
+		"zero-width join":  "My\u200DSchwab",
+		"byte-order mark":  "\uFEFFMy Schwab",
+		"invalid UTF-8":    "My \xffSchwab",
+	} {
+		if _, err := ValidateAlias(alias); err == nil {
+			t.Errorf("%s: ValidateAlias(%q) accepted it", name, alias)
+		}
+	}
+	if got, err := ValidateAlias("Café Ünïcode"); err != nil || got != "Café Ünïcode" {
+		t.Errorf("ValidateAlias of ordinary accented text = %q, %v", got, err)
+	}
+	if a, b := AliasKey("My Schwab"), AliasKey("Ｍｙ Ｓｃｈｗａｂ"); a != b {
+		t.Errorf("AliasKey: %q and its full-width twin give %q and %q, want one key", "My Schwab", a, b)
+	}
+	if a, b := AliasKey("Cafe\u0301"), AliasKey("Café"); a != b {
+		t.Errorf("AliasKey: decomposed and composed é give %q and %q, want one key", a, b)
+	}
+}

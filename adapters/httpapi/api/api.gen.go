@@ -292,7 +292,7 @@ type ConnectionStatus string
 
 // CreateProviderRequest defines model for CreateProviderRequest.
 type CreateProviderRequest struct {
-	// Alias 1 to 100 characters after trimming; unique among the caller's providers, ignoring case.
+	// Alias 1 to 100 characters after trimming, without control or invisible formatting characters (bidi overrides, zero-width characters); unique among the caller's providers, ignoring case and Unicode compatibility forms (NFKC).
 	Alias       string `json:"alias"`
 	ProviderKey string `json:"provider_key"`
 }
@@ -442,9 +442,11 @@ type RefreshRequest struct {
 
 // RegisterRequest defines model for RegisterRequest.
 type RegisterRequest struct {
-	// Email An address like name@example.com; stored lower-cased.
+	// Email An address like name@example.com, whose domain is a host name (an IP literal is refused); stored lower-cased.
 	Email string `json:"email"`
-	Name  string `json:"name"`
+
+	// Name 1 to 100 characters after trimming, without control or invisible formatting characters (bidi overrides, zero-width characters).
+	Name string `json:"name"`
 
 	// Password 8 to 128 characters; very common passwords are refused.
 	Password string `json:"password"`
@@ -507,6 +509,7 @@ type UpdateProviderRequest struct {
 
 // UpdateUserRequest defines model for UpdateUserRequest.
 type UpdateUserRequest struct {
+	// Name 1 to 100 characters after trimming, without control or invisible formatting characters (bidi overrides, zero-width characters).
 	Name *string `json:"name,omitempty"`
 }
 

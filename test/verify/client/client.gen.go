@@ -297,7 +297,7 @@ type ConnectionStatus string
 
 // CreateProviderRequest defines model for CreateProviderRequest.
 type CreateProviderRequest struct {
-	// Alias 1 to 100 characters after trimming; unique among the caller's providers, ignoring case.
+	// Alias 1 to 100 characters after trimming, without control or invisible formatting characters (bidi overrides, zero-width characters); unique among the caller's providers, ignoring case and Unicode compatibility forms (NFKC).
 	Alias       string `json:"alias"`
 	ProviderKey string `json:"provider_key"`
 }
@@ -447,9 +447,11 @@ type RefreshRequest struct {
 
 // RegisterRequest defines model for RegisterRequest.
 type RegisterRequest struct {
-	// Email An address like name@example.com; stored lower-cased.
+	// Email An address like name@example.com, whose domain is a host name (an IP literal is refused); stored lower-cased.
 	Email string `json:"email"`
-	Name  string `json:"name"`
+
+	// Name 1 to 100 characters after trimming, without control or invisible formatting characters (bidi overrides, zero-width characters).
+	Name string `json:"name"`
 
 	// Password 8 to 128 characters; very common passwords are refused.
 	Password string `json:"password"`
@@ -512,6 +514,7 @@ type UpdateProviderRequest struct {
 
 // UpdateUserRequest defines model for UpdateUserRequest.
 type UpdateUserRequest struct {
+	// Name 1 to 100 characters after trimming, without control or invisible formatting characters (bidi overrides, zero-width characters).
 	Name *string `json:"name,omitempty"`
 }
 
@@ -986,7 +989,7 @@ type ClientInterface interface {
 
 	// CreateProviderWithBody Add a provider connection
 	//
-	// Needs a verified email (403 otherwise). The alias must be unique among the caller's providers, ignoring case (409).
+	// Needs a verified email (403 otherwise). The alias must be unique among the caller's providers, ignoring case and Unicode compatibility forms (NFKC) (409).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -995,7 +998,7 @@ type ClientInterface interface {
 
 	// CreateProvider Add a provider connection
 	//
-	// Needs a verified email (403 otherwise). The alias must be unique among the caller's providers, ignoring case (409).
+	// Needs a verified email (403 otherwise). The alias must be unique among the caller's providers, ignoring case and Unicode compatibility forms (NFKC) (409).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1541,7 +1544,7 @@ func (c *Client) ListProviders(ctx context.Context, params *ListProvidersParams,
 
 // CreateProviderWithBody Add a provider connection
 //
-// Needs a verified email (403 otherwise). The alias must be unique among the caller's providers, ignoring case (409).
+// Needs a verified email (403 otherwise). The alias must be unique among the caller's providers, ignoring case and Unicode compatibility forms (NFKC) (409).
 //
 // Takes any type of body and a specified content type.
 //
@@ -1560,7 +1563,7 @@ func (c *Client) CreateProviderWithBody(ctx context.Context, params *CreateProvi
 
 // CreateProvider Add a provider connection
 //
-// Needs a verified email (403 otherwise). The alias must be unique among the caller's providers, ignoring case (409).
+// Needs a verified email (403 otherwise). The alias must be unique among the caller's providers, ignoring case and Unicode compatibility forms (NFKC) (409).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4343,7 +4346,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateProviderWithBodyWithResponse Add a provider connection
 	//
-	// Needs a verified email (403 otherwise). The alias must be unique among the caller's providers, ignoring case (409).
+	// Needs a verified email (403 otherwise). The alias must be unique among the caller's providers, ignoring case and Unicode compatibility forms (NFKC) (409).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4352,7 +4355,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateProviderWithResponse Add a provider connection
 	//
-	// Needs a verified email (403 otherwise). The alias must be unique among the caller's providers, ignoring case (409).
+	// Needs a verified email (403 otherwise). The alias must be unique among the caller's providers, ignoring case and Unicode compatibility forms (NFKC) (409).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11197,7 +11200,7 @@ func (c *ClientWithResponses) ListProvidersWithResponse(ctx context.Context, par
 
 // CreateProviderWithBodyWithResponse Add a provider connection
 //
-// Needs a verified email (403 otherwise). The alias must be unique among the caller's providers, ignoring case (409).
+// Needs a verified email (403 otherwise). The alias must be unique among the caller's providers, ignoring case and Unicode compatibility forms (NFKC) (409).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11212,7 +11215,7 @@ func (c *ClientWithResponses) CreateProviderWithBodyWithResponse(ctx context.Con
 
 // CreateProviderWithResponse Add a provider connection
 //
-// Needs a verified email (403 otherwise). The alias must be unique among the caller's providers, ignoring case (409).
+// Needs a verified email (403 otherwise). The alias must be unique among the caller's providers, ignoring case and Unicode compatibility forms (NFKC) (409).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
