@@ -79,6 +79,7 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 		}),
 		jobs.Register(w, work.identity.DeliverVerification),
 		jobs.Register(w, work.identity.DeliverPasswordReset),
+		jobs.Register(w, work.identity.DeliverRegistrationAttempt),
 	); err != nil {
 		return nil, err
 	}

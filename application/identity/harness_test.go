@@ -158,6 +158,8 @@ func (h *harness) mail() []identityapp.Message {
 			err = h.svc.DeliverVerification(h.ctx, job)
 		case identityapp.PasswordResetMail:
 			err = h.svc.DeliverPasswordReset(h.ctx, job)
+		case identityapp.RegistrationAttemptMail:
+			err = h.svc.DeliverRegistrationAttempt(h.ctx, job)
 		default:
 			h.t.Fatalf("unexpected job %s", job.Kind())
 		}

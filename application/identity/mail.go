@@ -35,6 +35,15 @@ type PasswordResetMail struct {
 // Kind names the job's worker.
 func (PasswordResetMail) Kind() string { return "mail_password_reset" }
 
+// RegistrationAttemptMail is the job that tells the owner of Email that
+// someone tried to register with it.
+type RegistrationAttemptMail struct {
+	Email string `json:"email"`
+}
+
+// Kind names the job's worker.
+func (RegistrationAttemptMail) Kind() string { return "mail_registration_attempt" }
+
 // maxVerificationMails caps the verification mails (the registration's
 // included) that one address receives per verificationMailWindow: an address
 // nobody has proven to own must not be mailed at will.
@@ -104,6 +113,31 @@ func (s *Service) DeliverPasswordReset(ctx context.Context, job PasswordResetMai
 		Text: "Someone asked to reset the password of your Dashtam account.\n\n" +
 			"To choose a new password, open this link within an hour:\n" + s.link("/reset-password", token) +
 			"\n\nIf it was not you, ignore this email; your password stays as it is.\n",
+	})
+}
+
+// DeliverRegistrationAttempt tells the owner of job's address that someone
+// tried to register with it. The mail carries nothing the registrant typed
+// (their name), and no link with a token: the owner who forgot their
+// password asks for a reset.
+func (s *Service) DeliverRegistrationAttempt(ctx context.Context, job RegistrationAttemptMail) error {
+	email, err := identity.ParseEmail(job.Email)
+	if err != nil {
+		return nil // only a well-formed address is ever enqueued; nothing to do
+	}
+	user, err := s.users.UserByEmail(ctx, email)
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.send(ctx, Message{
+		To:      user.Email().String(),
+		Subject: "Someone tried to register with your email at Dashtam",
+		Text: "Hello,\n\nSomeone tried to create a Dashtam account with this address, which already has one.\n\n" +
+			"If it was you, sign in instead; if you forgot your password, ask for a reset at " +
+			s.cfg.PublicBaseURL + "/reset-password.\nIf it was not you, ignore this email: nothing has changed.\n",
 	})
 }
 

@@ -93,6 +93,11 @@ type RegisterInput struct {
 // Register creates an unverified account and, in the same transaction,
 // enqueues the job that mails its verification link. Every invalid field is
 // reported at once.
+//
+// An address that already has an account gets the same answer, a user that
+// is never stored, so registration does not tell anyone which addresses have
+// accounts; the owner is mailed instead (RegistrationAttemptMail). Both paths
+// hash the password and write once, so they take about the same time.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (*identity.User, error) {
 	verr := &domain.ValidationError{}
 	email, err := identity.ParseEmail(in.Email)
@@ -116,7 +121,11 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*identity.Use
 	if err != nil {
 		return nil, err
 	}
-	if err := s.users.CreateUser(ctx, user, VerificationMail{UserID: user.ID()}); err != nil {
+	err = s.users.CreateUser(ctx, user, VerificationMail{UserID: user.ID()})
+	if errors.Is(err, identity.ErrEmailTaken) {
+		_, err = s.jobs.Enqueue(ctx, RegistrationAttemptMail{Email: email.String()})
+	}
+	if err != nil {
 		return nil, err
 	}
 	return user, nil

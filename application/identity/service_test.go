@@ -90,15 +90,32 @@ func TestRegisterMailsVerificationLinkUnderPublicBaseURL(t *testing.T) {
 	}
 }
 
-func TestRegisterDuplicateEmailIsErrEmailTaken(t *testing.T) {
+// Hardening item 9: registering an address that has an account answers
+// exactly as for a new one (a user that is never stored), changes nothing of
+// the account, and mails the owner instead of the registrant.
+func TestRegisteringAnExistingEmailAnswersLikeANewOneAndMailsTheOwner(t *testing.T) {
 	h := newHarness(t)
 	first := h.registerAlice()
-	_, err := h.svc.Register(h.ctx, identityapp.RegisterInput{Email: " ALICE@example.com", Password: bobPassword, Name: "Impostor"})
-	if !errors.Is(err, identity.ErrEmailTaken) || !errors.Is(err, domain.ErrConflict) {
-		t.Fatalf("err = %v, want ErrEmailTaken (a conflict)", err)
+	sent := len(h.mail())
+	hashes := h.hasher.hashes.Load()
+	got, err := h.svc.Register(h.ctx, identityapp.RegisterInput{Email: " ALICE@example.com", Password: bobPassword, Name: "Impostor"})
+	if err != nil {
+		t.Fatalf("Register of a taken address = %v, want the answer of a new one", err)
 	}
-	if n := len(h.mail()); n != 1 {
-		t.Errorf("sent %d emails, want only the first registration's", n)
+	if got.ID() == first.ID() || got.Email().String() != "alice@example.com" || got.Name() != "Impostor" || got.IsEmailVerified() {
+		t.Errorf("answer = %s %s %q verified=%v, want a fresh unverified user like a new registration's",
+			got.ID(), got.Email(), got.Name(), got.IsEmailVerified())
+	}
+	if n := h.hasher.hashes.Load() - hashes; n != 1 {
+		t.Errorf("hashed %d passwords, want 1 as for a new address (same time)", n)
+	}
+	if _, err := h.store.UserByID(h.ctx, got.ID()); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("the answer's user was stored: %v", err)
+	}
+	msgs := h.mail()[sent:]
+	if len(msgs) != 1 || msgs[0].To != "alice@example.com" || !strings.Contains(msgs[0].Subject, "tried to register") ||
+		strings.Contains(msgs[0].Text, "Impostor") || strings.Contains(msgs[0].Text, "token=") {
+		t.Errorf("mails after the attempt = %+v, want one notice to the owner, without the registrant's text or a token", msgs)
 	}
 	if got := h.user(first.ID()); got.Name() != "Alice" {
 		t.Errorf("first account renamed to %q", got.Name())

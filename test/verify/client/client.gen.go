@@ -1195,7 +1195,7 @@ type ClientInterface interface {
 
 	// RegisterUserWithBody Register a new account
 	//
-	// Creates the account and sends an email with a verification link. The account can log in at once; connecting providers needs a verified email.
+	// Creates the account and sends an email with a verification link. The account can log in at once; connecting providers needs a verified email. An address that already has an account gets the same 201 answer (with a user that is not stored) and its owner gets a notice by mail instead, so registration never tells anyone whether an address has an account.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1204,7 +1204,7 @@ type ClientInterface interface {
 
 	// RegisterUser Register a new account
 	//
-	// Creates the account and sends an email with a verification link. The account can log in at once; connecting providers needs a verified email.
+	// Creates the account and sends an email with a verification link. The account can log in at once; connecting providers needs a verified email. An address that already has an account gets the same 201 answer (with a user that is not stored) and its owner gets a notice by mail instead, so registration never tells anyone whether an address has an account.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2000,7 +2000,7 @@ func (c *Client) RefreshTokens(ctx context.Context, body RefreshTokensJSONReques
 
 // RegisterUserWithBody Register a new account
 //
-// Creates the account and sends an email with a verification link. The account can log in at once; connecting providers needs a verified email.
+// Creates the account and sends an email with a verification link. The account can log in at once; connecting providers needs a verified email. An address that already has an account gets the same 201 answer (with a user that is not stored) and its owner gets a notice by mail instead, so registration never tells anyone whether an address has an account.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2019,7 +2019,7 @@ func (c *Client) RegisterUserWithBody(ctx context.Context, params *RegisterUserP
 
 // RegisterUser Register a new account
 //
-// Creates the account and sends an email with a verification link. The account can log in at once; connecting providers needs a verified email.
+// Creates the account and sends an email with a verification link. The account can log in at once; connecting providers needs a verified email. An address that already has an account gets the same 201 answer (with a user that is not stored) and its owner gets a notice by mail instead, so registration never tells anyone whether an address has an account.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4576,7 +4576,7 @@ type ClientWithResponsesInterface interface {
 
 	// RegisterUserWithBodyWithResponse Register a new account
 	//
-	// Creates the account and sends an email with a verification link. The account can log in at once; connecting providers needs a verified email.
+	// Creates the account and sends an email with a verification link. The account can log in at once; connecting providers needs a verified email. An address that already has an account gets the same 201 answer (with a user that is not stored) and its owner gets a notice by mail instead, so registration never tells anyone whether an address has an account.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4585,7 +4585,7 @@ type ClientWithResponsesInterface interface {
 
 	// RegisterUserWithResponse Register a new account
 	//
-	// Creates the account and sends an email with a verification link. The account can log in at once; connecting providers needs a verified email.
+	// Creates the account and sends an email with a verification link. The account can log in at once; connecting providers needs a verified email. An address that already has an account gets the same 201 answer (with a user that is not stored) and its owner gets a notice by mail instead, so registration never tells anyone whether an address has an account.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11580,7 +11580,7 @@ func (c *ClientWithResponses) RefreshTokensWithResponse(ctx context.Context, bod
 
 // RegisterUserWithBodyWithResponse Register a new account
 //
-// Creates the account and sends an email with a verification link. The account can log in at once; connecting providers needs a verified email.
+// Creates the account and sends an email with a verification link. The account can log in at once; connecting providers needs a verified email. An address that already has an account gets the same 201 answer (with a user that is not stored) and its owner gets a notice by mail instead, so registration never tells anyone whether an address has an account.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11595,7 +11595,7 @@ func (c *ClientWithResponses) RegisterUserWithBodyWithResponse(ctx context.Conte
 
 // RegisterUserWithResponse Register a new account
 //
-// Creates the account and sends an email with a verification link. The account can log in at once; connecting providers needs a verified email.
+// Creates the account and sends an email with a verification link. The account can log in at once; connecting providers needs a verified email. An address that already has an account gets the same 201 answer (with a user that is not stored) and its owner gets a notice by mail instead, so registration never tells anyone whether an address has an account.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
