@@ -164,7 +164,9 @@ func buildIdentity(ctx context.Context, cfg Config, log *slog.Logger, o Override
 		return nil, fmt.Errorf("JWT_SIGNING_KEYS: %w", err)
 	}
 	store := persistence.NewIdentityStore(db, cfg.SessionCacheTTL, queue)
-	ids, err := identityapp.NewService(ctx, identityapp.Config{PublicBaseURL: cfg.PublicBaseURL}, identityapp.Deps{
+	ids, err := identityapp.NewService(ctx, identityapp.Config{
+		PublicBaseURL: cfg.PublicBaseURL, SessionMaxLifetime: cfg.SessionMaxLifetime, RefreshReuseGrace: cfg.RefreshReuseGrace,
+	}, identityapp.Deps{
 		Users:         store,
 		Sessions:      store,
 		OneTimeTokens: store,

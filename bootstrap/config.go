@@ -17,6 +17,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/providers/httpx"
 	"github.com/dashtam/dashtam/adapters/providers/plaid"
 	"github.com/dashtam/dashtam/adapters/ratelimit"
+	identityapp "github.com/dashtam/dashtam/application/identity"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 )
 
@@ -46,6 +47,11 @@ type Config struct {
 	SMTPURL        string // empty: emails are logged (development only)
 	SMTPFrom       string
 	AccessTokenTTL time.Duration
+	// SessionMaxLifetime is a session's absolute life, however often it is
+	// refreshed; RefreshReuseGrace how long a just-rotated refresh token may
+	// be presented again without revoking its session.
+	SessionMaxLifetime time.Duration
+	RefreshReuseGrace  time.Duration
 	// SessionCacheTTL bounds how long an instance trusts what it read of a
 	// session's validity (0: read it on every request). Default: 1s on SQLite,
 	// 0 on Postgres (docs/operations.md).
@@ -135,6 +141,8 @@ func loadService(r *envReader, c *Config) {
 		r.bad("LOG_LEVEL", "must be debug, info, warn or error")
 	}
 	c.AccessTokenTTL = r.duration("ACCESS_TOKEN_TTL", accesstoken.DefaultTTL)
+	c.SessionMaxLifetime = r.duration("SESSION_MAX_LIFETIME", identityapp.DefaultSessionMaxLifetime)
+	c.RefreshReuseGrace = r.durationUpTo("REFRESH_REUSE_GRACE", DefaultRefreshReuseGrace, time.Minute, "no grace")
 }
 
 // loadHTTP reads the listener, the public origin and the limits of each
@@ -172,12 +180,7 @@ func loadDatabase(r *envReader, c *Config) {
 	if c.DatabaseURL == "" {
 		c.SessionCacheTTL = persistence.DefaultSessionCacheTTL
 	}
-	if raw := r.get("SESSION_CACHE_TTL", ""); raw != "" {
-		var err error
-		if c.SessionCacheTTL, err = time.ParseDuration(raw); err != nil || c.SessionCacheTTL < 0 || c.SessionCacheTTL > time.Minute {
-			r.bad("SESSION_CACHE_TTL", "must be a duration from 0 (no cache) to 1m, such as 1s")
-		}
-	}
+	c.SessionCacheTTL = r.durationUpTo("SESSION_CACHE_TTL", c.SessionCacheTTL, time.Minute, "no cache")
 }
 
 // loadEmail reads how mail leaves the service.
@@ -190,6 +193,11 @@ func loadEmail(r *envReader, c *Config) {
 		}
 	}
 }
+
+// DefaultRefreshReuseGrace is REFRESH_REUSE_GRACE's default: long enough for a
+// client to retry a refresh whose answer it lost, short enough that a thief
+// racing the owner is still caught on the owner's next refresh.
+const DefaultRefreshReuseGrace = 5 * time.Second
 
 // loadProviders reads which institutions are offered and how their tokens are
 // kept fresh. It needs the environment and the public origin read first.

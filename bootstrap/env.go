@@ -44,6 +44,21 @@ func (r *envReader) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// durationUpTo reads a duration from 0 (meaning zero, such as "no cache") to
+// limit, or def when unset.
+func (r *envReader) durationUpTo(name string, def, limit time.Duration, zero string) time.Duration {
+	raw := r.get(name, "")
+	if raw == "" {
+		return def
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d < 0 || d > limit {
+		r.bad(name, "must be a duration from 0 (%s) to %v, such as 1s", zero, limit)
+		return def
+	}
+	return d
+}
+
 // boolean reads true or false (or any form strconv.ParseBool accepts), or def
 // when unset.
 func (r *envReader) boolean(name string, def bool) bool {

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/dashtam/dashtam/test/apitest"
@@ -192,7 +193,8 @@ func TestProfile(t *testing.T) {
 
 func TestRefreshRotationAndReuse(t *testing.T) {
 	t.Parallel()
-	h := apitest.New(t, apitest.Options{})
+	// No grace: the replay below is theft at once (the grace has its own test).
+	h := apitest.New(t, apitest.Options{Env: map[string]string{"REFRESH_REUSE_GRACE": "0s"}})
 	register(t, h, "ann@example.com")
 	first := login(t, h, "ann@example.com", pw)
 
@@ -398,4 +400,40 @@ func TestGetCurrentSession(t *testing.T) {
 		t.Errorf("GET /sessions/current = %+v, want session %s marked current", got, g.Session.ID)
 	}
 	h.Do(apitest.Request{Method: "GET", Path: "/api/v1/sessions/current"}).Expect(t, 401)
+}
+
+// Hardening item 11, on the real stores: twenty parallel refreshes of one
+// token all succeed and leave the user logged in (REFRESH_REUSE_GRACE).
+func TestTwentyParallelRefreshesOfOneTokenLeaveTheUserLoggedIn(t *testing.T) {
+	t.Parallel()
+	forEachDatabase(t, func(t *testing.T, opts apitest.Options) {
+		h := apitest.New(t, opts)
+		register(t, h, "ann@example.com")
+		g := login(t, h, "ann@example.com", pw)
+		var (
+			wg       sync.WaitGroup
+			statuses [20]int
+			access   [20]string
+		)
+		for i := range statuses {
+			wg.Go(func() {
+				res := h.Do(apitest.Request{Method: "POST", Path: "/api/v1/tokens", Body: map[string]any{"refresh_token": g.RefreshToken}})
+				statuses[i] = res.Status
+				if res.Status == http.StatusCreated || res.Status == http.StatusOK {
+					var next grant
+					res.JSON(t, &next)
+					access[i] = next.AccessToken
+				}
+			})
+		}
+		wg.Wait()
+		for i, status := range statuses {
+			if access[i] == "" {
+				t.Fatalf("refresh %d of 20 answered %d, want a new pair", i+1, status)
+			}
+		}
+		for _, token := range []string{access[0], access[19]} {
+			h.Do(apitest.Request{Method: "GET", Path: "/api/v1/users/me", Token: token}).Expect(t, http.StatusOK)
+		}
+	})
 }

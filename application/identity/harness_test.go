@@ -108,6 +108,12 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, identityapp.Config{RefreshTTL: refreshTTL, PublicBaseURL: publicBaseURL})
+}
+
+// newHarnessWith is newHarness with the service configured by cfg.
+func newHarnessWith(t *testing.T, cfg identityapp.Config) *harness {
+	t.Helper()
 	tokens, err := accesstoken.New(accesstoken.Config{
 		Keys:     []accesstoken.Key{{ID: "test", Secret: bytes.Repeat([]byte{0x5a}, accesstoken.MinSecretLen)}},
 		Issuer:   "https://api.dashtam.test",
@@ -128,7 +134,7 @@ func newHarness(t *testing.T) *harness {
 		tokens: tokens,
 		logs:   &testlog.Buffer{},
 	}
-	h.svc, err = identityapp.NewService(h.ctx, identityapp.Config{RefreshTTL: refreshTTL, PublicBaseURL: publicBaseURL}, identityapp.Deps{
+	h.svc, err = identityapp.NewService(h.ctx, cfg, identityapp.Deps{
 		Users:         h.store,
 		Sessions:      h.store,
 		OneTimeTokens: h.store,

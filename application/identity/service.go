@@ -19,6 +19,13 @@ import (
 type Config struct {
 	// RefreshTTL is the life of each refresh token (and so of an idle session).
 	RefreshTTL time.Duration
+	// SessionMaxLifetime is a session's absolute life: refresh never extends
+	// it past its login plus this (0: DefaultSessionMaxLifetime).
+	SessionMaxLifetime time.Duration
+	// RefreshReuseGrace is how long a just-rotated refresh token may be
+	// presented again (a retry, parallel refreshes) without counting as theft
+	// (0: none; identity.Rotation.ReuseGrace).
+	RefreshReuseGrace time.Duration
 	// PublicBaseURL is where emailed links point (the front end's origin).
 	PublicBaseURL string
 }
@@ -54,10 +61,17 @@ type Service struct {
 	dummyHash string
 }
 
+// DefaultSessionMaxLifetime is how long a session lives at most, however often
+// it is refreshed: after it, the user logs in again.
+const DefaultSessionMaxLifetime = 30 * 24 * time.Hour
+
 // NewService builds the identity use cases.
 func NewService(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if cfg.RefreshTTL <= 0 {
 		cfg.RefreshTTL = 7 * 24 * time.Hour
+	}
+	if cfg.SessionMaxLifetime <= 0 {
+		cfg.SessionMaxLifetime = DefaultSessionMaxLifetime
 	}
 	if _, err := url.Parse(cfg.PublicBaseURL); err != nil || cfg.PublicBaseURL == "" {
 		return nil, errors.New("identity: PublicBaseURL must be an absolute URL")
@@ -263,7 +277,9 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Grant, erro
 		func(presented *identity.RefreshToken, sess *identity.Session) (*identity.RefreshToken, error) {
 			now = s.clock.Now()
 			session = sess
-			return sess.Rotate(presented, nextHash, now, s.cfg.RefreshTTL)
+			return sess.Rotate(presented, nextHash, now, identity.Rotation{
+				TTL: s.cfg.RefreshTTL, MaxLifetime: s.cfg.SessionMaxLifetime, ReuseGrace: s.cfg.RefreshReuseGrace,
+			})
 		})
 	if err != nil {
 		if errors.Is(err, identity.ErrRefreshTokenReused) {

@@ -338,9 +338,11 @@ func TestRefreshRotationChain(t *testing.T) {
 	}
 	now := h.clock.Now()
 	s := h.session(sessionID)
-	if !s.ExpiresAt().Equal(now.Add(refreshTTL)) || !s.LastUsedAt().Equal(now) || !s.IsActive(now) {
-		t.Fatalf("after 24 days of rotation the session expires %v, last used %v; want %v, %v",
-			s.ExpiresAt(), s.LastUsedAt(), now.Add(refreshTTL), now)
+	// Refresh slid the expiry, up to the session's absolute lifetime.
+	want := s.CreatedAt().Add(identityapp.DefaultSessionMaxLifetime)
+	if !s.ExpiresAt().Equal(want) || !s.LastUsedAt().Equal(now) || !s.IsActive(now) {
+		t.Fatalf("after 24 days of rotation the session expires %v, last used %v; want %v (its login plus %v), %v",
+			s.ExpiresAt(), s.LastUsedAt(), want, identityapp.DefaultSessionMaxLifetime, now)
 	}
 }
 
@@ -414,6 +416,42 @@ func TestRefreshConcurrentUseOfOneTokenSucceedsOnce(t *testing.T) {
 	}
 	if h.session(g.Session.ID()).RevokeReason() != identity.RevokedRefreshReuse {
 		t.Fatal("session not revoked after the double use")
+	}
+}
+
+// Hardening item 11: twenty parallel refreshes of one token (a client's
+// retries, its tabs) all succeed within the grace and leave the user logged
+// in; the same token presented after the grace still revokes the session.
+func TestTwentyParallelRefreshesOfOneTokenLeaveTheUserLoggedIn(t *testing.T) {
+	h := newHarnessWith(t, identityapp.Config{RefreshTTL: refreshTTL, PublicBaseURL: publicBaseURL, RefreshReuseGrace: 5 * time.Second})
+	h.registerAlice()
+	g := h.login("alice@example.com", alicePassword)
+	var (
+		wg     sync.WaitGroup
+		grants [20]identityapp.Grant
+		errs   [20]error
+	)
+	for i := range errs {
+		wg.Go(func() { grants[i], errs[i] = h.svc.Refresh(h.ctx, g.RefreshToken) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("refresh %d of 20: %v, want success within the grace", i+1, err)
+		}
+	}
+	if s := h.session(g.Session.ID()); !s.IsActive(h.clock.Now()) {
+		t.Fatalf("session revoked (%q) by parallel refreshes within the grace", s.RevokeReason())
+	}
+	h.principal(grants[19])
+	h.refresh(grants[7].RefreshToken) // any of them carries on the session
+
+	h.clock.Advance(5*time.Second + time.Millisecond)
+	if _, err := h.svc.Refresh(h.ctx, g.RefreshToken); !errors.Is(err, identity.ErrRefreshTokenReused) {
+		t.Fatalf("the first token after the grace: %v, want ErrRefreshTokenReused", err)
+	}
+	if h.session(g.Session.ID()).RevokeReason() != identity.RevokedRefreshReuse {
+		t.Fatal("reuse after the grace did not revoke the session")
 	}
 }
 

@@ -114,25 +114,50 @@ func (s *Session) Revoke(now time.Time, reason RevokeReason) {
 	}
 }
 
-// Rotate trades the presented refresh token for a new one. Presenting a token that
-// was already rotated is treated as theft: the whole session is revoked and
-// ErrRefreshTokenReused returned. An expired token, or one of an inactive session,
-// is ErrInvalidRefreshToken. On success the session's expiry slides to the new
-// token's and the new token's digest is newHash.
-func (s *Session) Rotate(presented *RefreshToken, newHash TokenHash, now time.Time, ttl time.Duration) (*RefreshToken, error) {
+// Rotation is how refresh tokens are rotated.
+type Rotation struct {
+	// TTL is the life of each refresh token, and so of an idle session.
+	TTL time.Duration
+	// MaxLifetime, when positive, is the absolute life of a session: refresh
+	// slides its expiry by TTL but never past its creation plus MaxLifetime,
+	// so a stolen refresh chain cannot be kept alive forever.
+	MaxLifetime time.Duration
+	// ReuseGrace, when positive, is how long after its rotation a refresh
+	// token may be presented again and rotated again instead of counting as
+	// theft: a client whose refresh answer was lost retries with the token it
+	// still holds, and parallel refreshes from one client race with one
+	// token. After the grace, reuse revokes the session.
+	ReuseGrace time.Duration
+}
+
+// Rotate trades the presented refresh token for a new one. Presenting a token
+// that was rotated more than r.ReuseGrace ago is treated as theft: the whole
+// session is revoked and ErrRefreshTokenReused returned; within the grace it
+// is rotated again (its first rotation's time is kept, so retries do not
+// stretch the grace). An expired token, or one of an inactive session, is
+// ErrInvalidRefreshToken. On success the session's expiry slides to the new
+// token's (capped by r.MaxLifetime) and the new token's digest is newHash.
+func (s *Session) Rotate(presented *RefreshToken, newHash TokenHash, now time.Time, r Rotation) (*RefreshToken, error) {
 	if presented.sessionID != s.id {
 		return nil, ErrInvalidRefreshToken
 	}
-	if !presented.usedAt.IsZero() {
+	if retried := r.ReuseGrace > 0 && now.Sub(presented.usedAt) <= r.ReuseGrace; !presented.usedAt.IsZero() && !retried {
 		s.Revoke(now, RevokedRefreshReuse)
 		return nil, ErrRefreshTokenReused
 	}
 	if !s.IsActive(now) || !now.Before(presented.expiresAt) {
 		return nil, ErrInvalidRefreshToken
 	}
-	presented.usedAt = now
+	if presented.usedAt.IsZero() {
+		presented.usedAt = now
+	}
 	s.lastUsedAt = now
-	next := NewRefreshToken(newHash, s.id, now, ttl)
+	next := NewRefreshToken(newHash, s.id, now, r.TTL)
+	if r.MaxLifetime > 0 {
+		if end := s.createdAt.Add(r.MaxLifetime); next.expiresAt.After(end) {
+			next.expiresAt = end
+		}
+	}
 	s.expiresAt = next.expiresAt
 	return next, nil
 }

@@ -93,7 +93,7 @@ func TestRotateSlidesExpiryAndMarksThePresentedTokenUsed(t *testing.T) {
 	now := t0.Add(3 * 24 * time.Hour)
 	_, nextHash := NewOpaqueToken()
 
-	next, err := s.Rotate(presented, nextHash, now, refreshTTL)
+	next, err := s.Rotate(presented, nextHash, now, Rotation{TTL: refreshTTL})
 	if err != nil {
 		t.Fatalf("Rotate: %v", err)
 	}
@@ -126,7 +126,7 @@ func TestRotateChainEachTokenWorksOnce(t *testing.T) {
 	for i := range 5 {
 		now = now.Add(6 * 24 * time.Hour) // each hop just inside the previous token's life
 		_, h := NewOpaqueToken()
-		next, err := s.Rotate(tok, h, now, refreshTTL)
+		next, err := s.Rotate(tok, h, now, Rotation{TTL: refreshTTL})
 		if err != nil {
 			t.Fatalf("rotation %d: %v", i, err)
 		}
@@ -140,14 +140,14 @@ func TestRotateChainEachTokenWorksOnce(t *testing.T) {
 func TestRotateReuseRevokesTheSession(t *testing.T) {
 	s, presented := newTestSession(t)
 	_, h1 := NewOpaqueToken()
-	next, err := s.Rotate(presented, h1, t0.Add(time.Minute), refreshTTL)
+	next, err := s.Rotate(presented, h1, t0.Add(time.Minute), Rotation{TTL: refreshTTL})
 	if err != nil {
 		t.Fatalf("first Rotate: %v", err)
 	}
 
 	reuseAt := t0.Add(2 * time.Minute)
 	_, h2 := NewOpaqueToken()
-	got, err := s.Rotate(presented, h2, reuseAt, refreshTTL)
+	got, err := s.Rotate(presented, h2, reuseAt, Rotation{TTL: refreshTTL})
 	if !errors.Is(err, ErrRefreshTokenReused) {
 		t.Fatalf("reuse: err = %v, want ErrRefreshTokenReused", err)
 	}
@@ -161,7 +161,7 @@ func TestRotateReuseRevokesTheSession(t *testing.T) {
 
 	// The legitimate successor is now useless too.
 	_, h3 := NewOpaqueToken()
-	if _, err := s.Rotate(next, h3, reuseAt.Add(time.Minute), refreshTTL); !errors.Is(err, ErrInvalidRefreshToken) {
+	if _, err := s.Rotate(next, h3, reuseAt.Add(time.Minute), Rotation{TTL: refreshTTL}); !errors.Is(err, ErrInvalidRefreshToken) {
 		t.Fatalf("successor after reuse: err = %v, want ErrInvalidRefreshToken", err)
 	}
 }
@@ -169,12 +169,12 @@ func TestRotateReuseRevokesTheSession(t *testing.T) {
 func TestRotateReuseOfAnExpiredTokenStillRevokes(t *testing.T) {
 	s, presented := newTestSession(t)
 	_, h := NewOpaqueToken()
-	if _, err := s.Rotate(presented, h, t0.Add(time.Minute), refreshTTL); err != nil {
+	if _, err := s.Rotate(presented, h, t0.Add(time.Minute), Rotation{TTL: refreshTTL}); err != nil {
 		t.Fatalf("Rotate: %v", err)
 	}
 	late := t0.Add(refreshTTL + time.Hour) // past the presented token's own expiry
 	_, h2 := NewOpaqueToken()
-	if _, err := s.Rotate(presented, h2, late, refreshTTL); !errors.Is(err, ErrRefreshTokenReused) {
+	if _, err := s.Rotate(presented, h2, late, Rotation{TTL: refreshTTL}); !errors.Is(err, ErrRefreshTokenReused) {
 		t.Fatalf("err = %v, want ErrRefreshTokenReused", err)
 	}
 	if s.RevokeReason() != RevokedRefreshReuse {
@@ -196,7 +196,7 @@ func TestRotateRefreshTokenExpiryBoundary(t *testing.T) {
 			s, presented := newTestSession(t)
 			before := s.ExpiresAt()
 			_, h := NewOpaqueToken()
-			next, err := s.Rotate(presented, h, t0.Add(tt.at), refreshTTL)
+			next, err := s.Rotate(presented, h, t0.Add(tt.at), Rotation{TTL: refreshTTL})
 			if tt.wantErr == nil {
 				if err != nil || next == nil {
 					t.Fatalf("Rotate = %v, %v; want a new token", next, err)
@@ -218,7 +218,7 @@ func TestRotateTokenOfAnotherSessionIsInvalid(t *testing.T) {
 	s, _ := newTestSession(t)
 	_, foreign := newTestSession(t)
 	_, h := NewOpaqueToken()
-	if next, err := s.Rotate(foreign, h, t0.Add(time.Minute), refreshTTL); !errors.Is(err, ErrInvalidRefreshToken) || next != nil {
+	if next, err := s.Rotate(foreign, h, t0.Add(time.Minute), Rotation{TTL: refreshTTL}); !errors.Is(err, ErrInvalidRefreshToken) || next != nil {
 		t.Fatalf("Rotate = %v, %v; want nil, ErrInvalidRefreshToken", next, err)
 	}
 	if !foreign.UsedAt().IsZero() || !s.RevokedAt().IsZero() {
@@ -229,7 +229,7 @@ func TestRotateTokenOfAnotherSessionIsInvalid(t *testing.T) {
 	// not let anyone revoke a session they do not hold.
 	foreign = RehydrateRefreshToken(RefreshTokenSnapshot{Hash: foreign.Hash(), SessionID: foreign.SessionID(),
 		IssuedAt: t0, ExpiresAt: t0.Add(refreshTTL), UsedAt: t0})
-	if _, err := s.Rotate(foreign, h, t0.Add(time.Minute), refreshTTL); !errors.Is(err, ErrInvalidRefreshToken) {
+	if _, err := s.Rotate(foreign, h, t0.Add(time.Minute), Rotation{TTL: refreshTTL}); !errors.Is(err, ErrInvalidRefreshToken) {
 		t.Fatalf("used foreign token: err = %v, want ErrInvalidRefreshToken", err)
 	}
 	if !s.RevokedAt().IsZero() {
@@ -242,7 +242,7 @@ func TestRotateOnInactiveSessionIsInvalid(t *testing.T) {
 		s, presented := newTestSession(t)
 		s.Revoke(t0.Add(time.Minute), RevokedLogout)
 		_, h := NewOpaqueToken()
-		if next, err := s.Rotate(presented, h, t0.Add(2*time.Minute), refreshTTL); !errors.Is(err, ErrInvalidRefreshToken) || next != nil {
+		if next, err := s.Rotate(presented, h, t0.Add(2*time.Minute), Rotation{TTL: refreshTTL}); !errors.Is(err, ErrInvalidRefreshToken) || next != nil {
 			t.Fatalf("Rotate = %v, %v; want nil, ErrInvalidRefreshToken", next, err)
 		}
 		if !presented.UsedAt().IsZero() || s.RevokeReason() != RevokedLogout {
@@ -256,7 +256,7 @@ func TestRotateOnInactiveSessionIsInvalid(t *testing.T) {
 		// shorter TTL) must not revive it.
 		long := NewRefreshToken(h, s.ID(), t0, 2*refreshTTL)
 		_, h2 := NewOpaqueToken()
-		if next, err := s.Rotate(long, h2, t0.Add(refreshTTL), refreshTTL); !errors.Is(err, ErrInvalidRefreshToken) || next != nil {
+		if next, err := s.Rotate(long, h2, t0.Add(refreshTTL), Rotation{TTL: refreshTTL}); !errors.Is(err, ErrInvalidRefreshToken) || next != nil {
 			t.Fatalf("Rotate = %v, %v; want nil, ErrInvalidRefreshToken", next, err)
 		}
 	})
@@ -275,5 +275,58 @@ func TestNewSessionCleansHeaderText(t *testing.T) {
 		if s.UserAgent() != tc.want || !utf8.ValidString(s.IPAddress()) || len(s.IPAddress()) > 64 {
 			t.Errorf("NewSession(%q): user agent %q, ip %q; want user agent %q", tc.in, s.UserAgent(), s.IPAddress(), tc.want)
 		}
+	}
+}
+
+// Hardening item 11: a retried refresh (the just-rotated token presented again
+// within the grace) is rotated again instead of revoking the session; after
+// the grace, counted from the first rotation, reuse still revokes it.
+func TestARetriedRefreshWithinTheGraceDoesNotRevokeTheSession(t *testing.T) {
+	r := Rotation{TTL: refreshTTL, ReuseGrace: 5 * time.Second}
+	s, presented := newTestSession(t)
+	first := t0.Add(time.Minute)
+	_, h1 := NewOpaqueToken()
+	if _, err := s.Rotate(presented, h1, first, r); err != nil {
+		t.Fatalf("first Rotate: %v", err)
+	}
+	for _, after := range []time.Duration{time.Second, 3 * time.Second, 5 * time.Second} {
+		_, h := NewOpaqueToken()
+		next, err := s.Rotate(presented, h, first.Add(after), r)
+		if err != nil || next == nil || !s.IsActive(first.Add(after)) {
+			t.Fatalf("retry %v after the rotation: %v (active %v), want a new token and the session kept", after, err, s.IsActive(first.Add(after)))
+		}
+	}
+	if !presented.UsedAt().Equal(first) {
+		t.Errorf("retries moved the token's rotation time to %v, want the first, %v", presented.UsedAt(), first)
+	}
+	_, h := NewOpaqueToken()
+	late := first.Add(5*time.Second + time.Microsecond)
+	if _, err := s.Rotate(presented, h, late, r); !errors.Is(err, ErrRefreshTokenReused) || s.IsActive(late) {
+		t.Fatalf("reuse after the grace: err = %v, active %v; want ErrRefreshTokenReused and the session revoked", err, s.IsActive(late))
+	}
+}
+
+// Hardening item 12: refresh slides a session's expiry, but never past its
+// creation plus MaxLifetime.
+func TestRefreshNeverExtendsASessionPastItsAbsoluteLifetime(t *testing.T) {
+	r := Rotation{TTL: refreshTTL, MaxLifetime: 2 * refreshTTL}
+	s, presented := newTestSession(t)
+	end := s.CreatedAt().Add(r.MaxLifetime)
+	now := t0
+	for now.Add(refreshTTL / 2).Before(end) {
+		now = now.Add(refreshTTL / 2)
+		_, h := NewOpaqueToken()
+		next, err := s.Rotate(presented, h, now, r)
+		if err != nil {
+			t.Fatalf("Rotate at %v: %v", now, err)
+		}
+		if next.ExpiresAt().After(end) || s.ExpiresAt().After(end) {
+			t.Fatalf("at %v the token expires %v and the session %v, past the absolute end %v", now, next.ExpiresAt(), s.ExpiresAt(), end)
+		}
+		presented = next
+	}
+	_, h := NewOpaqueToken()
+	if _, err := s.Rotate(presented, h, end, r); !errors.Is(err, ErrInvalidRefreshToken) {
+		t.Fatalf("refresh at the absolute end: %v, want ErrInvalidRefreshToken", err)
 	}
 }

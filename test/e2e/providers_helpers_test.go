@@ -51,6 +51,9 @@ func clusterEnv(databaseURL string) map[string]string {
 	return merged(sharedKeys(), generousRateLimits, map[string]string{
 		"DATABASE_URL":    databaseURL,
 		"PUBLIC_BASE_URL": clusterPublicBaseURL,
+		// No grace: the cluster's refresh race proves that one of two
+		// presentations of a token wins and the other is theft.
+		"REFRESH_REUSE_GRACE": "0s",
 	})
 }
 

@@ -499,7 +499,7 @@ func rotateCommitsDespiteTheClosureError(t *testing.T, st Store) {
 	_, h2 := identity.NewOpaqueToken()
 
 	err := st.RotateRefreshToken(t.Context(), h1, func(p *identity.RefreshToken, s *identity.Session) (*identity.RefreshToken, error) {
-		next, err := s.Rotate(p, h2, at, ttl)
+		next, err := s.Rotate(p, h2, at, identity.Rotation{TTL: ttl})
 		if err != nil {
 			return nil, err
 		}
@@ -788,7 +788,7 @@ func createSessionWithToken(t *testing.T, st Store, userID uuid.UUID) (*identity
 func rotateAt(now time.Time) func(*identity.RefreshToken, *identity.Session) (*identity.RefreshToken, error) {
 	_, next := identity.NewOpaqueToken()
 	return func(p *identity.RefreshToken, s *identity.Session) (*identity.RefreshToken, error) {
-		return s.Rotate(p, next, now, ttl)
+		return s.Rotate(p, next, now, identity.Rotation{TTL: ttl})
 	}
 }
 

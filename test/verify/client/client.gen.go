@@ -1177,7 +1177,7 @@ type ClientInterface interface {
 
 	// RefreshTokensWithBody Exchange a refresh token for a new token pair
 	//
-	// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session.
+	// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1186,7 +1186,7 @@ type ClientInterface interface {
 
 	// RefreshTokens Exchange a refresh token for a new token pair
 	//
-	// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session.
+	// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1962,7 +1962,7 @@ func (c *Client) GetSession(ctx context.Context, sessionId openapi_types.UUID, r
 
 // RefreshTokensWithBody Exchange a refresh token for a new token pair
 //
-// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session.
+// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1981,7 +1981,7 @@ func (c *Client) RefreshTokensWithBody(ctx context.Context, contentType string, 
 
 // RefreshTokens Exchange a refresh token for a new token pair
 //
-// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session.
+// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4558,7 +4558,7 @@ type ClientWithResponsesInterface interface {
 
 	// RefreshTokensWithBodyWithResponse Exchange a refresh token for a new token pair
 	//
-	// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session.
+	// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4567,7 +4567,7 @@ type ClientWithResponsesInterface interface {
 
 	// RefreshTokensWithResponse Exchange a refresh token for a new token pair
 	//
-	// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session.
+	// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11550,7 +11550,7 @@ func (c *ClientWithResponses) GetSessionWithResponse(ctx context.Context, sessio
 
 // RefreshTokensWithBodyWithResponse Exchange a refresh token for a new token pair
 //
-// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session.
+// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11565,7 +11565,7 @@ func (c *ClientWithResponses) RefreshTokensWithBodyWithResponse(ctx context.Cont
 
 // RefreshTokensWithResponse Exchange a refresh token for a new token pair
 //
-// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session.
+// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
