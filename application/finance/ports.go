@@ -89,6 +89,9 @@ type Reads interface {
 	Balances(ctx context.Context, q BalanceQuery) ([]finance.Balance, error)
 	// ListAccounts returns one page of a user's accounts in order of id.
 	ListAccounts(ctx context.Context, q AccountQuery) ([]*finance.Account, error)
+	// CountAccounts returns how many of a user's accounts match the filter,
+	// for the total of an offset page.
+	CountAccounts(ctx context.Context, userID uuid.UUID, f AccountFilter) (int64, error)
 	// TransactionByID returns the transaction, tombstone or not, or
 	// domain.ErrNotFound.
 	TransactionByID(ctx context.Context, id uuid.UUID) (*finance.Transaction, error)

@@ -62,7 +62,7 @@ var tests = []struct {
 	{"a client mirroring the feed while batches commit concurrently misses no transaction", feedMirrorMissesNothingUnderConcurrentBatches},
 	{"keyset pages under -date,-id walk every live transaction exactly once", keysetPagesWalkEveryRowOnce},
 	{"transaction filters: account, provider, status, dates, kind, search; only the user's", transactionFiltersNarrow},
-	{"account filters and pages: provider, type, status, search; only the user's", accountFiltersAndPages},
+	{"account filters, counts and pages (keyset and offset): provider, type, status, search; only the user's", accountFiltersAndPages},
 	{"balance snapshots round-trip exactly, newest first, paged by Before and bounded by From/To", balanceHistoryRoundTrips},
 	{"the balance history only grows forward: SnapshotDue's no writes nothing, stale or foreign snapshots are refused", balanceHistoryOnlyGrowsForward},
 	{"deleting the provider deletes its balances; an unknown account's balance is ErrNotFound", balancesGoWithTheirProvider},
