@@ -25,9 +25,9 @@ type financeWorld struct {
 	bobs           *finance.Account
 }
 
-func newFinanceWorld(t *testing.T) *financeWorld {
+func newFinanceWorld(t *testing.T, opts apitest.Options) *financeWorld {
 	t.Helper()
-	h := apitest.New(t, apitest.Options{})
+	h := apitest.New(t, opts)
 	w := &financeWorld{h: h, ann: verifiedUser(t, h, "ann@example.com"), bob: verifiedUser(t, h, "bob@example.com")}
 	annP, _ := createProvider(t, h, w.ann, "Ann's bank")
 	bobP, _ := createProvider(t, h, w.bob, "Bob's bank")
@@ -80,7 +80,11 @@ type accountListBody struct {
 
 func TestAccountsAPI(t *testing.T) {
 	t.Parallel()
-	w := newFinanceWorld(t)
+	forEachDatabase(t, testAccountsAPI)
+}
+
+func testAccountsAPI(t *testing.T, opts apitest.Options) {
+	w := newFinanceWorld(t, opts)
 	w.seed.Balance(w.checking, "1520.70", "1490.00", time.Now().Add(-time.Hour).UTC())
 
 	t.Run("offset mode: the caller's accounts with balances as strings, masked, never institution ids", func(t *testing.T) {
@@ -182,7 +186,11 @@ func TestAccountsAPI(t *testing.T) {
 
 func TestBalanceHistoryAPI(t *testing.T) {
 	t.Parallel()
-	w := newFinanceWorld(t)
+	forEachDatabase(t, testBalanceHistoryAPI)
+}
+
+func testBalanceHistoryAPI(t *testing.T, opts apitest.Options) {
+	w := newFinanceWorld(t, opts)
 	for d := 1; d <= 3; d++ {
 		w.seed.Balance(w.checking, "10"+string(rune('0'+d))+".00", "", time.Date(2030, time.March, d, 23, 0, 0, 0, time.UTC))
 	}
@@ -207,6 +215,10 @@ func TestBalanceHistoryAPI(t *testing.T) {
 	w.get(t, w.ann, base+"?to=2030-03-01", nil).Expect(t, 200).JSON(t, &page)
 	if len(page.Items) != 1 || page.Items[0].Current != "101.00" {
 		t.Errorf("to=2030-03-01 = %+v", page)
+	}
+	w.get(t, w.ann, base+"?from=0001-01-01&to=9999-12-31", nil).Expect(t, 200).JSON(t, &page)
+	if len(page.Items) != 3 {
+		t.Errorf("the widest range = %+v", page)
 	}
 	for query, field := range map[string]string{"from=2030-02-30": "from", "to=yesterday": "to",
 		"from=2030-03-03&to=2030-03-01": "from", "limit=101": "limit", "cursor=" + forged(t): "cursor"} {
@@ -253,7 +265,11 @@ func descriptions(l transactionListBody) []string {
 
 func TestTransactionsAPI(t *testing.T) {
 	t.Parallel()
-	w := newFinanceWorld(t)
+	forEachDatabase(t, testTransactionsAPI)
+}
+
+func testTransactionsAPI(t *testing.T, opts apitest.Options) {
+	w := newFinanceWorld(t, opts)
 	txs := w.seed.Transactions(w.checking,
 		financeseed.Tx{Amount: "-42.50", Date: "2030-03-01", Description: "Coffee", Merchant: "Blue Bottle", Kind: finance.KindPurchase},
 		financeseed.Tx{Amount: "-42.51", Date: "2030-03-02", Description: "Tea", Kind: finance.KindPurchase},
@@ -296,6 +312,8 @@ func TestTransactionsAPI(t *testing.T) {
 			"account_id=" + w.bobs.ID().String():               {},
 			"provider_id=" + w.bobs.ProviderID().String():      {},
 			"date_from=2030-03-02&date_to=2030-03-02&kind=fee": {},
+			"date_from=0001-01-01&date_to=9999-12-31&amount_min=-999999999999999.99999999&amount_max=999999999999999.99999999": {
+				"Streaming", "Salary", "Tea", "Groceries", "Coffee"},
 		} {
 			got := descriptions(w.transactions(t, w.ann, query))
 			slices.Sort(got)
@@ -357,6 +375,8 @@ func TestTransactionsAPI(t *testing.T) {
 			"amount_max=abc":                          "amount_max",
 			"amount_min=+5":                           "amount_min",
 			"amount_min=1.123456789":                  "amount_min",
+			"amount_max=1000000000000000":             "amount_max",
+			"date_to=0000-12-31":                      "date_to",
 			"amount_min=10&amount_max=-10":            "amount_min",
 			"status=settled":                          "status",
 			"kind=gift":                               "kind",
@@ -396,7 +416,11 @@ type changesBody struct {
 
 func TestTransactionChangesAPI(t *testing.T) {
 	t.Parallel()
-	w := newFinanceWorld(t)
+	forEachDatabase(t, testTransactionChangesAPI)
+}
+
+func testTransactionChangesAPI(t *testing.T, opts apitest.Options) {
+	w := newFinanceWorld(t, opts)
 	txs := w.seed.Transactions(w.checking,
 		financeseed.Tx{Amount: "-42.50", Date: "2030-03-01", Description: "Coffee"},
 		financeseed.Tx{Amount: "-5.00", Date: "2030-03-02", Description: "Pending tip", Pending: true},
