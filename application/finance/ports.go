@@ -87,6 +87,10 @@ type Reads interface {
 	// first; the first is its current balance. An account with no balance has
 	// an empty history.
 	Balances(ctx context.Context, q BalanceQuery) ([]finance.Balance, error)
+	// CurrentBalances returns the current (newest) balance of each of the
+	// accounts that has one, by account id, in one read: a page of accounts
+	// shows each one's balance.
+	CurrentBalances(ctx context.Context, accountIDs []uuid.UUID) (map[uuid.UUID]finance.Balance, error)
 	// ListAccounts returns one page of a user's accounts in order of id.
 	ListAccounts(ctx context.Context, q AccountQuery) ([]*finance.Account, error)
 	// CountAccounts returns how many of a user's accounts match the filter,

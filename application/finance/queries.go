@@ -89,16 +89,23 @@ func (s *Queries) ListAccounts(ctx context.Context, q AccountQuery, cursorMode b
 	return page, err
 }
 
-// withBalances reads each account's current balance: one indexed read per
-// account, at most a page's worth.
+// withBalances pairs each account with its current balance, read for the
+// whole page at once.
 func (s *Queries) withBalances(ctx context.Context, accounts []*finance.Account) ([]AccountView, error) {
+	ids := make([]uuid.UUID, len(accounts))
+	for i, a := range accounts {
+		ids[i] = a.ID()
+	}
+	current, err := s.reads.CurrentBalances(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]AccountView, len(accounts))
 	for i, a := range accounts {
-		b, err := s.currentBalance(ctx, a.ID())
-		if err != nil {
-			return nil, err
+		out[i] = AccountView{Account: a}
+		if b, ok := current[a.ID()]; ok {
+			out[i].Balance = &b
 		}
-		out[i] = AccountView{Account: a, Balance: b}
 	}
 	return out, nil
 }

@@ -64,6 +64,7 @@ var tests = []struct {
 	{"transaction filters: account, provider, status, dates, kind, search; only the user's", transactionFiltersNarrow},
 	{"account filters, counts and pages (keyset and offset): provider, type, status, search; only the user's", accountFiltersAndPages},
 	{"balance snapshots round-trip exactly, newest first, paged by Before and bounded by From/To", balanceHistoryRoundTrips},
+	{"current balances of many accounts in one read are each one's newest; an account without one is absent", currentBalancesAreEachAccountsNewest},
 	{"the balance history only grows forward: SnapshotDue's no writes nothing, stale or foreign snapshots are refused", balanceHistoryOnlyGrowsForward},
 	{"deleting the provider deletes its balances; an unknown account's balance is ErrNotFound", balancesGoWithTheirProvider},
 	{"fn's error, or a record of another account, stores nothing of the batch", failedBatchStoresNothing},
