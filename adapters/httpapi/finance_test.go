@@ -392,6 +392,11 @@ func testTransactionsAPI(t *testing.T, opts apitest.Options) {
 			expectField(t, w.get(t, w.ann, "/api/v1/transactions?"+query, nil), field)
 		}
 		expectField(t, w.get(t, w.bob, "/api/v1/transactions?limit=1&cursor="+url.QueryEscape(*first.NextCursor), nil), "cursor")
+		// Nor does one list's cursor open another's.
+		for _, path := range []string{"/api/v1/accounts?limit=1", "/api/v1/transactions/changes?limit=1",
+			"/api/v1/accounts/" + w.checking.ID().String() + "/balances?limit=1", "/api/v1/providers?limit=1"} {
+			expectField(t, w.get(t, w.ann, path+"&cursor="+url.QueryEscape(*first.NextCursor), nil), "cursor")
+		}
 		expectField(t, w.get(t, w.ann, "/api/v1/transactions/"+txs[0].ID().String()+"?fields=iban", nil), "fields")
 	})
 	t.Run("a removed transaction leaves lists and is 404", func(t *testing.T) {
