@@ -1,9 +1,10 @@
 // Package application groups the use cases, each capability in a package of its
-// own (identity, providers) with the ports it needs declared next to it. App is
+// own (identity, providers, finance) with the ports it needs declared next to it. App is
 // the one value the driving adapters (the HTTP API) depend on.
 package application
 
 import (
+	"github.com/dashtam/dashtam/application/finance"
 	"github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/application/providers"
 )
@@ -17,4 +18,7 @@ type App struct {
 	// Connections: authorizing providers at their institutions, refreshing and
 	// revoking their tokens.
 	Connections *providers.Connections
+	// Finance: reading the caller's accounts, balances, transactions and the
+	// transactions' changes feed.
+	Finance *finance.Queries
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/ratelimit"
 	"github.com/dashtam/dashtam/adapters/vault"
 	"github.com/dashtam/dashtam/application"
+	financeapp "github.com/dashtam/dashtam/application/finance"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 )
@@ -53,8 +54,10 @@ type App struct {
 	// background refresh pass.
 	Connections    *providersapp.Connections
 	Authorizations *persistence.AuthorizationStore
-	Idempotency    *persistence.IdempotencyStore
-	Handler        http.Handler
+	// Finance stores the financial data the API reads (and tests seed).
+	Finance     *persistence.FinanceStore
+	Idempotency *persistence.IdempotencyStore
+	Handler     http.Handler
 
 	limiter *ratelimit.Limiters
 	jobs    *jobParts // started by StartBackground
@@ -95,7 +98,9 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, err
 	}
-	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections}
+	financeStore := persistence.NewFinanceStore(db)
+	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
+		Finance: financeapp.NewQueries(financeStore, persistence.NewProviderStore(db))}
 	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics)
 	if err != nil {
 		return nil, err
@@ -111,8 +116,8 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		return nil, err
 	}
 	return &App{Config: cfg, Log: log, DB: db, Identity: id.service, Sessions: id.store, Connections: pr.connections,
-		Authorizations: pr.authorizations, Idempotency: web.idempotency, limiter: web.limiter, Handler: web.handler,
-		jobs: background}, nil
+		Authorizations: pr.authorizations, Finance: financeStore, Idempotency: web.idempotency, limiter: web.limiter,
+		Handler: web.handler, jobs: background}, nil
 }
 
 // openDatabase opens the database and, when AUTO_MIGRATE is on, brings its

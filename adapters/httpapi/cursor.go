@@ -39,34 +39,19 @@ var errInvalidCursor = domain.NewValidationError("cursor", "invalid", "The curso
 //
 //	version | len(fingerprint) fingerprint | created_at µs | updated_at µs | id | len(key) key | len(alias) alias
 func (cc cursorCodec) encode(fingerprint string, p providersapp.Position) string {
-	body := make([]byte, 0, 64+len(fingerprint)+len(p.Key)+len(p.Alias))
-	body = append(body, cursorVersion)
-	body = appendString(body, fingerprint)
+	body := make([]byte, 0, 48+len(p.Key)+len(p.Alias))
 	body = binary.BigEndian.AppendUint64(body, uint64(p.CreatedAt.UnixMicro()))
 	body = binary.BigEndian.AppendUint64(body, uint64(p.UpdatedAt.UnixMicro()))
 	body = append(body, p.ID[:]...)
 	body = appendString(body, p.Key)
 	body = appendString(body, p.Alias)
-	b64 := base64.RawURLEncoding.EncodeToString(body)
-	return b64 + "." + base64.RawURLEncoding.EncodeToString(cc.sign(b64))
+	return cc.seal(fingerprint, body)
 }
 
 func (cc cursorCodec) decode(fingerprint, cursor string) (providersapp.Position, error) {
-	b64, sig, ok := strings.Cut(cursor, ".")
-	if !ok {
-		return providersapp.Position{}, errInvalidCursor
-	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, cc.sign(b64)) {
-		return providersapp.Position{}, errInvalidCursor
-	}
-	body, err := base64.RawURLEncoding.DecodeString(b64)
+	r, err := cc.open(fingerprint, cursor)
 	if err != nil {
-		return providersapp.Position{}, errInvalidCursor
-	}
-	r := cursorReader{b: body}
-	if r.byte() != cursorVersion || r.string() != fingerprint {
-		return providersapp.Position{}, errInvalidCursor
+		return providersapp.Position{}, err
 	}
 	var p providersapp.Position
 	p.CreatedAt = time.UnixMicro(int64(r.uint64())).UTC()
@@ -74,10 +59,48 @@ func (cc cursorCodec) decode(fingerprint, cursor string) (providersapp.Position,
 	copy(p.ID[:], r.bytes(len(p.ID)))
 	p.Key = r.string()
 	p.Alias = r.string()
-	if r.bad || len(r.b) != 0 {
-		return providersapp.Position{}, errInvalidCursor
+	if err := r.done(); err != nil {
+		return providersapp.Position{}, err
 	}
 	return p, nil
+}
+
+// seal makes a cursor of a position laid out in body, for the query with
+// this fingerprint: the version, the fingerprint and body, base64url, then a
+// dot and their signature. Every list's cursor is sealed here, so a cursor of
+// one list can only be opened by the query it came from; each list's
+// fingerprint starts differently (see queryFingerprint and the finance
+// lists'), so neither can another list's.
+func (cc cursorCodec) seal(fingerprint string, body []byte) string {
+	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(fingerprint)+len(body))
+	b = append(b, cursorVersion)
+	b = appendString(b, fingerprint)
+	b = append(b, body...)
+	b64 := base64.RawURLEncoding.EncodeToString(b)
+	return b64 + "." + base64.RawURLEncoding.EncodeToString(cc.sign(b64))
+}
+
+// open checks a cursor's signature, version and fingerprint and returns a
+// reader over its position's layout; the caller reads it and calls done.
+// Anything wrong is errInvalidCursor.
+func (cc cursorCodec) open(fingerprint, cursor string) (*cursorReader, error) {
+	b64, sig, ok := strings.Cut(cursor, ".")
+	if !ok {
+		return nil, errInvalidCursor
+	}
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || !hmac.Equal(got, cc.sign(b64)) {
+		return nil, errInvalidCursor
+	}
+	body, err := base64.RawURLEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, errInvalidCursor
+	}
+	r := &cursorReader{b: body}
+	if r.byte() != cursorVersion || r.string() != fingerprint {
+		return nil, errInvalidCursor
+	}
+	return r, nil
 }
 
 // cursorReader reads the binary layout; reading past the end marks it bad and
@@ -97,8 +120,21 @@ func (r *cursorReader) bytes(n int) []byte {
 	return out
 }
 
+// done returns errInvalidCursor unless everything was read, and nothing past
+// the end.
+func (r *cursorReader) done() error {
+	if r.bad || len(r.b) != 0 {
+		return errInvalidCursor
+	}
+	return nil
+}
+
 func (r *cursorReader) byte() byte     { return r.bytes(1)[0] }
 func (r *cursorReader) uint64() uint64 { return binary.BigEndian.Uint64(r.bytes(8)) }
+func (r *cursorReader) int64() int64   { return int64(r.uint64()) }
+
+// appendInt64 appends n (an instant in µs, a feed position) as int64 reads it.
+func appendInt64(b []byte, n int64) []byte { return binary.BigEndian.AppendUint64(b, uint64(n)) }
 
 // string reads a uvarint length and that many bytes.
 func (r *cursorReader) string() string {
@@ -140,7 +176,12 @@ func queryFingerprint(q providersapp.ListQuery) string {
 	b.WriteString("|q:" + q.Filter.Search)
 	b.WriteString("|ca:" + timeKey(q.Filter.CreatedAfter))
 	b.WriteString("|cb:" + timeKey(q.Filter.CreatedBefore))
-	sum := sha256.Sum256([]byte(b.String()))
+	return hashFingerprint([]byte(b.String()))
+}
+
+// hashFingerprint shortens a query's description to what a cursor carries.
+func hashFingerprint(query []byte) string {
+	sum := sha256.Sum256(query)
 	return base64.RawURLEncoding.EncodeToString(sum[:12])
 }
 

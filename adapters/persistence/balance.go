@@ -127,3 +127,27 @@ func (s *FinanceStore) Balances(ctx context.Context, q financeapp.BalanceQuery) 
 	}
 	return out, nil
 }
+
+// CurrentBalances returns the newest balance of each of accountIDs that has
+// one: one query, each account's newest found through the primary key.
+func (s *FinanceStore) CurrentBalances(ctx context.Context, accountIDs []uuid.UUID) (map[uuid.UUID]finance.Balance, error) {
+	out := make(map[uuid.UUID]finance.Balance, len(accountIDs))
+	if len(accountIDs) == 0 {
+		return out, nil
+	}
+	var rows []balanceRow
+	err := s.db.Gorm.WithContext(ctx).
+		Where("account_id IN ? AND as_of = (SELECT MAX(newest.as_of) FROM balances newest WHERE newest.account_id = balances.account_id)", accountIDs).
+		Find(&rows).Error
+	if err != nil {
+		return nil, dbError("current balances", err)
+	}
+	for _, r := range rows {
+		b, err := r.toDomain()
+		if err != nil {
+			return nil, err
+		}
+		out[r.AccountID] = b
+	}
+	return out, nil
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	financeapp "github.com/dashtam/dashtam/application/finance"
 	"github.com/dashtam/dashtam/domain/finance"
@@ -21,10 +22,34 @@ func (s *FinanceStore) AccountByID(ctx context.Context, id uuid.UUID) (*finance.
 }
 
 // ListAccounts returns one page of q.UserID's accounts matching q.Filter, in
-// order of id, after q.After when it is set. The index (user_id, id) serves it.
+// order of id, after q.After when it is set and from q.Offset otherwise. The
+// index (user_id, id) serves it.
 func (s *FinanceStore) ListAccounts(ctx context.Context, q financeapp.AccountQuery) ([]*finance.Account, error) {
-	stmt := s.db.Gorm.WithContext(ctx).Where("user_id = ?", q.UserID)
-	f := q.Filter
+	stmt := s.accountsWhere(ctx, q.UserID, q.Filter)
+	if q.After != uuid.Nil {
+		stmt = stmt.Where("id > ?", q.After)
+	} else if q.Offset > 0 {
+		stmt = stmt.Offset(q.Offset)
+	}
+	var rows []accountRow
+	if err := stmt.Order("id").Limit(q.Limit).Find(&rows).Error; err != nil {
+		return nil, dbError("list accounts", err)
+	}
+	return accountsOf(rows)
+}
+
+// CountAccounts returns how many of userID's accounts match f.
+func (s *FinanceStore) CountAccounts(ctx context.Context, userID uuid.UUID, f financeapp.AccountFilter) (int64, error) {
+	var n int64
+	if err := s.accountsWhere(ctx, userID, f).Model(&accountRow{}).Count(&n).Error; err != nil {
+		return 0, dbError("count accounts", err)
+	}
+	return n, nil
+}
+
+// accountsWhere is the query of userID's accounts matching f.
+func (s *FinanceStore) accountsWhere(ctx context.Context, userID uuid.UUID, f financeapp.AccountFilter) *gorm.DB {
+	stmt := s.db.Gorm.WithContext(ctx).Where("user_id = ?", userID)
 	if f.ProviderID != uuid.Nil {
 		stmt = stmt.Where("provider_id = ?", f.ProviderID)
 	}
@@ -37,14 +62,7 @@ func (s *FinanceStore) ListAccounts(ctx context.Context, q financeapp.AccountQue
 	if f.Search != "" {
 		stmt = stmt.Where(`name_key LIKE ? ESCAPE '\'`, containing(f.Search))
 	}
-	if q.After != uuid.Nil {
-		stmt = stmt.Where("id > ?", q.After)
-	}
-	var rows []accountRow
-	if err := stmt.Order("id").Limit(q.Limit).Find(&rows).Error; err != nil {
-		return nil, dbError("list accounts", err)
-	}
-	return accountsOf(rows)
+	return stmt
 }
 
 // containing is the LIKE pattern of search keys that contain search.

@@ -23,9 +23,11 @@ type AccountFilter struct {
 type AccountQuery struct {
 	UserID uuid.UUID
 	Filter AccountFilter
-	// After, when not uuid.Nil, starts the page just after that account.
-	After uuid.UUID
-	Limit int
+	// After, when not uuid.Nil, starts the page just after that account (a
+	// keyset page); otherwise the page skips the first Offset accounts.
+	After  uuid.UUID
+	Offset int
+	Limit  int
 }
 
 // TransactionFilter narrows a list of transactions. Zero fields do not

@@ -87,8 +87,15 @@ type Reads interface {
 	// first; the first is its current balance. An account with no balance has
 	// an empty history.
 	Balances(ctx context.Context, q BalanceQuery) ([]finance.Balance, error)
+	// CurrentBalances returns the current (newest) balance of each of the
+	// accounts that has one, by account id, in one read: a page of accounts
+	// shows each one's balance.
+	CurrentBalances(ctx context.Context, accountIDs []uuid.UUID) (map[uuid.UUID]finance.Balance, error)
 	// ListAccounts returns one page of a user's accounts in order of id.
 	ListAccounts(ctx context.Context, q AccountQuery) ([]*finance.Account, error)
+	// CountAccounts returns how many of a user's accounts match the filter,
+	// for the total of an offset page.
+	CountAccounts(ctx context.Context, userID uuid.UUID, f AccountFilter) (int64, error)
 	// TransactionByID returns the transaction, tombstone or not, or
 	// domain.ErrNotFound.
 	TransactionByID(ctx context.Context, id uuid.UUID) (*finance.Transaction, error)

@@ -19,7 +19,7 @@ import (
 
 // Broken object level authorization (OWASP API1): random sequences of operations
 // by random users never let one user see, change or learn the existence of
-// another user's providers, authorizations or sessions. An oracle tracks who
+// another user's providers, authorizations, sessions, accounts or transactions. An oracle tracks who
 // owns what and in which state it is. Every answer about a resource the caller
 // does not own (another user's, a deleted one, a revoked session) must be
 // exactly the answer for an id that never existed: same status, same problem
@@ -61,6 +61,9 @@ func TestNoUserReachesAnotherUsersResources(t *testing.T) {
 			"getSession":         m.getSession,
 			"deleteSession":      m.deleteSession,
 			"logout":             m.logout,
+			"storeFinance":       m.storeFinance,
+			"readFinance":        m.readFinance,
+			"listFinance":        m.listFinance,
 		})
 		m.checkEverything()
 	})
@@ -131,6 +134,7 @@ type oracle struct {
 	users     []*bolaUser
 	sessions  []*bolaSession
 	providers []*bolaProvider
+	accounts  []*bolaAccount
 }
 
 func (m *oracle) fresh(kind string) string {

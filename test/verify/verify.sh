@@ -29,6 +29,7 @@ FUZZ_TARGETS=(
   "./adapters/httpapi FuzzCursorDecode 16000x"
   "./adapters/httpapi FuzzCursorRoundTrip 8000x"
   "./adapters/httpapi FuzzListProvidersQuery 2500x"
+  "./adapters/httpapi FuzzListTransactionsQuery 2500x"
   "./adapters/httpapi FuzzRequestBodies 2500x"
   "./adapters/httpapi FuzzConditionalRequests 1000x"
   "./adapters/accesstoken FuzzVerify 200000x"

@@ -28,6 +28,51 @@ func (e AcceptedStatus) Valid() bool {
 	}
 }
 
+// Defines values for AccountStatus.
+const (
+	Closed AccountStatus = "closed"
+	Open   AccountStatus = "open"
+)
+
+// Valid indicates whether the value is a known member of the AccountStatus enum.
+func (e AccountStatus) Valid() bool {
+	switch e {
+	case Closed:
+		return true
+	case Open:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AccountType.
+const (
+	AccountTypeCredit     AccountType = "credit"
+	AccountTypeDepository AccountType = "depository"
+	AccountTypeInvestment AccountType = "investment"
+	AccountTypeLoan       AccountType = "loan"
+	AccountTypeOther      AccountType = "other"
+)
+
+// Valid indicates whether the value is a known member of the AccountType enum.
+func (e AccountType) Valid() bool {
+	switch e {
+	case AccountTypeCredit:
+		return true
+	case AccountTypeDepository:
+		return true
+	case AccountTypeInvestment:
+		return true
+	case AccountTypeLoan:
+		return true
+	case AccountTypeOther:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AuthorizationStatus.
 const (
 	AuthorizationStatusActive                  AuthorizationStatus = "active"
@@ -187,6 +232,69 @@ func (e TokenGrantTokenType) Valid() bool {
 	}
 }
 
+// Defines values for TransactionKind.
+const (
+	TransactionKindBuy        TransactionKind = "buy"
+	TransactionKindDeposit    TransactionKind = "deposit"
+	TransactionKindDividend   TransactionKind = "dividend"
+	TransactionKindFee        TransactionKind = "fee"
+	TransactionKindInterest   TransactionKind = "interest"
+	TransactionKindOther      TransactionKind = "other"
+	TransactionKindPurchase   TransactionKind = "purchase"
+	TransactionKindRefund     TransactionKind = "refund"
+	TransactionKindSell       TransactionKind = "sell"
+	TransactionKindTransfer   TransactionKind = "transfer"
+	TransactionKindWithdrawal TransactionKind = "withdrawal"
+)
+
+// Valid indicates whether the value is a known member of the TransactionKind enum.
+func (e TransactionKind) Valid() bool {
+	switch e {
+	case TransactionKindBuy:
+		return true
+	case TransactionKindDeposit:
+		return true
+	case TransactionKindDividend:
+		return true
+	case TransactionKindFee:
+		return true
+	case TransactionKindInterest:
+		return true
+	case TransactionKindOther:
+		return true
+	case TransactionKindPurchase:
+		return true
+	case TransactionKindRefund:
+		return true
+	case TransactionKindSell:
+		return true
+	case TransactionKindTransfer:
+		return true
+	case TransactionKindWithdrawal:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TransactionStatus.
+const (
+	TransactionStatusPending TransactionStatus = "pending"
+	TransactionStatusPosted  TransactionStatus = "posted"
+)
+
+// Valid indicates whether the value is a known member of the TransactionStatus enum.
+func (e TransactionStatus) Valid() bool {
+	switch e {
+	case TransactionStatusPending:
+		return true
+	case TransactionStatusPosted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SandboxAuthorizeParamsResponseType.
 const (
 	Code SandboxAuthorizeParamsResponseType = "code"
@@ -243,6 +351,77 @@ type Accepted struct {
 // AcceptedStatus defines model for Accepted.Status.
 type AcceptedStatus string
 
+// Account An account at an institution, reached through one of the caller's providers.
+// The institution's own account id and the full account number are never
+// exposed: `mask` holds at most the last four characters. `balance` is the
+// current balance, absent until a sync stored the first one.
+//
+// Example: {"_links":{"balances":"/api/v1/accounts/0193a1c2-7b3e-7c11-9d2a-4e5f60718293/balances","provider":"/api/v1/providers/0193a1b0-1c2d-7e3f-8a4b-5c6d7e8f9012","self":"/api/v1/accounts/0193a1c2-7b3e-7c11-9d2a-4e5f60718293","transactions":"/api/v1/transactions?account_id=0193a1c2-7b3e-7c11-9d2a-4e5f60718293"},"balance":{"as_of":"2026-11-21T10:30:00Z","available":"1490.75","currency":"USD","current":"1520.75","limit":null},"created_at":"2026-11-20T08:00:00Z","currency":"USD","id":"0193a1c2-7b3e-7c11-9d2a-4e5f60718293","mask":"4321","name":"Everyday Checking","official_name":"Everyday Checking Account","provider_id":"0193a1b0-1c2d-7e3f-8a4b-5c6d7e8f9012","status":"open","subtype":"checking","type":"depository","updated_at":"2026-11-21T10:31:02Z"}
+type Account struct {
+	UnderscoreLinks AccountLinks `json:"_links"`
+
+	// Balance An account's balance as of one moment. `current` is, for a credit or loan account, what is owed. `available` and `limit` are null when the institution does not say.
+	//
+	// Example: {"as_of":"2026-11-21T10:30:00Z","available":"1490.75","currency":"USD","current":"1520.75","limit":null}
+	Balance *Balance `json:"balance,omitempty"`
+
+	// CreatedAt When the account was first synced.
+	CreatedAt time.Time `json:"created_at"`
+
+	// Currency An ISO 4217 currency code; every amount next to it is in this currency.
+	//
+	// Example: USD
+	Currency CurrencyCode       `json:"currency"`
+	Id       openapi_types.UUID `json:"id"`
+
+	// Mask At most the last four characters of the account number.
+	Mask *string `json:"mask"`
+	Name string  `json:"name"`
+
+	// OfficialName The institution's formal name for the account.
+	OfficialName *string            `json:"official_name"`
+	ProviderId   openapi_types.UUID `json:"provider_id"`
+
+	// Status `closed`: the institution no longer lists the account; it is kept, with its history.
+	Status AccountStatus `json:"status"`
+
+	// Subtype The institution's own subtype (checking, 401k).
+	Subtype   *string     `json:"subtype"`
+	Type      AccountType `json:"type"`
+	UpdatedAt time.Time   `json:"updated_at"`
+}
+
+// AccountLinks defines model for AccountLinks.
+type AccountLinks struct {
+	Balances     string `json:"balances"`
+	Provider     string `json:"provider"`
+	Self         string `json:"self"`
+	Transactions string `json:"transactions"`
+}
+
+// AccountList Offset mode sets total, page, per_page and pages; cursor mode sets next_cursor and has_more.
+type AccountList struct {
+	UnderscoreLinks PageLinks `json:"_links"`
+	HasMore         *bool     `json:"has_more,omitempty"`
+	Items           []Account `json:"items"`
+	NextCursor      *string   `json:"next_cursor,omitempty"`
+	Page            *int32    `json:"page,omitempty"`
+	Pages           *int32    `json:"pages,omitempty"`
+	PerPage         *int32    `json:"per_page,omitempty"`
+	Total           *int64    `json:"total,omitempty"`
+}
+
+// AccountStatus `closed`: the institution no longer lists the account; it is kept, with its history.
+type AccountStatus string
+
+// AccountType defines model for AccountType.
+type AccountType string
+
+// Amount An exact amount of money as a decimal string, never a JSON number; positive is money into the account. At most 4 decimals, kept as the institution gave them (`-42.50` stays `-42.50`).
+//
+// Example: -42.50
+type Amount = string
+
 // Authorization defines model for Authorization.
 type Authorization struct {
 	// AuthorizedAt When the user last consented.
@@ -281,6 +460,38 @@ type AuthorizationStart struct {
 // AuthorizationStartFlow defines model for AuthorizationStart.Flow.
 type AuthorizationStartFlow string
 
+// Balance An account's balance as of one moment. `current` is, for a credit or loan account, what is owed. `available` and `limit` are null when the institution does not say.
+//
+// Example: {"as_of":"2026-11-21T10:30:00Z","available":"1490.75","currency":"USD","current":"1520.75","limit":null}
+type Balance struct {
+	// AsOf When the balance was true at the institution.
+	AsOf time.Time `json:"as_of"`
+
+	// Available What can be spent or withdrawn.
+	Available *string `json:"available"`
+
+	// Currency An ISO 4217 currency code; every amount next to it is in this currency.
+	//
+	// Example: USD
+	Currency CurrencyCode `json:"currency"`
+
+	// Current An exact amount of money as a decimal string, never a JSON number; positive is money into the account. At most 4 decimals, kept as the institution gave them (`-42.50` stays `-42.50`).
+	//
+	// Example: -42.50
+	Current Amount `json:"current"`
+
+	// Limit The credit limit.
+	Limit *string `json:"limit"`
+}
+
+// BalanceList A page of a balance history, newest first. `next_cursor` is null on the last page.
+type BalanceList struct {
+	UnderscoreLinks PageLinks `json:"_links"`
+	HasMore         bool      `json:"has_more"`
+	Items           []Balance `json:"items"`
+	NextCursor      *string   `json:"next_cursor"`
+}
+
 // ChangePasswordRequest defines model for ChangePasswordRequest.
 type ChangePasswordRequest struct {
 	CurrentPassword string `json:"current_password"`
@@ -296,6 +507,21 @@ type CreateProviderRequest struct {
 	Alias       string `json:"alias"`
 	ProviderKey string `json:"provider_key"`
 }
+
+// CurrencyCode An ISO 4217 currency code; every amount next to it is in this currency.
+//
+// Example: USD
+type CurrencyCode = string
+
+// DateParameter A calendar date, YYYY-MM-DD.
+//
+// Example: 2026-11-01
+type DateParameter = string
+
+// DecimalParameter A plain decimal number (no exponent, no plus sign, no leading zero), at most 8 decimals.
+//
+// Example: -42.5
+type DecimalParameter = string
 
 // DependencyStatus `up`, `down`, or `memory` for an in-process store that cannot fail.
 type DependencyStatus string
@@ -452,10 +678,21 @@ type RegisterRequest struct {
 	Password string `json:"password"`
 }
 
+// RemovedTransaction A transaction the client must drop.
+type RemovedTransaction struct {
+	AccountId openapi_types.UUID `json:"account_id"`
+	Id        openapi_types.UUID `json:"id"`
+}
+
 // ReplaceProviderRequest defines model for ReplaceProviderRequest.
 type ReplaceProviderRequest struct {
 	Alias string `json:"alias"`
 }
+
+// SearchText Text to look for, ignoring case.
+//
+// Example: coffee
+type SearchText = string
 
 // Session defines model for Session.
 type Session struct {
@@ -502,6 +739,104 @@ type TokenRequest struct {
 	Token string `json:"token"`
 }
 
+// Transaction One transaction of one of the caller's accounts, pending or posted (the same
+// id throughout). `amount` is a decimal string in `currency`, positive into
+// the account. `date` is the institution's ledger date; `authorized_date` and
+// `posted_date` are null when unknown (a pending transaction has no
+// `posted_date`); `investment` is null except for investment activity. All
+// fields are present unless `fields` selected some; `id` always is.
+//
+// Example: {"_links":{"account":"/api/v1/accounts/0193a1c2-7b3e-7c11-9d2a-4e5f60718293","self":"/api/v1/transactions/0193a1d4-2e5f-7a60-8b71-9c2d3e4f5a6b"},"account_id":"0193a1c2-7b3e-7c11-9d2a-4e5f60718293","amount":"-42.50","authorized_date":"2026-11-19","category":{"detailed":"FOOD_AND_DRINK_COFFEE","primary":"FOOD_AND_DRINK"},"created_at":"2026-11-20T08:00:00Z","currency":"USD","date":"2026-11-20","description":"BLUE BOTTLE COFFEE 0042","id":"0193a1d4-2e5f-7a60-8b71-9c2d3e4f5a6b","investment":null,"kind":"purchase","merchant_name":"Blue Bottle Coffee","posted_date":"2026-11-20","provider_id":"0193a1b0-1c2d-7e3f-8a4b-5c6d7e8f9012","status":"posted","updated_at":"2026-11-21T10:31:02Z"}
+type Transaction struct {
+	UnderscoreLinks *TransactionLinks   `json:"_links,omitempty"`
+	AccountId       *openapi_types.UUID `json:"account_id,omitempty"`
+
+	// Amount An exact amount of money as a decimal string, never a JSON number; positive is money into the account. At most 4 decimals, kept as the institution gave them (`-42.50` stays `-42.50`).
+	//
+	// Example: -42.50
+	Amount         *Amount             `json:"amount,omitempty"`
+	AuthorizedDate *openapi_types.Date `json:"authorized_date,omitempty"`
+
+	// Category The institution's category; either part is null when it gives none.
+	Category  *TransactionCategory `json:"category,omitempty"`
+	CreatedAt *time.Time           `json:"created_at,omitempty"`
+
+	// Currency An ISO 4217 currency code; every amount next to it is in this currency.
+	//
+	// Example: USD
+	Currency *CurrencyCode `json:"currency,omitempty"`
+
+	// Date The institution's ledger date.
+	Date        *openapi_types.Date `json:"date,omitempty"`
+	Description *string             `json:"description,omitempty"`
+	Id          openapi_types.UUID  `json:"id"`
+
+	// Investment The security side of investment activity, null for any other transaction. Price and fees are in the transaction's currency; null when not given.
+	Investment *TransactionInvestment `json:"investment,omitempty"`
+
+	// Kind What the transaction did, whatever the institution called it. A deposit, refund or sell is never negative; a withdrawal, purchase or buy never positive.
+	Kind         *TransactionKind    `json:"kind,omitempty"`
+	MerchantName *string             `json:"merchant_name,omitempty"`
+	PostedDate   *openapi_types.Date `json:"posted_date,omitempty"`
+	ProviderId   *openapi_types.UUID `json:"provider_id,omitempty"`
+
+	// Status `pending` until the institution settles it; it keeps its id when it posts.
+	Status    *TransactionStatus `json:"status,omitempty"`
+	UpdatedAt *time.Time         `json:"updated_at,omitempty"`
+}
+
+// TransactionCategory The institution's category; either part is null when it gives none.
+type TransactionCategory struct {
+	Detailed *string `json:"detailed"`
+	Primary  *string `json:"primary"`
+}
+
+// TransactionChanges One page of the changes feed. Each transaction appears once, as it is now; apply `added`, then `modified`, then `removed`.
+//
+// Example: {"_links":{"next":"/api/v1/transactions/changes?cursor=AQx0cmFuc2FjdGlvbnM.k2Vb1hH0bDq2eA3tI7rS5g","self":"/api/v1/transactions/changes"},"added":[],"has_more":false,"modified":[],"next_cursor":"AQx0cmFuc2FjdGlvbnM.k2Vb1hH0bDq2eA3tI7rS5g","removed":[{"account_id":"0193a1c2-7b3e-7c11-9d2a-4e5f60718293","id":"0193a1d4-2e5f-7a60-8b71-9c2d3e4f5a6b"}]}
+type TransactionChanges struct {
+	UnderscoreLinks PageLinks     `json:"_links"`
+	Added           []Transaction `json:"added"`
+	HasMore         bool          `json:"has_more"`
+	Modified        []Transaction `json:"modified"`
+
+	// NextCursor Where the next page starts; always set, so a client that caught up keeps it to ask what changed since.
+	NextCursor string               `json:"next_cursor"`
+	Removed    []RemovedTransaction `json:"removed"`
+}
+
+// TransactionInvestment The security side of investment activity, null for any other transaction. Price and fees are in the transaction's currency; null when not given.
+type TransactionInvestment struct {
+	Fees *string `json:"fees"`
+
+	// Price Per unit, up to 8 decimals.
+	Price *string `json:"price"`
+
+	// Quantity Units, signed as the position moves; up to 8 decimals.
+	Quantity   string             `json:"quantity"`
+	SecurityId openapi_types.UUID `json:"security_id"`
+}
+
+// TransactionKind What the transaction did, whatever the institution called it. A deposit, refund or sell is never negative; a withdrawal, purchase or buy never positive.
+type TransactionKind string
+
+// TransactionLinks defines model for TransactionLinks.
+type TransactionLinks struct {
+	Account string `json:"account"`
+	Self    string `json:"self"`
+}
+
+// TransactionList A page of transactions, sorted -date,-id. `next_cursor` is null on the last page.
+type TransactionList struct {
+	UnderscoreLinks PageLinks     `json:"_links"`
+	HasMore         bool          `json:"has_more"`
+	Items           []Transaction `json:"items"`
+	NextCursor      *string       `json:"next_cursor"`
+}
+
+// TransactionStatus `pending` until the institution settles it; it keeps its id when it posts.
+type TransactionStatus string
+
 // UpdateProviderRequest defines model for UpdateProviderRequest.
 type UpdateProviderRequest struct {
 	Alias *string `json:"alias,omitempty"`
@@ -523,6 +858,12 @@ type User struct {
 	UpdatedAt     time.Time          `json:"updated_at"`
 }
 
+// AccountID defines model for AccountID.
+type AccountID = openapi_types.UUID
+
+// Cursor defines model for Cursor.
+type Cursor = string
+
 // Fields defines model for Fields.
 type Fields = string
 
@@ -531,6 +872,15 @@ type IdempotencyKey = string
 
 // IfMatch defines model for IfMatch.
 type IfMatch = string
+
+// IfModifiedSince defines model for IfModifiedSince.
+type IfModifiedSince = string
+
+// IfNoneMatch defines model for IfNoneMatch.
+type IfNoneMatch = string
+
+// Limit defines model for Limit.
+type Limit = int32
 
 // OAuthCode defines model for OAuthCode.
 type OAuthCode = string
@@ -546,6 +896,12 @@ type PerPage = int32
 
 // ProviderID defines model for ProviderID.
 type ProviderID = openapi_types.UUID
+
+// TransactionFields defines model for TransactionFields.
+type TransactionFields = string
+
+// TransactionID defines model for TransactionID.
+type TransactionID = openapi_types.UUID
 
 // AuthorizationState defines model for AuthorizationState.
 type AuthorizationState = Authorization
@@ -594,6 +950,50 @@ type UnsupportedMediaType = Problem
 
 // ValidationFailed An RFC 9457 problem document.
 type ValidationFailed = Problem
+
+// ListAccountsParams defines parameters for ListAccounts.
+type ListAccountsParams struct {
+	// Page Page number, from 1.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PerPage Items per page (at most 100; more is an error, never silently clamped).
+	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page (cursor mode). Opaque; a forged or altered cursor, or one from another query, is 422.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Items per page in cursor mode (at most 100; more is an error, never silently clamped). Default 20 (100 for the changes feed).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// ProviderId Only the accounts reached through this provider.
+	ProviderId *openapi_types.UUID `form:"provider_id,omitempty" json:"provider_id,omitempty"`
+	Type       *AccountType        `form:"type,omitempty" json:"type,omitempty"`
+	Status     *AccountStatus      `form:"status,omitempty" json:"status,omitempty"`
+
+	// Search Only accounts whose name contains this text, ignoring case.
+	Search *SearchText `form:"search,omitempty" json:"search,omitempty"`
+}
+
+// GetAccountParams defines parameters for GetAccount.
+type GetAccountParams struct {
+	// IfNoneMatch ETags the client has; a match answers 304.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// ListAccountBalancesParams defines parameters for ListAccountBalances.
+type ListAccountBalancesParams struct {
+	// Cursor The `next_cursor` of the previous page (cursor mode). Opaque; a forged or altered cursor, or one from another query, is 422.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Items per page in cursor mode (at most 100; more is an error, never silently clamped). Default 20 (100 for the changes feed).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// From Only snapshots as of this UTC day or later (YYYY-MM-DD).
+	From *DateParameter `form:"from,omitempty" json:"from,omitempty"`
+
+	// To Only snapshots as of this UTC day or earlier (YYYY-MM-DD).
+	To *DateParameter `form:"to,omitempty" json:"to,omitempty"`
+}
 
 // ResendVerificationEmailParams defines parameters for ResendVerificationEmail.
 type ResendVerificationEmailParams struct {
@@ -735,6 +1135,62 @@ type ListSessionsParams struct {
 	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
 }
 
+// ListTransactionsParams defines parameters for ListTransactions.
+type ListTransactionsParams struct {
+	// Cursor The `next_cursor` of the previous page (cursor mode). Opaque; a forged or altered cursor, or one from another query, is 422.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Items per page in cursor mode (at most 100; more is an error, never silently clamped). Default 20 (100 for the changes feed).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// AccountId Only this account's transactions.
+	AccountId *openapi_types.UUID `form:"account_id,omitempty" json:"account_id,omitempty"`
+
+	// ProviderId Only the transactions of accounts reached through this provider.
+	ProviderId *openapi_types.UUID `form:"provider_id,omitempty" json:"provider_id,omitempty"`
+	Status     *TransactionStatus  `form:"status,omitempty" json:"status,omitempty"`
+
+	// DateFrom Only transactions on this ledger date or later (YYYY-MM-DD).
+	DateFrom *DateParameter `form:"date_from,omitempty" json:"date_from,omitempty"`
+
+	// DateTo Only transactions on this ledger date or earlier (YYYY-MM-DD).
+	DateTo *DateParameter `form:"date_to,omitempty" json:"date_to,omitempty"`
+
+	// AmountMin Only amounts at least this (a decimal string, up to 8 decimals).
+	AmountMin *DecimalParameter `form:"amount_min,omitempty" json:"amount_min,omitempty"`
+
+	// AmountMax Only amounts at most this (a decimal string, up to 8 decimals).
+	AmountMax *DecimalParameter `form:"amount_max,omitempty" json:"amount_max,omitempty"`
+	Kind      *TransactionKind  `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// Search Only transactions whose description or merchant name contains this text, ignoring case.
+	Search *SearchText `form:"search,omitempty" json:"search,omitempty"`
+
+	// Fields Comma-separated fields to return, among id, account_id, provider_id, status, amount, currency, date, authorized_date, posted_date, description, merchant_name, category, kind, investment, created_at, updated_at, _links. `id` is always returned.
+	Fields *TransactionFields `form:"fields,omitempty" json:"fields,omitempty"`
+}
+
+// ListTransactionChangesParams defines parameters for ListTransactionChanges.
+type ListTransactionChangesParams struct {
+	// Cursor The `next_cursor` of the previous page (cursor mode). Opaque; a forged or altered cursor, or one from another query, is 422.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Items per page in cursor mode (at most 100; more is an error, never silently clamped). Default 20 (100 for the changes feed).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// GetTransactionParams defines parameters for GetTransaction.
+type GetTransactionParams struct {
+	// Fields Comma-separated fields to return, among id, account_id, provider_id, status, amount, currency, date, authorized_date, posted_date, description, merchant_name, category, kind, investment, created_at, updated_at, _links. `id` is always returned.
+	Fields *TransactionFields `form:"fields,omitempty" json:"fields,omitempty"`
+
+	// IfNoneMatch ETags the client has; a match answers 304.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+
+	// IfModifiedSince An HTTP date; unchanged since then answers 304 (ignored when If-None-Match is sent).
+	IfModifiedSince *IfModifiedSince `json:"If-Modified-Since,omitempty"`
+}
+
 // RegisterUserParams defines parameters for RegisterUser.
 type RegisterUserParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
@@ -811,6 +1267,15 @@ type ServerInterface interface {
 	// GetHealth Service health with the state of each dependency
 	// (GET /api/health)
 	GetHealth(c *gin.Context)
+	// ListAccounts The caller's accounts, each with its current balance
+	// (GET /api/v1/accounts)
+	ListAccounts(c *gin.Context, params ListAccountsParams)
+	// GetAccount One of the caller's accounts, with its current balance
+	// (GET /api/v1/accounts/{account_id})
+	GetAccount(c *gin.Context, accountId AccountID, params GetAccountParams)
+	// ListAccountBalances The account's balance history, newest first
+	// (GET /api/v1/accounts/{account_id}/balances)
+	ListAccountBalances(c *gin.Context, accountId AccountID, params ListAccountBalancesParams)
 	// ResendVerificationEmail Send the verification email again
 	// (POST /api/v1/email-verification-requests)
 	ResendVerificationEmail(c *gin.Context, params ResendVerificationEmailParams)
@@ -889,6 +1354,15 @@ type ServerInterface interface {
 	// RefreshTokens Exchange a refresh token for a new token pair
 	// (POST /api/v1/tokens)
 	RefreshTokens(c *gin.Context)
+	// ListTransactions The caller's transactions, newest first
+	// (GET /api/v1/transactions)
+	ListTransactions(c *gin.Context, params ListTransactionsParams)
+	// ListTransactionChanges The delta feed of the caller's transactions
+	// (GET /api/v1/transactions/changes)
+	ListTransactionChanges(c *gin.Context, params ListTransactionChangesParams)
+	// GetTransaction One of the caller's transactions
+	// (GET /api/v1/transactions/{transaction_id})
+	GetTransaction(c *gin.Context, transactionId TransactionID, params GetTransactionParams)
 	// RegisterUser Register a new account
 	// (POST /api/v1/users)
 	RegisterUser(c *gin.Context, params RegisterUserParams)
@@ -947,6 +1421,198 @@ func (siw *ServerInterfaceWrapper) GetHealth(c *gin.Context) {
 	}
 
 	siw.Handler.GetHealth(c)
+}
+
+// ListAccounts operation middleware
+func (siw *ServerInterfaceWrapper) ListAccounts(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAccountsParams
+
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", c.Request.URL.Query(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter page: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "per_page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "per_page", c.Request.URL.Query(), &params.PerPage, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter per_page: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", c.Request.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter cursor: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", c.Request.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter limit: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "provider_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "provider_id", c.Request.URL.Query(), &params.ProviderId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "type" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "type", c.Request.URL.Query(), &params.Type, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter type: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "status" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", c.Request.URL.Query(), &params.Status, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter status: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "search" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "search", c.Request.URL.Query(), &params.Search, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter search: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListAccounts(c, params)
+}
+
+// GetAccount operation middleware
+func (siw *ServerInterfaceWrapper) GetAccount(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "account_id" -------------
+	var accountId AccountID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "account_id", c.Param("account_id"), &accountId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter account_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetAccountParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for If-None-Match, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter If-None-Match: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.GetAccount(c, accountId, params)
+}
+
+// ListAccountBalances operation middleware
+func (siw *ServerInterfaceWrapper) ListAccountBalances(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "account_id" -------------
+	var accountId AccountID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "account_id", c.Param("account_id"), &accountId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter account_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAccountBalancesParams
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", c.Request.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter cursor: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", c.Request.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter limit: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "from" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "from", c.Request.URL.Query(), &params.From, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter from: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "to", c.Request.URL.Query(), &params.To, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter to: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListAccountBalances(c, accountId, params)
 }
 
 // ResendVerificationEmail operation middleware
@@ -1958,6 +2624,232 @@ func (siw *ServerInterfaceWrapper) RefreshTokens(c *gin.Context) {
 	siw.Handler.RefreshTokens(c)
 }
 
+// ListTransactions operation middleware
+func (siw *ServerInterfaceWrapper) ListTransactions(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListTransactionsParams
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", c.Request.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter cursor: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", c.Request.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter limit: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "account_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "account_id", c.Request.URL.Query(), &params.AccountId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter account_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "provider_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "provider_id", c.Request.URL.Query(), &params.ProviderId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "status" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", c.Request.URL.Query(), &params.Status, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter status: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "date_from" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "date_from", c.Request.URL.Query(), &params.DateFrom, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter date_from: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "date_to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "date_to", c.Request.URL.Query(), &params.DateTo, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter date_to: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "amount_min" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "amount_min", c.Request.URL.Query(), &params.AmountMin, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter amount_min: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "amount_max" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "amount_max", c.Request.URL.Query(), &params.AmountMax, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter amount_max: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "kind" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "kind", c.Request.URL.Query(), &params.Kind, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter kind: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "search" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "search", c.Request.URL.Query(), &params.Search, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter search: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "fields" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "fields", c.Request.URL.Query(), &params.Fields, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter fields: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListTransactions(c, params)
+}
+
+// ListTransactionChanges operation middleware
+func (siw *ServerInterfaceWrapper) ListTransactionChanges(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListTransactionChangesParams
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", c.Request.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter cursor: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", c.Request.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter limit: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListTransactionChanges(c, params)
+}
+
+// GetTransaction operation middleware
+func (siw *ServerInterfaceWrapper) GetTransaction(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "transaction_id" -------------
+	var transactionId TransactionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "transaction_id", c.Param("transaction_id"), &transactionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter transaction_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetTransactionParams
+
+	// ------------- Optional query parameter "fields" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "fields", c.Request.URL.Query(), &params.Fields, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter fields: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for If-None-Match, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter If-None-Match: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	// ------------- Optional header parameter "If-Modified-Since" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Modified-Since")]; found {
+		var IfModifiedSince IfModifiedSince
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for If-Modified-Since, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Modified-Since", valueList[0], &IfModifiedSince, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter If-Modified-Since: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IfModifiedSince = &IfModifiedSince
+
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.GetTransaction(c, transactionId, params)
+}
+
 // RegisterUser operation middleware
 func (siw *ServerInterfaceWrapper) RegisterUser(c *gin.Context) {
 
@@ -2291,5 +3183,11 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.GET(options.BaseURL+"/api/v1/providers/:provider_id/authorization/callback", wrapper.CompleteRedirectAuthorization)
 	router.POST(options.BaseURL+"/api/v1/providers/:provider_id/authorization/callback", wrapper.CompleteLinkAuthorization)
 	router.GET(options.BaseURL+"/api/v1/oauth/:provider_key/callback", wrapper.CompleteRedirectAuthorizationByType)
+	router.GET(options.BaseURL+"/api/v1/accounts", wrapper.ListAccounts)
+	router.GET(options.BaseURL+"/api/v1/accounts/:account_id", wrapper.GetAccount)
+	router.GET(options.BaseURL+"/api/v1/accounts/:account_id/balances", wrapper.ListAccountBalances)
+	router.GET(options.BaseURL+"/api/v1/transactions", wrapper.ListTransactions)
+	router.GET(options.BaseURL+"/api/v1/transactions/changes", wrapper.ListTransactionChanges)
+	router.GET(options.BaseURL+"/api/v1/transactions/:transaction_id", wrapper.GetTransaction)
 	router.GET(options.BaseURL+"/sandbox/oauth/authorize", wrapper.SandboxAuthorize)
 }

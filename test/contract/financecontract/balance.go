@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	financeapp "github.com/dashtam/dashtam/application/finance"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/finance"
@@ -140,5 +142,32 @@ func balancesGoWithTheirProvider(t *testing.T, h Harness) {
 	})
 	if !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("UpdateBalance of a deleted account: got %v, want ErrNotFound", err)
+	}
+}
+
+func currentBalancesAreEachAccountsNewest(t *testing.T, h Harness) {
+	p := newProvider(t, h)
+	a, b, none := newAccount(t, h, p, "acc-a"), newAccount(t, h, p, "acc-b"), newAccount(t, h, p, "acc-none")
+	for i, current := range []string{"1.00", "2.00", "3.00"} {
+		record(t, h, newBalance(t, a, current, "", "", base.Add(time.Duration(i)*time.Hour)))
+	}
+	newestB := newBalance(t, b, "-5.5000", "10", "", base)
+	record(t, h, newestB)
+	other := newAccount(t, h, newProvider(t, h), "acc-other")
+	record(t, h, newBalance(t, other, "9.00", "", "", base))
+
+	got, err := h.Store.CurrentBalances(t.Context(), []uuid.UUID{a.ID(), b.ID(), none.ID(), newID(t)})
+	if err != nil {
+		t.Fatalf("CurrentBalances: %v", err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d balances, want those of the two accounts that have one: %v", len(got), got)
+	}
+	if c := got[a.ID()].Current().Amount().String(); c != "3.00" {
+		t.Errorf("account a's current balance %s, want the newest, 3.00", c)
+	}
+	assertBalances(t, []finance.Balance{got[b.ID()]}, []finance.Balance{newestB})
+	if empty, err := h.Store.CurrentBalances(t.Context(), nil); err != nil || len(empty) != 0 {
+		t.Errorf("no accounts: %v, %v", empty, err)
 	}
 }

@@ -148,6 +148,16 @@ func accountFiltersAndPages(t *testing.T, h Harness) {
 	if err != nil || !slices.Equal(accountIDs(second), all[1:]) {
 		t.Errorf("second page: %v, %v; want %v", accountIDs(second), err, all[1:])
 	}
+	byOffset, err := h.Store.ListAccounts(t.Context(), financeapp.AccountQuery{UserID: p.UserID(), Offset: 1, Limit: 5})
+	if err != nil || !slices.Equal(accountIDs(byOffset), all[1:]) {
+		t.Errorf("offset page: %v, %v; want %v", accountIDs(byOffset), err, all[1:])
+	}
+	for _, c := range cases {
+		n, err := h.Store.CountAccounts(t.Context(), p.UserID(), c.filter)
+		if err != nil || n != int64(len(c.want)) {
+			t.Errorf("count, %s: %d, %v; want %d", c.name, n, err, len(c.want))
+		}
+	}
 }
 
 func sortedIDs(ids ...uuid.UUID) []uuid.UUID {

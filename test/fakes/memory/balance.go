@@ -57,3 +57,18 @@ func (m *FinanceStore) Balances(_ context.Context, q financeapp.BalanceQuery) ([
 	}
 	return out, nil
 }
+
+// CurrentBalances returns the newest balance of each of accountIDs that has
+// one.
+func (m *FinanceStore) CurrentBalances(_ context.Context, accountIDs []uuid.UUID) (map[uuid.UUID]finance.Balance, error) {
+	m.providers.mu.Lock()
+	defer m.providers.mu.Unlock()
+	out := make(map[uuid.UUID]finance.Balance, len(accountIDs))
+	for _, id := range accountIDs {
+		history := m.balances[id]
+		if _, ok := m.liveAccount(id); ok && len(history) > 0 {
+			out[id] = finance.RehydrateBalance(history[len(history)-1])
+		}
+	}
+	return out, nil
+}

@@ -266,14 +266,34 @@ func (m *FinanceStore) ListAccounts(_ context.Context, q financeapp.AccountQuery
 	m.providers.mu.Lock()
 	defer m.providers.mu.Unlock()
 	var out []*finance.Account
-	for id, s := range m.accounts {
-		user, ok := m.userOf(s.ProviderID)
-		if ok && user == q.UserID && accountMatches(s, q.Filter) && (q.After == uuid.Nil || compareIDs(id, q.After) > 0) {
+	for id, s := range m.accountsOf(q.UserID, q.Filter) {
+		if q.After == uuid.Nil || compareIDs(id, q.After) > 0 {
 			out = append(out, finance.RehydrateAccount(s))
 		}
 	}
 	slices.SortFunc(out, func(a, b *finance.Account) int { return compareIDs(a.ID(), b.ID()) })
+	if q.After == uuid.Nil {
+		out = out[min(len(out), q.Offset):]
+	}
 	return out[:min(len(out), q.Limit)], nil
+}
+
+// CountAccounts returns how many of userID's accounts match f.
+func (m *FinanceStore) CountAccounts(_ context.Context, userID uuid.UUID, f financeapp.AccountFilter) (int64, error) {
+	m.providers.mu.Lock()
+	defer m.providers.mu.Unlock()
+	return int64(len(m.accountsOf(userID, f))), nil
+}
+
+// accountsOf returns userID's accounts matching f, by id.
+func (m *FinanceStore) accountsOf(userID uuid.UUID, f financeapp.AccountFilter) map[uuid.UUID]finance.AccountSnapshot {
+	out := map[uuid.UUID]finance.AccountSnapshot{}
+	for id, s := range m.accounts {
+		if user, ok := m.userOf(s.ProviderID); ok && user == userID && accountMatches(s, f) {
+			out[id] = s
+		}
+	}
+	return out
 }
 
 func accountMatches(s finance.AccountSnapshot, f financeapp.AccountFilter) bool {
