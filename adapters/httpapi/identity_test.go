@@ -341,7 +341,7 @@ func TestPasswordReset(t *testing.T) {
 // The identity journey runs the same on Postgres (in CI) as on SQLite.
 func TestIdentityJourneyOnPostgres(t *testing.T) {
 	t.Parallel()
-	h := apitest.New(t, apitest.Options{Postgres: true})
+	h := apitest.New(t, apitest.Options{Postgres: true, Env: map[string]string{"REFRESH_REUSE_GRACE": "0s"}}) // reuse below is theft at once
 	register(t, h, "ann@example.com")
 	token := h.Mail.LastToken(t, "ann@example.com", "Verify")
 	h.Do(apitest.Request{Method: "POST", Path: "/api/v1/email-verifications", Body: map[string]any{"token": token}}).Expect(t, http.StatusOK)
