@@ -56,6 +56,55 @@ type Writes interface {
 	// is domain.ErrNotFound.
 	UpdateBalance(ctx context.Context, accountID uuid.UUID,
 		fn func(last *finance.Balance) (*finance.Balance, error)) (bool, error)
+	// StoreTransactionPage stores one page of a provider's transaction
+	// changes together with the connector's resume state after it, in one
+	// database transaction: a crash resumes exactly after the last committed
+	// page, never earlier (duplicates) and never later (losses). Each batch is
+	// one account's part of the page, applied as UpdateTransactions applies
+	// its fn. A batch for an account of another provider is ErrForeignRecord;
+	// an unknown account or provider is domain.ErrNotFound. Nothing of the
+	// page, resume state included, is stored unless all of it is.
+	StoreTransactionPage(ctx context.Context, providerID uuid.UUID, page TransactionPageWrite) (TransactionCounts, error)
+	// TransactionResume returns the resume state stored with the provider's
+	// last committed page (nil before the first).
+	TransactionResume(ctx context.Context, providerID uuid.UUID) ([]byte, error)
+	// SaveSecurities inserts the provider's securities it does not have yet
+	// and updates the others, matched by identity (SecurityDetails.Key), and
+	// returns the id of every given security by key.
+	SaveSecurities(ctx context.Context, providerID uuid.UUID,
+		securities []finance.SecurityDetails) (map[finance.SecurityKey]uuid.UUID, error)
+	// UpdateHoldings loads the account's holdings and calls fn, which returns
+	// the account's complete set of holdings as it is now: new ones are
+	// inserted, changed ones updated, and stored ones fn does not return are
+	// deleted (a complete answer replaces the last snapshot). One
+	// transaction; fn's error aborts it. An unknown account is
+	// domain.ErrNotFound.
+	UpdateHoldings(ctx context.Context, accountID uuid.UUID,
+		fn func(stored []*finance.Holding) ([]*finance.Holding, error)) (HoldingCounts, error)
+}
+
+// TransactionPageWrite is one page of a provider's transaction changes, for
+// StoreTransactionPage.
+type TransactionPageWrite struct {
+	Batches []TransactionBatch
+	// Resume is the connector's state after this page; it replaces the stored
+	// one in the page's transaction.
+	Resume []byte
+}
+
+// TransactionBatch is one account's part of a page: the store loads the
+// account's transactions (tombstones too) whose institution ids are among
+// InstitutionIDs and calls Apply with them; Apply returns the transactions to
+// save.
+type TransactionBatch struct {
+	AccountID      uuid.UUID
+	InstitutionIDs []string
+	Apply          func(stored []*finance.Transaction) ([]*finance.Transaction, error)
+}
+
+// HoldingCounts is what one UpdateHoldings call changed, for a sync's results.
+type HoldingCounts struct {
+	Added, Updated, Removed int
 }
 
 // ErrStaleBalance: a balance snapshot was appended that is no newer than the
