@@ -1,0 +1,97 @@
+package persistence_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dashtam/dashtam/adapters/jobs"
+	"github.com/dashtam/dashtam/adapters/persistence"
+	datasyncapp "github.com/dashtam/dashtam/application/datasync"
+	"github.com/dashtam/dashtam/test/contract/synccontract"
+	"github.com/dashtam/dashtam/test/dbtest"
+)
+
+func TestSyncStoreSQLite(t *testing.T) {
+	synccontract.Run(t, func(t *testing.T) synccontract.Harness {
+		return syncHarness(t, dbtest.SQLite(t))
+	})
+}
+
+func TestSyncStorePostgres(t *testing.T) {
+	dbtest.PostgresURL(t) // skip (or fail under CI) once, not in every subtest
+	synccontract.Run(t, func(t *testing.T) synccontract.Harness {
+		return syncHarness(t, dbtest.Postgres(t))
+	})
+}
+
+func syncHarness(t *testing.T, db *persistence.DB) synccontract.Harness {
+	return synccontract.Harness{
+		Store:          persistence.NewSyncStore(db, syncEngine(t, db)),
+		Providers:      persistence.NewProviderStore(db),
+		Authorizations: persistence.NewAuthorizationStore(db, newKeyring(t, newKey(t, "k1"))),
+		NewUser:        synccontract.UsersVia(persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL)),
+		SyncJobs: func(ctx context.Context, providerID uuid.UUID) ([]datasyncapp.SyncJob, error) {
+			return syncJobs(ctx, db, providerID)
+		},
+	}
+}
+
+// syncEngine is a job engine, not started, that knows the sync job: the
+// jobs a store enqueues on it stay queued, for syncJobs to count.
+func syncEngine(t *testing.T, db *persistence.DB) *jobs.Engine {
+	t.Helper()
+	w := jobs.NewWorkers(slog.New(slog.DiscardHandler))
+	if err := jobs.Register(w, func(context.Context, datasyncapp.SyncJob) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	dialect, pool := jobs.Postgres, db.SQL
+	if db.Dialect == persistence.SQLite {
+		var err error
+		if pool, err = db.OpenSingleConnPool(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = pool.Close() })
+		dialect = jobs.SQLite
+	}
+	engine, err := jobs.New(dialect, pool, jobs.Config{Workers: w, Concurrency: 1, PollInterval: time.Second,
+		Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return engine
+}
+
+// syncJobs returns the sync jobs committed to River's table for providerID.
+func syncJobs(ctx context.Context, db *persistence.DB, providerID uuid.UUID) ([]datasyncapp.SyncJob, error) {
+	// River's SQLite driver keeps args as SQLite's binary JSON: json() makes
+	// it text.
+	query := "SELECT json(args) FROM river_job WHERE kind = ?"
+	if db.Dialect == persistence.Postgres {
+		query = "SELECT args FROM river_job WHERE kind = $1"
+	}
+	rows, err := db.SQL.QueryContext(ctx, query, datasyncapp.SyncJob{}.Kind())
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	var out []datasyncapp.SyncJob
+	for rows.Next() {
+		var args []byte
+		if err := rows.Scan(&args); err != nil {
+			return nil, err
+		}
+		var job datasyncapp.SyncJob
+		if err := json.Unmarshal(args, &job); err != nil {
+			return nil, err
+		}
+		if job.ProviderID == providerID {
+			out = append(out, job)
+		}
+	}
+	return out, rows.Err()
+}
