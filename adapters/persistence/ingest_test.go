@@ -38,11 +38,11 @@ func TestInitialSyncIngestKeepsUpWithABareBatchedUpsert(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			bareDB := open(t)
 			bareAccount := ingestAccount(t, bareDB, persistence.NewFinanceStore(bareDB))
-			bareRows, bareUser := ingestTransactions(t, bareAccount), uuid.New()
+			bareRows, bareUser := ingestTransactions(t, bareAccount, ingestRows), uuid.New()
 			db := open(t)
 			st := persistence.NewFinanceStore(db)
 			account := ingestAccount(t, db, st)
-			rows := ingestTransactions(t, account)
+			rows := ingestTransactions(t, account, ingestRows)
 
 			var bare, ingest time.Duration
 			for i := 0; i < ingestRows; i += ingestPage {
@@ -102,13 +102,13 @@ func ingestAccount(t *testing.T, db *persistence.DB, st *persistence.FinanceStor
 	return a
 }
 
-// ingestTransactions builds ingestRows posted transactions of a, a year of
+// ingestTransactions builds n posted transactions of a, a year of
 // them, with a merchant and a category each, as a bank's feed has.
-func ingestTransactions(t *testing.T, a *finance.Account) []*finance.Transaction {
+func ingestTransactions(t *testing.T, a *finance.Account, n int) []*finance.Transaction {
 	t.Helper()
 	now := time.Now()
 	jan1 := time.Date(2029, time.January, 1, 0, 0, 0, 0, time.UTC)
-	out := make([]*finance.Transaction, ingestRows)
+	out := make([]*finance.Transaction, n)
 	for i := range out {
 		amount, err := money.ParseAmount("amount", fmt.Sprintf("-%d.%02d", i%997, i%100), "USD")
 		if err != nil {

@@ -232,16 +232,16 @@ func (s *SyncStore) ListSyncs(ctx context.Context, q datasyncapp.SyncQuery) ([]*
 	return out, nil
 }
 
-// UpdateSync locks the sync's row, loads its provider's state (zero but for
-// the provider when it has none yet), calls fn, and saves both, in one
-// transaction; it returns the sync as saved. fn's error rolls everything back
+// UpdateSync locks the sync's provider and the sync (lockSync), loads the
+// provider's state (zero but for the provider when it has none yet), calls
+// fn, and saves both, in one transaction; it returns the sync as saved. fn's error rolls everything back
 // and is returned as it is. An unknown sync is domain.ErrNotFound, and fn is
 // not called.
 func (s *SyncStore) UpdateSync(ctx context.Context, id uuid.UUID, fn func(*datasync.Sync, *datasyncapp.State) error) (*datasync.Sync, error) {
 	var saved *datasync.Sync
 	err := s.db.inTx(ctx, "update sync "+id.String(), func(tx *gorm.DB) error {
-		var row syncRow
-		if err := s.db.lockRow(tx, &row, "id = ?", id); err != nil {
+		row, err := s.lockSync(tx, id)
+		if err != nil {
 			return err
 		}
 		sy, err := row.toDomain()
@@ -276,6 +276,24 @@ func (s *SyncStore) UpdateSync(ctx context.Context, id uuid.UUID, fn func(*datas
 		return nil, err
 	}
 	return saved, nil
+}
+
+// lockSync locks the sync's provider and then the sync. Every writer of a
+// provider's data takes the provider's row first (FinanceStore.lockAccount
+// says why); the state row UpdateSync upserts is also written by each page of
+// transactions (StoreTransactionPage), which holds the provider's lock, so
+// taking it here too keeps the two from waiting on each other in a cycle. A
+// sync never changes provider, so reading it unlocked first is safe.
+func (s *SyncStore) lockSync(tx *gorm.DB, id uuid.UUID) (syncRow, error) {
+	var row syncRow
+	if err := tx.Select("provider_id").Where("id = ?", id).Take(&row).Error; err != nil {
+		return row, err
+	}
+	if _, err := lockProvider(s.db, tx, row.ProviderID); err != nil {
+		return row, err
+	}
+	err := s.db.lockRow(tx, &row, "id = ?", id)
+	return row, err
 }
 
 // loadSyncState returns the provider's state, zero but for ProviderID when

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +13,9 @@ import (
 	"github.com/dashtam/dashtam/adapters/jobs"
 	"github.com/dashtam/dashtam/adapters/persistence"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
+	financeapp "github.com/dashtam/dashtam/application/finance"
+	"github.com/dashtam/dashtam/domain/datasync"
+	"github.com/dashtam/dashtam/domain/finance"
 	"github.com/dashtam/dashtam/test/contract/synccontract"
 	"github.com/dashtam/dashtam/test/dbtest"
 )
@@ -94,4 +98,59 @@ func syncJobs(ctx context.Context, db *persistence.DB, providerID uuid.UUID) ([]
 		}
 	}
 	return out, rows.Err()
+}
+
+// A sync's update and a page of the same provider's transactions, at once,
+// both succeed: the first upsert of the provider's state row by each must
+// not leave them waiting on each other (both take the provider's row first).
+func TestSyncUpdateAndTransactionPageOfOneProviderBothSucceed(t *testing.T) {
+	for name, open := range dialects {
+		t.Run(name, func(t *testing.T) {
+			db := open(t)
+			syncs, st := persistence.NewSyncStore(db, syncEngine(t, db)), persistence.NewFinanceStore(db)
+			a := ingestAccount(t, db, st)
+			page := ingestTransactions(t, a, 3)
+			s, _, err := syncs.Begin(t.Context(), datasync.New(uuid.New(), a.ProviderID(), datasync.TriggerManual, time.Now()),
+				datasyncapp.SyncJob{ProviderID: a.ProviderID()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var called sync.WaitGroup
+			called.Add(2)
+			bothCalled := make(chan struct{})
+			go func() { called.Wait(); close(bothCalled) }()
+			hold := func() {
+				called.Done()
+				select {
+				case <-bothCalled:
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+			var wg sync.WaitGroup
+			var updateErr, pageErr error
+			wg.Go(func() {
+				_, updateErr = syncs.UpdateSync(context.Background(), s.ID(), func(s *datasync.Sync, st *datasyncapp.State) error {
+					hold()
+					st.NextSyncAt = time.Now()
+					return s.Start(time.Now())
+				})
+			})
+			wg.Go(func() {
+				_, pageErr = st.StoreTransactionPage(context.Background(), a.ProviderID(), financeapp.TransactionPageWrite{
+					Batches: []financeapp.TransactionBatch{{AccountID: a.ID(), InstitutionIDs: []string{"x"},
+						Apply: func([]*finance.Transaction) ([]*finance.Transaction, error) { hold(); return page, nil }}},
+					Resume: []byte("cursor"),
+				})
+			})
+			wg.Wait()
+			if updateErr != nil || pageErr != nil {
+				t.Fatalf("UpdateSync: %v; StoreTransactionPage: %v; want both to succeed", updateErr, pageErr)
+			}
+			resume, err := st.TransactionResume(t.Context(), a.ProviderID())
+			state, err2 := syncs.ProviderState(t.Context(), a.ProviderID())
+			if err != nil || err2 != nil || string(resume) != "cursor" || state.NextSyncAt.IsZero() {
+				t.Errorf("after both: resume %q (%v), state %+v (%v); want both saved", resume, err, state, err2)
+			}
+		})
+	}
 }
