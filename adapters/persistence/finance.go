@@ -247,9 +247,9 @@ func (s *FinanceStore) loadTransactions(tx *gorm.DB, accountID uuid.UUID, instit
 // statement): pgx otherwise prepares it, and after five executions Postgres
 // may settle on a generic plan made while the table was small, which in an
 // initial sync scanned the whole growing table page after page until
-// autovacuum's next ANALYZE (a 100,000-row sync took minutes, not seconds).
-// Planned with its parameters, it is one index probe per key. SQLite plans
-// every statement for its parameters already.
+// autovacuum's next ANALYZE (docs/performance.md, "Storing an initial
+// sync"). Planned with its parameters, it is one index probe per key. SQLite
+// plans every statement for its parameters already.
 func (s *FinanceStore) queryByKeys(tx *gorm.DB, accountID uuid.UUID, institutionIDs []string) (*sql.Rows, error) {
 	ctx := tx.Statement.Context
 	query := "SELECT " + transactionColumns(s.db) + " FROM transactions "
