@@ -120,8 +120,10 @@ func (r holdingRow) toDomain() (*finance.Holding, error) {
 // SaveSecurities locks the provider's row, which serializes the writers of
 // its securities, loads the ones with the given keys, and inserts the
 // securities it does not have and updates those whose details changed, in one
-// transaction; it returns every given security's id by key. Details that do
-// not validate are a *domain.ValidationError and store nothing. An unknown
+// transaction; it returns every given security's id by key. The port gives
+// no time, so a security's created and updated times are the database
+// clock's (GORM's NowFunc: UTC, to the microsecond). Details that do not
+// validate are a *domain.ValidationError and store nothing. An unknown
 // provider is domain.ErrNotFound.
 func (s *FinanceStore) SaveSecurities(ctx context.Context, providerID uuid.UUID, securities []finance.SecurityDetails,
 ) (map[finance.SecurityKey]uuid.UUID, error) {

@@ -3,6 +3,7 @@ package persistence_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/persistence"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	financeapp "github.com/dashtam/dashtam/application/finance"
+	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/datasync"
 	"github.com/dashtam/dashtam/domain/finance"
 	"github.com/dashtam/dashtam/test/contract/synccontract"
@@ -150,6 +152,46 @@ func TestSyncUpdateAndTransactionPageOfOneProviderBothSucceed(t *testing.T) {
 			state, err2 := syncs.ProviderState(t.Context(), a.ProviderID())
 			if err != nil || err2 != nil || string(resume) != "cursor" || state.NextSyncAt.IsZero() {
 				t.Errorf("after both: resume %q (%v), state %+v (%v); want both saved", resume, err, state, err2)
+			}
+		})
+	}
+}
+
+// Every method reports a database it cannot use as domain.ErrUnavailable, so
+// the API answers 503 and a job retries, and calls no closure.
+func TestSyncStoreUnavailableDatabase(t *testing.T) {
+	for name, open := range dialects {
+		t.Run(name, func(t *testing.T) {
+			db := open(t)
+			st := persistence.NewSyncStore(db, failingQueue{})
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			ctx, id := t.Context(), uuid.New()
+			calls := map[string]func() error{
+				"Begin": func() error {
+					_, _, err := st.Begin(ctx, datasync.New(id, id, datasync.TriggerManual, time.Now()), datasyncapp.SyncJob{SyncID: id})
+					return err
+				},
+				"SyncByID": func() error { _, err := st.SyncByID(ctx, id); return err },
+				"ListSyncs": func() error {
+					_, err := st.ListSyncs(ctx, datasyncapp.SyncQuery{ProviderID: id, Limit: 10})
+					return err
+				},
+				"UpdateSync": func() error {
+					_, err := st.UpdateSync(ctx, id, func(*datasync.Sync, *datasyncapp.State) error {
+						t.Error("closure called although the database is unavailable")
+						return nil
+					})
+					return err
+				},
+				"ProviderState": func() error { _, err := st.ProviderState(ctx, id); return err },
+				"DueProviders":  func() error { _, err := st.DueProviders(ctx, time.Now(), 10); return err },
+			}
+			for name, call := range calls {
+				if err := call(); !errors.Is(err, domain.ErrUnavailable) {
+					t.Errorf("%s: got %v, want ErrUnavailable", name, err)
+				}
 			}
 		})
 	}
