@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -283,13 +285,7 @@ func listSyncsNewestFirstAndPages(t *testing.T, h Harness) {
 	// Newest first: by created_at descending, then id descending.
 	expected := []uuid.UUID{want[7].ID(), want[6].ID()}
 	ties := []uuid.UUID{want[3].ID(), want[4].ID(), want[5].ID()}
-	for i := range ties { // descending ids
-		for j := i + 1; j < len(ties); j++ {
-			if ties[j].String() > ties[i].String() {
-				ties[i], ties[j] = ties[j], ties[i]
-			}
-		}
-	}
+	slices.SortFunc(ties, func(a, b uuid.UUID) int { return strings.Compare(b.String(), a.String()) }) // descending ids
 	expected = append(expected, ties...)
 	expected = append(expected, want[2].ID(), want[1].ID(), want[0].ID())
 
