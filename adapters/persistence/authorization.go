@@ -11,7 +11,9 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	"github.com/dashtam/dashtam/application/jobs"
 	providersapp "github.com/dashtam/dashtam/application/providers"
+	"github.com/dashtam/dashtam/domain/datasync"
 	"github.com/dashtam/dashtam/domain/provider"
 )
 
@@ -36,12 +38,37 @@ type AuthorizationStore struct {
 	cipher TokenCipher
 	// reencryptBatch is how many rows ReencryptAll reads at a time.
 	reencryptBatch int
+	// syncs and firstSync, when set (WithFirstSync), begin a provider's
+	// first sync in the transaction that saves its grant.
+	syncs     *SyncStore
+	firstSync FirstSync
+}
+
+// AuthorizationOption configures an AuthorizationStore.
+type AuthorizationOption func(*AuthorizationStore)
+
+// FirstSync returns the sync a grant of the provider's authorization begins,
+// granted at now, and the job that runs it.
+type FirstSync func(providerID uuid.UUID, now time.Time) (*datasync.Sync, jobs.Job)
+
+// WithFirstSync makes UpdateAuthorization begin a sync, the one first
+// returns, whenever it saves an authorization that turned active in that
+// call (a grant landed): it is begun through syncs (SyncStore.Begin's rules:
+// a sync already in flight is joined) in the transaction that saves the
+// grant, so the grant and its first sync, job included, commit together or
+// not at all.
+func WithFirstSync(syncs *SyncStore, first FirstSync) AuthorizationOption {
+	return func(s *AuthorizationStore) { s.syncs, s.firstSync = syncs, first }
 }
 
 // NewAuthorizationStore returns a store on db, which must be migrated, that
 // encrypts under cipher's primary key and decrypts with any of its keys.
-func NewAuthorizationStore(db *DB, cipher TokenCipher) *AuthorizationStore {
-	return &AuthorizationStore{db: db, cipher: cipher, reencryptBatch: 200}
+func NewAuthorizationStore(db *DB, cipher TokenCipher, opts ...AuthorizationOption) *AuthorizationStore {
+	s := &AuthorizationStore{db: db, cipher: cipher, reencryptBatch: 200}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
 }
 
 // AuthorizationByProvider returns the provider's authorization, or
@@ -75,6 +102,11 @@ func (s *AuthorizationStore) AuthorizationByState(ctx context.Context, stateHash
 // rolls everything back and is returned as it is. fn may not return the
 // authorization of another provider (an error, and nothing is saved).
 //
+// When the store was built WithFirstSync and the saved authorization turned
+// active in this call (it was not active before fn), the sync of the grant is
+// begun in the same transaction: if it cannot be (its job not enqueued),
+// nothing is saved and the error is returned.
+//
 // An unknown provider is domain.ErrNotFound, and fn is not called; so is a
 // provider deleted meanwhile. A rename onto a taken alias is
 // provider.ErrAliasTaken. A stored credential that does not decrypt is an
@@ -95,7 +127,7 @@ func (s *AuthorizationStore) UpdateAuthorization(ctx context.Context, providerID
 		if err != nil {
 			return err
 		}
-		before := p.Version()
+		before, wasActive := p.Version(), current != nil && current.Status() == provider.AuthorizationActive
 		next, err := fn(p, current)
 		if err := fromCaller(err); err != nil {
 			return err
@@ -105,6 +137,11 @@ func (s *AuthorizationStore) UpdateAuthorization(ctx context.Context, providerID
 			if savedA, err = s.saveAuthorization(tx, p, next, current == nil); err != nil {
 				return err
 			}
+			if !wasActive && savedA.Status() == provider.AuthorizationActive {
+				if err := s.beginFirstSync(ctx, tx, savedA); err != nil {
+					return err
+				}
+			}
 		}
 		savedP, err = saveProvider(tx, p, before)
 		return err
@@ -113,6 +150,23 @@ func (s *AuthorizationStore) UpdateAuthorization(ctx context.Context, providerID
 		return nil, nil, err
 	}
 	return savedP, savedA, nil
+}
+
+// beginFirstSync begins, in tx, the sync of a's provider that its grant calls
+// for (WithFirstSync), if the store was given one.
+func (s *AuthorizationStore) beginFirstSync(ctx context.Context, tx *gorm.DB, a *provider.Authorization) error {
+	if s.firstSync == nil {
+		return nil
+	}
+	grantedAt := a.AuthorizedAt()
+	if grantedAt.IsZero() {
+		grantedAt = a.Snapshot().UpdatedAt
+	}
+	first, job := s.firstSync(a.ProviderID(), grantedAt)
+	if _, _, err := s.syncs.beginTx(ctx, tx, first, job); err != nil {
+		return fmt.Errorf("begin the first sync of provider %s: %w", a.ProviderID(), err)
+	}
+	return nil
 }
 
 // saveAuthorization inserts (isNew) or saves every field of a, which must be

@@ -2,9 +2,13 @@ package persistence
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 
 	financeapp "github.com/dashtam/dashtam/application/finance"
@@ -25,7 +29,8 @@ var (
 	}
 )
 
-// FinanceStore keeps accounts and transactions in the database. It implements
+// FinanceStore keeps accounts, transactions, balances, securities and
+// holdings in the database. It implements
 // the finance application's Writes and Reads ports.
 type FinanceStore struct{ db *DB }
 
@@ -106,39 +111,84 @@ func accountsOf(rows []accountRow) ([]*finance.Account, error) {
 	return out, nil
 }
 
-// UpdateTransactions locks the account's provider and then the account
-// (lockAccount), which serializes the writers of its transactions, loads the ones with institutionIDs, calls fn and saves
-// what fn returns, in one transaction. Every saved row takes the next
-// position of the user's feed (takePositions). An unknown account is
-// domain.ErrNotFound.
-func (s *FinanceStore) UpdateTransactions(ctx context.Context, accountID uuid.UUID, institutionIDs []string,
-	fn func(stored []*finance.Transaction) ([]*finance.Transaction, error),
+// StoreTransactionPage locks the provider's row, then stores each batch of
+// page as storeBatch does, then replaces the provider's transaction resume
+// state with page.Resume, all in one transaction: the page and its resume
+// state commit together or not at all. An unknown provider or account is
+// domain.ErrNotFound; a batch for another provider's account is
+// financeapp.ErrForeignRecord.
+func (s *FinanceStore) StoreTransactionPage(ctx context.Context, providerID uuid.UUID, page financeapp.TransactionPageWrite,
 ) (financeapp.TransactionCounts, error) {
-	var counts financeapp.TransactionCounts
-	err := s.db.inTx(ctx, "update transactions of account "+accountID.String(), func(tx *gorm.DB) error {
-		account, err := s.lockAccount(tx, accountID)
-		if err != nil {
+	var total financeapp.TransactionCounts
+	err := s.db.inTx(ctx, "store a transaction page of provider "+providerID.String(), func(tx *gorm.DB) error {
+		if _, err := lockProvider(s.db, tx, providerID); err != nil {
 			return err
 		}
-		before, stored, err := loadTransactions(tx, accountID, institutionIDs)
-		if err != nil {
-			return err
+		for _, b := range page.Batches {
+			c, err := s.storeBatch(tx, providerID, b)
+			if err != nil {
+				return err
+			}
+			total.Added, total.Modified, total.Removed = total.Added+c.Added, total.Modified+c.Modified, total.Removed+c.Removed
 		}
-		save, err := fn(stored)
-		if err := fromCaller(err); err != nil {
-			return err
-		}
-		changed, err := changedTransactions(save, before, accountID)
-		if err != nil {
-			return fromCaller(err)
-		}
-		counts, err = writeTransactions(tx, account.UserID, changed, before)
-		return err
+		return saveTransactionResume(tx, providerID, page.Resume)
 	}, transactionKeyTaken)
 	if err != nil {
 		return financeapp.TransactionCounts{}, err
 	}
-	return counts, nil
+	return total, nil
+}
+
+// storeBatch locks b's account, which must be providerID's (whose row the
+// caller holds locked: see lockAccount for the order), loads the account's
+// transactions with b's institution ids, calls b.Apply and writes what it
+// returns. Every written row takes the next position of the user's feed
+// (takePositions).
+func (s *FinanceStore) storeBatch(tx *gorm.DB, providerID uuid.UUID, b financeapp.TransactionBatch) (financeapp.TransactionCounts, error) {
+	var account accountRow
+	if err := s.db.lockRow(tx, &account, "id = ?", b.AccountID); err != nil {
+		return financeapp.TransactionCounts{}, err
+	}
+	if account.ProviderID != providerID {
+		return financeapp.TransactionCounts{}, fromCaller(fmt.Errorf("%w: account %s is not of provider %s",
+			financeapp.ErrForeignRecord, b.AccountID, providerID))
+	}
+	before, stored, err := s.loadTransactions(tx, b.AccountID, b.InstitutionIDs)
+	if err != nil {
+		return financeapp.TransactionCounts{}, err
+	}
+	save, err := b.Apply(stored)
+	if err := fromCaller(err); err != nil {
+		return financeapp.TransactionCounts{}, err
+	}
+	changed, err := changedTransactions(save, before, b.AccountID)
+	if err != nil {
+		return financeapp.TransactionCounts{}, fromCaller(err)
+	}
+	return writeTransactions(tx, account.UserID, changed, before)
+}
+
+// saveTransactionResume replaces the provider's transaction resume state,
+// creating its sync state row if it has none.
+func saveTransactionResume(tx *gorm.DB, providerID uuid.UUID, resume []byte) error {
+	return tx.Exec(`INSERT INTO provider_sync_states (provider_id, transaction_resume) VALUES (?, ?)
+		ON CONFLICT (provider_id) DO UPDATE SET transaction_resume = excluded.transaction_resume`,
+		providerID, resume).Error
+}
+
+// TransactionResume returns the resume state stored with the provider's last
+// committed page, or nil before the first.
+func (s *FinanceStore) TransactionResume(ctx context.Context, providerID uuid.UUID) ([]byte, error) {
+	var resume []byte
+	err := s.db.SQL.QueryRowContext(ctx, s.db.bind("SELECT transaction_resume FROM provider_sync_states WHERE provider_id = ?"),
+		providerID).Scan(&resume)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, dbError("transaction resume of provider "+providerID.String(), err)
+	}
+	return resume, nil
 }
 
 // lockAccount locks the account's provider and then the account. A batch of
@@ -162,17 +212,23 @@ func (s *FinanceStore) lockAccount(tx *gorm.DB, accountID uuid.UUID) (accountRow
 
 // loadTransactions returns the account's rows with institutionIDs, by id, and
 // the transactions they hold, for fn.
-func loadTransactions(tx *gorm.DB, accountID uuid.UUID, institutionIDs []string) (map[uuid.UUID]transactionRow, []*finance.Transaction, error) {
-	var rows []transactionRow
-	if len(institutionIDs) > 0 {
-		err := tx.Where("account_id = ? AND institution_transaction_id IN ?", accountID, institutionIDs).Order("id").Find(&rows).Error
+func (s *FinanceStore) loadTransactions(tx *gorm.DB, accountID uuid.UUID, institutionIDs []string,
+) (map[uuid.UUID]transactionRow, []*finance.Transaction, error) {
+	before := make(map[uuid.UUID]transactionRow, len(institutionIDs))
+	if len(institutionIDs) == 0 {
+		return before, nil, nil
+	}
+	rows, err := s.queryByKeys(tx, accountID, institutionIDs)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	stored := make([]*finance.Transaction, 0, len(institutionIDs))
+	for rows.Next() {
+		r, err := scanTransactionRow(rows)
 		if err != nil {
 			return nil, nil, err
 		}
-	}
-	before := make(map[uuid.UUID]transactionRow, len(rows))
-	stored := make([]*finance.Transaction, 0, len(rows))
-	for _, r := range rows {
 		t, err := r.toDomain()
 		if err != nil {
 			return nil, nil, err
@@ -180,7 +236,34 @@ func loadTransactions(tx *gorm.DB, accountID uuid.UUID, institutionIDs []string)
 		before[r.ID] = r
 		stored = append(stored, t)
 	}
-	return before, stored, nil
+	return before, stored, rows.Err()
+}
+
+// queryByKeys selects the account's rows with institutionIDs, in order of id,
+// in tx.
+//
+// On Postgres the keys are one array parameter, and the statement is planned
+// for its parameters each time (pgx's QueryExecModeExec, an unnamed
+// statement): pgx otherwise prepares it, and after five executions Postgres
+// may settle on a generic plan made while the table was small, which in an
+// initial sync scanned the whole growing table page after page until
+// autovacuum's next ANALYZE (docs/performance.md, "Storing an initial
+// sync"). Planned with its parameters, it is one index probe per key. SQLite
+// plans every statement for its parameters already.
+func (s *FinanceStore) queryByKeys(tx *gorm.DB, accountID uuid.UUID, institutionIDs []string) (*sql.Rows, error) {
+	ctx := tx.Statement.Context
+	query := "SELECT " + transactionColumns(s.db) + " FROM transactions "
+	if s.db.Dialect == Postgres {
+		return tx.Statement.ConnPool.QueryContext(ctx, query+"WHERE account_id = $1::uuid AND institution_transaction_id = ANY($2::text[]) ORDER BY id",
+			pgx.QueryExecModeExec, accountID.String(), institutionIDs)
+	}
+	marks := strings.Repeat(", ?", len(institutionIDs))[2:]
+	args := make([]any, 0, 1+len(institutionIDs))
+	args = append(args, accountID)
+	for _, id := range institutionIDs {
+		args = append(args, id)
+	}
+	return tx.Statement.ConnPool.QueryContext(ctx, query+"WHERE account_id = ? AND institution_transaction_id IN ("+marks+") ORDER BY id", args...)
 }
 
 // changedTransactions keeps of save the new transactions and those whose
@@ -204,8 +287,15 @@ func changedTransactions(save []*finance.Transaction, before map[uuid.UUID]trans
 	return append(updates, inserts...), nil
 }
 
+// insertBatchRows is how many rows one INSERT writes: a 100,000-row initial
+// sync is 200 statements, not 100,000, and a statement's parameters (29 a
+// transaction) stay under both dialects' limits (Postgres 65,535; SQLite
+// 32,766).
+const insertBatchRows = 500
+
 // writeTransactions writes changed (updates, then inserts) at consecutive
-// positions of userID's feed and counts them.
+// positions of userID's feed and counts them. Updates are one statement a
+// row; inserts go insertBatchRows to a statement.
 func writeTransactions(tx *gorm.DB, userID uuid.UUID, changed []*finance.Transaction, before map[uuid.UUID]transactionRow) (financeapp.TransactionCounts, error) {
 	var counts financeapp.TransactionCounts
 	if len(changed) == 0 {
@@ -215,6 +305,7 @@ func writeTransactions(tx *gorm.DB, userID uuid.UUID, changed []*finance.Transac
 	if err != nil {
 		return counts, err
 	}
+	var inserts []transactionRow
 	for i, t := range changed {
 		position := first + int64(i)
 		was, stored := before[t.ID()]
@@ -230,12 +321,16 @@ func writeTransactions(tx *gorm.DB, userID uuid.UUID, changed []*finance.Transac
 			if !t.Removed() {
 				counts.Added++
 			}
-			err = tx.Create(&row).Error
-		} else {
-			countUpdate(&counts, was.RemovedAt == nil, t.Removed())
-			err = tx.Save(&row).Error
+			inserts = append(inserts, row)
+			continue
 		}
-		if err != nil {
+		countUpdate(&counts, was.RemovedAt == nil, t.Removed())
+		if err := tx.Save(&row).Error; err != nil {
+			return counts, err
+		}
+	}
+	if len(inserts) > 0 {
+		if err := tx.CreateInBatches(&inserts, insertBatchRows).Error; err != nil {
 			return counts, err
 		}
 	}

@@ -265,16 +265,10 @@ func scanTransactions(rows *sql.Rows, sizeHint int) ([]*finance.Transaction, err
 	defer func() { _ = rows.Close() }()
 	out := make([]*finance.Transaction, 0, max(sizeHint, 0))
 	for rows.Next() {
-		var r transactionRow
-		var removedAt time.Time
-		if err := rows.Scan(&r.ID, &r.AccountID, &r.ProviderID, &r.UserID, &r.InstitutionTransactionID, &r.Status,
-			&r.Amount, &r.Currency, &r.Date, &r.AuthorizedDate, &r.PostedDate, &r.Description, &r.MerchantName,
-			&r.CategoryPrimary, &r.CategoryDetailed, &r.Kind, &r.SecurityID, &r.Quantity, &r.Price, &r.Fees,
-			timeScan{&removedAt}, &r.Version, timeScan{&r.CreatedAt}, timeScan{&r.UpdatedAt},
-			&r.CreatedPosition, &r.Position); err != nil {
+		r, err := scanTransactionRow(rows)
+		if err != nil {
 			return nil, err
 		}
-		r.RemovedAt = optionalTime(removedAt)
 		t, err := r.toDomain()
 		if err != nil {
 			return nil, err
@@ -282,4 +276,18 @@ func scanTransactions(rows *sql.Rows, sizeHint int) ([]*finance.Transaction, err
 		out = append(out, t)
 	}
 	return out, rows.Err()
+}
+
+// scanTransactionRow reads the current row of rows, selected with
+// transactionColumns.
+func scanTransactionRow(rows *sql.Rows) (transactionRow, error) {
+	var r transactionRow
+	var removedAt time.Time
+	err := rows.Scan(&r.ID, &r.AccountID, &r.ProviderID, &r.UserID, &r.InstitutionTransactionID, &r.Status,
+		&r.Amount, &r.Currency, &r.Date, &r.AuthorizedDate, &r.PostedDate, &r.Description, &r.MerchantName,
+		&r.CategoryPrimary, &r.CategoryDetailed, &r.Kind, &r.SecurityID, &r.Quantity, &r.Price, &r.Fees,
+		timeScan{&removedAt}, &r.Version, timeScan{&r.CreatedAt}, timeScan{&r.UpdatedAt},
+		&r.CreatedPosition, &r.Position)
+	r.RemovedAt = optionalTime(removedAt)
+	return r, err
 }

@@ -54,11 +54,30 @@ func TestFinanceStoreUnavailableDatabase(t *testing.T) {
 					})
 					return err
 				},
-				"UpdateTransactions": func() error {
-					_, err := st.UpdateTransactions(ctx, id, []string{"t1"}, func([]*finance.Transaction) ([]*finance.Transaction, error) {
+				"StoreTransactionPage": func() error {
+					_, err := st.StoreTransactionPage(ctx, id, financeapp.TransactionPageWrite{Batches: []financeapp.TransactionBatch{{
+						AccountID: id, InstitutionIDs: []string{"t1"},
+						Apply: func([]*finance.Transaction) ([]*finance.Transaction, error) {
+							t.Error("closure called although the database is unavailable")
+							return nil, nil
+						},
+					}}})
+					return err
+				},
+				"TransactionResume": func() error { _, err := st.TransactionResume(ctx, id); return err },
+				"SaveSecurities": func() error {
+					_, err := st.SaveSecurities(ctx, id, []finance.SecurityDetails{{InstitutionSecurityID: "s1"}})
+					return err
+				},
+				"UpdateHoldings": func() error {
+					_, err := st.UpdateHoldings(ctx, id, func([]*finance.Holding) ([]*finance.Holding, error) {
 						t.Error("closure called although the database is unavailable")
 						return nil, nil
 					})
+					return err
+				},
+				"ListHoldings": func() error {
+					_, err := st.ListHoldings(ctx, financeapp.HoldingQuery{UserID: id, Limit: 10})
 					return err
 				},
 				"UpdateBalance": func() error {

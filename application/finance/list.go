@@ -114,3 +114,28 @@ type BalanceQuery struct {
 	Before time.Time
 	Limit  int
 }
+
+// HoldingFilter narrows a list of holdings. Zero fields do not filter.
+type HoldingFilter struct {
+	AccountID    uuid.UUID
+	ProviderID   uuid.UUID
+	SecurityType finance.SecurityType
+	// Symbol matches the security's symbol exactly.
+	Symbol string
+}
+
+// HoldingQuery asks for one page of a user's holdings, in order of id.
+type HoldingQuery struct {
+	UserID uuid.UUID
+	Filter HoldingFilter
+	// After, when not uuid.Nil, starts the page just after that holding.
+	After uuid.UUID
+	Limit int
+}
+
+// HoldingView is a holding with the security it is a position in, as the
+// holdings API shows it.
+type HoldingView struct {
+	Holding  *finance.Holding
+	Security *finance.Security
+}

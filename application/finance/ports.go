@@ -29,7 +29,7 @@ var ErrForeignRecord = errors.New("a record of another provider or account was r
 // transaction: the batch is stored whole or not at all.
 //
 // The store serializes writers of one provider's accounts, and of one
-// account's transactions, for the length of the call, so two concurrent syncs
+// account's transactions or holdings, for the length of the call, so two concurrent syncs
 // cannot both find a key missing and both insert it: the second sees the
 // first's rows. A unique index on each key backs this up.
 type Writes interface {
@@ -39,15 +39,6 @@ type Writes interface {
 	// left as they are. fn's error aborts the batch and is returned.
 	UpdateAccounts(ctx context.Context, providerID uuid.UUID,
 		fn func(stored []*finance.Account) ([]*finance.Account, error)) (AccountCounts, error)
-	// UpdateTransactions loads the account's transactions (tombstones too)
-	// whose institution ids are among institutionIDs and calls fn with them; fn
-	// returns the transactions to save, as for UpdateAccounts. Posting keeps
-	// the stored row (and its id) even when the institution's id changes, and
-	// a removal makes the row a tombstone. Every saved row takes the next
-	// position of its user's changes feed. fn's error aborts the batch and is
-	// returned. An unknown account is domain.ErrNotFound.
-	UpdateTransactions(ctx context.Context, accountID uuid.UUID, institutionIDs []string,
-		fn func(stored []*finance.Transaction) ([]*finance.Transaction, error)) (TransactionCounts, error)
 	// UpdateBalance loads the account's newest balance snapshot (nil when
 	// there is none) and calls fn, which returns the snapshot to append (nil:
 	// none; finance.SnapshotDue decides), and reports whether one was
@@ -56,6 +47,66 @@ type Writes interface {
 	// is domain.ErrNotFound.
 	UpdateBalance(ctx context.Context, accountID uuid.UUID,
 		fn func(last *finance.Balance) (*finance.Balance, error)) (bool, error)
+	// StoreTransactionPage stores one page of a provider's transaction
+	// changes together with the connector's resume state after it, in one
+	// database transaction: a crash resumes exactly after the last committed
+	// page, never earlier (duplicates) and never later (losses).
+	//
+	// Each batch is one account's part of the page: the store loads the
+	// account's transactions (tombstones too) whose institution ids are among
+	// the batch's InstitutionIDs and calls its Apply with them; Apply returns
+	// the transactions to save: new ones are inserted, stored ones whose
+	// Version moved are updated, the others are left as they are. Posting
+	// keeps the stored row (and its id) even when the institution's id
+	// changes, and a removal makes the row a tombstone. Every saved row takes
+	// the next position of its user's changes feed. Apply's error aborts the
+	// page and is returned.
+	//
+	// A batch for an account of another provider, or an Apply that returns a
+	// transaction of another account, is ErrForeignRecord; an unknown account
+	// or provider is domain.ErrNotFound. Nothing of the page, resume state
+	// included, is stored unless all of it is.
+	StoreTransactionPage(ctx context.Context, providerID uuid.UUID, page TransactionPageWrite) (TransactionCounts, error)
+	// TransactionResume returns the resume state stored with the provider's
+	// last committed page (nil before the first).
+	TransactionResume(ctx context.Context, providerID uuid.UUID) ([]byte, error)
+	// SaveSecurities inserts the provider's securities it does not have yet
+	// and updates the others, matched by identity (SecurityDetails.Key), and
+	// returns the id of every given security by key.
+	SaveSecurities(ctx context.Context, providerID uuid.UUID,
+		securities []finance.SecurityDetails) (map[finance.SecurityKey]uuid.UUID, error)
+	// UpdateHoldings loads the account's holdings and calls fn, which returns
+	// the account's complete set of holdings as it is now: new ones are
+	// inserted, changed ones updated, and stored ones fn does not return are
+	// deleted (a complete answer replaces the last snapshot). One
+	// transaction; fn's error aborts it. An unknown account is
+	// domain.ErrNotFound.
+	UpdateHoldings(ctx context.Context, accountID uuid.UUID,
+		fn func(stored []*finance.Holding) ([]*finance.Holding, error)) (HoldingCounts, error)
+}
+
+// TransactionPageWrite is one page of a provider's transaction changes, for
+// StoreTransactionPage.
+type TransactionPageWrite struct {
+	Batches []TransactionBatch
+	// Resume is the connector's state after this page; it replaces the stored
+	// one in the page's transaction.
+	Resume []byte
+}
+
+// TransactionBatch is one account's part of a page: the store loads the
+// account's transactions (tombstones too) whose institution ids are among
+// InstitutionIDs and calls Apply with them; Apply returns the transactions to
+// save.
+type TransactionBatch struct {
+	AccountID      uuid.UUID
+	InstitutionIDs []string
+	Apply          func(stored []*finance.Transaction) ([]*finance.Transaction, error)
+}
+
+// HoldingCounts is what one UpdateHoldings call changed, for a sync's results.
+type HoldingCounts struct {
+	Added, Updated, Removed int
 }
 
 // ErrStaleBalance: a balance snapshot was appended that is no newer than the
@@ -69,7 +120,7 @@ type AccountCounts struct {
 	Closed  int // changed from open to closed
 }
 
-// TransactionCounts is what one UpdateTransactions call changed, for a sync's
+// TransactionCounts is what one StoreTransactionPage call changed, for a sync's
 // results. A transaction saved unchanged counts nowhere, so a batch stored
 // twice counts nothing the second time.
 type TransactionCounts struct {
@@ -105,4 +156,7 @@ type Reads interface {
 	// Changes returns at most limit changes of a user's transactions after
 	// position after (0: from the beginning), in order of position.
 	Changes(ctx context.Context, userID uuid.UUID, after int64, limit int) ([]Change, error)
+	// ListHoldings returns one page of a user's holdings, each with its
+	// security, in order of holding id.
+	ListHoldings(ctx context.Context, q HoldingQuery) ([]HoldingView, error)
 }

@@ -63,6 +63,15 @@ type Authorizations interface {
 	// saved in one transaction, the provider only if fn changed it, and returned
 	// as they stand after the commit (the authorization nil if there is none).
 	// fn's error aborts everything and is returned.
+	//
+	// A grant begins the provider's first sync in the same transaction: when
+	// the saved authorization turned active in this call (it was not active
+	// before fn), a store composed with the sync engine (the SQL store's
+	// WithFirstSync) begins a sync of the provider, with its job, as
+	// datasync.Store.Begin does (joining one in flight), so the grant and its
+	// first sync commit together or not at all; if the sync cannot be begun,
+	// nothing is saved and the error is returned. A store composed without
+	// it begins none.
 	UpdateAuthorization(ctx context.Context, providerID uuid.UUID,
 		fn func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error),
 	) (*provider.Provider, *provider.Authorization, error)

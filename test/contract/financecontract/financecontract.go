@@ -71,6 +71,14 @@ var tests = []struct {
 	{"a new record under a stored key is ErrKeyTaken and stores nothing", newRecordUnderStoredKeyIsRefused},
 	{"deleting the provider deletes its accounts and transactions", deletingTheProviderDeletesItsData},
 	{"unknown ids are ErrNotFound, and closures are not called", unknownIDsAreNotFound},
+	{"a page and its resume state commit together: a failing last batch or a foreign account stores neither rows nor resume", pageAndResumeCommitTogether},
+	{"each committed page replaces its provider's resume state, an empty page too", resumeIsReplacedByEachPage},
+	{"securities upsert by identity: the same ones again keep their ids, a rename updates, each provider has its own", securitiesUpsertIdempotently},
+	{"a complete holdings answer replaces the snapshot: added, updated, confirmed uncounted, missing or zero removed", holdingsSnapshotReplace},
+	{"holding and security fields round-trip exactly: 8-decimal quantities and prices, shorts, unset values", holdingMoneyRoundTripsExactly},
+	{"holding filters and pages: account, provider, security type, symbol; only the user's", holdingFiltersAndPages},
+	{"fn's error, a foreign holding or one security twice stores nothing of the snapshot", failedHoldingsUpdateStoresNothing},
+	{"deleting the provider deletes its securities, holdings and resume state", deletingTheProviderDeletesItsHoldings},
 }
 
 // storedTime is a time as storage keeps it: UTC, to the microsecond.
@@ -137,10 +145,10 @@ func everyTransactionFieldRoundTrips(t *testing.T, h Harness) {
 	removed := finance.RehydrateTransaction(finance.TransactionSnapshot{ID: newID(t), AccountID: a.ID(), ProviderID: p.ID(),
 		Status: finance.TransactionPending, Details: plain, RemovedAt: created.Add(2 * time.Hour), Version: 2,
 		CreatedAt: created, UpdatedAt: created.Add(2 * time.Hour)})
-	if _, err := h.Store.UpdateTransactions(t.Context(), a.ID(), nil, func([]*finance.Transaction) ([]*finance.Transaction, error) {
+	if _, err := updateTransactions(t.Context(), h, a, nil, func([]*finance.Transaction) ([]*finance.Transaction, error) {
 		return []*finance.Transaction{posted, removed}, nil
 	}); err != nil {
-		t.Fatalf("UpdateTransactions: %v", err)
+		t.Fatalf("StoreTransactionPage: %v", err)
 	}
 	for _, want := range []*finance.Transaction{posted, removed} {
 		got, err := h.Store.TransactionByID(t.Context(), want.ID())
@@ -244,7 +252,7 @@ func concurrentBatchesStoreOneRowPerKey(t *testing.T, h Harness) {
 	for i := range syncs {
 		wg.Go(func() {
 			write := upsert(t, a, finance.TransactionPosted, page...)
-			counts[i], errs[i] = h.Store.UpdateTransactions(context.Background(), a.ID(), keysOf(page),
+			counts[i], errs[i] = updateTransactions(context.Background(), h, a, keysOf(page),
 				func(stored []*finance.Transaction) ([]*finance.Transaction, error) {
 					loaded.Done()
 					select {

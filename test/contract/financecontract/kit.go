@@ -156,12 +156,22 @@ func upsert(t tester, a *finance.Account, status finance.TransactionStatus, page
 	}
 }
 
+// updateTransactions stores one batch of a's transactions as a page of its
+// own (whose resume state is nil).
+func updateTransactions(ctx context.Context, h Harness, a *finance.Account, institutionIDs []string,
+	apply func(stored []*finance.Transaction) ([]*finance.Transaction, error),
+) (financeapp.TransactionCounts, error) {
+	return h.Store.StoreTransactionPage(ctx, a.ProviderID(), financeapp.TransactionPageWrite{
+		Batches: []financeapp.TransactionBatch{{AccountID: a.ID(), InstitutionIDs: institutionIDs, Apply: apply}},
+	})
+}
+
 // store upserts page into a and returns the counts.
 func store(t tester, h Harness, a *finance.Account, status finance.TransactionStatus, page ...finance.TransactionDetails) financeapp.TransactionCounts {
 	t.Helper()
-	c, err := h.Store.UpdateTransactions(t.Context(), a.ID(), keysOf(page), upsert(t, a, status, page...))
+	c, err := updateTransactions(t.Context(), h, a, keysOf(page), upsert(t, a, status, page...))
 	if err != nil {
-		t.Fatalf("UpdateTransactions: %v", err)
+		t.Fatalf("StoreTransactionPage: %v", err)
 	}
 	return c
 }

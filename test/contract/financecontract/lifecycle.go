@@ -47,13 +47,13 @@ func postingKeepsTheID(t *testing.T, h Harness) {
 	// Linked (Plaid's pending_transaction_id): the posted record, under its
 	// own institution id, posts the pending one.
 	posted := purchase(t, "posted-1", "-12.00", "2030-01-02")
-	c, err := h.Store.UpdateTransactions(t.Context(), a.ID(), []string{"posted-1", "pending-1"},
+	c, err := updateTransactions(t.Context(), h, a, []string{"posted-1", "pending-1"},
 		byKey("pending-1", func(s *finance.Transaction) error { return s.Post(posted, base.Add(time.Hour)) }))
 	if err != nil || c != (financeapp.TransactionCounts{Modified: 1}) {
 		t.Fatalf("posting: counts %+v, %v; want 1 modified", c, err)
 	}
 	// Unlinked: the pending one is removed and the posted one added, in one batch.
-	c, err = h.Store.UpdateTransactions(t.Context(), a.ID(), []string{"pending-2", "posted-2"},
+	c, err = updateTransactions(t.Context(), h, a, []string{"pending-2", "posted-2"},
 		func(stored []*finance.Transaction) ([]*finance.Transaction, error) {
 			if err := stored[0].Remove(base.Add(time.Hour)); err != nil {
 				return nil, err
@@ -96,7 +96,7 @@ func removalIsATombstoneInTheFeed(t *testing.T, h Harness) {
 	store(t, h, a, finance.TransactionPosted, purchase(t, "t1", "-1.00", "2030-01-01"), purchase(t, "t2", "-2.00", "2030-01-01"))
 	before := changes(t, h, p.UserID(), 0)
 	at := before[len(before)-1].Position
-	c, err := h.Store.UpdateTransactions(t.Context(), a.ID(), []string{"t1"},
+	c, err := updateTransactions(t.Context(), h, a, []string{"t1"},
 		byKey("t1", func(s *finance.Transaction) error { return s.Remove(base.Add(time.Hour)) }))
 	if err != nil || c != (financeapp.TransactionCounts{Removed: 1}) {
 		t.Fatalf("removal: counts %+v, %v; want 1 removed", c, err)
@@ -170,7 +170,7 @@ func failedBatchStoresNothing(t *testing.T, h Harness) {
 	a := newAccount(t, h, p, "acc-1")
 	other := newAccount(t, h, p, "acc-2")
 	store(t, h, a, finance.TransactionPosted, purchase(t, "t1", "-1.00", "2030-01-01"))
-	_, err := h.Store.UpdateTransactions(t.Context(), a.ID(), []string{"t1", "t2"}, func(stored []*finance.Transaction) ([]*finance.Transaction, error) {
+	_, err := updateTransactions(t.Context(), h, a, []string{"t1", "t2"}, func(stored []*finance.Transaction) ([]*finance.Transaction, error) {
 		n, _ := upsert(t, a, finance.TransactionPosted, purchase(t, "t2", "-2.00", "2030-01-02"))(nil)
 		_, _ = stored[0].Modify(purchase(t, "t1", "-9.00", "2030-01-01"), base.Add(time.Hour))
 		return append(n, stored[0]), errBoom
@@ -178,7 +178,7 @@ func failedBatchStoresNothing(t *testing.T, h Harness) {
 	if !errors.Is(err, errBoom) {
 		t.Errorf("fn's error: got %v, want it returned as it is", err)
 	}
-	_, err = h.Store.UpdateTransactions(t.Context(), a.ID(), []string{"t1", "x1"}, func(stored []*finance.Transaction) ([]*finance.Transaction, error) {
+	_, err = updateTransactions(t.Context(), h, a, []string{"t1", "x1"}, func(stored []*finance.Transaction) ([]*finance.Transaction, error) {
 		_, _ = stored[0].Modify(purchase(t, "t1", "-9.00", "2030-01-01"), base.Add(time.Hour))
 		foreign, _ := upsert(t, other, finance.TransactionPosted, purchase(t, "x1", "-2.00", "2030-01-02"))(nil)
 		return append([]*finance.Transaction{stored[0]}, foreign...), nil
@@ -217,7 +217,7 @@ func newRecordUnderStoredKeyIsRefused(t *testing.T, h Harness) {
 	a := newAccount(t, h, p, "acc-1")
 	store(t, h, a, finance.TransactionPosted, purchase(t, "t1", "-1.00", "2030-01-01"))
 	// fn did not load t1, so it adds it again: the key decides.
-	_, err := h.Store.UpdateTransactions(t.Context(), a.ID(), nil,
+	_, err := updateTransactions(t.Context(), h, a, nil,
 		upsert(t, a, finance.TransactionPosted, purchase(t, "t1", "-1.00", "2030-01-01"), purchase(t, "t2", "-2.00", "2030-01-01")))
 	if !errors.Is(err, financeapp.ErrKeyTaken) || !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("a second t1: got %v, want ErrKeyTaken (a conflict)", err)
@@ -278,12 +278,30 @@ func unknownIDsAreNotFound(t *testing.T, h Harness) {
 	if !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("UpdateAccounts: got %v, want ErrNotFound", err)
 	}
-	_, err = h.Store.UpdateTransactions(t.Context(), newID(t), []string{"t1"}, func([]*finance.Transaction) ([]*finance.Transaction, error) {
-		t.Error("UpdateTransactions called fn for an unknown account")
+	refuse := func([]*finance.Transaction) ([]*finance.Transaction, error) {
+		t.Error("StoreTransactionPage called Apply for an unknown provider or account")
+		return nil, nil
+	}
+	p := newProvider(t, h)
+	for name, providerID := range map[string]uuid.UUID{"an unknown provider": newID(t), "an unknown account": p.ID()} {
+		_, err = h.Store.StoreTransactionPage(t.Context(), providerID, financeapp.TransactionPageWrite{
+			Batches: []financeapp.TransactionBatch{{AccountID: newID(t), InstitutionIDs: []string{"t1"}, Apply: refuse}},
+			Resume:  []byte("resume"),
+		})
+		if !errors.Is(err, domain.ErrNotFound) {
+			t.Errorf("StoreTransactionPage for %s: got %v, want ErrNotFound", name, err)
+		}
+	}
+	_, err = h.Store.UpdateHoldings(t.Context(), newID(t), func([]*finance.Holding) ([]*finance.Holding, error) {
+		t.Error("UpdateHoldings called fn for an unknown account")
 		return nil, nil
 	})
 	if !errors.Is(err, domain.ErrNotFound) {
-		t.Errorf("UpdateTransactions: got %v, want ErrNotFound", err)
+		t.Errorf("UpdateHoldings: got %v, want ErrNotFound", err)
+	}
+	_, err = h.Store.SaveSecurities(t.Context(), newID(t), []finance.SecurityDetails{equity("AAPL", "US0378331005")})
+	if !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("SaveSecurities: got %v, want ErrNotFound", err)
 	}
 }
 
@@ -303,7 +321,7 @@ func feedMirrorMissesNothingUnderConcurrentBatches(t *testing.T, h Harness) {
 				for i := range perBatch {
 					page = append(page, purchase(t, fmt.Sprint(b, "-", i), "-1.00", "2030-01-01"))
 				}
-				if _, err := h.Store.UpdateTransactions(context.Background(), a.ID(), keysOf(page),
+				if _, err := updateTransactions(context.Background(), h, a, keysOf(page),
 					upsert(t, a, finance.TransactionPosted, page...)); err != nil {
 					t.Errorf("writer %d: %v", w, err)
 				}
@@ -362,7 +380,7 @@ func accountAndTransactionBatchesOfOneProviderBothSucceed(t *testing.T, h Harnes
 	var accountsErr, transactionsErr error
 	wg.Go(func() {
 		write := upsert(t, a, finance.TransactionPosted, purchase(t, "t1", "-1.00", "2030-01-01"))
-		_, transactionsErr = h.Store.UpdateTransactions(context.Background(), a.ID(), []string{"t1"},
+		_, transactionsErr = updateTransactions(context.Background(), h, a, []string{"t1"},
 			func(stored []*finance.Transaction) ([]*finance.Transaction, error) { hold(); return write(stored) })
 	})
 	wg.Go(func() {
@@ -374,7 +392,7 @@ func accountAndTransactionBatchesOfOneProviderBothSucceed(t *testing.T, h Harnes
 	})
 	wg.Wait()
 	if accountsErr != nil || transactionsErr != nil {
-		t.Fatalf("UpdateAccounts: %v; UpdateTransactions: %v; want both to succeed", accountsErr, transactionsErr)
+		t.Fatalf("UpdateAccounts: %v; StoreTransactionPage: %v; want both to succeed", accountsErr, transactionsErr)
 	}
 	if got := list(t, h, financeapp.TransactionQuery{UserID: p.UserID(), Limit: 10}); len(got) != 1 {
 		t.Errorf("%d transactions stored, want 1", len(got))
