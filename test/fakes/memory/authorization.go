@@ -35,6 +35,10 @@ type AuthorizationStore struct {
 	// auths is keyed by provider id and guarded by providers.mu. An entry whose
 	// provider is gone is dead: the SQL store's foreign key cascades.
 	auths map[uuid.UUID]provider.AuthorizationSnapshot
+	// onGrant, when set (SyncStore.BeginOnGrant), runs under the lock when an
+	// update stores a grant, before anything is stored; its error aborts the
+	// update.
+	onGrant func(providerID uuid.UUID, now time.Time) error
 }
 
 // NewAuthorizationStore returns an empty store of the authorizations of
@@ -105,6 +109,11 @@ func (m *AuthorizationStore) UpdateAuthorization(_ context.Context, providerID u
 	if m.providers.aliasTaken(p) {
 		return nil, nil, provider.ErrAliasTaken
 	}
+	if next != nil && m.onGrant != nil && granted(current, snap) {
+		if err := m.onGrant(providerID, snap.AuthorizedAt); err != nil {
+			return nil, nil, err
+		}
+	}
 	if next != nil {
 		m.auths[providerID] = snap
 	}
@@ -116,6 +125,15 @@ func (m *AuthorizationStore) UpdateAuthorization(_ context.Context, providerID u
 		saved = provider.RehydrateAuthorization(copySnapshot(snap))
 	}
 	return copyProvider(m.providers.providers[providerID]), saved, nil
+}
+
+// granted reports whether storing next over current (nil: none) stores a
+// grant: the authorization turns active, or is granted anew while active.
+func granted(current *provider.Authorization, next provider.AuthorizationSnapshot) bool {
+	if next.Status != provider.AuthorizationActive {
+		return false
+	}
+	return current == nil || current.Status() != provider.AuthorizationActive || !current.AuthorizedAt().Equal(next.AuthorizedAt)
 }
 
 // ClaimDueRefreshes gives owner the refresh lease of at most limit due
