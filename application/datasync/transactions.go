@@ -17,9 +17,9 @@ import (
 
 // syncTransactions walks the connector's transaction changes from the resume
 // state stored with the last committed page until it has no more, storing
-// each page with the resume state after it in one transaction. Before each
-// page it looks whether the sync was canceled, so a canceled sync stops after
-// the page it committed.
+// each page with the resume state after it in one transaction. Before and
+// after fetching each page it looks whether the sync was canceled, so a
+// canceled sync stops after the page it committed.
 func (r *run) syncTransactions(ctx context.Context) error {
 	resume, err := r.engine.finance.TransactionResume(ctx, r.providerID)
 	if err != nil {
@@ -39,6 +39,9 @@ func (r *run) syncTransactions(ctx context.Context) error {
 		}
 		if err != nil {
 			return err
+		}
+		if err := r.stillRunning(ctx); err != nil {
+			return err // canceled while the page was fetched: it is not stored
 		}
 		if err := r.storePage(ctx, page); err != nil {
 			return err
