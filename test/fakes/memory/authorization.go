@@ -89,6 +89,7 @@ func (m *AuthorizationStore) UpdateAuthorization(_ context.Context, providerID u
 	p := copyProvider(stored)
 	var current *provider.Authorization
 	snap, exists := m.live(providerID)
+	before := snap // what fn may change in current
 	if exists {
 		current = provider.RehydrateAuthorization(copySnapshot(snap))
 	}
@@ -109,7 +110,7 @@ func (m *AuthorizationStore) UpdateAuthorization(_ context.Context, providerID u
 	if m.providers.aliasTaken(p) {
 		return nil, nil, provider.ErrAliasTaken
 	}
-	if next != nil && m.onGrant != nil && granted(current, snap) {
+	if next != nil && m.onGrant != nil && granted(exists, before, snap) {
 		if err := m.onGrant(providerID, snap.AuthorizedAt); err != nil {
 			return nil, nil, err
 		}
@@ -127,13 +128,14 @@ func (m *AuthorizationStore) UpdateAuthorization(_ context.Context, providerID u
 	return copyProvider(m.providers.providers[providerID]), saved, nil
 }
 
-// granted reports whether storing next over current (nil: none) stores a
-// grant: the authorization turns active, or is granted anew while active.
-func granted(current *provider.Authorization, next provider.AuthorizationSnapshot) bool {
+// granted reports whether storing next over before (exists false: none)
+// stores a grant: the authorization turns active, or is granted anew while
+// active.
+func granted(exists bool, before, next provider.AuthorizationSnapshot) bool {
 	if next.Status != provider.AuthorizationActive {
 		return false
 	}
-	return current == nil || current.Status() != provider.AuthorizationActive || !current.AuthorizedAt().Equal(next.AuthorizedAt)
+	return !exists || before.Status != provider.AuthorizationActive || !before.AuthorizedAt.Equal(next.AuthorizedAt)
 }
 
 // ClaimDueRefreshes gives owner the refresh lease of at most limit due
