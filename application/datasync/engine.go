@@ -63,6 +63,9 @@ const (
 	CodeProviderRefused         = "provider_refused"
 	CodeNotSupported            = "not_supported"
 	CodeInvalidData             = "invalid_data"
+	// CodeAbandoned: the sync stayed in flight far longer than any sync
+	// takes (its job gave up), and the scheduler began another.
+	CodeAbandoned = "sync_abandoned"
 )
 
 // errStopped: the sync is no longer running (canceled, or finished by an
@@ -165,6 +168,7 @@ var messages = map[string]string{
 	CodeProviderRefused:         "The institution refused the request; the next sync will try again.",
 	CodeNotSupported:            "The institution does not offer this data.",
 	CodeInvalidData:             "The institution sent data that could not be stored.",
+	CodeAbandoned:               "The sync did not finish in time; a new one was started.",
 }
 
 // nextSyncAt is when a provider whose sync finished at now is due again:

@@ -34,6 +34,10 @@ var t0 = time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
 // interval is the harness's SYNC_INTERVAL.
 const interval = 4 * time.Hour
 
+// staleAfter is how long a sync may stay in flight before the scheduler
+// takes it for abandoned.
+const staleAfter = 12 * time.Hour
+
 const (
 	scriptedKey = "scripted"
 	sandboxKey  = "sandbox"
@@ -95,7 +99,7 @@ func newHarness(t *testing.T, wrap writesWrapper) *harness {
 	}
 	h.syncs = datasyncapp.NewSyncs(h.providers, h.auths, h.store, h.clock)
 	h.engine = datasyncapp.NewEngine(h.store, writes, h.conns, h.clock, interval, log)
-	h.scheduler = datasyncapp.NewScheduler(h.store, h.clock, interval, 10)
+	h.scheduler = datasyncapp.NewScheduler(h.store, h.clock, interval, 10, staleAfter)
 	return h
 }
 

@@ -655,3 +655,32 @@ func TestABalanceIsSnapshottedOnceADayAndACashEquivalentKeepsItsMark(t *testing.
 		t.Errorf("securities %+v, want the sweep fund once, marked cash-equivalent", secs)
 	}
 }
+
+// 4. A sync stuck running forever: one whose job gave up stays in flight, and
+// every trigger would join it; the scheduler ends it once it is stale and
+// begins another. Its job, should it run after all, changes nothing.
+func TestAnAbandonedSyncIsEndedAndANewOneBegun(t *testing.T) {
+	h := newHarness(t, nil)
+	scriptAccounts(t, h)
+	p, lost := h.connectScripted(t) // its job never runs
+	h.clock.Advance(staleAfter - time.Minute)
+	if begun, joined, err := h.scheduler.Pass(t.Context()); begun != 0 || joined != 1 || err != nil {
+		t.Fatalf("a pass before the sync is stale began %d, joined %d (%v); want it joined", begun, joined, err)
+	}
+	h.clock.Advance(interval + time.Hour)
+	if begun, joined, err := h.scheduler.Pass(t.Context()); begun != 1 || joined != 0 || err != nil {
+		t.Fatalf("a pass once the sync is stale began %d, joined %d (%v); want a new one begun", begun, joined, err)
+	}
+	old := h.sync(t, lost.SyncID)
+	if old.Status() != datasync.StatusFailed || old.Errors()[0].Code != datasyncapp.CodeAbandoned || !old.Errors()[0].Retryable {
+		t.Errorf("the stale sync is %v with %+v, want failed, sync_abandoned", old.Status(), old.Errors())
+	}
+	all := h.store.Jobs()
+	fresh := all[len(all)-1].(datasyncapp.SyncJob)
+	if s := h.run(t, fresh); s.Status() != datasync.StatusSucceeded || len(h.accounts(t, p)) != 2 {
+		t.Errorf("the new sync ended %v", s.Status())
+	}
+	if s := h.run(t, lost); s.Status() != datasync.StatusFailed {
+		t.Errorf("the lost job, run at last, left its sync %v, want it as it ended", s.Status())
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/datasync"
 )
@@ -12,17 +14,21 @@ import (
 // Scheduler begins the scheduled syncs: it is the worker of ScheduleJob,
 // which the job engine runs periodically on one instance.
 type Scheduler struct {
-	store    Store
-	clock    Clock
-	interval time.Duration
-	batch    int
+	store      Store
+	clock      Clock
+	interval   time.Duration
+	batch      int
+	staleAfter time.Duration
 }
 
 // NewScheduler builds the scheduler. interval (SYNC_INTERVAL) is how often a
 // provider is synced; batch is how many due providers one pass begins at
-// most (the rest are due on the next pass).
-func NewScheduler(store Store, clock Clock, interval time.Duration, batch int) *Scheduler {
-	return &Scheduler{store: store, clock: clock, interval: interval, batch: max(batch, 1)}
+// most (the rest are due on the next pass). staleAfter is how long a sync may
+// stay in flight before the scheduler takes it for abandoned (its job gave up
+// or was lost) and begins a new one; it must exceed the longest sync,
+// postponements included.
+func NewScheduler(store Store, clock Clock, interval time.Duration, batch int, staleAfter time.Duration) *Scheduler {
+	return &Scheduler{store: store, clock: clock, interval: interval, batch: max(batch, 1), staleAfter: staleAfter}
 }
 
 // Pass begins a scheduled sync of every provider due now (at most batch of
@@ -44,8 +50,7 @@ func (p *Scheduler) Pass(ctx context.Context) (begun, joined int, err error) {
 	}
 	var errs []error
 	for _, providerID := range due {
-		s, job := newSync(providerID, datasync.TriggerScheduled, now)
-		got, join, err := p.store.Begin(ctx, s, job)
+		got, join, err := p.begin(ctx, providerID, now)
 		if errors.Is(err, domain.ErrNotFound) {
 			continue // deleted since it was found due
 		}
@@ -73,6 +78,39 @@ func (p *Scheduler) postpone(ctx context.Context, s *datasync.Sync, now time.Tim
 			st.NextSyncAt = nextSyncAt(now, p.interval)
 		}
 		return nil
+	})
+	return err
+}
+
+// begin begins a scheduled sync of the provider, or joins the one in flight
+// unless it is older than staleAfter: that one ends failed (abandoned), and a
+// new one begins.
+func (p *Scheduler) begin(ctx context.Context, providerID uuid.UUID, now time.Time) (*datasync.Sync, bool, error) {
+	s, job := newSync(providerID, datasync.TriggerScheduled, now)
+	got, joined, err := p.store.Begin(ctx, s, job)
+	if err != nil || !joined || now.Sub(got.CreatedAt()) < p.staleAfter {
+		return got, joined, err
+	}
+	if err := p.abandon(ctx, got.ID(), now); err != nil {
+		return nil, false, err
+	}
+	return p.store.Begin(ctx, s, job)
+}
+
+// abandon ends a sync that stayed in flight too long as failed, so that the
+// provider syncs again (DATA.md: never a sync stuck running forever). Its job,
+// if it still runs after all, stops at its next commit.
+func (p *Scheduler) abandon(ctx context.Context, syncID uuid.UUID, now time.Time) error {
+	_, err := p.store.UpdateSync(ctx, syncID, func(s *datasync.Sync, _ *State) error {
+		if s.Status() == datasync.StatusQueued {
+			if err := s.Start(now); err != nil {
+				return err
+			}
+		}
+		if s.Status() != datasync.StatusRunning {
+			return nil // it finished meanwhile
+		}
+		return s.Finish([]datasync.AccountError{{Code: CodeAbandoned, Message: messages[CodeAbandoned], Retryable: true}}, now)
 	})
 	return err
 }

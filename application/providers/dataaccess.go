@@ -2,6 +2,7 @@ package providers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -35,6 +36,9 @@ func (c *Connections) DataAccess(ctx context.Context, providerID uuid.UUID) (Dat
 		return nil, Tokens{}, fmt.Errorf("%s has no data connector: %w", p.Key(), domain.ErrNotSupported)
 	}
 	a, err := c.store.AuthorizationByProvider(ctx, providerID)
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil, Tokens{}, fmt.Errorf("provider %s was never authorized: %w", providerID, provider.ErrNotAuthorized)
+	}
 	if err != nil {
 		return nil, Tokens{}, err
 	}
