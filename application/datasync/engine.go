@@ -83,23 +83,23 @@ var errStopped = errors.New("the sync is no longer running")
 // so the job is retried and resumes.
 func (e *Engine) Run(ctx context.Context, job SyncJob) error {
 	if err := e.begin(ctx, job.SyncID); err != nil {
-		return ignoreGone(err)
+		return e.settled(ctx, job.SyncID, err)
 	}
 	r := &run{engine: e, syncID: job.SyncID, providerID: job.ProviderID}
 	err := r.all(ctx)
-	var ra *providers.RetryAfterError
-	switch {
-	case errors.As(err, &ra):
+	if ra, ok := errors.AsType[*providers.RetryAfterError](err); ok {
 		return &jobs.RetryAfter{Delay: ra.Delay}
-	case errors.Is(err, domain.ErrReauthorizationRequired):
+	}
+	wide := providerWide(err)
+	if err != nil && wide == nil {
+		return e.settled(ctx, job.SyncID, err) // ours: retried, and resumed
+	}
+	if errors.Is(err, domain.ErrReauthorizationRequired) {
 		if err := e.access.RequireReauthorization(ctx, job.ProviderID); err != nil {
-			return ignoreGone(err)
+			return e.settled(ctx, job.SyncID, err)
 		}
 	}
-	if err != nil && providerWide(err) == nil {
-		return ignoreGone(err) // ours: retried, and resumed
-	}
-	return ignoreGone(r.finish(ctx, providerWide(err)))
+	return e.settled(ctx, job.SyncID, r.finish(ctx, wide))
 }
 
 // begin moves the sync from queued to running, or leaves it running for a
@@ -117,11 +117,17 @@ func (e *Engine) begin(ctx context.Context, syncID uuid.UUID) error {
 	return err
 }
 
-// ignoreGone turns the end of a run that has nothing more to do into nil:
-// the sync stopped, or it or its provider was deleted.
-func ignoreGone(err error) error {
-	if errors.Is(err, errStopped) || errors.Is(err, domain.ErrNotFound) {
+// settled returns nil when the run ended with err has nothing more to do:
+// the sync stopped (errStopped), or it is gone, deleted with its provider.
+// Any other error is returned, so the job is retried.
+func (e *Engine) settled(ctx context.Context, syncID uuid.UUID, err error) error {
+	switch {
+	case err == nil, errors.Is(err, errStopped):
 		return nil
+	case errors.Is(err, domain.ErrNotFound):
+		if _, lookup := e.store.SyncByID(ctx, syncID); errors.Is(lookup, domain.ErrNotFound) {
+			return nil
+		}
 	}
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/datasync"
+	"github.com/dashtam/dashtam/domain/provider"
 )
 
 // Another user's provider or sync is not found, exactly like a missing one,
@@ -116,5 +117,32 @@ func TestACanceledQueuedSyncIsNeverRun(t *testing.T) {
 	}
 	if got, err := h.syncs.Get(t.Context(), h.user, job.SyncID); err != nil || got.Status() != datasync.StatusCanceled {
 		t.Errorf("Get: %v, %v", got, err)
+	}
+}
+
+// A provider deleted while its sync waits takes the sync with it; the job then
+// ends without error (nothing to retry), and so it does when the provider is
+// deleted while the job runs.
+func TestADeletedProvidersSyncJobEndsQuietly(t *testing.T) {
+	h := newHarness(t, nil)
+	scriptAccounts(t, h)
+	p, job := h.connectScripted(t)
+	if err := h.providers.DeleteProvider(t.Context(), p.ID(), func(*provider.Provider) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.engine.Run(t.Context(), job); err != nil {
+		t.Errorf("Run of a deleted provider's sync: %v, want nil", err)
+	}
+
+	p, job = h.connectScripted(t)
+	h.scripted.set(func(s *scripted) {
+		s.onPage = func(int) {
+			if err := h.providers.DeleteProvider(t.Context(), p.ID(), func(*provider.Provider) error { return nil }); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	if err := h.engine.Run(t.Context(), job); err != nil {
+		t.Errorf("Run while the provider is deleted: %v, want nil", err)
 	}
 }
