@@ -206,10 +206,15 @@ func NewWorkers(log *slog.Logger) *Workers { return &Workers{river: river.NewWor
 
 // Register makes work the worker of jobs of type J. A second worker for one
 // kind is an error. work's error fails this attempt, and is logged; River
-// retries the job with backoff, up to its attempt limit.
+// retries the job with backoff, up to its attempt limit. A *jobsapp.RetryAfter
+// is no failure: the job is snoozed (River's JobSnooze) for its delay, and
+// the attempt does not count.
 func Register[J jobsapp.Job](w *Workers, work func(context.Context, J) error) error {
 	err := river.AddWorkerSafely(w.river, river.WorkFunc(func(ctx context.Context, job *river.Job[J]) error {
 		err := work(ctx, job.Args)
+		if ra, ok := errors.AsType[*jobsapp.RetryAfter](err); ok {
+			return river.JobSnooze(max(ra.Delay, 0))
+		}
 		if err != nil && ctx.Err() == nil {
 			w.log.WarnContext(ctx, "background job failed", "job", job.Kind, "attempt", job.Attempt, "error", err.Error())
 		}

@@ -540,3 +540,32 @@ func TestPeriodicJobRunsOnceAcrossInstances(t *testing.T) {
 		}
 	})
 }
+
+// A worker's RetryAfter postpones its job by the delay (snoozed, River's
+// scheduled state) instead of failing it: no error is recorded, and the job
+// runs again, with the same arguments, once the delay has passed.
+func TestRetryAfterSnoozesTheJob(t *testing.T) {
+	eachDialect(t, func(t *testing.T, d database) {
+		var runs atomic.Int32
+		w := NewWorkers(slog.New(slog.DiscardHandler))
+		mustRegister(t, w, func(_ context.Context, p probe) error {
+			if runs.Add(1) == 1 {
+				return fmt.Errorf("institution busy: %w", &jobsapp.RetryAfter{Delay: time.Hour})
+			}
+			return nil
+		})
+		e := newTestEngine(t, d, w, noTuning)
+		start(t, e)
+		enqueue(t, d, e, probe{N: 7})
+		job := waitForState(t, e, probe{}.Kind(), rivertype.JobStateScheduled)
+		if len(job.Errors) != 0 {
+			t.Errorf("a postponed job recorded errors %+v", job.Errors)
+		}
+		if wait := time.Until(job.ScheduledAt); wait < 50*time.Minute {
+			t.Errorf("the job is scheduled %s from now, want about the hour asked for", wait)
+		}
+		if runs.Load() != 1 {
+			t.Errorf("the job ran %d times before its delay, want once", runs.Load())
+		}
+	})
+}

@@ -40,7 +40,7 @@ func syncHarness(t *testing.T, db *persistence.DB) synccontract.Harness {
 		Store:          persistence.NewSyncStore(db, syncEngine(t, db)),
 		Providers:      persistence.NewProviderStore(db),
 		Authorizations: persistence.NewAuthorizationStore(db, newKeyring(t, newKey(t, "k1"))),
-		NewUser:        synccontract.UsersVia(persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL)),
+		NewUser:        synccontract.UsersVia(persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL, discardJobs{})),
 		SyncJobs: func(ctx context.Context, providerID uuid.UUID) ([]datasyncapp.SyncJob, error) {
 			return syncJobs(ctx, db, providerID)
 		},

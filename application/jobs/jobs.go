@@ -8,7 +8,11 @@
 // stands alone, such as a manual trigger that changes nothing else.
 package jobs
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"time"
+)
 
 // Job is one piece of background work. Kind names the worker that does it and
 // must not change while jobs of it may still be queued. The value's exported
@@ -34,3 +38,13 @@ type SingleFlight interface {
 type Enqueuer interface {
 	Enqueue(ctx context.Context, job Job) (joined bool, err error)
 }
+
+// RetryAfter is a job's answer that it cannot go on yet, and is not failing
+// either (an institution asked us to slow down): the engine runs it again
+// after Delay without counting a failed attempt. Workers return it wrapped or
+// not; the engine finds it with errors.As.
+type RetryAfter struct {
+	Delay time.Duration
+}
+
+func (e *RetryAfter) Error() string { return fmt.Sprintf("job postponed by %s", e.Delay) }

@@ -258,10 +258,21 @@ func (c *Connections) RefreshNow(ctx context.Context, userID, providerID uuid.UU
 	if !conn.Type().CanRefresh {
 		return nil, fmt.Errorf("%s: %w", p.Key(), domain.ErrNotSupported)
 	}
+	return c.refreshShared(ctx, conn, providerID, nil)
+}
+
+// refreshShared refreshes the provider's credentials under the refresh lease.
+// If someone else holds the lease, it waits for their refresh and returns its
+// result. due, when not nil, is asked once the lease is free: credentials it
+// finds not due are returned as they are, unrefreshed, so that a refresh that
+// ran moments ago is not repeated.
+func (c *Connections) refreshShared(ctx context.Context, conn Connector, providerID uuid.UUID,
+	due func(*provider.Authorization) bool,
+) (*provider.Authorization, error) {
 	started := c.clock.Now()
 	owner := uuid.New() // this request's own lease identity
 	for {
-		a, err := c.claim(ctx, providerID, owner)
+		a, err := c.claim(ctx, providerID, owner, due)
 		if errors.Is(err, provider.ErrRefreshInProgress) {
 			// Someone else is refreshing: wait for it, then use its result.
 			if err := c.clock.Sleep(ctx, c.cfg.RefreshPoll); err != nil {
@@ -279,17 +290,27 @@ func (c *Connections) RefreshNow(ctx context.Context, userID, providerID uuid.UU
 		if err != nil {
 			return nil, err
 		}
+		if !a.HoldsLease(owner) {
+			return a, nil // not due after all
+		}
 		return c.refresh(ctx, conn, a, owner)
 	}
 }
 
-// claim takes the refresh lease of the provider's authorization for owner.
-func (c *Connections) claim(ctx context.Context, providerID, owner uuid.UUID) (*provider.Authorization, error) {
+// claim takes the refresh lease of the provider's authorization for owner,
+// unless due (when not nil) finds its credentials not due: then it returns
+// the authorization without the lease.
+func (c *Connections) claim(ctx context.Context, providerID, owner uuid.UUID,
+	due func(*provider.Authorization) bool,
+) (*provider.Authorization, error) {
 	_, claimed, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
 		if a == nil {
 			return nil, notFound(providerID)
 		}
 		now := c.clock.Now()
+		if due != nil && a.IsAuthorized() && !due(a) {
+			return nil, nil // saves nothing; the store returns a as it is
+		}
 		return a, a.ClaimRefresh(owner, now, now.Add(c.cfg.LeaseTTL))
 	})
 	return claimed, err

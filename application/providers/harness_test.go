@@ -434,3 +434,18 @@ func fieldCodes(t *testing.T, err error) map[string]string {
 	}
 	return out
 }
+
+// The fake institution serves no data: its data half is there so that
+// Connections.DataAccess finds one.
+
+func (f *fakeConnector) Accounts(context.Context, provider.Credentials) ([]providersapp.AccountRecord, error) {
+	return nil, nil
+}
+
+func (f *fakeConnector) Holdings(context.Context, provider.Credentials) (providersapp.HoldingsAnswer, error) {
+	return providersapp.HoldingsAnswer{}, nil
+}
+
+func (f *fakeConnector) Transactions(context.Context, provider.Credentials, []byte) (providersapp.TransactionPage, error) {
+	return providersapp.TransactionPage{}, nil
+}

@@ -118,11 +118,8 @@ func (s Seeder) Transactions(a *finance.Account, txs ...Tx) []*finance.Transacti
 		}
 		out[i], keys[i] = t, tx.Key
 	}
-	if _, err := s.Writes.UpdateTransactions(s.ctx(), a.ID(), keys, func([]*finance.Transaction) ([]*finance.Transaction, error) {
-		return out, nil
-	}); err != nil {
-		s.T.Fatalf("UpdateTransactions: %v", err)
-	}
+	s.store(a.ProviderID(), financeapp.TransactionBatch{AccountID: a.ID(), InstitutionIDs: keys,
+		Apply: func([]*finance.Transaction) ([]*finance.Transaction, error) { return out, nil }})
 	return out
 }
 
@@ -131,13 +128,26 @@ func (s Seeder) Transactions(a *finance.Account, txs ...Tx) []*finance.Transacti
 func (s Seeder) Change(t *finance.Transaction, change func(*finance.Transaction) error) {
 	s.T.Helper()
 	key := t.Details().InstitutionTransactionID
-	if _, err := s.Writes.UpdateTransactions(s.ctx(), t.AccountID(), []string{key}, func(stored []*finance.Transaction) ([]*finance.Transaction, error) {
-		if len(stored) != 1 {
-			s.T.Fatalf("transaction %s is not stored", key)
-		}
-		return stored, change(stored[0])
-	}); err != nil {
-		s.T.Fatalf("UpdateTransactions: %v", err)
+	s.store(t.ProviderID(), financeapp.TransactionBatch{AccountID: t.AccountID(), InstitutionIDs: []string{key},
+		Apply: func(stored []*finance.Transaction) ([]*finance.Transaction, error) {
+			if len(stored) != 1 {
+				s.T.Fatalf("transaction %s is not stored", key)
+			}
+			return stored, change(stored[0])
+		}})
+}
+
+// store stores batch as one page of provider's, leaving the stored resume
+// state as it is.
+func (s Seeder) store(providerID uuid.UUID, batch financeapp.TransactionBatch) {
+	s.T.Helper()
+	resume, err := s.Writes.TransactionResume(s.ctx(), providerID)
+	if err != nil {
+		s.T.Fatalf("TransactionResume: %v", err)
+	}
+	page := financeapp.TransactionPageWrite{Batches: []financeapp.TransactionBatch{batch}, Resume: resume}
+	if _, err := s.Writes.StoreTransactionPage(s.ctx(), providerID, page); err != nil {
+		s.T.Fatalf("StoreTransactionPage: %v", err)
 	}
 }
 

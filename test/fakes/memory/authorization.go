@@ -35,6 +35,10 @@ type AuthorizationStore struct {
 	// auths is keyed by provider id and guarded by providers.mu. An entry whose
 	// provider is gone is dead: the SQL store's foreign key cascades.
 	auths map[uuid.UUID]provider.AuthorizationSnapshot
+	// onGrant, when set (SyncStore.BeginOnGrant), runs under the lock when an
+	// update stores a grant, before anything is stored; its error aborts the
+	// update.
+	onGrant func(providerID uuid.UUID, now time.Time) error
 }
 
 // NewAuthorizationStore returns an empty store of the authorizations of
@@ -85,6 +89,7 @@ func (m *AuthorizationStore) UpdateAuthorization(_ context.Context, providerID u
 	p := copyProvider(stored)
 	var current *provider.Authorization
 	snap, exists := m.live(providerID)
+	before := snap // what fn may change in current
 	if exists {
 		current = provider.RehydrateAuthorization(copySnapshot(snap))
 	}
@@ -105,6 +110,11 @@ func (m *AuthorizationStore) UpdateAuthorization(_ context.Context, providerID u
 	if m.providers.aliasTaken(p) {
 		return nil, nil, provider.ErrAliasTaken
 	}
+	if next != nil && m.onGrant != nil && granted(exists, before, snap) {
+		if err := m.onGrant(providerID, snap.AuthorizedAt); err != nil {
+			return nil, nil, err
+		}
+	}
 	if next != nil {
 		m.auths[providerID] = snap
 	}
@@ -116,6 +126,16 @@ func (m *AuthorizationStore) UpdateAuthorization(_ context.Context, providerID u
 		saved = provider.RehydrateAuthorization(copySnapshot(snap))
 	}
 	return copyProvider(m.providers.providers[providerID]), saved, nil
+}
+
+// granted reports whether storing next over before (exists false: none)
+// stores a grant: the authorization turns active, or is granted anew while
+// active.
+func granted(exists bool, before, next provider.AuthorizationSnapshot) bool {
+	if next.Status != provider.AuthorizationActive {
+		return false
+	}
+	return !exists || before.Status != provider.AuthorizationActive || !before.AuthorizedAt.Equal(next.AuthorizedAt)
 }
 
 // ClaimDueRefreshes gives owner the refresh lease of at most limit due

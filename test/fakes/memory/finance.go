@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -39,6 +40,13 @@ type FinanceStore struct {
 	positions    map[uuid.UUID]int64 // the last position of each user's feed
 	// balances holds each account's history, oldest first.
 	balances map[uuid.UUID][]finance.BalanceSnapshot
+	// securities, holdings and resumes (by provider) are the sync engine's.
+	securities map[uuid.UUID]finance.SecuritySnapshot
+	holdings   map[uuid.UUID]finance.HoldingSnapshot
+	resumes    map[uuid.UUID][]byte
+	// now stamps the securities the store creates (SaveSecurities takes no
+	// time, as the SQL store takes the database's).
+	now func() time.Time
 }
 
 // storedTransaction is a transaction with its feed positions.
@@ -52,7 +60,15 @@ type storedTransaction struct {
 func NewFinanceStore(providers *ProviderStore) *FinanceStore {
 	return &FinanceStore{providers: providers, accounts: map[uuid.UUID]finance.AccountSnapshot{},
 		transactions: map[uuid.UUID]storedTransaction{}, positions: map[uuid.UUID]int64{},
-		balances: map[uuid.UUID][]finance.BalanceSnapshot{}}
+		balances: map[uuid.UUID][]finance.BalanceSnapshot{}, securities: map[uuid.UUID]finance.SecuritySnapshot{},
+		holdings: map[uuid.UUID]finance.HoldingSnapshot{}, resumes: map[uuid.UUID][]byte{}, now: time.Now}
+}
+
+// SetClock makes now the time the store stamps new securities with.
+func (m *FinanceStore) SetClock(now func() time.Time) {
+	m.providers.mu.Lock()
+	defer m.providers.mu.Unlock()
+	m.now = now
 }
 
 // UpdateAccounts calls fn with copies of the provider's accounts and stores
@@ -128,18 +144,22 @@ func duplicateKey[K comparable](keys map[uuid.UUID]K) bool {
 	return false
 }
 
-// UpdateTransactions calls fn with copies of the account's transactions with
-// institutionIDs and stores what it returns; see
-// persistence.FinanceStore.UpdateTransactions.
-func (m *FinanceStore) UpdateTransactions(_ context.Context, accountID uuid.UUID, institutionIDs []string,
+// transactionWrite is one batch of transactions checked and ready to store.
+type transactionWrite struct {
+	userID uuid.UUID
+	next   map[uuid.UUID]finance.TransactionSnapshot
+	order  []uuid.UUID
+	counts financeapp.TransactionCounts
+}
+
+// prepareTransactions loads the account's transactions with institutionIDs,
+// calls fn with copies and checks what it returns, changing nothing.
+func (m *FinanceStore) prepareTransactions(accountID uuid.UUID, institutionIDs []string,
 	fn func(stored []*finance.Transaction) ([]*finance.Transaction, error),
-) (financeapp.TransactionCounts, error) {
-	m.providers.mu.Lock()
-	defer m.providers.mu.Unlock()
-	var counts financeapp.TransactionCounts
+) (transactionWrite, error) {
 	account, ok := m.liveAccount(accountID)
 	if !ok {
-		return counts, fmt.Errorf("update transactions of account %s: %w", accountID, domain.ErrNotFound)
+		return transactionWrite{}, fmt.Errorf("update transactions of account %s: %w", accountID, domain.ErrNotFound)
 	}
 	var stored []*finance.Transaction
 	loaded := map[uuid.UUID]bool{}
@@ -152,32 +172,30 @@ func (m *FinanceStore) UpdateTransactions(_ context.Context, accountID uuid.UUID
 	slices.SortFunc(stored, func(a, b *finance.Transaction) int { return compareIDs(a.ID(), b.ID()) })
 	save, err := fn(stored)
 	if err != nil {
-		return counts, err
+		return transactionWrite{}, err
 	}
-	next := map[uuid.UUID]finance.TransactionSnapshot{}
-	var order []uuid.UUID
+	w := transactionWrite{userID: m.providers.providers[account.ProviderID].UserID(), next: map[uuid.UUID]finance.TransactionSnapshot{}}
 	for _, t := range save {
 		s := storedTransactionSnapshot(t.Snapshot())
 		if s.AccountID != accountID {
-			return financeapp.TransactionCounts{}, fmt.Errorf("%w: transaction %s", financeapp.ErrForeignRecord, s.ID)
+			return transactionWrite{}, fmt.Errorf("%w: transaction %s", financeapp.ErrForeignRecord, s.ID)
 		}
 		was, exists := m.transactions[s.ID]
 		if exists && !loaded[s.ID] {
 			// The SQL store inserts what it did not load: the id is taken.
-			return financeapp.TransactionCounts{}, fmt.Errorf("transaction %s: %w", s.ID, errDuplicateKey)
+			return transactionWrite{}, fmt.Errorf("transaction %s: %w", s.ID, errDuplicateKey)
 		}
 		if exists && was.snap.Version == s.Version {
 			continue
 		}
-		countTransaction(&counts, was.snap, exists, s)
-		next[s.ID] = s
-		order = append(order, s.ID)
+		countTransaction(&w.counts, was.snap, exists, s)
+		w.next[s.ID] = s
+		w.order = append(w.order, s.ID)
 	}
-	if m.transactionKeyTaken(next) {
-		return financeapp.TransactionCounts{}, financeapp.ErrKeyTaken
+	if m.transactionKeyTaken(w.next) {
+		return transactionWrite{}, financeapp.ErrKeyTaken
 	}
-	m.storeTransactions(m.providers.providers[account.ProviderID].UserID(), next, order)
-	return counts, nil
+	return w, nil
 }
 
 // countTransaction counts the write of s over was (exists false: an insert).
