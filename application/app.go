@@ -4,6 +4,7 @@
 package application
 
 import (
+	"github.com/dashtam/dashtam/application/datasync"
 	"github.com/dashtam/dashtam/application/finance"
 	"github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/application/providers"
@@ -21,4 +22,7 @@ type App struct {
 	// Finance: reading the caller's accounts, balances, transactions and the
 	// transactions' changes feed.
 	Finance *finance.Queries
+	// Syncs: starting, reading and cancelling the syncs that keep a
+	// provider's data current.
+	Syncs *datasync.Syncs
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -25,9 +26,12 @@ import (
 	"github.com/dashtam/dashtam/adapters/ratelimit"
 	"github.com/dashtam/dashtam/adapters/vault"
 	"github.com/dashtam/dashtam/application"
+	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	financeapp "github.com/dashtam/dashtam/application/finance"
 	identityapp "github.com/dashtam/dashtam/application/identity"
+	jobsapp "github.com/dashtam/dashtam/application/jobs"
 	providersapp "github.com/dashtam/dashtam/application/providers"
+	"github.com/dashtam/dashtam/domain/datasync"
 )
 
 // Overrides swaps outside services for fakes in component and end-to-end tests,
@@ -94,13 +98,14 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, err
 	}
-	pr, err := buildProviders(cfg, log, db, id.store, clk, metrics)
+	pr, err := buildProviders(cfg, log, db, id.store, clk, metrics, queue)
 	if err != nil {
 		return nil, err
 	}
 	financeStore := persistence.NewFinanceStore(db)
+	sync := buildSync(cfg, log, clk, pr, financeStore)
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
-		Finance: financeapp.NewQueries(financeStore, persistence.NewProviderStore(db))}
+		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs}
 	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics)
 	if err != nil {
 		return nil, err
@@ -110,7 +115,8 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 			_ = web.limiter.Close()
 		}
 	}()
-	background, err := buildJobs(ctx, cfg, log, db, queue, jobWork{identity: id.service, connections: pr.connections, idempotency: web.idempotency},
+	background, err := buildJobs(ctx, cfg, log, db, queue, jobWork{identity: id.service, connections: pr.connections, idempotency: web.idempotency,
+		engine: sync.engine, scheduler: sync.scheduler},
 		cmp.Or(o.JobPollInterval, jobPollInterval))
 	if err != nil {
 		return nil, err
@@ -193,7 +199,9 @@ func buildIdentity(ctx context.Context, cfg Config, log *slog.Logger, o Override
 type providerParts struct {
 	providers          *providersapp.Service
 	connections        *providersapp.Connections
+	providerStore      *persistence.ProviderStore
 	authorizations     *persistence.AuthorizationStore
+	syncStore          *persistence.SyncStore
 	sandboxInstitution http.Handler
 }
 
@@ -208,7 +216,9 @@ func buildMetrics() (*httpapi.Metrics, error) {
 // buildProviders assembles the provider use cases over the configured
 // connectors, each reporting its calls to calls, with provider tokens
 // encrypted at rest.
-func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *persistence.IdentityStore, clk providersapp.Clock, calls instrumented.Observer) (*providerParts, error) {
+func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *persistence.IdentityStore, clk providersapp.Clock,
+	calls instrumented.Observer, queue persistence.JobQueue,
+) (*providerParts, error) {
 	registry, sandboxConn, err := buildRegistry(cfg, clk.Now, calls)
 	if err != nil {
 		return nil, err
@@ -218,7 +228,12 @@ func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *per
 		return nil, fmt.Errorf("TOKEN_ENCRYPTION_KEYS: %w", err)
 	}
 	providerStore := persistence.NewProviderStore(db)
-	authorizations := persistence.NewAuthorizationStore(db, cipher)
+	syncStore := persistence.NewSyncStore(db, queue)
+	// A grant begins the provider's first sync in its own transaction.
+	authorizations := persistence.NewAuthorizationStore(db, cipher, persistence.WithFirstSync(syncStore,
+		func(providerID uuid.UUID, now time.Time) (*datasync.Sync, jobsapp.Job) {
+			return datasyncapp.FirstSync(providerID, now)
+		}))
 	providers := providersapp.NewService(providerStore, authorizations, store, registry, clk, log)
 	connections := providersapp.NewConnections(providerStore, authorizations, store, registry, clk, providersapp.ConnectionsConfig{
 		RefreshWindow: cfg.TokenRefreshWindow,
@@ -229,7 +244,33 @@ func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *per
 	if sandboxConn != nil {
 		sandboxInstitution = sandboxConn.Institution()
 	}
-	return &providerParts{providers: providers, connections: connections, authorizations: authorizations, sandboxInstitution: sandboxInstitution}, nil
+	return &providerParts{providers: providers, connections: connections, providerStore: providerStore,
+		authorizations: authorizations, syncStore: syncStore, sandboxInstitution: sandboxInstitution}, nil
+}
+
+// syncParts are the use cases that keep providers' data in sync: the syncs
+// resource, and the engine and scheduler the background jobs run.
+type syncParts struct {
+	syncs     *datasyncapp.Syncs
+	engine    *datasyncapp.Engine
+	scheduler *datasyncapp.Scheduler
+}
+
+// The scheduler's limits: how many due providers one pass begins, and how long
+// a sync may stay in flight before it is taken for abandoned (far beyond the
+// longest sync, institutions' Retry-After postponements included).
+const (
+	schedulerBatch = 100
+	syncStaleAfter = 6 * time.Hour
+)
+
+// buildSync assembles the sync use cases over the provider parts' stores.
+func buildSync(cfg Config, log *slog.Logger, clk providersapp.Clock, pr *providerParts, finance *persistence.FinanceStore) syncParts {
+	return syncParts{
+		syncs:     datasyncapp.NewSyncs(pr.providerStore, pr.authorizations, pr.syncStore, clk),
+		engine:    datasyncapp.NewEngine(pr.syncStore, finance, pr.connections, clk, cfg.SyncInterval, log),
+		scheduler: datasyncapp.NewScheduler(pr.syncStore, clk, cfg.SyncInterval, schedulerBatch, syncStaleAfter),
+	}
 }
 
 // httpParts are the HTTP handler and what it holds that the app must close or

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dashtam/dashtam/adapters/jobs"
 	"github.com/dashtam/dashtam/adapters/persistence"
+	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	jobsapp "github.com/dashtam/dashtam/application/jobs"
 	providersapp "github.com/dashtam/dashtam/application/providers"
@@ -26,6 +27,9 @@ const (
 	rescueStuckJobsAfter = 15 * time.Minute
 	jobPollInterval      = time.Second
 	idempotencyCleanup   = time.Hour
+	// syncSchedulePass is how often the scheduler looks for providers due
+	// for a sync (SYNC_INTERVAL is how often each one is synced).
+	syncSchedulePass = time.Minute
 )
 
 // tokenRefreshPass is one pass of the background token refresh
@@ -64,6 +68,8 @@ type jobWork struct {
 	identity    *identityapp.Service
 	connections *providersapp.Connections
 	idempotency *persistence.IdempotencyStore
+	engine      *datasyncapp.Engine
+	scheduler   *datasyncapp.Scheduler
 }
 
 // buildJobs assembles the job engine with every worker and periodic job the
@@ -80,6 +86,14 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 		jobs.Register(w, work.identity.DeliverVerification),
 		jobs.Register(w, work.identity.DeliverPasswordReset),
 		jobs.Register(w, work.identity.DeliverRegistrationAttempt),
+		jobs.Register(w, work.engine.Run),
+		jobs.Register(w, func(ctx context.Context, _ datasyncapp.ScheduleJob) error {
+			begun, joined, err := work.scheduler.Pass(ctx)
+			if begun+joined > 0 {
+				log.InfoContext(ctx, "sync schedule pass", "begun", begun, "joined", joined)
+			}
+			return err
+		}),
 	); err != nil {
 		return nil, err
 	}
@@ -97,6 +111,7 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 		Periodic: []jobs.Periodic{
 			{Interval: cfg.TokenRefreshInterval, Job: tokenRefreshPass{}},
 			{Interval: idempotencyCleanup, Job: idempotencyCleanupPass{}},
+			{Interval: syncSchedulePass, Job: datasyncapp.ScheduleJob{}},
 		},
 		Concurrency:          jobConcurrency,
 		JobTimeout:           jobTimeout,

@@ -69,6 +69,9 @@ type Config struct {
 	// of time; TokenRefreshInterval is how often the background pass runs.
 	TokenRefreshWindow   time.Duration
 	TokenRefreshInterval time.Duration
+	// SyncInterval is how often each connected provider is synced
+	// (SYNC_INTERVAL), give or take 10%.
+	SyncInterval time.Duration
 	// ProviderTimeout bounds every call to an institution.
 	ProviderTimeout time.Duration
 
@@ -194,6 +197,10 @@ func loadEmail(r *envReader, c *Config) {
 	}
 }
 
+// DefaultSyncInterval is SYNC_INTERVAL's default: how often every connected
+// provider's data is synced, give or take 10%.
+const DefaultSyncInterval = 4 * time.Hour
+
 // DefaultRefreshReuseGrace is REFRESH_REUSE_GRACE's default: long enough for a
 // client to retry a refresh whose answer it lost, short enough that a thief
 // racing the owner is still caught on the owner's next refresh.
@@ -213,6 +220,7 @@ func loadProviders(r *envReader, c *Config) {
 	}
 	c.TokenRefreshWindow = r.duration("TOKEN_REFRESH_WINDOW", providersapp.DefaultRefreshWindow)
 	c.TokenRefreshInterval = r.duration("TOKEN_REFRESH_INTERVAL", 30*time.Second)
+	c.SyncInterval = r.duration("SYNC_INTERVAL", DefaultSyncInterval)
 	c.ProviderTimeout = r.duration("PROVIDER_TIMEOUT", httpx.DefaultTimeout)
 	c.Schwab = SchwabConfig{
 		ClientID:     r.get("SCHWAB_CLIENT_ID", ""),
