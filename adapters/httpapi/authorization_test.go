@@ -388,7 +388,7 @@ func TestAuthorizationResultURLKeepsItsOwnQuery(t *testing.T) {
 		want       url.Values
 	}{
 		{"granted", callback, url.Values{"tab": {"banks"}, "provider_id": {p.ID}, "status": {"active"}}},
-		{"replayed", callback, url.Values{"tab": {"banks"}, "status": {"stale"}, "error": {"INVALID_REQUEST"}}},
+		{"replayed", callback, url.Values{"tab": {"banks"}, "status": {"stale"}, "error": {"AUTHORIZATION_ALREADY_USED"}}},
 	} {
 		res := h.Do(apitest.Request{Method: "GET", Path: tc.path}).Expect(t, http.StatusSeeOther)
 		loc, err := url.Parse(res.Header.Get("Location"))

@@ -196,6 +196,9 @@ func (c *Connections) complete(ctx context.Context, providerID uuid.UUID, state,
 		return nil, err
 	}
 	creds, err := conn.Complete(ctx, grant)
+	if errors.Is(err, domain.ErrInvalidRequest) {
+		return nil, fmt.Errorf("%w: %w", provider.ErrGrantRejected, err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,17 @@ var (
 	// ErrInvalidState: the OAuth state is unknown, expired, already used, or bound to
 	// another provider or attempt. It answers 400 and changes nothing.
 	ErrInvalidState = fmt.Errorf("invalid or expired authorization state: %w", domain.ErrInvalidRequest)
+	// ErrStateExpired: the state belongs to the attempt in flight, whose time ran
+	// out (StateTTL, or the institution's shorter limit). A kind of ErrInvalidState.
+	ErrStateExpired = fmt.Errorf("the authorization attempt expired: %w", ErrInvalidState)
+	// ErrStateUsed: the state (and so the code or public token relayed with it)
+	// was already used to complete its attempt: a replay. A kind of
+	// ErrInvalidState.
+	ErrStateUsed = fmt.Errorf("the authorization state was already used: %w", ErrInvalidState)
+	// ErrGrantRejected: the institution refused the code or public token relayed
+	// to complete an attempt (expired or used there, or unknown). The attempt's
+	// state is used up by then: the user must start again.
+	ErrGrantRejected = fmt.Errorf("the institution refused the authorization grant: %w", domain.ErrInvalidRequest)
 	// ErrNotAuthorized: the operation needs an active authorization.
 	ErrNotAuthorized = fmt.Errorf("provider is not authorized: %w", domain.ErrConflict)
 	// ErrRefreshInProgress: another instance or request holds the refresh lease.
@@ -104,8 +115,8 @@ type Authorization struct {
 	status     AuthorizationStatus
 
 	// attemptID is the attempt in flight, from its start until its grant lands
-	// (zero when none). Its state (digest and expiry) is cleared once used, while
-	// the grant is being exchanged.
+	// (zero when none). Once its state is used, the expiry is cleared and the
+	// digest kept, so that a replay of the state is recognised as one.
 	attemptID      uuid.UUID
 	stateHash      [sha256.Size]byte
 	stateExpiresAt time.Time
@@ -211,18 +222,43 @@ func (a *Authorization) StartAttempt(attemptID uuid.UUID, state State, expiresAt
 	a.updatedAt = now
 }
 
-// ConsumeState checks that stateValue belongs to the attempt in flight and has not
-// expired, and uses it up: a state works once. Any failure is ErrInvalidState and
-// changes nothing. The attempt stays in flight while its grant is exchanged, so
-// that GrantAttempt can tell whether it still is when the grant arrives.
-func (a *Authorization) ConsumeState(stateValue string, now time.Time) error {
+// CheckState reports, changing nothing, whether stateValue can complete the
+// attempt in flight at now: ErrStateUsed when it already completed it (or is
+// completing it), ErrStateExpired when its time ran out, ErrInvalidState when
+// it is not the state of the attempt in flight at all.
+func (a *Authorization) CheckState(stateValue string, now time.Time) error {
 	h := HashState(stateValue)
-	if a.attemptID == uuid.Nil || h != a.stateHash || !now.Before(a.stateExpiresAt) {
+	switch {
+	case a.stateHash == ([sha256.Size]byte{}) || h != a.stateHash:
 		return ErrInvalidState
+	case a.stateUsed():
+		return ErrStateUsed
+	case a.attemptID == uuid.Nil:
+		return ErrInvalidState
+	case !now.Before(a.stateExpiresAt):
+		return ErrStateExpired
 	}
-	a.stateHash, a.stateExpiresAt = [sha256.Size]byte{}, time.Time{}
+	return nil
+}
+
+// ConsumeState checks that stateValue belongs to the attempt in flight and has not
+// expired (see CheckState), and uses it up: a state works once. Any failure
+// changes nothing. The state's digest is kept, marked used (no expiry), so a
+// replay is told from a forgery; the attempt stays in flight while its grant is
+// exchanged, so that GrantAttempt can tell whether it still is when the grant
+// arrives.
+func (a *Authorization) ConsumeState(stateValue string, now time.Time) error {
+	if err := a.CheckState(stateValue, now); err != nil {
+		return err
+	}
+	a.stateExpiresAt = time.Time{}
 	a.updatedAt = now
 	return nil
+}
+
+// stateUsed reports whether the state held was used up by ConsumeState.
+func (a *Authorization) stateUsed() bool {
+	return a.stateHash != ([sha256.Size]byte{}) && a.stateExpiresAt.IsZero()
 }
 
 // GrantAttempt grants c, exchanged for the consent of attemptID, and ends that
@@ -231,7 +267,7 @@ func (a *Authorization) ConsumeState(stateValue string, now time.Time) error {
 // or its state was never used, it is ErrInvalidState and changes nothing (the
 // caller discards c).
 func (a *Authorization) GrantAttempt(attemptID uuid.UUID, c Credentials, now time.Time) error {
-	if attemptID == uuid.Nil || attemptID != a.attemptID || a.stateHash != ([sha256.Size]byte{}) {
+	if attemptID == uuid.Nil || attemptID != a.attemptID || !a.stateUsed() {
 		return ErrInvalidState
 	}
 	a.Grant(c, now)

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"testing"
@@ -216,17 +217,20 @@ func TestConsumeStateAcceptsOnlyTheAttemptsStateBeforeItExpires(t *testing.T) {
 		usedBefore bool
 		before     func(a *Authorization) // what happened to the attempt first
 		ok         bool
+		// want is the error refused states get: ErrInvalidState unless said.
+		want error
 	}{
 		{name: "the right state at once", at: t0, ok: true},
 		{name: "the right state a microsecond before it expires", at: expires.Add(-time.Microsecond), ok: true},
-		{name: "the right state at the instant it expires", at: expires},
-		{name: "the right state after it expired", at: expires.Add(time.Hour)},
+		{name: "the right state at the instant it expires", at: expires, want: ErrStateExpired},
+		{name: "the right state after it expired", at: expires.Add(time.Hour), want: ErrStateExpired},
 		{name: "another state", state: func(State) string { return NewState().Value }, at: t0},
 		{name: "an empty state", state: func(State) string { return "" }, at: t0},
 		{name: "the state's digest instead of the state", at: t0, state: func(right State) string {
 			return string(right.Hash[:])
 		}},
-		{name: "a replayed state", at: t0, usedBefore: true},
+		{name: "a replayed state", at: t0, usedBefore: true, want: ErrStateUsed},
+		{name: "a replayed state after its attempt expired", at: expires.Add(time.Hour), usedBefore: true, want: ErrStateUsed},
 		{name: "no attempt in flight", at: t0, before: func(a *Authorization) { a.Revoke(t0) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -249,19 +253,30 @@ func TestConsumeStateAcceptsOnlyTheAttemptsStateBeforeItExpires(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ConsumeState: %v", err)
 				}
-				if !a.StateExpiresAt().IsZero() || a.Snapshot().StateHash != nil || !a.Snapshot().UpdatedAt.Equal(tc.at) {
-					t.Errorf("after use: state expires %v, updated %v; want no state, updated %v", a.StateExpiresAt(), a.Snapshot().UpdatedAt, tc.at)
+				if !a.StateExpiresAt().IsZero() || !a.Snapshot().UpdatedAt.Equal(tc.at) {
+					t.Errorf("after use: state expires %v, updated %v; want no expiry, updated %v", a.StateExpiresAt(), a.Snapshot().UpdatedAt, tc.at)
 				}
 				if a.AttemptID() != before.AttemptID {
 					t.Errorf("after use: attempt %s, want %s still in flight until its grant lands", a.AttemptID(), before.AttemptID)
 				}
-				if err := a.ConsumeState(value, tc.at); !errors.Is(err, ErrInvalidState) {
-					t.Errorf("second use: %v, want ErrInvalidState", err)
+				if err := a.ConsumeState(value, tc.at); !errors.Is(err, ErrStateUsed) {
+					t.Errorf("second use: %v, want ErrStateUsed", err)
 				}
 				return
 			}
+			want := tc.want
+			if want == nil {
+				want = ErrInvalidState
+			}
 			if !errors.Is(err, ErrInvalidState) || !errors.Is(err, domain.ErrInvalidRequest) {
 				t.Fatalf("ConsumeState: %v, want ErrInvalidState (an invalid request)", err)
+			}
+			specific := errors.Is(err, ErrStateUsed) || errors.Is(err, ErrStateExpired)
+			if !errors.Is(err, want) || (tc.want == nil && specific) {
+				t.Errorf("ConsumeState: %v, want %v", err, want)
+			}
+			if check := RehydrateAuthorization(before).CheckState(value, tc.at); !errors.Is(check, want) {
+				t.Errorf("CheckState: %v, want %v", check, want)
 			}
 			unchanged(t, "a refused state", a, before)
 		})
@@ -607,20 +622,27 @@ func TestAuthorizationSnapshotRoundTrips(t *testing.T) {
 	}
 }
 
-// An attempt whose state was used is stored without a state digest (so the
-// state finds nothing) but with its id, which its grant must match.
-func TestAUsedAttemptIsStoredWithoutItsState(t *testing.T) {
+// An attempt whose state was used is stored with the state's digest and no
+// expiry (so a replay is recognised) and with its id, which its grant must
+// match.
+func TestAUsedAttemptIsStoredWithItsStateMarkedUsed(t *testing.T) {
 	a, st := pending(t)
 	if err := a.ConsumeState(st.Value, t0); err != nil {
 		t.Fatal(err)
 	}
 	s := a.Snapshot()
-	if s.StateHash != nil || !s.StateExpiresAt.IsZero() || s.AttemptID != a.AttemptID() || s.AttemptID == uuid.Nil {
-		t.Fatalf("snapshot has state hash %x expiring %v for attempt %s; want no state and the attempt", s.StateHash, s.StateExpiresAt, s.AttemptID)
+	if !bytes.Equal(s.StateHash, st.Hash[:]) || !s.StateExpiresAt.IsZero() || s.AttemptID != a.AttemptID() || s.AttemptID == uuid.Nil {
+		t.Fatalf("snapshot has state hash %x expiring %v for attempt %s; want the used state's digest, no expiry and the attempt", s.StateHash, s.StateExpiresAt, s.AttemptID)
 	}
 	back := RehydrateAuthorization(s)
+	if err := back.CheckState(st.Value, t0); !errors.Is(err, ErrStateUsed) {
+		t.Errorf("the used state after storage: %v, want ErrStateUsed", err)
+	}
 	if err := back.GrantAttempt(s.AttemptID, Credentials{AccessToken: "a"}, t0); err != nil {
 		t.Errorf("granting the rehydrated attempt: %v", err)
+	}
+	if err := back.CheckState(st.Value, t0); !errors.Is(err, ErrStateUsed) {
+		t.Errorf("the state after its grant landed: %v, want ErrStateUsed", err)
 	}
 }
 
