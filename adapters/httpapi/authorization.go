@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/dashtam/dashtam/adapters/httpapi/api"
 	providersapp "github.com/dashtam/dashtam/application/providers"
+	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/provider"
 )
 
@@ -64,31 +67,39 @@ func (s *Server) RevokeAuthorization(c *gin.Context, id uuid.UUID) {
 	c.Status(http.StatusNoContent)
 }
 
-// CompleteRedirectAuthorization is the per-provider redirect callback.
-func (s *Server) CompleteRedirectAuthorization(c *gin.Context, id uuid.UUID, params api.CompleteRedirectAuthorizationParams) {
-	s.completeRedirect(c, providersapp.Callback{ProviderID: id, State: params.State, Code: params.Code})
+// ReceiveAuthorizationCallback is the per-provider redirect callback.
+func (s *Server) ReceiveAuthorizationCallback(c *gin.Context, id uuid.UUID, params api.ReceiveAuthorizationCallbackParams) {
+	s.relayCallback(c, providersapp.Callback{ProviderID: id, State: params.State}, params.Code)
 }
 
-// CompleteRedirectAuthorizationByType is the fixed redirect callback of a
+// ReceiveAuthorizationCallbackByType is the fixed redirect callback of a
 // provider type, the URL registered with the institution.
-func (s *Server) CompleteRedirectAuthorizationByType(c *gin.Context, key string, params api.CompleteRedirectAuthorizationByTypeParams) {
-	s.completeRedirect(c, providersapp.Callback{ProviderKey: key, State: params.State, Code: params.Code})
+func (s *Server) ReceiveAuthorizationCallbackByType(c *gin.Context, key string, params api.ReceiveAuthorizationCallbackByTypeParams) {
+	s.relayCallback(c, providersapp.Callback{ProviderKey: key, State: params.State}, params.Code)
 }
 
-func (s *Server) completeRedirect(c *gin.Context, cb providersapp.Callback) {
-	a, err := s.App.Connections.CompleteRedirect(c.Request.Context(), cb)
+// relayCallback hands the code and state the institution sent the browser
+// back with to the client that started the flow, which completes it under its
+// user's bearer (CompleteAuthorization). It exchanges and changes nothing: the
+// browser that arrives here may not be the initiating user's (account-linking
+// CSRF, RFC 9700 §4.7), and HEAD requests of link scanners get the same answer.
+// It echoes only what the institution put in the URL, and only for a state of
+// an attempt in flight.
+func (s *Server) relayCallback(c *gin.Context, cb providersapp.Callback, code string) {
+	id, err := s.App.Connections.ResolveCallback(c.Request.Context(), cb)
+	c.Header("Cache-Control", "no-store")
 	if s.resultURL != nil {
 		// A browser is on the other end: send it to the front end either way.
 		q := url.Values{}
 		if err != nil {
 			kind, _, _ := classify(err)
 			q.Set("error", kind.code)
-			s.Log.InfoContext(c.Request.Context(), "authorization callback failed", "error", err.Error())
+			s.Log.InfoContext(c.Request.Context(), "authorization callback refused", "error", err.Error())
 		} else {
-			q.Set("provider_id", a.ProviderID().String())
-			q.Set("status", a.Status().String())
+			q.Set("provider_id", id.String())
+			q.Set("state", cb.State)
+			q.Set("code", code)
 		}
-		c.Header("Cache-Control", "no-store")
 		c.Redirect(http.StatusSeeOther, withQuery(s.resultURL, q))
 		return
 	}
@@ -96,16 +107,54 @@ func (s *Server) completeRedirect(c *gin.Context, cb providersapp.Callback) {
 		s.fail(c, err)
 		return
 	}
-	s.writeAuthorization(c, a)
+	relay := api.AuthorizationCallbackRelay{ProviderId: id, State: cb.State, Code: code,
+		CompleteWith: providerPath(id) + "/authorization/callback"}
+	if c.NegotiateFormat(gin.MIMEJSON, gin.MIMEHTML) == gin.MIMEHTML {
+		var page bytes.Buffer
+		if err := relayPage.Execute(&page, relay); err != nil {
+			s.fail(c, err)
+			return
+		}
+		c.Data(http.StatusOK, "text/html; charset=utf-8", page.Bytes())
+		return
+	}
+	c.JSON(http.StatusOK, relay)
 }
 
-// CompleteLinkAuthorization completes a link-token flow.
-func (s *Server) CompleteLinkAuthorization(c *gin.Context, id uuid.UUID, _ api.CompleteLinkAuthorizationParams) {
-	var req api.LinkCallbackRequest
+// relayPage shows a developer (no front end configured) what to relay.
+var relayPage = template.Must(template.New("relay").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
+<title>Dashtam: finish connecting</title></head>
+<body><h1>Not connected yet</h1>
+<p>The institution sent you back. To finish, the app that started connecting sends these
+values as JSON to <code>POST {{.CompleteWith}}</code> with your access token.</p>
+<dl><dt>state</dt><dd><code>{{.State}}</code></dd><dt>code</dt><dd><code>{{.Code}}</code></dd></dl>
+</body></html>
+`))
+
+// CompleteAuthorization completes any flow for the provider's owner: a
+// redirect flow with the code its client relays, a link flow with the public
+// token.
+func (s *Server) CompleteAuthorization(c *gin.Context, id uuid.UUID, _ api.CompleteAuthorizationParams) {
+	var req api.AuthorizationCallbackRequest
 	if !s.bind(c, &req) {
 		return
 	}
-	a, err := s.App.Connections.CompleteLink(c.Request.Context(), principal(c).UserID, id, req.State, req.PublicToken)
+	code, publicToken := deref(req.Code, ""), deref(req.PublicToken, "")
+	if (code == "") == (publicToken == "") {
+		verr := &domain.ValidationError{}
+		verr.Add("code", "exactly_one_required", "Send exactly one of code (redirect flows) and public_token (link flows).")
+		s.fail(c, verr)
+		return
+	}
+	ctx, userID := c.Request.Context(), principal(c).UserID
+	var a *provider.Authorization
+	var err error
+	if code != "" {
+		a, err = s.App.Connections.CompleteRedirect(ctx, userID, id, req.State, code)
+	} else {
+		a, err = s.App.Connections.CompleteLink(ctx, userID, id, req.State, publicToken)
+	}
 	if err != nil {
 		s.fail(c, err)
 		return

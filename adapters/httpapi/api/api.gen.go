@@ -258,6 +258,28 @@ type Authorization struct {
 // AuthorizationStatus defines model for Authorization.Status.
 type AuthorizationStatus string
 
+// AuthorizationCallbackRelay defines model for AuthorizationCallbackRelay.
+type AuthorizationCallbackRelay struct {
+	Code string `json:"code"`
+
+	// CompleteWith Where to POST `{state, code}` with the bearer of the user who started the flow.
+	CompleteWith string             `json:"complete_with"`
+	ProviderId   openapi_types.UUID `json:"provider_id"`
+	State        string             `json:"state"`
+}
+
+// AuthorizationCallbackRequest The `state` of the attempt and exactly one of `code` (redirect flows) and `public_token` (link flows).
+type AuthorizationCallbackRequest struct {
+	// Code Redirect flows: the authorization code exactly as the callback handed it over (decoded once from its query).
+	Code *string `json:"code,omitempty"`
+
+	// PublicToken Link flows: the public token the institution's SDK returned.
+	PublicToken *string `json:"public_token,omitempty"`
+
+	// State The attempt's state: echoed by the institution to the callback (redirect flows), or from the start answer (link flows).
+	State string `json:"state"`
+}
+
 // AuthorizationRefresh defines model for AuthorizationRefresh.
 type AuthorizationRefresh struct {
 	RefreshedAt    time.Time  `json:"refreshed_at"`
@@ -326,12 +348,6 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
-
-// LinkCallbackRequest defines model for LinkCallbackRequest.
-type LinkCallbackRequest struct {
-	PublicToken string `json:"public_token"`
-	State       string `json:"state"`
-}
 
 // LoginRequest defines model for LoginRequest.
 type LoginRequest struct {
@@ -604,8 +620,8 @@ type VerifyEmailParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
-// CompleteRedirectAuthorizationByTypeParams defines parameters for CompleteRedirectAuthorizationByType.
-type CompleteRedirectAuthorizationByTypeParams struct {
+// ReceiveAuthorizationCallbackByTypeParams defines parameters for ReceiveAuthorizationCallbackByType.
+type ReceiveAuthorizationCallbackByTypeParams struct {
 	// Code The authorization code the institution issued (single use, short-lived).
 	Code OAuthCode `form:"code" json:"code"`
 
@@ -708,8 +724,8 @@ type StartAuthorizationParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
-// CompleteRedirectAuthorizationParams defines parameters for CompleteRedirectAuthorization.
-type CompleteRedirectAuthorizationParams struct {
+// ReceiveAuthorizationCallbackParams defines parameters for ReceiveAuthorizationCallback.
+type ReceiveAuthorizationCallbackParams struct {
 	// Code The authorization code the institution issued (single use, short-lived).
 	Code OAuthCode `form:"code" json:"code"`
 
@@ -717,8 +733,8 @@ type CompleteRedirectAuthorizationParams struct {
 	State OAuthState `form:"state" json:"state"`
 }
 
-// CompleteLinkAuthorizationParams defines parameters for CompleteLinkAuthorization.
-type CompleteLinkAuthorizationParams struct {
+// CompleteAuthorizationParams defines parameters for CompleteAuthorization.
+type CompleteAuthorizationParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
@@ -782,8 +798,8 @@ type UpdateProviderApplicationMergePatchPlusJSONRequestBody = UpdateProviderRequ
 // ReplaceProviderJSONRequestBody defines body for ReplaceProvider for application/json ContentType.
 type ReplaceProviderJSONRequestBody = ReplaceProviderRequest
 
-// CompleteLinkAuthorizationJSONRequestBody defines body for CompleteLinkAuthorization for application/json ContentType.
-type CompleteLinkAuthorizationJSONRequestBody = LinkCallbackRequest
+// CompleteAuthorizationJSONRequestBody defines body for CompleteAuthorization for application/json ContentType.
+type CompleteAuthorizationJSONRequestBody = AuthorizationCallbackRequest
 
 // CreateSessionJSONRequestBody defines body for CreateSession for application/json ContentType.
 type CreateSessionJSONRequestBody = LoginRequest
@@ -814,9 +830,9 @@ type ServerInterface interface {
 	// VerifyEmail Verify an email address with the token from the verification email
 	// (POST /api/v1/email-verifications)
 	VerifyEmail(c *gin.Context, params VerifyEmailParams)
-	// CompleteRedirectAuthorizationByType The fixed redirect target registered with an institution
+	// ReceiveAuthorizationCallbackByType The fixed redirect target registered with an institution; hands the code to the client
 	// (GET /api/v1/oauth/{provider_key}/callback)
-	CompleteRedirectAuthorizationByType(c *gin.Context, providerKey string, params CompleteRedirectAuthorizationByTypeParams)
+	ReceiveAuthorizationCallbackByType(c *gin.Context, providerKey string, params ReceiveAuthorizationCallbackByTypeParams)
 	// RequestPasswordReset Ask for a password-reset email
 	// (POST /api/v1/password-reset-requests)
 	RequestPasswordReset(c *gin.Context, params RequestPasswordResetParams)
@@ -859,12 +875,12 @@ type ServerInterface interface {
 	// StartAuthorization Start (or restart) connecting the provider at its institution
 	// (POST /api/v1/providers/{provider_id}/authorization)
 	StartAuthorization(c *gin.Context, providerId ProviderID, params StartAuthorizationParams)
-	// CompleteRedirectAuthorization Where the institution sends the user's browser back (redirect flows)
+	// ReceiveAuthorizationCallback Where the institution sends the user's browser back (redirect flows); hands the code to the client
 	// (GET /api/v1/providers/{provider_id}/authorization/callback)
-	CompleteRedirectAuthorization(c *gin.Context, providerId ProviderID, params CompleteRedirectAuthorizationParams)
-	// CompleteLinkAuthorization Complete a link-token flow (Plaid) with the public token
+	ReceiveAuthorizationCallback(c *gin.Context, providerId ProviderID, params ReceiveAuthorizationCallbackParams)
+	// CompleteAuthorization Complete the flow (the only place a grant is exchanged), as the user who started it
 	// (POST /api/v1/providers/{provider_id}/authorization/callback)
-	CompleteLinkAuthorization(c *gin.Context, providerId ProviderID, params CompleteLinkAuthorizationParams)
+	CompleteAuthorization(c *gin.Context, providerId ProviderID, params CompleteAuthorizationParams)
 	// ListSessions Own sessions, newest first
 	// (GET /api/v1/sessions)
 	ListSessions(c *gin.Context, params ListSessionsParams)
@@ -1026,8 +1042,8 @@ func (siw *ServerInterfaceWrapper) VerifyEmail(c *gin.Context) {
 	siw.Handler.VerifyEmail(c, params)
 }
 
-// CompleteRedirectAuthorizationByType operation middleware
-func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorizationByType(c *gin.Context) {
+// ReceiveAuthorizationCallbackByType operation middleware
+func (siw *ServerInterfaceWrapper) ReceiveAuthorizationCallbackByType(c *gin.Context) {
 
 	var err error
 	_ = err
@@ -1042,7 +1058,7 @@ func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorizationByType(c *gin.Co
 	}
 
 	// Parameter object where we will unmarshal all parameters from the context
-	var params CompleteRedirectAuthorizationByTypeParams
+	var params ReceiveAuthorizationCallbackByTypeParams
 
 	// ------------- Required query parameter "code" -------------
 
@@ -1067,7 +1083,7 @@ func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorizationByType(c *gin.Co
 		}
 	}
 
-	siw.Handler.CompleteRedirectAuthorizationByType(c, providerKey, params)
+	siw.Handler.ReceiveAuthorizationCallbackByType(c, providerKey, params)
 }
 
 // RequestPasswordReset operation middleware
@@ -1725,8 +1741,8 @@ func (siw *ServerInterfaceWrapper) StartAuthorization(c *gin.Context) {
 	siw.Handler.StartAuthorization(c, providerId, params)
 }
 
-// CompleteRedirectAuthorization operation middleware
-func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorization(c *gin.Context) {
+// ReceiveAuthorizationCallback operation middleware
+func (siw *ServerInterfaceWrapper) ReceiveAuthorizationCallback(c *gin.Context) {
 
 	var err error
 	_ = err
@@ -1741,7 +1757,7 @@ func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorization(c *gin.Context)
 	}
 
 	// Parameter object where we will unmarshal all parameters from the context
-	var params CompleteRedirectAuthorizationParams
+	var params ReceiveAuthorizationCallbackParams
 
 	// ------------- Required query parameter "code" -------------
 
@@ -1766,11 +1782,11 @@ func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorization(c *gin.Context)
 		}
 	}
 
-	siw.Handler.CompleteRedirectAuthorization(c, providerId, params)
+	siw.Handler.ReceiveAuthorizationCallback(c, providerId, params)
 }
 
-// CompleteLinkAuthorization operation middleware
-func (siw *ServerInterfaceWrapper) CompleteLinkAuthorization(c *gin.Context) {
+// CompleteAuthorization operation middleware
+func (siw *ServerInterfaceWrapper) CompleteAuthorization(c *gin.Context) {
 
 	var err error
 	_ = err
@@ -1785,7 +1801,7 @@ func (siw *ServerInterfaceWrapper) CompleteLinkAuthorization(c *gin.Context) {
 	}
 
 	// Parameter object where we will unmarshal all parameters from the context
-	var params CompleteLinkAuthorizationParams
+	var params CompleteAuthorizationParams
 
 	headers := c.Request.Header
 
@@ -1815,7 +1831,7 @@ func (siw *ServerInterfaceWrapper) CompleteLinkAuthorization(c *gin.Context) {
 		}
 	}
 
-	siw.Handler.CompleteLinkAuthorization(c, providerId, params)
+	siw.Handler.CompleteAuthorization(c, providerId, params)
 }
 
 // ListSessions operation middleware
@@ -2285,8 +2301,8 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.GET(options.BaseURL+"/api/v1/providers/:provider_id/authorization", wrapper.GetAuthorization)
 	router.PATCH(options.BaseURL+"/api/v1/providers/:provider_id/authorization", wrapper.RefreshAuthorization)
 	router.POST(options.BaseURL+"/api/v1/providers/:provider_id/authorization", wrapper.StartAuthorization)
-	router.GET(options.BaseURL+"/api/v1/providers/:provider_id/authorization/callback", wrapper.CompleteRedirectAuthorization)
-	router.POST(options.BaseURL+"/api/v1/providers/:provider_id/authorization/callback", wrapper.CompleteLinkAuthorization)
-	router.GET(options.BaseURL+"/api/v1/oauth/:provider_key/callback", wrapper.CompleteRedirectAuthorizationByType)
+	router.GET(options.BaseURL+"/api/v1/providers/:provider_id/authorization/callback", wrapper.ReceiveAuthorizationCallback)
+	router.POST(options.BaseURL+"/api/v1/providers/:provider_id/authorization/callback", wrapper.CompleteAuthorization)
+	router.GET(options.BaseURL+"/api/v1/oauth/:provider_key/callback", wrapper.ReceiveAuthorizationCallbackByType)
 	router.GET(options.BaseURL+"/sandbox/oauth/authorize", wrapper.SandboxAuthorize)
 }
