@@ -159,7 +159,8 @@ func firstUpdateInsertsWithTheProvidersStatus(t *testing.T, h Harness) {
 	got := mustAuthorization(t, h, p.ID())
 	want := provider.AuthorizationSnapshot{
 		ProviderID: p.ID(), UserID: p.UserID(), Status: provider.AuthorizationPending, AttemptID: attempt,
-		StateHash: state.Hash[:], StateExpiresAt: base.Add(provider.StateTTL), CreatedAt: base, UpdatedAt: base,
+		StateHash: state.Hash[:], StateExpiresAt: base.Add(provider.StateTTL), PriorStatus: provider.AuthorizationNotConnected,
+		CreatedAt: base, UpdatedAt: base,
 	}
 	assertSnapshot(t, got.Snapshot(), want)
 	if st := mustProvider(t, h, p.ID()).Status(); st != provider.StatusPending {
@@ -732,6 +733,7 @@ func fullSnapshot(t *testing.T, p *provider.Provider, variant int) provider.Auth
 	return provider.AuthorizationSnapshot{
 		ProviderID: p.ID(), UserID: p.UserID(), Status: provider.AuthorizationActive,
 		AttemptID: newID(t), StateHash: state.Hash[:], StateExpiresAt: at(10 * time.Minute),
+		PriorStatus: provider.AuthorizationStatuses()[variant%len(provider.AuthorizationStatuses())],
 		Credentials: provider.Credentials{
 			AccessToken:      fmt.Sprintf("access-token-%d-ünïcode-%s", variant, p.ID()),
 			RefreshToken:     fmt.Sprintf("refresh-token-%d-%s", variant, p.ID()),
@@ -760,6 +762,7 @@ func assertSnapshot(t *testing.T, got, want provider.AuthorizationSnapshot) {
 		{"Status", got.Status.String(), want.Status.String()},
 		{"AttemptID", got.AttemptID, want.AttemptID},
 		{"StateHash", fmt.Sprintf("%x", got.StateHash), fmt.Sprintf("%x", want.StateHash)},
+		{"PriorStatus", got.PriorStatus.String(), want.PriorStatus.String()},
 		{"AccessToken", got.Credentials.AccessToken, want.Credentials.AccessToken},
 		{"RefreshToken", got.Credentials.RefreshToken, want.Credentials.RefreshToken},
 		{"Scopes", fmt.Sprintf("%q", got.Credentials.Scopes), fmt.Sprintf("%q", want.Credentials.Scopes)},
