@@ -69,24 +69,55 @@ func (s *Server) RevokeAuthorization(c *gin.Context, id uuid.UUID) {
 
 // ReceiveAuthorizationCallback is the per-provider redirect callback.
 func (s *Server) ReceiveAuthorizationCallback(c *gin.Context, id uuid.UUID, params api.ReceiveAuthorizationCallbackParams) {
-	s.relayCallback(c, providersapp.Callback{ProviderID: id, State: params.State}, params.Code)
+	s.relayCallback(c, providersapp.Callback{ProviderID: id, State: params.State}, deref(params.Code, ""), deref(params.Error, ""))
 }
 
 // ReceiveAuthorizationCallbackByType is the fixed redirect callback of a
 // provider type, the URL registered with the institution.
 func (s *Server) ReceiveAuthorizationCallbackByType(c *gin.Context, key string, params api.ReceiveAuthorizationCallbackByTypeParams) {
-	s.relayCallback(c, providersapp.Callback{ProviderKey: key, State: params.State}, params.Code)
+	s.relayCallback(c, providersapp.Callback{ProviderKey: key, State: params.State}, deref(params.Code, ""), deref(params.Error, ""))
 }
 
-// relayCallback hands the code and state the institution sent the browser
-// back with to the client that started the flow, which completes it under its
-// user's bearer (CompleteAuthorization). It exchanges and changes nothing: the
-// browser that arrives here may not be the initiating user's (account-linking
-// CSRF, RFC 9700 §4.7), and HEAD requests of link scanners get the same answer.
-// It echoes only what the institution put in the URL, and only for a state of
-// an attempt in flight.
-func (s *Server) relayCallback(c *gin.Context, cb providersapp.Callback, code string) {
-	id, err := s.App.Connections.ResolveCallback(c.Request.Context(), cb)
+// relayCallback hands what the institution sent the browser back with to the
+// client that started the flow.
+//
+// A code is only handed over, with the state, for the client to complete the
+// flow under its user's bearer (CompleteAuthorization): the browser that
+// arrives here may not be the initiating user's (account-linking CSRF, RFC
+// 9700 §4.7). The institution's error instead of a code (the user declined)
+// ends the attempt, which grants nothing, so the state alone is enough. HEAD
+// requests (link scanners) get the same answer and change nothing. Only what
+// the institution put in the URL is echoed, and only for a state of this
+// route's attempt.
+func (s *Server) relayCallback(c *gin.Context, cb providersapp.Callback, code, institutionError string) {
+	ctx := c.Request.Context()
+	relay := api.AuthorizationCallbackRelay{State: cb.State}
+	var err error
+	switch {
+	case institutionError != "":
+		if c.Request.Method == http.MethodHead {
+			relay.ProviderId, err = s.App.Connections.ResolveCallback(ctx, cb)
+		} else {
+			relay.ProviderId, err = s.App.Connections.DeclineCallback(ctx, cb)
+		}
+		outcome, sent := api.AUTHORIZATIONFAILED, institutionErrorCode(institutionError)
+		if institutionError == "access_denied" {
+			outcome = api.AUTHORIZATIONDECLINED
+		}
+		relay.Error, relay.InstitutionError = &outcome, &sent
+		if err == nil {
+			s.Log.InfoContext(ctx, "authorization attempt ended by the institution", "provider_id", relay.ProviderId.String(),
+				"institution_error", sent)
+		}
+	case code == "":
+		verr := &domain.ValidationError{}
+		verr.Add("code", "required", "The callback needs code, or error when the institution sent one.")
+		err = verr
+	default:
+		relay.ProviderId, err = s.App.Connections.ResolveCallback(ctx, cb)
+		to := providerPath(relay.ProviderId) + "/authorization/callback"
+		relay.Code, relay.CompleteWith = &code, &to
+	}
 	c.Header("Cache-Control", "no-store")
 	if s.resultURL != nil {
 		// A browser is on the other end: send it to the front end either way.
@@ -94,11 +125,9 @@ func (s *Server) relayCallback(c *gin.Context, cb providersapp.Callback, code st
 		if err != nil {
 			kind, _, _ := classify(err)
 			q.Set("error", kind.code)
-			s.Log.InfoContext(c.Request.Context(), "authorization callback refused", "error", err.Error())
+			s.Log.InfoContext(ctx, "authorization callback refused", "error", err.Error())
 		} else {
-			q.Set("provider_id", id.String())
-			q.Set("state", cb.State)
-			q.Set("code", code)
+			q = relayQuery(relay)
 		}
 		c.Redirect(http.StatusSeeOther, withQuery(s.resultURL, q))
 		return
@@ -107,8 +136,6 @@ func (s *Server) relayCallback(c *gin.Context, cb providersapp.Callback, code st
 		s.fail(c, err)
 		return
 	}
-	relay := api.AuthorizationCallbackRelay{ProviderId: id, State: cb.State, Code: code,
-		CompleteWith: providerPath(id) + "/authorization/callback"}
 	if c.NegotiateFormat(gin.MIMEJSON, gin.MIMEHTML) == gin.MIMEHTML {
 		var page bytes.Buffer
 		if err := relayPage.Execute(&page, relay); err != nil {
@@ -121,39 +148,80 @@ func (s *Server) relayCallback(c *gin.Context, cb providersapp.Callback, code st
 	c.JSON(http.StatusOK, relay)
 }
 
-// relayPage shows a developer (no front end configured) what to relay.
+// relayQuery is relay as the query a front end receives.
+func relayQuery(relay api.AuthorizationCallbackRelay) url.Values {
+	q := url.Values{"provider_id": {relay.ProviderId.String()}, "state": {relay.State}}
+	if relay.Code != nil {
+		q.Set("code", *relay.Code)
+	}
+	if relay.Error != nil {
+		q.Set("error", string(*relay.Error))
+		q.Set("institution_error", deref(relay.InstitutionError, ""))
+	}
+	return q
+}
+
+// institutionErrorCode is the institution's error code if it is a
+// well-formed RFC 6749 one (printable ASCII but the double quote and the
+// backslash, and short), else "invalid": it is echoed to the front end.
+func institutionErrorCode(v string) string {
+	if len(v) > 64 {
+		return "invalid"
+	}
+	for _, r := range v {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return "invalid"
+		}
+	}
+	return v
+}
+
+// relayPage shows a developer (no front end configured) what to relay, or
+// that the attempt ended.
 var relayPage = template.Must(template.New("relay").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
-<title>Dashtam: finish connecting</title></head>
-<body><h1>Not connected yet</h1>
+<title>Dashtam: connecting</title></head>
+<body>{{if .Error}}<h1>Not connected</h1>
+<p>The institution ended the authorization ({{.Error}}: <code>{{.InstitutionError}}</code>);
+nothing changed. Start again to connect.</p>
+{{else}}<h1>Not connected yet</h1>
 <p>The institution sent you back. To finish, the app that started connecting sends these
 values as JSON to <code>POST {{.CompleteWith}}</code> with your access token.</p>
 <dl><dt>state</dt><dd><code>{{.State}}</code></dd><dt>code</dt><dd><code>{{.Code}}</code></dd></dl>
-</body></html>
+{{end}}</body></html>
 `))
 
 // CompleteAuthorization completes any flow for the provider's owner: a
 // redirect flow with the code its client relays, a link flow with the public
-// token.
+// token; or ends the attempt with the institution's error.
 func (s *Server) CompleteAuthorization(c *gin.Context, id uuid.UUID, _ api.CompleteAuthorizationParams) {
 	var req api.AuthorizationCallbackRequest
 	if !s.bind(c, &req) {
 		return
 	}
-	code, publicToken := deref(req.Code, ""), deref(req.PublicToken, "")
-	if (code == "") == (publicToken == "") {
+	code, publicToken, institutionError := deref(req.Code, ""), deref(req.PublicToken, ""), deref(req.Error, "")
+	given := 0
+	for _, v := range []string{code, publicToken, institutionError} {
+		if v != "" {
+			given++
+		}
+	}
+	if given != 1 {
 		verr := &domain.ValidationError{}
-		verr.Add("code", "exactly_one_required", "Send exactly one of code (redirect flows) and public_token (link flows).")
+		verr.Add("code", "exactly_one_required", "Send exactly one of code (redirect flows), public_token (link flows) and error.")
 		s.fail(c, verr)
 		return
 	}
 	ctx, userID := c.Request.Context(), principal(c).UserID
 	var a *provider.Authorization
 	var err error
-	if code != "" {
+	switch {
+	case code != "":
 		a, err = s.App.Connections.CompleteRedirect(ctx, userID, id, req.State, code)
-	} else {
+	case publicToken != "":
 		a, err = s.App.Connections.CompleteLink(ctx, userID, id, req.State, publicToken)
+	default:
+		a, err = s.App.Connections.Decline(ctx, userID, id, req.State)
 	}
 	if err != nil {
 		s.fail(c, err)

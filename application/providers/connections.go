@@ -151,33 +151,94 @@ type Callback struct {
 // or of a link flow is provider.ErrInvalidState; an expired or already used one
 // the more specific provider.ErrStateExpired or provider.ErrStateUsed.
 func (c *Connections) ResolveCallback(ctx context.Context, cb Callback) (uuid.UUID, error) {
-	if cb.State == "" {
-		return uuid.Nil, provider.ErrInvalidState
-	}
-	a, err := c.store.AuthorizationByState(ctx, provider.HashState(cb.State))
-	if errors.Is(err, domain.ErrNotFound) {
-		return uuid.Nil, provider.ErrInvalidState
-	}
+	p, a, err := c.callbackTarget(ctx, cb)
 	if err != nil {
-		return uuid.Nil, err
-	}
-	p, err := c.providers.ProviderByID(ctx, a.ProviderID())
-	if errors.Is(err, domain.ErrNotFound) {
-		return uuid.Nil, provider.ErrInvalidState
-	}
-	if err != nil {
-		return uuid.Nil, err
-	}
-	if (cb.ProviderKey != "" && p.Key() != cb.ProviderKey) || (cb.ProviderID != uuid.Nil && p.ID() != cb.ProviderID) {
-		return uuid.Nil, provider.ErrInvalidState
-	}
-	if _, err := c.connectorWithFlow(p, FlowRedirect); err != nil {
 		return uuid.Nil, err
 	}
 	if err := a.CheckState(cb.State, c.clock.Now()); err != nil {
 		return uuid.Nil, err
 	}
 	return p.ID(), nil
+}
+
+// DeclineCallback ends, without a grant, the redirect attempt whose state the
+// institution sent the browser back with together with an error (the user
+// declined, or the institution failed): the provider's status returns to what
+// it was before the attempt. Nothing can be granted this way, so the state
+// alone is enough, as it is for the institution's own cancel; an expired state
+// still ends its attempt. It returns the provider's id; refusals are
+// ResolveCallback's and change nothing.
+func (c *Connections) DeclineCallback(ctx context.Context, cb Callback) (uuid.UUID, error) {
+	p, _, err := c.callbackTarget(ctx, cb)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	_, _, err = c.store.UpdateAuthorization(ctx, p.ID(), func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		return decline(p, a, cb.State, c.clock.Now())
+	})
+	if err != nil {
+		return uuid.Nil, err
+	}
+	return p.ID(), nil
+}
+
+// Decline ends the attempt in flight of one of the caller's providers without
+// a grant, for a client that was told of the institution's error itself (a
+// front end registered as the redirect target, or a link SDK the user left):
+// see DeclineCallback. Another user's provider is domain.ErrNotFound.
+func (c *Connections) Decline(ctx context.Context, userID, providerID uuid.UUID, state string) (*provider.Authorization, error) {
+	if _, err := ownedProvider(ctx, c.providers, userID, providerID); err != nil {
+		return nil, err
+	}
+	_, a, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		if !p.OwnedBy(userID) {
+			return nil, notFound(providerID)
+		}
+		return decline(p, a, state, c.clock.Now())
+	})
+	return a, err
+}
+
+// decline ends a's attempt whose state is state, and has p follow.
+func decline(p *provider.Provider, a *provider.Authorization, state string, now time.Time) (*provider.Authorization, error) {
+	if a == nil || state == "" {
+		return nil, provider.ErrInvalidState
+	}
+	if err := a.Decline(state, now); err != nil {
+		return nil, err
+	}
+	p.FollowAuthorization(a, now)
+	return a, nil
+}
+
+// callbackTarget finds the provider and authorization a redirect callback's
+// state belongs to, checking the route it arrived on and the flow, not yet the
+// state's use or expiry.
+func (c *Connections) callbackTarget(ctx context.Context, cb Callback) (*provider.Provider, *provider.Authorization, error) {
+	if cb.State == "" {
+		return nil, nil, provider.ErrInvalidState
+	}
+	a, err := c.store.AuthorizationByState(ctx, provider.HashState(cb.State))
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil, nil, provider.ErrInvalidState
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := c.providers.ProviderByID(ctx, a.ProviderID())
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil, nil, provider.ErrInvalidState
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if (cb.ProviderKey != "" && p.Key() != cb.ProviderKey) || (cb.ProviderID != uuid.Nil && p.ID() != cb.ProviderID) {
+		return nil, nil, provider.ErrInvalidState
+	}
+	if _, err := c.connectorWithFlow(p, FlowRedirect); err != nil {
+		return nil, nil, err
+	}
+	return p, a, nil
 }
 
 // CompleteRedirect finishes a redirect flow: the client that started it relays
@@ -189,7 +250,8 @@ func (c *Connections) ResolveCallback(ctx context.Context, cb Callback) (uuid.UU
 // is domain.ErrNotFound; a state that is not the provider's attempt in flight
 // is provider.ErrInvalidState (ErrStateExpired, ErrStateUsed when it is that);
 // either changes nothing. The state is used up before the code is exchanged,
-// so it works once even if the exchange then fails. If the attempt was
+// so it works once; if the exchange then fails, the attempt ends and the
+// provider's status returns to what it was before it. If the attempt was
 // revoked, superseded or deleted while the code was exchanged, the grant is
 // discarded and revoked at the institution.
 func (c *Connections) CompleteRedirect(ctx context.Context, userID, providerID uuid.UUID, state, code string) (*provider.Authorization, error) {
@@ -235,10 +297,11 @@ func (c *Connections) complete(ctx context.Context, userID, providerID uuid.UUID
 		return nil, err
 	}
 	creds, err := conn.Complete(ctx, grant)
-	if errors.Is(err, domain.ErrInvalidRequest) {
-		return nil, fmt.Errorf("%w: %w", provider.ErrGrantRejected, err)
-	}
 	if err != nil {
+		c.endAttempt(ctx, providerID, consumed.AttemptID())
+		if errors.Is(err, domain.ErrInvalidRequest) {
+			return nil, fmt.Errorf("%w: %w", provider.ErrGrantRejected, err)
+		}
 		return nil, err
 	}
 	_, granted, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
@@ -256,6 +319,24 @@ func (c *Connections) complete(ctx context.Context, userID, providerID uuid.UUID
 		c.discard(ctx, conn, providerID, creds)
 	}
 	return granted, err
+}
+
+// endAttempt ends an attempt whose exchange failed, if it is still in flight:
+// its state is used up, so nothing can complete it any more, and its
+// provider's status returns to what it was before. A failure is only logged:
+// the caller's error already says why the attempt failed.
+func (c *Connections) endAttempt(ctx context.Context, providerID, attemptID uuid.UUID) {
+	_, _, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		now := c.clock.Now()
+		if a == nil || !a.EndAttempt(attemptID, now) {
+			return nil, nil // deleted, revoked or superseded meanwhile: nothing to end
+		}
+		p.FollowAuthorization(a, now)
+		return a, nil
+	})
+	if err != nil {
+		c.log.WarnContext(ctx, "ending a failed authorization attempt failed", "provider_id", providerID.String(), "error", err.Error())
+	}
 }
 
 // discard revokes at the institution a grant that landed on no attempt, so

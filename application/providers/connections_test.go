@@ -351,24 +351,140 @@ func TestCompleteRedirectRefusesTheStateOfALinkFlow(t *testing.T) {
 	h.complete(user, p, state, "public-token")
 }
 
-func TestCompleteRedirectUsesUpTheStateEvenWhenTheExchangeFails(t *testing.T) {
+// Hardening item 4: the state is used up before the exchange, so a failed
+// exchange ends the attempt; the provider returns to what it was before it.
+func TestCompleteRedirectEndsTheAttemptWhenTheExchangeFails(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"refused code", fmt.Errorf("invalid_grant: code expired: %w", domain.ErrInvalidRequest), provider.ErrGrantRejected},
+		{"institution down", fmt.Errorf("token endpoint: 503: %w", domain.ErrProviderUnavailable), domain.ErrProviderUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			user := h.verifiedUser()
+			p := h.create(user, bankKey, "My Bank")
+			state := h.begin(user, p)
+			h.bank.onComplete(call[provider.Credentials]{err: tc.err})
+			_, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "stale")
+			mustBe(t, "a failed exchange", err, tc.err)
+			mustBe(t, "a failed exchange", err, tc.want)
+			a := h.authorization(p.ID())
+			if a.Status() != provider.AuthorizationNotConnected || a.AttemptID() != uuid.Nil || !a.Credentials().IsZero() ||
+				h.provider(p.ID()).Status() != provider.StatusNotConnected {
+				t.Errorf("after a failed exchange: %v, attempt %s, %+v, provider %v; want not connected, no attempt, nothing held",
+					a.Status(), a.AttemptID(), a.Credentials(), h.provider(p.ID()).Status())
+			}
+			_, err = h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "fresh")
+			mustBe(t, "the state again", err, provider.ErrStateUsed)
+			if got := h.bank.completes(); !reflect.DeepEqual(got, []string{"stale"}) {
+				t.Errorf("exchanges %q, want only the first", got)
+			}
+		})
+	}
+}
+
+func TestAFailedExchangeLeavesAnActiveGrantAndANewerAttempt(t *testing.T) {
 	h := newHarness(t)
 	user := h.verifiedUser()
-	p := h.create(user, bankKey, "My Bank")
+	p := h.authorized(user, bankKey, "My Bank")
 	state := h.begin(user, p)
-	refused := fmt.Errorf("invalid_grant: code expired: %w", domain.ErrInvalidRequest)
-	h.bank.onComplete(call[provider.Credentials]{err: refused})
+	var newer string
+	h.bank.onComplete(call[provider.Credentials]{err: fmt.Errorf("refused: %w", domain.ErrInvalidRequest), during: func() {
+		newer = h.begin(user, p)
+	}})
 	_, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "stale")
-	mustBe(t, "a refused exchange", err, refused)
 	mustBe(t, "a refused exchange", err, provider.ErrGrantRejected)
-	a := h.authorization(p.ID())
-	if a.Status() != provider.AuthorizationPending || !a.Credentials().IsZero() || h.provider(p.ID()).Status() != provider.StatusPending {
-		t.Errorf("after a refused exchange: %v with %+v, provider %v; want pending with nothing", a.Status(), a.Credentials(), h.provider(p.ID()).Status())
+	if a := h.authorization(p.ID()); a.Status() != provider.AuthorizationActive || !a.IsAuthorized() || a.AttemptID() == uuid.Nil {
+		t.Errorf("after the refused exchange: %v, attempt %s; want still active with the newer attempt in flight", a.Status(), a.AttemptID())
 	}
-	_, err = h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "fresh")
-	mustBe(t, "the state again", err, provider.ErrStateUsed)
-	if got := h.bank.completes(); !reflect.DeepEqual(got, []string{"stale"}) {
-		t.Errorf("exchanges %q, want only the first", got)
+	h.complete(user, p, newer, "fresh")
+}
+
+// --- DeclineCallback, Decline ---
+
+// Hardening item 4: the institution sends the browser back with an error
+// (access_denied): the attempt ends and the provider returns to the status it
+// had before the attempt, whatever that was.
+func TestDeclineCallbackRestoresTheStatusBeforeTheAttempt(t *testing.T) {
+	for _, before := range []provider.Status{provider.StatusNotConnected, provider.StatusActive, provider.StatusRevoked} {
+		t.Run(before.String(), func(t *testing.T) {
+			h := newHarness(t)
+			user := h.verifiedUser()
+			p := h.create(user, bankKey, "My Bank")
+			switch before {
+			case provider.StatusActive:
+				p = h.authorized(user, bankKey, "Connected")
+			case provider.StatusRevoked:
+				p = h.authorized(user, bankKey, "Revoked")
+				if err := h.conns.Revoke(h.ctx, user, p.ID()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var creds provider.Credentials
+			if before != provider.StatusNotConnected {
+				creds = h.authorization(p.ID()).Credentials()
+			}
+			h.begin(user, p)
+			state := h.begin(user, p) // started again: the status before stays the first one's
+			id, err := h.conns.DeclineCallback(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: state})
+			if err != nil || id != p.ID() {
+				t.Fatalf("DeclineCallback = %s, %v; want %s", id, err, p.ID())
+			}
+			if got := h.provider(p.ID()).Status(); got != before {
+				t.Errorf("provider %v after the decline, want %v as before the attempt", got, before)
+			}
+			a := h.authorization(p.ID())
+			if a.AttemptID() != uuid.Nil || !reflect.DeepEqual(a.Credentials(), creds) {
+				t.Errorf("after the decline: attempt %s, %+v; want none, the credentials before", a.AttemptID(), a.Credentials())
+			}
+			_, err = h.conns.DeclineCallback(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: state})
+			mustBe(t, "declining again", err, provider.ErrStateUsed)
+			_, err = h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "code")
+			mustBe(t, "completing the declined attempt", err, provider.ErrStateUsed)
+			if n := len(h.bank.completes()); n > 1 { // authorized() used one
+				t.Errorf("%d exchanges, want none for the declined attempt", n)
+			}
+		})
+	}
+}
+
+func TestDeclineCallbackRefusesAForeignStateAndChangesNothing(t *testing.T) {
+	h := newHarness(t)
+	user := h.verifiedUser()
+	p, other := h.create(user, bankKey, "My Bank"), h.create(user, bankKey, "Other")
+	link := h.create(user, linkKey, "Checking")
+	state, linkState := h.begin(user, p), h.begin(user, link)
+	before := h.authorization(p.ID()).Snapshot()
+	for name, cb := range map[string]providersapp.Callback{
+		"an unknown state":         {ProviderKey: bankKey, State: provider.NewState().Value},
+		"another type's route":     {ProviderKey: linkKey, State: state},
+		"another provider's route": {ProviderID: other.ID(), State: state},
+		"a link flow's state":      {State: linkState},
+	} {
+		_, err := h.conns.DeclineCallback(h.ctx, cb)
+		mustBe(t, name, err, provider.ErrInvalidState)
+	}
+	h.unchangedAuthorization("refused declines", p.ID(), before)
+	h.complete(user, p, state, "code")
+}
+
+func TestDeclineIsTheOwnersAndRestoresTheStatus(t *testing.T) {
+	h := newHarness(t)
+	alice, bob := h.verifiedUser(), h.verifiedUser()
+	p := h.create(alice, linkKey, "Checking")
+	state := h.begin(alice, p)
+	before := h.authorization(p.ID()).Snapshot()
+	_, err := h.conns.Decline(h.ctx, bob, p.ID(), state)
+	mustBe(t, "Bob declining Alice's attempt", err, domain.ErrNotFound)
+	_, err = h.conns.Decline(h.ctx, alice, p.ID(), provider.NewState().Value)
+	mustBe(t, "a forged state", err, provider.ErrInvalidState)
+	h.unchangedAuthorization("refused declines", p.ID(), before)
+	a, err := h.conns.Decline(h.ctx, alice, p.ID(), state)
+	if err != nil || a.Status() != provider.AuthorizationNotConnected || h.provider(p.ID()).Status() != provider.StatusNotConnected {
+		t.Fatalf("Decline = %v, %v; want not connected", a, err)
 	}
 }
 

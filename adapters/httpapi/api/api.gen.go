@@ -31,6 +31,7 @@ func (e AcceptedStatus) Valid() bool {
 // Defines values for AuthorizationStatus.
 const (
 	AuthorizationStatusActive                  AuthorizationStatus = "active"
+	AuthorizationStatusNotConnected            AuthorizationStatus = "not_connected"
 	AuthorizationStatusPending                 AuthorizationStatus = "pending"
 	AuthorizationStatusReauthorizationRequired AuthorizationStatus = "reauthorization_required"
 	AuthorizationStatusRevoked                 AuthorizationStatus = "revoked"
@@ -41,11 +42,31 @@ func (e AuthorizationStatus) Valid() bool {
 	switch e {
 	case AuthorizationStatusActive:
 		return true
+	case AuthorizationStatusNotConnected:
+		return true
 	case AuthorizationStatusPending:
 		return true
 	case AuthorizationStatusReauthorizationRequired:
 		return true
 	case AuthorizationStatusRevoked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuthorizationCallbackRelayError.
+const (
+	AUTHORIZATIONDECLINED AuthorizationCallbackRelayError = "AUTHORIZATION_DECLINED"
+	AUTHORIZATIONFAILED   AuthorizationCallbackRelayError = "AUTHORIZATION_FAILED"
+)
+
+// Valid indicates whether the value is a known member of the AuthorizationCallbackRelayError enum.
+func (e AuthorizationCallbackRelayError) Valid() bool {
+	switch e {
+	case AUTHORIZATIONDECLINED:
+		return true
+	case AUTHORIZATIONFAILED:
 		return true
 	default:
 		return false
@@ -246,32 +267,46 @@ type AcceptedStatus string
 // Authorization defines model for Authorization.
 type Authorization struct {
 	// AuthorizedAt When the user last consented.
-	AuthorizedAt     *time.Time          `json:"authorized_at"`
-	IsAuthorized     bool                `json:"is_authorized"`
-	RefreshExpiresAt *time.Time          `json:"refresh_expires_at"`
-	RefreshedAt      *time.Time          `json:"refreshed_at"`
-	Scopes           []string            `json:"scopes"`
-	Status           AuthorizationStatus `json:"status"`
-	TokenExpiresAt   *time.Time          `json:"token_expires_at"`
+	AuthorizedAt     *time.Time `json:"authorized_at"`
+	IsAuthorized     bool       `json:"is_authorized"`
+	RefreshExpiresAt *time.Time `json:"refresh_expires_at"`
+	RefreshedAt      *time.Time `json:"refreshed_at"`
+	Scopes           []string   `json:"scopes"`
+
+	// Status not_connected: attempts ended without a grant (declined, or a failed exchange) and none was held before.
+	Status         AuthorizationStatus `json:"status"`
+	TokenExpiresAt *time.Time          `json:"token_expires_at"`
 }
 
-// AuthorizationStatus defines model for Authorization.Status.
+// AuthorizationStatus not_connected: attempts ended without a grant (declined, or a failed exchange) and none was held before.
 type AuthorizationStatus string
 
-// AuthorizationCallbackRelay defines model for AuthorizationCallbackRelay.
+// AuthorizationCallbackRelay With a code: `code` and `complete_with`, nothing completed yet. After the institution's error: `error` and `institution_error`, the attempt ended.
 type AuthorizationCallbackRelay struct {
-	Code string `json:"code"`
+	Code *string `json:"code,omitempty"`
 
 	// CompleteWith Where to POST `{state, code}` with the bearer of the user who started the flow.
-	CompleteWith string             `json:"complete_with"`
-	ProviderId   openapi_types.UUID `json:"provider_id"`
-	State        string             `json:"state"`
+	CompleteWith *string `json:"complete_with,omitempty"`
+
+	// Error The attempt ended without a grant: the user declined (`access_denied`) or the institution failed.
+	Error *AuthorizationCallbackRelayError `json:"error,omitempty"`
+
+	// InstitutionError The institution's error code as it sent it (`invalid` when it was not a well-formed RFC 6749 error code).
+	InstitutionError *string            `json:"institution_error,omitempty"`
+	ProviderId       openapi_types.UUID `json:"provider_id"`
+	State            string             `json:"state"`
 }
 
-// AuthorizationCallbackRequest The `state` of the attempt and exactly one of `code` (redirect flows) and `public_token` (link flows).
+// AuthorizationCallbackRelayError The attempt ended without a grant: the user declined (`access_denied`) or the institution failed.
+type AuthorizationCallbackRelayError string
+
+// AuthorizationCallbackRequest The `state` of the attempt and exactly one of `code` (redirect flows), `public_token` (link flows) and `error` (the institution's error, to end the attempt).
 type AuthorizationCallbackRequest struct {
 	// Code Redirect flows: the authorization code exactly as the callback handed it over (decoded once from its query).
 	Code *string `json:"code,omitempty"`
+
+	// Error The institution's error instead of a grant (`access_denied` when the user declined): ends the attempt.
+	Error *string `json:"error,omitempty"`
 
 	// PublicToken Link flows: the public token the institution's SDK returned.
 	PublicToken *string `json:"public_token,omitempty"`
@@ -548,6 +583,12 @@ type IfMatch = string
 // OAuthCode defines model for OAuthCode.
 type OAuthCode = string
 
+// OAuthError defines model for OAuthError.
+type OAuthError = string
+
+// OAuthErrorDescription defines model for OAuthErrorDescription.
+type OAuthErrorDescription = string
+
 // OAuthState defines model for OAuthState.
 type OAuthState = string
 
@@ -622,11 +663,17 @@ type VerifyEmailParams struct {
 
 // ReceiveAuthorizationCallbackByTypeParams defines parameters for ReceiveAuthorizationCallbackByType.
 type ReceiveAuthorizationCallbackByTypeParams struct {
-	// Code The authorization code the institution issued (single use, short-lived).
-	Code OAuthCode `form:"code" json:"code"`
+	// Code The authorization code the institution issued (single use, short-lived). Absent when the institution sends `error` instead; one of the two is required (422 otherwise).
+	Code *OAuthCode `form:"code,omitempty" json:"code,omitempty"`
 
 	// State The state of the attempt, echoed by the institution.
 	State OAuthState `form:"state" json:"state"`
+
+	// Error The institution's error instead of a code (RFC 6749 §4.1.2.1), such as `access_denied` when the user declined: the attempt ends and the provider's status returns to what it was before it.
+	Error *OAuthError `form:"error,omitempty" json:"error,omitempty"`
+
+	// ErrorDescription The institution's text about its error. Accepted and never echoed.
+	ErrorDescription *OAuthErrorDescription `form:"error_description,omitempty" json:"error_description,omitempty"`
 }
 
 // RequestPasswordResetParams defines parameters for RequestPasswordReset.
@@ -726,11 +773,17 @@ type StartAuthorizationParams struct {
 
 // ReceiveAuthorizationCallbackParams defines parameters for ReceiveAuthorizationCallback.
 type ReceiveAuthorizationCallbackParams struct {
-	// Code The authorization code the institution issued (single use, short-lived).
-	Code OAuthCode `form:"code" json:"code"`
+	// Code The authorization code the institution issued (single use, short-lived). Absent when the institution sends `error` instead; one of the two is required (422 otherwise).
+	Code *OAuthCode `form:"code,omitempty" json:"code,omitempty"`
 
 	// State The state of the attempt, echoed by the institution.
 	State OAuthState `form:"state" json:"state"`
+
+	// Error The institution's error instead of a code (RFC 6749 §4.1.2.1), such as `access_denied` when the user declined: the attempt ends and the provider's status returns to what it was before it.
+	Error *OAuthError `form:"error,omitempty" json:"error,omitempty"`
+
+	// ErrorDescription The institution's text about its error. Accepted and never echoed.
+	ErrorDescription *OAuthErrorDescription `form:"error_description,omitempty" json:"error_description,omitempty"`
 }
 
 // CompleteAuthorizationParams defines parameters for CompleteAuthorization.
@@ -1060,9 +1113,9 @@ func (siw *ServerInterfaceWrapper) ReceiveAuthorizationCallbackByType(c *gin.Con
 	// Parameter object where we will unmarshal all parameters from the context
 	var params ReceiveAuthorizationCallbackByTypeParams
 
-	// ------------- Required query parameter "code" -------------
+	// ------------- Optional query parameter "code" -------------
 
-	err = runtime.BindQueryParameterWithOptions("form", true, true, "code", c.Request.URL.Query(), &params.Code, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "code", c.Request.URL.Query(), &params.Code, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
 	if err != nil {
 		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter code: %w", err), http.StatusBadRequest)
 		return
@@ -1073,6 +1126,22 @@ func (siw *ServerInterfaceWrapper) ReceiveAuthorizationCallbackByType(c *gin.Con
 	err = runtime.BindQueryParameterWithOptions("form", true, true, "state", c.Request.URL.Query(), &params.State, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
 	if err != nil {
 		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter state: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "error" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "error", c.Request.URL.Query(), &params.Error, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter error: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "error_description" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "error_description", c.Request.URL.Query(), &params.ErrorDescription, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter error_description: %w", err), http.StatusBadRequest)
 		return
 	}
 
@@ -1759,9 +1828,9 @@ func (siw *ServerInterfaceWrapper) ReceiveAuthorizationCallback(c *gin.Context) 
 	// Parameter object where we will unmarshal all parameters from the context
 	var params ReceiveAuthorizationCallbackParams
 
-	// ------------- Required query parameter "code" -------------
+	// ------------- Optional query parameter "code" -------------
 
-	err = runtime.BindQueryParameterWithOptions("form", true, true, "code", c.Request.URL.Query(), &params.Code, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "code", c.Request.URL.Query(), &params.Code, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
 	if err != nil {
 		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter code: %w", err), http.StatusBadRequest)
 		return
@@ -1772,6 +1841,22 @@ func (siw *ServerInterfaceWrapper) ReceiveAuthorizationCallback(c *gin.Context) 
 	err = runtime.BindQueryParameterWithOptions("form", true, true, "state", c.Request.URL.Query(), &params.State, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
 	if err != nil {
 		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter state: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "error" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "error", c.Request.URL.Query(), &params.Error, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter error: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "error_description" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "error_description", c.Request.URL.Query(), &params.ErrorDescription, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter error_description: %w", err), http.StatusBadRequest)
 		return
 	}
 

@@ -36,6 +36,7 @@ func (e AcceptedStatus) Valid() bool {
 // Defines values for AuthorizationStatus.
 const (
 	AuthorizationStatusActive                  AuthorizationStatus = "active"
+	AuthorizationStatusNotConnected            AuthorizationStatus = "not_connected"
 	AuthorizationStatusPending                 AuthorizationStatus = "pending"
 	AuthorizationStatusReauthorizationRequired AuthorizationStatus = "reauthorization_required"
 	AuthorizationStatusRevoked                 AuthorizationStatus = "revoked"
@@ -46,11 +47,31 @@ func (e AuthorizationStatus) Valid() bool {
 	switch e {
 	case AuthorizationStatusActive:
 		return true
+	case AuthorizationStatusNotConnected:
+		return true
 	case AuthorizationStatusPending:
 		return true
 	case AuthorizationStatusReauthorizationRequired:
 		return true
 	case AuthorizationStatusRevoked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuthorizationCallbackRelayError.
+const (
+	AUTHORIZATIONDECLINED AuthorizationCallbackRelayError = "AUTHORIZATION_DECLINED"
+	AUTHORIZATIONFAILED   AuthorizationCallbackRelayError = "AUTHORIZATION_FAILED"
+)
+
+// Valid indicates whether the value is a known member of the AuthorizationCallbackRelayError enum.
+func (e AuthorizationCallbackRelayError) Valid() bool {
+	switch e {
+	case AUTHORIZATIONDECLINED:
+		return true
+	case AUTHORIZATIONFAILED:
 		return true
 	default:
 		return false
@@ -251,32 +272,46 @@ type AcceptedStatus string
 // Authorization defines model for Authorization.
 type Authorization struct {
 	// AuthorizedAt When the user last consented.
-	AuthorizedAt     *time.Time          `json:"authorized_at"`
-	IsAuthorized     bool                `json:"is_authorized"`
-	RefreshExpiresAt *time.Time          `json:"refresh_expires_at"`
-	RefreshedAt      *time.Time          `json:"refreshed_at"`
-	Scopes           []string            `json:"scopes"`
-	Status           AuthorizationStatus `json:"status"`
-	TokenExpiresAt   *time.Time          `json:"token_expires_at"`
+	AuthorizedAt     *time.Time `json:"authorized_at"`
+	IsAuthorized     bool       `json:"is_authorized"`
+	RefreshExpiresAt *time.Time `json:"refresh_expires_at"`
+	RefreshedAt      *time.Time `json:"refreshed_at"`
+	Scopes           []string   `json:"scopes"`
+
+	// Status not_connected: attempts ended without a grant (declined, or a failed exchange) and none was held before.
+	Status         AuthorizationStatus `json:"status"`
+	TokenExpiresAt *time.Time          `json:"token_expires_at"`
 }
 
-// AuthorizationStatus defines model for Authorization.Status.
+// AuthorizationStatus not_connected: attempts ended without a grant (declined, or a failed exchange) and none was held before.
 type AuthorizationStatus string
 
-// AuthorizationCallbackRelay defines model for AuthorizationCallbackRelay.
+// AuthorizationCallbackRelay With a code: `code` and `complete_with`, nothing completed yet. After the institution's error: `error` and `institution_error`, the attempt ended.
 type AuthorizationCallbackRelay struct {
-	Code string `json:"code"`
+	Code *string `json:"code,omitempty"`
 
 	// CompleteWith Where to POST `{state, code}` with the bearer of the user who started the flow.
-	CompleteWith string             `json:"complete_with"`
-	ProviderId   openapi_types.UUID `json:"provider_id"`
-	State        string             `json:"state"`
+	CompleteWith *string `json:"complete_with,omitempty"`
+
+	// Error The attempt ended without a grant: the user declined (`access_denied`) or the institution failed.
+	Error *AuthorizationCallbackRelayError `json:"error,omitempty"`
+
+	// InstitutionError The institution's error code as it sent it (`invalid` when it was not a well-formed RFC 6749 error code).
+	InstitutionError *string            `json:"institution_error,omitempty"`
+	ProviderId       openapi_types.UUID `json:"provider_id"`
+	State            string             `json:"state"`
 }
 
-// AuthorizationCallbackRequest The `state` of the attempt and exactly one of `code` (redirect flows) and `public_token` (link flows).
+// AuthorizationCallbackRelayError The attempt ended without a grant: the user declined (`access_denied`) or the institution failed.
+type AuthorizationCallbackRelayError string
+
+// AuthorizationCallbackRequest The `state` of the attempt and exactly one of `code` (redirect flows), `public_token` (link flows) and `error` (the institution's error, to end the attempt).
 type AuthorizationCallbackRequest struct {
 	// Code Redirect flows: the authorization code exactly as the callback handed it over (decoded once from its query).
 	Code *string `json:"code,omitempty"`
+
+	// Error The institution's error instead of a grant (`access_denied` when the user declined): ends the attempt.
+	Error *string `json:"error,omitempty"`
 
 	// PublicToken Link flows: the public token the institution's SDK returned.
 	PublicToken *string `json:"public_token,omitempty"`
@@ -553,6 +588,12 @@ type IfMatch = string
 // OAuthCode defines model for OAuthCode.
 type OAuthCode = string
 
+// OAuthError defines model for OAuthError.
+type OAuthError = string
+
+// OAuthErrorDescription defines model for OAuthErrorDescription.
+type OAuthErrorDescription = string
+
 // OAuthState defines model for OAuthState.
 type OAuthState = string
 
@@ -627,11 +668,17 @@ type VerifyEmailParams struct {
 
 // ReceiveAuthorizationCallbackByTypeParams defines parameters for ReceiveAuthorizationCallbackByType.
 type ReceiveAuthorizationCallbackByTypeParams struct {
-	// Code The authorization code the institution issued (single use, short-lived).
-	Code OAuthCode `form:"code" json:"code"`
+	// Code The authorization code the institution issued (single use, short-lived). Absent when the institution sends `error` instead; one of the two is required (422 otherwise).
+	Code *OAuthCode `form:"code,omitempty" json:"code,omitempty"`
 
 	// State The state of the attempt, echoed by the institution.
 	State OAuthState `form:"state" json:"state"`
+
+	// Error The institution's error instead of a code (RFC 6749 §4.1.2.1), such as `access_denied` when the user declined: the attempt ends and the provider's status returns to what it was before it.
+	Error *OAuthError `form:"error,omitempty" json:"error,omitempty"`
+
+	// ErrorDescription The institution's text about its error. Accepted and never echoed.
+	ErrorDescription *OAuthErrorDescription `form:"error_description,omitempty" json:"error_description,omitempty"`
 }
 
 // RequestPasswordResetParams defines parameters for RequestPasswordReset.
@@ -731,11 +778,17 @@ type StartAuthorizationParams struct {
 
 // ReceiveAuthorizationCallbackParams defines parameters for ReceiveAuthorizationCallback.
 type ReceiveAuthorizationCallbackParams struct {
-	// Code The authorization code the institution issued (single use, short-lived).
-	Code OAuthCode `form:"code" json:"code"`
+	// Code The authorization code the institution issued (single use, short-lived). Absent when the institution sends `error` instead; one of the two is required (422 otherwise).
+	Code *OAuthCode `form:"code,omitempty" json:"code,omitempty"`
 
 	// State The state of the attempt, echoed by the institution.
 	State OAuthState `form:"state" json:"state"`
+
+	// Error The institution's error instead of a code (RFC 6749 §4.1.2.1), such as `access_denied` when the user declined: the attempt ends and the provider's status returns to what it was before it.
+	Error *OAuthError `form:"error,omitempty" json:"error,omitempty"`
+
+	// ErrorDescription The institution's text about its error. Accepted and never echoed.
+	ErrorDescription *OAuthErrorDescription `form:"error_description,omitempty" json:"error_description,omitempty"`
 }
 
 // CompleteAuthorizationParams defines parameters for CompleteAuthorization.
@@ -1120,8 +1173,17 @@ type ClientInterface interface {
 	// that page with `provider_id`, `code` and `state` (or `error`) merged into its query;
 	// otherwise 200 with the same values (JSON, or a minimal HTML page when the browser
 	// asks for HTML) for a developer to relay. A replayed, expired, foreign or forged state
-	// is 400 (or a 303 with `error`) and changes nothing. HEAD answers the same and never
-	// changes anything.
+	// is 400 (or a 303 with `error`) and changes nothing.
+	//
+	// When the institution sends the browser back with `error` instead of a code (the user
+	// declined: `access_denied`, or a failure there) and a valid state, the attempt ends
+	// cleanly: the provider's status returns to what it was before it (`not_connected`,
+	// `active`, `revoked`, ...), and the answer (303 query or 200 body) carries `provider_id`,
+	// `state`, `error` (`AUTHORIZATION_DECLINED` for `access_denied`, `AUTHORIZATION_FAILED`
+	// otherwise) and `institution_error` (the institution's error code; its description is
+	// never echoed). Ending an attempt grants nothing, so the state alone is enough here.
+	//
+	// HEAD answers the same and never changes anything.
 	//
 	// Corresponds with GET /api/v1/providers/{provider_id}/authorization/callback (the `ReceiveAuthorizationCallback` operationId).
 	ReceiveAuthorizationCallback(ctx context.Context, providerId ProviderID, params *ReceiveAuthorizationCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1132,17 +1194,20 @@ type ClientInterface interface {
 	// in flight. Redirect flows (Schwab, sandbox): relay the `code` and `state` the
 	// institution sent the browser back with (the GET callback hands them over). Link flows
 	// (Plaid): send the `state` from the start answer with the `public_token` the
-	// institution's SDK returned. Exactly one of `code` and `public_token`, matching the
-	// provider's flow.
+	// institution's SDK returned. A client told of the institution's error itself (a front
+	// end registered as the redirect target, a link SDK the user left) sends `error` instead:
+	// the attempt ends and the provider's status returns to what it was before it. Exactly
+	// one of `code`, `public_token` and `error`.
 	//
 	// Refusals change nothing and leave the attempt usable by its owner: another user's
 	// provider is 404 (so an attacker's authorization URL completed in a victim's browser
-	// connects nothing, whoever relays it); a body without exactly one of `code` and
-	// `public_token` is 422; a state that is not the provider's attempt in flight is 400
+	// connects nothing, whoever relays it); a body without exactly one of `code`,
+	// `public_token` and `error` is 422; a state that is not the provider's attempt in flight is 400
 	// `INVALID_AUTHORIZATION_STATE`, an expired one 400 `AUTHORIZATION_EXPIRED`, one already
 	// used (a replayed code) 400 `AUTHORIZATION_ALREADY_USED`. The state is used up before
 	// the institution is called, so a code the institution then refuses (expired or used
-	// there) is 400 `AUTHORIZATION_CODE_REJECTED`: start again.
+	// there) is 400 `AUTHORIZATION_CODE_REJECTED`, and any failed exchange ends the attempt
+	// (the status returns to what it was before it): start again.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1155,17 +1220,20 @@ type ClientInterface interface {
 	// in flight. Redirect flows (Schwab, sandbox): relay the `code` and `state` the
 	// institution sent the browser back with (the GET callback hands them over). Link flows
 	// (Plaid): send the `state` from the start answer with the `public_token` the
-	// institution's SDK returned. Exactly one of `code` and `public_token`, matching the
-	// provider's flow.
+	// institution's SDK returned. A client told of the institution's error itself (a front
+	// end registered as the redirect target, a link SDK the user left) sends `error` instead:
+	// the attempt ends and the provider's status returns to what it was before it. Exactly
+	// one of `code`, `public_token` and `error`.
 	//
 	// Refusals change nothing and leave the attempt usable by its owner: another user's
 	// provider is 404 (so an attacker's authorization URL completed in a victim's browser
-	// connects nothing, whoever relays it); a body without exactly one of `code` and
-	// `public_token` is 422; a state that is not the provider's attempt in flight is 400
+	// connects nothing, whoever relays it); a body without exactly one of `code`,
+	// `public_token` and `error` is 422; a state that is not the provider's attempt in flight is 400
 	// `INVALID_AUTHORIZATION_STATE`, an expired one 400 `AUTHORIZATION_EXPIRED`, one already
 	// used (a replayed code) 400 `AUTHORIZATION_ALREADY_USED`. The state is used up before
 	// the institution is called, so a code the institution then refuses (expired or used
-	// there) is 400 `AUTHORIZATION_CODE_REJECTED`: start again.
+	// there) is 400 `AUTHORIZATION_CODE_REJECTED`, and any failed exchange ends the attempt
+	// (the status returns to what it was before it): start again.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1842,8 +1910,17 @@ func (c *Client) StartAuthorization(ctx context.Context, providerId ProviderID, 
 // that page with `provider_id`, `code` and `state` (or `error`) merged into its query;
 // otherwise 200 with the same values (JSON, or a minimal HTML page when the browser
 // asks for HTML) for a developer to relay. A replayed, expired, foreign or forged state
-// is 400 (or a 303 with `error`) and changes nothing. HEAD answers the same and never
-// changes anything.
+// is 400 (or a 303 with `error`) and changes nothing.
+//
+// When the institution sends the browser back with `error` instead of a code (the user
+// declined: `access_denied`, or a failure there) and a valid state, the attempt ends
+// cleanly: the provider's status returns to what it was before it (`not_connected`,
+// `active`, `revoked`, ...), and the answer (303 query or 200 body) carries `provider_id`,
+// `state`, `error` (`AUTHORIZATION_DECLINED` for `access_denied`, `AUTHORIZATION_FAILED`
+// otherwise) and `institution_error` (the institution's error code; its description is
+// never echoed). Ending an attempt grants nothing, so the state alone is enough here.
+//
+// HEAD answers the same and never changes anything.
 //
 // Corresponds with GET /api/v1/providers/{provider_id}/authorization/callback (the `ReceiveAuthorizationCallback` operationId).
 func (c *Client) ReceiveAuthorizationCallback(ctx context.Context, providerId ProviderID, params *ReceiveAuthorizationCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1864,17 +1941,20 @@ func (c *Client) ReceiveAuthorizationCallback(ctx context.Context, providerId Pr
 // in flight. Redirect flows (Schwab, sandbox): relay the `code` and `state` the
 // institution sent the browser back with (the GET callback hands them over). Link flows
 // (Plaid): send the `state` from the start answer with the `public_token` the
-// institution's SDK returned. Exactly one of `code` and `public_token`, matching the
-// provider's flow.
+// institution's SDK returned. A client told of the institution's error itself (a front
+// end registered as the redirect target, a link SDK the user left) sends `error` instead:
+// the attempt ends and the provider's status returns to what it was before it. Exactly
+// one of `code`, `public_token` and `error`.
 //
 // Refusals change nothing and leave the attempt usable by its owner: another user's
 // provider is 404 (so an attacker's authorization URL completed in a victim's browser
-// connects nothing, whoever relays it); a body without exactly one of `code` and
-// `public_token` is 422; a state that is not the provider's attempt in flight is 400
+// connects nothing, whoever relays it); a body without exactly one of `code`,
+// `public_token` and `error` is 422; a state that is not the provider's attempt in flight is 400
 // `INVALID_AUTHORIZATION_STATE`, an expired one 400 `AUTHORIZATION_EXPIRED`, one already
 // used (a replayed code) 400 `AUTHORIZATION_ALREADY_USED`. The state is used up before
 // the institution is called, so a code the institution then refuses (expired or used
-// there) is 400 `AUTHORIZATION_CODE_REJECTED`: start again.
+// there) is 400 `AUTHORIZATION_CODE_REJECTED`, and any failed exchange ends the attempt
+// (the status returns to what it was before it): start again.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1897,17 +1977,20 @@ func (c *Client) CompleteAuthorizationWithBody(ctx context.Context, providerId P
 // in flight. Redirect flows (Schwab, sandbox): relay the `code` and `state` the
 // institution sent the browser back with (the GET callback hands them over). Link flows
 // (Plaid): send the `state` from the start answer with the `public_token` the
-// institution's SDK returned. Exactly one of `code` and `public_token`, matching the
-// provider's flow.
+// institution's SDK returned. A client told of the institution's error itself (a front
+// end registered as the redirect target, a link SDK the user left) sends `error` instead:
+// the attempt ends and the provider's status returns to what it was before it. Exactly
+// one of `code`, `public_token` and `error`.
 //
 // Refusals change nothing and leave the attempt usable by its owner: another user's
 // provider is 404 (so an attacker's authorization URL completed in a victim's browser
-// connects nothing, whoever relays it); a body without exactly one of `code` and
-// `public_token` is 422; a state that is not the provider's attempt in flight is 400
+// connects nothing, whoever relays it); a body without exactly one of `code`,
+// `public_token` and `error` is 422; a state that is not the provider's attempt in flight is 400
 // `INVALID_AUTHORIZATION_STATE`, an expired one 400 `AUTHORIZATION_EXPIRED`, one already
 // used (a replayed code) 400 `AUTHORIZATION_ALREADY_USED`. The state is used up before
 // the institution is called, so a code the institution then refuses (expired or used
-// there) is 400 `AUTHORIZATION_CODE_REJECTED`: start again.
+// there) is 400 `AUTHORIZATION_CODE_REJECTED`, and any failed exchange ends the attempt
+// (the status returns to what it was before it): start again.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2530,12 +2613,16 @@ func NewReceiveAuthorizationCallbackByTypeRequest(server string, providerKey str
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
 
-		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code", params.Code, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
-			return nil, err
-		} else {
-			for _, qp := range strings.Split(queryFrag, "&") {
-				rawQueryFragments = append(rawQueryFragments, qp)
+		if params.Code != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code", *params.Code, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
 			}
+
 		}
 
 		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -2544,6 +2631,30 @@ func NewReceiveAuthorizationCallbackByTypeRequest(server string, providerKey str
 			for _, qp := range strings.Split(queryFrag, "&") {
 				rawQueryFragments = append(rawQueryFragments, qp)
 			}
+		}
+
+		if params.Error != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "error", *params.Error, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ErrorDescription != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "error_description", *params.ErrorDescription, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
 		}
 
 		if encoded := queryValues.Encode(); encoded != "" {
@@ -3443,12 +3554,16 @@ func NewReceiveAuthorizationCallbackRequest(server string, providerId ProviderID
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
 
-		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code", params.Code, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
-			return nil, err
-		} else {
-			for _, qp := range strings.Split(queryFrag, "&") {
-				rawQueryFragments = append(rawQueryFragments, qp)
+		if params.Code != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code", *params.Code, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
 			}
+
 		}
 
 		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -3457,6 +3572,30 @@ func NewReceiveAuthorizationCallbackRequest(server string, providerId ProviderID
 			for _, qp := range strings.Split(queryFrag, "&") {
 				rawQueryFragments = append(rawQueryFragments, qp)
 			}
+		}
+
+		if params.Error != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "error", *params.Error, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ErrorDescription != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "error_description", *params.ErrorDescription, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
 		}
 
 		if encoded := queryValues.Encode(); encoded != "" {
@@ -4563,8 +4702,17 @@ type ClientWithResponsesInterface interface {
 	// that page with `provider_id`, `code` and `state` (or `error`) merged into its query;
 	// otherwise 200 with the same values (JSON, or a minimal HTML page when the browser
 	// asks for HTML) for a developer to relay. A replayed, expired, foreign or forged state
-	// is 400 (or a 303 with `error`) and changes nothing. HEAD answers the same and never
-	// changes anything.
+	// is 400 (or a 303 with `error`) and changes nothing.
+	//
+	// When the institution sends the browser back with `error` instead of a code (the user
+	// declined: `access_denied`, or a failure there) and a valid state, the attempt ends
+	// cleanly: the provider's status returns to what it was before it (`not_connected`,
+	// `active`, `revoked`, ...), and the answer (303 query or 200 body) carries `provider_id`,
+	// `state`, `error` (`AUTHORIZATION_DECLINED` for `access_denied`, `AUTHORIZATION_FAILED`
+	// otherwise) and `institution_error` (the institution's error code; its description is
+	// never echoed). Ending an attempt grants nothing, so the state alone is enough here.
+	//
+	// HEAD answers the same and never changes anything.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4577,17 +4725,20 @@ type ClientWithResponsesInterface interface {
 	// in flight. Redirect flows (Schwab, sandbox): relay the `code` and `state` the
 	// institution sent the browser back with (the GET callback hands them over). Link flows
 	// (Plaid): send the `state` from the start answer with the `public_token` the
-	// institution's SDK returned. Exactly one of `code` and `public_token`, matching the
-	// provider's flow.
+	// institution's SDK returned. A client told of the institution's error itself (a front
+	// end registered as the redirect target, a link SDK the user left) sends `error` instead:
+	// the attempt ends and the provider's status returns to what it was before it. Exactly
+	// one of `code`, `public_token` and `error`.
 	//
 	// Refusals change nothing and leave the attempt usable by its owner: another user's
 	// provider is 404 (so an attacker's authorization URL completed in a victim's browser
-	// connects nothing, whoever relays it); a body without exactly one of `code` and
-	// `public_token` is 422; a state that is not the provider's attempt in flight is 400
+	// connects nothing, whoever relays it); a body without exactly one of `code`,
+	// `public_token` and `error` is 422; a state that is not the provider's attempt in flight is 400
 	// `INVALID_AUTHORIZATION_STATE`, an expired one 400 `AUTHORIZATION_EXPIRED`, one already
 	// used (a replayed code) 400 `AUTHORIZATION_ALREADY_USED`. The state is used up before
 	// the institution is called, so a code the institution then refuses (expired or used
-	// there) is 400 `AUTHORIZATION_CODE_REJECTED`: start again.
+	// there) is 400 `AUTHORIZATION_CODE_REJECTED`, and any failed exchange ends the attempt
+	// (the status returns to what it was before it): start again.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4600,17 +4751,20 @@ type ClientWithResponsesInterface interface {
 	// in flight. Redirect flows (Schwab, sandbox): relay the `code` and `state` the
 	// institution sent the browser back with (the GET callback hands them over). Link flows
 	// (Plaid): send the `state` from the start answer with the `public_token` the
-	// institution's SDK returned. Exactly one of `code` and `public_token`, matching the
-	// provider's flow.
+	// institution's SDK returned. A client told of the institution's error itself (a front
+	// end registered as the redirect target, a link SDK the user left) sends `error` instead:
+	// the attempt ends and the provider's status returns to what it was before it. Exactly
+	// one of `code`, `public_token` and `error`.
 	//
 	// Refusals change nothing and leave the attempt usable by its owner: another user's
 	// provider is 404 (so an attacker's authorization URL completed in a victim's browser
-	// connects nothing, whoever relays it); a body without exactly one of `code` and
-	// `public_token` is 422; a state that is not the provider's attempt in flight is 400
+	// connects nothing, whoever relays it); a body without exactly one of `code`,
+	// `public_token` and `error` is 422; a state that is not the provider's attempt in flight is 400
 	// `INVALID_AUTHORIZATION_STATE`, an expired one 400 `AUTHORIZATION_EXPIRED`, one already
 	// used (a replayed code) 400 `AUTHORIZATION_ALREADY_USED`. The state is used up before
 	// the institution is called, so a code the institution then refuses (expired or used
-	// there) is 400 `AUTHORIZATION_CODE_REJECTED`: start again.
+	// there) is 400 `AUTHORIZATION_CODE_REJECTED`, and any failed exchange ends the attempt
+	// (the status returns to what it was before it): start again.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11460,8 +11614,17 @@ func (c *ClientWithResponses) StartAuthorizationWithResponse(ctx context.Context
 // that page with `provider_id`, `code` and `state` (or `error`) merged into its query;
 // otherwise 200 with the same values (JSON, or a minimal HTML page when the browser
 // asks for HTML) for a developer to relay. A replayed, expired, foreign or forged state
-// is 400 (or a 303 with `error`) and changes nothing. HEAD answers the same and never
-// changes anything.
+// is 400 (or a 303 with `error`) and changes nothing.
+//
+// When the institution sends the browser back with `error` instead of a code (the user
+// declined: `access_denied`, or a failure there) and a valid state, the attempt ends
+// cleanly: the provider's status returns to what it was before it (`not_connected`,
+// `active`, `revoked`, ...), and the answer (303 query or 200 body) carries `provider_id`,
+// `state`, `error` (`AUTHORIZATION_DECLINED` for `access_denied`, `AUTHORIZATION_FAILED`
+// otherwise) and `institution_error` (the institution's error code; its description is
+// never echoed). Ending an attempt grants nothing, so the state alone is enough here.
+//
+// HEAD answers the same and never changes anything.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -11480,17 +11643,20 @@ func (c *ClientWithResponses) ReceiveAuthorizationCallbackWithResponse(ctx conte
 // in flight. Redirect flows (Schwab, sandbox): relay the `code` and `state` the
 // institution sent the browser back with (the GET callback hands them over). Link flows
 // (Plaid): send the `state` from the start answer with the `public_token` the
-// institution's SDK returned. Exactly one of `code` and `public_token`, matching the
-// provider's flow.
+// institution's SDK returned. A client told of the institution's error itself (a front
+// end registered as the redirect target, a link SDK the user left) sends `error` instead:
+// the attempt ends and the provider's status returns to what it was before it. Exactly
+// one of `code`, `public_token` and `error`.
 //
 // Refusals change nothing and leave the attempt usable by its owner: another user's
 // provider is 404 (so an attacker's authorization URL completed in a victim's browser
-// connects nothing, whoever relays it); a body without exactly one of `code` and
-// `public_token` is 422; a state that is not the provider's attempt in flight is 400
+// connects nothing, whoever relays it); a body without exactly one of `code`,
+// `public_token` and `error` is 422; a state that is not the provider's attempt in flight is 400
 // `INVALID_AUTHORIZATION_STATE`, an expired one 400 `AUTHORIZATION_EXPIRED`, one already
 // used (a replayed code) 400 `AUTHORIZATION_ALREADY_USED`. The state is used up before
 // the institution is called, so a code the institution then refuses (expired or used
-// there) is 400 `AUTHORIZATION_CODE_REJECTED`: start again.
+// there) is 400 `AUTHORIZATION_CODE_REJECTED`, and any failed exchange ends the attempt
+// (the status returns to what it was before it): start again.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11509,17 +11675,20 @@ func (c *ClientWithResponses) CompleteAuthorizationWithBodyWithResponse(ctx cont
 // in flight. Redirect flows (Schwab, sandbox): relay the `code` and `state` the
 // institution sent the browser back with (the GET callback hands them over). Link flows
 // (Plaid): send the `state` from the start answer with the `public_token` the
-// institution's SDK returned. Exactly one of `code` and `public_token`, matching the
-// provider's flow.
+// institution's SDK returned. A client told of the institution's error itself (a front
+// end registered as the redirect target, a link SDK the user left) sends `error` instead:
+// the attempt ends and the provider's status returns to what it was before it. Exactly
+// one of `code`, `public_token` and `error`.
 //
 // Refusals change nothing and leave the attempt usable by its owner: another user's
 // provider is 404 (so an attacker's authorization URL completed in a victim's browser
-// connects nothing, whoever relays it); a body without exactly one of `code` and
-// `public_token` is 422; a state that is not the provider's attempt in flight is 400
+// connects nothing, whoever relays it); a body without exactly one of `code`,
+// `public_token` and `error` is 422; a state that is not the provider's attempt in flight is 400
 // `INVALID_AUTHORIZATION_STATE`, an expired one 400 `AUTHORIZATION_EXPIRED`, one already
 // used (a replayed code) 400 `AUTHORIZATION_ALREADY_USED`. The state is used up before
 // the institution is called, so a code the institution then refuses (expired or used
-// there) is 400 `AUTHORIZATION_CODE_REJECTED`: start again.
+// there) is 400 `AUTHORIZATION_CODE_REJECTED`, and any failed exchange ends the attempt
+// (the status returns to what it was before it): start again.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
