@@ -90,34 +90,7 @@ func (s *Server) ReceiveAuthorizationCallbackByType(c *gin.Context, key string, 
 // the institution put in the URL is echoed, and only for a state of this
 // route's attempt.
 func (s *Server) relayCallback(c *gin.Context, cb providersapp.Callback, code, institutionError string) {
-	ctx := c.Request.Context()
-	relay := api.AuthorizationCallbackRelay{State: cb.State}
-	var err error
-	switch {
-	case institutionError != "":
-		if c.Request.Method == http.MethodHead {
-			relay.ProviderId, err = s.App.Connections.ResolveCallback(ctx, cb)
-		} else {
-			relay.ProviderId, err = s.App.Connections.DeclineCallback(ctx, cb)
-		}
-		outcome, sent := api.AUTHORIZATIONFAILED, institutionErrorCode(institutionError)
-		if institutionError == "access_denied" {
-			outcome = api.AUTHORIZATIONDECLINED
-		}
-		relay.Error, relay.InstitutionError = &outcome, &sent
-		if err == nil {
-			s.Log.InfoContext(ctx, "authorization attempt ended by the institution", "provider_id", relay.ProviderId.String(),
-				"institution_error", sent)
-		}
-	case code == "":
-		verr := &domain.ValidationError{}
-		verr.Add("code", "required", "The callback needs code, or error when the institution sent one.")
-		err = verr
-	default:
-		relay.ProviderId, err = s.App.Connections.ResolveCallback(ctx, cb)
-		to := providerPath(relay.ProviderId) + "/authorization/callback"
-		relay.Code, relay.CompleteWith = &code, &to
-	}
+	relay, err := s.callbackRelay(c, cb, code, institutionError)
 	c.Header("Cache-Control", "no-store")
 	if s.resultURL != nil {
 		// A browser is on the other end: send it to the front end either way.
@@ -125,7 +98,7 @@ func (s *Server) relayCallback(c *gin.Context, cb providersapp.Callback, code, i
 		if err != nil {
 			kind, _, _ := classify(err)
 			q.Set("error", kind.code)
-			s.Log.InfoContext(ctx, "authorization callback refused", "error", err.Error())
+			s.Log.InfoContext(c.Request.Context(), "authorization callback refused", "error", err.Error())
 		} else {
 			q = relayQuery(relay)
 		}
@@ -146,6 +119,40 @@ func (s *Server) relayCallback(c *gin.Context, cb providersapp.Callback, code, i
 		return
 	}
 	c.JSON(http.StatusOK, relay)
+}
+
+// callbackRelay is what a callback hands over: the code to relay, or, after
+// ending the attempt, the institution's error.
+func (s *Server) callbackRelay(c *gin.Context, cb providersapp.Callback, code, institutionError string) (api.AuthorizationCallbackRelay, error) {
+	ctx := c.Request.Context()
+	relay := api.AuthorizationCallbackRelay{State: cb.State}
+	var err error
+	switch {
+	case institutionError != "":
+		outcome, sent := api.AUTHORIZATIONFAILED, institutionErrorCode(institutionError)
+		if institutionError == "access_denied" {
+			outcome = api.AUTHORIZATIONDECLINED
+		}
+		relay.Error, relay.InstitutionError = &outcome, &sent
+		if c.Request.Method == http.MethodHead {
+			relay.ProviderId, err = s.App.Connections.ResolveCallback(ctx, cb)
+			return relay, err
+		}
+		if relay.ProviderId, err = s.App.Connections.DeclineCallback(ctx, cb); err == nil {
+			s.Log.InfoContext(ctx, "authorization attempt ended by the institution", "provider_id", relay.ProviderId.String(),
+				"institution_error", sent)
+		}
+		return relay, err
+	case code == "":
+		verr := &domain.ValidationError{}
+		verr.Add("code", "required", "The callback needs code, or error when the institution sent one.")
+		return relay, verr
+	default:
+		relay.ProviderId, err = s.App.Connections.ResolveCallback(ctx, cb)
+		to := providerPath(relay.ProviderId) + "/authorization/callback"
+		relay.Code, relay.CompleteWith = &code, &to
+		return relay, err
+	}
 }
 
 // relayQuery is relay as the query a front end receives.

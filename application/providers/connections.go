@@ -334,7 +334,7 @@ func (c *Connections) endAttempt(ctx context.Context, providerID, attemptID uuid
 		p.FollowAuthorization(a, now)
 		return a, nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, domain.ErrNotFound) { // a provider deleted meanwhile has no attempt left
 		c.log.WarnContext(ctx, "ending a failed authorization attempt failed", "provider_id", providerID.String(), "error", err.Error())
 	}
 }
