@@ -26,7 +26,7 @@ type TokenCipher interface {
 	IsPrimary(ciphertext []byte) bool
 }
 
-// authorizationRow mirrors migrations/*/00003_authorizations.sql and 00009
+// authorizationRow mirrors migrations/*/00003_authorizations.sql and 00010
 // (prior_status). The *CT fields hold ciphertext only: authorizationFromDomain
 // encrypts and toDomain decrypts, and nothing else touches them. Nullable times are pointers (NULL is the zero
 // time) and nullable ids are uuid.NullUUID (NULL is uuid.Nil).
