@@ -305,19 +305,15 @@ type AuthorizationCallbackRelay struct {
 // AuthorizationCallbackRelayError The attempt ended without a grant: the user declined (`access_denied`) or the institution failed.
 type AuthorizationCallbackRelayError string
 
-// AuthorizationCallbackRequest The `state` of the attempt and exactly one of `code` (redirect flows), `public_token` (link flows) and `error` (the institution's error, to end the attempt).
+// AuthorizationCallbackRequest The attempt's `state` (echoed by the institution to the callback in redirect flows, from the start answer in link flows) and exactly one of `code` (redirect flows), `public_token` (link flows) and `error` (the institution's error, to end the attempt).
 type AuthorizationCallbackRequest struct {
 	// Code Redirect flows: the authorization code exactly as the callback handed it over (decoded once from its query).
 	Code *string `json:"code,omitempty"`
 
 	// Error The institution's error instead of a grant (`access_denied` when the user declined): ends the attempt.
-	Error *string `json:"error,omitempty"`
-
-	// PublicToken Link flows: the public token the institution's SDK returned.
+	Error       *string `json:"error,omitempty"`
 	PublicToken *string `json:"public_token,omitempty"`
-
-	// State The attempt's state: echoed by the institution to the callback (redirect flows), or from the start answer (link flows).
-	State string `json:"state"`
+	State       string  `json:"state"`
 }
 
 // AuthorizationRefresh defines model for AuthorizationRefresh.
