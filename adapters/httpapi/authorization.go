@@ -115,6 +115,8 @@ func (s *Server) relayCallback(c *gin.Context, cb providersapp.Callback, code, i
 			s.fail(c, err)
 			return
 		}
+		// The page is static text: nothing may load, run or frame it.
+		c.Header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 		c.Data(http.StatusOK, "text/html; charset=utf-8", page.Bytes())
 		return
 	}

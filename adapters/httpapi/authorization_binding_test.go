@@ -44,6 +44,9 @@ func TestHardeningItem1CompletionIsBoundToTheUserWhoStartedIt(t *testing.T) {
 	if ct := page.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(page.Body), state) {
 		t.Errorf("a browser asking for HTML got %q: %s", ct, page.Body)
 	}
+	if csp := page.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("the HTML answer's Content-Security-Policy is %q, want default-src 'none'", csp)
+	}
 	h.Do(apitest.Request{Method: "GET", Path: "/api/v1/providers/" + bait.ID + "/authorization/callback?" + cb.RawQuery}).Expect(t, 200)
 	if got := status(mallory, bait.ID); got != "pending" {
 		t.Fatalf("after Victor's browser arrived at the callback, Mallory's provider is %q, want still pending", got)
