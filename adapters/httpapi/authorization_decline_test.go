@@ -6,8 +6,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dashtam/dashtam/test/apitest"
+	"github.com/dashtam/dashtam/test/fakes/fakeclock"
 )
 
 // declineURL is the callback the institution sends the browser to when the
@@ -169,4 +171,37 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// Hardening item 4: an expired and a replayed code (with its state) are told
+// apart in the problem body, at the callback and at the relay; the old
+// answer was INVALID_REQUEST for both.
+func TestHardeningItem4ExpiredAndReplayedCodesHaveTheirOwnProblemCodes(t *testing.T) {
+	t.Parallel()
+	clock := fakeclock.New(time.Now().UTC())
+	h := apitest.New(t, apitest.Options{Clock: clock})
+	token := verifiedUser(t, h, "ann@example.com")
+	p, _ := createProvider(t, h, token, "Sandbox")
+	code := func(res *apitest.Response) string { t.Helper(); return res.Problem(t).Code }
+
+	expired := sandboxCallback(t, h, startAuthorization(t, h, token, p.ID).AuthorizationURL)
+	r := arrive(t, h, expired)
+	clock.Advance(10*time.Minute + time.Second)
+	if got := code(h.Do(apitest.Request{Method: "GET", Path: expired}).Expect(t, 400)); got != "AUTHORIZATION_EXPIRED" {
+		t.Errorf("an expired callback: %q, want AUTHORIZATION_EXPIRED", got)
+	}
+	if got := code(relay(t, h, token, r, 400)); got != "AUTHORIZATION_EXPIRED" {
+		t.Errorf("an expired relay: %q, want AUTHORIZATION_EXPIRED", got)
+	}
+
+	token = login(t, h, "ann@example.com", pw).AccessToken // the clock moved past the access token
+	replayed := sandboxCallback(t, h, startAuthorization(t, h, token, p.ID).AuthorizationURL)
+	r = arrive(t, h, replayed)
+	relay(t, h, token, r, 200)
+	if got := code(relay(t, h, token, r, 400)); got != "AUTHORIZATION_ALREADY_USED" {
+		t.Errorf("a replayed relay: %q, want AUTHORIZATION_ALREADY_USED", got)
+	}
+	if got := code(h.Do(apitest.Request{Method: "GET", Path: replayed}).Expect(t, 400)); got != "AUTHORIZATION_ALREADY_USED" {
+		t.Errorf("a replayed callback: %q, want AUTHORIZATION_ALREADY_USED", got)
+	}
 }
