@@ -63,7 +63,8 @@ type Config struct {
 	// development, off in production).
 	SandboxEnabled bool
 	// AuthorizationResultURL is the front-end page redirect callbacks send the
-	// browser to; empty: the callbacks answer JSON.
+	// browser to, with the code and state to relay (or the institution's
+	// error); empty: the callbacks answer with them (JSON, or HTML to a browser).
 	AuthorizationResultURL string
 	// TokenRefreshWindow: provider tokens expiring within it are refreshed ahead
 	// of time; TokenRefreshInterval is how often the background pass runs.

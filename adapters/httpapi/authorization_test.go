@@ -62,6 +62,42 @@ func sandboxCallback(t *testing.T, h *apitest.Harness, authorizationURL string) 
 	return pathOf(t, res.Header.Get("Location"))
 }
 
+type relayJSON struct {
+	ProviderID   string `json:"provider_id"`
+	State        string `json:"state"`
+	Code         string `json:"code"`
+	CompleteWith string `json:"complete_with"`
+}
+
+// arrive is the browser arriving at a callback: it gets the values to relay
+// and nothing is completed.
+func arrive(t *testing.T, h *apitest.Harness, callback string) relayJSON {
+	t.Helper()
+	var r relayJSON
+	res := h.Do(apitest.Request{Method: "GET", Path: callback}).Expect(t, 200)
+	res.JSON(t, &r)
+	if res.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("callback Cache-Control = %q", res.Header.Get("Cache-Control"))
+	}
+	return r
+}
+
+// relay is the client that started the flow completing it with what the
+// callback handed over, under its user's bearer.
+func relay(t *testing.T, h *apitest.Harness, token string, r relayJSON, status int) *apitest.Response {
+	t.Helper()
+	return h.Do(apitest.Request{Method: "POST", Path: r.CompleteWith, Token: token,
+		Body: map[string]any{"state": r.State, "code": r.Code}}).Expect(t, status)
+}
+
+// complete is arrive then relay, expecting the grant to land.
+func complete(t *testing.T, h *apitest.Harness, token, callback string) authorizationJSON {
+	t.Helper()
+	var a authorizationJSON
+	relay(t, h, token, arrive(t, h, callback), 200).JSON(t, &a)
+	return a
+}
+
 // The whole sandbox journey of issue 5 in-process: connect, callback, status,
 // refresh, revoke.
 func TestSandboxAuthorizationJourney(t *testing.T) {
@@ -86,9 +122,17 @@ func TestSandboxAuthorizationJourney(t *testing.T) {
 	if !strings.HasPrefix(callback, "/api/v1/oauth/sandbox/callback?") {
 		t.Fatalf("callback = %q", callback)
 	}
-	h.Do(apitest.Request{Method: "GET", Path: callback}).Expect(t, 200).JSON(t, &a)
+	r := arrive(t, h, callback)
+	if r.ProviderID != p.ID || r.State == "" || r.Code == "" || r.CompleteWith != base+"/callback" {
+		t.Fatalf("the callback handed over %+v", r)
+	}
+	h.Do(apitest.Request{Method: "GET", Path: base, Token: token}).Expect(t, 200).JSON(t, &a)
+	if a.Status != "pending" {
+		t.Fatalf("the callback alone changed the authorization: %+v", a)
+	}
+	relay(t, h, token, r, 200).JSON(t, &a)
 	if a.Status != "active" || !a.IsAuthorized || a.TokenExpiresAt == nil || a.AuthorizedAt == nil {
-		t.Fatalf("after the callback: %+v", a)
+		t.Fatalf("after the relay: %+v", a)
 	}
 	var prov providerJSON
 	h.Do(apitest.Request{Method: "GET", Path: "/api/v1/providers/" + p.ID, Token: token}).Expect(t, 200).JSON(t, &prov)
@@ -123,7 +167,9 @@ func TestSandboxAuthorizationJourney(t *testing.T) {
 	}
 }
 
-// A replayed, expired, foreign or forged state is 400 and changes nothing.
+// A replayed, expired, foreign or forged state is 400 and changes nothing,
+// whether it arrives at a callback or is relayed; each has its own problem
+// code (hardening item 4: an expired and a replayed code are told apart).
 func TestAuthorizationStateAttacks(t *testing.T) {
 	t.Parallel()
 	clock := fakeclock.New(time.Now().UTC())
@@ -137,10 +183,17 @@ func TestAuthorizationStateAttacks(t *testing.T) {
 		h.Do(apitest.Request{Method: "GET", Path: "/api/v1/providers/" + id + "/authorization", Token: token}).Expect(t, 200).JSON(t, &a)
 		return a.Status
 	}
+	problem := func(res *apitest.Response, want string) {
+		t.Helper()
+		if got := res.Problem(t).Code; got != want {
+			t.Errorf("problem code %q, want %q", got, want)
+		}
+	}
 
 	t.Run("forged state", func(t *testing.T) {
 		startAuthorization(t, h, alice, pa.ID)
-		h.Do(apitest.Request{Method: "GET", Path: "/api/v1/oauth/sandbox/callback?code=C0.x%40&state=forged"}).Expect(t, 400)
+		problem(h.Do(apitest.Request{Method: "GET", Path: "/api/v1/oauth/sandbox/callback?code=C0.x%40&state=forged"}).Expect(t, 400), "INVALID_AUTHORIZATION_STATE")
+		problem(relay(t, h, alice, relayJSON{CompleteWith: "/api/v1/providers/" + pa.ID + "/authorization/callback", State: "forged", Code: "C0.x@"}, 400), "INVALID_AUTHORIZATION_STATE")
 		if status(alice, pa.ID) != "pending" {
 			t.Error("a forged state changed the authorization")
 		}
@@ -149,17 +202,25 @@ func TestAuthorizationStateAttacks(t *testing.T) {
 		sb := startAuthorization(t, h, bob, pb.ID)
 		cb, _ := url.Parse(sandboxCallback(t, h, sb.AuthorizationURL))
 		h.Do(apitest.Request{Method: "GET", Path: "/api/v1/providers/" + pa.ID + "/authorization/callback?" + cb.RawQuery}).Expect(t, 400)
+		problem(relay(t, h, alice, relayJSON{CompleteWith: "/api/v1/providers/" + pa.ID + "/authorization/callback",
+			State: cb.Query().Get("state"), Code: cb.Query().Get("code")}, 400), "INVALID_AUTHORIZATION_STATE")
 		if status(bob, pb.ID) != "pending" || status(alice, pa.ID) != "pending" {
 			t.Error("a foreign state changed an authorization")
 		}
 		// Bob's own per-provider callback still works with it: nothing was used up.
-		h.Do(apitest.Request{Method: "GET", Path: "/api/v1/providers/" + pb.ID + "/authorization/callback?" + cb.RawQuery}).Expect(t, 200)
+		r := arrive(t, h, "/api/v1/providers/"+pb.ID+"/authorization/callback?"+cb.RawQuery)
+		if r.ProviderID != pb.ID {
+			t.Errorf("relay = %+v, want Bob's provider", r)
+		}
 	})
 	t.Run("replayed state", func(t *testing.T) {
 		s := startAuthorization(t, h, alice, pa.ID)
 		cb := sandboxCallback(t, h, s.AuthorizationURL)
-		h.Do(apitest.Request{Method: "GET", Path: cb}).Expect(t, 200)
-		h.Do(apitest.Request{Method: "GET", Path: cb}).Expect(t, 400)
+		r := arrive(t, h, cb)
+		arrive(t, h, cb) // the callback alone uses nothing up
+		relay(t, h, alice, r, 200)
+		problem(relay(t, h, alice, r, 400), "AUTHORIZATION_ALREADY_USED")
+		problem(h.Do(apitest.Request{Method: "GET", Path: cb}).Expect(t, 400), "AUTHORIZATION_ALREADY_USED")
 		if status(alice, pa.ID) != "active" {
 			t.Error("a replay changed the authorization")
 		}
@@ -167,27 +228,41 @@ func TestAuthorizationStateAttacks(t *testing.T) {
 	t.Run("state of a replaced attempt", func(t *testing.T) {
 		first := startAuthorization(t, h, bob, pb.ID)
 		cb := sandboxCallback(t, h, first.AuthorizationURL)
+		r := arrive(t, h, cb)
 		startAuthorization(t, h, bob, pb.ID)
-		h.Do(apitest.Request{Method: "GET", Path: cb}).Expect(t, 400)
+		problem(h.Do(apitest.Request{Method: "GET", Path: cb}).Expect(t, 400), "INVALID_AUTHORIZATION_STATE")
+		problem(relay(t, h, bob, r, 400), "INVALID_AUTHORIZATION_STATE")
 	})
 	t.Run("expired state", func(t *testing.T) {
 		s := startAuthorization(t, h, bob, pb.ID)
 		cb := sandboxCallback(t, h, s.AuthorizationURL)
+		r := arrive(t, h, cb)
 		clock.Advance(10*time.Minute + time.Second)
-		h.Do(apitest.Request{Method: "GET", Path: cb}).Expect(t, 400)
+		problem(h.Do(apitest.Request{Method: "GET", Path: cb}).Expect(t, 400), "AUTHORIZATION_EXPIRED")
+		problem(relay(t, h, bob, r, 400), "AUTHORIZATION_EXPIRED")
 	})
 	t.Run("state at another provider type's fixed callback", func(t *testing.T) {
 		s := startAuthorization(t, h, bob, pb.ID)
 		cb, _ := url.Parse(sandboxCallback(t, h, s.AuthorizationURL))
 		h.Do(apitest.Request{Method: "GET", Path: "/api/v1/oauth/schwab/callback?" + cb.RawQuery}).Expect(t, 400)
 	})
-	t.Run("missing code or state is 422", func(t *testing.T) {
-		h.Do(apitest.Request{Method: "GET", Path: "/api/v1/oauth/sandbox/callback?state=x"}).Expect(t, 422)
+	t.Run("a relay needs exactly one of code and public_token", func(t *testing.T) {
+		path := "/api/v1/providers/" + pb.ID + "/authorization/callback"
+		for _, body := range []map[string]any{
+			{"state": "x"},
+			{"state": "x", "code": "c", "public_token": "p"},
+		} {
+			h.Do(apitest.Request{Method: "POST", Path: path, Token: bob, Body: body}).Expect(t, 422)
+		}
 	})
-	t.Run("another user cannot start, read, refresh or revoke", func(t *testing.T) {
+	t.Run("missing state is 422", func(t *testing.T) {
+		h.Do(apitest.Request{Method: "GET", Path: "/api/v1/oauth/sandbox/callback?code=x"}).Expect(t, 422)
+	})
+	t.Run("another user cannot start, read, refresh, revoke or complete", func(t *testing.T) {
 		for _, m := range []string{"POST", "GET", "PATCH", "DELETE"} {
 			h.Do(apitest.Request{Method: m, Path: "/api/v1/providers/" + pa.ID + "/authorization", Token: bob}).Expect(t, 404)
 		}
+		relay(t, h, bob, relayJSON{CompleteWith: "/api/v1/providers/" + pa.ID + "/authorization/callback", State: "x", Code: "c"}, 404)
 		if status(alice, pa.ID) != "active" {
 			t.Error("bob changed alice's authorization")
 		}
@@ -224,10 +299,8 @@ func connectSchwab(t *testing.T, h *apitest.Harness, fake *schwabfake.Server, to
 	if !strings.Contains(loc, "%40") {
 		t.Fatalf("fake Schwab's callback %q has no %%40-encoded code", loc)
 	}
-	var a authorizationJSON
-	h.Do(apitest.Request{Method: "GET", Path: pathOf(t, loc)}).Expect(t, 200).JSON(t, &a)
-	if a.Status != "active" {
-		t.Fatalf("after the callback: %+v", a)
+	if a := complete(t, h, token, pathOf(t, loc)); a.Status != "active" {
+		t.Fatalf("after the relay: %+v", a)
 	}
 }
 
@@ -310,6 +383,24 @@ func TestSchwabAuthorization(t *testing.T) {
 		defer fake.ClearFault()
 		h.Do(apitest.Request{Method: "PATCH", Path: base, Token: token}).Expect(t, 409)
 	})
+	t.Run("a code Schwab refuses is AUTHORIZATION_CODE_REJECTED and uses the attempt up", func(t *testing.T) {
+		s := startAuthorization(t, h, token, p.ID)
+		res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(s.AuthorizationURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		r := arrive(t, h, pathOf(t, res.Header.Get("Location")))
+		good := r.Code
+		r.Code = "C0.expired@"
+		if got := relay(t, h, token, r, 400).Problem(t).Code; got != "AUTHORIZATION_CODE_REJECTED" {
+			t.Errorf("a refused code: problem code %q, want AUTHORIZATION_CODE_REJECTED", got)
+		}
+		r.Code = good
+		if got := relay(t, h, token, r, 400).Problem(t).Code; got != "AUTHORIZATION_ALREADY_USED" {
+			t.Errorf("the state again: problem code %q, want AUTHORIZATION_ALREADY_USED", got)
+		}
+	})
 	assertNoSecretsLogged(t, h, token, fake.Config().ClientSecret)
 }
 
@@ -372,8 +463,8 @@ func assertNoSecretsLogged(t *testing.T, h *apitest.Harness, secrets ...string) 
 }
 
 // Hardening item 7: with AUTHORIZATION_RESULT_URL set, the callback sends the
-// browser there (303) with the outcome merged into the page's own query
-// string, instead of appending a second "?".
+// browser there (303) with what to relay merged into the page's own query
+// string, instead of appending a second "?"; and item 1: it completes nothing.
 func TestAuthorizationResultURLKeepsItsOwnQuery(t *testing.T) {
 	t.Parallel()
 	h := apitest.New(t, apitest.Options{Env: map[string]string{
@@ -382,23 +473,36 @@ func TestAuthorizationResultURLKeepsItsOwnQuery(t *testing.T) {
 	token := verifiedUser(t, h, "ann@example.com")
 	p, _ := createProvider(t, h, token, "Sandbox")
 	callback := sandboxCallback(t, h, startAuthorization(t, h, token, p.ID).AuthorizationURL)
+	cb, err := url.Parse(callback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, code := cb.Query().Get("state"), cb.Query().Get("code")
 
-	for _, tc := range []struct {
-		name, path string
-		want       url.Values
-	}{
-		{"granted", callback, url.Values{"tab": {"banks"}, "provider_id": {p.ID}, "status": {"active"}}},
-		{"replayed", callback, url.Values{"tab": {"banks"}, "status": {"stale"}, "error": {"INVALID_REQUEST"}}},
-	} {
-		res := h.Do(apitest.Request{Method: "GET", Path: tc.path}).Expect(t, http.StatusSeeOther)
+	arrive := func(name string, want url.Values) {
+		t.Helper()
+		res := h.Do(apitest.Request{Method: "GET", Path: callback}).Expect(t, http.StatusSeeOther)
 		loc, err := url.Parse(res.Header.Get("Location"))
 		if err != nil {
-			t.Fatalf("%s: Location %q: %v", tc.name, res.Header.Get("Location"), err)
+			t.Fatalf("%s: Location %q: %v", name, res.Header.Get("Location"), err)
 		}
-		if loc.Scheme != "https" || loc.Host != "app.example" || loc.Path != "/connections" || !reflect.DeepEqual(loc.Query(), tc.want) {
-			t.Errorf("%s: Location %s, want https://app.example/connections with %v", tc.name, loc, tc.want)
+		if loc.Scheme != "https" || loc.Host != "app.example" || loc.Path != "/connections" || !reflect.DeepEqual(loc.Query(), want) {
+			t.Errorf("%s: Location %s, want https://app.example/connections with %v", name, loc, want)
+		}
+		if res.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: Cache-Control = %q", name, res.Header.Get("Cache-Control"))
 		}
 	}
+	handOver := url.Values{"tab": {"banks"}, "status": {"stale"}, "provider_id": {p.ID}, "state": {state}, "code": {code}}
+	arrive("arrived", handOver)
+	arrive("arrived again", handOver) // nothing was used up
+	var a authorizationJSON
+	h.Do(apitest.Request{Method: "POST", Path: "/api/v1/providers/" + p.ID + "/authorization/callback", Token: token,
+		Body: map[string]any{"state": state, "code": code}}).Expect(t, 200).JSON(t, &a)
+	if a.Status != "active" {
+		t.Fatalf("after the relay: %+v", a)
+	}
+	arrive("replayed", url.Values{"tab": {"banks"}, "status": {"stale"}, "error": {"AUTHORIZATION_ALREADY_USED"}})
 }
 
 // A developer picks the sandbox user by adding login_hint to the consent URL:

@@ -10,6 +10,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/logging"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/identity"
+	"github.com/dashtam/dashtam/domain/provider"
 )
 
 // Errors the HTTP layer itself raises, before any use case runs.
@@ -62,6 +63,12 @@ var problemTable = []struct {
 	{identity.ErrInvalidRefreshToken, problemKind{http.StatusUnauthorized, "INVALID_REFRESH_TOKEN", "Invalid refresh token", "invalid-refresh-token", "The refresh token is invalid, expired or revoked. Log in again."}},
 	{identity.ErrInvalidOneTimeToken, problemKind{http.StatusBadRequest, "INVALID_OR_EXPIRED_TOKEN", "Invalid or expired token", "invalid-or-expired-token", "The link is invalid, already used or expired. Ask for a new one."}},
 	{identity.ErrEmailNotVerified, problemKind{http.StatusForbidden, "EMAIL_NOT_VERIFIED", "Email not verified", "email-not-verified", "Verify your email address first."}},
+
+	// Provider authorization: why a callback or its completion was refused.
+	{provider.ErrStateExpired, problemKind{http.StatusBadRequest, "AUTHORIZATION_EXPIRED", "Authorization attempt expired", "authorization-expired", "This authorization attempt expired before it was completed; start a new one."}},
+	{provider.ErrStateUsed, problemKind{http.StatusBadRequest, "AUTHORIZATION_ALREADY_USED", "Authorization already used", "authorization-already-used", "This state and code were already used to complete the attempt; a replay changes nothing."}},
+	{provider.ErrInvalidState, problemKind{http.StatusBadRequest, "INVALID_AUTHORIZATION_STATE", "Invalid authorization state", "invalid-authorization-state", "The state is not the one of this provider's authorization attempt in flight."}},
+	{provider.ErrGrantRejected, problemKind{http.StatusBadRequest, "AUTHORIZATION_CODE_REJECTED", "Authorization code rejected", "authorization-code-rejected", "The institution refused the code (expired, already used or unknown there); start a new authorization."}},
 
 	// Domain kinds.
 	{domain.ErrNotFound, problemKind{http.StatusNotFound, "NOT_FOUND", "Resource not found", "not-found", "The resource does not exist."}},

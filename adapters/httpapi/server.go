@@ -34,7 +34,8 @@ type Deps struct {
 	// App is every use case; the handlers call nothing else.
 	App application.App
 	// AuthorizationResultURL, when set, is the front-end page the redirect
-	// callbacks send the browser to (303) instead of answering JSON.
+	// callbacks send the browser to (303), with the code and state to relay (or
+	// the institution's error), instead of answering with them.
 	AuthorizationResultURL string
 	// SandboxInstitution serves the sandbox's consent page; nil when disabled.
 	SandboxInstitution http.Handler

@@ -26,9 +26,9 @@ type TokenCipher interface {
 	IsPrimary(ciphertext []byte) bool
 }
 
-// authorizationRow mirrors migrations/*/00003_authorizations.sql. The *CT fields
-// hold ciphertext only: authorizationFromDomain encrypts and toDomain decrypts,
-// and nothing else touches them. Nullable times are pointers (NULL is the zero
+// authorizationRow mirrors migrations/*/00003_authorizations.sql and 00010
+// (prior_status). The *CT fields hold ciphertext only: authorizationFromDomain
+// encrypts and toDomain decrypts, and nothing else touches them. Nullable times are pointers (NULL is the zero
 // time) and nullable ids are uuid.NullUUID (NULL is uuid.Nil).
 type authorizationRow struct {
 	ProviderID       uuid.UUID     `gorm:"column:provider_id;primaryKey"`
@@ -37,6 +37,7 @@ type authorizationRow struct {
 	AttemptID        uuid.NullUUID `gorm:"column:attempt_id"`
 	StateHash        nullBytes     `gorm:"column:state_hash"`
 	StateExpiresAt   *time.Time    `gorm:"column:state_expires_at"`
+	PriorStatus      *string       `gorm:"column:prior_status"`
 	AccessTokenCT    nullBytes     `gorm:"column:access_token_ct"`
 	RefreshTokenCT   nullBytes     `gorm:"column:refresh_token_ct"`
 	TokenExpiresAt   *time.Time    `gorm:"column:token_expires_at"`
@@ -100,6 +101,7 @@ func authorizationFromDomain(a *provider.Authorization, cipher TokenCipher) (aut
 		AttemptID:        nullUUID(s.AttemptID),
 		StateHash:        nullBytes(bytes.Clone(s.StateHash)),
 		StateExpiresAt:   nullableTime(s.StateExpiresAt),
+		PriorStatus:      nullableStatus(s.PriorStatus),
 		TokenExpiresAt:   nullableTime(s.Credentials.ExpiresAt),
 		RefreshExpiresAt: nullableTime(s.Credentials.RefreshExpiresAt),
 		Scopes:           scopes,
@@ -137,6 +139,12 @@ func (r authorizationRow) toDomain(cipher TokenCipher) (*provider.Authorization,
 	if err != nil {
 		return nil, fmt.Errorf("authorization of provider %s: stored status is invalid: %w", r.ProviderID, err)
 	}
+	var prior provider.AuthorizationStatus
+	if r.PriorStatus != nil {
+		if prior, err = provider.ParseAuthorizationStatus(*r.PriorStatus); err != nil {
+			return nil, fmt.Errorf("authorization of provider %s: stored prior status is invalid: %w", r.ProviderID, err)
+		}
+	}
 	if len(r.StateHash) != 0 && len(r.StateHash) != sha256.Size {
 		return nil, fmt.Errorf("authorization of provider %s: stored state digest has %d bytes, want %d",
 			r.ProviderID, len(r.StateHash), sha256.Size)
@@ -159,6 +167,7 @@ func (r authorizationRow) toDomain(cipher TokenCipher) (*provider.Authorization,
 		AttemptID:      r.AttemptID.UUID, // uuid.Nil when NULL
 		StateHash:      bytes.Clone(r.StateHash),
 		StateExpiresAt: domainTime(r.StateExpiresAt),
+		PriorStatus:    prior,
 		Credentials: provider.Credentials{
 			AccessToken:      plain[colAccessToken],
 			RefreshToken:     plain[colRefreshToken],
@@ -241,4 +250,13 @@ func (b *nullBytes) Scan(src any) error {
 		*b = nil
 	}
 	return nil
+}
+
+// nullableStatus stores the zero status as NULL.
+func nullableStatus(s provider.AuthorizationStatus) *string {
+	if s == (provider.AuthorizationStatus{}) {
+		return nil
+	}
+	v := s.String()
+	return &v
 }

@@ -134,36 +134,131 @@ func (c *Connections) Get(ctx context.Context, userID, providerID uuid.UUID) (*p
 	return c.store.AuthorizationByProvider(ctx, providerID)
 }
 
-// Callback identifies where a redirect-flow callback arrived: the fixed route of
-// a provider type (ProviderKey) or the per-provider route (ProviderID).
+// Callback identifies where a redirect-flow callback arrived, the fixed route
+// of a provider type (ProviderKey) or the per-provider route (ProviderID), and
+// the state the institution echoed.
 type Callback struct {
 	ProviderKey string
 	ProviderID  uuid.UUID
 	State       string
-	Code        string
 }
 
-// CompleteRedirect finishes a redirect flow. The state alone authenticates the
-// request (it is the user's browser arriving from the institution): unknown,
-// expired, replayed or foreign states are provider.ErrInvalidState and change
-// nothing. The state is used up before the code is exchanged, so it works once
-// even if the exchange then fails. If the attempt was revoked, superseded or
-// deleted while the code was exchanged, the grant is discarded and revoked at
-// the institution.
-func (c *Connections) CompleteRedirect(ctx context.Context, cb Callback) (*provider.Authorization, error) {
-	if cb.State == "" || cb.Code == "" {
+// ResolveCallback finds the provider whose redirect attempt in flight the
+// callback's state belongs to, changing nothing: the callback is the browser
+// arriving from the institution, which proves nothing about who is using it
+// (account-linking CSRF, RFC 9700 §4.7), so it only tells the client where to
+// relay the code (CompleteRedirect). A state that is unknown, on another route
+// or of a link flow is provider.ErrInvalidState; an expired or already used one
+// the more specific provider.ErrStateExpired or provider.ErrStateUsed.
+func (c *Connections) ResolveCallback(ctx context.Context, cb Callback) (uuid.UUID, error) {
+	p, a, err := c.callbackTarget(ctx, cb)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	if err := a.CheckState(cb.State, c.clock.Now()); err != nil {
+		return uuid.Nil, err
+	}
+	return p.ID(), nil
+}
+
+// DeclineCallback ends, without a grant, the redirect attempt whose state the
+// institution sent the browser back with together with an error (the user
+// declined, or the institution failed): the provider's status returns to what
+// it was before the attempt. Nothing can be granted this way, so the state
+// alone is enough, as it is for the institution's own cancel; an expired state
+// still ends its attempt. It returns the provider's id; refusals are
+// ResolveCallback's and change nothing.
+func (c *Connections) DeclineCallback(ctx context.Context, cb Callback) (uuid.UUID, error) {
+	p, _, err := c.callbackTarget(ctx, cb)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	_, _, err = c.store.UpdateAuthorization(ctx, p.ID(), func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		return decline(p, a, cb.State, c.clock.Now())
+	})
+	if err != nil {
+		return uuid.Nil, err
+	}
+	return p.ID(), nil
+}
+
+// Decline ends the attempt in flight of one of the caller's providers without
+// a grant, for a client that was told of the institution's error itself (a
+// front end registered as the redirect target, or a link SDK the user left):
+// see DeclineCallback. Another user's provider is domain.ErrNotFound.
+func (c *Connections) Decline(ctx context.Context, userID, providerID uuid.UUID, state string) (*provider.Authorization, error) {
+	if _, err := ownedProvider(ctx, c.providers, userID, providerID); err != nil {
+		return nil, err
+	}
+	_, a, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		if !p.OwnedBy(userID) {
+			return nil, notFound(providerID)
+		}
+		return decline(p, a, state, c.clock.Now())
+	})
+	return a, err
+}
+
+// decline ends a's attempt whose state is state, and has p follow.
+func decline(p *provider.Provider, a *provider.Authorization, state string, now time.Time) (*provider.Authorization, error) {
+	if a == nil || state == "" {
 		return nil, provider.ErrInvalidState
+	}
+	if err := a.Decline(state, now); err != nil {
+		return nil, err
+	}
+	p.FollowAuthorization(a, now)
+	return a, nil
+}
+
+// callbackTarget finds the provider and authorization a redirect callback's
+// state belongs to, checking the route it arrived on and the flow, not yet the
+// state's use or expiry.
+func (c *Connections) callbackTarget(ctx context.Context, cb Callback) (*provider.Provider, *provider.Authorization, error) {
+	if cb.State == "" {
+		return nil, nil, provider.ErrInvalidState
 	}
 	a, err := c.store.AuthorizationByState(ctx, provider.HashState(cb.State))
 	if errors.Is(err, domain.ErrNotFound) {
-		return nil, provider.ErrInvalidState
+		return nil, nil, provider.ErrInvalidState
 	}
 	if err != nil {
+		return nil, nil, err
+	}
+	p, err := c.providers.ProviderByID(ctx, a.ProviderID())
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil, nil, provider.ErrInvalidState
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if (cb.ProviderKey != "" && p.Key() != cb.ProviderKey) || (cb.ProviderID != uuid.Nil && p.ID() != cb.ProviderID) {
+		return nil, nil, provider.ErrInvalidState
+	}
+	if _, err := c.connectorWithFlow(p, FlowRedirect); err != nil {
+		return nil, nil, err
+	}
+	return p, a, nil
+}
+
+// CompleteRedirect finishes a redirect flow: the client that started it relays
+// the code and state the institution sent the browser back with, under the
+// bearer of the user who started it. Binding completion to that user is what
+// stops account-linking CSRF (RFC 9700 §4.7): a victim's browser arriving with
+// an attacker's state completes nothing, because the victim's client cannot
+// relay it to the attacker's provider. Another user's (or a missing) provider
+// is domain.ErrNotFound; a state that is not the provider's attempt in flight
+// is provider.ErrInvalidState (ErrStateExpired, ErrStateUsed when it is that);
+// either changes nothing. The state is used up before the code is exchanged,
+// so it works once; if the exchange then fails, the attempt ends and the
+// provider's status returns to what it was before it. If the attempt was
+// revoked, superseded or deleted while the code was exchanged, the grant is
+// discarded and revoked at the institution.
+func (c *Connections) CompleteRedirect(ctx context.Context, userID, providerID uuid.UUID, state, code string) (*provider.Authorization, error) {
+	if _, err := ownedProvider(ctx, c.providers, userID, providerID); err != nil {
 		return nil, err
 	}
-	return c.complete(ctx, a.ProviderID(), cb.State, cb.Code, func(p *provider.Provider) bool {
-		return (cb.ProviderKey == "" || p.Key() == cb.ProviderKey) && (cb.ProviderID == uuid.Nil || p.ID() == cb.ProviderID)
-	}, FlowRedirect)
+	return c.complete(ctx, userID, providerID, state, code, FlowRedirect)
 }
 
 // CompleteLink finishes a link-token flow: the caller (bearer) sends back the
@@ -172,15 +267,21 @@ func (c *Connections) CompleteLink(ctx context.Context, userID, providerID uuid.
 	if _, err := ownedProvider(ctx, c.providers, userID, providerID); err != nil {
 		return nil, err
 	}
-	return c.complete(ctx, providerID, state, publicToken, func(p *provider.Provider) bool { return p.OwnedBy(userID) }, FlowLinkToken)
+	return c.complete(ctx, userID, providerID, state, publicToken, FlowLinkToken)
 }
 
-// complete uses up the state of the attempt in flight, if allowed accepts the
-// provider and its type has the given flow, then exchanges grant for tokens
-// and stores them on that attempt if it is still in flight.
-func (c *Connections) complete(ctx context.Context, providerID uuid.UUID, state, grant string, allowed func(*provider.Provider) bool, flow Flow) (*provider.Authorization, error) {
+// complete uses up the state of the attempt in flight of userID's provider,
+// if its type has the given flow, then exchanges grant for tokens and stores
+// them on that attempt if it is still in flight.
+func (c *Connections) complete(ctx context.Context, userID, providerID uuid.UUID, state, grant string, flow Flow) (*provider.Authorization, error) {
+	if state == "" || grant == "" {
+		return nil, provider.ErrInvalidState
+	}
 	p, consumed, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
-		if a == nil || !allowed(p) {
+		if !p.OwnedBy(userID) {
+			return nil, notFound(providerID)
+		}
+		if a == nil {
 			return nil, provider.ErrInvalidState
 		}
 		if _, err := c.connectorWithFlow(p, flow); err != nil {
@@ -197,6 +298,10 @@ func (c *Connections) complete(ctx context.Context, providerID uuid.UUID, state,
 	}
 	creds, err := conn.Complete(ctx, grant)
 	if err != nil {
+		c.endAttempt(ctx, providerID, consumed.AttemptID())
+		if errors.Is(err, domain.ErrInvalidRequest) {
+			return nil, fmt.Errorf("%w: %w", provider.ErrGrantRejected, err)
+		}
 		return nil, err
 	}
 	_, granted, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
@@ -214,6 +319,24 @@ func (c *Connections) complete(ctx context.Context, providerID uuid.UUID, state,
 		c.discard(ctx, conn, providerID, creds)
 	}
 	return granted, err
+}
+
+// endAttempt ends an attempt whose exchange failed, if it is still in flight:
+// its state is used up, so nothing can complete it any more, and its
+// provider's status returns to what it was before. A failure is only logged:
+// the caller's error already says why the attempt failed.
+func (c *Connections) endAttempt(ctx context.Context, providerID, attemptID uuid.UUID) {
+	_, _, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		now := c.clock.Now()
+		if a == nil || !a.EndAttempt(attemptID, now) {
+			return nil, nil // deleted, revoked or superseded meanwhile: nothing to end
+		}
+		p.FollowAuthorization(a, now)
+		return a, nil
+	})
+	if err != nil && !errors.Is(err, domain.ErrNotFound) { // a provider deleted meanwhile has no attempt left
+		c.log.WarnContext(ctx, "ending a failed authorization attempt failed", "provider_id", providerID.String(), "error", err.Error())
+	}
 }
 
 // discard revokes at the institution a grant that landed on no attempt, so

@@ -88,7 +88,7 @@ func TestStartBoundsTheAttemptByTheInstitutionsExpiry(t *testing.T) {
 				t.Errorf("expires %v (stored %v), want %v", started.ExpiresAt, h.authorization(p.ID()).StateExpiresAt(), want)
 			}
 			h.clock.Advance(tc.want)
-			_, err = h.conns.CompleteRedirect(h.ctx, providersapp.Callback{State: h.bank.lastState(t), Code: "c"})
+			_, err = h.conns.CompleteRedirect(h.ctx, user, p.ID(), h.bank.lastState(t), "c")
 			mustBe(t, "completing at the bound", err, provider.ErrInvalidState)
 		})
 	}
@@ -169,7 +169,7 @@ func TestStartAgainSupersedesThePendingAttempt(t *testing.T) {
 	p := h.create(user, bankKey, "My Bank")
 	first := h.begin(user, p)
 	second := h.begin(user, p)
-	_, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: first, Code: "c1"})
+	_, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), first, "c1")
 	mustBe(t, "the superseded state", err, provider.ErrInvalidState)
 	if n := len(h.bank.completes()); n != 0 {
 		t.Errorf("a superseded state reached the institution (%d exchanges)", n)
@@ -201,7 +201,7 @@ func TestStartWhileAGrantIsActiveKeepsItActiveAndUsable(t *testing.T) {
 		t.Fatalf("refreshing the current grant during a new attempt: %v", err)
 	}
 
-	_, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: superseded, Code: "old"})
+	_, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), superseded, "old")
 	mustBe(t, "the superseded state", err, provider.ErrInvalidState)
 	a = h.complete(user, p, current, "renewed")
 	if a.Credentials().AccessToken != "access-renewed" || !a.AuthorizedAt().Equal(h.clock.Now()) {
@@ -212,35 +212,27 @@ func TestStartWhileAGrantIsActiveKeepsItActiveAndUsable(t *testing.T) {
 // --- CompleteRedirect ---
 
 func TestCompleteRedirectGrantsTheAttempt(t *testing.T) {
-	for _, route := range []string{"the type's fixed route", "the provider's own route"} {
-		t.Run(route, func(t *testing.T) {
-			h := newHarness(t)
-			user := h.verifiedUser()
-			p := h.create(user, bankKey, "My Bank")
-			state := h.begin(user, p)
-			h.clock.Advance(time.Minute)
-			cb := providersapp.Callback{ProviderKey: bankKey, State: state, Code: "C0.code@"}
-			if route == "the provider's own route" {
-				cb = providersapp.Callback{ProviderID: p.ID(), State: state, Code: "C0.code@"}
-			}
-			a, err := h.conns.CompleteRedirect(h.ctx, cb)
-			if err != nil {
-				t.Fatalf("CompleteRedirect: %v", err)
-			}
-			if got := h.bank.completes(); !reflect.DeepEqual(got, []string{"C0.code@"}) {
-				t.Errorf("exchanged %q, want the code exactly once", got)
-			}
-			want := h.bank.grantFor("C0.code@")
-			if a.Status() != provider.AuthorizationActive || !reflect.DeepEqual(a.Credentials(), want) || !a.AuthorizedAt().Equal(h.clock.Now()) {
-				t.Errorf("returned %v with %+v authorized %v; want active with %+v authorized now", a.Status(), a.Credentials(), a.AuthorizedAt(), want)
-			}
-			if stored := h.authorization(p.ID()); !reflect.DeepEqual(stored.Snapshot(), a.Snapshot()) {
-				t.Errorf("returned %+v, stored %+v", a.Snapshot(), stored.Snapshot())
-			}
-			if got := h.provider(p.ID()); got.Status() != provider.StatusActive {
-				t.Errorf("provider %v, want active", got.Status())
-			}
-		})
+	h := newHarness(t)
+	user := h.verifiedUser()
+	p := h.create(user, bankKey, "My Bank")
+	state := h.begin(user, p)
+	h.clock.Advance(time.Minute)
+	a, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "C0.code@")
+	if err != nil {
+		t.Fatalf("CompleteRedirect: %v", err)
+	}
+	if got := h.bank.completes(); !reflect.DeepEqual(got, []string{"C0.code@"}) {
+		t.Errorf("exchanged %q, want the code exactly once", got)
+	}
+	want := h.bank.grantFor("C0.code@")
+	if a.Status() != provider.AuthorizationActive || !reflect.DeepEqual(a.Credentials(), want) || !a.AuthorizedAt().Equal(h.clock.Now()) {
+		t.Errorf("returned %v with %+v authorized %v; want active with %+v authorized now", a.Status(), a.Credentials(), a.AuthorizedAt(), want)
+	}
+	if stored := h.authorization(p.ID()); !reflect.DeepEqual(stored.Snapshot(), a.Snapshot()) {
+		t.Errorf("returned %+v, stored %+v", a.Snapshot(), stored.Snapshot())
+	}
+	if got := h.provider(p.ID()); got.Status() != provider.StatusActive {
+		t.Errorf("provider %v, want active", got.Status())
 	}
 }
 
@@ -251,7 +243,8 @@ func TestCompleteRedirectWorksOnce(t *testing.T) {
 	state := h.begin(user, p)
 	h.complete(user, p, state, "code")
 	before := h.authorization(p.ID()).Snapshot()
-	_, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: state, Code: "code"})
+	_, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "code")
+	mustBe(t, "a replay", err, provider.ErrStateUsed)
 	mustBe(t, "a replay", err, provider.ErrInvalidState)
 	mustBe(t, "a replay", err, domain.ErrInvalidRequest)
 	if n := len(h.bank.completes()); n != 1 {
@@ -276,14 +269,14 @@ func TestCompleteRedirectRefusesAnExpiredState(t *testing.T) {
 			state := h.begin(user, p)
 			before := h.authorization(p.ID()).Snapshot()
 			h.clock.Advance(tc.after)
-			_, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: state, Code: "code"})
+			_, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "code")
 			if tc.ok {
 				if err != nil {
 					t.Fatalf("a microsecond before expiry: %v", err)
 				}
 				return
 			}
-			mustBe(t, "an expired state", err, provider.ErrInvalidState)
+			mustBe(t, "an expired state", err, provider.ErrStateExpired)
 			if n := len(h.bank.completes()); n != 0 {
 				t.Errorf("an expired state reached the institution")
 			}
@@ -292,56 +285,56 @@ func TestCompleteRedirectRefusesAnExpiredState(t *testing.T) {
 	}
 }
 
-func TestCompleteRedirectRefusesAnUnknownOrIncompleteCallback(t *testing.T) {
+func TestCompleteRedirectRefusesAnUnknownOrIncompleteRelay(t *testing.T) {
 	h := newHarness(t)
 	user := h.verifiedUser()
 	p := h.create(user, bankKey, "My Bank")
 	state := h.begin(user, p)
 	before := h.authorization(p.ID()).Snapshot()
-	for name, cb := range map[string]providersapp.Callback{
-		"an unknown state": {ProviderKey: bankKey, State: provider.NewState().Value, Code: "code"},
-		"no state":         {ProviderKey: bankKey, Code: "code"},
-		"no code":          {ProviderKey: bankKey, State: state},
+	for name, relay := range map[string][2]string{
+		"an unknown state": {provider.NewState().Value, "code"},
+		"no state":         {"", "code"},
+		"no code":          {state, ""},
 	} {
-		_, err := h.conns.CompleteRedirect(h.ctx, cb)
+		_, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), relay[0], relay[1])
 		mustBe(t, name, err, provider.ErrInvalidState)
+		if errors.Is(err, provider.ErrStateUsed) || errors.Is(err, provider.ErrStateExpired) {
+			t.Errorf("%s: %v, want neither used nor expired", name, err)
+		}
 	}
 	if n := len(h.bank.completes()); n != 0 {
 		t.Errorf("%d exchanges, want none", n)
 	}
-	h.unchangedAuthorization("refused callbacks", p.ID(), before)
+	h.unchangedAuthorization("refused relays", p.ID(), before)
 	h.complete(user, p, state, "code") // the state survived
 }
 
-// A state arriving on the wrong route (another type's callback, another
-// provider's callback, the redirect route of a link flow) is refused, and the
-// right route can still use it.
-func TestCompleteRedirectRefusesAStateOnAForeignRouteAndKeepsItUsable(t *testing.T) {
+// Hardening item 1 (account-linking CSRF): an attacker sends the victim the
+// authorization URL of the attacker's provider; the victim consents and the
+// institution sends the victim's browser back with a code and the attacker's
+// state. The victim's client, under the victim's bearer, cannot complete the
+// attacker's attempt, and nothing is used up.
+func TestCompleteRedirectByAnotherUserIsNotFoundAndKeepsTheState(t *testing.T) {
 	h := newHarness(t)
-	user := h.verifiedUser()
-	p := h.create(user, bankKey, "My Bank")
-	other := h.create(user, bankKey, "Other Bank")
-	state := h.begin(user, p)
+	attacker, victim := h.verifiedUser(), h.verifiedUser()
+	p := h.create(attacker, bankKey, "Bait")
+	state := h.begin(attacker, p)
+	mine := h.create(victim, bankKey, "My Bank")
+	h.begin(victim, mine)
 	before := h.authorization(p.ID()).Snapshot()
-	for name, cb := range map[string]providersapp.Callback{
-		"another type's route":     {ProviderKey: linkKey, State: state, Code: "code"},
-		"an unknown type's route":  {ProviderKey: "nope", State: state, Code: "code"},
-		"another provider's route": {ProviderID: other.ID(), State: state, Code: "code"},
-		"both routes disagreeing":  {ProviderKey: bankKey, ProviderID: other.ID(), State: state, Code: "code"},
-	} {
-		_, err := h.conns.CompleteRedirect(h.ctx, cb)
-		mustBe(t, name, err, provider.ErrInvalidState)
-	}
+	_, err := h.conns.CompleteRedirect(h.ctx, victim, p.ID(), state, "victims-code")
+	mustBe(t, "the attacker's provider under the victim's bearer", err, domain.ErrNotFound)
+	_, err = h.conns.CompleteRedirect(h.ctx, victim, mine.ID(), state, "victims-code")
+	mustBe(t, "the attacker's state on the victim's provider", err, provider.ErrInvalidState)
 	if n := len(h.bank.completes()); n != 0 {
 		t.Errorf("%d exchanges, want none", n)
 	}
-	h.unchangedAuthorization("foreign routes", p.ID(), before)
-	if got := h.provider(other.ID()); got.Snapshot() != other.Snapshot() {
-		t.Errorf("the other provider changed to %+v", got.Snapshot())
+	h.unchangedAuthorization("the victim's relays", p.ID(), before)
+	if got := h.authorization(mine.ID()); got.Status() != provider.AuthorizationPending || !got.Credentials().IsZero() {
+		t.Errorf("the victim's provider is %v with %+v, want still pending with nothing", got.Status(), got.Credentials())
 	}
-	a, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderID: p.ID(), State: state, Code: "code"})
-	if err != nil || !a.IsAuthorized() {
-		t.Fatalf("the right route after the foreign ones: %v, %v", a, err)
+	if got := h.provider(p.ID()); got.Status() != provider.StatusPending {
+		t.Errorf("the attacker's provider is %v, want still pending (unconnected)", got.Status())
 	}
 }
 
@@ -350,32 +343,215 @@ func TestCompleteRedirectRefusesTheStateOfALinkFlow(t *testing.T) {
 	user := h.verifiedUser()
 	p := h.create(user, linkKey, "Checking")
 	state := h.begin(user, p)
-	_, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{State: state, Code: "public-token"})
-	mustBe(t, "a link flow's state on the redirect route", err, provider.ErrInvalidState)
+	_, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "public-token")
+	mustBe(t, "a link flow's state relayed as a redirect", err, provider.ErrInvalidState)
 	if n := len(h.linked.completes()); n != 0 {
 		t.Errorf("%d exchanges, want none", n)
 	}
 	h.complete(user, p, state, "public-token")
 }
 
-func TestCompleteRedirectUsesUpTheStateEvenWhenTheExchangeFails(t *testing.T) {
+// Hardening item 4: the state is used up before the exchange, so a failed
+// exchange ends the attempt; the provider returns to what it was before it.
+func TestCompleteRedirectEndsTheAttemptWhenTheExchangeFails(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"refused code", fmt.Errorf("invalid_grant: code expired: %w", domain.ErrInvalidRequest), provider.ErrGrantRejected},
+		{"institution down", fmt.Errorf("token endpoint: 503: %w", domain.ErrProviderUnavailable), domain.ErrProviderUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			user := h.verifiedUser()
+			p := h.create(user, bankKey, "My Bank")
+			state := h.begin(user, p)
+			h.bank.onComplete(call[provider.Credentials]{err: tc.err})
+			_, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "stale")
+			mustBe(t, "a failed exchange", err, tc.err)
+			mustBe(t, "a failed exchange", err, tc.want)
+			a := h.authorization(p.ID())
+			if a.Status() != provider.AuthorizationNotConnected || a.AttemptID() != uuid.Nil || !a.Credentials().IsZero() ||
+				h.provider(p.ID()).Status() != provider.StatusNotConnected {
+				t.Errorf("after a failed exchange: %v, attempt %s, %+v, provider %v; want not connected, no attempt, nothing held",
+					a.Status(), a.AttemptID(), a.Credentials(), h.provider(p.ID()).Status())
+			}
+			_, err = h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "fresh")
+			mustBe(t, "the state again", err, provider.ErrStateUsed)
+			if got := h.bank.completes(); !reflect.DeepEqual(got, []string{"stale"}) {
+				t.Errorf("exchanges %q, want only the first", got)
+			}
+		})
+	}
+}
+
+func TestAFailedExchangeLeavesAnActiveGrantAndANewerAttempt(t *testing.T) {
+	h := newHarness(t)
+	user := h.verifiedUser()
+	p := h.authorized(user, bankKey, "My Bank")
+	state := h.begin(user, p)
+	var newer string
+	h.bank.onComplete(call[provider.Credentials]{err: fmt.Errorf("refused: %w", domain.ErrInvalidRequest), during: func() {
+		newer = h.begin(user, p)
+	}})
+	_, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "stale")
+	mustBe(t, "a refused exchange", err, provider.ErrGrantRejected)
+	if a := h.authorization(p.ID()); a.Status() != provider.AuthorizationActive || !a.IsAuthorized() || a.AttemptID() == uuid.Nil {
+		t.Errorf("after the refused exchange: %v, attempt %s; want still active with the newer attempt in flight", a.Status(), a.AttemptID())
+	}
+	h.complete(user, p, newer, "fresh")
+}
+
+// --- DeclineCallback, Decline ---
+
+// Hardening item 4: the institution sends the browser back with an error
+// (access_denied): the attempt ends and the provider returns to the status it
+// had before the attempt, whatever that was.
+func TestDeclineCallbackRestoresTheStatusBeforeTheAttempt(t *testing.T) {
+	for _, before := range []provider.Status{provider.StatusNotConnected, provider.StatusActive, provider.StatusRevoked} {
+		t.Run(before.String(), func(t *testing.T) {
+			h := newHarness(t)
+			user := h.verifiedUser()
+			p := h.create(user, bankKey, "My Bank")
+			switch before {
+			case provider.StatusActive:
+				p = h.authorized(user, bankKey, "Connected")
+			case provider.StatusRevoked:
+				p = h.authorized(user, bankKey, "Revoked")
+				if err := h.conns.Revoke(h.ctx, user, p.ID()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var creds provider.Credentials
+			if before != provider.StatusNotConnected {
+				creds = h.authorization(p.ID()).Credentials()
+			}
+			h.begin(user, p)
+			state := h.begin(user, p) // started again: the status before stays the first one's
+			id, err := h.conns.DeclineCallback(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: state})
+			if err != nil || id != p.ID() {
+				t.Fatalf("DeclineCallback = %s, %v; want %s", id, err, p.ID())
+			}
+			if got := h.provider(p.ID()).Status(); got != before {
+				t.Errorf("provider %v after the decline, want %v as before the attempt", got, before)
+			}
+			a := h.authorization(p.ID())
+			if a.AttemptID() != uuid.Nil || !reflect.DeepEqual(a.Credentials(), creds) {
+				t.Errorf("after the decline: attempt %s, %+v; want none, the credentials before", a.AttemptID(), a.Credentials())
+			}
+			_, err = h.conns.DeclineCallback(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: state})
+			mustBe(t, "declining again", err, provider.ErrStateUsed)
+			_, err = h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "code")
+			mustBe(t, "completing the declined attempt", err, provider.ErrStateUsed)
+			if n := len(h.bank.completes()); n > 1 { // authorized() used one
+				t.Errorf("%d exchanges, want none for the declined attempt", n)
+			}
+		})
+	}
+}
+
+func TestDeclineCallbackRefusesAForeignStateAndChangesNothing(t *testing.T) {
+	h := newHarness(t)
+	user := h.verifiedUser()
+	p, other := h.create(user, bankKey, "My Bank"), h.create(user, bankKey, "Other")
+	link := h.create(user, linkKey, "Checking")
+	state, linkState := h.begin(user, p), h.begin(user, link)
+	before := h.authorization(p.ID()).Snapshot()
+	for name, cb := range map[string]providersapp.Callback{
+		"an unknown state":         {ProviderKey: bankKey, State: provider.NewState().Value},
+		"another type's route":     {ProviderKey: linkKey, State: state},
+		"another provider's route": {ProviderID: other.ID(), State: state},
+		"a link flow's state":      {State: linkState},
+	} {
+		_, err := h.conns.DeclineCallback(h.ctx, cb)
+		mustBe(t, name, err, provider.ErrInvalidState)
+	}
+	h.unchangedAuthorization("refused declines", p.ID(), before)
+	h.complete(user, p, state, "code")
+}
+
+func TestDeclineIsTheOwnersAndRestoresTheStatus(t *testing.T) {
+	h := newHarness(t)
+	alice, bob := h.verifiedUser(), h.verifiedUser()
+	p := h.create(alice, linkKey, "Checking")
+	state := h.begin(alice, p)
+	before := h.authorization(p.ID()).Snapshot()
+	_, err := h.conns.Decline(h.ctx, bob, p.ID(), state)
+	mustBe(t, "Bob declining Alice's attempt", err, domain.ErrNotFound)
+	_, err = h.conns.Decline(h.ctx, alice, p.ID(), provider.NewState().Value)
+	mustBe(t, "a forged state", err, provider.ErrInvalidState)
+	h.unchangedAuthorization("refused declines", p.ID(), before)
+	a, err := h.conns.Decline(h.ctx, alice, p.ID(), state)
+	if err != nil || a.Status() != provider.AuthorizationNotConnected || h.provider(p.ID()).Status() != provider.StatusNotConnected {
+		t.Fatalf("Decline = %v, %v; want not connected", a, err)
+	}
+}
+
+// --- ResolveCallback ---
+
+func TestResolveCallbackFindsTheProviderAndChangesNothing(t *testing.T) {
+	for _, route := range []string{"the type's fixed route", "the provider's own route"} {
+		t.Run(route, func(t *testing.T) {
+			h := newHarness(t)
+			user := h.verifiedUser()
+			p := h.create(user, bankKey, "My Bank")
+			state := h.begin(user, p)
+			before := h.authorization(p.ID()).Snapshot()
+			cb := providersapp.Callback{ProviderKey: bankKey, State: state}
+			if route == "the provider's own route" {
+				cb = providersapp.Callback{ProviderID: p.ID(), State: state}
+			}
+			for range 2 {
+				id, err := h.conns.ResolveCallback(h.ctx, cb)
+				if err != nil || id != p.ID() {
+					t.Fatalf("ResolveCallback = %s, %v; want %s", id, err, p.ID())
+				}
+			}
+			if n := len(h.bank.completes()); n != 0 {
+				t.Errorf("%d exchanges, want none", n)
+			}
+			h.unchangedAuthorization("resolving a callback", p.ID(), before)
+			h.complete(user, p, state, "code")
+		})
+	}
+}
+
+// A state arriving on the wrong route (another type's callback, another
+// provider's callback, the redirect route of a link flow) resolves to nothing.
+func TestResolveCallbackRefusesAStateOnAForeignRoute(t *testing.T) {
 	h := newHarness(t)
 	user := h.verifiedUser()
 	p := h.create(user, bankKey, "My Bank")
+	other := h.create(user, bankKey, "Other Bank")
+	link := h.create(user, linkKey, "Checking")
 	state := h.begin(user, p)
-	refused := fmt.Errorf("invalid_grant: code expired: %w", domain.ErrInvalidRequest)
-	h.bank.onComplete(call[provider.Credentials]{err: refused})
-	_, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: state, Code: "stale"})
-	mustBe(t, "a refused exchange", err, refused)
-	a := h.authorization(p.ID())
-	if a.Status() != provider.AuthorizationPending || !a.Credentials().IsZero() || h.provider(p.ID()).Status() != provider.StatusPending {
-		t.Errorf("after a refused exchange: %v with %+v, provider %v; want pending with nothing", a.Status(), a.Credentials(), h.provider(p.ID()).Status())
+	linkState := h.begin(user, link)
+	for name, cb := range map[string]providersapp.Callback{
+		"another type's route":     {ProviderKey: linkKey, State: state},
+		"an unknown type's route":  {ProviderKey: "nope", State: state},
+		"another provider's route": {ProviderID: other.ID(), State: state},
+		"both routes disagreeing":  {ProviderKey: bankKey, ProviderID: other.ID(), State: state},
+		"a link flow's state":      {State: linkState},
+		"an unknown state":         {ProviderKey: bankKey, State: provider.NewState().Value},
+		"no state":                 {ProviderKey: bankKey},
+	} {
+		_, err := h.conns.ResolveCallback(h.ctx, cb)
+		mustBe(t, name, err, provider.ErrInvalidState)
 	}
-	_, err = h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: state, Code: "fresh"})
-	mustBe(t, "the state again", err, provider.ErrInvalidState)
-	if got := h.bank.completes(); !reflect.DeepEqual(got, []string{"stale"}) {
-		t.Errorf("exchanges %q, want only the first", got)
-	}
+}
+
+func TestResolveCallbackTellsAnExpiredFromAUsedState(t *testing.T) {
+	h := newHarness(t)
+	user := h.verifiedUser()
+	p, q := h.create(user, bankKey, "My Bank"), h.create(user, bankKey, "Other Bank")
+	used, expired := h.begin(user, p), h.begin(user, q)
+	h.complete(user, p, used, "code")
+	h.clock.Advance(provider.StateTTL)
+	_, err := h.conns.ResolveCallback(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: used})
+	mustBe(t, "a used state", err, provider.ErrStateUsed)
+	_, err = h.conns.ResolveCallback(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: expired})
+	mustBe(t, "an expired state", err, provider.ErrStateExpired)
 }
 
 // --- CompleteLink ---
@@ -906,7 +1082,7 @@ func TestRevokeOfAnAttemptInFlightCallsNoInstitutionAndEndsIt(t *testing.T) {
 	if a := h.authorization(p.ID()); a.Status() != provider.AuthorizationRevoked {
 		t.Errorf("%v, want revoked", a.Status())
 	}
-	_, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: state, Code: "code"})
+	_, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "code")
 	mustBe(t, "the revoked attempt's state", err, provider.ErrInvalidState)
 }
 
@@ -958,7 +1134,7 @@ func TestCompleteLandsAlthoughARefreshOfThePreviousGrantLandedMeanwhile(t *testi
 			t.Errorf("RefreshNow during the exchange: %v", err)
 		}
 	}})
-	a, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: state, Code: "code"})
+	a, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "code")
 	if err != nil {
 		t.Fatalf("CompleteRedirect: %v", err)
 	}
@@ -980,7 +1156,7 @@ func TestCompleteLandsAlthoughThePreviousGrantWasRefusedMeanwhile(t *testing.T) 
 			t.Errorf("RefreshNow during the exchange: %v, want ErrReauthorizationRequired", err)
 		}
 	}})
-	a, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: state, Code: "again"})
+	a, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "again")
 	if err != nil {
 		t.Fatalf("CompleteRedirect: %v", err)
 	}
@@ -1003,7 +1179,7 @@ func TestCompleteDiscardsAGrantWhoseAttemptWasRevokedMeanwhile(t *testing.T) {
 			t.Errorf("Revoke during the exchange: %v", err)
 		}
 	}})
-	_, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: state, Code: "code"})
+	_, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "code")
 	mustBe(t, "completing a revoked attempt", err, provider.ErrInvalidState)
 	a := h.authorization(p.ID())
 	if a.Status() != provider.AuthorizationRevoked || !a.Credentials().IsZero() || h.provider(p.ID()).Status() != provider.StatusRevoked {
@@ -1030,7 +1206,7 @@ func TestCompleteDiscardsAGrantWhoseAttemptWasSupersededMeanwhile(t *testing.T) 
 			first := h.begin(user, p)
 			var second string
 			h.bank.onComplete(call[provider.Credentials]{during: func() { second = h.begin(user, p) }})
-			_, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: first, Code: "first"})
+			_, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), first, "first")
 			mustBe(t, "completing a superseded attempt", err, provider.ErrInvalidState)
 			a := h.authorization(p.ID())
 			if !reflect.DeepEqual(a.Credentials(), before) || a.IsAuthorized() != activeBefore {
@@ -1056,7 +1232,7 @@ func TestCompleteRevokesTheGrantOfAProviderDeletedMeanwhile(t *testing.T) {
 			t.Errorf("Delete during the exchange: %v", err)
 		}
 	}})
-	_, err := h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: bankKey, State: state, Code: "code"})
+	_, err := h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, "code")
 	mustBe(t, "completing a deleted provider's attempt", err, domain.ErrNotFound)
 	h.gone(p.ID())
 	if got, want := h.bank.revokes(), h.bank.grantFor("code"); len(got) != 1 || !reflect.DeepEqual(got[0], want) {

@@ -349,7 +349,7 @@ func (h *harness) complete(user uuid.UUID, p *provider.Provider, state, grant st
 	if p.Key() == linkKey {
 		a, err = h.conns.CompleteLink(h.ctx, user, p.ID(), state, grant)
 	} else {
-		a, err = h.conns.CompleteRedirect(h.ctx, providersapp.Callback{ProviderKey: p.Key(), State: state, Code: grant})
+		a, err = h.conns.CompleteRedirect(h.ctx, user, p.ID(), state, grant)
 	}
 	if err != nil {
 		h.t.Fatalf("completing %s: %v", p.Key(), err)

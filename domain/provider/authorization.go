@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -18,6 +19,17 @@ var (
 	// ErrInvalidState: the OAuth state is unknown, expired, already used, or bound to
 	// another provider or attempt. It answers 400 and changes nothing.
 	ErrInvalidState = fmt.Errorf("invalid or expired authorization state: %w", domain.ErrInvalidRequest)
+	// ErrStateExpired: the state belongs to the attempt in flight, whose time ran
+	// out (StateTTL, or the institution's shorter limit). A kind of ErrInvalidState.
+	ErrStateExpired = fmt.Errorf("the authorization attempt expired: %w", ErrInvalidState)
+	// ErrStateUsed: the state (and so the code or public token relayed with it)
+	// was already used to complete its attempt: a replay. A kind of
+	// ErrInvalidState.
+	ErrStateUsed = fmt.Errorf("the authorization state was already used: %w", ErrInvalidState)
+	// ErrGrantRejected: the institution refused the code or public token relayed
+	// to complete an attempt (expired or used there, or unknown). The attempt's
+	// state is used up by then: the user must start again.
+	ErrGrantRejected = fmt.Errorf("the institution refused the authorization grant: %w", domain.ErrInvalidRequest)
 	// ErrNotAuthorized: the operation needs an active authorization.
 	ErrNotAuthorized = fmt.Errorf("provider is not authorized: %w", domain.ErrConflict)
 	// ErrRefreshInProgress: another instance or request holds the refresh lease.
@@ -45,12 +57,16 @@ type Credentials struct {
 func (c Credentials) IsZero() bool { return c.AccessToken == "" && c.RefreshToken == "" }
 
 // AuthorizationStatus is the state of a provider's authorization. An
-// authorization exists from the first attempt on, so unlike a provider's
-// connection status it is never "not connected".
+// authorization exists from the first attempt on; it is "not connected" only
+// when its attempts ended without a grant and none was held before.
 type AuthorizationStatus struct{ s string }
 
 // The authorization statuses.
 var (
+	// AuthorizationNotConnected: attempts were made, none was granted, and
+	// none is in flight (the user declined at the institution, or the code's
+	// exchange failed) and nothing was held before.
+	AuthorizationNotConnected            = AuthorizationStatus{"not_connected"}
 	AuthorizationPending                 = AuthorizationStatus{"pending"}
 	AuthorizationActive                  = AuthorizationStatus{"active"}
 	AuthorizationReauthorizationRequired = AuthorizationStatus{"reauthorization_required"}
@@ -59,7 +75,8 @@ var (
 
 // AuthorizationStatuses lists every authorization status, in lifecycle order.
 func AuthorizationStatuses() []AuthorizationStatus {
-	return []AuthorizationStatus{AuthorizationPending, AuthorizationActive, AuthorizationReauthorizationRequired, AuthorizationRevoked}
+	return []AuthorizationStatus{AuthorizationNotConnected, AuthorizationPending, AuthorizationActive,
+		AuthorizationReauthorizationRequired, AuthorizationRevoked}
 }
 
 // ParseAuthorizationStatus turns a status name into an AuthorizationStatus.
@@ -104,11 +121,14 @@ type Authorization struct {
 	status     AuthorizationStatus
 
 	// attemptID is the attempt in flight, from its start until its grant lands
-	// (zero when none). Its state (digest and expiry) is cleared once used, while
-	// the grant is being exchanged.
+	// (zero when none). Once its state is used, the expiry is cleared and the
+	// digest kept, so that a replay of the state is recognised as one.
 	attemptID      uuid.UUID
 	stateHash      [sha256.Size]byte
 	stateExpiresAt time.Time
+	// priorStatus is the status before the attempt in flight started, which
+	// it returns to if the attempt ends without a grant (zero: not connected).
+	priorStatus AuthorizationStatus
 
 	creds        Credentials
 	authorizedAt time.Time // the consent time
@@ -123,7 +143,8 @@ type Authorization struct {
 
 // NewAuthorization starts the authorization of a provider with its first attempt.
 func NewAuthorization(p *Provider, attemptID uuid.UUID, state State, stateExpiresAt, now time.Time) *Authorization {
-	a := &Authorization{providerID: p.ID(), userID: p.UserID(), status: AuthorizationPending, createdAt: now, updatedAt: now}
+	a := &Authorization{providerID: p.ID(), userID: p.UserID(), status: AuthorizationPending, priorStatus: AuthorizationNotConnected,
+		createdAt: now, updatedAt: now}
 	a.attemptID, a.stateHash, a.stateExpiresAt = attemptID, state.Hash, stateExpiresAt
 	return a
 }
@@ -135,6 +156,7 @@ type AuthorizationSnapshot struct {
 	AttemptID            uuid.UUID
 	StateHash            []byte
 	StateExpiresAt       time.Time
+	PriorStatus          AuthorizationStatus
 	Credentials          Credentials
 	AuthorizedAt         time.Time
 	RefreshedAt          time.Time
@@ -146,7 +168,7 @@ type AuthorizationSnapshot struct {
 // Snapshot returns the authorization's fields for storage.
 func (a *Authorization) Snapshot() AuthorizationSnapshot {
 	s := AuthorizationSnapshot{ProviderID: a.providerID, UserID: a.userID, Status: a.status, AttemptID: a.attemptID,
-		StateExpiresAt: a.stateExpiresAt, Credentials: a.creds, AuthorizedAt: a.authorizedAt, RefreshedAt: a.refreshedAt,
+		StateExpiresAt: a.stateExpiresAt, PriorStatus: a.priorStatus, Credentials: a.creds, AuthorizedAt: a.authorizedAt, RefreshedAt: a.refreshedAt,
 		LeaseOwner: a.leaseOwner, LeaseUntil: a.leaseUntil, CreatedAt: a.createdAt, UpdatedAt: a.updatedAt}
 	s.Credentials.Scopes = slices.Clone(a.creds.Scopes)
 	if a.stateHash != ([sha256.Size]byte{}) {
@@ -158,7 +180,7 @@ func (a *Authorization) Snapshot() AuthorizationSnapshot {
 // RehydrateAuthorization rebuilds an authorization from storage.
 func RehydrateAuthorization(s AuthorizationSnapshot) *Authorization {
 	a := &Authorization{providerID: s.ProviderID, userID: s.UserID, status: s.Status, attemptID: s.AttemptID,
-		stateExpiresAt: s.StateExpiresAt, creds: s.Credentials, authorizedAt: s.AuthorizedAt, refreshedAt: s.RefreshedAt,
+		stateExpiresAt: s.StateExpiresAt, priorStatus: s.PriorStatus, creds: s.Credentials, authorizedAt: s.AuthorizedAt, refreshedAt: s.RefreshedAt,
 		leaseOwner: s.LeaseOwner, leaseUntil: s.LeaseUntil, createdAt: s.CreatedAt, updatedAt: s.UpdatedAt}
 	a.creds.Scopes = slices.Clone(s.Credentials.Scopes)
 	copy(a.stateHash[:], s.StateHash)
@@ -202,8 +224,12 @@ func (a *Authorization) AttemptID() uuid.UUID { return a.attemptID }
 
 // StartAttempt replaces any attempt in flight with a new one. An active
 // authorization stays active (and usable) until the new consent completes; any
-// other becomes pending.
+// other becomes pending. The status before the first of a run of attempts is
+// kept, to return to if they end without a grant.
 func (a *Authorization) StartAttempt(attemptID uuid.UUID, state State, expiresAt, now time.Time) {
+	if a.attemptID == uuid.Nil {
+		a.priorStatus = a.status
+	}
 	a.attemptID, a.stateHash, a.stateExpiresAt = attemptID, state.Hash, expiresAt
 	if a.status != AuthorizationActive {
 		a.status = AuthorizationPending
@@ -211,18 +237,77 @@ func (a *Authorization) StartAttempt(attemptID uuid.UUID, state State, expiresAt
 	a.updatedAt = now
 }
 
-// ConsumeState checks that stateValue belongs to the attempt in flight and has not
-// expired, and uses it up: a state works once. Any failure is ErrInvalidState and
-// changes nothing. The attempt stays in flight while its grant is exchanged, so
-// that GrantAttempt can tell whether it still is when the grant arrives.
-func (a *Authorization) ConsumeState(stateValue string, now time.Time) error {
+// CheckState reports, changing nothing, whether stateValue can complete the
+// attempt in flight at now: ErrStateUsed when it already completed it (or is
+// completing it), ErrStateExpired when its time ran out, ErrInvalidState when
+// it is not the state of the attempt in flight at all.
+func (a *Authorization) CheckState(stateValue string, now time.Time) error {
 	h := HashState(stateValue)
-	if a.attemptID == uuid.Nil || h != a.stateHash || !now.Before(a.stateExpiresAt) {
+	switch {
+	case a.stateHash == ([sha256.Size]byte{}) || h != a.stateHash:
 		return ErrInvalidState
+	case a.stateUsed():
+		return ErrStateUsed
+	case a.attemptID == uuid.Nil:
+		return ErrInvalidState
+	case !now.Before(a.stateExpiresAt):
+		return ErrStateExpired
 	}
-	a.stateHash, a.stateExpiresAt = [sha256.Size]byte{}, time.Time{}
+	return nil
+}
+
+// ConsumeState checks that stateValue belongs to the attempt in flight and has not
+// expired (see CheckState), and uses it up: a state works once. Any failure
+// changes nothing. The state's digest is kept, marked used (no expiry), so a
+// replay is told from a forgery; the attempt stays in flight while its grant is
+// exchanged, so that GrantAttempt can tell whether it still is when the grant
+// arrives.
+func (a *Authorization) ConsumeState(stateValue string, now time.Time) error {
+	if err := a.CheckState(stateValue, now); err != nil {
+		return err
+	}
+	a.stateExpiresAt = time.Time{}
 	a.updatedAt = now
 	return nil
+}
+
+// Decline ends the attempt in flight whose state is stateValue without a
+// grant, because the institution sent the user back with an error (declined
+// consent, or a failure there): see EndAttempt. An expired state still ends
+// its attempt (it is over either way); any other refusal is CheckState's and
+// changes nothing.
+func (a *Authorization) Decline(stateValue string, now time.Time) error {
+	if err := a.CheckState(stateValue, now); err != nil && !errors.Is(err, ErrStateExpired) {
+		return err
+	}
+	a.EndAttempt(a.attemptID, now)
+	return nil
+}
+
+// EndAttempt ends attemptID without a grant, if it is still the attempt in
+// flight (its code's exchange failed, or it was declined), and reports whether
+// it was. A status the attempt made pending returns to what it was before
+// (not connected, revoked, re-authorization required); any other (active, or a
+// refusal recorded meanwhile) stays. The state's digest is kept, so that using
+// the state again reads as a replay.
+func (a *Authorization) EndAttempt(attemptID uuid.UUID, now time.Time) bool {
+	if attemptID == uuid.Nil || attemptID != a.attemptID {
+		return false
+	}
+	a.attemptID, a.stateExpiresAt = uuid.Nil, time.Time{}
+	if a.status == AuthorizationPending {
+		a.status = a.priorStatus
+		if a.status == (AuthorizationStatus{}) || a.status == AuthorizationPending {
+			a.status = AuthorizationNotConnected
+		}
+	}
+	a.updatedAt = now
+	return true
+}
+
+// stateUsed reports whether the state held was used up by ConsumeState.
+func (a *Authorization) stateUsed() bool {
+	return a.stateHash != ([sha256.Size]byte{}) && a.stateExpiresAt.IsZero()
 }
 
 // GrantAttempt grants c, exchanged for the consent of attemptID, and ends that
@@ -231,7 +316,7 @@ func (a *Authorization) ConsumeState(stateValue string, now time.Time) error {
 // or its state was never used, it is ErrInvalidState and changes nothing (the
 // caller discards c).
 func (a *Authorization) GrantAttempt(attemptID uuid.UUID, c Credentials, now time.Time) error {
-	if attemptID == uuid.Nil || attemptID != a.attemptID || a.stateHash != ([sha256.Size]byte{}) {
+	if attemptID == uuid.Nil || attemptID != a.attemptID || !a.stateUsed() {
 		return ErrInvalidState
 	}
 	a.Grant(c, now)

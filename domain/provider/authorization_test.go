@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"testing"
@@ -115,6 +116,8 @@ func inStatus(t *testing.T, s AuthorizationStatus) *Authorization {
 	a, _ := pending(t)
 	switch s {
 	case AuthorizationPending:
+	case AuthorizationNotConnected:
+		a.EndAttempt(a.AttemptID(), t0)
 	case AuthorizationActive:
 		a.Grant(Credentials{AccessToken: "a", RefreshToken: "r", ExpiresAt: t0.Add(time.Hour)}, t0)
 	case AuthorizationReauthorizationRequired:
@@ -216,17 +219,20 @@ func TestConsumeStateAcceptsOnlyTheAttemptsStateBeforeItExpires(t *testing.T) {
 		usedBefore bool
 		before     func(a *Authorization) // what happened to the attempt first
 		ok         bool
+		// want is the error refused states get: ErrInvalidState unless said.
+		want error
 	}{
 		{name: "the right state at once", at: t0, ok: true},
 		{name: "the right state a microsecond before it expires", at: expires.Add(-time.Microsecond), ok: true},
-		{name: "the right state at the instant it expires", at: expires},
-		{name: "the right state after it expired", at: expires.Add(time.Hour)},
+		{name: "the right state at the instant it expires", at: expires, want: ErrStateExpired},
+		{name: "the right state after it expired", at: expires.Add(time.Hour), want: ErrStateExpired},
 		{name: "another state", state: func(State) string { return NewState().Value }, at: t0},
 		{name: "an empty state", state: func(State) string { return "" }, at: t0},
 		{name: "the state's digest instead of the state", at: t0, state: func(right State) string {
 			return string(right.Hash[:])
 		}},
-		{name: "a replayed state", at: t0, usedBefore: true},
+		{name: "a replayed state", at: t0, usedBefore: true, want: ErrStateUsed},
+		{name: "a replayed state after its attempt expired", at: expires.Add(time.Hour), usedBefore: true, want: ErrStateUsed},
 		{name: "no attempt in flight", at: t0, before: func(a *Authorization) { a.Revoke(t0) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -249,19 +255,30 @@ func TestConsumeStateAcceptsOnlyTheAttemptsStateBeforeItExpires(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ConsumeState: %v", err)
 				}
-				if !a.StateExpiresAt().IsZero() || a.Snapshot().StateHash != nil || !a.Snapshot().UpdatedAt.Equal(tc.at) {
-					t.Errorf("after use: state expires %v, updated %v; want no state, updated %v", a.StateExpiresAt(), a.Snapshot().UpdatedAt, tc.at)
+				if !a.StateExpiresAt().IsZero() || !a.Snapshot().UpdatedAt.Equal(tc.at) {
+					t.Errorf("after use: state expires %v, updated %v; want no expiry, updated %v", a.StateExpiresAt(), a.Snapshot().UpdatedAt, tc.at)
 				}
 				if a.AttemptID() != before.AttemptID {
 					t.Errorf("after use: attempt %s, want %s still in flight until its grant lands", a.AttemptID(), before.AttemptID)
 				}
-				if err := a.ConsumeState(value, tc.at); !errors.Is(err, ErrInvalidState) {
-					t.Errorf("second use: %v, want ErrInvalidState", err)
+				if err := a.ConsumeState(value, tc.at); !errors.Is(err, ErrStateUsed) {
+					t.Errorf("second use: %v, want ErrStateUsed", err)
 				}
 				return
 			}
+			want := tc.want
+			if want == nil {
+				want = ErrInvalidState
+			}
 			if !errors.Is(err, ErrInvalidState) || !errors.Is(err, domain.ErrInvalidRequest) {
 				t.Fatalf("ConsumeState: %v, want ErrInvalidState (an invalid request)", err)
+			}
+			specific := errors.Is(err, ErrStateUsed) || errors.Is(err, ErrStateExpired)
+			if !errors.Is(err, want) || (tc.want == nil && specific) {
+				t.Errorf("ConsumeState: %v, want %v", err, want)
+			}
+			if check := RehydrateAuthorization(before).CheckState(value, tc.at); !errors.Is(check, want) {
+				t.Errorf("CheckState: %v, want %v", check, want)
 			}
 			unchanged(t, "a refused state", a, before)
 		})
@@ -548,8 +565,8 @@ func TestRevokeWipesTheGrantAndEndsTheAttempt(t *testing.T) {
 
 func TestParseAuthorizationStatusRoundTrips(t *testing.T) {
 	statuses := AuthorizationStatuses()
-	if len(statuses) != 4 {
-		t.Fatalf("%d statuses, want 4", len(statuses))
+	if len(statuses) != 5 {
+		t.Fatalf("%d statuses, want 5", len(statuses))
 	}
 	for _, s := range statuses {
 		got, err := ParseAuthorizationStatus(s.String())
@@ -557,7 +574,7 @@ func TestParseAuthorizationStatusRoundTrips(t *testing.T) {
 			t.Errorf("ParseAuthorizationStatus(%q) = %v, %v", s, got, err)
 		}
 	}
-	for _, bad := range []string{"", "Active", " active", "not_connected", "unknown"} {
+	for _, bad := range []string{"", "Active", " active", "not connected", "unknown"} {
 		if got, err := ParseAuthorizationStatus(bad); err == nil {
 			t.Errorf("ParseAuthorizationStatus(%q) = %v, want an error", bad, got)
 		}
@@ -566,6 +583,7 @@ func TestParseAuthorizationStatusRoundTrips(t *testing.T) {
 
 func TestConnectionStatusIsTheProviderStatusOfTheSameName(t *testing.T) {
 	want := map[AuthorizationStatus]Status{
+		AuthorizationNotConnected:            StatusNotConnected,
 		AuthorizationPending:                 StatusPending,
 		AuthorizationActive:                  StatusActive,
 		AuthorizationReauthorizationRequired: StatusReauthorizationRequired,
@@ -607,20 +625,27 @@ func TestAuthorizationSnapshotRoundTrips(t *testing.T) {
 	}
 }
 
-// An attempt whose state was used is stored without a state digest (so the
-// state finds nothing) but with its id, which its grant must match.
-func TestAUsedAttemptIsStoredWithoutItsState(t *testing.T) {
+// An attempt whose state was used is stored with the state's digest and no
+// expiry (so a replay is recognised) and with its id, which its grant must
+// match.
+func TestAUsedAttemptIsStoredWithItsStateMarkedUsed(t *testing.T) {
 	a, st := pending(t)
 	if err := a.ConsumeState(st.Value, t0); err != nil {
 		t.Fatal(err)
 	}
 	s := a.Snapshot()
-	if s.StateHash != nil || !s.StateExpiresAt.IsZero() || s.AttemptID != a.AttemptID() || s.AttemptID == uuid.Nil {
-		t.Fatalf("snapshot has state hash %x expiring %v for attempt %s; want no state and the attempt", s.StateHash, s.StateExpiresAt, s.AttemptID)
+	if !bytes.Equal(s.StateHash, st.Hash[:]) || !s.StateExpiresAt.IsZero() || s.AttemptID != a.AttemptID() || s.AttemptID == uuid.Nil {
+		t.Fatalf("snapshot has state hash %x expiring %v for attempt %s; want the used state's digest, no expiry and the attempt", s.StateHash, s.StateExpiresAt, s.AttemptID)
 	}
 	back := RehydrateAuthorization(s)
+	if err := back.CheckState(st.Value, t0); !errors.Is(err, ErrStateUsed) {
+		t.Errorf("the used state after storage: %v, want ErrStateUsed", err)
+	}
 	if err := back.GrantAttempt(s.AttemptID, Credentials{AccessToken: "a"}, t0); err != nil {
 		t.Errorf("granting the rehydrated attempt: %v", err)
+	}
+	if err := back.CheckState(st.Value, t0); !errors.Is(err, ErrStateUsed) {
+		t.Errorf("the state after its grant landed: %v, want ErrStateUsed", err)
 	}
 }
 
@@ -631,5 +656,107 @@ func TestNewStateIsRandomAndStoredByItsDigest(t *testing.T) {
 	}
 	if a.Hash != HashState(a.Value) || a.Hash == HashState(b.Value) {
 		t.Error("a state's hash is not the digest of its value")
+	}
+}
+
+// settled brings an authorization to status s the way the use cases do, with
+// no attempt in flight.
+func settled(t *testing.T, s AuthorizationStatus) *Authorization {
+	t.Helper()
+	a, st := pending(t)
+	grant := func() {
+		if err := a.ConsumeState(st.Value, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.GrantAttempt(a.AttemptID(), Credentials{AccessToken: "a", RefreshToken: "r", ExpiresAt: t0.Add(time.Hour)}, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	switch s {
+	case AuthorizationNotConnected:
+		if err := a.Decline(st.Value, t0); err != nil {
+			t.Fatal(err)
+		}
+	case AuthorizationActive:
+		grant()
+	case AuthorizationReauthorizationRequired:
+		grant()
+		a.RequireReauthorization(t0)
+	case AuthorizationRevoked:
+		a.Revoke(t0)
+	default:
+		t.Fatalf("no way to settle in status %v", s)
+	}
+	if a.Status() != s || a.AttemptID() != uuid.Nil {
+		t.Fatalf("set-up reached %v with attempt %s, want %v with none", a.Status(), a.AttemptID(), s)
+	}
+	return a
+}
+
+// Hardening item 4: an attempt the institution ends with an error (the user
+// declined) or whose exchange failed returns the status to what it was
+// before the attempt; an active grant stays active; using its state again
+// reads as a replay.
+func TestEndingAnAttemptRestoresTheStatusBeforeIt(t *testing.T) {
+	for _, before := range []AuthorizationStatus{AuthorizationNotConnected, AuthorizationActive,
+		AuthorizationReauthorizationRequired, AuthorizationRevoked} {
+		t.Run(before.String(), func(t *testing.T) {
+			a := settled(t, before)
+			creds := a.Credentials()
+			first, second := NewState(), NewState()
+			a.StartAttempt(uuid.New(), first, t0.Add(StateTTL), t0)
+			a.StartAttempt(uuid.New(), second, t0.Add(StateTTL), t0) // started again: still the same "before"
+			if want := map[bool]AuthorizationStatus{true: AuthorizationActive, false: AuthorizationPending}[before == AuthorizationActive]; a.Status() != want {
+				t.Fatalf("during the attempt: %v, want %v", a.Status(), want)
+			}
+			at := t0.Add(time.Minute)
+			if err := a.Decline(second.Value, at); err != nil {
+				t.Fatalf("Decline: %v", err)
+			}
+			if a.Status() != before || a.AttemptID() != uuid.Nil || !reflect.DeepEqual(a.Credentials(), creds) || !a.Snapshot().UpdatedAt.Equal(at) {
+				t.Errorf("after the decline: %v, attempt %s, %+v; want %v, no attempt, the credentials before", a.Status(), a.AttemptID(), a.Credentials(), before)
+			}
+			if err := a.CheckState(second.Value, at); !errors.Is(err, ErrStateUsed) {
+				t.Errorf("the declined state again: %v, want ErrStateUsed", err)
+			}
+			if err := a.Decline(second.Value, at); !errors.Is(err, ErrStateUsed) {
+				t.Errorf("declining again: %v, want ErrStateUsed", err)
+			}
+		})
+	}
+}
+
+func TestDeclineRefusesAStateThatIsNotTheAttemptsAndEndsAnExpiredOne(t *testing.T) {
+	a, st := pending(t)
+	before := a.Snapshot()
+	for _, v := range []string{"", NewState().Value} {
+		if err := a.Decline(v, t0); !errors.Is(err, ErrInvalidState) {
+			t.Errorf("Decline(%q): %v, want ErrInvalidState", v, err)
+		}
+	}
+	unchanged(t, "refused declines", a, before)
+	if err := a.Decline(st.Value, t0.Add(time.Hour)); err != nil || a.Status() != AuthorizationNotConnected {
+		t.Errorf("declining an expired attempt: %v, status %v; want it ended, not connected", err, a.Status())
+	}
+}
+
+func TestEndAttemptLeavesANewerAttemptAndARefusalRecordedMeanwhile(t *testing.T) {
+	a, st := pending(t)
+	old := a.AttemptID()
+	if err := a.ConsumeState(st.Value, t0); err != nil {
+		t.Fatal(err)
+	}
+	a.StartAttempt(uuid.New(), NewState(), t0.Add(StateTTL), t0)
+	before := a.Snapshot()
+	if a.EndAttempt(old, t0) || a.EndAttempt(uuid.Nil, t0) {
+		t.Error("ended an attempt that is no longer in flight")
+	}
+	unchanged(t, "ending a superseded attempt", a, before)
+
+	b := settled(t, AuthorizationActive)
+	b.StartAttempt(uuid.New(), NewState(), t0.Add(StateTTL), t0)
+	b.RequireReauthorization(t0) // the old grant's refresh was refused meanwhile
+	if !b.EndAttempt(b.AttemptID(), t0) || b.Status() != AuthorizationReauthorizationRequired {
+		t.Errorf("after ending the attempt: %v, want the refusal kept (reauthorization_required)", b.Status())
 	}
 }

@@ -155,26 +155,41 @@ func startAuthorizationE(in *Instance, token, providerID string) (string, error)
 	return u, nil
 }
 
-// arriveAtCallbackE replays a callback URL (as the institution's consent page
-// sent the browser there) against in and returns the decoded 200 answer.
-func arriveAtCallbackE(in *Instance, callbackURL string) (map[string]any, error) {
+// arriveAndRelayE replays a callback URL against arrive, as the institution's
+// consent page sent the browser there, which hands over what to relay and
+// completes nothing; then relays code and state to relay as the client that
+// started the flow does, under the bearer token. It returns the decoded answer
+// of the relay, which must be 200 with an active authorization.
+func arriveAndRelayE(arrive, relay *Instance, callbackURL, token string) (map[string]any, error) {
 	uri, err := requestURI(callbackURL)
 	if err != nil {
 		return nil, err
 	}
-	status, _, body, err := in.request(http.MethodGet, uri, nil, "")
+	status, header, handed, err := arrive.request(http.MethodGet, uri, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	to, _ := handed["complete_with"].(string)
+	if status != http.StatusOK || !strings.HasPrefix(to, "/api/v1/providers/") || handed["code"] == nil || handed["state"] == nil {
+		return nil, fmt.Errorf("callback: status %d, body %v; want 200 with code, state and complete_with", status, handed)
+	}
+	if cc := header.Get("Cache-Control"); !strings.Contains(cc, "no-store") {
+		return nil, fmt.Errorf("callback: Cache-Control %q, want no-store", cc)
+	}
+	status, _, body, err := relay.request(http.MethodPost, to, map[string]any{"state": handed["state"], "code": handed["code"]}, token)
 	if err != nil {
 		return nil, err
 	}
 	if status != http.StatusOK || body["status"] != "active" {
-		return nil, fmt.Errorf("callback: status %d, body %v; want 200 and an active authorization", status, body)
+		return nil, fmt.Errorf("relay to %s: status %d, body %v; want 200 and an active authorization", to, status, body)
 	}
 	return body, nil
 }
 
 // connectSchwabE runs the whole Schwab redirect flow for one provider: start on
 // in, consent at the fake (which redirects to the registered https callback),
-// and arrive with that callback's path and query at arrive.
+// arrive with that callback's path and query at arrive, and relay what it
+// handed over to in with the user's token.
 func connectSchwabE(in, arrive *Instance, token, providerID string) error {
 	authURL, err := startAuthorizationE(in, token, providerID)
 	if err != nil {
@@ -187,7 +202,7 @@ func connectSchwabE(in, arrive *Instance, token, providerID string) error {
 	if !strings.HasPrefix(loc, schwabfake.DefaultRedirectURL+"?") {
 		return fmt.Errorf("fake Schwab redirected to %q, not to the registered callback", loc)
 	}
-	_, err = arriveAtCallbackE(arrive, loc)
+	_, err = arriveAndRelayE(arrive, in, loc, token)
 	return err
 }
 

@@ -42,7 +42,7 @@ func TestScaleOutTwoInstances(t *testing.T) {
 		expectUnauthorized(t, b, "refresh token on B after logout on A", "INVALID_REFRESH_TOKEN", http.MethodPost, "/api/v1/tokens", map[string]string{"refresh_token": second.Refresh}, "")
 	})
 
-	t.Run("a sandbox authorization started on A completes through a callback on B", func(t *testing.T) {
+	t.Run("a sandbox authorization started on A arrives at a callback on B and completes on A", func(t *testing.T) {
 		acc := newAccount()
 		user := verifiedSession(t, a, acc)
 		id := createProvider(t, b, user.Access, "sandbox", "Sandbox")
@@ -66,7 +66,7 @@ func TestScaleOutTwoInstances(t *testing.T) {
 		if !strings.HasPrefix(callback, clusterPublicBaseURL+"/api/v1/oauth/sandbox/callback?") {
 			t.Fatalf("the sandbox redirected to %q, want the fixed callback on PUBLIC_BASE_URL", callback)
 		}
-		if _, err := arriveAtCallbackE(b, callback); err != nil {
+		if _, err := arriveAndRelayE(b, a, callback, user.Access); err != nil {
 			t.Fatal(err)
 		}
 		if got := authorizationOf(t, a, user.Access, id); got["status"] != "active" || got["token_expires_at"] == nil {

@@ -80,7 +80,9 @@ func TestSchwabJourneyAgainstFakeSchwab(t *testing.T) {
 	rawCode, _, _ := strings.Cut(strings.TrimPrefix(cb.RawQuery, "code="), "&")
 	secrets = append(secrets, secret{name: "authorization code", value: code}, secret{name: "authorization code (as sent)", value: rawCode})
 
-	active, err := arriveAtCallbackE(in, callback)
+	// The callback hands code and state over and completes nothing: the client
+	// relays them with its user's bearer (hardening item 1).
+	active, err := arriveAndRelayE(in, in, callback, user.Access)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,9 +107,21 @@ func TestSchwabJourneyAgainstFakeSchwab(t *testing.T) {
 	if provider["connection_status"] != "active" {
 		t.Errorf("provider connection_status = %v, want active", provider["connection_status"])
 	}
-	// A replayed callback changes nothing.
+	// A replayed callback or relay changes nothing, and says it was a replay.
 	uri, _ := requestURI(callback)
-	in.expect(t, http.StatusBadRequest, http.MethodGet, uri, nil, "")
+	for _, replay := range []struct {
+		method, path string
+		body         any
+		token        string
+	}{
+		{http.MethodGet, uri, nil, ""},
+		{http.MethodPost, base + "/callback", map[string]string{"state": state, "code": code}, user.Access},
+	} {
+		_, problem := in.expect(t, http.StatusBadRequest, replay.method, replay.path, replay.body, replay.token)
+		if problem["code"] != "AUTHORIZATION_ALREADY_USED" {
+			t.Errorf("replayed %s %s: problem %v, want code AUTHORIZATION_ALREADY_USED", replay.method, replay.path, problem)
+		}
+	}
 
 	got := authorizationOf(t, in, user.Access, id)
 	if got["status"] != "active" {
@@ -204,4 +218,67 @@ func TestProviderTimeoutAnswers504(t *testing.T) {
 
 	sch.Fake.ClearFault()
 	in.expect(t, http.StatusOK, http.MethodPatch, authorizationPath(id), nil, user.Access)
+}
+
+// TestHardeningItem1PhishedAuthorizationURLConnectsNothing is the phishing
+// scenario of hardening item 1 against the real binary and the fake Schwab:
+// Mallory starts connecting her own provider and sends its authorization_url to
+// Victor, who consents. Schwab sends Victor's browser back to the registered
+// callback with a code and Mallory's state; a link scanner probes the URL with
+// HEAD; Victor's client relays code and state with Victor's bearer. Mallory's
+// provider stays unconnected, no code reaches Schwab's token endpoint, and the
+// attempt was not used up (its owner could still complete it).
+func TestHardeningItem1PhishedAuthorizationURLConnectsNothing(t *testing.T) {
+	t.Parallel()
+	sch := startSchwab(t, schwabfake.Config{})
+	in := startInstance(t, sch.Env())
+	mallory := verifiedSession(t, in, newAccount())
+	victor := verifiedSession(t, in, newAccount())
+	bait := createProvider(t, in, mallory.Access, "schwab", "Bait")
+	own := createProvider(t, in, victor.Access, "schwab", "Mine")
+
+	authURL, err := startAuthorizationE(in, mallory.Access, bait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	callback, err := redirectTarget(authURL) // Victor consents at Schwab
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri, err := requestURI(callback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodHead, in.BaseURL+uri, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := noRedirects.Do(req) // a link scanner
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	_, handed := in.expect(t, http.StatusOK, http.MethodGet, uri, nil, "") // Victor's browser
+	relay := map[string]any{"state": handed["state"], "code": handed["code"]}
+	in.expect(t, http.StatusNotFound, http.MethodPost, authorizationPath(bait)+"/callback", relay, victor.Access)
+	_, problem := in.expect(t, http.StatusBadRequest, http.MethodPost, authorizationPath(own)+"/callback", relay, victor.Access)
+	if problem["code"] != "INVALID_AUTHORIZATION_STATE" {
+		t.Errorf("Mallory's state relayed to Victor's provider: %v, want INVALID_AUTHORIZATION_STATE", problem)
+	}
+
+	_, p := in.expect(t, http.StatusOK, http.MethodGet, "/api/v1/providers/"+bait, nil, mallory.Access)
+	if p["connection_status"] != "pending" {
+		t.Errorf("Mallory's provider is %v after Victor's browser and client, want pending (unconnected)", p["connection_status"])
+	}
+	if reqs := sch.Fake.TokenRequests(); len(reqs) != 0 {
+		t.Errorf("%d requests reached Schwab's token endpoint, want none", len(reqs))
+	}
+	// The attempt was not used up: the same relay under Mallory's bearer would
+	// complete it, which is what her own client does with her own consent.
+	if got := authorizationOf(t, in, mallory.Access, bait); got["status"] != "pending" {
+		t.Errorf("Mallory's authorization is %v, want pending", got)
+	}
+	if _, err := arriveAndRelayE(in, in, callback, mallory.Access); err != nil {
+		t.Errorf("the owner's relay after the refused ones: %v", err)
+	}
 }

@@ -466,8 +466,9 @@ func (m *oracle) getAuthorization(rt *rapid.T) {
 	}
 }
 
-// touchForeignAuthorization refreshes, revokes or completes (link callback) the
-// authorization of a provider that is not the caller's.
+// touchForeignAuthorization refreshes, revokes or completes (a relayed
+// redirect code or a link public token) the authorization of a provider that
+// is not the caller's.
 func (m *oracle) touchForeignAuthorization(rt *rapid.T) {
 	u := m.user(rt, "caller")
 	_, token := m.tokenOf(rt, u)
@@ -475,7 +476,7 @@ func (m *oracle) touchForeignAuthorization(rt *rapid.T) {
 	if ownLive(p, u) {
 		rt.Skip("only foreign authorizations are touched")
 	}
-	kind := rapid.IntRange(0, 2).Draw(rt, "operation")
+	kind := rapid.IntRange(0, 3).Draw(rt, "operation")
 	build := func(id string) apitest.Request {
 		path := "/api/v1/providers/" + id + "/authorization"
 		switch kind {
@@ -483,6 +484,8 @@ func (m *oracle) touchForeignAuthorization(rt *rapid.T) {
 			return apitest.Request{Method: "PATCH", Path: path, Token: token}
 		case 1:
 			return apitest.Request{Method: "DELETE", Path: path, Token: token}
+		case 2:
+			return apitest.Request{Method: "POST", Path: path + "/callback", Token: token, Body: map[string]any{"state": "guessed", "code": "C0.guessed@"}}
 		}
 		return apitest.Request{Method: "POST", Path: path + "/callback", Token: token, Body: map[string]any{"state": "guessed", "public_token": "public-sandbox-x"}}
 	}

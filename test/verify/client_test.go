@@ -202,11 +202,20 @@ func TestJourneyWithGeneratedClient(t *testing.T) {
 	if err != nil || back.Path != "/api/v1/oauth/sandbox/callback" {
 		t.Fatalf("the institution redirected to %q", consent.Header.Get("Location"))
 	}
-	done, err := c.CompleteRedirectAuthorizationByTypeWithResponse(ctx, "sandbox",
-		&verifyclient.CompleteRedirectAuthorizationByTypeParams{Code: back.Query().Get("code"), State: back.Query().Get("state")})
-	expect(t, "GET /oauth/sandbox/callback", done, err, http.StatusOK)
+	// The callback hands code and state over and completes nothing; the client
+	// relays them with its user's bearer.
+	handed, err := c.ReceiveAuthorizationCallbackByTypeWithResponse(ctx, "sandbox",
+		&verifyclient.ReceiveAuthorizationCallbackByTypeParams{Code: ptr(back.Query().Get("code")), State: back.Query().Get("state")})
+	expect(t, "GET /oauth/sandbox/callback", handed, err, http.StatusOK)
+	relay := exact[verifyclient.AuthorizationCallbackRelay](t, "callback relay", handed.Body)
+	if relay.ProviderId != prov.Id || deref(relay.Code) != back.Query().Get("code") || relay.State != back.Query().Get("state") || relay.Error != nil {
+		t.Fatalf("the callback handed over %+v", relay)
+	}
+	done, err := c.CompleteAuthorizationWithResponse(ctx, relay.ProviderId, nil,
+		verifyclient.CompleteAuthorizationJSONRequestBody{State: relay.State, Code: relay.Code}, auth)
+	expect(t, "POST /providers/{id}/authorization/callback", done, err, http.StatusOK)
 	if a := exact[verifyclient.Authorization](t, "authorization", done.Body); a.Status != verifyclient.AuthorizationStatusActive || !a.IsAuthorized || a.TokenExpiresAt == nil {
-		t.Fatalf("after the callback: %+v", a)
+		t.Fatalf("after the relay: %+v", a)
 	}
 	status, err := c.GetAuthorizationWithResponse(ctx, prov.Id, auth)
 	expect(t, "GET /providers/{id}/authorization", status, err, http.StatusOK)

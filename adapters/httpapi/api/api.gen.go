@@ -76,6 +76,7 @@ func (e AccountType) Valid() bool {
 // Defines values for AuthorizationStatus.
 const (
 	AuthorizationStatusActive                  AuthorizationStatus = "active"
+	AuthorizationStatusNotConnected            AuthorizationStatus = "not_connected"
 	AuthorizationStatusPending                 AuthorizationStatus = "pending"
 	AuthorizationStatusReauthorizationRequired AuthorizationStatus = "reauthorization_required"
 	AuthorizationStatusRevoked                 AuthorizationStatus = "revoked"
@@ -86,11 +87,31 @@ func (e AuthorizationStatus) Valid() bool {
 	switch e {
 	case AuthorizationStatusActive:
 		return true
+	case AuthorizationStatusNotConnected:
+		return true
 	case AuthorizationStatusPending:
 		return true
 	case AuthorizationStatusReauthorizationRequired:
 		return true
 	case AuthorizationStatusRevoked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuthorizationCallbackRelayError.
+const (
+	AUTHORIZATIONDECLINED AuthorizationCallbackRelayError = "AUTHORIZATION_DECLINED"
+	AUTHORIZATIONFAILED   AuthorizationCallbackRelayError = "AUTHORIZATION_FAILED"
+)
+
+// Valid indicates whether the value is a known member of the AuthorizationCallbackRelayError enum.
+func (e AuthorizationCallbackRelayError) Valid() bool {
+	switch e {
+	case AUTHORIZATIONDECLINED:
+		return true
+	case AUTHORIZATIONFAILED:
 		return true
 	default:
 		return false
@@ -425,17 +446,49 @@ type Amount = string
 // Authorization defines model for Authorization.
 type Authorization struct {
 	// AuthorizedAt When the user last consented.
-	AuthorizedAt     *time.Time          `json:"authorized_at"`
-	IsAuthorized     bool                `json:"is_authorized"`
-	RefreshExpiresAt *time.Time          `json:"refresh_expires_at"`
-	RefreshedAt      *time.Time          `json:"refreshed_at"`
-	Scopes           []string            `json:"scopes"`
-	Status           AuthorizationStatus `json:"status"`
-	TokenExpiresAt   *time.Time          `json:"token_expires_at"`
+	AuthorizedAt     *time.Time `json:"authorized_at"`
+	IsAuthorized     bool       `json:"is_authorized"`
+	RefreshExpiresAt *time.Time `json:"refresh_expires_at"`
+	RefreshedAt      *time.Time `json:"refreshed_at"`
+	Scopes           []string   `json:"scopes"`
+
+	// Status not_connected: attempts ended without a grant (declined, or a failed exchange) and none was held before.
+	Status         AuthorizationStatus `json:"status"`
+	TokenExpiresAt *time.Time          `json:"token_expires_at"`
 }
 
-// AuthorizationStatus defines model for Authorization.Status.
+// AuthorizationStatus not_connected: attempts ended without a grant (declined, or a failed exchange) and none was held before.
 type AuthorizationStatus string
+
+// AuthorizationCallbackRelay With a code: `code` and `complete_with`, nothing completed yet. After the institution's error: `error` and `institution_error`, the attempt ended.
+type AuthorizationCallbackRelay struct {
+	Code *string `json:"code,omitempty"`
+
+	// CompleteWith Where to POST `{state, code}` with the bearer of the user who started the flow.
+	CompleteWith *string `json:"complete_with,omitempty"`
+
+	// Error The attempt ended without a grant: the user declined (`access_denied`) or the institution failed.
+	Error *AuthorizationCallbackRelayError `json:"error,omitempty"`
+
+	// InstitutionError The institution's error code as it sent it (`invalid` when it was not a well-formed RFC 6749 error code).
+	InstitutionError *string            `json:"institution_error,omitempty"`
+	ProviderId       openapi_types.UUID `json:"provider_id"`
+	State            string             `json:"state"`
+}
+
+// AuthorizationCallbackRelayError The attempt ended without a grant: the user declined (`access_denied`) or the institution failed.
+type AuthorizationCallbackRelayError string
+
+// AuthorizationCallbackRequest The attempt's `state` (echoed by the institution to the callback in redirect flows, from the start answer in link flows) and exactly one of `code` (redirect flows), `public_token` (link flows) and `error` (the institution's error, to end the attempt).
+type AuthorizationCallbackRequest struct {
+	// Code Redirect flows: the authorization code exactly as the callback handed it over (decoded once from its query).
+	Code *string `json:"code,omitempty"`
+
+	// Error The institution's error instead of a grant (`access_denied` when the user declined): ends the attempt.
+	Error       *string `json:"error,omitempty"`
+	PublicToken *string `json:"public_token,omitempty"`
+	State       string  `json:"state"`
+}
 
 // AuthorizationRefresh defines model for AuthorizationRefresh.
 type AuthorizationRefresh struct {
@@ -552,12 +605,6 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
-
-// LinkCallbackRequest defines model for LinkCallbackRequest.
-type LinkCallbackRequest struct {
-	PublicToken string `json:"public_token"`
-	State       string `json:"state"`
-}
 
 // LoginRequest defines model for LoginRequest.
 type LoginRequest struct {
@@ -885,6 +932,12 @@ type Limit = int32
 // OAuthCode defines model for OAuthCode.
 type OAuthCode = string
 
+// OAuthError defines model for OAuthError.
+type OAuthError = string
+
+// OAuthErrorDescription defines model for OAuthErrorDescription.
+type OAuthErrorDescription = string
+
 // OAuthState defines model for OAuthState.
 type OAuthState = string
 
@@ -1007,13 +1060,19 @@ type VerifyEmailParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
-// CompleteRedirectAuthorizationByTypeParams defines parameters for CompleteRedirectAuthorizationByType.
-type CompleteRedirectAuthorizationByTypeParams struct {
-	// Code The authorization code the institution issued (single use, short-lived).
-	Code OAuthCode `form:"code" json:"code"`
+// ReceiveAuthorizationCallbackByTypeParams defines parameters for ReceiveAuthorizationCallbackByType.
+type ReceiveAuthorizationCallbackByTypeParams struct {
+	// Code The authorization code the institution issued (single use, short-lived). Absent when the institution sends `error` instead; one of the two is required (422 otherwise).
+	Code *OAuthCode `form:"code,omitempty" json:"code,omitempty"`
 
 	// State The state of the attempt, echoed by the institution.
 	State OAuthState `form:"state" json:"state"`
+
+	// Error The institution's error instead of a code (RFC 6749 §4.1.2.1), such as `access_denied` when the user declined: the attempt ends and the provider's status returns to what it was before it.
+	Error *OAuthError `form:"error,omitempty" json:"error,omitempty"`
+
+	// ErrorDescription The institution's text about its error. Accepted and never echoed.
+	ErrorDescription *OAuthErrorDescription `form:"error_description,omitempty" json:"error_description,omitempty"`
 }
 
 // RequestPasswordResetParams defines parameters for RequestPasswordReset.
@@ -1111,17 +1170,23 @@ type StartAuthorizationParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
-// CompleteRedirectAuthorizationParams defines parameters for CompleteRedirectAuthorization.
-type CompleteRedirectAuthorizationParams struct {
-	// Code The authorization code the institution issued (single use, short-lived).
-	Code OAuthCode `form:"code" json:"code"`
+// ReceiveAuthorizationCallbackParams defines parameters for ReceiveAuthorizationCallback.
+type ReceiveAuthorizationCallbackParams struct {
+	// Code The authorization code the institution issued (single use, short-lived). Absent when the institution sends `error` instead; one of the two is required (422 otherwise).
+	Code *OAuthCode `form:"code,omitempty" json:"code,omitempty"`
 
 	// State The state of the attempt, echoed by the institution.
 	State OAuthState `form:"state" json:"state"`
+
+	// Error The institution's error instead of a code (RFC 6749 §4.1.2.1), such as `access_denied` when the user declined: the attempt ends and the provider's status returns to what it was before it.
+	Error *OAuthError `form:"error,omitempty" json:"error,omitempty"`
+
+	// ErrorDescription The institution's text about its error. Accepted and never echoed.
+	ErrorDescription *OAuthErrorDescription `form:"error_description,omitempty" json:"error_description,omitempty"`
 }
 
-// CompleteLinkAuthorizationParams defines parameters for CompleteLinkAuthorization.
-type CompleteLinkAuthorizationParams struct {
+// CompleteAuthorizationParams defines parameters for CompleteAuthorization.
+type CompleteAuthorizationParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
@@ -1241,8 +1306,8 @@ type UpdateProviderApplicationMergePatchPlusJSONRequestBody = UpdateProviderRequ
 // ReplaceProviderJSONRequestBody defines body for ReplaceProvider for application/json ContentType.
 type ReplaceProviderJSONRequestBody = ReplaceProviderRequest
 
-// CompleteLinkAuthorizationJSONRequestBody defines body for CompleteLinkAuthorization for application/json ContentType.
-type CompleteLinkAuthorizationJSONRequestBody = LinkCallbackRequest
+// CompleteAuthorizationJSONRequestBody defines body for CompleteAuthorization for application/json ContentType.
+type CompleteAuthorizationJSONRequestBody = AuthorizationCallbackRequest
 
 // CreateSessionJSONRequestBody defines body for CreateSession for application/json ContentType.
 type CreateSessionJSONRequestBody = LoginRequest
@@ -1282,9 +1347,9 @@ type ServerInterface interface {
 	// VerifyEmail Verify an email address with the token from the verification email
 	// (POST /api/v1/email-verifications)
 	VerifyEmail(c *gin.Context, params VerifyEmailParams)
-	// CompleteRedirectAuthorizationByType The fixed redirect target registered with an institution
+	// ReceiveAuthorizationCallbackByType The fixed redirect target registered with an institution; hands the code to the client
 	// (GET /api/v1/oauth/{provider_key}/callback)
-	CompleteRedirectAuthorizationByType(c *gin.Context, providerKey string, params CompleteRedirectAuthorizationByTypeParams)
+	ReceiveAuthorizationCallbackByType(c *gin.Context, providerKey string, params ReceiveAuthorizationCallbackByTypeParams)
 	// RequestPasswordReset Ask for a password-reset email
 	// (POST /api/v1/password-reset-requests)
 	RequestPasswordReset(c *gin.Context, params RequestPasswordResetParams)
@@ -1327,12 +1392,12 @@ type ServerInterface interface {
 	// StartAuthorization Start (or restart) connecting the provider at its institution
 	// (POST /api/v1/providers/{provider_id}/authorization)
 	StartAuthorization(c *gin.Context, providerId ProviderID, params StartAuthorizationParams)
-	// CompleteRedirectAuthorization Where the institution sends the user's browser back (redirect flows)
+	// ReceiveAuthorizationCallback Where the institution sends the user's browser back (redirect flows); hands the code to the client
 	// (GET /api/v1/providers/{provider_id}/authorization/callback)
-	CompleteRedirectAuthorization(c *gin.Context, providerId ProviderID, params CompleteRedirectAuthorizationParams)
-	// CompleteLinkAuthorization Complete a link-token flow (Plaid) with the public token
+	ReceiveAuthorizationCallback(c *gin.Context, providerId ProviderID, params ReceiveAuthorizationCallbackParams)
+	// CompleteAuthorization Complete the flow (the only place a grant is exchanged), as the user who started it
 	// (POST /api/v1/providers/{provider_id}/authorization/callback)
-	CompleteLinkAuthorization(c *gin.Context, providerId ProviderID, params CompleteLinkAuthorizationParams)
+	CompleteAuthorization(c *gin.Context, providerId ProviderID, params CompleteAuthorizationParams)
 	// ListSessions Own sessions, newest first
 	// (GET /api/v1/sessions)
 	ListSessions(c *gin.Context, params ListSessionsParams)
@@ -1695,8 +1760,8 @@ func (siw *ServerInterfaceWrapper) VerifyEmail(c *gin.Context) {
 	siw.Handler.VerifyEmail(c, params)
 }
 
-// CompleteRedirectAuthorizationByType operation middleware
-func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorizationByType(c *gin.Context) {
+// ReceiveAuthorizationCallbackByType operation middleware
+func (siw *ServerInterfaceWrapper) ReceiveAuthorizationCallbackByType(c *gin.Context) {
 
 	var err error
 	_ = err
@@ -1711,11 +1776,11 @@ func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorizationByType(c *gin.Co
 	}
 
 	// Parameter object where we will unmarshal all parameters from the context
-	var params CompleteRedirectAuthorizationByTypeParams
+	var params ReceiveAuthorizationCallbackByTypeParams
 
-	// ------------- Required query parameter "code" -------------
+	// ------------- Optional query parameter "code" -------------
 
-	err = runtime.BindQueryParameterWithOptions("form", true, true, "code", c.Request.URL.Query(), &params.Code, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "code", c.Request.URL.Query(), &params.Code, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
 	if err != nil {
 		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter code: %w", err), http.StatusBadRequest)
 		return
@@ -1729,6 +1794,22 @@ func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorizationByType(c *gin.Co
 		return
 	}
 
+	// ------------- Optional query parameter "error" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "error", c.Request.URL.Query(), &params.Error, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter error: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "error_description" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "error_description", c.Request.URL.Query(), &params.ErrorDescription, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter error_description: %w", err), http.StatusBadRequest)
+		return
+	}
+
 	for _, middleware := range siw.HandlerMiddlewares {
 		middleware(c)
 		if c.IsAborted() {
@@ -1736,7 +1817,7 @@ func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorizationByType(c *gin.Co
 		}
 	}
 
-	siw.Handler.CompleteRedirectAuthorizationByType(c, providerKey, params)
+	siw.Handler.ReceiveAuthorizationCallbackByType(c, providerKey, params)
 }
 
 // RequestPasswordReset operation middleware
@@ -2394,8 +2475,8 @@ func (siw *ServerInterfaceWrapper) StartAuthorization(c *gin.Context) {
 	siw.Handler.StartAuthorization(c, providerId, params)
 }
 
-// CompleteRedirectAuthorization operation middleware
-func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorization(c *gin.Context) {
+// ReceiveAuthorizationCallback operation middleware
+func (siw *ServerInterfaceWrapper) ReceiveAuthorizationCallback(c *gin.Context) {
 
 	var err error
 	_ = err
@@ -2410,11 +2491,11 @@ func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorization(c *gin.Context)
 	}
 
 	// Parameter object where we will unmarshal all parameters from the context
-	var params CompleteRedirectAuthorizationParams
+	var params ReceiveAuthorizationCallbackParams
 
-	// ------------- Required query parameter "code" -------------
+	// ------------- Optional query parameter "code" -------------
 
-	err = runtime.BindQueryParameterWithOptions("form", true, true, "code", c.Request.URL.Query(), &params.Code, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "code", c.Request.URL.Query(), &params.Code, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
 	if err != nil {
 		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter code: %w", err), http.StatusBadRequest)
 		return
@@ -2428,6 +2509,22 @@ func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorization(c *gin.Context)
 		return
 	}
 
+	// ------------- Optional query parameter "error" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "error", c.Request.URL.Query(), &params.Error, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter error: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "error_description" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "error_description", c.Request.URL.Query(), &params.ErrorDescription, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter error_description: %w", err), http.StatusBadRequest)
+		return
+	}
+
 	for _, middleware := range siw.HandlerMiddlewares {
 		middleware(c)
 		if c.IsAborted() {
@@ -2435,11 +2532,11 @@ func (siw *ServerInterfaceWrapper) CompleteRedirectAuthorization(c *gin.Context)
 		}
 	}
 
-	siw.Handler.CompleteRedirectAuthorization(c, providerId, params)
+	siw.Handler.ReceiveAuthorizationCallback(c, providerId, params)
 }
 
-// CompleteLinkAuthorization operation middleware
-func (siw *ServerInterfaceWrapper) CompleteLinkAuthorization(c *gin.Context) {
+// CompleteAuthorization operation middleware
+func (siw *ServerInterfaceWrapper) CompleteAuthorization(c *gin.Context) {
 
 	var err error
 	_ = err
@@ -2454,7 +2551,7 @@ func (siw *ServerInterfaceWrapper) CompleteLinkAuthorization(c *gin.Context) {
 	}
 
 	// Parameter object where we will unmarshal all parameters from the context
-	var params CompleteLinkAuthorizationParams
+	var params CompleteAuthorizationParams
 
 	headers := c.Request.Header
 
@@ -2484,7 +2581,7 @@ func (siw *ServerInterfaceWrapper) CompleteLinkAuthorization(c *gin.Context) {
 		}
 	}
 
-	siw.Handler.CompleteLinkAuthorization(c, providerId, params)
+	siw.Handler.CompleteAuthorization(c, providerId, params)
 }
 
 // ListSessions operation middleware
@@ -3180,9 +3277,9 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.GET(options.BaseURL+"/api/v1/providers/:provider_id/authorization", wrapper.GetAuthorization)
 	router.PATCH(options.BaseURL+"/api/v1/providers/:provider_id/authorization", wrapper.RefreshAuthorization)
 	router.POST(options.BaseURL+"/api/v1/providers/:provider_id/authorization", wrapper.StartAuthorization)
-	router.GET(options.BaseURL+"/api/v1/providers/:provider_id/authorization/callback", wrapper.CompleteRedirectAuthorization)
-	router.POST(options.BaseURL+"/api/v1/providers/:provider_id/authorization/callback", wrapper.CompleteLinkAuthorization)
-	router.GET(options.BaseURL+"/api/v1/oauth/:provider_key/callback", wrapper.CompleteRedirectAuthorizationByType)
+	router.GET(options.BaseURL+"/api/v1/providers/:provider_id/authorization/callback", wrapper.ReceiveAuthorizationCallback)
+	router.POST(options.BaseURL+"/api/v1/providers/:provider_id/authorization/callback", wrapper.CompleteAuthorization)
+	router.GET(options.BaseURL+"/api/v1/oauth/:provider_key/callback", wrapper.ReceiveAuthorizationCallbackByType)
 	router.GET(options.BaseURL+"/api/v1/accounts", wrapper.ListAccounts)
 	router.GET(options.BaseURL+"/api/v1/accounts/:account_id", wrapper.GetAccount)
 	router.GET(options.BaseURL+"/api/v1/accounts/:account_id/balances", wrapper.ListAccountBalances)

@@ -82,7 +82,7 @@ var tests = []struct {
 	{"a rename onto a taken alias inside the closure is ErrAliasTaken and saves nothing", renameOntoTakenAliasSavesNothing},
 	{"an authorization of another provider, or scopes that cannot be stored, are refused and save nothing", foreignOrUnstorableAuthorizationIsRefused},
 	{"unknown ids are ErrNotFound, and fn is not called", unknownIDsAreNotFound},
-	{"AuthorizationByState finds the attempt in flight, and neither a used-up nor a replaced state", byStateFindsOnlyTheAttemptInFlight},
+	{"AuthorizationByState finds the attempt in flight and a used-up state (a replay), not a replaced one", byStateFindsTheAttemptInFlightAndAUsedStateButNotAReplacedOne},
 	{"ClaimDueRefreshes claims only active, refreshable, due authorizations whose lease is free or ran out", claimTakesOnlyDueAuthorizationsWithAFreeLease},
 	{"ClaimDueRefreshes takes at most limit, the soonest expiring first", claimTakesAtMostLimitSoonestFirst},
 	{"two claimers at the same moment get disjoint sets: every due authorization is claimed exactly once", concurrentClaimersGetDisjointSets},
@@ -159,7 +159,8 @@ func firstUpdateInsertsWithTheProvidersStatus(t *testing.T, h Harness) {
 	got := mustAuthorization(t, h, p.ID())
 	want := provider.AuthorizationSnapshot{
 		ProviderID: p.ID(), UserID: p.UserID(), Status: provider.AuthorizationPending, AttemptID: attempt,
-		StateHash: state.Hash[:], StateExpiresAt: base.Add(provider.StateTTL), CreatedAt: base, UpdatedAt: base,
+		StateHash: state.Hash[:], StateExpiresAt: base.Add(provider.StateTTL), PriorStatus: provider.AuthorizationNotConnected,
+		CreatedAt: base, UpdatedAt: base,
 	}
 	assertSnapshot(t, got.Snapshot(), want)
 	if st := mustProvider(t, h, p.ID()).Status(); st != provider.StatusPending {
@@ -353,7 +354,7 @@ func unknownIDsAreNotFound(t *testing.T, h Harness) {
 	}
 }
 
-func byStateFindsOnlyTheAttemptInFlight(t *testing.T, h Harness) {
+func byStateFindsTheAttemptInFlightAndAUsedStateButNotAReplacedOne(t *testing.T, h Harness) {
 	p, q := newProvider(t, h), newProvider(t, h)
 	first, other := provider.NewState(), provider.NewState()
 	put(t, h, provider.NewAuthorization(p, newID(t), first, base.Add(provider.StateTTL), base))
@@ -383,12 +384,14 @@ func byStateFindsOnlyTheAttemptInFlight(t *testing.T, h Harness) {
 	update(t, h, p.ID(), func(_ *provider.Provider, a *provider.Authorization) error {
 		return a.ConsumeState(second.Value, base.Add(2*time.Minute))
 	})
-	if _, err := h.Store.AuthorizationByState(t.Context(), second.Hash); !errors.Is(err, domain.ErrNotFound) {
-		t.Errorf("a used-up state: got %v, want ErrNotFound", err)
+	// A used-up state is still found, so that the domain can tell a replay
+	// from a forgery (provider.ErrStateUsed).
+	if got := mustByState(t, h, second); !errors.Is(got.CheckState(second.Value, base.Add(2*time.Minute)), provider.ErrStateUsed) {
+		t.Errorf("a used-up state found %+v, which does not say it was used", got.Snapshot())
 	}
-	// The attempt stays in flight, without its state, until its grant lands.
+	// The attempt stays in flight, its state used (no expiry), until its grant lands.
 	if got := mustAuthorization(t, h, p.ID()); got.AttemptID() != secondAttempt || !got.StateExpiresAt().IsZero() {
-		t.Errorf("after ConsumeState: attempt %s, state expires %v; want attempt %s with no state", got.AttemptID(), got.StateExpiresAt(), secondAttempt)
+		t.Errorf("after ConsumeState: attempt %s, state expires %v; want attempt %s with no state expiry", got.AttemptID(), got.StateExpiresAt(), secondAttempt)
 	}
 	mustByState(t, h, other)
 }
@@ -730,6 +733,7 @@ func fullSnapshot(t *testing.T, p *provider.Provider, variant int) provider.Auth
 	return provider.AuthorizationSnapshot{
 		ProviderID: p.ID(), UserID: p.UserID(), Status: provider.AuthorizationActive,
 		AttemptID: newID(t), StateHash: state.Hash[:], StateExpiresAt: at(10 * time.Minute),
+		PriorStatus: provider.AuthorizationStatuses()[variant%len(provider.AuthorizationStatuses())],
 		Credentials: provider.Credentials{
 			AccessToken:      fmt.Sprintf("access-token-%d-ünïcode-%s", variant, p.ID()),
 			RefreshToken:     fmt.Sprintf("refresh-token-%d-%s", variant, p.ID()),
@@ -758,6 +762,7 @@ func assertSnapshot(t *testing.T, got, want provider.AuthorizationSnapshot) {
 		{"Status", got.Status.String(), want.Status.String()},
 		{"AttemptID", got.AttemptID, want.AttemptID},
 		{"StateHash", fmt.Sprintf("%x", got.StateHash), fmt.Sprintf("%x", want.StateHash)},
+		{"PriorStatus", got.PriorStatus.String(), want.PriorStatus.String()},
 		{"AccessToken", got.Credentials.AccessToken, want.Credentials.AccessToken},
 		{"RefreshToken", got.Credentials.RefreshToken, want.Credentials.RefreshToken},
 		{"Scopes", fmt.Sprintf("%q", got.Credentials.Scopes), fmt.Sprintf("%q", want.Credentials.Scopes)},

@@ -81,6 +81,7 @@ func (e AccountType) Valid() bool {
 // Defines values for AuthorizationStatus.
 const (
 	AuthorizationStatusActive                  AuthorizationStatus = "active"
+	AuthorizationStatusNotConnected            AuthorizationStatus = "not_connected"
 	AuthorizationStatusPending                 AuthorizationStatus = "pending"
 	AuthorizationStatusReauthorizationRequired AuthorizationStatus = "reauthorization_required"
 	AuthorizationStatusRevoked                 AuthorizationStatus = "revoked"
@@ -91,11 +92,31 @@ func (e AuthorizationStatus) Valid() bool {
 	switch e {
 	case AuthorizationStatusActive:
 		return true
+	case AuthorizationStatusNotConnected:
+		return true
 	case AuthorizationStatusPending:
 		return true
 	case AuthorizationStatusReauthorizationRequired:
 		return true
 	case AuthorizationStatusRevoked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuthorizationCallbackRelayError.
+const (
+	AUTHORIZATIONDECLINED AuthorizationCallbackRelayError = "AUTHORIZATION_DECLINED"
+	AUTHORIZATIONFAILED   AuthorizationCallbackRelayError = "AUTHORIZATION_FAILED"
+)
+
+// Valid indicates whether the value is a known member of the AuthorizationCallbackRelayError enum.
+func (e AuthorizationCallbackRelayError) Valid() bool {
+	switch e {
+	case AUTHORIZATIONDECLINED:
+		return true
+	case AUTHORIZATIONFAILED:
 		return true
 	default:
 		return false
@@ -430,17 +451,49 @@ type Amount = string
 // Authorization defines model for Authorization.
 type Authorization struct {
 	// AuthorizedAt When the user last consented.
-	AuthorizedAt     *time.Time          `json:"authorized_at"`
-	IsAuthorized     bool                `json:"is_authorized"`
-	RefreshExpiresAt *time.Time          `json:"refresh_expires_at"`
-	RefreshedAt      *time.Time          `json:"refreshed_at"`
-	Scopes           []string            `json:"scopes"`
-	Status           AuthorizationStatus `json:"status"`
-	TokenExpiresAt   *time.Time          `json:"token_expires_at"`
+	AuthorizedAt     *time.Time `json:"authorized_at"`
+	IsAuthorized     bool       `json:"is_authorized"`
+	RefreshExpiresAt *time.Time `json:"refresh_expires_at"`
+	RefreshedAt      *time.Time `json:"refreshed_at"`
+	Scopes           []string   `json:"scopes"`
+
+	// Status not_connected: attempts ended without a grant (declined, or a failed exchange) and none was held before.
+	Status         AuthorizationStatus `json:"status"`
+	TokenExpiresAt *time.Time          `json:"token_expires_at"`
 }
 
-// AuthorizationStatus defines model for Authorization.Status.
+// AuthorizationStatus not_connected: attempts ended without a grant (declined, or a failed exchange) and none was held before.
 type AuthorizationStatus string
+
+// AuthorizationCallbackRelay With a code: `code` and `complete_with`, nothing completed yet. After the institution's error: `error` and `institution_error`, the attempt ended.
+type AuthorizationCallbackRelay struct {
+	Code *string `json:"code,omitempty"`
+
+	// CompleteWith Where to POST `{state, code}` with the bearer of the user who started the flow.
+	CompleteWith *string `json:"complete_with,omitempty"`
+
+	// Error The attempt ended without a grant: the user declined (`access_denied`) or the institution failed.
+	Error *AuthorizationCallbackRelayError `json:"error,omitempty"`
+
+	// InstitutionError The institution's error code as it sent it (`invalid` when it was not a well-formed RFC 6749 error code).
+	InstitutionError *string            `json:"institution_error,omitempty"`
+	ProviderId       openapi_types.UUID `json:"provider_id"`
+	State            string             `json:"state"`
+}
+
+// AuthorizationCallbackRelayError The attempt ended without a grant: the user declined (`access_denied`) or the institution failed.
+type AuthorizationCallbackRelayError string
+
+// AuthorizationCallbackRequest The attempt's `state` (echoed by the institution to the callback in redirect flows, from the start answer in link flows) and exactly one of `code` (redirect flows), `public_token` (link flows) and `error` (the institution's error, to end the attempt).
+type AuthorizationCallbackRequest struct {
+	// Code Redirect flows: the authorization code exactly as the callback handed it over (decoded once from its query).
+	Code *string `json:"code,omitempty"`
+
+	// Error The institution's error instead of a grant (`access_denied` when the user declined): ends the attempt.
+	Error       *string `json:"error,omitempty"`
+	PublicToken *string `json:"public_token,omitempty"`
+	State       string  `json:"state"`
+}
 
 // AuthorizationRefresh defines model for AuthorizationRefresh.
 type AuthorizationRefresh struct {
@@ -557,12 +610,6 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
-
-// LinkCallbackRequest defines model for LinkCallbackRequest.
-type LinkCallbackRequest struct {
-	PublicToken string `json:"public_token"`
-	State       string `json:"state"`
-}
 
 // LoginRequest defines model for LoginRequest.
 type LoginRequest struct {
@@ -890,6 +937,12 @@ type Limit = int32
 // OAuthCode defines model for OAuthCode.
 type OAuthCode = string
 
+// OAuthError defines model for OAuthError.
+type OAuthError = string
+
+// OAuthErrorDescription defines model for OAuthErrorDescription.
+type OAuthErrorDescription = string
+
 // OAuthState defines model for OAuthState.
 type OAuthState = string
 
@@ -1012,13 +1065,19 @@ type VerifyEmailParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
-// CompleteRedirectAuthorizationByTypeParams defines parameters for CompleteRedirectAuthorizationByType.
-type CompleteRedirectAuthorizationByTypeParams struct {
-	// Code The authorization code the institution issued (single use, short-lived).
-	Code OAuthCode `form:"code" json:"code"`
+// ReceiveAuthorizationCallbackByTypeParams defines parameters for ReceiveAuthorizationCallbackByType.
+type ReceiveAuthorizationCallbackByTypeParams struct {
+	// Code The authorization code the institution issued (single use, short-lived). Absent when the institution sends `error` instead; one of the two is required (422 otherwise).
+	Code *OAuthCode `form:"code,omitempty" json:"code,omitempty"`
 
 	// State The state of the attempt, echoed by the institution.
 	State OAuthState `form:"state" json:"state"`
+
+	// Error The institution's error instead of a code (RFC 6749 §4.1.2.1), such as `access_denied` when the user declined: the attempt ends and the provider's status returns to what it was before it.
+	Error *OAuthError `form:"error,omitempty" json:"error,omitempty"`
+
+	// ErrorDescription The institution's text about its error. Accepted and never echoed.
+	ErrorDescription *OAuthErrorDescription `form:"error_description,omitempty" json:"error_description,omitempty"`
 }
 
 // RequestPasswordResetParams defines parameters for RequestPasswordReset.
@@ -1116,17 +1175,23 @@ type StartAuthorizationParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
-// CompleteRedirectAuthorizationParams defines parameters for CompleteRedirectAuthorization.
-type CompleteRedirectAuthorizationParams struct {
-	// Code The authorization code the institution issued (single use, short-lived).
-	Code OAuthCode `form:"code" json:"code"`
+// ReceiveAuthorizationCallbackParams defines parameters for ReceiveAuthorizationCallback.
+type ReceiveAuthorizationCallbackParams struct {
+	// Code The authorization code the institution issued (single use, short-lived). Absent when the institution sends `error` instead; one of the two is required (422 otherwise).
+	Code *OAuthCode `form:"code,omitempty" json:"code,omitempty"`
 
 	// State The state of the attempt, echoed by the institution.
 	State OAuthState `form:"state" json:"state"`
+
+	// Error The institution's error instead of a code (RFC 6749 §4.1.2.1), such as `access_denied` when the user declined: the attempt ends and the provider's status returns to what it was before it.
+	Error *OAuthError `form:"error,omitempty" json:"error,omitempty"`
+
+	// ErrorDescription The institution's text about its error. Accepted and never echoed.
+	ErrorDescription *OAuthErrorDescription `form:"error_description,omitempty" json:"error_description,omitempty"`
 }
 
-// CompleteLinkAuthorizationParams defines parameters for CompleteLinkAuthorization.
-type CompleteLinkAuthorizationParams struct {
+// CompleteAuthorizationParams defines parameters for CompleteAuthorization.
+type CompleteAuthorizationParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
@@ -1246,8 +1311,8 @@ type UpdateProviderApplicationMergePatchPlusJSONRequestBody = UpdateProviderRequ
 // ReplaceProviderJSONRequestBody defines body for ReplaceProvider for application/json ContentType.
 type ReplaceProviderJSONRequestBody = ReplaceProviderRequest
 
-// CompleteLinkAuthorizationJSONRequestBody defines body for CompleteLinkAuthorization for application/json ContentType.
-type CompleteLinkAuthorizationJSONRequestBody = LinkCallbackRequest
+// CompleteAuthorizationJSONRequestBody defines body for CompleteAuthorization for application/json ContentType.
+type CompleteAuthorizationJSONRequestBody = AuthorizationCallbackRequest
 
 // CreateSessionJSONRequestBody defines body for CreateSession for application/json ContentType.
 type CreateSessionJSONRequestBody = LoginRequest
@@ -1404,12 +1469,12 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/email-verifications (the `VerifyEmail` operationId).
 	VerifyEmail(ctx context.Context, params *VerifyEmailParams, body VerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// CompleteRedirectAuthorizationByType The fixed redirect target registered with an institution
+	// ReceiveAuthorizationCallbackByType The fixed redirect target registered with an institution; hands the code to the client
 	//
-	// Institutions only redirect to a URL registered in advance, so each redirect provider type has this one fixed callback. It finds the provider from the `state` and does exactly what the per-provider callback does.
+	// Institutions only redirect to a URL registered in advance, so each redirect provider type has this one fixed callback. It finds the provider from the `state` and does exactly what the per-provider GET callback does; it completes nothing.
 	//
-	// Corresponds with GET /api/v1/oauth/{provider_key}/callback (the `CompleteRedirectAuthorizationByType` operationId).
-	CompleteRedirectAuthorizationByType(ctx context.Context, providerKey string, params *CompleteRedirectAuthorizationByTypeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+	// Corresponds with GET /api/v1/oauth/{provider_key}/callback (the `ReceiveAuthorizationCallbackByType` operationId).
+	ReceiveAuthorizationCallbackByType(ctx context.Context, providerKey string, params *ReceiveAuthorizationCallbackByTypeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RequestPasswordResetWithBody Ask for a password-reset email
 	//
@@ -1584,30 +1649,82 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/providers/{provider_id}/authorization (the `StartAuthorization` operationId).
 	StartAuthorization(ctx context.Context, providerId ProviderID, params *StartAuthorizationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// CompleteRedirectAuthorization Where the institution sends the user's browser back (redirect flows)
+	// ReceiveAuthorizationCallback Where the institution sends the user's browser back (redirect flows); hands the code to the client
 	//
-	// No bearer token; the `state` alone authenticates the request (unguessable, single use, 10 minutes, bound to the user, the provider and the attempt). A replayed, expired, foreign or forged state is 400 and changes nothing.
+	// No bearer token, and it completes nothing: whoever's browser arrives here with a valid
+	// `state` proves nothing about who is using it (account-linking CSRF, RFC 9700 §4.7).
+	// It checks the `state` (changing nothing) and hands `code` and `state` to the client
+	// that started the flow, which completes it with `POST .../authorization/callback`
+	// under its user's bearer. With `AUTHORIZATION_RESULT_URL` configured it answers 303 to
+	// that page with `provider_id`, `code` and `state` (or `error`) merged into its query;
+	// otherwise 200 with the same values (JSON, or a minimal HTML page when the browser
+	// asks for HTML) for a developer to relay. A replayed, expired, foreign or forged state
+	// is 400 (or a 303 with `error`) and changes nothing.
 	//
-	// Corresponds with GET /api/v1/providers/{provider_id}/authorization/callback (the `CompleteRedirectAuthorization` operationId).
-	CompleteRedirectAuthorization(ctx context.Context, providerId ProviderID, params *CompleteRedirectAuthorizationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+	// When the institution sends the browser back with `error` instead of a code (the user
+	// declined: `access_denied`, or a failure there) and a valid state, the attempt ends
+	// cleanly: the provider's status returns to what it was before it (`not_connected`,
+	// `active`, `revoked`, ...), and the answer (303 query or 200 body) carries `provider_id`,
+	// `state`, `error` (`AUTHORIZATION_DECLINED` for `access_denied`, `AUTHORIZATION_FAILED`
+	// otherwise) and `institution_error` (the institution's error code; its description is
+	// never echoed). Ending an attempt grants nothing, so the state alone is enough here.
+	//
+	// HEAD answers the same and never changes anything.
+	//
+	// Corresponds with GET /api/v1/providers/{provider_id}/authorization/callback (the `ReceiveAuthorizationCallback` operationId).
+	ReceiveAuthorizationCallback(ctx context.Context, providerId ProviderID, params *ReceiveAuthorizationCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// CompleteLinkAuthorizationWithBody Complete a link-token flow (Plaid) with the public token
+	// CompleteAuthorizationWithBody Complete the flow (the only place a grant is exchanged), as the user who started it
 	//
-	// Link flows (Plaid): send the `state` from the start answer with the public token the institution's SDK returned. Needs the bearer token AND the state.
+	// Needs the bearer token of the provider's owner AND the `state` of the provider's attempt
+	// in flight. Redirect flows (Schwab, sandbox): relay the `code` and `state` the
+	// institution sent the browser back with (the GET callback hands them over). Link flows
+	// (Plaid): send the `state` from the start answer with the `public_token` the
+	// institution's SDK returned. A client told of the institution's error itself (a front
+	// end registered as the redirect target, a link SDK the user left) sends `error` instead:
+	// the attempt ends and the provider's status returns to what it was before it. Exactly
+	// one of `code`, `public_token` and `error`.
+	//
+	// Refusals change nothing and leave the attempt usable by its owner: another user's
+	// provider is 404 (so an attacker's authorization URL completed in a victim's browser
+	// connects nothing, whoever relays it); a body without exactly one of `code`,
+	// `public_token` and `error` is 422; a state that is not the provider's attempt in flight is 400
+	// `INVALID_AUTHORIZATION_STATE`, an expired one 400 `AUTHORIZATION_EXPIRED`, one already
+	// used (a replayed code) 400 `AUTHORIZATION_ALREADY_USED`. The state is used up before
+	// the institution is called, so a code the institution then refuses (expired or used
+	// there) is 400 `AUTHORIZATION_CODE_REJECTED`, and any failed exchange ends the attempt
+	// (the status returns to what it was before it): start again.
 	//
 	// Takes any type of body and a specified content type.
 	//
-	// Corresponds with POST /api/v1/providers/{provider_id}/authorization/callback (the `CompleteLinkAuthorization` operationId).
-	CompleteLinkAuthorizationWithBody(ctx context.Context, providerId ProviderID, params *CompleteLinkAuthorizationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	// Corresponds with POST /api/v1/providers/{provider_id}/authorization/callback (the `CompleteAuthorization` operationId).
+	CompleteAuthorizationWithBody(ctx context.Context, providerId ProviderID, params *CompleteAuthorizationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// CompleteLinkAuthorization Complete a link-token flow (Plaid) with the public token
+	// CompleteAuthorization Complete the flow (the only place a grant is exchanged), as the user who started it
 	//
-	// Link flows (Plaid): send the `state` from the start answer with the public token the institution's SDK returned. Needs the bearer token AND the state.
+	// Needs the bearer token of the provider's owner AND the `state` of the provider's attempt
+	// in flight. Redirect flows (Schwab, sandbox): relay the `code` and `state` the
+	// institution sent the browser back with (the GET callback hands them over). Link flows
+	// (Plaid): send the `state` from the start answer with the `public_token` the
+	// institution's SDK returned. A client told of the institution's error itself (a front
+	// end registered as the redirect target, a link SDK the user left) sends `error` instead:
+	// the attempt ends and the provider's status returns to what it was before it. Exactly
+	// one of `code`, `public_token` and `error`.
+	//
+	// Refusals change nothing and leave the attempt usable by its owner: another user's
+	// provider is 404 (so an attacker's authorization URL completed in a victim's browser
+	// connects nothing, whoever relays it); a body without exactly one of `code`,
+	// `public_token` and `error` is 422; a state that is not the provider's attempt in flight is 400
+	// `INVALID_AUTHORIZATION_STATE`, an expired one 400 `AUTHORIZATION_EXPIRED`, one already
+	// used (a replayed code) 400 `AUTHORIZATION_ALREADY_USED`. The state is used up before
+	// the institution is called, so a code the institution then refuses (expired or used
+	// there) is 400 `AUTHORIZATION_CODE_REJECTED`, and any failed exchange ends the attempt
+	// (the status returns to what it was before it): start again.
 	//
 	// Takes a body of the `application/json` content type.
 	//
-	// Corresponds with POST /api/v1/providers/{provider_id}/authorization/callback (the `CompleteLinkAuthorization` operationId).
-	CompleteLinkAuthorization(ctx context.Context, providerId ProviderID, params *CompleteLinkAuthorizationParams, body CompleteLinkAuthorizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	// Corresponds with POST /api/v1/providers/{provider_id}/authorization/callback (the `CompleteAuthorization` operationId).
+	CompleteAuthorization(ctx context.Context, providerId ProviderID, params *CompleteAuthorizationParams, body CompleteAuthorizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListSessions Own sessions, newest first
 	//
@@ -1975,13 +2092,13 @@ func (c *Client) VerifyEmail(ctx context.Context, params *VerifyEmailParams, bod
 	return c.Client.Do(req)
 }
 
-// CompleteRedirectAuthorizationByType The fixed redirect target registered with an institution
+// ReceiveAuthorizationCallbackByType The fixed redirect target registered with an institution; hands the code to the client
 //
-// Institutions only redirect to a URL registered in advance, so each redirect provider type has this one fixed callback. It finds the provider from the `state` and does exactly what the per-provider callback does.
+// Institutions only redirect to a URL registered in advance, so each redirect provider type has this one fixed callback. It finds the provider from the `state` and does exactly what the per-provider GET callback does; it completes nothing.
 //
-// Corresponds with GET /api/v1/oauth/{provider_key}/callback (the `CompleteRedirectAuthorizationByType` operationId).
-func (c *Client) CompleteRedirectAuthorizationByType(ctx context.Context, providerKey string, params *CompleteRedirectAuthorizationByTypeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCompleteRedirectAuthorizationByTypeRequest(c.Server, providerKey, params)
+// Corresponds with GET /api/v1/oauth/{provider_key}/callback (the `ReceiveAuthorizationCallbackByType` operationId).
+func (c *Client) ReceiveAuthorizationCallbackByType(ctx context.Context, providerKey string, params *ReceiveAuthorizationCallbackByTypeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveAuthorizationCallbackByTypeRequest(c.Server, providerKey, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2365,13 +2482,31 @@ func (c *Client) StartAuthorization(ctx context.Context, providerId ProviderID, 
 	return c.Client.Do(req)
 }
 
-// CompleteRedirectAuthorization Where the institution sends the user's browser back (redirect flows)
+// ReceiveAuthorizationCallback Where the institution sends the user's browser back (redirect flows); hands the code to the client
 //
-// No bearer token; the `state` alone authenticates the request (unguessable, single use, 10 minutes, bound to the user, the provider and the attempt). A replayed, expired, foreign or forged state is 400 and changes nothing.
+// No bearer token, and it completes nothing: whoever's browser arrives here with a valid
+// `state` proves nothing about who is using it (account-linking CSRF, RFC 9700 §4.7).
+// It checks the `state` (changing nothing) and hands `code` and `state` to the client
+// that started the flow, which completes it with `POST .../authorization/callback`
+// under its user's bearer. With `AUTHORIZATION_RESULT_URL` configured it answers 303 to
+// that page with `provider_id`, `code` and `state` (or `error`) merged into its query;
+// otherwise 200 with the same values (JSON, or a minimal HTML page when the browser
+// asks for HTML) for a developer to relay. A replayed, expired, foreign or forged state
+// is 400 (or a 303 with `error`) and changes nothing.
 //
-// Corresponds with GET /api/v1/providers/{provider_id}/authorization/callback (the `CompleteRedirectAuthorization` operationId).
-func (c *Client) CompleteRedirectAuthorization(ctx context.Context, providerId ProviderID, params *CompleteRedirectAuthorizationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCompleteRedirectAuthorizationRequest(c.Server, providerId, params)
+// When the institution sends the browser back with `error` instead of a code (the user
+// declined: `access_denied`, or a failure there) and a valid state, the attempt ends
+// cleanly: the provider's status returns to what it was before it (`not_connected`,
+// `active`, `revoked`, ...), and the answer (303 query or 200 body) carries `provider_id`,
+// `state`, `error` (`AUTHORIZATION_DECLINED` for `access_denied`, `AUTHORIZATION_FAILED`
+// otherwise) and `institution_error` (the institution's error code; its description is
+// never echoed). Ending an attempt grants nothing, so the state alone is enough here.
+//
+// HEAD answers the same and never changes anything.
+//
+// Corresponds with GET /api/v1/providers/{provider_id}/authorization/callback (the `ReceiveAuthorizationCallback` operationId).
+func (c *Client) ReceiveAuthorizationCallback(ctx context.Context, providerId ProviderID, params *ReceiveAuthorizationCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveAuthorizationCallbackRequest(c.Server, providerId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2382,15 +2517,32 @@ func (c *Client) CompleteRedirectAuthorization(ctx context.Context, providerId P
 	return c.Client.Do(req)
 }
 
-// CompleteLinkAuthorizationWithBody Complete a link-token flow (Plaid) with the public token
+// CompleteAuthorizationWithBody Complete the flow (the only place a grant is exchanged), as the user who started it
 //
-// Link flows (Plaid): send the `state` from the start answer with the public token the institution's SDK returned. Needs the bearer token AND the state.
+// Needs the bearer token of the provider's owner AND the `state` of the provider's attempt
+// in flight. Redirect flows (Schwab, sandbox): relay the `code` and `state` the
+// institution sent the browser back with (the GET callback hands them over). Link flows
+// (Plaid): send the `state` from the start answer with the `public_token` the
+// institution's SDK returned. A client told of the institution's error itself (a front
+// end registered as the redirect target, a link SDK the user left) sends `error` instead:
+// the attempt ends and the provider's status returns to what it was before it. Exactly
+// one of `code`, `public_token` and `error`.
+//
+// Refusals change nothing and leave the attempt usable by its owner: another user's
+// provider is 404 (so an attacker's authorization URL completed in a victim's browser
+// connects nothing, whoever relays it); a body without exactly one of `code`,
+// `public_token` and `error` is 422; a state that is not the provider's attempt in flight is 400
+// `INVALID_AUTHORIZATION_STATE`, an expired one 400 `AUTHORIZATION_EXPIRED`, one already
+// used (a replayed code) 400 `AUTHORIZATION_ALREADY_USED`. The state is used up before
+// the institution is called, so a code the institution then refuses (expired or used
+// there) is 400 `AUTHORIZATION_CODE_REJECTED`, and any failed exchange ends the attempt
+// (the status returns to what it was before it): start again.
 //
 // Takes any type of body and a specified content type.
 //
-// Corresponds with POST /api/v1/providers/{provider_id}/authorization/callback (the `CompleteLinkAuthorization` operationId).
-func (c *Client) CompleteLinkAuthorizationWithBody(ctx context.Context, providerId ProviderID, params *CompleteLinkAuthorizationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCompleteLinkAuthorizationRequestWithBody(c.Server, providerId, params, contentType, body)
+// Corresponds with POST /api/v1/providers/{provider_id}/authorization/callback (the `CompleteAuthorization` operationId).
+func (c *Client) CompleteAuthorizationWithBody(ctx context.Context, providerId ProviderID, params *CompleteAuthorizationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompleteAuthorizationRequestWithBody(c.Server, providerId, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2401,15 +2553,32 @@ func (c *Client) CompleteLinkAuthorizationWithBody(ctx context.Context, provider
 	return c.Client.Do(req)
 }
 
-// CompleteLinkAuthorization Complete a link-token flow (Plaid) with the public token
+// CompleteAuthorization Complete the flow (the only place a grant is exchanged), as the user who started it
 //
-// Link flows (Plaid): send the `state` from the start answer with the public token the institution's SDK returned. Needs the bearer token AND the state.
+// Needs the bearer token of the provider's owner AND the `state` of the provider's attempt
+// in flight. Redirect flows (Schwab, sandbox): relay the `code` and `state` the
+// institution sent the browser back with (the GET callback hands them over). Link flows
+// (Plaid): send the `state` from the start answer with the `public_token` the
+// institution's SDK returned. A client told of the institution's error itself (a front
+// end registered as the redirect target, a link SDK the user left) sends `error` instead:
+// the attempt ends and the provider's status returns to what it was before it. Exactly
+// one of `code`, `public_token` and `error`.
+//
+// Refusals change nothing and leave the attempt usable by its owner: another user's
+// provider is 404 (so an attacker's authorization URL completed in a victim's browser
+// connects nothing, whoever relays it); a body without exactly one of `code`,
+// `public_token` and `error` is 422; a state that is not the provider's attempt in flight is 400
+// `INVALID_AUTHORIZATION_STATE`, an expired one 400 `AUTHORIZATION_EXPIRED`, one already
+// used (a replayed code) 400 `AUTHORIZATION_ALREADY_USED`. The state is used up before
+// the institution is called, so a code the institution then refuses (expired or used
+// there) is 400 `AUTHORIZATION_CODE_REJECTED`, and any failed exchange ends the attempt
+// (the status returns to what it was before it): start again.
 //
 // Takes a body of the `application/json` content type.
 //
-// Corresponds with POST /api/v1/providers/{provider_id}/authorization/callback (the `CompleteLinkAuthorization` operationId).
-func (c *Client) CompleteLinkAuthorization(ctx context.Context, providerId ProviderID, params *CompleteLinkAuthorizationParams, body CompleteLinkAuthorizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCompleteLinkAuthorizationRequest(c.Server, providerId, params, body)
+// Corresponds with POST /api/v1/providers/{provider_id}/authorization/callback (the `CompleteAuthorization` operationId).
+func (c *Client) CompleteAuthorization(ctx context.Context, providerId ProviderID, params *CompleteAuthorizationParams, body CompleteAuthorizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompleteAuthorizationRequest(c.Server, providerId, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3340,8 +3509,8 @@ func NewVerifyEmailRequestWithBody(server string, params *VerifyEmailParams, con
 	return req, nil
 }
 
-// NewCompleteRedirectAuthorizationByTypeRequest constructs an http.Request for the CompleteRedirectAuthorizationByType method
-func NewCompleteRedirectAuthorizationByTypeRequest(server string, providerKey string, params *CompleteRedirectAuthorizationByTypeParams) (*http.Request, error) {
+// NewReceiveAuthorizationCallbackByTypeRequest constructs an http.Request for the ReceiveAuthorizationCallbackByType method
+func NewReceiveAuthorizationCallbackByTypeRequest(server string, providerKey string, params *ReceiveAuthorizationCallbackByTypeParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3375,12 +3544,16 @@ func NewCompleteRedirectAuthorizationByTypeRequest(server string, providerKey st
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
 
-		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code", params.Code, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
-			return nil, err
-		} else {
-			for _, qp := range strings.Split(queryFrag, "&") {
-				rawQueryFragments = append(rawQueryFragments, qp)
+		if params.Code != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code", *params.Code, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
 			}
+
 		}
 
 		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -3389,6 +3562,30 @@ func NewCompleteRedirectAuthorizationByTypeRequest(server string, providerKey st
 			for _, qp := range strings.Split(queryFrag, "&") {
 				rawQueryFragments = append(rawQueryFragments, qp)
 			}
+		}
+
+		if params.Error != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "error", *params.Error, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ErrorDescription != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "error_description", *params.ErrorDescription, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
 		}
 
 		if encoded := queryValues.Encode(); encoded != "" {
@@ -4253,8 +4450,8 @@ func NewStartAuthorizationRequest(server string, providerId ProviderID, params *
 	return req, nil
 }
 
-// NewCompleteRedirectAuthorizationRequest constructs an http.Request for the CompleteRedirectAuthorization method
-func NewCompleteRedirectAuthorizationRequest(server string, providerId ProviderID, params *CompleteRedirectAuthorizationParams) (*http.Request, error) {
+// NewReceiveAuthorizationCallbackRequest constructs an http.Request for the ReceiveAuthorizationCallback method
+func NewReceiveAuthorizationCallbackRequest(server string, providerId ProviderID, params *ReceiveAuthorizationCallbackParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -4288,12 +4485,16 @@ func NewCompleteRedirectAuthorizationRequest(server string, providerId ProviderI
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
 
-		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code", params.Code, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
-			return nil, err
-		} else {
-			for _, qp := range strings.Split(queryFrag, "&") {
-				rawQueryFragments = append(rawQueryFragments, qp)
+		if params.Code != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code", *params.Code, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
 			}
+
 		}
 
 		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -4302,6 +4503,30 @@ func NewCompleteRedirectAuthorizationRequest(server string, providerId ProviderI
 			for _, qp := range strings.Split(queryFrag, "&") {
 				rawQueryFragments = append(rawQueryFragments, qp)
 			}
+		}
+
+		if params.Error != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "error", *params.Error, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ErrorDescription != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "error_description", *params.ErrorDescription, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
 		}
 
 		if encoded := queryValues.Encode(); encoded != "" {
@@ -4318,19 +4543,19 @@ func NewCompleteRedirectAuthorizationRequest(server string, providerId ProviderI
 	return req, nil
 }
 
-// NewCompleteLinkAuthorizationRequest calls the generic CompleteLinkAuthorization builder with application/json body
-func NewCompleteLinkAuthorizationRequest(server string, providerId ProviderID, params *CompleteLinkAuthorizationParams, body CompleteLinkAuthorizationJSONRequestBody) (*http.Request, error) {
+// NewCompleteAuthorizationRequest calls the generic CompleteAuthorization builder with application/json body
+func NewCompleteAuthorizationRequest(server string, providerId ProviderID, params *CompleteAuthorizationParams, body CompleteAuthorizationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCompleteLinkAuthorizationRequestWithBody(server, providerId, params, "application/json", bodyReader)
+	return NewCompleteAuthorizationRequestWithBody(server, providerId, params, "application/json", bodyReader)
 }
 
-// NewCompleteLinkAuthorizationRequestWithBody constructs an http.Request for the CompleteLinkAuthorization method, with any body, and a specified content type
-func NewCompleteLinkAuthorizationRequestWithBody(server string, providerId ProviderID, params *CompleteLinkAuthorizationParams, contentType string, body io.Reader) (*http.Request, error) {
+// NewCompleteAuthorizationRequestWithBody constructs an http.Request for the CompleteAuthorization method, with any body, and a specified content type
+func NewCompleteAuthorizationRequestWithBody(server string, providerId ProviderID, params *CompleteAuthorizationParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -5574,14 +5799,14 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/email-verifications (the `VerifyEmail` operationId).
 	VerifyEmailWithResponse(ctx context.Context, params *VerifyEmailParams, body VerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyEmailResponse, error)
 
-	// CompleteRedirectAuthorizationByTypeWithResponse The fixed redirect target registered with an institution
+	// ReceiveAuthorizationCallbackByTypeWithResponse The fixed redirect target registered with an institution; hands the code to the client
 	//
-	// Institutions only redirect to a URL registered in advance, so each redirect provider type has this one fixed callback. It finds the provider from the `state` and does exactly what the per-provider callback does.
+	// Institutions only redirect to a URL registered in advance, so each redirect provider type has this one fixed callback. It finds the provider from the `state` and does exactly what the per-provider GET callback does; it completes nothing.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
-	// Corresponds with GET /api/v1/oauth/{provider_key}/callback (the `CompleteRedirectAuthorizationByType` operationId).
-	CompleteRedirectAuthorizationByTypeWithResponse(ctx context.Context, providerKey string, params *CompleteRedirectAuthorizationByTypeParams, reqEditors ...RequestEditorFn) (*CompleteRedirectAuthorizationByTypeResponse, error)
+	// Corresponds with GET /api/v1/oauth/{provider_key}/callback (the `ReceiveAuthorizationCallbackByType` operationId).
+	ReceiveAuthorizationCallbackByTypeWithResponse(ctx context.Context, providerKey string, params *ReceiveAuthorizationCallbackByTypeParams, reqEditors ...RequestEditorFn) (*ReceiveAuthorizationCallbackByTypeResponse, error)
 
 	// RequestPasswordResetWithBodyWithResponse Ask for a password-reset email
 	//
@@ -5774,32 +5999,84 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/providers/{provider_id}/authorization (the `StartAuthorization` operationId).
 	StartAuthorizationWithResponse(ctx context.Context, providerId ProviderID, params *StartAuthorizationParams, reqEditors ...RequestEditorFn) (*StartAuthorizationResponse, error)
 
-	// CompleteRedirectAuthorizationWithResponse Where the institution sends the user's browser back (redirect flows)
+	// ReceiveAuthorizationCallbackWithResponse Where the institution sends the user's browser back (redirect flows); hands the code to the client
 	//
-	// No bearer token; the `state` alone authenticates the request (unguessable, single use, 10 minutes, bound to the user, the provider and the attempt). A replayed, expired, foreign or forged state is 400 and changes nothing.
+	// No bearer token, and it completes nothing: whoever's browser arrives here with a valid
+	// `state` proves nothing about who is using it (account-linking CSRF, RFC 9700 §4.7).
+	// It checks the `state` (changing nothing) and hands `code` and `state` to the client
+	// that started the flow, which completes it with `POST .../authorization/callback`
+	// under its user's bearer. With `AUTHORIZATION_RESULT_URL` configured it answers 303 to
+	// that page with `provider_id`, `code` and `state` (or `error`) merged into its query;
+	// otherwise 200 with the same values (JSON, or a minimal HTML page when the browser
+	// asks for HTML) for a developer to relay. A replayed, expired, foreign or forged state
+	// is 400 (or a 303 with `error`) and changes nothing.
+	//
+	// When the institution sends the browser back with `error` instead of a code (the user
+	// declined: `access_denied`, or a failure there) and a valid state, the attempt ends
+	// cleanly: the provider's status returns to what it was before it (`not_connected`,
+	// `active`, `revoked`, ...), and the answer (303 query or 200 body) carries `provider_id`,
+	// `state`, `error` (`AUTHORIZATION_DECLINED` for `access_denied`, `AUTHORIZATION_FAILED`
+	// otherwise) and `institution_error` (the institution's error code; its description is
+	// never echoed). Ending an attempt grants nothing, so the state alone is enough here.
+	//
+	// HEAD answers the same and never changes anything.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
-	// Corresponds with GET /api/v1/providers/{provider_id}/authorization/callback (the `CompleteRedirectAuthorization` operationId).
-	CompleteRedirectAuthorizationWithResponse(ctx context.Context, providerId ProviderID, params *CompleteRedirectAuthorizationParams, reqEditors ...RequestEditorFn) (*CompleteRedirectAuthorizationResponse, error)
+	// Corresponds with GET /api/v1/providers/{provider_id}/authorization/callback (the `ReceiveAuthorizationCallback` operationId).
+	ReceiveAuthorizationCallbackWithResponse(ctx context.Context, providerId ProviderID, params *ReceiveAuthorizationCallbackParams, reqEditors ...RequestEditorFn) (*ReceiveAuthorizationCallbackResponse, error)
 
-	// CompleteLinkAuthorizationWithBodyWithResponse Complete a link-token flow (Plaid) with the public token
+	// CompleteAuthorizationWithBodyWithResponse Complete the flow (the only place a grant is exchanged), as the user who started it
 	//
-	// Link flows (Plaid): send the `state` from the start answer with the public token the institution's SDK returned. Needs the bearer token AND the state.
+	// Needs the bearer token of the provider's owner AND the `state` of the provider's attempt
+	// in flight. Redirect flows (Schwab, sandbox): relay the `code` and `state` the
+	// institution sent the browser back with (the GET callback hands them over). Link flows
+	// (Plaid): send the `state` from the start answer with the `public_token` the
+	// institution's SDK returned. A client told of the institution's error itself (a front
+	// end registered as the redirect target, a link SDK the user left) sends `error` instead:
+	// the attempt ends and the provider's status returns to what it was before it. Exactly
+	// one of `code`, `public_token` and `error`.
+	//
+	// Refusals change nothing and leave the attempt usable by its owner: another user's
+	// provider is 404 (so an attacker's authorization URL completed in a victim's browser
+	// connects nothing, whoever relays it); a body without exactly one of `code`,
+	// `public_token` and `error` is 422; a state that is not the provider's attempt in flight is 400
+	// `INVALID_AUTHORIZATION_STATE`, an expired one 400 `AUTHORIZATION_EXPIRED`, one already
+	// used (a replayed code) 400 `AUTHORIZATION_ALREADY_USED`. The state is used up before
+	// the institution is called, so a code the institution then refuses (expired or used
+	// there) is 400 `AUTHORIZATION_CODE_REJECTED`, and any failed exchange ends the attempt
+	// (the status returns to what it was before it): start again.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
-	// Corresponds with POST /api/v1/providers/{provider_id}/authorization/callback (the `CompleteLinkAuthorization` operationId).
-	CompleteLinkAuthorizationWithBodyWithResponse(ctx context.Context, providerId ProviderID, params *CompleteLinkAuthorizationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompleteLinkAuthorizationResponse, error)
+	// Corresponds with POST /api/v1/providers/{provider_id}/authorization/callback (the `CompleteAuthorization` operationId).
+	CompleteAuthorizationWithBodyWithResponse(ctx context.Context, providerId ProviderID, params *CompleteAuthorizationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompleteAuthorizationResponse, error)
 
-	// CompleteLinkAuthorizationWithResponse Complete a link-token flow (Plaid) with the public token
+	// CompleteAuthorizationWithResponse Complete the flow (the only place a grant is exchanged), as the user who started it
 	//
-	// Link flows (Plaid): send the `state` from the start answer with the public token the institution's SDK returned. Needs the bearer token AND the state.
+	// Needs the bearer token of the provider's owner AND the `state` of the provider's attempt
+	// in flight. Redirect flows (Schwab, sandbox): relay the `code` and `state` the
+	// institution sent the browser back with (the GET callback hands them over). Link flows
+	// (Plaid): send the `state` from the start answer with the `public_token` the
+	// institution's SDK returned. A client told of the institution's error itself (a front
+	// end registered as the redirect target, a link SDK the user left) sends `error` instead:
+	// the attempt ends and the provider's status returns to what it was before it. Exactly
+	// one of `code`, `public_token` and `error`.
+	//
+	// Refusals change nothing and leave the attempt usable by its owner: another user's
+	// provider is 404 (so an attacker's authorization URL completed in a victim's browser
+	// connects nothing, whoever relays it); a body without exactly one of `code`,
+	// `public_token` and `error` is 422; a state that is not the provider's attempt in flight is 400
+	// `INVALID_AUTHORIZATION_STATE`, an expired one 400 `AUTHORIZATION_EXPIRED`, one already
+	// used (a replayed code) 400 `AUTHORIZATION_ALREADY_USED`. The state is used up before
+	// the institution is called, so a code the institution then refuses (expired or used
+	// there) is 400 `AUTHORIZATION_CODE_REJECTED`, and any failed exchange ends the attempt
+	// (the status returns to what it was before it): start again.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
-	// Corresponds with POST /api/v1/providers/{provider_id}/authorization/callback (the `CompleteLinkAuthorization` operationId).
-	CompleteLinkAuthorizationWithResponse(ctx context.Context, providerId ProviderID, params *CompleteLinkAuthorizationParams, body CompleteLinkAuthorizationJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteLinkAuthorizationResponse, error)
+	// Corresponds with POST /api/v1/providers/{provider_id}/authorization/callback (the `CompleteAuthorization` operationId).
+	CompleteAuthorizationWithResponse(ctx context.Context, providerId ProviderID, params *CompleteAuthorizationParams, body CompleteAuthorizationJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteAuthorizationResponse, error)
 
 	// ListSessionsWithResponse Own sessions, newest first
 	//
@@ -7003,8 +7280,8 @@ func (r VerifyEmailResponse) ContentType() string {
 	return ""
 }
 
-// CompleteRedirectAuthorizationByTypeResponse200Headers the declared response headers of an HTTP 200 response for CompleteRedirectAuthorizationByType
-type CompleteRedirectAuthorizationByTypeResponse200Headers struct {
+// ReceiveAuthorizationCallbackByTypeResponse200Headers the declared response headers of an HTTP 200 response for ReceiveAuthorizationCallbackByType
+type ReceiveAuthorizationCallbackByTypeResponse200Headers struct {
 	AccessControlAllowOrigin *string
 	CacheControl             *string
 	XRateLimitLimit          *int64
@@ -7013,8 +7290,8 @@ type CompleteRedirectAuthorizationByTypeResponse200Headers struct {
 	XRequestID               *string
 }
 
-// CompleteRedirectAuthorizationByTypeResponse303Headers the declared response headers of an HTTP 303 response for CompleteRedirectAuthorizationByType
-type CompleteRedirectAuthorizationByTypeResponse303Headers struct {
+// ReceiveAuthorizationCallbackByTypeResponse303Headers the declared response headers of an HTTP 303 response for ReceiveAuthorizationCallbackByType
+type ReceiveAuthorizationCallbackByTypeResponse303Headers struct {
 	AccessControlAllowOrigin *string
 	Location                 *string
 	XRateLimitLimit          *int64
@@ -7023,8 +7300,8 @@ type CompleteRedirectAuthorizationByTypeResponse303Headers struct {
 	XRequestID               *string
 }
 
-// CompleteRedirectAuthorizationByTypeResponse400Headers the declared response headers of an HTTP 400 response for CompleteRedirectAuthorizationByType
-type CompleteRedirectAuthorizationByTypeResponse400Headers struct {
+// ReceiveAuthorizationCallbackByTypeResponse400Headers the declared response headers of an HTTP 400 response for ReceiveAuthorizationCallbackByType
+type ReceiveAuthorizationCallbackByTypeResponse400Headers struct {
 	AccessControlAllowOrigin *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
@@ -7032,8 +7309,8 @@ type CompleteRedirectAuthorizationByTypeResponse400Headers struct {
 	XRequestID               *string
 }
 
-// CompleteRedirectAuthorizationByTypeResponse422Headers the declared response headers of an HTTP 422 response for CompleteRedirectAuthorizationByType
-type CompleteRedirectAuthorizationByTypeResponse422Headers struct {
+// ReceiveAuthorizationCallbackByTypeResponse422Headers the declared response headers of an HTTP 422 response for ReceiveAuthorizationCallbackByType
+type ReceiveAuthorizationCallbackByTypeResponse422Headers struct {
 	AccessControlAllowOrigin *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
@@ -7041,36 +7318,8 @@ type CompleteRedirectAuthorizationByTypeResponse422Headers struct {
 	XRequestID               *string
 }
 
-// CompleteRedirectAuthorizationByTypeResponse429Headers the declared response headers of an HTTP 429 response for CompleteRedirectAuthorizationByType
-type CompleteRedirectAuthorizationByTypeResponse429Headers struct {
-	AccessControlAllowOrigin *string
-	RetryAfter               *int32
-	XRateLimitLimit          *int64
-	XRateLimitRemaining      *int64
-	XRateLimitReset          *int64
-	XRequestID               *string
-}
-
-// CompleteRedirectAuthorizationByTypeResponse500Headers the declared response headers of an HTTP 500 response for CompleteRedirectAuthorizationByType
-type CompleteRedirectAuthorizationByTypeResponse500Headers struct {
-	AccessControlAllowOrigin *string
-	XRateLimitLimit          *int64
-	XRateLimitRemaining      *int64
-	XRateLimitReset          *int64
-	XRequestID               *string
-}
-
-// CompleteRedirectAuthorizationByTypeResponse502Headers the declared response headers of an HTTP 502 response for CompleteRedirectAuthorizationByType
-type CompleteRedirectAuthorizationByTypeResponse502Headers struct {
-	AccessControlAllowOrigin *string
-	XRateLimitLimit          *int64
-	XRateLimitRemaining      *int64
-	XRateLimitReset          *int64
-	XRequestID               *string
-}
-
-// CompleteRedirectAuthorizationByTypeResponse503Headers the declared response headers of an HTTP 503 response for CompleteRedirectAuthorizationByType
-type CompleteRedirectAuthorizationByTypeResponse503Headers struct {
+// ReceiveAuthorizationCallbackByTypeResponse429Headers the declared response headers of an HTTP 429 response for ReceiveAuthorizationCallbackByType
+type ReceiveAuthorizationCallbackByTypeResponse429Headers struct {
 	AccessControlAllowOrigin *string
 	RetryAfter               *int32
 	XRateLimitLimit          *int64
@@ -7079,8 +7328,8 @@ type CompleteRedirectAuthorizationByTypeResponse503Headers struct {
 	XRequestID               *string
 }
 
-// CompleteRedirectAuthorizationByTypeResponse504Headers the declared response headers of an HTTP 504 response for CompleteRedirectAuthorizationByType
-type CompleteRedirectAuthorizationByTypeResponse504Headers struct {
+// ReceiveAuthorizationCallbackByTypeResponse500Headers the declared response headers of an HTTP 500 response for ReceiveAuthorizationCallbackByType
+type ReceiveAuthorizationCallbackByTypeResponse500Headers struct {
 	AccessControlAllowOrigin *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
@@ -7088,11 +7337,21 @@ type CompleteRedirectAuthorizationByTypeResponse504Headers struct {
 	XRequestID               *string
 }
 
-type CompleteRedirectAuthorizationByTypeResponse struct {
+// ReceiveAuthorizationCallbackByTypeResponse503Headers the declared response headers of an HTTP 503 response for ReceiveAuthorizationCallbackByType
+type ReceiveAuthorizationCallbackByTypeResponse503Headers struct {
+	AccessControlAllowOrigin *string
+	RetryAfter               *int32
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               *string
+}
+
+type ReceiveAuthorizationCallbackByTypeResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *AuthorizationState
+	JSON200 *AuthorizationCallbackRelay
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
@@ -7101,79 +7360,61 @@ type CompleteRedirectAuthorizationByTypeResponse struct {
 	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
-	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
-	ApplicationproblemJSON502 *ProviderUnavailable
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *ServiceUnavailable
-	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
-	ApplicationproblemJSON504 *ProviderTimeout
 	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *CompleteRedirectAuthorizationByTypeResponse200Headers
+	Headers200 *ReceiveAuthorizationCallbackByTypeResponse200Headers
 	// Headers303 the parsed response headers for an HTTP 303 response
-	Headers303 *CompleteRedirectAuthorizationByTypeResponse303Headers
+	Headers303 *ReceiveAuthorizationCallbackByTypeResponse303Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *CompleteRedirectAuthorizationByTypeResponse400Headers
+	Headers400 *ReceiveAuthorizationCallbackByTypeResponse400Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *CompleteRedirectAuthorizationByTypeResponse422Headers
+	Headers422 *ReceiveAuthorizationCallbackByTypeResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
-	Headers429 *CompleteRedirectAuthorizationByTypeResponse429Headers
+	Headers429 *ReceiveAuthorizationCallbackByTypeResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *CompleteRedirectAuthorizationByTypeResponse500Headers
-	// Headers502 the parsed response headers for an HTTP 502 response
-	Headers502 *CompleteRedirectAuthorizationByTypeResponse502Headers
+	Headers500 *ReceiveAuthorizationCallbackByTypeResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
-	Headers503 *CompleteRedirectAuthorizationByTypeResponse503Headers
-	// Headers504 the parsed response headers for an HTTP 504 response
-	Headers504 *CompleteRedirectAuthorizationByTypeResponse504Headers
+	Headers503 *ReceiveAuthorizationCallbackByTypeResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r CompleteRedirectAuthorizationByTypeResponse) GetJSON200() *AuthorizationState {
+func (r ReceiveAuthorizationCallbackByTypeResponse) GetJSON200() *AuthorizationCallbackRelay {
 	return r.JSON200
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
-func (r CompleteRedirectAuthorizationByTypeResponse) GetApplicationproblemJSON400() *BadRequest {
+func (r ReceiveAuthorizationCallbackByTypeResponse) GetApplicationproblemJSON400() *BadRequest {
 	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
-func (r CompleteRedirectAuthorizationByTypeResponse) GetApplicationproblemJSON422() *ValidationFailed {
+func (r ReceiveAuthorizationCallbackByTypeResponse) GetApplicationproblemJSON422() *ValidationFailed {
 	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r CompleteRedirectAuthorizationByTypeResponse) GetApplicationproblemJSON429() *TooManyRequests {
+func (r ReceiveAuthorizationCallbackByTypeResponse) GetApplicationproblemJSON429() *TooManyRequests {
 	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
-func (r CompleteRedirectAuthorizationByTypeResponse) GetApplicationproblemJSON500() *InternalError {
+func (r ReceiveAuthorizationCallbackByTypeResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
 }
 
-// GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
-func (r CompleteRedirectAuthorizationByTypeResponse) GetApplicationproblemJSON502() *ProviderUnavailable {
-	return r.ApplicationproblemJSON502
-}
-
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r CompleteRedirectAuthorizationByTypeResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+func (r ReceiveAuthorizationCallbackByTypeResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
 	return r.ApplicationproblemJSON503
 }
 
-// GetApplicationproblemJSON504 returns the response for an HTTP 504 `application/problem+json` response
-func (r CompleteRedirectAuthorizationByTypeResponse) GetApplicationproblemJSON504() *ProviderTimeout {
-	return r.ApplicationproblemJSON504
-}
-
 // GetBody returns the raw response body bytes
-func (r CompleteRedirectAuthorizationByTypeResponse) GetBody() []byte {
+func (r ReceiveAuthorizationCallbackByTypeResponse) GetBody() []byte {
 	return r.Body
 }
 
 // Status returns HTTPResponse.Status
-func (r CompleteRedirectAuthorizationByTypeResponse) Status() string {
+func (r ReceiveAuthorizationCallbackByTypeResponse) Status() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Status
 	}
@@ -7181,7 +7422,7 @@ func (r CompleteRedirectAuthorizationByTypeResponse) Status() string {
 }
 
 // StatusCode returns HTTPResponse.StatusCode
-func (r CompleteRedirectAuthorizationByTypeResponse) StatusCode() int {
+func (r ReceiveAuthorizationCallbackByTypeResponse) StatusCode() int {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.StatusCode
 	}
@@ -7189,7 +7430,7 @@ func (r CompleteRedirectAuthorizationByTypeResponse) StatusCode() int {
 }
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r CompleteRedirectAuthorizationByTypeResponse) ContentType() string {
+func (r ReceiveAuthorizationCallbackByTypeResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9884,8 +10125,8 @@ func (r StartAuthorizationResponse) ContentType() string {
 	return ""
 }
 
-// CompleteRedirectAuthorizationResponse200Headers the declared response headers of an HTTP 200 response for CompleteRedirectAuthorization
-type CompleteRedirectAuthorizationResponse200Headers struct {
+// ReceiveAuthorizationCallbackResponse200Headers the declared response headers of an HTTP 200 response for ReceiveAuthorizationCallback
+type ReceiveAuthorizationCallbackResponse200Headers struct {
 	AccessControlAllowOrigin *string
 	CacheControl             *string
 	XRateLimitLimit          *int64
@@ -9894,8 +10135,8 @@ type CompleteRedirectAuthorizationResponse200Headers struct {
 	XRequestID               *string
 }
 
-// CompleteRedirectAuthorizationResponse303Headers the declared response headers of an HTTP 303 response for CompleteRedirectAuthorization
-type CompleteRedirectAuthorizationResponse303Headers struct {
+// ReceiveAuthorizationCallbackResponse303Headers the declared response headers of an HTTP 303 response for ReceiveAuthorizationCallback
+type ReceiveAuthorizationCallbackResponse303Headers struct {
 	AccessControlAllowOrigin *string
 	Location                 *string
 	XRateLimitLimit          *int64
@@ -9904,8 +10145,8 @@ type CompleteRedirectAuthorizationResponse303Headers struct {
 	XRequestID               *string
 }
 
-// CompleteRedirectAuthorizationResponse400Headers the declared response headers of an HTTP 400 response for CompleteRedirectAuthorization
-type CompleteRedirectAuthorizationResponse400Headers struct {
+// ReceiveAuthorizationCallbackResponse400Headers the declared response headers of an HTTP 400 response for ReceiveAuthorizationCallback
+type ReceiveAuthorizationCallbackResponse400Headers struct {
 	AccessControlAllowOrigin *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
@@ -9913,8 +10154,8 @@ type CompleteRedirectAuthorizationResponse400Headers struct {
 	XRequestID               *string
 }
 
-// CompleteRedirectAuthorizationResponse422Headers the declared response headers of an HTTP 422 response for CompleteRedirectAuthorization
-type CompleteRedirectAuthorizationResponse422Headers struct {
+// ReceiveAuthorizationCallbackResponse422Headers the declared response headers of an HTTP 422 response for ReceiveAuthorizationCallback
+type ReceiveAuthorizationCallbackResponse422Headers struct {
 	AccessControlAllowOrigin *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
@@ -9922,36 +10163,8 @@ type CompleteRedirectAuthorizationResponse422Headers struct {
 	XRequestID               *string
 }
 
-// CompleteRedirectAuthorizationResponse429Headers the declared response headers of an HTTP 429 response for CompleteRedirectAuthorization
-type CompleteRedirectAuthorizationResponse429Headers struct {
-	AccessControlAllowOrigin *string
-	RetryAfter               *int32
-	XRateLimitLimit          *int64
-	XRateLimitRemaining      *int64
-	XRateLimitReset          *int64
-	XRequestID               *string
-}
-
-// CompleteRedirectAuthorizationResponse500Headers the declared response headers of an HTTP 500 response for CompleteRedirectAuthorization
-type CompleteRedirectAuthorizationResponse500Headers struct {
-	AccessControlAllowOrigin *string
-	XRateLimitLimit          *int64
-	XRateLimitRemaining      *int64
-	XRateLimitReset          *int64
-	XRequestID               *string
-}
-
-// CompleteRedirectAuthorizationResponse502Headers the declared response headers of an HTTP 502 response for CompleteRedirectAuthorization
-type CompleteRedirectAuthorizationResponse502Headers struct {
-	AccessControlAllowOrigin *string
-	XRateLimitLimit          *int64
-	XRateLimitRemaining      *int64
-	XRateLimitReset          *int64
-	XRequestID               *string
-}
-
-// CompleteRedirectAuthorizationResponse503Headers the declared response headers of an HTTP 503 response for CompleteRedirectAuthorization
-type CompleteRedirectAuthorizationResponse503Headers struct {
+// ReceiveAuthorizationCallbackResponse429Headers the declared response headers of an HTTP 429 response for ReceiveAuthorizationCallback
+type ReceiveAuthorizationCallbackResponse429Headers struct {
 	AccessControlAllowOrigin *string
 	RetryAfter               *int32
 	XRateLimitLimit          *int64
@@ -9960,8 +10173,8 @@ type CompleteRedirectAuthorizationResponse503Headers struct {
 	XRequestID               *string
 }
 
-// CompleteRedirectAuthorizationResponse504Headers the declared response headers of an HTTP 504 response for CompleteRedirectAuthorization
-type CompleteRedirectAuthorizationResponse504Headers struct {
+// ReceiveAuthorizationCallbackResponse500Headers the declared response headers of an HTTP 500 response for ReceiveAuthorizationCallback
+type ReceiveAuthorizationCallbackResponse500Headers struct {
 	AccessControlAllowOrigin *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
@@ -9969,11 +10182,21 @@ type CompleteRedirectAuthorizationResponse504Headers struct {
 	XRequestID               *string
 }
 
-type CompleteRedirectAuthorizationResponse struct {
+// ReceiveAuthorizationCallbackResponse503Headers the declared response headers of an HTTP 503 response for ReceiveAuthorizationCallback
+type ReceiveAuthorizationCallbackResponse503Headers struct {
+	AccessControlAllowOrigin *string
+	RetryAfter               *int32
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               *string
+}
+
+type ReceiveAuthorizationCallbackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *AuthorizationState
+	JSON200 *AuthorizationCallbackRelay
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
@@ -9982,79 +10205,61 @@ type CompleteRedirectAuthorizationResponse struct {
 	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
-	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
-	ApplicationproblemJSON502 *ProviderUnavailable
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *ServiceUnavailable
-	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
-	ApplicationproblemJSON504 *ProviderTimeout
 	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *CompleteRedirectAuthorizationResponse200Headers
+	Headers200 *ReceiveAuthorizationCallbackResponse200Headers
 	// Headers303 the parsed response headers for an HTTP 303 response
-	Headers303 *CompleteRedirectAuthorizationResponse303Headers
+	Headers303 *ReceiveAuthorizationCallbackResponse303Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *CompleteRedirectAuthorizationResponse400Headers
+	Headers400 *ReceiveAuthorizationCallbackResponse400Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *CompleteRedirectAuthorizationResponse422Headers
+	Headers422 *ReceiveAuthorizationCallbackResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
-	Headers429 *CompleteRedirectAuthorizationResponse429Headers
+	Headers429 *ReceiveAuthorizationCallbackResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *CompleteRedirectAuthorizationResponse500Headers
-	// Headers502 the parsed response headers for an HTTP 502 response
-	Headers502 *CompleteRedirectAuthorizationResponse502Headers
+	Headers500 *ReceiveAuthorizationCallbackResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
-	Headers503 *CompleteRedirectAuthorizationResponse503Headers
-	// Headers504 the parsed response headers for an HTTP 504 response
-	Headers504 *CompleteRedirectAuthorizationResponse504Headers
+	Headers503 *ReceiveAuthorizationCallbackResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r CompleteRedirectAuthorizationResponse) GetJSON200() *AuthorizationState {
+func (r ReceiveAuthorizationCallbackResponse) GetJSON200() *AuthorizationCallbackRelay {
 	return r.JSON200
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
-func (r CompleteRedirectAuthorizationResponse) GetApplicationproblemJSON400() *BadRequest {
+func (r ReceiveAuthorizationCallbackResponse) GetApplicationproblemJSON400() *BadRequest {
 	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
-func (r CompleteRedirectAuthorizationResponse) GetApplicationproblemJSON422() *ValidationFailed {
+func (r ReceiveAuthorizationCallbackResponse) GetApplicationproblemJSON422() *ValidationFailed {
 	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r CompleteRedirectAuthorizationResponse) GetApplicationproblemJSON429() *TooManyRequests {
+func (r ReceiveAuthorizationCallbackResponse) GetApplicationproblemJSON429() *TooManyRequests {
 	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
-func (r CompleteRedirectAuthorizationResponse) GetApplicationproblemJSON500() *InternalError {
+func (r ReceiveAuthorizationCallbackResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
 }
 
-// GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
-func (r CompleteRedirectAuthorizationResponse) GetApplicationproblemJSON502() *ProviderUnavailable {
-	return r.ApplicationproblemJSON502
-}
-
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r CompleteRedirectAuthorizationResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+func (r ReceiveAuthorizationCallbackResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
 	return r.ApplicationproblemJSON503
 }
 
-// GetApplicationproblemJSON504 returns the response for an HTTP 504 `application/problem+json` response
-func (r CompleteRedirectAuthorizationResponse) GetApplicationproblemJSON504() *ProviderTimeout {
-	return r.ApplicationproblemJSON504
-}
-
 // GetBody returns the raw response body bytes
-func (r CompleteRedirectAuthorizationResponse) GetBody() []byte {
+func (r ReceiveAuthorizationCallbackResponse) GetBody() []byte {
 	return r.Body
 }
 
 // Status returns HTTPResponse.Status
-func (r CompleteRedirectAuthorizationResponse) Status() string {
+func (r ReceiveAuthorizationCallbackResponse) Status() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Status
 	}
@@ -10062,7 +10267,7 @@ func (r CompleteRedirectAuthorizationResponse) Status() string {
 }
 
 // StatusCode returns HTTPResponse.StatusCode
-func (r CompleteRedirectAuthorizationResponse) StatusCode() int {
+func (r ReceiveAuthorizationCallbackResponse) StatusCode() int {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.StatusCode
 	}
@@ -10070,15 +10275,15 @@ func (r CompleteRedirectAuthorizationResponse) StatusCode() int {
 }
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r CompleteRedirectAuthorizationResponse) ContentType() string {
+func (r ReceiveAuthorizationCallbackResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
 	return ""
 }
 
-// CompleteLinkAuthorizationResponse200Headers the declared response headers of an HTTP 200 response for CompleteLinkAuthorization
-type CompleteLinkAuthorizationResponse200Headers struct {
+// CompleteAuthorizationResponse200Headers the declared response headers of an HTTP 200 response for CompleteAuthorization
+type CompleteAuthorizationResponse200Headers struct {
 	AccessControlAllowOrigin *string
 	CacheControl             *string
 	XRateLimitLimit          *int64
@@ -10087,8 +10292,8 @@ type CompleteLinkAuthorizationResponse200Headers struct {
 	XRequestID               *string
 }
 
-// CompleteLinkAuthorizationResponse400Headers the declared response headers of an HTTP 400 response for CompleteLinkAuthorization
-type CompleteLinkAuthorizationResponse400Headers struct {
+// CompleteAuthorizationResponse400Headers the declared response headers of an HTTP 400 response for CompleteAuthorization
+type CompleteAuthorizationResponse400Headers struct {
 	AccessControlAllowOrigin *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
@@ -10096,8 +10301,8 @@ type CompleteLinkAuthorizationResponse400Headers struct {
 	XRequestID               *string
 }
 
-// CompleteLinkAuthorizationResponse401Headers the declared response headers of an HTTP 401 response for CompleteLinkAuthorization
-type CompleteLinkAuthorizationResponse401Headers struct {
+// CompleteAuthorizationResponse401Headers the declared response headers of an HTTP 401 response for CompleteAuthorization
+type CompleteAuthorizationResponse401Headers struct {
 	AccessControlAllowOrigin *string
 	WWWAuthenticate          *string
 	XRateLimitLimit          *int64
@@ -10106,8 +10311,8 @@ type CompleteLinkAuthorizationResponse401Headers struct {
 	XRequestID               *string
 }
 
-// CompleteLinkAuthorizationResponse404Headers the declared response headers of an HTTP 404 response for CompleteLinkAuthorization
-type CompleteLinkAuthorizationResponse404Headers struct {
+// CompleteAuthorizationResponse404Headers the declared response headers of an HTTP 404 response for CompleteAuthorization
+type CompleteAuthorizationResponse404Headers struct {
 	AccessControlAllowOrigin *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
@@ -10115,8 +10320,8 @@ type CompleteLinkAuthorizationResponse404Headers struct {
 	XRequestID               *string
 }
 
-// CompleteLinkAuthorizationResponse409Headers the declared response headers of an HTTP 409 response for CompleteLinkAuthorization
-type CompleteLinkAuthorizationResponse409Headers struct {
+// CompleteAuthorizationResponse409Headers the declared response headers of an HTTP 409 response for CompleteAuthorization
+type CompleteAuthorizationResponse409Headers struct {
 	AccessControlAllowOrigin *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
@@ -10124,8 +10329,8 @@ type CompleteLinkAuthorizationResponse409Headers struct {
 	XRequestID               *string
 }
 
-// CompleteLinkAuthorizationResponse413Headers the declared response headers of an HTTP 413 response for CompleteLinkAuthorization
-type CompleteLinkAuthorizationResponse413Headers struct {
+// CompleteAuthorizationResponse413Headers the declared response headers of an HTTP 413 response for CompleteAuthorization
+type CompleteAuthorizationResponse413Headers struct {
 	AccessControlAllowOrigin *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
@@ -10133,8 +10338,8 @@ type CompleteLinkAuthorizationResponse413Headers struct {
 	XRequestID               *string
 }
 
-// CompleteLinkAuthorizationResponse415Headers the declared response headers of an HTTP 415 response for CompleteLinkAuthorization
-type CompleteLinkAuthorizationResponse415Headers struct {
+// CompleteAuthorizationResponse415Headers the declared response headers of an HTTP 415 response for CompleteAuthorization
+type CompleteAuthorizationResponse415Headers struct {
 	AccessControlAllowOrigin *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
@@ -10142,8 +10347,8 @@ type CompleteLinkAuthorizationResponse415Headers struct {
 	XRequestID               *string
 }
 
-// CompleteLinkAuthorizationResponse422Headers the declared response headers of an HTTP 422 response for CompleteLinkAuthorization
-type CompleteLinkAuthorizationResponse422Headers struct {
+// CompleteAuthorizationResponse422Headers the declared response headers of an HTTP 422 response for CompleteAuthorization
+type CompleteAuthorizationResponse422Headers struct {
 	AccessControlAllowOrigin *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
@@ -10151,36 +10356,8 @@ type CompleteLinkAuthorizationResponse422Headers struct {
 	XRequestID               *string
 }
 
-// CompleteLinkAuthorizationResponse429Headers the declared response headers of an HTTP 429 response for CompleteLinkAuthorization
-type CompleteLinkAuthorizationResponse429Headers struct {
-	AccessControlAllowOrigin *string
-	RetryAfter               *int32
-	XRateLimitLimit          *int64
-	XRateLimitRemaining      *int64
-	XRateLimitReset          *int64
-	XRequestID               *string
-}
-
-// CompleteLinkAuthorizationResponse500Headers the declared response headers of an HTTP 500 response for CompleteLinkAuthorization
-type CompleteLinkAuthorizationResponse500Headers struct {
-	AccessControlAllowOrigin *string
-	XRateLimitLimit          *int64
-	XRateLimitRemaining      *int64
-	XRateLimitReset          *int64
-	XRequestID               *string
-}
-
-// CompleteLinkAuthorizationResponse502Headers the declared response headers of an HTTP 502 response for CompleteLinkAuthorization
-type CompleteLinkAuthorizationResponse502Headers struct {
-	AccessControlAllowOrigin *string
-	XRateLimitLimit          *int64
-	XRateLimitRemaining      *int64
-	XRateLimitReset          *int64
-	XRequestID               *string
-}
-
-// CompleteLinkAuthorizationResponse503Headers the declared response headers of an HTTP 503 response for CompleteLinkAuthorization
-type CompleteLinkAuthorizationResponse503Headers struct {
+// CompleteAuthorizationResponse429Headers the declared response headers of an HTTP 429 response for CompleteAuthorization
+type CompleteAuthorizationResponse429Headers struct {
 	AccessControlAllowOrigin *string
 	RetryAfter               *int32
 	XRateLimitLimit          *int64
@@ -10189,8 +10366,8 @@ type CompleteLinkAuthorizationResponse503Headers struct {
 	XRequestID               *string
 }
 
-// CompleteLinkAuthorizationResponse504Headers the declared response headers of an HTTP 504 response for CompleteLinkAuthorization
-type CompleteLinkAuthorizationResponse504Headers struct {
+// CompleteAuthorizationResponse500Headers the declared response headers of an HTTP 500 response for CompleteAuthorization
+type CompleteAuthorizationResponse500Headers struct {
 	AccessControlAllowOrigin *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
@@ -10198,7 +10375,35 @@ type CompleteLinkAuthorizationResponse504Headers struct {
 	XRequestID               *string
 }
 
-type CompleteLinkAuthorizationResponse struct {
+// CompleteAuthorizationResponse502Headers the declared response headers of an HTTP 502 response for CompleteAuthorization
+type CompleteAuthorizationResponse502Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               *string
+}
+
+// CompleteAuthorizationResponse503Headers the declared response headers of an HTTP 503 response for CompleteAuthorization
+type CompleteAuthorizationResponse503Headers struct {
+	AccessControlAllowOrigin *string
+	RetryAfter               *int32
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               *string
+}
+
+// CompleteAuthorizationResponse504Headers the declared response headers of an HTTP 504 response for CompleteAuthorization
+type CompleteAuthorizationResponse504Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               *string
+}
+
+type CompleteAuthorizationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
@@ -10228,105 +10433,105 @@ type CompleteLinkAuthorizationResponse struct {
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProviderTimeout
 	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *CompleteLinkAuthorizationResponse200Headers
+	Headers200 *CompleteAuthorizationResponse200Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *CompleteLinkAuthorizationResponse400Headers
+	Headers400 *CompleteAuthorizationResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
-	Headers401 *CompleteLinkAuthorizationResponse401Headers
+	Headers401 *CompleteAuthorizationResponse401Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *CompleteLinkAuthorizationResponse404Headers
+	Headers404 *CompleteAuthorizationResponse404Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
-	Headers409 *CompleteLinkAuthorizationResponse409Headers
+	Headers409 *CompleteAuthorizationResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *CompleteLinkAuthorizationResponse413Headers
+	Headers413 *CompleteAuthorizationResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
-	Headers415 *CompleteLinkAuthorizationResponse415Headers
+	Headers415 *CompleteAuthorizationResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *CompleteLinkAuthorizationResponse422Headers
+	Headers422 *CompleteAuthorizationResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
-	Headers429 *CompleteLinkAuthorizationResponse429Headers
+	Headers429 *CompleteAuthorizationResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *CompleteLinkAuthorizationResponse500Headers
+	Headers500 *CompleteAuthorizationResponse500Headers
 	// Headers502 the parsed response headers for an HTTP 502 response
-	Headers502 *CompleteLinkAuthorizationResponse502Headers
+	Headers502 *CompleteAuthorizationResponse502Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
-	Headers503 *CompleteLinkAuthorizationResponse503Headers
+	Headers503 *CompleteAuthorizationResponse503Headers
 	// Headers504 the parsed response headers for an HTTP 504 response
-	Headers504 *CompleteLinkAuthorizationResponse504Headers
+	Headers504 *CompleteAuthorizationResponse504Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r CompleteLinkAuthorizationResponse) GetJSON200() *AuthorizationState {
+func (r CompleteAuthorizationResponse) GetJSON200() *AuthorizationState {
 	return r.JSON200
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
-func (r CompleteLinkAuthorizationResponse) GetApplicationproblemJSON400() *BadRequest {
+func (r CompleteAuthorizationResponse) GetApplicationproblemJSON400() *BadRequest {
 	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r CompleteLinkAuthorizationResponse) GetApplicationproblemJSON401() *Unauthorized {
+func (r CompleteAuthorizationResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
-func (r CompleteLinkAuthorizationResponse) GetApplicationproblemJSON404() *NotFound {
+func (r CompleteAuthorizationResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
 }
 
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
-func (r CompleteLinkAuthorizationResponse) GetApplicationproblemJSON409() *Conflict {
+func (r CompleteAuthorizationResponse) GetApplicationproblemJSON409() *Conflict {
 	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
-func (r CompleteLinkAuthorizationResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+func (r CompleteAuthorizationResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
 	return r.ApplicationproblemJSON413
 }
 
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
-func (r CompleteLinkAuthorizationResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+func (r CompleteAuthorizationResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
 	return r.ApplicationproblemJSON415
 }
 
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
-func (r CompleteLinkAuthorizationResponse) GetApplicationproblemJSON422() *ValidationFailed {
+func (r CompleteAuthorizationResponse) GetApplicationproblemJSON422() *ValidationFailed {
 	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r CompleteLinkAuthorizationResponse) GetApplicationproblemJSON429() *TooManyRequests {
+func (r CompleteAuthorizationResponse) GetApplicationproblemJSON429() *TooManyRequests {
 	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
-func (r CompleteLinkAuthorizationResponse) GetApplicationproblemJSON500() *InternalError {
+func (r CompleteAuthorizationResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
-func (r CompleteLinkAuthorizationResponse) GetApplicationproblemJSON502() *ProviderUnavailable {
+func (r CompleteAuthorizationResponse) GetApplicationproblemJSON502() *ProviderUnavailable {
 	return r.ApplicationproblemJSON502
 }
 
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r CompleteLinkAuthorizationResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+func (r CompleteAuthorizationResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
 	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSON504 returns the response for an HTTP 504 `application/problem+json` response
-func (r CompleteLinkAuthorizationResponse) GetApplicationproblemJSON504() *ProviderTimeout {
+func (r CompleteAuthorizationResponse) GetApplicationproblemJSON504() *ProviderTimeout {
 	return r.ApplicationproblemJSON504
 }
 
 // GetBody returns the raw response body bytes
-func (r CompleteLinkAuthorizationResponse) GetBody() []byte {
+func (r CompleteAuthorizationResponse) GetBody() []byte {
 	return r.Body
 }
 
 // Status returns HTTPResponse.Status
-func (r CompleteLinkAuthorizationResponse) Status() string {
+func (r CompleteAuthorizationResponse) Status() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Status
 	}
@@ -10334,7 +10539,7 @@ func (r CompleteLinkAuthorizationResponse) Status() string {
 }
 
 // StatusCode returns HTTPResponse.StatusCode
-func (r CompleteLinkAuthorizationResponse) StatusCode() int {
+func (r CompleteAuthorizationResponse) StatusCode() int {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.StatusCode
 	}
@@ -10342,7 +10547,7 @@ func (r CompleteLinkAuthorizationResponse) StatusCode() int {
 }
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r CompleteLinkAuthorizationResponse) ContentType() string {
+func (r CompleteAuthorizationResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13438,19 +13643,19 @@ func (c *ClientWithResponses) VerifyEmailWithResponse(ctx context.Context, param
 	return ParseVerifyEmailResponse(rsp)
 }
 
-// CompleteRedirectAuthorizationByTypeWithResponse The fixed redirect target registered with an institution
+// ReceiveAuthorizationCallbackByTypeWithResponse The fixed redirect target registered with an institution; hands the code to the client
 //
-// Institutions only redirect to a URL registered in advance, so each redirect provider type has this one fixed callback. It finds the provider from the `state` and does exactly what the per-provider callback does.
+// Institutions only redirect to a URL registered in advance, so each redirect provider type has this one fixed callback. It finds the provider from the `state` and does exactly what the per-provider GET callback does; it completes nothing.
 //
 // Returns a wrapper object for the known response body format(s).
 //
-// Corresponds with GET /api/v1/oauth/{provider_key}/callback (the `CompleteRedirectAuthorizationByType` operationId).
-func (c *ClientWithResponses) CompleteRedirectAuthorizationByTypeWithResponse(ctx context.Context, providerKey string, params *CompleteRedirectAuthorizationByTypeParams, reqEditors ...RequestEditorFn) (*CompleteRedirectAuthorizationByTypeResponse, error) {
-	rsp, err := c.CompleteRedirectAuthorizationByType(ctx, providerKey, params, reqEditors...)
+// Corresponds with GET /api/v1/oauth/{provider_key}/callback (the `ReceiveAuthorizationCallbackByType` operationId).
+func (c *ClientWithResponses) ReceiveAuthorizationCallbackByTypeWithResponse(ctx context.Context, providerKey string, params *ReceiveAuthorizationCallbackByTypeParams, reqEditors ...RequestEditorFn) (*ReceiveAuthorizationCallbackByTypeResponse, error) {
+	rsp, err := c.ReceiveAuthorizationCallbackByType(ctx, providerKey, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
-	return ParseCompleteRedirectAuthorizationByTypeResponse(rsp)
+	return ParseReceiveAuthorizationCallbackByTypeResponse(rsp)
 }
 
 // RequestPasswordResetWithBodyWithResponse Ask for a password-reset email
@@ -13764,49 +13969,101 @@ func (c *ClientWithResponses) StartAuthorizationWithResponse(ctx context.Context
 	return ParseStartAuthorizationResponse(rsp)
 }
 
-// CompleteRedirectAuthorizationWithResponse Where the institution sends the user's browser back (redirect flows)
+// ReceiveAuthorizationCallbackWithResponse Where the institution sends the user's browser back (redirect flows); hands the code to the client
 //
-// No bearer token; the `state` alone authenticates the request (unguessable, single use, 10 minutes, bound to the user, the provider and the attempt). A replayed, expired, foreign or forged state is 400 and changes nothing.
+// No bearer token, and it completes nothing: whoever's browser arrives here with a valid
+// `state` proves nothing about who is using it (account-linking CSRF, RFC 9700 §4.7).
+// It checks the `state` (changing nothing) and hands `code` and `state` to the client
+// that started the flow, which completes it with `POST .../authorization/callback`
+// under its user's bearer. With `AUTHORIZATION_RESULT_URL` configured it answers 303 to
+// that page with `provider_id`, `code` and `state` (or `error`) merged into its query;
+// otherwise 200 with the same values (JSON, or a minimal HTML page when the browser
+// asks for HTML) for a developer to relay. A replayed, expired, foreign or forged state
+// is 400 (or a 303 with `error`) and changes nothing.
+//
+// When the institution sends the browser back with `error` instead of a code (the user
+// declined: `access_denied`, or a failure there) and a valid state, the attempt ends
+// cleanly: the provider's status returns to what it was before it (`not_connected`,
+// `active`, `revoked`, ...), and the answer (303 query or 200 body) carries `provider_id`,
+// `state`, `error` (`AUTHORIZATION_DECLINED` for `access_denied`, `AUTHORIZATION_FAILED`
+// otherwise) and `institution_error` (the institution's error code; its description is
+// never echoed). Ending an attempt grants nothing, so the state alone is enough here.
+//
+// HEAD answers the same and never changes anything.
 //
 // Returns a wrapper object for the known response body format(s).
 //
-// Corresponds with GET /api/v1/providers/{provider_id}/authorization/callback (the `CompleteRedirectAuthorization` operationId).
-func (c *ClientWithResponses) CompleteRedirectAuthorizationWithResponse(ctx context.Context, providerId ProviderID, params *CompleteRedirectAuthorizationParams, reqEditors ...RequestEditorFn) (*CompleteRedirectAuthorizationResponse, error) {
-	rsp, err := c.CompleteRedirectAuthorization(ctx, providerId, params, reqEditors...)
+// Corresponds with GET /api/v1/providers/{provider_id}/authorization/callback (the `ReceiveAuthorizationCallback` operationId).
+func (c *ClientWithResponses) ReceiveAuthorizationCallbackWithResponse(ctx context.Context, providerId ProviderID, params *ReceiveAuthorizationCallbackParams, reqEditors ...RequestEditorFn) (*ReceiveAuthorizationCallbackResponse, error) {
+	rsp, err := c.ReceiveAuthorizationCallback(ctx, providerId, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
-	return ParseCompleteRedirectAuthorizationResponse(rsp)
+	return ParseReceiveAuthorizationCallbackResponse(rsp)
 }
 
-// CompleteLinkAuthorizationWithBodyWithResponse Complete a link-token flow (Plaid) with the public token
+// CompleteAuthorizationWithBodyWithResponse Complete the flow (the only place a grant is exchanged), as the user who started it
 //
-// Link flows (Plaid): send the `state` from the start answer with the public token the institution's SDK returned. Needs the bearer token AND the state.
+// Needs the bearer token of the provider's owner AND the `state` of the provider's attempt
+// in flight. Redirect flows (Schwab, sandbox): relay the `code` and `state` the
+// institution sent the browser back with (the GET callback hands them over). Link flows
+// (Plaid): send the `state` from the start answer with the `public_token` the
+// institution's SDK returned. A client told of the institution's error itself (a front
+// end registered as the redirect target, a link SDK the user left) sends `error` instead:
+// the attempt ends and the provider's status returns to what it was before it. Exactly
+// one of `code`, `public_token` and `error`.
+//
+// Refusals change nothing and leave the attempt usable by its owner: another user's
+// provider is 404 (so an attacker's authorization URL completed in a victim's browser
+// connects nothing, whoever relays it); a body without exactly one of `code`,
+// `public_token` and `error` is 422; a state that is not the provider's attempt in flight is 400
+// `INVALID_AUTHORIZATION_STATE`, an expired one 400 `AUTHORIZATION_EXPIRED`, one already
+// used (a replayed code) 400 `AUTHORIZATION_ALREADY_USED`. The state is used up before
+// the institution is called, so a code the institution then refuses (expired or used
+// there) is 400 `AUTHORIZATION_CODE_REJECTED`, and any failed exchange ends the attempt
+// (the status returns to what it was before it): start again.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
-// Corresponds with POST /api/v1/providers/{provider_id}/authorization/callback (the `CompleteLinkAuthorization` operationId).
-func (c *ClientWithResponses) CompleteLinkAuthorizationWithBodyWithResponse(ctx context.Context, providerId ProviderID, params *CompleteLinkAuthorizationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompleteLinkAuthorizationResponse, error) {
-	rsp, err := c.CompleteLinkAuthorizationWithBody(ctx, providerId, params, contentType, body, reqEditors...)
+// Corresponds with POST /api/v1/providers/{provider_id}/authorization/callback (the `CompleteAuthorization` operationId).
+func (c *ClientWithResponses) CompleteAuthorizationWithBodyWithResponse(ctx context.Context, providerId ProviderID, params *CompleteAuthorizationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompleteAuthorizationResponse, error) {
+	rsp, err := c.CompleteAuthorizationWithBody(ctx, providerId, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
-	return ParseCompleteLinkAuthorizationResponse(rsp)
+	return ParseCompleteAuthorizationResponse(rsp)
 }
 
-// CompleteLinkAuthorizationWithResponse Complete a link-token flow (Plaid) with the public token
+// CompleteAuthorizationWithResponse Complete the flow (the only place a grant is exchanged), as the user who started it
 //
-// Link flows (Plaid): send the `state` from the start answer with the public token the institution's SDK returned. Needs the bearer token AND the state.
+// Needs the bearer token of the provider's owner AND the `state` of the provider's attempt
+// in flight. Redirect flows (Schwab, sandbox): relay the `code` and `state` the
+// institution sent the browser back with (the GET callback hands them over). Link flows
+// (Plaid): send the `state` from the start answer with the `public_token` the
+// institution's SDK returned. A client told of the institution's error itself (a front
+// end registered as the redirect target, a link SDK the user left) sends `error` instead:
+// the attempt ends and the provider's status returns to what it was before it. Exactly
+// one of `code`, `public_token` and `error`.
+//
+// Refusals change nothing and leave the attempt usable by its owner: another user's
+// provider is 404 (so an attacker's authorization URL completed in a victim's browser
+// connects nothing, whoever relays it); a body without exactly one of `code`,
+// `public_token` and `error` is 422; a state that is not the provider's attempt in flight is 400
+// `INVALID_AUTHORIZATION_STATE`, an expired one 400 `AUTHORIZATION_EXPIRED`, one already
+// used (a replayed code) 400 `AUTHORIZATION_ALREADY_USED`. The state is used up before
+// the institution is called, so a code the institution then refuses (expired or used
+// there) is 400 `AUTHORIZATION_CODE_REJECTED`, and any failed exchange ends the attempt
+// (the status returns to what it was before it): start again.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
-// Corresponds with POST /api/v1/providers/{provider_id}/authorization/callback (the `CompleteLinkAuthorization` operationId).
-func (c *ClientWithResponses) CompleteLinkAuthorizationWithResponse(ctx context.Context, providerId ProviderID, params *CompleteLinkAuthorizationParams, body CompleteLinkAuthorizationJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteLinkAuthorizationResponse, error) {
-	rsp, err := c.CompleteLinkAuthorization(ctx, providerId, params, body, reqEditors...)
+// Corresponds with POST /api/v1/providers/{provider_id}/authorization/callback (the `CompleteAuthorization` operationId).
+func (c *ClientWithResponses) CompleteAuthorizationWithResponse(ctx context.Context, providerId ProviderID, params *CompleteAuthorizationParams, body CompleteAuthorizationJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteAuthorizationResponse, error) {
+	rsp, err := c.CompleteAuthorization(ctx, providerId, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
-	return ParseCompleteLinkAuthorizationResponse(rsp)
+	return ParseCompleteAuthorizationResponse(rsp)
 }
 
 // ListSessionsWithResponse Own sessions, newest first
@@ -16297,22 +16554,22 @@ func ParseVerifyEmailResponse(rsp *http.Response) (*VerifyEmailResponse, error) 
 	return response, nil
 }
 
-// ParseCompleteRedirectAuthorizationByTypeResponse parses an HTTP response from a CompleteRedirectAuthorizationByTypeWithResponse call
-func ParseCompleteRedirectAuthorizationByTypeResponse(rsp *http.Response) (*CompleteRedirectAuthorizationByTypeResponse, error) {
+// ParseReceiveAuthorizationCallbackByTypeResponse parses an HTTP response from a ReceiveAuthorizationCallbackByTypeWithResponse call
+func ParseReceiveAuthorizationCallbackByTypeResponse(rsp *http.Response) (*ReceiveAuthorizationCallbackByTypeResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
 	defer func() { _ = rsp.Body.Close() }()
 	if err != nil {
 		return nil, err
 	}
 
-	response := &CompleteRedirectAuthorizationByTypeResponse{
+	response := &ReceiveAuthorizationCallbackByTypeResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
 	}
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest AuthorizationState
+		var dest AuthorizationCallbackRelay
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -16349,13 +16606,6 @@ func ParseCompleteRedirectAuthorizationByTypeResponse(rsp *http.Response) (*Comp
 		}
 		response.ApplicationproblemJSON500 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
-		var dest ProviderUnavailable
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON502 = &dest
-
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ServiceUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -16363,18 +16613,14 @@ func ParseCompleteRedirectAuthorizationByTypeResponse(rsp *http.Response) (*Comp
 		}
 		response.ApplicationproblemJSON503 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 504:
-		var dest ProviderTimeout
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON504 = &dest
+	case rsp.StatusCode == 200:
+		// Content-type (text/html) unsupported
 
 	}
 
 	switch {
 	case rsp.StatusCode == 200:
-		var headers CompleteRedirectAuthorizationByTypeResponse200Headers
+		var headers ReceiveAuthorizationCallbackByTypeResponse200Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -16419,7 +16665,7 @@ func ParseCompleteRedirectAuthorizationByTypeResponse(rsp *http.Response) (*Comp
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 303:
-		var headers CompleteRedirectAuthorizationByTypeResponse303Headers
+		var headers ReceiveAuthorizationCallbackByTypeResponse303Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -16464,7 +16710,7 @@ func ParseCompleteRedirectAuthorizationByTypeResponse(rsp *http.Response) (*Comp
 		}
 		response.Headers303 = &headers
 	case rsp.StatusCode == 400:
-		var headers CompleteRedirectAuthorizationByTypeResponse400Headers
+		var headers ReceiveAuthorizationCallbackByTypeResponse400Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -16502,7 +16748,7 @@ func ParseCompleteRedirectAuthorizationByTypeResponse(rsp *http.Response) (*Comp
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 422:
-		var headers CompleteRedirectAuthorizationByTypeResponse422Headers
+		var headers ReceiveAuthorizationCallbackByTypeResponse422Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -16540,7 +16786,7 @@ func ParseCompleteRedirectAuthorizationByTypeResponse(rsp *http.Response) (*Comp
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
-		var headers CompleteRedirectAuthorizationByTypeResponse429Headers
+		var headers ReceiveAuthorizationCallbackByTypeResponse429Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -16585,7 +16831,7 @@ func ParseCompleteRedirectAuthorizationByTypeResponse(rsp *http.Response) (*Comp
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
-		var headers CompleteRedirectAuthorizationByTypeResponse500Headers
+		var headers ReceiveAuthorizationCallbackByTypeResponse500Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -16622,46 +16868,8 @@ func ParseCompleteRedirectAuthorizationByTypeResponse(rsp *http.Response) (*Comp
 			headers.XRequestID = &value
 		}
 		response.Headers500 = &headers
-	case rsp.StatusCode == 502:
-		var headers CompleteRedirectAuthorizationByTypeResponse502Headers
-		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.AccessControlAllowOrigin = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitLimit = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitRemaining = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitReset = &value
-		}
-		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestID = &value
-		}
-		response.Headers502 = &headers
 	case rsp.StatusCode == 503:
-		var headers CompleteRedirectAuthorizationByTypeResponse503Headers
+		var headers ReceiveAuthorizationCallbackByTypeResponse503Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -16705,44 +16913,6 @@ func ParseCompleteRedirectAuthorizationByTypeResponse(rsp *http.Response) (*Comp
 			headers.XRequestID = &value
 		}
 		response.Headers503 = &headers
-	case rsp.StatusCode == 504:
-		var headers CompleteRedirectAuthorizationByTypeResponse504Headers
-		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.AccessControlAllowOrigin = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitLimit = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitRemaining = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitReset = &value
-		}
-		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestID = &value
-		}
-		response.Headers504 = &headers
 	}
 
 	return response, nil
@@ -22919,22 +23089,22 @@ func ParseStartAuthorizationResponse(rsp *http.Response) (*StartAuthorizationRes
 	return response, nil
 }
 
-// ParseCompleteRedirectAuthorizationResponse parses an HTTP response from a CompleteRedirectAuthorizationWithResponse call
-func ParseCompleteRedirectAuthorizationResponse(rsp *http.Response) (*CompleteRedirectAuthorizationResponse, error) {
+// ParseReceiveAuthorizationCallbackResponse parses an HTTP response from a ReceiveAuthorizationCallbackWithResponse call
+func ParseReceiveAuthorizationCallbackResponse(rsp *http.Response) (*ReceiveAuthorizationCallbackResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
 	defer func() { _ = rsp.Body.Close() }()
 	if err != nil {
 		return nil, err
 	}
 
-	response := &CompleteRedirectAuthorizationResponse{
+	response := &ReceiveAuthorizationCallbackResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
 	}
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest AuthorizationState
+		var dest AuthorizationCallbackRelay
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -22971,13 +23141,6 @@ func ParseCompleteRedirectAuthorizationResponse(rsp *http.Response) (*CompleteRe
 		}
 		response.ApplicationproblemJSON500 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
-		var dest ProviderUnavailable
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON502 = &dest
-
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ServiceUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -22985,18 +23148,14 @@ func ParseCompleteRedirectAuthorizationResponse(rsp *http.Response) (*CompleteRe
 		}
 		response.ApplicationproblemJSON503 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 504:
-		var dest ProviderTimeout
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON504 = &dest
+	case rsp.StatusCode == 200:
+		// Content-type (text/html) unsupported
 
 	}
 
 	switch {
 	case rsp.StatusCode == 200:
-		var headers CompleteRedirectAuthorizationResponse200Headers
+		var headers ReceiveAuthorizationCallbackResponse200Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23041,7 +23200,7 @@ func ParseCompleteRedirectAuthorizationResponse(rsp *http.Response) (*CompleteRe
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 303:
-		var headers CompleteRedirectAuthorizationResponse303Headers
+		var headers ReceiveAuthorizationCallbackResponse303Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23086,7 +23245,7 @@ func ParseCompleteRedirectAuthorizationResponse(rsp *http.Response) (*CompleteRe
 		}
 		response.Headers303 = &headers
 	case rsp.StatusCode == 400:
-		var headers CompleteRedirectAuthorizationResponse400Headers
+		var headers ReceiveAuthorizationCallbackResponse400Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23124,7 +23283,7 @@ func ParseCompleteRedirectAuthorizationResponse(rsp *http.Response) (*CompleteRe
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 422:
-		var headers CompleteRedirectAuthorizationResponse422Headers
+		var headers ReceiveAuthorizationCallbackResponse422Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23162,7 +23321,7 @@ func ParseCompleteRedirectAuthorizationResponse(rsp *http.Response) (*CompleteRe
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
-		var headers CompleteRedirectAuthorizationResponse429Headers
+		var headers ReceiveAuthorizationCallbackResponse429Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23207,7 +23366,7 @@ func ParseCompleteRedirectAuthorizationResponse(rsp *http.Response) (*CompleteRe
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
-		var headers CompleteRedirectAuthorizationResponse500Headers
+		var headers ReceiveAuthorizationCallbackResponse500Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23244,46 +23403,8 @@ func ParseCompleteRedirectAuthorizationResponse(rsp *http.Response) (*CompleteRe
 			headers.XRequestID = &value
 		}
 		response.Headers500 = &headers
-	case rsp.StatusCode == 502:
-		var headers CompleteRedirectAuthorizationResponse502Headers
-		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.AccessControlAllowOrigin = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitLimit = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitRemaining = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitReset = &value
-		}
-		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestID = &value
-		}
-		response.Headers502 = &headers
 	case rsp.StatusCode == 503:
-		var headers CompleteRedirectAuthorizationResponse503Headers
+		var headers ReceiveAuthorizationCallbackResponse503Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23327,58 +23448,20 @@ func ParseCompleteRedirectAuthorizationResponse(rsp *http.Response) (*CompleteRe
 			headers.XRequestID = &value
 		}
 		response.Headers503 = &headers
-	case rsp.StatusCode == 504:
-		var headers CompleteRedirectAuthorizationResponse504Headers
-		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.AccessControlAllowOrigin = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitLimit = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitRemaining = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitReset = &value
-		}
-		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestID = &value
-		}
-		response.Headers504 = &headers
 	}
 
 	return response, nil
 }
 
-// ParseCompleteLinkAuthorizationResponse parses an HTTP response from a CompleteLinkAuthorizationWithResponse call
-func ParseCompleteLinkAuthorizationResponse(rsp *http.Response) (*CompleteLinkAuthorizationResponse, error) {
+// ParseCompleteAuthorizationResponse parses an HTTP response from a CompleteAuthorizationWithResponse call
+func ParseCompleteAuthorizationResponse(rsp *http.Response) (*CompleteAuthorizationResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
 	defer func() { _ = rsp.Body.Close() }()
 	if err != nil {
 		return nil, err
 	}
 
-	response := &CompleteLinkAuthorizationResponse{
+	response := &CompleteAuthorizationResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
 	}
@@ -23479,7 +23562,7 @@ func ParseCompleteLinkAuthorizationResponse(rsp *http.Response) (*CompleteLinkAu
 
 	switch {
 	case rsp.StatusCode == 200:
-		var headers CompleteLinkAuthorizationResponse200Headers
+		var headers CompleteAuthorizationResponse200Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23524,7 +23607,7 @@ func ParseCompleteLinkAuthorizationResponse(rsp *http.Response) (*CompleteLinkAu
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 400:
-		var headers CompleteLinkAuthorizationResponse400Headers
+		var headers CompleteAuthorizationResponse400Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23562,7 +23645,7 @@ func ParseCompleteLinkAuthorizationResponse(rsp *http.Response) (*CompleteLinkAu
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
-		var headers CompleteLinkAuthorizationResponse401Headers
+		var headers CompleteAuthorizationResponse401Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23607,7 +23690,7 @@ func ParseCompleteLinkAuthorizationResponse(rsp *http.Response) (*CompleteLinkAu
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
-		var headers CompleteLinkAuthorizationResponse404Headers
+		var headers CompleteAuthorizationResponse404Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23645,7 +23728,7 @@ func ParseCompleteLinkAuthorizationResponse(rsp *http.Response) (*CompleteLinkAu
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
-		var headers CompleteLinkAuthorizationResponse409Headers
+		var headers CompleteAuthorizationResponse409Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23683,7 +23766,7 @@ func ParseCompleteLinkAuthorizationResponse(rsp *http.Response) (*CompleteLinkAu
 		}
 		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
-		var headers CompleteLinkAuthorizationResponse413Headers
+		var headers CompleteAuthorizationResponse413Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23721,7 +23804,7 @@ func ParseCompleteLinkAuthorizationResponse(rsp *http.Response) (*CompleteLinkAu
 		}
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
-		var headers CompleteLinkAuthorizationResponse415Headers
+		var headers CompleteAuthorizationResponse415Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23759,7 +23842,7 @@ func ParseCompleteLinkAuthorizationResponse(rsp *http.Response) (*CompleteLinkAu
 		}
 		response.Headers415 = &headers
 	case rsp.StatusCode == 422:
-		var headers CompleteLinkAuthorizationResponse422Headers
+		var headers CompleteAuthorizationResponse422Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23797,7 +23880,7 @@ func ParseCompleteLinkAuthorizationResponse(rsp *http.Response) (*CompleteLinkAu
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
-		var headers CompleteLinkAuthorizationResponse429Headers
+		var headers CompleteAuthorizationResponse429Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23842,7 +23925,7 @@ func ParseCompleteLinkAuthorizationResponse(rsp *http.Response) (*CompleteLinkAu
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
-		var headers CompleteLinkAuthorizationResponse500Headers
+		var headers CompleteAuthorizationResponse500Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23880,7 +23963,7 @@ func ParseCompleteLinkAuthorizationResponse(rsp *http.Response) (*CompleteLinkAu
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 502:
-		var headers CompleteLinkAuthorizationResponse502Headers
+		var headers CompleteAuthorizationResponse502Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23918,7 +24001,7 @@ func ParseCompleteLinkAuthorizationResponse(rsp *http.Response) (*CompleteLinkAu
 		}
 		response.Headers502 = &headers
 	case rsp.StatusCode == 503:
-		var headers CompleteLinkAuthorizationResponse503Headers
+		var headers CompleteAuthorizationResponse503Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23963,7 +24046,7 @@ func ParseCompleteLinkAuthorizationResponse(rsp *http.Response) (*CompleteLinkAu
 		}
 		response.Headers503 = &headers
 	case rsp.StatusCode == 504:
-		var headers CompleteLinkAuthorizationResponse504Headers
+		var headers CompleteAuthorizationResponse504Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
