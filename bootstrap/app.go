@@ -181,6 +181,7 @@ func buildIdentity(ctx context.Context, cfg Config, log *slog.Logger, o Override
 		Users:         store,
 		Sessions:      store,
 		OneTimeTokens: store,
+		Retention:     store,
 		Hasher:        hasher,
 		Tokens:        tokens,
 		Mailer:        mailer,

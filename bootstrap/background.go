@@ -27,6 +27,7 @@ const (
 	rescueStuckJobsAfter = 15 * time.Minute
 	jobPollInterval      = time.Second
 	idempotencyCleanup   = time.Hour
+	identityRetention    = time.Hour
 	// syncSchedulePass is how often the scheduler looks for providers due
 	// for a sync (SYNC_INTERVAL is how often each one is synced).
 	syncSchedulePass = time.Minute
@@ -37,6 +38,12 @@ const (
 type tokenRefreshPass struct{}
 
 func (tokenRefreshPass) Kind() string { return "token_refresh" }
+
+// identityRetentionPass deletes the sessions, one-time tokens and
+// never-verified accounts whose retention ended (identity.Service.PurgeExpired).
+type identityRetentionPass struct{}
+
+func (identityRetentionPass) Kind() string { return "identity_retention" }
 
 // idempotencyCleanupPass deletes the expired idempotency records.
 type idempotencyCleanupPass struct{}
@@ -86,6 +93,14 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 		jobs.Register(w, work.identity.DeliverVerification),
 		jobs.Register(w, work.identity.DeliverPasswordReset),
 		jobs.Register(w, work.identity.DeliverRegistrationAttempt),
+		jobs.Register(w, func(ctx context.Context, _ identityRetentionPass) error {
+			counts, err := work.identity.PurgeExpired(ctx)
+			if counts != (identityapp.RetentionCounts{}) {
+				log.InfoContext(ctx, "expired identity records deleted", "sessions", counts.Sessions,
+					"one_time_tokens", counts.OneTimeTokens, "unverified_users", counts.Users)
+			}
+			return err
+		}),
 		jobs.Register(w, work.engine.Run),
 		jobs.Register(w, func(ctx context.Context, _ datasyncapp.ScheduleJob) error {
 			begun, joined, err := work.scheduler.Pass(ctx)
@@ -111,6 +126,7 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 		Periodic: []jobs.Periodic{
 			{Interval: cfg.TokenRefreshInterval, Job: tokenRefreshPass{}},
 			{Interval: idempotencyCleanup, Job: idempotencyCleanupPass{}},
+			{Interval: identityRetention, Job: identityRetentionPass{}},
 			{Interval: syncSchedulePass, Job: datasyncapp.ScheduleJob{}},
 		},
 		Concurrency:          jobConcurrency,

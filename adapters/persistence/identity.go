@@ -289,6 +289,32 @@ func (s *IdentityStore) CountOneTimeTokens(ctx context.Context, userID uuid.UUID
 	return int(n), dbError("count one-time tokens of user "+userID.String(), err)
 }
 
+// PurgeExpired deletes, in one transaction, the never-verified users who
+// registered before c.UnverifiedCreatedBefore (their sessions and tokens go
+// with them, by the foreign keys), the sessions that expired or were revoked
+// before c.SessionsEndedBefore (with their refresh tokens), and the one-time
+// tokens that expired before c.TokensExpiredBefore.
+func (s *IdentityStore) PurgeExpired(ctx context.Context, c identityapp.RetentionCutoffs) (identityapp.RetentionCounts, error) {
+	var counts identityapp.RetentionCounts
+	err := s.db.inTx(ctx, "purge expired identity records", func(tx *gorm.DB) error {
+		// Stored times are whole microseconds, so "before t" is "before t
+		// rounded up to the microsecond".
+		users := tx.Where("email_verified_at IS NULL AND created_at < ?", ceilMicrosecond(c.UnverifiedCreatedBefore)).Delete(&userRow{})
+		if users.Error != nil {
+			return users.Error
+		}
+		ended := ceilMicrosecond(c.SessionsEndedBefore)
+		sessions := tx.Where("expires_at < ? OR revoked_at < ?", ended, ended).Delete(&sessionRow{})
+		if sessions.Error != nil {
+			return sessions.Error
+		}
+		tokens := tx.Where("expires_at < ?", ceilMicrosecond(c.TokensExpiredBefore)).Delete(&oneTimeTokenRow{})
+		counts = identityapp.RetentionCounts{Users: users.RowsAffected, Sessions: sessions.RowsAffected, OneTimeTokens: tokens.RowsAffected}
+		return tokens.Error
+	})
+	return counts, err
+}
+
 // ConsumeOneTimeToken loads the one-time token with hash and its user under their
 // row locks, calls fn with them and saves both, in one transaction. fn's error
 // rolls everything back and is returned as it is. An unknown digest is

@@ -138,6 +138,7 @@ func newHarnessWith(t *testing.T, cfg identityapp.Config) *harness {
 		Users:         h.store,
 		Sessions:      h.store,
 		OneTimeTokens: h.store,
+		Retention:     h.store,
 		Hasher:        h.hasher,
 		Tokens:        tokens,
 		Mailer:        h.mailer,

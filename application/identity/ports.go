@@ -114,3 +114,27 @@ type OneTimeTokens interface {
 	// after since, used or not.
 	CountOneTimeTokens(ctx context.Context, userID uuid.UUID, purpose identity.Purpose, since time.Time) (int, error)
 }
+
+// Retention deletes what is kept no longer (Service.PurgeExpired).
+type Retention interface {
+	// PurgeExpired deletes, in one transaction, the sessions (with their
+	// refresh tokens) that expired or were revoked before
+	// c.SessionsEndedBefore, the one-time tokens that expired before
+	// c.TokensExpiredBefore, and the users who never verified their email
+	// and registered before c.UnverifiedCreatedBefore (with all they own).
+	PurgeExpired(ctx context.Context, c RetentionCutoffs) (RetentionCounts, error)
+}
+
+// RetentionCutoffs are the instants before which Retention.PurgeExpired
+// deletes.
+type RetentionCutoffs struct {
+	SessionsEndedBefore     time.Time
+	TokensExpiredBefore     time.Time
+	UnverifiedCreatedBefore time.Time
+}
+
+// RetentionCounts is how many rows of each kind PurgeExpired deleted (users
+// count their own sessions and tokens nowhere else).
+type RetentionCounts struct {
+	Sessions, OneTimeTokens, Users int64
+}

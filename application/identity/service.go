@@ -36,6 +36,7 @@ type Deps struct {
 	Users         Users
 	Sessions      Sessions
 	OneTimeTokens OneTimeTokens
+	Retention     Retention
 	Hasher        PasswordHasher
 	Tokens        AccessTokens
 	Mailer        Mailer
@@ -49,6 +50,7 @@ type Service struct {
 	users         Users
 	sessions      Sessions
 	oneTimeTokens OneTimeTokens
+	retention     Retention
 	hasher        PasswordHasher
 	tokens        AccessTokens
 	mailer        Mailer
@@ -81,7 +83,7 @@ func NewService(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: prepare dummy hash: %w", err)
 	}
-	return &Service{users: deps.Users, sessions: deps.Sessions, oneTimeTokens: deps.OneTimeTokens, hasher: deps.Hasher,
+	return &Service{users: deps.Users, sessions: deps.Sessions, oneTimeTokens: deps.OneTimeTokens, retention: deps.Retention, hasher: deps.Hasher,
 		tokens: deps.Tokens, mailer: deps.Mailer, jobs: deps.Jobs, clock: deps.Clock, log: deps.Log, cfg: cfg, dummyHash: hash}, nil
 }
 

@@ -1066,3 +1066,41 @@ func TestVerificationMailCarriesNoUserText(t *testing.T) {
 		t.Fatalf("verification mail %+v carries the user's name", msgs)
 	}
 }
+
+// Hardening item 12: the retention job deletes a never-verified account once
+// UnverifiedAccountRetention has passed since it registered, and ended
+// sessions once SessionRetention has passed since they ended; a verified
+// account and its live session stay.
+func TestRetentionDeletesNeverVerifiedAccountsAndEndedSessionsAfterTheirTime(t *testing.T) {
+	h := newHarness(t)
+	stale, _ := h.register("stale@example.com", alicePassword, "Stale")
+	alice, token := h.register("alice@example.com", alicePassword, "Alice")
+	if _, err := h.svc.VerifyEmail(h.ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	old := h.login("alice@example.com", alicePassword)
+	if err := h.svc.Logout(h.ctx, h.principal(old)); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(identityapp.UnverifiedAccountRetention - time.Second)
+	// The verification tokens (expired after a day) are long past their week.
+	if counts, err := h.svc.PurgeExpired(h.ctx); err != nil || counts != (identityapp.RetentionCounts{OneTimeTokens: 2}) {
+		t.Fatalf("PurgeExpired a second early: %+v, %v; want only the two expired verification tokens deleted", counts, err)
+	}
+	live := h.login("alice@example.com", alicePassword)
+	h.clock.Advance(2 * time.Second)
+	counts, err := h.svc.PurgeExpired(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.Users != 1 || counts.Sessions != 1 {
+		t.Errorf("counts = %+v, want the never-verified user and the logged-out session", counts)
+	}
+	if _, err := h.store.UserByID(h.ctx, stale.ID()); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("never-verified account after its retention: %v, want deleted", err)
+	}
+	if _, err := h.store.UserByID(h.ctx, alice.ID()); err != nil {
+		t.Errorf("verified account: %v, want kept", err)
+	}
+	h.principal(live)
+}

@@ -21,11 +21,12 @@ import (
 	"github.com/dashtam/dashtam/domain/identity"
 )
 
-// Store is what the suite tests: the three identity storage ports in one value.
+// Store is what the suite tests: the identity storage ports in one value.
 type Store interface {
 	identityapp.Users
 	identityapp.Sessions
 	identityapp.OneTimeTokens
+	identityapp.Retention
 }
 
 // base is the suite's clock: a fixed instant, in UTC, with a sub-second part that
@@ -55,6 +56,7 @@ var tests = []struct {
 	{"created user can be read by id and by email", createdUserReadsBackByIDAndEmail},
 	{"taken email is ErrEmailTaken and nothing of the losing create is stored", takenEmailStoresNothingOfTheLosingCreate},
 	{"unknown ids are ErrNotFound and closures are not called", unknownIDsAreNotFound},
+	{"PurgeExpired deletes ended sessions, expired one-time tokens and never-verified accounts past their cutoffs, and nothing else", purgeDeletesOnlyWhatEnded},
 	{"session or one-time token of an unknown user is ErrNotFound", sessionOrTokenOfUnknownUserIsNotFound},
 	{"VoidOneTimeTokens uses up the user's unused tokens of that purpose, and no other", voidUsesUpOnlyTheUsersUnusedTokensOfThePurpose},
 	{"CountOneTimeTokens counts the user's tokens of a purpose created from a time on, used or not", countCountsTheUsersTokensOfAPurposeSince},
@@ -963,4 +965,84 @@ func fmtFields(vs ...any) string {
 		}
 	}
 	return strings.Join(parts, " | ")
+}
+
+func purgeDeletesOnlyWhatEnded(t *testing.T, st Store) {
+	cutoff := base.Add(60 * 24 * time.Hour)
+	// Users: verified long ago (kept), never verified long ago (deleted, with
+	// its session and token), never verified just before the cutoff's edge
+	// (kept: registered after it).
+	verified, _, verifiedToken := createUser(t, st, "verified@example.com")
+	if err := st.UpdateUser(t.Context(), verified.ID(), func(u *identity.User) error { u.VerifyEmail(base); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	stale, _, staleToken := createUser(t, st, "stale@example.com")
+	staleSession := identity.NewSession(newID(t), stale.ID(), "ua", "ip", cutoff.Add(-time.Hour), ttl)
+	createSession(t, st, staleSession)
+	recent, err := identity.NewUser(newID(t), mustEmail(t, "recent@example.com"), "Ada", "hash", cutoff.Add(time.Microsecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateUser(t.Context(), recent, identityapp.VerificationMail{UserID: recent.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	// Sessions of the verified user: expired before the cutoff (deleted),
+	// revoked before it (deleted), expiring at the cutoff's microsecond
+	// (kept: not before it), live (kept).
+	expired := identity.NewSession(newID(t), verified.ID(), "ua", "ip", cutoff.Add(-2*ttl), ttl)
+	revoked := identity.NewSession(newID(t), verified.ID(), "ua", "ip", cutoff.Add(-2*ttl), 100*ttl)
+	edge := identity.NewSession(newID(t), verified.ID(), "ua", "ip", cutoff.Add(-ttl), ttl)
+	live := identity.NewSession(newID(t), verified.ID(), "ua", "ip", cutoff, ttl)
+	for _, s := range []*identity.Session{expired, revoked, edge, live} {
+		createSession(t, st, s)
+	}
+	if err := st.UpdateSession(t.Context(), revoked.ID(), func(s *identity.Session) error {
+		s.Revoke(cutoff.Add(-time.Minute), identity.RevokedLogout)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A reset token that expires after the token cutoff (kept).
+	_, freshToken := identity.NewOpaqueToken()
+	if err := st.CreateOneTimeToken(t.Context(), identity.NewOneTimeToken(freshToken, verified.ID(), identity.PurposePasswordReset, cutoff)); err != nil {
+		t.Fatal(err)
+	}
+
+	counts, err := st.PurgeExpired(t.Context(), identityapp.RetentionCutoffs{
+		SessionsEndedBefore: cutoff, TokensExpiredBefore: cutoff, UnverifiedCreatedBefore: cutoff,
+	})
+	if err != nil {
+		t.Fatalf("PurgeExpired: %v", err)
+	}
+	// The verified user's verification token, made at base, expired long
+	// before the cutoff; the stale user's went with the user.
+	if want := (identityapp.RetentionCounts{Users: 1, Sessions: 2, OneTimeTokens: 1}); counts != want {
+		t.Errorf("counts = %+v, want %+v", counts, want)
+	}
+	for name, id := range map[string]uuid.UUID{"verified user": verified.ID(), "recent unverified user": recent.ID()} {
+		if _, err := st.UserByID(t.Context(), id); err != nil {
+			t.Errorf("%s: %v, want kept", name, err)
+		}
+	}
+	if _, err := st.UserByID(t.Context(), stale.ID()); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("never-verified user past the cutoff: %v, want deleted", err)
+	}
+	for name, s := range map[string]*identity.Session{"expired": expired, "revoked": revoked, "stale user's": staleSession} {
+		if _, err := st.SessionByID(t.Context(), s.ID()); !errors.Is(err, domain.ErrNotFound) {
+			t.Errorf("%s session: %v, want deleted", name, err)
+		}
+	}
+	for name, s := range map[string]*identity.Session{"edge": edge, "live": live} {
+		if _, err := st.SessionByID(t.Context(), s.ID()); err != nil {
+			t.Errorf("%s session: %v, want kept", name, err)
+		}
+	}
+	for name, h := range map[string]identity.TokenHash{"verified user's old": verifiedToken, "stale user's": staleToken} {
+		if _, err := peekOneTimeToken(t, st, h); !errors.Is(err, identity.ErrInvalidOneTimeToken) {
+			t.Errorf("%s token: %v, want deleted", name, err)
+		}
+	}
+	if _, err := peekOneTimeToken(t, st, freshToken); err != nil {
+		t.Errorf("fresh token: %v, want kept", err)
+	}
 }

@@ -24,6 +24,7 @@ var (
 	_ identityapp.Users         = (*IdentityStore)(nil)
 	_ identityapp.Sessions      = (*IdentityStore)(nil)
 	_ identityapp.OneTimeTokens = (*IdentityStore)(nil)
+	_ identityapp.Retention     = (*IdentityStore)(nil)
 )
 
 // IdentityStore is an in-memory implementation of the identity application's
@@ -316,6 +317,46 @@ func (m *IdentityStore) VoidOneTimeTokens(_ context.Context, userID uuid.UUID, p
 		}
 	}
 	return nil
+}
+
+// PurgeExpired deletes what ended before the cutoffs; see
+// persistence.IdentityStore.PurgeExpired.
+func (m *IdentityStore) PurgeExpired(_ context.Context, c identityapp.RetentionCutoffs) (identityapp.RetentionCounts, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var counts identityapp.RetentionCounts
+	for id, u := range m.users {
+		if !u.IsEmailVerified() && u.CreatedAt().Before(c.UnverifiedCreatedBefore) {
+			delete(m.users, id)
+			counts.Users++
+		}
+	}
+	for id, s := range m.sessions {
+		_, owned := m.users[s.UserID()]
+		ended := s.ExpiresAt().Before(c.SessionsEndedBefore) ||
+			(!s.RevokedAt().IsZero() && s.RevokedAt().Before(c.SessionsEndedBefore))
+		if !owned || ended {
+			delete(m.sessions, id)
+			if owned {
+				counts.Sessions++
+			}
+		}
+	}
+	for hash, t := range m.refresh {
+		if _, ok := m.sessions[t.SessionID()]; !ok {
+			delete(m.refresh, hash)
+		}
+	}
+	for hash, t := range m.oneTime {
+		_, owned := m.users[t.UserID()]
+		if !owned || t.ExpiresAt().Before(c.TokensExpiredBefore) {
+			delete(m.oneTime, hash)
+			if owned {
+				counts.OneTimeTokens++
+			}
+		}
+	}
+	return counts, nil
 }
 
 // CountOneTimeTokens counts the user's tokens for purpose created at or after
