@@ -231,10 +231,11 @@ func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *per
 	providerStore := persistence.NewProviderStore(db)
 	syncStore := persistence.NewSyncStore(db, queue)
 	// A grant begins the provider's first sync in its own transaction.
+	// A revocation the institution cannot take now is kept for a job.
 	authorizations := persistence.NewAuthorizationStore(db, cipher, persistence.WithFirstSync(syncStore,
 		func(providerID uuid.UUID, now time.Time) (*datasync.Sync, jobsapp.Job) {
 			return datasyncapp.FirstSync(providerID, now)
-		}))
+		}), persistence.WithSetAside(queue))
 	providers := providersapp.NewService(providerStore, authorizations, store, registry, clk, log)
 	connections := providersapp.NewConnections(providerStore, authorizations, store, registry, clk, providersapp.ConnectionsConfig{
 		RefreshWindow: cfg.TokenRefreshWindow,

@@ -101,6 +101,7 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 			}
 			return err
 		}),
+		jobs.Register(w, work.connections.RevokeSetAside),
 		jobs.Register(w, work.engine.Run),
 		jobs.Register(w, func(ctx context.Context, _ datasyncapp.ScheduleJob) error {
 			begun, joined, err := work.scheduler.Pass(ctx)

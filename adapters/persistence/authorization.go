@@ -42,6 +42,9 @@ type AuthorizationStore struct {
 	// first sync in the transaction that saves its grant.
 	syncs     *SyncStore
 	firstSync FirstSync
+	// setAsideQueue, when set (WithSetAside), enqueues the jobs that revoke
+	// set-aside credentials at their institution.
+	setAsideQueue JobQueue
 }
 
 // AuthorizationOption configures an AuthorizationStore.
@@ -139,6 +142,11 @@ func (s *AuthorizationStore) UpdateAuthorization(ctx context.Context, providerID
 			}
 			if !wasActive && savedA.Status() == provider.AuthorizationActive {
 				if err := s.beginFirstSync(ctx, tx, savedA); err != nil {
+					return err
+				}
+			}
+			if creds := next.SetAside(); !creds.IsZero() {
+				if err := s.keepSetAside(ctx, tx, p, creds, next.Snapshot().UpdatedAt); err != nil {
 					return err
 				}
 			}

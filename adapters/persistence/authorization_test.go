@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +19,8 @@ import (
 
 	"github.com/dashtam/dashtam/adapters/persistence"
 	"github.com/dashtam/dashtam/adapters/vault"
+	jobsapp "github.com/dashtam/dashtam/application/jobs"
+	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/provider"
 	"github.com/dashtam/dashtam/test/contract/authorizationcontract"
@@ -567,4 +572,88 @@ func rawRow(t *testing.T, db *persistence.DB, providerID uuid.UUID) map[string][
 		t.Fatal(err)
 	}
 	return out
+}
+
+// recordingJobs records the jobs enqueued, as the engine would insert them in
+// the transaction (a rolled-back transaction's jobs stay recorded: the tests
+// look at them only after a commit).
+type recordingJobs struct {
+	mu   sync.Mutex
+	jobs []jobsapp.Job
+}
+
+func (q *recordingJobs) EnqueueTx(_ context.Context, _ *sql.Tx, job jobsapp.Job) (bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.jobs = append(q.jobs, job)
+	return false, nil
+}
+
+// Hardening item 3, in the store: a revocation that sets its credentials
+// aside wipes them from the authorization and keeps them, encrypted and bound
+// to their row, with the job that revokes them at the institution; forgotten,
+// they are gone. A job that cannot be enqueued rolls the revocation back.
+func TestSetAsideCredentialsAreKeptEncryptedWithTheirJobAndForgotten(t *testing.T) {
+	for name, open := range dialects {
+		t.Run(name, func(t *testing.T) {
+			if name == "postgres" {
+				dbtest.PostgresURL(t)
+			}
+			db := open(t)
+			queue := &recordingJobs{}
+			ring := newKeyring(t, newKey(t, "k1"))
+			st := persistence.NewAuthorizationStore(db, ring, persistence.WithSetAside(queue))
+			p := newStoredProvider(t, db)
+			creds := secretCredentials(p)
+			put(t, st, granted(p, creds))
+			revokeLater := func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+				a.RevokeLater(time.Now())
+				p.FollowAuthorization(a, time.Now())
+				return a, nil
+			}
+
+			failing := persistence.NewAuthorizationStore(db, ring, persistence.WithSetAside(failingJobs{}))
+			if _, _, err := failing.UpdateAuthorization(t.Context(), p.ID(), revokeLater); !errors.Is(err, errEnqueue) {
+				t.Fatalf("revocation with a failing queue: %v, want the queue's error", err)
+			}
+			if a, err := st.AuthorizationByProvider(t.Context(), p.ID()); err != nil || !a.IsAuthorized() {
+				t.Fatalf("after the failed revocation: %v, %v; want the grant kept", a, err)
+			}
+
+			if _, _, err := st.UpdateAuthorization(t.Context(), p.ID(), revokeLater); err != nil {
+				t.Fatalf("UpdateAuthorization: %v", err)
+			}
+			if a, err := st.AuthorizationByProvider(t.Context(), p.ID()); err != nil || !a.Credentials().IsZero() || a.Status() != provider.AuthorizationRevoked {
+				t.Fatalf("after the revocation: %+v, %v; want revoked with no credentials", a, err)
+			}
+			if len(queue.jobs) != 1 {
+				t.Fatalf("jobs enqueued: %v, want one RevokeJob", queue.jobs)
+			}
+			job, ok := queue.jobs[0].(providersapp.RevokeJob)
+			if !ok {
+				t.Fatalf("enqueued %T, want a RevokeJob", queue.jobs[0])
+			}
+			var ct []byte
+			if err := db.Gorm.Raw("SELECT credentials_ct FROM set_aside_credentials WHERE id = ?", job.SetAsideID).Row().Scan(&ct); err != nil {
+				t.Fatalf("the set-aside row: %v", err)
+			}
+			if bytes.Contains(ct, []byte(creds.AccessToken)) || bytes.Contains(ct, []byte(creds.RefreshToken)) {
+				t.Error("the set-aside row holds a token in clear")
+			}
+			sa, err := st.SetAsideCredentials(t.Context(), job.SetAsideID)
+			if err != nil {
+				t.Fatalf("SetAsideCredentials: %v", err)
+			}
+			if sa.ProviderKey != p.Key() || sa.Credentials.AccessToken != creds.AccessToken || sa.Credentials.RefreshToken != creds.RefreshToken ||
+				sa.Credentials.ExternalID != creds.ExternalID || !slices.Equal(sa.Credentials.Scopes, creds.Scopes) {
+				t.Errorf("set aside %+v, want the grant's credentials of type %s", sa, p.Key())
+			}
+			if err := st.ForgetSetAside(t.Context(), job.SetAsideID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.SetAsideCredentials(t.Context(), job.SetAsideID); !errors.Is(err, domain.ErrNotFound) {
+				t.Errorf("after ForgetSetAside: %v, want ErrNotFound", err)
+			}
+		})
+	}
 }

@@ -2,7 +2,9 @@ package providers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 
 	"github.com/google/uuid"
@@ -36,6 +38,28 @@ func ownedProvider(ctx context.Context, repo Repository, userID, id uuid.UUID) (
 		return nil, notFound(id)
 	}
 	return p, nil
+}
+
+// revokeNowOrLater ends a's grant at p's institution now if it can, and
+// reports whether it must be done later instead: the institution is down or
+// slow, or p's type is no longer configured here (hardening item 3). The
+// caller then revokes locally with provider.Authorization.RevokeLater, which
+// sets the credentials aside for a RevokeJob. An institution that refuses the
+// revocation (the grant is already gone there) leaves nothing to do.
+func revokeNowOrLater(ctx context.Context, registry *Registry, p *provider.Provider, a *provider.Authorization, log *slog.Logger) (later bool) {
+	err := revokeAtInstitution(ctx, registry, p, a)
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, domain.ErrProviderUnavailable) || errors.Is(err, domain.ErrProviderTimeout):
+		log.WarnContext(ctx, "revocation at the institution deferred to a job", "provider_id", p.ID().String(),
+			"provider_key", p.Key(), "error", err.Error())
+		return true
+	default:
+		log.WarnContext(ctx, "the institution refused the revocation; revoking here only", "provider_id", p.ID().String(),
+			"provider_key", p.Key(), "error", err.Error())
+		return false
+	}
 }
 
 // revokeAtInstitution ends a's grant at p's institution. Holding no

@@ -545,17 +545,49 @@ func (c *Connections) Revoke(ctx context.Context, userID, providerID uuid.UUID) 
 	if err != nil {
 		return err
 	}
-	if err := revokeAtInstitution(ctx, c.registry, p, a); err != nil {
-		return err
-	}
+	later := revokeNowOrLater(ctx, c.registry, p, a, c.log)
 	_, _, err = c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
 		if a == nil {
 			return nil, notFound(providerID)
 		}
 		now := c.clock.Now()
-		a.Revoke(now)
+		if later {
+			a.RevokeLater(now)
+		} else {
+			a.Revoke(now)
+		}
 		p.FollowAuthorization(a, now)
 		return a, nil
 	})
 	return err
+}
+
+// RevokeSetAside revokes at their institution the credentials a revocation
+// set aside (RevokeJob), then forgets them. While the institution is down, or
+// its provider type not configured here, the job fails and is retried with
+// backoff; an institution that refuses (the grant is gone there already)
+// leaves nothing to do.
+func (c *Connections) RevokeSetAside(ctx context.Context, job RevokeJob) error {
+	sa, err := c.store.SetAsideCredentials(ctx, job.SetAsideID)
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil // revoked and forgotten by an earlier run
+	}
+	if err != nil {
+		return err
+	}
+	conn, ok := c.registry.Connector(sa.ProviderKey)
+	if !ok {
+		return fmt.Errorf("revoke set-aside credentials: provider type %q is not offered by this instance: %w",
+			sa.ProviderKey, domain.ErrProviderUnavailable)
+	}
+	switch err := conn.Revoke(ctx, sa.Credentials); {
+	case errors.Is(err, domain.ErrProviderUnavailable) || errors.Is(err, domain.ErrProviderTimeout):
+		return err
+	case err != nil:
+		c.log.WarnContext(ctx, "the institution refused a deferred revocation; forgetting it", "provider_key", sa.ProviderKey,
+			"error", err.Error())
+	default:
+		c.log.InfoContext(ctx, "deferred revocation done at the institution", "provider_key", sa.ProviderKey)
+	}
+	return c.store.ForgetSetAside(ctx, sa.ID)
 }

@@ -1055,16 +1055,39 @@ func TestRevokeEndsTheGrantAtTheInstitutionAndLocally(t *testing.T) {
 	}
 }
 
-func TestRevokeKeepsEverythingWhenTheInstitutionFails(t *testing.T) {
+// Hardening item 3: revoking always succeeds here. With the institution down,
+// the grant is revoked and its tokens wiped at once, and a job revokes the
+// credentials at the institution once it is back.
+func TestLocalRevocationAlwaysSucceedsAndAJobRevokesAtTheInstitutionLater(t *testing.T) {
 	h := newHarness(t)
 	user := h.verifiedUser()
 	p := h.authorized(user, bankKey, "My Bank")
-	before := h.authorization(p.ID()).Snapshot()
+	granted := h.authorization(p.ID()).Credentials()
 	h.bank.onRevoke(call[struct{}]{err: errInstitutionDown})
-	mustBe(t, "Revoke", h.conns.Revoke(h.ctx, user, p.ID()), domain.ErrProviderUnavailable)
-	h.unchangedAuthorization("a failed revoke", p.ID(), before)
-	if got := h.provider(p.ID()); got.Snapshot() != p.Snapshot() {
-		t.Errorf("provider changed to %+v", got.Snapshot())
+	if err := h.conns.Revoke(h.ctx, user, p.ID()); err != nil {
+		t.Fatalf("Revoke with the institution down: %v, want it done here", err)
+	}
+	a := h.authorization(p.ID())
+	if a.Status() != provider.AuthorizationRevoked || !a.Credentials().IsZero() || h.provider(p.ID()).Status() != provider.StatusRevoked {
+		t.Fatalf("after Revoke: %v with %+v, provider %v; want revoked, tokens wiped", a.Status(), a.Credentials(), h.provider(p.ID()).Status())
+	}
+	job := h.revokeJob()
+
+	h.bank.onRevoke(call[struct{}]{err: errInstitutionDown})
+	mustBe(t, "the job while the institution is down", h.conns.RevokeSetAside(h.ctx, job), domain.ErrProviderUnavailable)
+	if err := h.conns.RevokeSetAside(h.ctx, job); err != nil {
+		t.Fatalf("the job once the institution is back: %v", err)
+	}
+	// The first revoke was the failed call from Revoke itself, the second the
+	// job's failed try.
+	if got := h.bank.revokes(); len(got) != 3 || !reflect.DeepEqual(got[2], granted) {
+		t.Errorf("institution revokes %+v, want the grant's credentials revoked by the job", got)
+	}
+	if _, err := h.auths.SetAsideCredentials(h.ctx, job.SetAsideID); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("the set-aside credentials after the revocation: %v, want forgotten", err)
+	}
+	if err := h.conns.RevokeSetAside(h.ctx, job); err != nil {
+		t.Errorf("the job run again: %v, want nothing to do", err)
 	}
 }
 

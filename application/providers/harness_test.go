@@ -246,6 +246,7 @@ type harness struct {
 	users     *memory.IdentityStore
 	providers *memory.ProviderStore
 	auths     *authorizationReads
+	jobs      *memory.JobQueue
 	bank      *fakeConnector // redirect flow, refreshable
 	linked    *fakeConnector // link-token flow, no refresh
 	svc       *providersapp.Service
@@ -267,7 +268,8 @@ func newHarness(t *testing.T) *harness {
 		providers: memory.NewProviderStore(),
 		logs:      &testlog.Buffer{},
 	}
-	h.auths = &authorizationReads{AuthorizationStore: memory.NewAuthorizationStore(h.providers)}
+	h.jobs = &memory.JobQueue{}
+	h.auths = &authorizationReads{AuthorizationStore: memory.NewAuthorizationStore(h.providers).SetAsideOn(h.jobs)}
 	h.bank = newFakeConnector(providersapp.ProviderType{Key: bankKey, Name: "Bank", Flow: providersapp.FlowRedirect,
 		Capabilities: []string{"accounts"}, CanRefresh: true}, h.clock)
 	h.linked = newFakeConnector(providersapp.ProviderType{Key: linkKey, Name: "Linked", Flow: providersapp.FlowLinkToken,
@@ -448,4 +450,18 @@ func (f *fakeConnector) Holdings(context.Context, provider.Credentials) (provide
 
 func (f *fakeConnector) Transactions(context.Context, provider.Credentials, []byte) (providersapp.TransactionPage, error) {
 	return providersapp.TransactionPage{}, nil
+}
+
+// revokeJob takes the one job queued, which must be a RevokeJob.
+func (h *harness) revokeJob() providersapp.RevokeJob {
+	h.t.Helper()
+	queued := h.jobs.Take()
+	if len(queued) != 1 {
+		h.t.Fatalf("%d jobs queued, want one RevokeJob", len(queued))
+	}
+	job, ok := queued[0].(providersapp.RevokeJob)
+	if !ok {
+		h.t.Fatalf("queued %T, want a RevokeJob", queued[0])
+	}
+	return job
 }

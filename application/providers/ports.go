@@ -80,4 +80,32 @@ type Authorizations interface {
 	// before dueBefore and whose lease is free or ran out. Rows another instance is
 	// claiming at the same moment are skipped, never waited for.
 	ClaimDueRefreshes(ctx context.Context, owner uuid.UUID, now, dueBefore, until time.Time, limit int) ([]*provider.Authorization, error)
+	// UpdateAuthorization also keeps what a revocation set aside: when the
+	// saved authorization holds credentials set aside
+	// (provider.Authorization.RevokeLater), the store keeps them, encrypted,
+	// and enqueues a RevokeJob naming them, in the same transaction.
+	//
+	// SetAsideCredentials returns the credentials a RevokeJob names, or
+	// domain.ErrNotFound once they were forgotten.
+	SetAsideCredentials(ctx context.Context, id uuid.UUID) (SetAside, error)
+	// ForgetSetAside deletes the credentials once revoked at the institution.
+	ForgetSetAside(ctx context.Context, id uuid.UUID) error
 }
+
+// SetAside is a grant revoked here whose revocation at the institution is
+// still to be done (provider.Authorization.RevokeLater).
+type SetAside struct {
+	ID          uuid.UUID
+	ProviderKey string
+	Credentials provider.Credentials
+}
+
+// RevokeJob is the job that revokes set-aside credentials at their
+// institution (Connections.RevokeSetAside). It names the stored credentials,
+// never carries them.
+type RevokeJob struct {
+	SetAsideID uuid.UUID `json:"set_aside_id"`
+}
+
+// Kind names the job's worker.
+func (RevokeJob) Kind() string { return "institution_revoke" }

@@ -164,8 +164,26 @@ func (s *Service) Delete(ctx context.Context, userID, id uuid.UUID, pre Precondi
 		s.log.ErrorContext(ctx, "deleting a provider whose authorization cannot be read",
 			"provider_id", id.String(), "error", err.Error())
 	default:
-		if err := revokeAtInstitution(ctx, s.registry, p, a); err != nil {
-			return err
+		if revokeNowOrLater(ctx, s.registry, p, a, s.log) {
+			// Revoke here first, setting the credentials aside for the job
+			// that revokes them at the institution, then delete: the
+			// provider's version moves, so the delete checks the new one.
+			saved, _, err := s.authorizations.UpdateAuthorization(ctx, id, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+				if a == nil {
+					return nil, nil
+				}
+				if err := pre.check(p); err != nil {
+					return nil, err
+				}
+				now := s.clock.Now()
+				a.RevokeLater(now)
+				p.FollowAuthorization(a, now)
+				return a, nil
+			})
+			if err != nil {
+				return err
+			}
+			pre = Precondition{saved.Version()}
 		}
 	}
 	return s.repo.DeleteProvider(ctx, id, func(p *provider.Provider) error {

@@ -3,6 +3,7 @@ package providers_test
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -389,20 +390,55 @@ func TestDeleteWithoutCredentialsCallsNoInstitution(t *testing.T) {
 	}
 }
 
-func TestDeleteKeepsEverythingWhenTheInstitutionRevokeFails(t *testing.T) {
-	h := newHarness(t)
-	user := h.verifiedUser()
-	p := h.authorized(user, bankKey, "My Bank")
-	before := h.authorization(p.ID()).Snapshot()
-	h.bank.onRevoke(call[struct{}]{err: errInstitutionDown})
-	err := h.svc.Delete(h.ctx, user, p.ID(), nil)
-	mustBe(t, "Delete", err, domain.ErrProviderUnavailable)
-	if got := h.provider(p.ID()); got.Snapshot() != p.Snapshot() {
-		t.Errorf("provider changed to %+v", got.Snapshot())
-	}
-	if got := h.authorization(p.ID()).Snapshot(); !reflect.DeepEqual(got, before) {
-		t.Errorf("authorization changed:\n got %+v\nwant %+v", got, before)
-	}
+// Hardening item 3: deleting always succeeds here. With the institution down,
+// or its provider type no longer configured, the provider is deleted at once
+// and a job revokes its credentials at the institution when it can.
+func TestLocalDeletionAlwaysSucceedsAndAJobRevokesAtTheInstitutionLater(t *testing.T) {
+	t.Run("institution down", func(t *testing.T) {
+		h := newHarness(t)
+		user := h.verifiedUser()
+		p := h.authorized(user, bankKey, "My Bank")
+		granted := h.authorization(p.ID()).Credentials()
+		h.bank.onRevoke(call[struct{}]{err: errInstitutionDown})
+		if err := h.svc.Delete(h.ctx, user, p.ID(), providersapp.Precondition{p.Version()}); err != nil {
+			t.Fatalf("Delete with the institution down: %v, want it done here", err)
+		}
+		if _, err := h.providers.ProviderByID(h.ctx, p.ID()); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("provider after Delete: %v, want deleted", err)
+		}
+		if err := h.conns.RevokeSetAside(h.ctx, h.revokeJob()); err != nil {
+			t.Fatalf("the job: %v", err)
+		}
+		if got := h.bank.revokes(); len(got) != 2 || !reflect.DeepEqual(got[1], granted) {
+			t.Errorf("institution revokes %+v, want the grant's credentials revoked by the job", got)
+		}
+	})
+	t.Run("provider type no longer configured", func(t *testing.T) {
+		h := newHarness(t)
+		user := h.verifiedUser()
+		p := h.authorized(user, bankKey, "My Bank")
+		onlyLinked, err := providersapp.NewRegistry(h.linked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := slog.New(slog.NewTextHandler(h.logs, nil))
+		svc := providersapp.NewService(h.providers, h.auths, h.users, onlyLinked, h.clock, log)
+		if err := svc.Delete(h.ctx, user, p.ID(), nil); err != nil {
+			t.Fatalf("Delete of an unconfigured type: %v, want it done here", err)
+		}
+		if _, err := h.providers.ProviderByID(h.ctx, p.ID()); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("provider after Delete: %v, want deleted", err)
+		}
+		job := h.revokeJob()
+		conns := providersapp.NewConnections(h.providers, h.auths, h.users, onlyLinked, h.clock, providersapp.ConnectionsConfig{}, log)
+		mustBe(t, "the job while the type is not configured", conns.RevokeSetAside(h.ctx, job), domain.ErrProviderUnavailable)
+		if err := h.conns.RevokeSetAside(h.ctx, job); err != nil { // configured again
+			t.Fatalf("the job once the type is configured: %v", err)
+		}
+		if n := len(h.bank.revokes()); n != 1 {
+			t.Errorf("institution revokes: %d, want the job's one", n)
+		}
+	})
 }
 
 func TestDeleteWithAStalePreconditionRevokesAndDeletesNothing(t *testing.T) {

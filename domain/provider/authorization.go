@@ -139,6 +139,11 @@ type Authorization struct {
 
 	createdAt time.Time
 	updatedAt time.Time
+
+	// setAside holds the credentials RevokeLater wiped, for the store to keep
+	// (encrypted) until they are revoked at the institution. It is not part of
+	// the snapshot: it lives from RevokeLater to the save that takes it.
+	setAside Credentials
 }
 
 // NewAuthorization starts the authorization of a provider with its first attempt.
@@ -397,6 +402,22 @@ func (a *Authorization) Revoke(now time.Time) {
 	a.leaseOwner, a.leaseUntil = uuid.Nil, time.Time{}
 	a.updatedAt = now
 }
+
+// RevokeLater revokes the authorization here, as Revoke does, when its
+// institution cannot be told now (it is down, or its provider type is no
+// longer configured): the credentials are wiped from the authorization but set
+// aside (SetAside), so that the store keeps them, encrypted, for a job that
+// revokes them at the institution once it can.
+func (a *Authorization) RevokeLater(now time.Time) {
+	if !a.creds.IsZero() {
+		a.setAside = a.creds
+	}
+	a.Revoke(now)
+}
+
+// SetAside returns the credentials RevokeLater wiped, which are still to be
+// revoked at the institution (zero when there are none).
+func (a *Authorization) SetAside() Credentials { return a.setAside }
 
 // RefreshDue reports whether the credentials should be refreshed at now: they
 // can be, and the access token expires within window, but not before half its

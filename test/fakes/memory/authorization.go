@@ -39,12 +39,62 @@ type AuthorizationStore struct {
 	// update stores a grant, before anything is stored; its error aborts the
 	// update.
 	onGrant func(providerID uuid.UUID, now time.Time) error
+	// setAside holds revoked credentials still to be revoked at their
+	// institution, and queue gets their RevokeJobs (SetAsideOn).
+	setAside map[uuid.UUID]providersapp.SetAside
+	queue    *JobQueue
+}
+
+// SetAsideOn makes the store keep the credentials a revocation set aside, as
+// the SQL store's WithSetAside does, enqueueing their RevokeJobs on q. It
+// returns m.
+func (m *AuthorizationStore) SetAsideOn(q *JobQueue) *AuthorizationStore {
+	m.providers.mu.Lock()
+	defer m.providers.mu.Unlock()
+	m.queue = q
+	return m
+}
+
+// SetAsideCredentials returns the set-aside credentials with id, or
+// domain.ErrNotFound.
+func (m *AuthorizationStore) SetAsideCredentials(_ context.Context, id uuid.UUID) (providersapp.SetAside, error) {
+	m.providers.mu.Lock()
+	defer m.providers.mu.Unlock()
+	sa, ok := m.setAside[id]
+	if !ok {
+		return providersapp.SetAside{}, fmt.Errorf("set-aside credentials %s: %w", id, domain.ErrNotFound)
+	}
+	return sa, nil
+}
+
+// ForgetSetAside deletes the set-aside credentials with id.
+func (m *AuthorizationStore) ForgetSetAside(_ context.Context, id uuid.UUID) error {
+	m.providers.mu.Lock()
+	defer m.providers.mu.Unlock()
+	delete(m.setAside, id)
+	return nil
+}
+
+// keepSetAside keeps creds, set aside by p's revocation, and enqueues their
+// RevokeJob. The caller holds the lock.
+func (m *AuthorizationStore) keepSetAside(ctx context.Context, p *provider.Provider, creds provider.Credentials) error {
+	if m.queue == nil {
+		return fmt.Errorf("credentials of provider %s were set aside, but the store has no job queue to revoke them", p.ID())
+	}
+	id := uuid.New()
+	if _, err := m.queue.Enqueue(ctx, providersapp.RevokeJob{SetAsideID: id}); err != nil {
+		return err
+	}
+	creds.Scopes = slices.Clone(creds.Scopes)
+	m.setAside[id] = providersapp.SetAside{ID: id, ProviderKey: p.Key(), Credentials: creds}
+	return nil
 }
 
 // NewAuthorizationStore returns an empty store of the authorizations of
 // providers' providers. Deleting a provider there deletes its authorization.
 func NewAuthorizationStore(providers *ProviderStore) *AuthorizationStore {
-	return &AuthorizationStore{providers: providers, auths: map[uuid.UUID]provider.AuthorizationSnapshot{}}
+	return &AuthorizationStore{providers: providers, auths: map[uuid.UUID]provider.AuthorizationSnapshot{},
+		setAside: map[uuid.UUID]providersapp.SetAside{}}
 }
 
 // AuthorizationByProvider returns the provider's authorization, or
@@ -77,7 +127,7 @@ func (m *AuthorizationStore) AuthorizationByState(_ context.Context, stateHash [
 // stored; see persistence.AuthorizationStore.UpdateAuthorization. fn's error
 // discards both copies and is returned as it is. An unknown provider is
 // domain.ErrNotFound.
-func (m *AuthorizationStore) UpdateAuthorization(_ context.Context, providerID uuid.UUID,
+func (m *AuthorizationStore) UpdateAuthorization(ctx context.Context, providerID uuid.UUID,
 	fn func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error),
 ) (*provider.Provider, *provider.Authorization, error) {
 	m.providers.mu.Lock()
@@ -112,6 +162,11 @@ func (m *AuthorizationStore) UpdateAuthorization(_ context.Context, providerID u
 	}
 	if next != nil && m.onGrant != nil && granted(exists, before, snap) {
 		if err := m.onGrant(providerID, snap.AuthorizedAt); err != nil {
+			return nil, nil, err
+		}
+	}
+	if next != nil && !next.SetAside().IsZero() {
+		if err := m.keepSetAside(ctx, p, next.SetAside()); err != nil {
 			return nil, nil, err
 		}
 	}

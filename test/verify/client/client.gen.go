@@ -1559,7 +1559,7 @@ type ClientInterface interface {
 
 	// DeleteProvider Delete the provider
 	//
-	// A second DELETE is 404.
+	// Deletes the provider and everything synced from it, after revoking its grant at the institution. Deleting always succeeds; when the institution cannot be told now (it is down or slow, or its provider type is no longer configured), a background job revokes the grant there once it can. A second DELETE is 404.
 	//
 	// Corresponds with DELETE /api/v1/providers/{provider_id} (the `DeleteProvider` operationId).
 	DeleteProvider(ctx context.Context, providerId ProviderID, params *DeleteProviderParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1618,7 +1618,7 @@ type ClientInterface interface {
 
 	// RevokeAuthorization Revoke the authorization and wipe the tokens
 	//
-	// Revokes at the institution where it has an endpoint (Plaid /item/remove); if that fails, nothing changes (502/504) and the client may retry.
+	// Revokes at the institution where it has an endpoint (Plaid /item/remove), and here. Revoking here always succeeds; when the institution cannot be told now (it is down or slow, or its provider type is no longer configured), the tokens are still wiped here and a background job revokes them at the institution once it can, retrying with backoff.
 	//
 	// Corresponds with DELETE /api/v1/providers/{provider_id}/authorization (the `RevokeAuthorization` operationId).
 	RevokeAuthorization(ctx context.Context, providerId ProviderID, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2282,7 +2282,7 @@ func (c *Client) CreateProvider(ctx context.Context, params *CreateProviderParam
 
 // DeleteProvider Delete the provider
 //
-// A second DELETE is 404.
+// Deletes the provider and everything synced from it, after revoking its grant at the institution. Deleting always succeeds; when the institution cannot be told now (it is down or slow, or its provider type is no longer configured), a background job revokes the grant there once it can. A second DELETE is 404.
 //
 // Corresponds with DELETE /api/v1/providers/{provider_id} (the `DeleteProvider` operationId).
 func (c *Client) DeleteProvider(ctx context.Context, providerId ProviderID, params *DeleteProviderParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2411,7 +2411,7 @@ func (c *Client) ReplaceProvider(ctx context.Context, providerId ProviderID, par
 
 // RevokeAuthorization Revoke the authorization and wipe the tokens
 //
-// Revokes at the institution where it has an endpoint (Plaid /item/remove); if that fails, nothing changes (502/504) and the client may retry.
+// Revokes at the institution where it has an endpoint (Plaid /item/remove), and here. Revoking here always succeeds; when the institution cannot be told now (it is down or slow, or its provider type is no longer configured), the tokens are still wiped here and a background job revokes them at the institution once it can, retrying with backoff.
 //
 // Corresponds with DELETE /api/v1/providers/{provider_id}/authorization (the `RevokeAuthorization` operationId).
 func (c *Client) RevokeAuthorization(ctx context.Context, providerId ProviderID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5897,7 +5897,7 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteProviderWithResponse Delete the provider
 	//
-	// A second DELETE is 404.
+	// Deletes the provider and everything synced from it, after revoking its grant at the institution. Deleting always succeeds; when the institution cannot be told now (it is down or slow, or its provider type is no longer configured), a background job revokes the grant there once it can. A second DELETE is 404.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -5960,7 +5960,7 @@ type ClientWithResponsesInterface interface {
 
 	// RevokeAuthorizationWithResponse Revoke the authorization and wipe the tokens
 	//
-	// Revokes at the institution where it has an endpoint (Plaid /item/remove); if that fails, nothing changes (502/504) and the client may retry.
+	// Revokes at the institution where it has an endpoint (Plaid /item/remove), and here. Revoking here always succeeds; when the institution cannot be told now (it is down or slow, or its provider type is no longer configured), the tokens are still wiped here and a background job revokes them at the institution once it can, retrying with backoff.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -9368,28 +9368,10 @@ type RevokeAuthorizationResponse500Headers struct {
 	XRequestID               *string
 }
 
-// RevokeAuthorizationResponse502Headers the declared response headers of an HTTP 502 response for RevokeAuthorization
-type RevokeAuthorizationResponse502Headers struct {
-	AccessControlAllowOrigin *string
-	XRateLimitLimit          *int64
-	XRateLimitRemaining      *int64
-	XRateLimitReset          *int64
-	XRequestID               *string
-}
-
 // RevokeAuthorizationResponse503Headers the declared response headers of an HTTP 503 response for RevokeAuthorization
 type RevokeAuthorizationResponse503Headers struct {
 	AccessControlAllowOrigin *string
 	RetryAfter               *int32
-	XRateLimitLimit          *int64
-	XRateLimitRemaining      *int64
-	XRateLimitReset          *int64
-	XRequestID               *string
-}
-
-// RevokeAuthorizationResponse504Headers the declared response headers of an HTTP 504 response for RevokeAuthorization
-type RevokeAuthorizationResponse504Headers struct {
-	AccessControlAllowOrigin *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
@@ -9409,12 +9391,8 @@ type RevokeAuthorizationResponse struct {
 	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
-	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
-	ApplicationproblemJSON502 *ProviderUnavailable
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *ServiceUnavailable
-	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
-	ApplicationproblemJSON504 *ProviderTimeout
 	// Headers204 the parsed response headers for an HTTP 204 response
 	Headers204 *RevokeAuthorizationResponse204Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -9427,12 +9405,8 @@ type RevokeAuthorizationResponse struct {
 	Headers429 *RevokeAuthorizationResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *RevokeAuthorizationResponse500Headers
-	// Headers502 the parsed response headers for an HTTP 502 response
-	Headers502 *RevokeAuthorizationResponse502Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *RevokeAuthorizationResponse503Headers
-	// Headers504 the parsed response headers for an HTTP 504 response
-	Headers504 *RevokeAuthorizationResponse504Headers
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -9460,19 +9434,9 @@ func (r RevokeAuthorizationResponse) GetApplicationproblemJSON500() *InternalErr
 	return r.ApplicationproblemJSON500
 }
 
-// GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
-func (r RevokeAuthorizationResponse) GetApplicationproblemJSON502() *ProviderUnavailable {
-	return r.ApplicationproblemJSON502
-}
-
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
 func (r RevokeAuthorizationResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
 	return r.ApplicationproblemJSON503
-}
-
-// GetApplicationproblemJSON504 returns the response for an HTTP 504 `application/problem+json` response
-func (r RevokeAuthorizationResponse) GetApplicationproblemJSON504() *ProviderTimeout {
-	return r.ApplicationproblemJSON504
 }
 
 // GetBody returns the raw response body bytes
@@ -13801,7 +13765,7 @@ func (c *ClientWithResponses) CreateProviderWithResponse(ctx context.Context, pa
 
 // DeleteProviderWithResponse Delete the provider
 //
-// A second DELETE is 404.
+// Deletes the provider and everything synced from it, after revoking its grant at the institution. Deleting always succeeds; when the institution cannot be told now (it is down or slow, or its provider type is no longer configured), a background job revokes the grant there once it can. A second DELETE is 404.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -13906,7 +13870,7 @@ func (c *ClientWithResponses) ReplaceProviderWithResponse(ctx context.Context, p
 
 // RevokeAuthorizationWithResponse Revoke the authorization and wipe the tokens
 //
-// Revokes at the institution where it has an endpoint (Plaid /item/remove); if that fails, nothing changes (502/504) and the client may retry.
+// Revokes at the institution where it has an endpoint (Plaid /item/remove), and here. Revoking here always succeeds; when the institution cannot be told now (it is down or slow, or its provider type is no longer configured), the tokens are still wiped here and a background job revokes them at the institution once it can, retrying with backoff.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -21266,26 +21230,12 @@ func ParseRevokeAuthorizationResponse(rsp *http.Response) (*RevokeAuthorizationR
 		}
 		response.ApplicationproblemJSON500 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
-		var dest ProviderUnavailable
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON502 = &dest
-
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ServiceUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON503 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 504:
-		var dest ProviderTimeout
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON504 = &dest
 
 	}
 
@@ -21532,44 +21482,6 @@ func ParseRevokeAuthorizationResponse(rsp *http.Response) (*RevokeAuthorizationR
 			headers.XRequestID = &value
 		}
 		response.Headers500 = &headers
-	case rsp.StatusCode == 502:
-		var headers RevokeAuthorizationResponse502Headers
-		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.AccessControlAllowOrigin = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitLimit = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitRemaining = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitReset = &value
-		}
-		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestID = &value
-		}
-		response.Headers502 = &headers
 	case rsp.StatusCode == 503:
 		var headers RevokeAuthorizationResponse503Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
@@ -21615,44 +21527,6 @@ func ParseRevokeAuthorizationResponse(rsp *http.Response) (*RevokeAuthorizationR
 			headers.XRequestID = &value
 		}
 		response.Headers503 = &headers
-	case rsp.StatusCode == 504:
-		var headers RevokeAuthorizationResponse504Headers
-		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.AccessControlAllowOrigin = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitLimit = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitRemaining = &value
-		}
-		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
-			var value int64
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
-				return nil, err
-			}
-			headers.XRateLimitReset = &value
-		}
-		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestID = &value
-		}
-		response.Headers504 = &headers
 	}
 
 	return response, nil
