@@ -344,7 +344,11 @@ func buildMailer(cfg Config, log *slog.Logger, o Overrides) (identityapp.Mailer,
 	case o.Mailer != nil:
 		return o.Mailer, nil
 	case cfg.SMTPURL != "":
-		m, err := email.NewSMTP(cfg.SMTPURL, cfg.SMTPFrom)
+		var opts []email.Option
+		if cfg.SMTPRequireTLS {
+			opts = append(opts, email.WithRequireTLS())
+		}
+		m, err := email.NewSMTP(cfg.SMTPURL, cfg.SMTPFrom, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("SMTP_URL: %w", err)
 		}

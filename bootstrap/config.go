@@ -46,6 +46,9 @@ type Config struct {
 	TrustedProxies []string
 	SMTPURL        string // empty: emails are logged (development only)
 	SMTPFrom       string
+	// SMTPRequireTLS refuses an smtp:// server that does not offer STARTTLS
+	// (default: on in production).
+	SMTPRequireTLS bool
 	AccessTokenTTL time.Duration
 	// SessionMaxLifetime is a session's absolute life, however often it is
 	// refreshed; RefreshReuseGrace how long a just-rotated refresh token may
@@ -191,6 +194,7 @@ func loadDatabase(r *envReader, c *Config) {
 func loadEmail(r *envReader, c *Config) {
 	c.SMTPURL = r.get("SMTP_URL", "")
 	c.SMTPFrom = r.get("SMTP_FROM", "Dashtam <no-reply@dashtam.local>")
+	c.SMTPRequireTLS = r.boolean("SMTP_REQUIRE_TLS", c.Production())
 	if c.SMTPURL != "" {
 		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") {
 			r.bad("SMTP_URL", "must be an smtp:// or smtps:// URL")

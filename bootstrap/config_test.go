@@ -188,3 +188,41 @@ func TestAuthorizationResultURLIsValidatedAtStartUp(t *testing.T) {
 		t.Errorf("production with an http page: %v", err)
 	}
 }
+
+// Hardening item 18: production SMTP requires TLS unless the operator says
+// otherwise; development does not.
+func TestProductionSMTPRequiresTLSByDefault(t *testing.T) {
+	prod := map[string]string{
+		"APP_ENV": "production", "DATABASE_URL": "postgres://db/x", "JWT_SIGNING_KEYS": "k1:" + key(32),
+		"TOKEN_ENCRYPTION_KEYS": "k1:" + key(32), "SMTP_URL": "smtp://u:p@mail:587", "PUBLIC_BASE_URL": "https://api.example.com",
+	}
+	for _, tc := range []struct {
+		name string
+		set  map[string]string
+		want bool
+	}{
+		{"development", nil, false},
+		{"production", prod, true},
+		{"production, turned off", merge(prod, map[string]string{"SMTP_REQUIRE_TLS": "false"}), false},
+		{"development, turned on", map[string]string{"SMTP_REQUIRE_TLS": "true"}, true},
+	} {
+		cfg, err := LoadConfig(env(tc.set))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if cfg.SMTPRequireTLS != tc.want {
+			t.Errorf("%s: SMTPRequireTLS = %v, want %v", tc.name, cfg.SMTPRequireTLS, tc.want)
+		}
+	}
+}
+
+func merge(a, b map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}

@@ -73,6 +73,7 @@ type SMTP struct {
 	from        string
 	fromDomain  string
 	tlsConfig   *tls.Config
+	requireTLS  bool
 	timeout     time.Duration
 }
 
@@ -80,8 +81,17 @@ type SMTP struct {
 type Option func(*options)
 
 type options struct {
-	tlsConfig *tls.Config
-	timeout   time.Duration
+	tlsConfig  *tls.Config
+	requireTLS bool
+	timeout    time.Duration
+}
+
+// WithRequireTLS makes an smtp:// mailer insist on STARTTLS: a server that
+// does not offer it gets nothing, neither credentials nor the message (which
+// carries one-time tokens). smtps:// is encrypted from the first byte anyway.
+// Production turns it on (SMTP_REQUIRE_TLS).
+func WithRequireTLS() Option {
+	return func(o *options) { o.requireTLS = true }
 }
 
 // WithTLSConfig sets the TLS configuration for STARTTLS and implicit TLS, for
@@ -117,7 +127,7 @@ func NewSMTP(rawURL, from string, opts ...Option) (*SMTP, error) {
 		return nil, errors.New("email: SMTP timeout must be positive")
 	}
 
-	s := &SMTP{timeout: o.timeout}
+	s := &SMTP{timeout: o.timeout, requireTLS: o.requireTLS}
 	if err := s.parseURL(rawURL); err != nil {
 		return nil, err
 	}
@@ -271,6 +281,8 @@ func (s *SMTP) clientOptions(guard *connGuard) []gomail.Option {
 	}
 	if s.implicitTLS {
 		opts = append(opts, gomail.WithSSL())
+	} else if s.requireTLS {
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
 	} else {
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
 	}

@@ -378,6 +378,35 @@ func TestSMTPSendSTARTTLS(t *testing.T) {
 	assertDelivered(t, be, testUser, true)
 }
 
+// Hardening item 18: with TLS required, a server that does not offer
+// STARTTLS gets neither the credentials nor the message; one that does gets
+// both, encrypted.
+func TestSMTPRequireTLSRefusesAServerWithoutSTARTTLS(t *testing.T) {
+	be := &backend{user: testUser, password: testPassword}
+	port := startServer(t, be, plainServer, "127.0.0.1", tls.Certificate{})
+	m := newMailer(t, smtpURL("smtp", "127.0.0.1", port, true), email.WithRequireTLS())
+	err := m.Send(context.Background(), testMessage)
+	if err == nil {
+		t.Fatal("Send to a server without STARTTLS succeeded with TLS required")
+	}
+	assertSafe(t, err)
+	if len(be.messages()) != 0 {
+		t.Fatal("message delivered in clear with TLS required")
+	}
+	if _, attempts := be.counts(); attempts != 0 {
+		t.Fatalf("credentials sent in clear with TLS required (%d attempts)", attempts)
+	}
+
+	cert, clientTLS := selfSigned(t)
+	be = &backend{user: testUser, password: testPassword}
+	port = startServer(t, be, startTLSServer, "127.0.0.1", cert)
+	m = newMailer(t, smtpURL("smtp", "127.0.0.1", port, true), email.WithRequireTLS(), email.WithTLSConfig(clientTLS))
+	if err := m.Send(context.Background(), testMessage); err != nil {
+		t.Fatalf("Send over STARTTLS with TLS required: %v", err)
+	}
+	assertDelivered(t, be, testUser, true)
+}
+
 func TestSMTPSendSTARTTLSUntrustedCertificateFails(t *testing.T) {
 	cert, _ := selfSigned(t)
 	be := &backend{user: testUser, password: testPassword}
