@@ -11,7 +11,10 @@ help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 run: ## Run the service on its embedded defaults (SQLite, log-only email, dev keys)
-	go run -ldflags "$(LDFLAGS)" ./bootstrap/cmd/dashtam serve
+	@echo "==> building bin/dashtam (the first build downloads and compiles the dependencies: a minute or two)"
+	@go build -ldflags "$(LDFLAGS)" -o bin/dashtam ./bootstrap/cmd/dashtam
+	@echo "==> starting on http://127.0.0.1:8080 with the embedded defaults (SQLite in ./data, mail written to this log, sandbox institution, development keys); Ctrl-C stops it"
+	./bin/dashtam serve
 
 build: ## Build the binary into bin/dashtam
 	go build -ldflags "$(LDFLAGS)" -o bin/dashtam ./bootstrap/cmd/dashtam

@@ -237,6 +237,13 @@ func loadProviders(r *envReader, c *Config) {
 	if (c.Schwab.ClientID == "") != (c.Schwab.ClientSecret == "") {
 		r.bad("SCHWAB_CLIENT_SECRET", "SCHWAB_CLIENT_ID and SCHWAB_CLIENT_SECRET go together")
 	}
+	// Schwab itself (no SCHWAB_AUTH_URL pointing at a fake) redirects only to
+	// an https callback registered in its developer portal.
+	if c.Schwab.ClientID != "" && c.Schwab.AuthURL == "" && !strings.HasPrefix(c.Schwab.RedirectURL, "https://") {
+		r.bad("SCHWAB_REDIRECT_URL", "Schwab redirects only to an https callback registered in its developer portal, and %q is not https; "+
+			"in development, reach this service through an https tunnel (cloudflared, ngrok or ssh -R) and set SCHWAB_REDIRECT_URL "+
+			"to https://<tunnel host>/api/v1/oauth/schwab/callback (see README.md, Connecting Schwab)", c.Schwab.RedirectURL)
+	}
 	c.Plaid = PlaidConfig{
 		ClientID: r.get("PLAID_CLIENT_ID", ""),
 		Secret:   r.get("PLAID_SECRET", ""),

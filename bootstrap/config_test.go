@@ -226,3 +226,21 @@ func merge(a, b map[string]string) map[string]string {
 	}
 	return out
 }
+
+// Hardening item 22: enabling Schwab itself with an http callback is refused
+// with an explanation of how to get an https one; a fake Schwab (tests) may
+// use http.
+func TestSchwabWithAnHTTPCallbackExplainsTheHTTPSTunnel(t *testing.T) {
+	_, err := LoadConfig(env(map[string]string{"SCHWAB_CLIENT_ID": "id", "SCHWAB_CLIENT_SECRET": "secret"}))
+	if err == nil || !strings.Contains(err.Error(), "SCHWAB_REDIRECT_URL") || !strings.Contains(err.Error(), "https tunnel") {
+		t.Fatalf("Schwab with the default http callback: %v, want an error explaining the https tunnel", err)
+	}
+	for name, set := range map[string]map[string]string{
+		"https callback": {"SCHWAB_CLIENT_ID": "id", "SCHWAB_CLIENT_SECRET": "secret", "SCHWAB_REDIRECT_URL": "https://t.example/api/v1/oauth/schwab/callback"},
+		"fake Schwab":    {"SCHWAB_CLIENT_ID": "id", "SCHWAB_CLIENT_SECRET": "secret", "SCHWAB_AUTH_URL": "http://127.0.0.1:9/authorize"},
+	} {
+		if _, err := LoadConfig(env(set)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

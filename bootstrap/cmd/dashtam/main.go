@@ -14,7 +14,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := bootstrap.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	getenv, err := bootstrap.DotEnv(".env", os.Getenv)
+	if err == nil {
+		err = bootstrap.Run(ctx, os.Args[1:], getenv, os.Stdout, os.Stderr)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "dashtam:", err)
 		stop()
 		os.Exit(1)
