@@ -62,6 +62,8 @@ type App struct {
 	Finance     *persistence.FinanceStore
 	Idempotency *persistence.IdempotencyStore
 	Handler     http.Handler
+	// MetricsHandler serves the Prometheus metrics, for METRICS_ADDR.
+	MetricsHandler http.Handler
 
 	limiter *ratelimit.Limiters
 	jobs    *jobParts // started by StartBackground
@@ -123,7 +125,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	}
 	return &App{Config: cfg, Log: log, DB: db, Identity: id.service, Sessions: id.store, Connections: pr.connections,
 		Authorizations: pr.authorizations, Finance: financeStore, Idempotency: web.idempotency, limiter: web.limiter,
-		Handler: web.handler, jobs: background}, nil
+		Handler: web.handler, MetricsHandler: metrics.Handler(), jobs: background}, nil
 }
 
 // openDatabase opens the database and, when AUTO_MIGRATE is on, brings its
@@ -323,6 +325,9 @@ func buildHTTP(cfg Config, log *slog.Logger, db *persistence.DB, clk providersap
 		IdempotencySecret: deriveKey(cfg, "idempotency fingerprints"),
 		AllowedOrigins:    cfg.AllowedOrigins,
 		Metrics:           metrics,
+		MetricsPublic:     !cfg.Production() || cfg.MetricsToken != "",
+		MetricsToken:      cfg.MetricsToken,
+		DocsEnabled:       cfg.DocsEnabled,
 		Log:               log,
 		Version:           Version,
 		Now:               clk.Now,

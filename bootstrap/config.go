@@ -44,8 +44,16 @@ type Config struct {
 	PublicBaseURL  string
 	LogLevel       slog.Level
 	TrustedProxies []string
-	SMTPURL        string // empty: emails are logged (development only)
-	SMTPFrom       string
+	// MetricsAddr, when set, serves GET /metrics on a listener of its own,
+	// for an internal network. MetricsToken, when set, lets the public
+	// listener serve it to a bearer of the token; in production the public
+	// listener serves it to nobody else (404). DocsEnabled serves the
+	// documentation pages (/docs, /redoc; default: not in production).
+	MetricsAddr  string
+	MetricsToken string
+	DocsEnabled  bool
+	SMTPURL      string // empty: emails are logged (development only)
+	SMTPFrom     string
 	// SMTPRequireTLS refuses an smtp:// server that does not offer STARTTLS
 	// (default: on in production).
 	SMTPRequireTLS bool
@@ -165,6 +173,12 @@ func loadHTTP(r *envReader, c *Config) {
 	if u, err := url.Parse(c.PublicBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		r.bad("PUBLIC_BASE_URL", "must be an absolute http(s) URL")
 	}
+	c.MetricsAddr = r.get("METRICS_ADDR", "")
+	c.MetricsToken = r.get("METRICS_TOKEN", "")
+	if c.MetricsToken != "" && len(c.MetricsToken) < 32 {
+		r.bad("METRICS_TOKEN", "must be at least 32 characters (openssl rand -base64 32)")
+	}
+	c.DocsEnabled = r.boolean("DOCS_ENABLED", !c.Production())
 	if origins, err := httpapi.ParseAllowedOrigins(splitList(r.get("ALLOWED_ORIGINS", ""))); err != nil {
 		r.bad("ALLOWED_ORIGINS", "%v", err)
 	} else {

@@ -244,3 +244,28 @@ func TestSchwabWithAnHTTPCallbackExplainsTheHTTPSTunnel(t *testing.T) {
 		}
 	}
 }
+
+// Hardening item 17: production serves no documentation pages unless told to,
+// and a metrics token must be long enough to be a secret.
+func TestProductionHidesDocsAndMetricsTokensAreLong(t *testing.T) {
+	prod := map[string]string{
+		"APP_ENV": "production", "DATABASE_URL": "postgres://db/x", "JWT_SIGNING_KEYS": "k1:" + key(32),
+		"TOKEN_ENCRYPTION_KEYS": "k1:" + key(32), "SMTP_URL": "smtps://u:p@mail:465", "PUBLIC_BASE_URL": "https://api.example.com",
+	}
+	cfg, err := LoadConfig(env(prod))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DocsEnabled || cfg.MetricsToken != "" {
+		t.Errorf("production defaults: docs %v, metrics token %q; want no docs, no token (metrics 404 on the public listener)", cfg.DocsEnabled, cfg.MetricsToken)
+	}
+	if cfg, err := LoadConfig(env(merge(prod, map[string]string{"DOCS_ENABLED": "true"}))); err != nil || !cfg.DocsEnabled {
+		t.Errorf("DOCS_ENABLED=true in production: %v, %v", cfg.DocsEnabled, err)
+	}
+	if dev, err := LoadConfig(env(nil)); err != nil || !dev.DocsEnabled {
+		t.Errorf("development: docs %v, %v; want served", dev.DocsEnabled, err)
+	}
+	if _, err := LoadConfig(env(map[string]string{"METRICS_TOKEN": "short"})); err == nil || !strings.Contains(err.Error(), "METRICS_TOKEN") {
+		t.Errorf("a short METRICS_TOKEN: %v, want an error naming it", err)
+	}
+}

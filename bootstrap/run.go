@@ -110,8 +110,16 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 		return err
 	}
 	srv := httpapi.NewHTTPServer(cfg.HTTPAddr, app.Handler, log)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if cfg.MetricsAddr != "" {
+		metricsSrv, err := serveMetrics(cfg.MetricsAddr, app.MetricsHandler, log, errc)
+		if err != nil {
+			_ = srv.Close()
+			return errors.Join(err, background.Stop(ctx))
+		}
+		defer func() { _ = metricsSrv.Close() }()
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "env", cfg.Env, "database", string(app.DB.Dialect), "version", Version)
 
 	var serveErr error
@@ -130,6 +138,25 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveMetrics serves GET /metrics, and nothing else, on addr (METRICS_ADDR),
+// an internal listener of its own; its serving error goes to errc.
+func serveMetrics(addr string, metrics http.Handler, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("METRICS_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	srv := httpapi.NewHTTPServer(addr, mux, log)
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+	}()
+	log.Info("serving metrics", "addr", ln.Addr().String())
+	return srv, nil
 }
 
 // shutdown stops the HTTP server and the background work together, both

@@ -15,6 +15,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/httpapi"
 	"github.com/dashtam/dashtam/adapters/ratelimit"
 	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/test/apitest"
 )
 
 func newMetrics(t *testing.T) (*httpapi.Metrics, *prometheus.Registry) {
@@ -178,4 +179,33 @@ func TestMetricsRegistry(t *testing.T) {
 	if w := do(r, req{method: "GET", path: "/metrics"}); w.Code != http.StatusNotFound {
 		t.Errorf("GET /metrics without metrics: %d", w.Code)
 	}
+}
+
+// Hardening item 17: with METRICS_TOKEN set, the public /metrics answers only
+// a bearer of the token (anyone else: 404, as if it did not exist); with
+// DOCS_ENABLED=false the documentation pages are 404 while /openapi.json, the
+// contract, is still served.
+func TestMetricsBehindATokenAndDocsAsASetting(t *testing.T) {
+	t.Parallel()
+	token := strings.Repeat("m", 40)
+	h := apitest.New(t, apitest.Options{Env: map[string]string{"METRICS_TOKEN": token, "DOCS_ENABLED": "false"}})
+	for name, header := range map[string]map[string]string{
+		"no token":    nil,
+		"wrong token": {"Authorization": "Bearer " + strings.Repeat("x", 40)},
+		"basic":       {"Authorization": "Basic " + token},
+	} {
+		if res := h.Do(apitest.Request{Method: "GET", Path: "/metrics", Header: header}); res.Status != http.StatusNotFound {
+			t.Errorf("/metrics with %s: %d, want 404", name, res.Status)
+		}
+	}
+	res := h.Do(apitest.Request{Method: "GET", Path: "/metrics", Header: map[string]string{"Authorization": "Bearer " + token}})
+	if res.Status != http.StatusOK || !strings.Contains(string(res.Body), "go_goroutines") {
+		t.Errorf("/metrics with the token: %d, want 200 with the metrics", res.Status)
+	}
+	for _, path := range []string{"/docs", "/redoc", "/docs/assets/swagger-ui.css"} {
+		if res := h.Do(apitest.Request{Method: "GET", Path: path}); res.Status != http.StatusNotFound {
+			t.Errorf("%s with DOCS_ENABLED=false: %d, want 404", path, res.Status)
+		}
+	}
+	h.Do(apitest.Request{Method: "GET", Path: "/openapi.json"}).Expect(t, http.StatusOK)
 }

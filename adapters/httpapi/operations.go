@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -86,6 +88,10 @@ func (s *Server) GetSwaggerUI(c *gin.Context) { s.html(c, docsui.SwaggerHTML) }
 func (s *Server) GetRedoc(c *gin.Context) { s.html(c, docsui.RedocHTML) }
 
 func (s *Server) html(c *gin.Context, page string) {
+	if !s.DocsEnabled {
+		s.fail(c, errRouteNotFound)
+		return
+	}
 	c.Header("Cache-Control", "public, max-age=300")
 	c.Header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; frame-ancestors 'none'")
 	c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(page))
@@ -94,7 +100,7 @@ func (s *Server) html(c *gin.Context, page string) {
 // GetDocsAsset serves the bundled documentation scripts and styles.
 func (s *Server) GetDocsAsset(c *gin.Context, asset string) {
 	data, contentType, ok := docsui.Asset(asset)
-	if !ok {
+	if !ok || !s.DocsEnabled {
 		s.fail(c, errRouteNotFound)
 		return
 	}
@@ -102,5 +108,19 @@ func (s *Server) GetDocsAsset(c *gin.Context, asset string) {
 	c.Data(http.StatusOK, contentType, data)
 }
 
-// GetMetrics serves the Prometheus metrics.
-func (s *Server) GetMetrics(c *gin.Context) { serveMetrics(c, s.Metrics, s.Log) }
+// GetMetrics serves the Prometheus metrics on the public listener when it may
+// (Deps.MetricsPublic), to a bearer of Deps.MetricsToken when one is set; to
+// anyone else the route does not exist (404).
+func (s *Server) GetMetrics(c *gin.Context) {
+	if !s.MetricsPublic || (s.MetricsToken != "" && !bearerIs(c.GetHeader("Authorization"), s.MetricsToken)) {
+		s.fail(c, errRouteNotFound)
+		return
+	}
+	serveMetrics(c, s.Metrics, s.Log)
+}
+
+// bearerIs reports, in constant time, whether header is "Bearer token".
+func bearerIs(header, token string) bool {
+	got, ok := strings.CutPrefix(header, "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+}

@@ -64,6 +64,15 @@ type Deps struct {
 	AllowedOrigins []string
 	// Metrics collects Prometheus metrics and serves GET /metrics.
 	Metrics *Metrics
+	// MetricsPublic serves GET /metrics on this listener, to a bearer of
+	// MetricsToken when it is set; otherwise the route is 404 (production
+	// serves metrics on an internal listener, or behind the token).
+	MetricsPublic bool
+	MetricsToken  string
+	// DocsEnabled serves the documentation pages (/docs, /redoc and their
+	// assets); otherwise they are 404. /openapi.json, the contract, is always
+	// served.
+	DocsEnabled bool
 }
 
 // Server implements api.ServerInterface.

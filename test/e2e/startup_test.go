@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -278,4 +279,31 @@ func TestGracefulShutdownLetsInFlightWorkFinish(t *testing.T) {
 	if len(order) != 3 || order["shutting down"] >= order["registration"] || order["registration"] >= order["stopped"] {
 		t.Errorf("log lines (by index) %v: want shutting down < registration < stopped", order)
 	}
+}
+
+// Hardening item 17: METRICS_ADDR serves GET /metrics on an internal listener
+// of its own, and nothing else there.
+func TestMetricsOnAnInternalListener(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	in := startInstance(t, map[string]string{"METRICS_ADDR": addr})
+	client := &http.Client{Timeout: requestTimeout}
+	resp, err := client.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics on METRICS_ADDR: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "http_requests_total") && !strings.Contains(string(body), "go_goroutines") {
+		t.Fatalf("GET /metrics on METRICS_ADDR: %d, want 200 with the metrics", resp.StatusCode)
+	}
+	resp, err = client.Get("http://" + addr + "/api/v1/users/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the API on METRICS_ADDR: %d, want 404 (metrics only)", resp.StatusCode)
+	}
+	stopCleanly(t, in)
 }

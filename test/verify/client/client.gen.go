@@ -1904,7 +1904,7 @@ type ClientInterface interface {
 
 	// GetSwaggerUI Interactive API documentation (Swagger UI, served by the binary)
 	//
-	// An HTML page served by the binary itself (its scripts come from /docs/assets, never from a CDN).
+	// An HTML page served by the binary itself (its scripts come from /docs/assets, never from a CDN) With DOCS_ENABLED=false (the default in production) it is 404.
 	//
 	// Corresponds with GET /docs (the `GetSwaggerUI` operationId).
 	GetSwaggerUI(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1925,7 +1925,7 @@ type ClientInterface interface {
 
 	// GetMetrics Prometheus metrics (requests, latency, in-flight, rate-limit rejections, provider calls)
 	//
-	// Prometheus text format, from the service's own registry. Public like the probes; restrict it at the network level where that matters.
+	// Prometheus text format, from the service's own registry. In development it is public like the probes. In production this listener serves it only to a bearer of METRICS_TOKEN (anyone else gets 404, as if it did not exist); METRICS_ADDR serves it on an internal listener of its own.
 	//
 	// Corresponds with GET /metrics (the `GetMetrics` operationId).
 	GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1946,7 +1946,7 @@ type ClientInterface interface {
 
 	// GetRedoc Reference API documentation (Redoc, served by the binary)
 	//
-	// An HTML page served by the binary itself (its script comes from /docs/assets, never from a CDN).
+	// An HTML page served by the binary itself (its script comes from /docs/assets, never from a CDN) With DOCS_ENABLED=false (the default in production) it is 404.
 	//
 	// Corresponds with GET /redoc (the `GetRedoc` operationId).
 	GetRedoc(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2967,7 +2967,7 @@ func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequ
 
 // GetSwaggerUI Interactive API documentation (Swagger UI, served by the binary)
 //
-// An HTML page served by the binary itself (its scripts come from /docs/assets, never from a CDN).
+// An HTML page served by the binary itself (its scripts come from /docs/assets, never from a CDN) With DOCS_ENABLED=false (the default in production) it is 404.
 //
 // Corresponds with GET /docs (the `GetSwaggerUI` operationId).
 func (c *Client) GetSwaggerUI(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3018,7 +3018,7 @@ func (c *Client) GetLiveness(ctx context.Context, reqEditors ...RequestEditorFn)
 
 // GetMetrics Prometheus metrics (requests, latency, in-flight, rate-limit rejections, provider calls)
 //
-// Prometheus text format, from the service's own registry. Public like the probes; restrict it at the network level where that matters.
+// Prometheus text format, from the service's own registry. In development it is public like the probes. In production this listener serves it only to a bearer of METRICS_TOKEN (anyone else gets 404, as if it did not exist); METRICS_ADDR serves it on an internal listener of its own.
 //
 // Corresponds with GET /metrics (the `GetMetrics` operationId).
 func (c *Client) GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3069,7 +3069,7 @@ func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn
 
 // GetRedoc Reference API documentation (Redoc, served by the binary)
 //
-// An HTML page served by the binary itself (its script comes from /docs/assets, never from a CDN).
+// An HTML page served by the binary itself (its script comes from /docs/assets, never from a CDN) With DOCS_ENABLED=false (the default in production) it is 404.
 //
 // Corresponds with GET /redoc (the `GetRedoc` operationId).
 func (c *Client) GetRedoc(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6274,7 +6274,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetSwaggerUIWithResponse Interactive API documentation (Swagger UI, served by the binary)
 	//
-	// An HTML page served by the binary itself (its scripts come from /docs/assets, never from a CDN).
+	// An HTML page served by the binary itself (its scripts come from /docs/assets, never from a CDN) With DOCS_ENABLED=false (the default in production) it is 404.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6301,7 +6301,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetMetricsWithResponse Prometheus metrics (requests, latency, in-flight, rate-limit rejections, provider calls)
 	//
-	// Prometheus text format, from the service's own registry. Public like the probes; restrict it at the network level where that matters.
+	// Prometheus text format, from the service's own registry. In development it is public like the probes. In production this listener serves it only to a bearer of METRICS_TOKEN (anyone else gets 404, as if it did not exist); METRICS_ADDR serves it on an internal listener of its own.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6328,7 +6328,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetRedocWithResponse Reference API documentation (Redoc, served by the binary)
 	//
-	// An HTML page served by the binary itself (its script comes from /docs/assets, never from a CDN).
+	// An HTML page served by the binary itself (its script comes from /docs/assets, never from a CDN) With DOCS_ENABLED=false (the default in production) it is 404.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -12901,6 +12901,15 @@ type GetSwaggerUIResponse200Headers struct {
 	XRequestID               *string
 }
 
+// GetSwaggerUIResponse404Headers the declared response headers of an HTTP 404 response for GetSwaggerUI
+type GetSwaggerUIResponse404Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               *string
+}
+
 // GetSwaggerUIResponse500Headers the declared response headers of an HTTP 500 response for GetSwaggerUI
 type GetSwaggerUIResponse500Headers struct {
 	AccessControlAllowOrigin *string
@@ -12913,12 +12922,21 @@ type GetSwaggerUIResponse500Headers struct {
 type GetSwaggerUIResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetSwaggerUIResponse200Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetSwaggerUIResponse404Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetSwaggerUIResponse500Headers
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetSwaggerUIResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -13124,6 +13142,15 @@ type GetMetricsResponse200Headers struct {
 	XRequestID               *string
 }
 
+// GetMetricsResponse404Headers the declared response headers of an HTTP 404 response for GetMetrics
+type GetMetricsResponse404Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               *string
+}
+
 // GetMetricsResponse500Headers the declared response headers of an HTTP 500 response for GetMetrics
 type GetMetricsResponse500Headers struct {
 	AccessControlAllowOrigin *string
@@ -13136,12 +13163,21 @@ type GetMetricsResponse500Headers struct {
 type GetMetricsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetMetricsResponse200Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetMetricsResponse404Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetMetricsResponse500Headers
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetMetricsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -13333,6 +13369,15 @@ type GetRedocResponse200Headers struct {
 	XRequestID               *string
 }
 
+// GetRedocResponse404Headers the declared response headers of an HTTP 404 response for GetRedoc
+type GetRedocResponse404Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               *string
+}
+
 // GetRedocResponse500Headers the declared response headers of an HTTP 500 response for GetRedoc
 type GetRedocResponse500Headers struct {
 	AccessControlAllowOrigin *string
@@ -13345,12 +13390,21 @@ type GetRedocResponse500Headers struct {
 type GetRedocResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetRedocResponse200Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetRedocResponse404Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetRedocResponse500Headers
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetRedocResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -14346,7 +14400,7 @@ func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, bo
 
 // GetSwaggerUIWithResponse Interactive API documentation (Swagger UI, served by the binary)
 //
-// An HTML page served by the binary itself (its scripts come from /docs/assets, never from a CDN).
+// An HTML page served by the binary itself (its scripts come from /docs/assets, never from a CDN) With DOCS_ENABLED=false (the default in production) it is 404.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -14391,7 +14445,7 @@ func (c *ClientWithResponses) GetLivenessWithResponse(ctx context.Context, reqEd
 
 // GetMetricsWithResponse Prometheus metrics (requests, latency, in-flight, rate-limit rejections, provider calls)
 //
-// Prometheus text format, from the service's own registry. Public like the probes; restrict it at the network level where that matters.
+// Prometheus text format, from the service's own registry. In development it is public like the probes. In production this listener serves it only to a bearer of METRICS_TOKEN (anyone else gets 404, as if it did not exist); METRICS_ADDR serves it on an internal listener of its own.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -14436,7 +14490,7 @@ func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, reqE
 
 // GetRedocWithResponse Reference API documentation (Redoc, served by the binary)
 //
-// An HTML page served by the binary itself (its script comes from /docs/assets, never from a CDN).
+// An HTML page served by the binary itself (its script comes from /docs/assets, never from a CDN) With DOCS_ENABLED=false (the default in production) it is 404.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -29347,6 +29401,13 @@ func ParseGetSwaggerUIResponse(rsp *http.Response) (*GetSwaggerUIResponse, error
 	}
 
 	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -29374,6 +29435,44 @@ func ParseGetSwaggerUIResponse(rsp *http.Response) (*GetSwaggerUIResponse, error
 			headers.XRequestID = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetSwaggerUIResponse404Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetSwaggerUIResponse500Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
@@ -29696,6 +29795,13 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 	}
 
 	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -29723,6 +29829,44 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 			headers.XRequestID = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetMetricsResponse404Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetMetricsResponse500Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
@@ -29986,6 +30130,13 @@ func ParseGetRedocResponse(rsp *http.Response) (*GetRedocResponse, error) {
 	}
 
 	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -30013,6 +30164,44 @@ func ParseGetRedocResponse(rsp *http.Response) (*GetRedocResponse, error) {
 			headers.XRequestID = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetRedocResponse404Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetRedocResponse500Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
