@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -123,6 +124,16 @@ func (s *FinanceStore) StoreTransactionPage(ctx context.Context, providerID uuid
 	err := s.db.inTx(ctx, "store a transaction page of provider "+providerID.String(), func(tx *gorm.DB) error {
 		if _, err := lockProvider(s.db, tx, providerID); err != nil {
 			return err
+		}
+		// Under the provider's lock, the stored resume state is the one every
+		// writer of its pages sees: a page fetched from another is stale.
+		var stored []byte
+		err := tx.Raw("SELECT transaction_resume FROM provider_sync_states WHERE provider_id = ?", providerID).Row().Scan(&stored)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if !bytes.Equal(stored, page.From) {
+			return fromCaller(fmt.Errorf("provider %s: %w", providerID, financeapp.ErrStalePage))
 		}
 		for _, b := range page.Batches {
 			c, err := s.storeBatch(tx, providerID, b)

@@ -78,7 +78,12 @@ func storePage(t *testing.T, st *persistence.FinanceStore, a *finance.Account, p
 	for j, tr := range page {
 		keys[j] = tr.Details().InstitutionTransactionID
 	}
+	from, err := st.TransactionResume(t.Context(), a.ProviderID())
+	if err != nil {
+		return financeapp.TransactionCounts{}, err
+	}
 	return st.StoreTransactionPage(t.Context(), a.ProviderID(), financeapp.TransactionPageWrite{
+		From: from,
 		Batches: []financeapp.TransactionBatch{{AccountID: a.ID(), InstitutionIDs: keys,
 			Apply: func([]*finance.Transaction) ([]*finance.Transaction, error) { return page, nil }}},
 		Resume: resume,

@@ -130,7 +130,11 @@ func TestNoDuplicatesUnderTwoConcurrentSyncs(t *testing.T) {
 	}
 
 	// Its job run twice at once (rescued while its first instance still
-	// runs) stores and counts each transaction once.
+	// runs; River prevents it, JobTimeout being shorter than the rescue
+	// delay, but an instance frozen past both could) stores each transaction
+	// once and counts none twice. A page stored by the run that lost the
+	// race to finish may go uncounted in the results: they are a summary,
+	// the data and the feed are exact.
 	for range 2 {
 		wg.Go(func() {
 			if err := h.engine.Run(context.Background(), job); err != nil {
@@ -145,8 +149,9 @@ func TestNoDuplicatesUnderTwoConcurrentSyncs(t *testing.T) {
 		t.Errorf("t1 is %s, want the modified -1.50", amount)
 	}
 	s := h.sync(t, job.SyncID)
-	if s.Status() != datasync.StatusSucceeded || s.Results().Transactions.Added != 3 || addedInFeed(t, h) != 3 {
-		t.Errorf("sync %v with results %+v, %d added in the feed; want succeeded, 3 added once", s.Status(), s.Results(), addedInFeed(t, h))
+	if s.Status() != datasync.StatusSucceeded || s.Results().Transactions.Added > 3 || addedInFeed(t, h) != 3 {
+		t.Errorf("sync %v with results %+v, %d added in the feed; want succeeded, at most 3 counted, 3 added once in the feed",
+			s.Status(), s.Results(), addedInFeed(t, h))
 	}
 }
 
@@ -167,7 +172,11 @@ func TestNoDuplicatesWhenAPageIsDeliveredTwice(t *testing.T) {
 		s.pages = []providersapp.TransactionPage{first, {Modified: []providersapp.TransactionRecord{
 			purchase(t, checking, "t2", finance.TransactionPosted, "-2.50")}}}
 	})
-	if _, err := h.finance.StoreTransactionPage(t.Context(), p.ID(), financeapp.TransactionPageWrite{}); err != nil {
+	from, err := h.finance.TransactionResume(t.Context(), p.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.finance.StoreTransactionPage(t.Context(), p.ID(), financeapp.TransactionPageWrite{From: from}); err != nil {
 		t.Fatal(err) // the stored resume state is now nil: from the beginning
 	}
 	s := h.run(t, h.manual(t, p))

@@ -43,7 +43,16 @@ func (r *run) syncTransactions(ctx context.Context) error {
 		if err := r.stillRunning(ctx); err != nil {
 			return err // canceled while the page was fetched: it is not stored
 		}
-		if err := r.storePage(ctx, page); err != nil {
+		err = r.storePage(ctx, resume, page)
+		if errors.Is(err, financeapp.ErrStalePage) {
+			// Another run of this sync stored a page meanwhile (a job
+			// rescued while its first run still ran): go on from there.
+			if resume, err = r.engine.finance.TransactionResume(ctx, r.providerID); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
 			return err
 		}
 		if resume = page.Resume; !page.HasMore {
@@ -52,15 +61,15 @@ func (r *run) syncTransactions(ctx context.Context) error {
 	}
 }
 
-// storePage stores one page, one batch per account, with its resume state,
-// and records what it changed.
-func (r *run) storePage(ctx context.Context, page providers.TransactionPage) error {
+// storePage stores one page, fetched from resume state from, one batch per
+// account, with its resume state, and records what it changed.
+func (r *run) storePage(ctx context.Context, from []byte, page providers.TransactionPage) error {
 	securities, err := r.saveSecurities(ctx, page.Securities)
 	if err != nil {
 		return err
 	}
 	batches := r.batches(page, securities)
-	write := financeapp.TransactionPageWrite{Resume: page.Resume}
+	write := financeapp.TransactionPageWrite{From: from, Resume: page.Resume}
 	for _, b := range batches {
 		write.Batches = append(write.Batches, financeapp.TransactionBatch{
 			AccountID: b.account.ID(), InstitutionIDs: b.institutionIDs(), Apply: b.apply,

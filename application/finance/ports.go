@@ -85,9 +85,18 @@ type Writes interface {
 		fn func(stored []*finance.Holding) ([]*finance.Holding, error)) (HoldingCounts, error)
 }
 
+// ErrStalePage: a page was fetched from a resume state that is no longer the
+// stored one (another run of the sync stored a page meanwhile). Nothing of it
+// is stored: applied now, it could move data back to an older state. The
+// caller reads the stored state and fetches again from there.
+var ErrStalePage = errors.New("the page was fetched from a resume state that is no longer the stored one")
+
 // TransactionPageWrite is one page of a provider's transaction changes, for
 // StoreTransactionPage.
 type TransactionPageWrite struct {
+	// From is the resume state the page was fetched from (nil: the start). It
+	// must still be the stored one, or the page is ErrStalePage.
+	From    []byte
 	Batches []TransactionBatch
 	// Resume is the connector's state after this page; it replaces the stored
 	// one in the page's transaction.

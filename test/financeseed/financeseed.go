@@ -145,7 +145,7 @@ func (s Seeder) store(providerID uuid.UUID, batch financeapp.TransactionBatch) {
 	if err != nil {
 		s.T.Fatalf("TransactionResume: %v", err)
 	}
-	page := financeapp.TransactionPageWrite{Batches: []financeapp.TransactionBatch{batch}, Resume: resume}
+	page := financeapp.TransactionPageWrite{From: resume, Batches: []financeapp.TransactionBatch{batch}, Resume: resume}
 	if _, err := s.Writes.StoreTransactionPage(s.ctx(), providerID, page); err != nil {
 		s.T.Fatalf("StoreTransactionPage: %v", err)
 	}

@@ -73,6 +73,7 @@ var tests = []struct {
 	{"unknown ids are ErrNotFound, and closures are not called", unknownIDsAreNotFound},
 	{"a page and its resume state commit together: a failing last batch or a foreign account stores neither rows nor resume", pageAndResumeCommitTogether},
 	{"each committed page replaces its provider's resume state, an empty page too", resumeIsReplacedByEachPage},
+	{"a page fetched from a resume state no longer stored is ErrStalePage and stores nothing", aStalePageStoresNothing},
 	{"securities upsert by identity: the same ones again keep their ids, a rename updates, each provider has its own", securitiesUpsertIdempotently},
 	{"a complete holdings answer replaces the snapshot: added, updated, confirmed uncounted, missing or zero removed", holdingsSnapshotReplace},
 	{"holding and security fields round-trip exactly: 8-decimal quantities and prices, shorts, unset values", holdingMoneyRoundTripsExactly},

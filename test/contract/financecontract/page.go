@@ -54,6 +54,7 @@ func pageAndResumeCommitTogether(t *testing.T, h Harness) {
 	failing := batchOf(t, savings, purchase(t, "s2", "-3.00", "2030-01-02"))
 	failing.Apply = func([]*finance.Transaction) ([]*finance.Transaction, error) { return nil, errBoom }
 	_, err = h.Store.StoreTransactionPage(t.Context(), p.ID(), financeapp.TransactionPageWrite{
+		From: []byte("cursor-1"),
 		Batches: []financeapp.TransactionBatch{
 			batchOf(t, checking, purchase(t, "c2", "-4.00", "2030-01-02"), purchase(t, "c1", "-1.50", "2030-01-01")),
 			failing,
@@ -65,6 +66,7 @@ func pageAndResumeCommitTogether(t *testing.T, h Harness) {
 	}
 	other := newAccount(t, h, newProviderOf(t, h, p.UserID()), "other")
 	_, err = h.Store.StoreTransactionPage(t.Context(), p.ID(), financeapp.TransactionPageWrite{
+		From: []byte("cursor-1"),
 		Batches: []financeapp.TransactionBatch{
 			batchOf(t, checking, purchase(t, "c3", "-5.00", "2030-01-03")),
 			batchOf(t, other, purchase(t, "o1", "-6.00", "2030-01-03")),
@@ -97,14 +99,17 @@ func pageAndResumeCommitTogether(t *testing.T, h Harness) {
 func resumeIsReplacedByEachPage(t *testing.T, h Harness) {
 	p, q := newProvider(t, h), newProvider(t, h)
 	a := newAccount(t, h, p, "acc-1")
+	var from []byte
 	for i, resume := range [][]byte{[]byte("cursor-1"), {0, 1, 2, 0xff}, nil} {
 		_, err := h.Store.StoreTransactionPage(t.Context(), p.ID(), financeapp.TransactionPageWrite{
+			From:    from,
 			Batches: []financeapp.TransactionBatch{batchOf(t, a, purchase(t, "t1", "-1.00", "2030-01-01"))},
 			Resume:  resume,
 		})
 		if err != nil {
 			t.Fatalf("page %d: %v", i, err)
 		}
+		from = resume
 		if got := resumeOf(t, h, p); !bytes.Equal(got, resume) {
 			t.Errorf("resume state after page %d = %v, want %v", i, got, resume)
 		}
@@ -171,5 +176,36 @@ func securitiesUpsertIdempotently(t *testing.T, h Harness) {
 	_, err = h.Store.SaveSecurities(t.Context(), p.ID(), []finance.SecurityDetails{equity("sec-new", "NEW"), bad})
 	if _, ok := errors.AsType[*domain.ValidationError](err); !ok {
 		t.Errorf("a security with no identity: got %v, want a validation error", err)
+	}
+}
+
+// A page fetched from a resume state that is no longer the stored one (two
+// runs of one sync at once) is ErrStalePage and stores nothing: applied, it
+// would move a transaction back to an older state.
+func aStalePageStoresNothing(t *testing.T, h Harness) {
+	p := newProvider(t, h)
+	a := newAccount(t, h, p, "acc-1")
+	first := financeapp.TransactionPageWrite{
+		Batches: []financeapp.TransactionBatch{batchOf(t, a, purchase(t, "t1", "-1.00", "2030-01-01"))},
+		Resume:  []byte("cursor-1"),
+	}
+	if _, err := h.Store.StoreTransactionPage(t.Context(), p.ID(), first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Store.StoreTransactionPage(t.Context(), p.ID(), financeapp.TransactionPageWrite{
+		From:    []byte("cursor-1"),
+		Batches: []financeapp.TransactionBatch{batchOf(t, a, purchase(t, "t1", "-1.50", "2030-01-01"))},
+		Resume:  []byte("cursor-2"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The first page again, from the start, as a run that fell behind would
+	// store it.
+	if _, err := h.Store.StoreTransactionPage(t.Context(), p.ID(), first); !errors.Is(err, financeapp.ErrStalePage) {
+		t.Fatalf("a page fetched from a resume state no longer stored: got %v, want ErrStalePage", err)
+	}
+	live := list(t, h, financeapp.TransactionQuery{UserID: p.UserID(), Limit: 10})
+	if len(live) != 1 || live[0].Details().Amount.Amount().String() != "-1.50" || !bytes.Equal(resumeOf(t, h, p), []byte("cursor-2")) {
+		t.Errorf("after the stale page: %d transactions, resume %q; want t1 at -1.50 and cursor-2", len(live), resumeOf(t, h, p))
 	}
 }

@@ -30,6 +30,9 @@ func (m *FinanceStore) StoreTransactionPage(_ context.Context, providerID uuid.U
 	if _, ok := m.providers.providers[providerID]; !ok {
 		return financeapp.TransactionCounts{}, fmt.Errorf("store transaction page: %w", providerNotFound(providerID))
 	}
+	if !bytes.Equal(m.resumes[providerID], page.From) {
+		return financeapp.TransactionCounts{}, fmt.Errorf("provider %s: %w", providerID, financeapp.ErrStalePage)
+	}
 	var total financeapp.TransactionCounts
 	undo := m.transactionUndo()
 	for _, b := range page.Batches {
