@@ -47,7 +47,7 @@ var problemTable = []struct {
 	// Raised by the HTTP layer.
 	{errRouteNotFound, problemKind{http.StatusNotFound, "ROUTE_NOT_FOUND", "Not found", "not-found", "No API route matches this path."}},
 	{errMethodNotAllowed, problemKind{http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "Method not allowed", "method-not-allowed", "This resource does not support the method; see the Allow header."}},
-	{errMalformedJSON, problemKind{http.StatusBadRequest, "MALFORMED_JSON", "Malformed JSON", "malformed-json", "The request body must be one well-formed JSON document."}},
+	{errMalformedJSON, problemKind{http.StatusBadRequest, "MALFORMED_JSON", "Malformed JSON", "malformed-json", "The request body must be one well-formed JSON document, in UTF-8, with no key twice in one object."}},
 	{errUnsupportedMediaType, problemKind{http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type", "unsupported-media-type", "Send the request body as application/json."}},
 	{errBodyTooLarge, problemKind{http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", "Request body too large", "body-too-large", "The request body is larger than this service accepts."}},
 	{errMissingBearer, problemKind{http.StatusUnauthorized, "AUTHENTICATION_REQUIRED", "Authentication required", "authentication-required", "Send an access token as 'Authorization: Bearer <token>'."}},

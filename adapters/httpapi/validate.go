@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"regexp"
@@ -44,6 +45,10 @@ func validateRequest(spec *Spec, maxBody int64, log *slog.Logger) gin.HandlerFun
 			return
 		}
 		if err := unknownQueryParameters(c.Request.URL.Query(), op.queryParams); err != nil {
+			writeProblem(c, log, err)
+			return
+		}
+		if err := unreadableQueryValues(c.Request.URL.Query()); err != nil {
 			writeProblem(c, log, err)
 			return
 		}
@@ -109,6 +114,23 @@ func unknownQueryParameters(query map[string][]string, declared map[string]bool)
 	return verr
 }
 
+// unreadableQueryValues refuses query values that are not UTF-8 or hold a
+// NUL, naming each parameter once: no such value reaches a filter, a stored
+// column or Postgres, which refuses both (hardening item 15).
+func unreadableQueryValues(query map[string][]string) error {
+	verr := &domain.ValidationError{}
+	names := slices.Sorted(maps.Keys(query))
+	for _, name := range names {
+		if slices.ContainsFunc(query[name], func(v string) bool { return !utf8.ValidString(v) || strings.ContainsRune(v, 0) }) {
+			if len(name) > maxEchoedParameterName || !utf8.ValidString(name) || domain.HasControl(name) {
+				name = "(unprintable parameter name)"
+			}
+			verr.Add(name, "invalid_characters", "The value must be UTF-8 text without NUL characters.")
+		}
+	}
+	return verr.OrNil()
+}
+
 // readJSONBody enforces the media type, the size cap and JSON syntax.
 func readJSONBody(c *gin.Context, rb *openapi3.RequestBody, maxBody int64) ([]byte, error) {
 	mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
@@ -123,10 +145,57 @@ func readJSONBody(c *gin.Context, rb *openapi3.RequestBody, maxBody int64) ([]by
 	if err != nil {
 		return nil, errMalformedJSON
 	}
-	if len(bytes.TrimSpace(body)) == 0 || !json.Valid(body) {
+	if len(bytes.TrimSpace(body)) == 0 || !json.Valid(body) || !utf8.Valid(body) || !plainJSONText(body) {
 		return nil, errMalformedJSON
 	}
 	return body, nil
+}
+
+// plainJSONText reports whether body, valid JSON, has no key twice in one
+// object: Go's decoder would keep the last of two keys, another parser the
+// first, and the two would act on different values (hardening item 21).
+// Control characters, NUL among them, are refused field by field, with a 422
+// naming the field (domain.HasHiddenText), before anything is stored.
+func plainJSONText(body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	// keys holds the keys seen in each object open around the decoder, and
+	// nil for each array; atKey tells whether the next string is a key.
+	var keys []map[string]bool
+	atKey := func() bool { return len(keys) > 0 && keys[len(keys)-1] != nil }
+	expectKey := true
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				keys = append(keys, map[string]bool{})
+				expectKey = true
+				continue
+			case '[':
+				keys = append(keys, nil)
+			default:
+				keys = keys[:len(keys)-1]
+			}
+		case string:
+			if atKey() && expectKey {
+				if keys[len(keys)-1][v] {
+					return false
+				}
+				keys[len(keys)-1][v] = true
+				expectKey = false
+				continue
+			}
+		}
+		// A value was read: inside an object, a key comes next.
+		expectKey = atKey()
+	}
 }
 
 // decodeBody decodes the validated request body into v.

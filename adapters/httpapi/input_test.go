@@ -1,0 +1,45 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/dashtam/dashtam/test/apitest"
+)
+
+// Hardening items 15 and 21: a JSON body with a key twice in one object or
+// bytes that are not UTF-8 is 400 MALFORMED_JSON, and a NUL in a string is a
+// 422 naming its field; a query value that is not UTF-8 or holds a NUL is 422
+// naming its parameter. None of them reaches a handler's store, or Postgres.
+func TestUnreadableTextIsRefusedBeforeAHandler(t *testing.T) {
+	t.Parallel()
+	forEachDatabase(t, func(t *testing.T, opts apitest.Options) {
+		h := apitest.New(t, opts)
+		for name, body := range map[string]string{
+			"a key twice":              `{"email":"a@example.com","email":"b@example.com","password":"` + pw + `","name":"Ann"}`,
+			"a key twice, nested":      `{"email":"a@example.com","password":"` + pw + `","name":"Ann","x":{"k":1,"k":2}}`,
+			"bytes that are not UTF-8": "{\"email\":\"a@example.com\",\"password\":\"" + pw + "\",\"name\":\"Ann\xff\"}",
+		} {
+			res := h.Do(apitest.Request{Method: "POST", Path: "/api/v1/users", Body: []byte(body)})
+			if res.Status != http.StatusBadRequest || res.Problem(t).Code != "MALFORMED_JSON" {
+				t.Errorf("%s: %d %s, want 400 MALFORMED_JSON", name, res.Status, res.Body)
+			}
+		}
+		res := h.Do(apitest.Request{Method: "POST", Path: "/api/v1/users",
+			Body: []byte(`{"email":"nul@example.com","password":"` + pw + `","name":"Ann\u0000"}`)})
+		if p := res.Problem(t); res.Status != http.StatusUnprocessableEntity || len(p.Errors) != 1 || p.Errors[0].Field != "name" {
+			t.Errorf("an escaped NUL in name: %d %s, want 422 naming name", res.Status, res.Body)
+		}
+		// The same key in different objects is fine.
+		h.Do(apitest.Request{Method: "POST", Path: "/api/v1/users",
+			Body: []byte(`{"email":"ok@example.com","password":"` + pw + `","name":"Ann"}`)}).Expect(t, http.StatusCreated)
+
+		token := verifiedUser(t, h, "ann@example.com")
+		for name, query := range map[string]string{"not UTF-8": "search=%FF%FE", "a NUL": "search=a%00b"} {
+			res := h.Do(apitest.Request{Method: "GET", Path: "/api/v1/transactions?" + query, Token: token})
+			if p := res.Problem(t); res.Status != http.StatusUnprocessableEntity || len(p.Errors) != 1 || p.Errors[0].Field != "search" {
+				t.Errorf("?%s (%s): %d %s, want 422 naming search", query, name, res.Status, res.Body)
+			}
+		}
+	})
+}
