@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/dashtam/dashtam/adapters/logging"
+	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/identity"
 )
@@ -62,6 +63,9 @@ var problemTable = []struct {
 	{identity.ErrInvalidRefreshToken, problemKind{http.StatusUnauthorized, "INVALID_REFRESH_TOKEN", "Invalid refresh token", "invalid-refresh-token", "The refresh token is invalid, expired or revoked. Log in again."}},
 	{identity.ErrInvalidOneTimeToken, problemKind{http.StatusBadRequest, "INVALID_OR_EXPIRED_TOKEN", "Invalid or expired token", "invalid-or-expired-token", "The link is invalid, already used or expired. Ask for a new one."}},
 	{identity.ErrEmailNotVerified, problemKind{http.StatusForbidden, "EMAIL_NOT_VERIFIED", "Email not verified", "email-not-verified", "Verify your email address first."}},
+
+	// Syncs.
+	{datasyncapp.ErrNotConnected, problemKind{http.StatusConflict, "PROVIDER_NOT_CONNECTED", "Provider not connected", "provider-not-connected", "The provider has no active authorization; connect it (POST its authorization) first."}},
 
 	// Domain kinds.
 	{domain.ErrNotFound, problemKind{http.StatusNotFound, "NOT_FOUND", "Resource not found", "not-found", "The resource does not exist."}},
