@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dashtam/dashtam/adapters/persistence"
+	"github.com/dashtam/dashtam/adapters/providers/sandbox"
 	"github.com/dashtam/dashtam/test/dbtest"
 )
 
@@ -367,5 +370,100 @@ func TestFiftyConcurrentSyncRequestsOneSyncOneJob(t *testing.T) {
 	}
 	if jobs := syncJobs(t, db, id); len(jobs) != 2 || jobs[s] != 1 || jobs[first] != 1 {
 		t.Errorf("sync jobs by sync = %v, want one for %s and one for the first, %s", jobs, s, first)
+	}
+}
+
+// riverClientID waits for the instance's River client to log its id.
+func riverClientID(t *testing.T, in *Instance) string {
+	t.Helper()
+	return in.waitForLog(t, "River client started", func(r logRecord) bool {
+		return r.str("msg") == "River client started" && r.str("client_id") != ""
+	}).str("client_id")
+}
+
+// syncJobRun returns the state of the sync's job and the River clients that
+// attempted it, oldest first.
+func syncJobRun(t *testing.T, db *persistence.DB, syncID string) (state string, attemptedBy []string) {
+	t.Helper()
+	var by string
+	err := db.SQL.QueryRowContext(t.Context(),
+		`SELECT state, array_to_string(attempted_by, ',') FROM river_job WHERE kind = 'sync_provider' AND args->>'sync_id' = $1`,
+		syncID).Scan(&state, &by)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if by != "" {
+		attemptedBy = strings.Split(by, ",")
+	}
+	return state, attemptedBy
+}
+
+// TestKilledInstanceSyncIsFinishedByTheOther: two instances on one Postgres,
+// a grant of the sandbox's large variant (100,000 transactions), and the
+// instance running its first sync is SIGKILLed midway. The other rescues the
+// job (JOB_RESCUE_AFTER, short here) and finishes the sync from the last
+// commit: the API then lists exactly the sandbox's 100,000 transactions,
+// each id once.
+func TestKilledInstanceSyncIsFinishedByTheOther(t *testing.T) {
+	t.Parallel()
+	db, url := dbtest.PostgresWithURL(t)
+	env := merged(clusterEnv(url), map[string]string{"JOB_TIMEOUT": "60s", "JOB_RESCUE_AFTER": "61s"})
+	a := startInstance(t, env)
+	b := startInstance(t, env)
+	cluster(a, b)
+	byClient := map[string]*Instance{riverClientID(t, a): a, riverClientID(t, b): b}
+	user := verifiedSession(t, a, newAccount())
+	id := createProvider(t, a, user.Access, "sandbox", "Large sandbox")
+	if err := connectSandboxE(a, user.Access, id, "user_large"); err != nil {
+		t.Fatal(err)
+	}
+	syncID := syncsOf(t, a, user.Access, id)[0]["id"].(string)
+
+	// Midway: some transactions are stored, far from all.
+	waitUntil(t, 60*time.Second, "the large sync midway", func() bool {
+		_, s := b.expect(t, http.StatusOK, http.MethodGet, "/api/v1/syncs/"+syncID, nil, user.Access)
+		if s["finished_at"] != nil {
+			t.Fatalf("the large sync finished before it could be interrupted: %v", s)
+		}
+		added := s["results"].(map[string]any)["transactions"].(map[string]any)["added"].(float64)
+		return s["status"] == "running" && added >= 5_000
+	})
+	_, attempted := syncJobRun(t, db, syncID)
+	if len(attempted) != 1 || byClient[attempted[0]] == nil {
+		t.Fatalf("the sync's job was attempted by %v; want one of the instances %v", attempted, byClient)
+	}
+	victim := byClient[attempted[0]]
+	survivor := a
+	if victim == a {
+		survivor = b
+	}
+	victim.Signal(t, syscall.SIGKILL)
+	victim.Wait(t, stopTimeout)
+	killed := time.Now()
+
+	s := awaitSync(t, survivor, user.Access, syncID, "succeeded", 4*time.Minute)
+	// The job completes just after the sync it ran is saved.
+	var state string
+	waitUntil(t, 10*time.Second, "the sync's job completed", func() bool {
+		state, attempted = syncJobRun(t, db, syncID)
+		return state == "completed"
+	})
+	t.Logf("the sync succeeded %v after the kill; job %s, attempted by %v; results %v",
+		time.Since(killed).Round(time.Second), state, attempted, s["results"])
+	if state != "completed" || len(attempted) < 2 || byClient[attempted[len(attempted)-1]] != survivor {
+		t.Errorf("job %s attempted by %v; want it completed by the surviving instance", state, attempted)
+	}
+
+	txs := allPages(t, survivor, user.Access, "/api/v1/transactions?limit=100&provider_id="+id)
+	seen := make(map[string]bool, len(txs))
+	for _, tx := range txs {
+		tid := tx["id"].(string)
+		if seen[tid] {
+			t.Errorf("transaction %s listed twice", tid)
+		}
+		seen[tid] = true
+	}
+	if len(txs) != sandbox.LargeTransactions {
+		t.Errorf("the API lists %d transactions, want the sandbox's %d", len(txs), sandbox.LargeTransactions)
 	}
 }
