@@ -278,3 +278,30 @@ func TestQueuedSyncIsCanceledWith204(t *testing.T) {
 		t.Errorf("after DELETE: %+v", queued)
 	}
 }
+
+// A sync's failures are in its errors: one account's (user_partial: the
+// brokerage's holdings) ends it partial with that account's id; the
+// institution refusing the grant (user_reauth) ends it failed with a
+// provider-wide error, and the next POST is 409 REAUTHORIZATION_REQUIRED.
+func TestSyncErrorsAndReauthorization(t *testing.T) {
+	t.Parallel()
+	h := apitest.New(t, apitest.Options{})
+	ann := verifiedUser(t, h, "ann@example.com")
+
+	partial := firstSync(t, h, ann, connectSandbox(t, h, ann, "Partial bank", "user_partial"))
+	if partial.Status != "partial" || len(partial.Errors) != 1 || partial.Errors[0].AccountID == nil ||
+		partial.Errors[0].Code == "" || partial.Results.Transactions.Added == 0 {
+		t.Errorf("partial sync = %+v", partial)
+	}
+
+	p := connectSandbox(t, h, ann, "Revoked bank", "user_reauth")
+	failed := firstSync(t, h, ann, p)
+	if failed.Status != "failed" || len(failed.Errors) != 1 || failed.Errors[0].AccountID != nil ||
+		failed.Errors[0].Code != "reauthorization_required" || failed.Errors[0].Retryable {
+		t.Errorf("failed sync = %+v", failed)
+	}
+	res := h.Do(apitest.Request{Method: "POST", Path: "/api/v1/providers/" + p + "/syncs", Token: ann}).Expect(t, 409)
+	if pr := res.Problem(t); pr.Code != "REAUTHORIZATION_REQUIRED" {
+		t.Errorf("problem = %+v", pr)
+	}
+}
