@@ -17,17 +17,14 @@ import (
 	providersapp "github.com/dashtam/dashtam/application/providers"
 )
 
-// The job engine's limits. A job is cancelled after jobTimeout and, if its
-// instance died, rescued after rescueStuckJobsAfter. The longest job today is
-// a token refresh pass: up to 50 authorizations, each bounded by
-// PROVIDER_TIMEOUT (10 s by default).
+// The job engine's fixed limits. How long a job may run (JOB_TIMEOUT) and
+// when a job whose instance died is rescued (JOB_RESCUE_AFTER) are
+// configuration.
 const (
-	jobConcurrency       = 10
-	jobTimeout           = 10 * time.Minute
-	rescueStuckJobsAfter = 15 * time.Minute
-	jobPollInterval      = time.Second
-	idempotencyCleanup   = time.Hour
-	identityRetention    = time.Hour
+	jobConcurrency     = 10
+	jobPollInterval    = time.Second
+	idempotencyCleanup = time.Hour
+	identityRetention  = time.Hour
 	// syncSchedulePass is how often the scheduler looks for providers due
 	// for a sync (SYNC_INTERVAL is how often each one is synced).
 	syncSchedulePass = time.Minute
@@ -131,8 +128,8 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 			{Interval: syncSchedulePass, Job: datasyncapp.ScheduleJob{}},
 		},
 		Concurrency:          jobConcurrency,
-		JobTimeout:           jobTimeout,
-		RescueStuckJobsAfter: rescueStuckJobsAfter,
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: cfg.JobRescueAfter,
 		PollInterval:         pollInterval,
 		Log:                  log,
 	})

@@ -73,6 +73,10 @@ type Config struct {
 	// SandboxEnabled offers the built-in sandbox institution (default: on in
 	// development, off in production).
 	SandboxEnabled bool
+	// SandboxTimeOffset runs the sandbox's data clock ahead of the real one
+	// (SANDBOX_TIME_OFFSET, development only), so pending transactions post
+	// without waiting days.
+	SandboxTimeOffset time.Duration
 	// AuthorizationResultURL is the front-end page redirect callbacks send the
 	// browser to, with the code and state to relay (or the institution's
 	// error); empty: the callbacks answer with them (JSON, or HTML to a browser).
@@ -86,6 +90,14 @@ type Config struct {
 	SyncInterval time.Duration
 	// ProviderTimeout bounds every call to an institution.
 	ProviderTimeout time.Duration
+	// JobTimeout cancels a background job's attempt after this long
+	// (JOB_TIMEOUT); the job is retried, a sync from its last commit.
+	JobTimeout time.Duration
+	// JobRescueAfter is how long a job may stay running before it is taken
+	// for dead (its instance crashed) and run again by any instance
+	// (JOB_RESCUE_AFTER). It is longer than JobTimeout, so a job still
+	// running is never rescued and run twice.
+	JobRescueAfter time.Duration
 
 	// RedisURL selects the shared rate-limit store; empty: in-process memory.
 	RedisURL string
@@ -136,6 +148,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	loadDatabase(r, &c)
 	loadEmail(r, &c)
 	loadProviders(r, &c)
+	loadJobs(r, &c)
 	loadRateLimits(r, &c)
 	loadKeys(r, &c)
 	if c.Production() {
@@ -229,6 +242,12 @@ const DefaultRefreshReuseGrace = 5 * time.Second
 // kept fresh. It needs the environment and the public origin read first.
 func loadProviders(r *envReader, c *Config) {
 	c.SandboxEnabled = r.boolean("SANDBOX_ENABLED", c.Env != EnvProduction)
+	if raw := r.get("SANDBOX_TIME_OFFSET", ""); raw != "" {
+		c.SandboxTimeOffset = r.duration("SANDBOX_TIME_OFFSET", 0)
+		if c.Env == EnvProduction {
+			r.bad("SANDBOX_TIME_OFFSET", "is a development setting; unset it when APP_ENV=production")
+		}
+	}
 	c.AuthorizationResultURL = r.get("AUTHORIZATION_RESULT_URL", "")
 	if c.AuthorizationResultURL != "" {
 		if u, err := httpapi.ParseResultURL(c.AuthorizationResultURL); err != nil {
@@ -253,7 +272,7 @@ func loadProviders(r *envReader, c *Config) {
 	}
 	// Schwab itself (no SCHWAB_AUTH_URL pointing at a fake) redirects only to
 	// an https callback registered in its developer portal.
-	if c.Schwab.ClientID != "" && c.Schwab.AuthURL == "" && !strings.HasPrefix(c.Schwab.RedirectURL, "https://") {
+	if c.Schwab.ClientID != "" && c.Schwab.ClientSecret != "" && c.Schwab.AuthURL == "" && !strings.HasPrefix(c.Schwab.RedirectURL, "https://") {
 		r.bad("SCHWAB_REDIRECT_URL", "Schwab redirects only to an https callback registered in its developer portal, and %q is not https; "+
 			"in development, reach this service through an https tunnel (cloudflared, ngrok or ssh -R) and set SCHWAB_REDIRECT_URL "+
 			"to https://<tunnel host>/api/v1/oauth/schwab/callback (see README.md, Connecting Schwab)", c.Schwab.RedirectURL)
@@ -266,6 +285,24 @@ func loadProviders(r *envReader, c *Config) {
 	}
 	if (c.Plaid.ClientID == "") != (c.Plaid.Secret == "") {
 		r.bad("PLAID_SECRET", "PLAID_CLIENT_ID and PLAID_SECRET go together")
+	}
+}
+
+// Defaults of JOB_TIMEOUT and JOB_RESCUE_AFTER. The longest job is a sync
+// of a large provider, which commits as it goes: a timeout ends only the
+// attempt, and the retry resumes from the last commit.
+const (
+	DefaultJobTimeout     = 10 * time.Minute
+	DefaultJobRescueAfter = 15 * time.Minute
+)
+
+// loadJobs reads the background job engine's limits: how long one attempt
+// may run, and after how long a job whose instance died is rescued.
+func loadJobs(r *envReader, c *Config) {
+	c.JobTimeout = r.duration("JOB_TIMEOUT", DefaultJobTimeout)
+	c.JobRescueAfter = r.duration("JOB_RESCUE_AFTER", DefaultJobRescueAfter)
+	if c.JobRescueAfter <= c.JobTimeout {
+		r.bad("JOB_RESCUE_AFTER", "must be longer than JOB_TIMEOUT (%v), or a job still running would be rescued and run twice at once", c.JobTimeout)
 	}
 }
 

@@ -60,6 +60,10 @@ func TestInvalidValuesNameTheirVariable(t *testing.T) {
 		"SESSION_CACHE_TTL":     {"SESSION_CACHE_TTL": "2h"},
 		"JWT_SIGNING_KEYS":      {"JWT_SIGNING_KEYS": "k1:" + secret},
 		"TOKEN_ENCRYPTION_KEYS": {"TOKEN_ENCRYPTION_KEYS": "k1:" + key(31)},
+		"JOB_TIMEOUT":           {"JOB_TIMEOUT": "soon"},
+		"SANDBOX_TIME_OFFSET":   {"SANDBOX_TIME_OFFSET": "-1h"},
+		// A rescue before the timeout would run a live job twice at once.
+		"JOB_RESCUE_AFTER": {"JOB_TIMEOUT": "20m", "JOB_RESCUE_AFTER": "15m"},
 	}
 	for name, vars := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -267,5 +271,37 @@ func TestProductionHidesDocsAndMetricsTokensAreLong(t *testing.T) {
 	}
 	if _, err := LoadConfig(env(map[string]string{"METRICS_TOKEN": "short"})); err == nil || !strings.Contains(err.Error(), "METRICS_TOKEN") {
 		t.Errorf("a short METRICS_TOKEN: %v, want an error naming it", err)
+	}
+}
+
+// The job limits default to a 10-minute attempt and a 15-minute rescue, and
+// can be set shorter (the end-to-end tests rescue within seconds) as long as
+// the rescue comes after the timeout.
+func TestJobTimeoutAndRescue(t *testing.T) {
+	t.Parallel()
+	c, err := LoadConfig(env(nil))
+	if err != nil || c.JobTimeout != DefaultJobTimeout || c.JobRescueAfter != DefaultJobRescueAfter {
+		t.Fatalf("defaults = %v, %v, %v", c.JobTimeout, c.JobRescueAfter, err)
+	}
+	c, err = LoadConfig(env(map[string]string{"JOB_TIMEOUT": "3s", "JOB_RESCUE_AFTER": "4s"}))
+	if err != nil || c.JobTimeout != 3*time.Second || c.JobRescueAfter != 4*time.Second {
+		t.Fatalf("short = %v, %v, %v", c.JobTimeout, c.JobRescueAfter, err)
+	}
+	if _, err := LoadConfig(env(map[string]string{"JOB_TIMEOUT": "3s", "JOB_RESCUE_AFTER": "3s"})); err == nil {
+		t.Error("a rescue equal to the timeout was accepted")
+	}
+}
+
+// SANDBOX_TIME_OFFSET moves only the development sandbox's data clock, and
+// production refuses it.
+func TestSandboxTimeOffsetIsDevelopmentOnly(t *testing.T) {
+	t.Parallel()
+	c, err := LoadConfig(env(map[string]string{"SANDBOX_TIME_OFFSET": "96h"}))
+	if err != nil || c.SandboxTimeOffset != 96*time.Hour {
+		t.Fatalf("development = %v, %v", c.SandboxTimeOffset, err)
+	}
+	_, err = LoadConfig(env(map[string]string{"APP_ENV": "production", "SANDBOX_TIME_OFFSET": "96h"}))
+	if err == nil || !strings.Contains(err.Error(), "SANDBOX_TIME_OFFSET") {
+		t.Errorf("production accepted SANDBOX_TIME_OFFSET: %v", err)
 	}
 }

@@ -22,11 +22,12 @@ func buildRegistry(cfg Config, now func() time.Time, calls instrumented.Observer
 	var sb *sandbox.Connector
 	if cfg.SandboxEnabled {
 		c, err := sandbox.New(sandbox.Config{
-			PublicBaseURL: cfg.PublicBaseURL,
-			RedirectURL:   cfg.PublicBaseURL + "/api/v1/oauth/sandbox/callback",
-			Secret:        deriveKey(cfg, "sandbox institution"),
-			Timeout:       cfg.ProviderTimeout,
-			Now:           now,
+			PublicBaseURL:  cfg.PublicBaseURL,
+			RedirectURL:    cfg.PublicBaseURL + "/api/v1/oauth/sandbox/callback",
+			Secret:         deriveKey(cfg, "sandbox institution"),
+			Timeout:        cfg.ProviderTimeout,
+			Now:            now,
+			DataTimeOffset: cfg.SandboxTimeOffset,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("sandbox provider: %w", err)

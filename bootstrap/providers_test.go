@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -31,5 +32,35 @@ func TestRegistryKeepsTheSandboxsDataHalf(t *testing.T) {
 	}
 	if got := c.Type().Capabilities; len(got) != 3 {
 		t.Errorf("sandbox capabilities %v, want accounts, holdings and transactions", got)
+	}
+}
+
+// The catalog names exactly what each configured connector fetches: every
+// capability for a connector with a data half (its three DataConnector
+// methods are accounts, holdings and transactions), none for one that only
+// authorizes, so a client never offers data that is not fetched.
+func TestCatalogCapabilitiesAreWhatEachConnectorFetches(t *testing.T) {
+	cfg, err := LoadConfig(env(map[string]string{"JWT_SIGNING_KEYS": "k1:" + key(32),
+		"SCHWAB_CLIENT_ID": "id", "SCHWAB_CLIENT_SECRET": "secret", "SCHWAB_AUTH_URL": "https://schwab.test/auth",
+		"SCHWAB_TOKEN_URL": "https://schwab.test/token", "SCHWAB_REDIRECT_URL": "https://dashtam.test/api/v1/oauth/schwab/callback", "PLAID_CLIENT_ID": "id", "PLAID_SECRET": "secret"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry, _, err := buildRegistry(cfg, time.Now, ignoreCalls{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := []string{providersapp.CapabilityAccounts, providersapp.CapabilityHoldings, providersapp.CapabilityTransactions}
+	types := registry.Types()
+	if len(types) != 3 {
+		t.Fatalf("catalog = %+v, want sandbox, schwab and plaid", types)
+	}
+	for _, typ := range types {
+		c, _ := registry.Connector(typ.Key)
+		_, fetches := c.(providersapp.DataConnector)
+		got := slices.Sorted(slices.Values(typ.Capabilities))
+		if fetches && !slices.Equal(got, all) || !fetches && len(got) != 0 {
+			t.Errorf("%s: capabilities %v, data half %v", typ.Key, got, fetches)
+		}
 	}
 }

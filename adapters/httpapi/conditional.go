@@ -86,7 +86,9 @@ func precondition(header string) providersapp.Precondition {
 		if strings.HasPrefix(t, "W/") || len(t) < 2 || t[0] != '"' || t[len(t)-1] != '"' {
 			continue
 		}
+		// The version comes first: "7", "7;fields", "7.<synced>.<as of>".
 		num, _, _ := strings.Cut(t[1:len(t)-1], ";")
+		num, _, _ = strings.Cut(num, ".")
 		if v, err := strconv.ParseInt(num, 10, 64); err == nil {
 			versions = append(versions, v)
 		}

@@ -90,7 +90,7 @@ func (s *Spec) honoursIdempotencyKey(method, route string) bool {
 // replayedHeaders are the response headers stored and replayed with the status
 // and body. Everything else (X-Request-ID, rate-limit headers) belongs to the
 // replaying request.
-var replayedHeaders = []string{"Content-Type", "Location", "ETag", "Last-Modified", "Cache-Control"}
+var replayedHeaders = []string{"Content-Type", "Location", "ETag", "Last-Modified", "Cache-Control", headerSyncJoined}
 
 // IdempotencyStore keeps idempotency records. The persistence adapter implements
 // it over the database, whose unique key on (scope, method, route, key) decides

@@ -54,6 +54,8 @@ func appendProvider(b []byte, p *api.Provider) []byte {
 		b = appendJSONString(b, l.Authorization)
 		b = append(b, `,"self":`...)
 		b = appendJSONString(b, l.Self)
+		b = append(b, `,"syncs":`...)
+		b = appendJSONString(b, l.Syncs)
 		b = append(b, '}')
 	}
 	if p.Alias != nil {
@@ -68,8 +70,16 @@ func appendProvider(b []byte, p *api.Provider) []byte {
 		field("created_at")
 		b = appendTime(b, *p.CreatedAt)
 	}
+	if p.DataAsOf != nil {
+		field("data_as_of")
+		b = appendTime(b, *p.DataAsOf)
+	}
 	field("id")
 	b = appendUUID(b, p.Id)
+	if p.LastSyncedAt != nil {
+		field("last_synced_at")
+		b = appendTime(b, *p.LastSyncedAt)
+	}
 	if p.ProviderKey != nil {
 		field("provider_key")
 		b = appendJSONString(b, *p.ProviderKey)

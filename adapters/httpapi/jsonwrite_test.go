@@ -37,18 +37,21 @@ var anyTime = rapid.Custom(func(t *rapid.T) time.Time {
 
 var anyProvider = rapid.Custom(func(t *rapid.T) api.Provider {
 	p := api.Provider{
-		Id:          uuid.UUID(rapid.SliceOfN(rapid.Byte(), 16, 16).Draw(t, "id")),
-		Alias:       optional(t, "alias", trickyString),
-		ProviderKey: optional(t, "provider_key", trickyString),
-		CreatedAt:   optional(t, "created_at", anyTime),
-		UpdatedAt:   optional(t, "updated_at", anyTime),
+		Id:           uuid.UUID(rapid.SliceOfN(rapid.Byte(), 16, 16).Draw(t, "id")),
+		Alias:        optional(t, "alias", trickyString),
+		ProviderKey:  optional(t, "provider_key", trickyString),
+		CreatedAt:    optional(t, "created_at", anyTime),
+		UpdatedAt:    optional(t, "updated_at", anyTime),
+		LastSyncedAt: optional(t, "last_synced_at", anyTime),
+		DataAsOf:     optional(t, "data_as_of", anyTime),
 	}
 	if st := optional(t, "status", trickyString); st != nil {
 		s := api.ConnectionStatus(*st)
 		p.ConnectionStatus = &s
 	}
 	if rapid.Bool().Draw(t, "links set") {
-		p.UnderscoreLinks = &api.ProviderLinks{Self: trickyString.Draw(t, "self"), Authorization: trickyString.Draw(t, "authorization")}
+		p.UnderscoreLinks = &api.ProviderLinks{Self: trickyString.Draw(t, "self"), Authorization: trickyString.Draw(t, "authorization"),
+			Syncs: trickyString.Draw(t, "syncs")}
 	}
 	return p
 })
@@ -97,8 +100,8 @@ func TestProviderJSONMatchesEncodingJSON(t *testing.T) {
 func TestProviderJSONKnowsEveryField(t *testing.T) {
 	t.Parallel()
 	for typ, known := range map[reflect.Type][]string{
-		reflect.TypeFor[api.Provider]():      {"_links", "alias", "connection_status", "created_at", "id", "provider_key", "updated_at"},
-		reflect.TypeFor[api.ProviderLinks](): {"authorization", "self"},
+		reflect.TypeFor[api.Provider]():      {"_links", "alias", "connection_status", "created_at", "data_as_of", "id", "last_synced_at", "provider_key", "updated_at"},
+		reflect.TypeFor[api.ProviderLinks](): {"authorization", "self", "syncs"},
 		reflect.TypeFor[api.ProviderList]():  {"_links", "has_more", "items", "next_cursor", "page", "pages", "per_page", "total"},
 		reflect.TypeFor[api.PageLinks]():     {"first", "last", "next", "prev", "self"},
 	} {
@@ -121,7 +124,7 @@ func BenchmarkProviderListJSON(b *testing.B) {
 		alias, key, st := "Roth IRA 0001", "sandbox", api.ConnectionStatus("not_connected")
 		self := providerPath(uuid.New())
 		items[i] = api.Provider{Id: uuid.New(), Alias: &alias, ProviderKey: &key, ConnectionStatus: &st, CreatedAt: &now, UpdatedAt: &now,
-			UnderscoreLinks: &api.ProviderLinks{Self: self, Authorization: self + "/authorization"}}
+			UnderscoreLinks: &api.ProviderLinks{Self: self, Authorization: self + "/authorization", Syncs: self + "/syncs"}}
 	}
 	more, next := true, strings.Repeat("x", 120)
 	l := api.ProviderList{Items: items, HasMore: &more, NextCursor: &next, UnderscoreLinks: api.PageLinks{Self: "/api/v1/providers?limit=20"}}

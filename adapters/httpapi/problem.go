@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/dashtam/dashtam/adapters/logging"
+	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/identity"
 	"github.com/dashtam/dashtam/domain/provider"
@@ -69,6 +70,9 @@ var problemTable = []struct {
 	{provider.ErrStateUsed, problemKind{http.StatusBadRequest, "AUTHORIZATION_ALREADY_USED", "Authorization already used", "authorization-already-used", "This state and code were already used to complete the attempt; a replay changes nothing."}},
 	{provider.ErrInvalidState, problemKind{http.StatusBadRequest, "INVALID_AUTHORIZATION_STATE", "Invalid authorization state", "invalid-authorization-state", "The state is not the one of this provider's authorization attempt in flight."}},
 	{provider.ErrGrantRejected, problemKind{http.StatusBadRequest, "AUTHORIZATION_CODE_REJECTED", "Authorization code rejected", "authorization-code-rejected", "The institution refused the code (expired, already used or unknown there); start a new authorization."}},
+
+	// Syncs.
+	{datasyncapp.ErrNotConnected, problemKind{http.StatusConflict, "PROVIDER_NOT_CONNECTED", "Provider not connected", "provider-not-connected", "The provider has no active authorization; connect it (POST its authorization) first."}},
 
 	// Domain kinds.
 	{domain.ErrNotFound, problemKind{http.StatusNotFound, "NOT_FOUND", "Resource not found", "not-found", "The resource does not exist."}},

@@ -5,11 +5,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
 	"github.com/dashtam/dashtam/adapters/httpapi/api"
+	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/provider"
@@ -49,7 +51,7 @@ func (s *Server) CreateProvider(c *gin.Context, _ api.CreateProviderParams) {
 		return
 	}
 	c.Header("Location", providerPath(p.ID()))
-	s.writeProvider(c, http.StatusCreated, p, nil, "")
+	s.writeProvider(c, http.StatusCreated, p, datasyncapp.State{ProviderID: p.ID()}, nil, "")
 }
 
 // GetProvider returns one of the caller's providers, honouring If-None-Match and
@@ -60,18 +62,24 @@ func (s *Server) GetProvider(c *gin.Context, id uuid.UUID, params api.GetProvide
 		s.fail(c, err)
 		return
 	}
-	p, err := s.App.Providers.Get(c.Request.Context(), principal(c).UserID, id)
+	userID := principal(c).UserID
+	p, err := s.App.Providers.Get(c.Request.Context(), userID, id)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	etag := etagOf(p.Version(), deref(params.Fields, ""))
-	if notModified(c.Request, etag, p.UpdatedAt()) {
-		setValidators(c, etag, p)
+	st, err := s.App.Syncs.ProviderState(c.Request.Context(), userID, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	etag := providerETag(p, st, deref(params.Fields, ""))
+	if notModified(c.Request, etag, providerModified(p, st)) {
+		setValidators(c, etag, p, st)
 		c.Status(http.StatusNotModified)
 		return
 	}
-	s.writeProvider(c, http.StatusOK, p, fields, deref(params.Fields, ""))
+	s.writeProvider(c, http.StatusOK, p, st, fields, deref(params.Fields, ""))
 }
 
 // ReplaceProvider replaces every mutable field (PUT).
@@ -93,12 +101,18 @@ func (s *Server) UpdateProvider(c *gin.Context, id uuid.UUID, params api.UpdateP
 }
 
 func (s *Server) update(c *gin.Context, id uuid.UUID, in providersapp.UpdateInput, ifMatch *string) {
-	p, err := s.App.Providers.Update(c.Request.Context(), principal(c).UserID, id, in, precondition(deref(ifMatch, "")))
+	userID := principal(c).UserID
+	p, err := s.App.Providers.Update(c.Request.Context(), userID, id, in, precondition(deref(ifMatch, "")))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	s.writeProvider(c, http.StatusOK, p, nil, "")
+	st, err := s.App.Syncs.ProviderState(c.Request.Context(), userID, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.writeProvider(c, http.StatusOK, p, st, nil, "")
 }
 
 // DeleteProvider removes one of the caller's providers.
@@ -122,9 +136,14 @@ func (s *Server) ListProviders(c *gin.Context, params api.ListProvidersParams) {
 		s.fail(c, err)
 		return
 	}
+	states, err := s.App.Syncs.ProviderStates(c.Request.Context(), q.UserID, page.Items)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	items := make([]api.Provider, len(page.Items))
 	for i, p := range page.Items {
-		items[i] = providerJSON(p, fields)
+		items[i] = providerJSON(p, states[p.ID()], fields)
 	}
 	body := api.ProviderList{Items: items}
 	c.Header("Cache-Control", "private, no-cache")
@@ -204,7 +223,8 @@ func (s *Server) listQuery(userID uuid.UUID, params api.ListProvidersParams) (pr
 	return q, cursorMode, fields, verr.OrNil()
 }
 
-var providerFieldNames = []string{"id", "provider_key", "alias", "connection_status", "created_at", "updated_at", "_links"}
+var providerFieldNames = []string{"id", "provider_key", "alias", "connection_status", "created_at", "updated_at",
+	"last_synced_at", "data_as_of", "_links"}
 
 // parseFields validates ?fields=. Nil means every field.
 func parseFields(raw *string) ([]string, error) {
@@ -220,22 +240,56 @@ func parseFields(raw *string) ([]string, error) {
 	return fields, nil
 }
 
-func (s *Server) writeProvider(c *gin.Context, status int, p *provider.Provider, fields []string, rawFields string) {
-	setValidators(c, etagOf(p.Version(), rawFields), p)
+func (s *Server) writeProvider(c *gin.Context, status int, p *provider.Provider, st datasyncapp.State, fields []string, rawFields string) {
+	setValidators(c, providerETag(p, st, rawFields), p, st)
 	c.Header("Cache-Control", "private, no-cache")
-	body := providerJSON(p, fields)
+	body := providerJSON(p, st, fields)
 	writeJSON(c, status, func(b []byte) []byte { return appendProvider(b, &body) })
 }
 
-func setValidators(c *gin.Context, etag string, p *provider.Provider) {
+func setValidators(c *gin.Context, etag string, p *provider.Provider, st datasyncapp.State) {
 	c.Header("ETag", etag)
-	c.Header("Last-Modified", p.UpdatedAt().UTC().Format(http.TimeFormat))
+	c.Header("Last-Modified", providerModified(p, st).UTC().Format(http.TimeFormat))
+}
+
+// providerETag is the provider's version and, once it has synced, when it
+// last synced and how fresh its data is: the representation shows both, and
+// they change without the version moving. If-Match compares the version
+// alone (precondition), since only the mutable fields it guards move it.
+func providerETag(p *provider.Provider, st datasyncapp.State, fields string) string {
+	tag := strconv.FormatInt(p.Version(), 10)
+	if !st.LastSyncedAt.IsZero() || !st.DataAsOf.IsZero() {
+		tag += "." + strconv.FormatInt(unixMicro(st.LastSyncedAt), 10) + "." + strconv.FormatInt(unixMicro(st.DataAsOf), 10)
+	}
+	if fields != "" {
+		tag += ";" + fields
+	}
+	return `"` + tag + `"`
+}
+
+// unixMicro is t in Unix microseconds, 0 for the zero time.
+func unixMicro(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// providerModified is when the representation last changed: the provider's
+// own update or its last sync, whichever is later.
+func providerModified(p *provider.Provider, st datasyncapp.State) time.Time {
+	if st.LastSyncedAt.After(p.UpdatedAt()) {
+		return st.LastSyncedAt
+	}
+	return p.UpdatedAt()
 }
 
 func providerPath(id uuid.UUID) string { return apiBase + "/providers/" + id.String() }
 
 // providerJSON renders p, limited to fields when it is not nil (id always).
-func providerJSON(p *provider.Provider, fields []string) api.Provider {
+// st is the provider's sync state: last_synced_at and data_as_of are absent
+// until the first sync stored data.
+func providerJSON(p *provider.Provider, st datasyncapp.State, fields []string) api.Provider {
 	want := func(f string) bool { return fields == nil || slices.Contains(fields, f) }
 	out := api.Provider{Id: p.ID()}
 	if want("provider_key") {
@@ -258,9 +312,17 @@ func providerJSON(p *provider.Provider, fields []string) api.Provider {
 		t := p.UpdatedAt().UTC()
 		out.UpdatedAt = &t
 	}
+	if want("last_synced_at") && !st.LastSyncedAt.IsZero() {
+		t := st.LastSyncedAt.UTC()
+		out.LastSyncedAt = &t
+	}
+	if want("data_as_of") && !st.DataAsOf.IsZero() {
+		t := st.DataAsOf.UTC()
+		out.DataAsOf = &t
+	}
 	if want("_links") {
 		self := providerPath(p.ID())
-		out.UnderscoreLinks = &api.ProviderLinks{Self: self, Authorization: self + "/authorization"}
+		out.UnderscoreLinks = &api.ProviderLinks{Self: self, Authorization: self + "/authorization", Syncs: self + "/syncs"}
 	}
 	return out
 }

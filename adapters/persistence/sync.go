@@ -333,6 +333,26 @@ func (s *SyncStore) ProviderState(ctx context.Context, providerID uuid.UUID) (da
 	return rows[0].toState(), nil
 }
 
+// ProviderStates returns the State of each of the providers that has one
+// (a provider never synced has none), by provider id, in one read: a page of
+// providers shows each one's last_synced_at and data_as_of.
+func (s *SyncStore) ProviderStates(ctx context.Context, providerIDs []uuid.UUID) (map[uuid.UUID]datasyncapp.State, error) {
+	out := make(map[uuid.UUID]datasyncapp.State, len(providerIDs))
+	if len(providerIDs) == 0 {
+		return out, nil
+	}
+	var rows []syncStateRow
+	err := s.db.Gorm.WithContext(ctx).Select("provider_id, last_synced_at, data_as_of, next_sync_at").
+		Where("provider_id IN ?", providerIDs).Find(&rows).Error
+	if err != nil {
+		return nil, dbError("sync states of providers", err)
+	}
+	for _, r := range rows {
+		out[r.ProviderID] = r.toState()
+	}
+	return out, nil
+}
+
 // dueProvidersSQL selects the providers whose authorization is active and
 // that are due: no state row, no next sync time (due now), or a next sync
 // time not after the given instant. Those never scheduled come first, then

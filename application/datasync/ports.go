@@ -80,6 +80,10 @@ type Store interface {
 	// ProviderState returns the provider's State (zero but for ProviderID
 	// before its first sync). An unknown provider is domain.ErrNotFound.
 	ProviderState(ctx context.Context, providerID uuid.UUID) (State, error)
+	// ProviderStates returns the State of each of the providers that has
+	// one, by provider id, in one read; a provider missing from the map has
+	// never been synced (its State is zero).
+	ProviderStates(ctx context.Context, providerIDs []uuid.UUID) (map[uuid.UUID]State, error)
 	// DueProviders returns at most limit providers whose authorization is
 	// active and whose NextSyncAt is zero or not after now, most overdue
 	// first. A provider whose authorization needs the user (re-authorization

@@ -155,6 +155,30 @@ func (u *Syncs) ProviderState(ctx context.Context, userID, providerID uuid.UUID)
 	return u.store.ProviderState(ctx, providerID)
 }
 
+// ProviderStates returns the sync State of each of the caller's providers,
+// by provider id, for a page of their representations; a provider never
+// synced has a zero State. Providers the caller does not own are
+// domain.ErrNotFound, as ProviderState answers.
+func (u *Syncs) ProviderStates(ctx context.Context, userID uuid.UUID, providers []*provider.Provider) (map[uuid.UUID]State, error) {
+	ids := make([]uuid.UUID, len(providers))
+	for i, p := range providers {
+		if !p.OwnedBy(userID) {
+			return nil, fmt.Errorf("provider %s: %w", p.ID(), domain.ErrNotFound)
+		}
+		ids[i] = p.ID()
+	}
+	states, err := u.store.ProviderStates(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if _, ok := states[id]; !ok {
+			states[id] = State{ProviderID: id}
+		}
+	}
+	return states, nil
+}
+
 // owned returns the provider if userID owns it; another user's is
 // domain.ErrNotFound, exactly like a missing one.
 func (u *Syncs) owned(ctx context.Context, userID, providerID uuid.UUID) (*provider.Provider, error) {

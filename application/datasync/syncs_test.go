@@ -146,3 +146,29 @@ func TestADeletedProvidersSyncJobEndsQuietly(t *testing.T) {
 		t.Errorf("Run while the provider is deleted: %v, want nil", err)
 	}
 }
+
+// ProviderStates reads a page of providers' sync states at once: the state
+// ProviderState reads for a synced one, a zero state for one never synced,
+// and another user's provider is not found.
+func TestProviderStatesReadsAPageOfProviders(t *testing.T) {
+	h := newHarness(t, nil)
+	synced, job := h.connectSandbox(t, "")
+	if s := h.run(t, job); s.Status() != datasync.StatusSucceeded {
+		t.Fatalf("sync = %v", s.Status())
+	}
+	never := h.newProvider(t, scriptedKey)
+	states, err := h.syncs.ProviderStates(t.Context(), h.user, []*provider.Provider{synced, never})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := h.syncs.ProviderState(t.Context(), h.user, synced.ID())
+	if err != nil || want.LastSyncedAt.IsZero() || want.DataAsOf.IsZero() {
+		t.Fatalf("ProviderState after a sync = %+v, %v", want, err)
+	}
+	if states[synced.ID()] != want || states[never.ID()] != (datasyncapp.State{ProviderID: never.ID()}) || len(states) != 2 {
+		t.Errorf("ProviderStates = %+v, want %+v and a zero state", states, want)
+	}
+	if _, err := h.syncs.ProviderStates(t.Context(), uuid.New(), []*provider.Provider{synced}); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("another user's provider: %v, want ErrNotFound", err)
+	}
+}

@@ -24,7 +24,7 @@ type Providers interface {
 const MaxPageSize = 100
 
 // Queries implements the read use cases of the financial data: accounts with
-// their balances, balance history, transactions and their changes feed. Every
+// their balances, balance history, holdings, transactions and their changes feed. Every
 // record read by id is checked to be the caller's here: another user's id is
 // domain.ErrNotFound, exactly like an id that never existed.
 type Queries struct {
@@ -308,4 +308,35 @@ func checkLimit(limit int) error {
 		return domain.NewValidationError("limit", "out_of_range", fmt.Sprintf("Page size must be between 1 and %d.", MaxPageSize))
 	}
 	return nil
+}
+
+// HoldingPage is one page of holdings, in order of id.
+type HoldingPage struct {
+	Items   []HoldingView
+	HasMore bool
+	// Next is the last item's id, where the next page starts; valid when
+	// HasMore.
+	Next uuid.UUID
+}
+
+// ListHoldings returns one page of q.UserID's holdings, each with its
+// security, starting after q.After when it is not uuid.Nil. Only the
+// caller's holdings are read: a filter naming another user's account or
+// provider matches nothing.
+func (s *Queries) ListHoldings(ctx context.Context, q HoldingQuery) (HoldingPage, error) {
+	if err := checkLimit(q.Limit); err != nil {
+		return HoldingPage{}, err
+	}
+	limit := q.Limit
+	q.Limit = limit + 1
+	items, err := s.reads.ListHoldings(ctx, q)
+	if err != nil {
+		return HoldingPage{}, err
+	}
+	page := HoldingPage{Items: items}
+	if len(items) > limit {
+		page.Items, page.HasMore = items[:limit], true
+		page.Next = page.Items[limit-1].Holding.ID()
+	}
+	return page, nil
 }

@@ -203,3 +203,65 @@ func isValidation(err error, field string) bool {
 	}
 	return false
 }
+
+// Holdings are listed from the caller's accounts only, with their security,
+// filtered and paged by id.
+func TestHoldingsAreTheCallersFilteredAndPaged(t *testing.T) {
+	w := newWorld(t)
+	aapl := finance.SecurityDetails{InstitutionSecurityID: "sec-aapl", Symbol: "AAPL", Name: "Apple", Type: finance.SecurityEquity}
+	vti := finance.SecurityDetails{InstitutionSecurityID: "sec-vti", Symbol: "VTI", Name: "Total Market", Type: finance.SecurityETF}
+	h1 := w.seed.Holding(w.checking, aapl, "10", "1900.00")
+	h2 := w.seed.Holding(w.checking, vti, "2.5", "600.25")
+	h3 := w.seed.Holding(w.card, aapl, "1", "190.00")
+	w.seed.Holding(w.bobs, aapl, "7", "1330.00")
+	ids := func(p financeapp.HoldingPage) []uuid.UUID {
+		out := make([]uuid.UUID, len(p.Items))
+		for i, v := range p.Items {
+			out[i] = v.Holding.ID()
+		}
+		return out
+	}
+	list := func(q financeapp.HoldingQuery) financeapp.HoldingPage {
+		t.Helper()
+		q.UserID = w.ann
+		if q.Limit == 0 {
+			q.Limit = 100
+		}
+		p, err := w.queries.ListHoldings(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	all := list(financeapp.HoldingQuery{})
+	want := []uuid.UUID{h1.ID(), h2.ID(), h3.ID()}
+	slices.SortFunc(want, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+	if !slices.Equal(ids(all), want) || all.HasMore {
+		t.Fatalf("all = %v, want Ann's %v in order of id", ids(all), want)
+	}
+	if v := all.Items[slices.Index(ids(all), h2.ID())]; v.Security.Details().Symbol != "VTI" || v.Holding.Details().Quantity.String() != "2.5" {
+		t.Errorf("VTI holding = %+v", v)
+	}
+	for name, c := range map[string]struct {
+		f    financeapp.HoldingFilter
+		want int
+	}{
+		"account":       {financeapp.HoldingFilter{AccountID: w.card.ID()}, 1},
+		"provider":      {financeapp.HoldingFilter{ProviderID: w.annP.ID()}, 3},
+		"security type": {financeapp.HoldingFilter{SecurityType: finance.SecurityETF}, 1},
+		"symbol":        {financeapp.HoldingFilter{Symbol: "AAPL"}, 2},
+		"bob's account": {financeapp.HoldingFilter{AccountID: w.bobs.ID()}, 0},
+	} {
+		if got := list(financeapp.HoldingQuery{Filter: c.f}); len(got.Items) != c.want {
+			t.Errorf("%s filter: %d holdings, want %d", name, len(got.Items), c.want)
+		}
+	}
+	first := list(financeapp.HoldingQuery{Limit: 2})
+	rest := list(financeapp.HoldingQuery{Limit: 2, After: first.Next})
+	if !first.HasMore || first.Next != want[1] || rest.HasMore || !slices.Equal(append(ids(first), ids(rest)...), want) {
+		t.Errorf("pages %v then %v, want %v", ids(first), ids(rest), want)
+	}
+	if _, err := w.queries.ListHoldings(t.Context(), financeapp.HoldingQuery{UserID: w.ann, Limit: 101}); err == nil {
+		t.Error("a page of 101 was accepted")
+	}
+}

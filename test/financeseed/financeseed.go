@@ -186,3 +186,32 @@ func Date(t testing.TB, s string) calendar.Date {
 	}
 	return d
 }
+
+// Holding adds a position of the account in the security sec (saved as the
+// account's provider's, sec.Currency defaulting to the account's), of
+// quantity units worth marketValue, keeping the account's other holdings.
+func (s Seeder) Holding(a *finance.Account, sec finance.SecurityDetails, quantity, marketValue string) *finance.Holding {
+	s.T.Helper()
+	if sec.Currency.IsZero() {
+		sec.Currency = a.Currency()
+	}
+	ids, err := s.Writes.SaveSecurities(s.ctx(), a.ProviderID(), []finance.SecurityDetails{sec})
+	if err != nil {
+		s.T.Fatalf("SaveSecurities: %v", err)
+	}
+	q, err := money.ParseQuantity("quantity", quantity)
+	if err != nil {
+		s.T.Fatalf("quantity %q: %v", quantity, err)
+	}
+	h, err := finance.NewHolding(s.newID(), a.ID(), finance.HoldingDetails{SecurityID: ids[sec.Key()], Quantity: q,
+		MarketValue: Amount(s.T, marketValue, a.Currency().String()), AsOf: s.Now}, s.Now)
+	if err != nil {
+		s.T.Fatalf("NewHolding: %v", err)
+	}
+	if _, err := s.Writes.UpdateHoldings(s.ctx(), a.ID(), func(stored []*finance.Holding) ([]*finance.Holding, error) {
+		return append(stored, h), nil
+	}); err != nil {
+		s.T.Fatalf("UpdateHoldings: %v", err)
+	}
+	return h
+}

@@ -238,6 +238,99 @@ func (e ProviderTypeAuthFlow) Valid() bool {
 	}
 }
 
+// Defines values for SecurityType.
+const (
+	SecurityTypeCash           SecurityType = "cash"
+	SecurityTypeCryptocurrency SecurityType = "cryptocurrency"
+	SecurityTypeDerivative     SecurityType = "derivative"
+	SecurityTypeEquity         SecurityType = "equity"
+	SecurityTypeEtf            SecurityType = "etf"
+	SecurityTypeFixedIncome    SecurityType = "fixed_income"
+	SecurityTypeMutualFund     SecurityType = "mutual_fund"
+	SecurityTypeOption         SecurityType = "option"
+	SecurityTypeOther          SecurityType = "other"
+)
+
+// Valid indicates whether the value is a known member of the SecurityType enum.
+func (e SecurityType) Valid() bool {
+	switch e {
+	case SecurityTypeCash:
+		return true
+	case SecurityTypeCryptocurrency:
+		return true
+	case SecurityTypeDerivative:
+		return true
+	case SecurityTypeEquity:
+		return true
+	case SecurityTypeEtf:
+		return true
+	case SecurityTypeFixedIncome:
+		return true
+	case SecurityTypeMutualFund:
+		return true
+	case SecurityTypeOption:
+		return true
+	case SecurityTypeOther:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncStatus.
+const (
+	Canceled  SyncStatus = "canceled"
+	Failed    SyncStatus = "failed"
+	Partial   SyncStatus = "partial"
+	Queued    SyncStatus = "queued"
+	Running   SyncStatus = "running"
+	Succeeded SyncStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the SyncStatus enum.
+func (e SyncStatus) Valid() bool {
+	switch e {
+	case Canceled:
+		return true
+	case Failed:
+		return true
+	case Partial:
+		return true
+	case Queued:
+		return true
+	case Running:
+		return true
+	case Succeeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SyncTrigger.
+const (
+	SyncTriggerAuthorization SyncTrigger = "authorization"
+	SyncTriggerManual        SyncTrigger = "manual"
+	SyncTriggerScheduled     SyncTrigger = "scheduled"
+	SyncTriggerWebhook       SyncTrigger = "webhook"
+)
+
+// Valid indicates whether the value is a known member of the SyncTrigger enum.
+func (e SyncTrigger) Valid() bool {
+	switch e {
+	case SyncTriggerAuthorization:
+		return true
+	case SyncTriggerManual:
+		return true
+	case SyncTriggerScheduled:
+		return true
+	case SyncTriggerWebhook:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokenGrantTokenType.
 const (
 	Bearer TokenGrantTokenType = "Bearer"
@@ -606,6 +699,44 @@ type Health struct {
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
 
+// Holding A position in one account, as of `as_of`. `quantity` is net (negative
+// for a short) and `price` per unit, both decimal strings with up to 8
+// decimals; `market_value` and `cost_basis` are amounts in `currency`.
+// `price`, `price_as_of` and `cost_basis` are null when the institution
+// does not give them.
+type Holding struct {
+	AccountId openapi_types.UUID `json:"account_id"`
+
+	// AsOf When the position was true at the institution.
+	AsOf      time.Time `json:"as_of"`
+	CostBasis *string   `json:"cost_basis"`
+
+	// Currency An ISO 4217 currency code; every amount next to it is in this currency.
+	//
+	// Example: USD
+	Currency CurrencyCode       `json:"currency"`
+	Id       openapi_types.UUID `json:"id"`
+
+	// MarketValue An exact amount of money as a decimal string, never a JSON number; positive is money into the account. At most 4 decimals, kept as the institution gave them (`-42.50` stays `-42.50`).
+	//
+	// Example: -42.50
+	MarketValue Amount              `json:"market_value"`
+	Price       *string             `json:"price"`
+	PriceAsOf   *openapi_types.Date `json:"price_as_of"`
+	Quantity    string              `json:"quantity"`
+
+	// Security What a holding is a position in. `symbol`, `name`, `cusip` and `isin` are null when the institution does not give them.
+	Security Security `json:"security"`
+}
+
+// HoldingList A page of holdings, in order of id. `next_cursor` is null on the last page.
+type HoldingList struct {
+	UnderscoreLinks PageLinks `json:"_links"`
+	HasMore         bool      `json:"has_more"`
+	Items           []Holding `json:"items"`
+	NextCursor      *string   `json:"next_cursor"`
+}
+
 // LoginRequest defines model for LoginRequest.
 type LoginRequest struct {
 	Email    string `json:"email"`
@@ -659,19 +790,28 @@ type Problem struct {
 
 // Provider A connection to an institution. Never carries tokens. All fields are present unless `fields` selected some; `id` always is.
 type Provider struct {
-	UnderscoreLinks  *ProviderLinks     `json:"_links,omitempty"`
-	Alias            *string            `json:"alias,omitempty"`
-	ConnectionStatus *ConnectionStatus  `json:"connection_status,omitempty"`
-	CreatedAt        *time.Time         `json:"created_at,omitempty"`
-	Id               openapi_types.UUID `json:"id"`
-	ProviderKey      *string            `json:"provider_key,omitempty"`
-	UpdatedAt        *time.Time         `json:"updated_at,omitempty"`
+	UnderscoreLinks  *ProviderLinks    `json:"_links,omitempty"`
+	Alias            *string           `json:"alias,omitempty"`
+	ConnectionStatus *ConnectionStatus `json:"connection_status,omitempty"`
+	CreatedAt        *time.Time        `json:"created_at,omitempty"`
+
+	// DataAsOf When the newest stored data was true at the institution. Absent until the first sync stored data.
+	DataAsOf *time.Time         `json:"data_as_of,omitempty"`
+	Id       openapi_types.UUID `json:"id"`
+
+	// LastSyncedAt When the last sync that stored data (succeeded or partial) finished. Absent until the first one has.
+	LastSyncedAt *time.Time `json:"last_synced_at,omitempty"`
+	ProviderKey  *string    `json:"provider_key,omitempty"`
+	UpdatedAt    *time.Time `json:"updated_at,omitempty"`
 }
 
 // ProviderLinks defines model for ProviderLinks.
 type ProviderLinks struct {
 	Authorization string `json:"authorization"`
 	Self          string `json:"self"`
+
+	// Syncs The provider's syncs: GET lists them, POST syncs now.
+	Syncs string `json:"syncs"`
 }
 
 // ProviderList Offset mode sets total, page, per_page and pages; cursor mode sets next_cursor and has_more.
@@ -741,6 +881,23 @@ type ReplaceProviderRequest struct {
 // Example: coffee
 type SearchText = string
 
+// Security What a holding is a position in. `symbol`, `name`, `cusip` and `isin` are null when the institution does not give them.
+type Security struct {
+	// Currency An ISO 4217 currency code; every amount next to it is in this currency.
+	//
+	// Example: USD
+	Currency CurrencyCode       `json:"currency"`
+	Cusip    *string            `json:"cusip"`
+	Id       openapi_types.UUID `json:"id"`
+	Isin     *string            `json:"isin"`
+	Name     *string            `json:"name"`
+	Symbol   *string            `json:"symbol"`
+	Type     SecurityType       `json:"type"`
+}
+
+// SecurityType defines model for SecurityType.
+type SecurityType string
+
 // Session defines model for Session.
 type Session struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -763,6 +920,84 @@ type SessionPage struct {
 	PerPage         int32     `json:"per_page"`
 	Total           int64     `json:"total"`
 }
+
+// Sync One run of a provider's data sync. `started_at` is null while it is
+// queued, `finished_at` while it is in flight. `progress` counts the
+// accounts it went through; `results` what it changed so far (a running
+// sync's results grow as each account commits).
+//
+// Example: {"_links":{"provider":"/api/v1/providers/0193a1b0-1c2d-7e3f-8a4b-5c6d7e8f9012","self":"/api/v1/syncs/0193a1e0-5a6b-7c8d-9e0f-1a2b3c4d5e6f"},"created_at":"2026-11-21T10:30:00Z","errors":[],"finished_at":"2026-11-21T10:30:04Z","id":"0193a1e0-5a6b-7c8d-9e0f-1a2b3c4d5e6f","progress":{"accounts_done":4,"accounts_total":4},"provider_id":"0193a1b0-1c2d-7e3f-8a4b-5c6d7e8f9012","results":{"accounts":{"added":0,"closed":0,"updated":4},"holdings":{"added":0,"removed":0,"updated":3},"transactions":{"added":12,"modified":2,"removed":0}},"started_at":"2026-11-21T10:30:01Z","status":"succeeded","trigger":"manual"}
+type Sync struct {
+	UnderscoreLinks SyncLinks          `json:"_links"`
+	CreatedAt       time.Time          `json:"created_at"`
+	Errors          []SyncError        `json:"errors"`
+	FinishedAt      *time.Time         `json:"finished_at"`
+	Id              openapi_types.UUID `json:"id"`
+	Progress        struct {
+		AccountsDone  SyncCount `json:"accounts_done"`
+		AccountsTotal SyncCount `json:"accounts_total"`
+	} `json:"progress"`
+	ProviderId openapi_types.UUID `json:"provider_id"`
+	Results    struct {
+		Accounts struct {
+			Added   SyncCount `json:"added"`
+			Closed  SyncCount `json:"closed"`
+			Updated SyncCount `json:"updated"`
+		} `json:"accounts"`
+		Holdings struct {
+			Added   SyncCount `json:"added"`
+			Removed SyncCount `json:"removed"`
+			Updated SyncCount `json:"updated"`
+		} `json:"holdings"`
+		Transactions struct {
+			Added    SyncCount `json:"added"`
+			Modified SyncCount `json:"modified"`
+			Removed  SyncCount `json:"removed"`
+		} `json:"transactions"`
+	} `json:"results"`
+	StartedAt *time.Time `json:"started_at"`
+
+	// Status `queued` and `running` are in flight; the others are final. `partial`: some accounts failed (see `errors`), the others were stored.
+	Status SyncStatus `json:"status"`
+
+	// Trigger What started the sync: a new authorization, the schedule (SYNC_INTERVAL), a client's POST, or an institution's webhook.
+	Trigger SyncTrigger `json:"trigger"`
+}
+
+// SyncCount defines model for SyncCount.
+type SyncCount = int32
+
+// SyncError Why one account, or the whole provider (`account_id` null), could not be synced. `message` is for people and never carries the institution's own text.
+type SyncError struct {
+	AccountId *openapi_types.UUID `json:"account_id"`
+
+	// Code Example: reauthorization_required
+	Code    string `json:"code"`
+	Message string `json:"message"`
+
+	// Retryable Whether syncing again may succeed without the user doing anything.
+	Retryable bool `json:"retryable"`
+}
+
+// SyncLinks defines model for SyncLinks.
+type SyncLinks struct {
+	Provider string `json:"provider"`
+	Self     string `json:"self"`
+}
+
+// SyncList A page of a provider's syncs, newest first. `next_cursor` is null on the last page.
+type SyncList struct {
+	UnderscoreLinks PageLinks `json:"_links"`
+	HasMore         bool      `json:"has_more"`
+	Items           []Sync    `json:"items"`
+	NextCursor      *string   `json:"next_cursor"`
+}
+
+// SyncStatus `queued` and `running` are in flight; the others are final. `partial`: some accounts failed (see `errors`), the others were stored.
+type SyncStatus string
+
+// SyncTrigger What started the sync: a new authorization, the schedule (SYNC_INTERVAL), a client's POST, or an institution's webhook.
+type SyncTrigger string
 
 // TokenGrant defines model for TokenGrant.
 type TokenGrant struct {
@@ -950,6 +1185,9 @@ type PerPage = int32
 // ProviderID defines model for ProviderID.
 type ProviderID = openapi_types.UUID
 
+// SyncID defines model for SyncID.
+type SyncID = openapi_types.UUID
+
 // TransactionFields defines model for TransactionFields.
 type TransactionFields = string
 
@@ -1060,6 +1298,25 @@ type VerifyEmailParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// ListHoldingsParams defines parameters for ListHoldings.
+type ListHoldingsParams struct {
+	// Cursor The `next_cursor` of the previous page (cursor mode). Opaque; a forged or altered cursor, or one from another query, is 422.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Items per page in cursor mode (at most 100; more is an error, never silently clamped). Default 20 (100 for the changes feed).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// AccountId Only this account's holdings.
+	AccountId *openapi_types.UUID `form:"account_id,omitempty" json:"account_id,omitempty"`
+
+	// ProviderId Only the holdings of accounts reached through this provider.
+	ProviderId   *openapi_types.UUID `form:"provider_id,omitempty" json:"provider_id,omitempty"`
+	SecurityType *SecurityType       `form:"security_type,omitempty" json:"security_type,omitempty"`
+
+	// Symbol Only holdings of securities with exactly this symbol (ticker).
+	Symbol *string `form:"symbol,omitempty" json:"symbol,omitempty"`
+}
+
 // ReceiveAuthorizationCallbackByTypeParams defines parameters for ReceiveAuthorizationCallbackByType.
 type ReceiveAuthorizationCallbackByTypeParams struct {
 	// Code The authorization code the institution issued (single use, short-lived). Absent when the institution sends `error` instead; one of the two is required (422 otherwise).
@@ -1115,7 +1372,7 @@ type ListProvidersParams struct {
 	// Sort Comma-separated fields among alias, created_at, updated_at, provider_key; prefix with - for descending. Ties are broken by id. Default: -created_at.
 	Sort *string `form:"sort,omitempty" json:"sort,omitempty"`
 
-	// Fields Comma-separated fields to return, among id, provider_key, alias, connection_status, created_at, updated_at, _links. `id` is always returned.
+	// Fields Comma-separated fields to return, among id, provider_key, alias, connection_status, created_at, updated_at, last_synced_at, data_as_of, _links. `id` is always returned.
 	Fields *Fields `form:"fields,omitempty" json:"fields,omitempty"`
 }
 
@@ -1133,7 +1390,7 @@ type DeleteProviderParams struct {
 
 // GetProviderParams defines parameters for GetProvider.
 type GetProviderParams struct {
-	// Fields Comma-separated fields to return, among id, provider_key, alias, connection_status, created_at, updated_at, _links. `id` is always returned.
+	// Fields Comma-separated fields to return, among id, provider_key, alias, connection_status, created_at, updated_at, last_synced_at, data_as_of, _links. `id` is always returned.
 	Fields *Fields `form:"fields,omitempty" json:"fields,omitempty"`
 
 	// IfNoneMatch ETags the client has; a match answers 304.
@@ -1187,6 +1444,21 @@ type ReceiveAuthorizationCallbackParams struct {
 
 // CompleteAuthorizationParams defines parameters for CompleteAuthorization.
 type CompleteAuthorizationParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ListProviderSyncsParams defines parameters for ListProviderSyncs.
+type ListProviderSyncsParams struct {
+	// Cursor The `next_cursor` of the previous page (cursor mode). Opaque; a forged or altered cursor, or one from another query, is 422.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Items per page in cursor mode (at most 100; more is an error, never silently clamped). Default 20 (100 for the changes feed).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// StartSyncParams defines parameters for StartSync.
+type StartSyncParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
@@ -1347,6 +1619,9 @@ type ServerInterface interface {
 	// VerifyEmail Verify an email address with the token from the verification email
 	// (POST /api/v1/email-verifications)
 	VerifyEmail(c *gin.Context, params VerifyEmailParams)
+	// ListHoldings The caller's holdings (positions), each with its security
+	// (GET /api/v1/holdings)
+	ListHoldings(c *gin.Context, params ListHoldingsParams)
 	// ReceiveAuthorizationCallbackByType The fixed redirect target registered with an institution; hands the code to the client
 	// (GET /api/v1/oauth/{provider_key}/callback)
 	ReceiveAuthorizationCallbackByType(c *gin.Context, providerKey string, params ReceiveAuthorizationCallbackByTypeParams)
@@ -1398,6 +1673,12 @@ type ServerInterface interface {
 	// CompleteAuthorization Complete the flow (the only place a grant is exchanged), as the user who started it
 	// (POST /api/v1/providers/{provider_id}/authorization/callback)
 	CompleteAuthorization(c *gin.Context, providerId ProviderID, params CompleteAuthorizationParams)
+	// ListProviderSyncs The provider's sync history, newest first
+	// (GET /api/v1/providers/{provider_id}/syncs)
+	ListProviderSyncs(c *gin.Context, providerId ProviderID, params ListProviderSyncsParams)
+	// StartSync Sync the provider now
+	// (POST /api/v1/providers/{provider_id}/syncs)
+	StartSync(c *gin.Context, providerId ProviderID, params StartSyncParams)
 	// ListSessions Own sessions, newest first
 	// (GET /api/v1/sessions)
 	ListSessions(c *gin.Context, params ListSessionsParams)
@@ -1416,6 +1697,12 @@ type ServerInterface interface {
 	// GetSession One of own sessions
 	// (GET /api/v1/sessions/{session_id})
 	GetSession(c *gin.Context, sessionId openapi_types.UUID)
+	// CancelSync Cancel a queued or running sync
+	// (DELETE /api/v1/syncs/{sync_id})
+	CancelSync(c *gin.Context, syncId SyncID)
+	// GetSync A sync's status monitor
+	// (GET /api/v1/syncs/{sync_id})
+	GetSync(c *gin.Context, syncId SyncID)
 	// RefreshTokens Exchange a refresh token for a new token pair
 	// (POST /api/v1/tokens)
 	RefreshTokens(c *gin.Context)
@@ -1758,6 +2045,73 @@ func (siw *ServerInterfaceWrapper) VerifyEmail(c *gin.Context) {
 	}
 
 	siw.Handler.VerifyEmail(c, params)
+}
+
+// ListHoldings operation middleware
+func (siw *ServerInterfaceWrapper) ListHoldings(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListHoldingsParams
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", c.Request.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter cursor: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", c.Request.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter limit: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "account_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "account_id", c.Request.URL.Query(), &params.AccountId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter account_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "provider_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "provider_id", c.Request.URL.Query(), &params.ProviderId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "security_type" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "security_type", c.Request.URL.Query(), &params.SecurityType, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter security_type: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "symbol" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "symbol", c.Request.URL.Query(), &params.Symbol, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter symbol: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListHoldings(c, params)
 }
 
 // ReceiveAuthorizationCallbackByType operation middleware
@@ -2584,6 +2938,99 @@ func (siw *ServerInterfaceWrapper) CompleteAuthorization(c *gin.Context) {
 	siw.Handler.CompleteAuthorization(c, providerId, params)
 }
 
+// ListProviderSyncs operation middleware
+func (siw *ServerInterfaceWrapper) ListProviderSyncs(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider_id" -------------
+	var providerId ProviderID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider_id", c.Param("provider_id"), &providerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListProviderSyncsParams
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", c.Request.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter cursor: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", c.Request.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter limit: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListProviderSyncs(c, providerId, params)
+}
+
+// StartSync operation middleware
+func (siw *ServerInterfaceWrapper) StartSync(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider_id" -------------
+	var providerId ProviderID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider_id", c.Param("provider_id"), &providerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter provider_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StartSyncParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.StartSync(c, providerId, params)
+}
+
 // ListSessions operation middleware
 func (siw *ServerInterfaceWrapper) ListSessions(c *gin.Context) {
 
@@ -2706,6 +3153,56 @@ func (siw *ServerInterfaceWrapper) GetSession(c *gin.Context) {
 	}
 
 	siw.Handler.GetSession(c, sessionId)
+}
+
+// CancelSync operation middleware
+func (siw *ServerInterfaceWrapper) CancelSync(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "sync_id" -------------
+	var syncId SyncID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "sync_id", c.Param("sync_id"), &syncId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter sync_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.CancelSync(c, syncId)
+}
+
+// GetSync operation middleware
+func (siw *ServerInterfaceWrapper) GetSync(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "sync_id" -------------
+	var syncId SyncID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "sync_id", c.Param("sync_id"), &syncId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter sync_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.GetSync(c, syncId)
 }
 
 // RefreshTokens operation middleware
@@ -3286,5 +3783,10 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.GET(options.BaseURL+"/api/v1/transactions", wrapper.ListTransactions)
 	router.GET(options.BaseURL+"/api/v1/transactions/changes", wrapper.ListTransactionChanges)
 	router.GET(options.BaseURL+"/api/v1/transactions/:transaction_id", wrapper.GetTransaction)
+	router.GET(options.BaseURL+"/api/v1/providers/:provider_id/syncs", wrapper.ListProviderSyncs)
+	router.POST(options.BaseURL+"/api/v1/providers/:provider_id/syncs", wrapper.StartSync)
+	router.DELETE(options.BaseURL+"/api/v1/syncs/:sync_id", wrapper.CancelSync)
+	router.GET(options.BaseURL+"/api/v1/syncs/:sync_id", wrapper.GetSync)
+	router.GET(options.BaseURL+"/api/v1/holdings", wrapper.ListHoldings)
 	router.GET(options.BaseURL+"/sandbox/oauth/authorize", wrapper.SandboxAuthorize)
 }

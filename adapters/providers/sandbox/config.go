@@ -68,6 +68,12 @@ type Config struct {
 	MaxResponseBytes int64
 	// Now tells the time; time.Now when nil.
 	Now func() time.Time
+	// DataTimeOffset moves the ledger's clock, and only it, forward: data
+	// calls answer as the institution would this much later, so a
+	// developer (or an end-to-end test) sees pending transactions post,
+	// corrections and removals without waiting days. Tokens and codes keep
+	// Now. Zero in normal use; development only (SANDBOX_TIME_OFFSET).
+	DataTimeOffset time.Duration
 }
 
 // settings is a validated Config with its derived values.
@@ -98,6 +104,9 @@ func (cfg Config) settings() (settings, error) {
 	}
 	if cfg.AccessTTL < 0 || cfg.RefreshTTL < 0 {
 		return settings{}, errors.New("sandbox: AccessTTL and RefreshTTL must not be negative")
+	}
+	if cfg.DataTimeOffset < 0 {
+		return settings{}, errors.New("sandbox: DataTimeOffset must not be negative")
 	}
 	if cfg.AccessTTL == 0 {
 		cfg.AccessTTL = DefaultAccessTTL

@@ -53,7 +53,8 @@ func (c *Connector) Transactions(ctx context.Context, tokens providers.Tokens, r
 }
 
 // open checks the access token as the institution would and returns the
-// grant's ledger and the time, or the failure the grant's user is set up for.
+// grant's ledger and the ledger's time (Config.DataTimeOffset later than
+// the token's), or the failure the grant's user is set up for.
 // An invalid or expired access token is domain.ErrInvalidRequest: the caller
 // refreshes and tries again, as with a real institution's 401.
 func (c *Connector) open(ctx context.Context, tokens providers.Tokens) (ledger, time.Time, error) {
@@ -66,5 +67,5 @@ func (c *Connector) open(ctx context.Context, tokens providers.Tokens) (ledger, 
 	if err := failure(ctx, cl.User); err != nil {
 		return ledger{}, time.Time{}, err
 	}
-	return newLedger(cl.Grant, cl.User, time.Unix(cl.Consent, 0)), now, nil
+	return newLedger(cl.Grant, cl.User, time.Unix(cl.Consent, 0)), now.Add(s.DataTimeOffset), nil
 }

@@ -450,3 +450,31 @@ func BenchmarkLargeVariantFirstSync(b *testing.B) {
 		}
 	}
 }
+
+// SANDBOX_TIME_OFFSET: a connector whose data clock runs four days ahead
+// answers what an ordinary one answers four days later (its pending
+// authorizations posted), while accepting the same tokens.
+func TestDataTimeOffsetAnswersAsTheInstitutionWouldLater(t *testing.T) {
+	w := newDataWorld(t)
+	ahead := newWorld(t, w.clock, nil, func(c *sandbox.Config) {
+		c.AccessTTL, c.RefreshTTL, c.DataTimeOffset = 1000*day, 1000*day, 4*day
+	})
+	tok := w.grant(t, "")
+	now := w.fullSync(t, tok)
+	later := ahead.fullSync(t, tok)
+	posted := 0
+	for id, r := range now {
+		if l, ok := later[id]; ok && r.Status == finance.TransactionPending && l.Status == finance.TransactionPosted {
+			posted++
+		}
+	}
+	if posted == 0 {
+		t.Error("no pending transaction of now is posted four days later")
+	}
+	w.clock.Advance(4 * day)
+	sameRecords(t, later, w.fullSync(t, tok))
+	if _, err := sandbox.New(sandbox.Config{PublicBaseURL: "http://localhost:8080", RedirectURL: redirectURL, Secret: secret,
+		DataTimeOffset: -time.Hour}); err == nil {
+		t.Error("a negative DataTimeOffset was accepted")
+	}
+}

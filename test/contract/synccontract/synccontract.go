@@ -68,7 +68,7 @@ var tests = []struct {
 	{"20 concurrent Begins of one provider make one sync and one job; the others join it", concurrentBeginsMakeOneSync},
 	{"a Begin after the sync in flight finished starts a new sync with a job of its own", beginAfterFinishStartsANewSync},
 	{"ListSyncs: newest first, ties by id descending, paged by Before, only the provider's", listSyncsNewestFirstAndPages},
-	{"UpdateSync saves the sync and the provider's state together, every field, and returns what it saved", updateSyncSavesBoth},
+	{"UpdateSync saves the sync and the provider's state together, every field, and returns what it saved; ProviderState and ProviderStates read it", updateSyncSavesBoth},
 	{"UpdateSync's fn error saves neither the sync nor the state", updateSyncErrorSavesNothing},
 	{"DueProviders: active and due only, never-scheduled first, then most overdue, at most limit", dueProvidersRules},
 	{"deleting the provider deletes its syncs and its state", deletingTheProviderDeletesItsSyncs},
@@ -373,6 +373,17 @@ func updateSyncSavesBoth(t *testing.T, h Harness) {
 	wantState.NextSyncAt = time.Time{}
 	st, _ = h.Store.ProviderState(t.Context(), p.ID())
 	assertState(t, st, wantState)
+	// ProviderStates reads the same state in a batch, and has none for a
+	// provider never synced.
+	other := newProvider(t, h)
+	states, err := h.Store.ProviderStates(t.Context(), []uuid.UUID{p.ID(), other.ID()})
+	if err != nil {
+		t.Fatalf("ProviderStates: %v", err)
+	}
+	assertState(t, states[p.ID()], wantState)
+	if st, ok := states[other.ID()]; ok {
+		t.Errorf("ProviderStates of a provider never synced = %+v, want none", st)
+	}
 }
 
 func assertState(t *testing.T, got, want datasyncapp.State) {

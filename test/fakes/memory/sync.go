@@ -166,6 +166,23 @@ func (m *SyncStore) ProviderState(_ context.Context, providerID uuid.UUID) (data
 	return m.state(providerID), nil
 }
 
+// ProviderStates returns the stored State of each of the providers that
+// has one, by provider id.
+func (m *SyncStore) ProviderStates(_ context.Context, providerIDs []uuid.UUID) (map[uuid.UUID]datasyncapp.State, error) {
+	m.providers.mu.Lock()
+	defer m.providers.mu.Unlock()
+	out := make(map[uuid.UUID]datasyncapp.State, len(providerIDs))
+	for _, id := range providerIDs {
+		if _, ok := m.providers.providers[id]; !ok {
+			continue
+		}
+		if st, ok := m.states[id]; ok {
+			out[id] = st
+		}
+	}
+	return out, nil
+}
+
 // DueProviders returns at most limit providers with an active authorization
 // whose next sync is due at now, most overdue first (never synced first), ties
 // by id.
