@@ -178,7 +178,7 @@ func buildIdentity(ctx context.Context, cfg Config, log *slog.Logger, o Override
 	}
 	store := persistence.NewIdentityStore(db, cfg.SessionCacheTTL, queue)
 	ids, err := identityapp.NewService(ctx, identityapp.Config{
-		PublicBaseURL: cfg.PublicBaseURL, SessionMaxLifetime: cfg.SessionMaxLifetime, RefreshReuseGrace: cfg.RefreshReuseGrace,
+		PublicBaseURL: cmp.Or(cfg.EmailLinkBaseURL, cfg.PublicBaseURL), SessionMaxLifetime: cfg.SessionMaxLifetime, RefreshReuseGrace: cfg.RefreshReuseGrace,
 	}, identityapp.Deps{
 		Users:         store,
 		Sessions:      store,
@@ -328,6 +328,7 @@ func buildHTTP(cfg Config, log *slog.Logger, db *persistence.DB, clk providersap
 		MetricsPublic:     !cfg.Production() || cfg.MetricsToken != "",
 		MetricsToken:      cfg.MetricsToken,
 		DocsEnabled:       cfg.DocsEnabled,
+		AccountPages:      cfg.EmailLinkBaseURL == "",
 		Log:               log,
 		Version:           Version,
 		Now:               clk.Now,

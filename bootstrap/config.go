@@ -49,11 +49,15 @@ type Config struct {
 	// listener serve it to a bearer of the token; in production the public
 	// listener serves it to nobody else (404). DocsEnabled serves the
 	// documentation pages (/docs, /redoc; default: not in production).
-	MetricsAddr  string
-	MetricsToken string
-	DocsEnabled  bool
-	SMTPURL      string // empty: emails are logged (development only)
-	SMTPFrom     string
+	// EmailLinkBaseURL is the front end the links in emails point at
+	// (<it>/verify-email?token=..., <it>/reset-password?token=...); unset,
+	// they point at PUBLIC_BASE_URL, whose binary serves minimal pages.
+	EmailLinkBaseURL string
+	MetricsAddr      string
+	MetricsToken     string
+	DocsEnabled      bool
+	SMTPURL          string // empty: emails are logged (development only)
+	SMTPFrom         string
 	// SMTPRequireTLS refuses an smtp:// server that does not offer STARTTLS
 	// (default: on in production).
 	SMTPRequireTLS bool
@@ -192,6 +196,12 @@ func loadHTTP(r *envReader, c *Config) {
 		r.bad("METRICS_TOKEN", "must be at least 32 characters (openssl rand -base64 32)")
 	}
 	c.DocsEnabled = r.boolean("DOCS_ENABLED", !c.Production())
+	c.EmailLinkBaseURL = strings.TrimRight(r.get("EMAIL_LINK_BASE_URL", ""), "/")
+	if c.EmailLinkBaseURL != "" {
+		if u, err := url.Parse(c.EmailLinkBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.bad("EMAIL_LINK_BASE_URL", "must be an absolute http(s) URL")
+		}
+	}
 	if origins, err := httpapi.ParseAllowedOrigins(splitList(r.get("ALLOWED_ORIGINS", ""))); err != nil {
 		r.bad("ALLOWED_ORIGINS", "%v", err)
 	} else {

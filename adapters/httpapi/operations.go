@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/dashtam/dashtam/adapters/httpapi/accountui"
 	"github.com/dashtam/dashtam/adapters/httpapi/api"
 	"github.com/dashtam/dashtam/adapters/httpapi/docsui"
 )
@@ -94,6 +95,31 @@ func (s *Server) html(c *gin.Context, page string) {
 	}
 	c.Header("Cache-Control", "public, max-age=300")
 	c.Header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; frame-ancestors 'none'")
+	c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(page))
+}
+
+// GetVerifyEmailPage serves the page of a verification link when no front
+// end receives the links (Deps.AccountPages).
+func (s *Server) GetVerifyEmailPage(c *gin.Context, _ api.GetVerifyEmailPageParams) {
+	s.accountPage(c, accountui.VerifyEmailHTML)
+}
+
+// GetResetPasswordPage serves the page of a password-reset link when no front
+// end receives the links (Deps.AccountPages).
+func (s *Server) GetResetPasswordPage(c *gin.Context, _ api.GetResetPasswordPageParams) {
+	s.accountPage(c, accountui.ResetPasswordHTML)
+}
+
+func (s *Server) accountPage(c *gin.Context, page string) {
+	if !s.AccountPages {
+		s.fail(c, errRouteNotFound)
+		return
+	}
+	// The link's token is in the URL: the page is never cached, and sends no
+	// Referer anywhere (its meta tag says so too).
+	c.Header("Cache-Control", "no-store")
+	c.Header("Referrer-Policy", "no-referrer")
+	c.Header("Content-Security-Policy", accountui.ContentSecurityPolicy)
 	c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(page))
 }
 

@@ -73,6 +73,9 @@ type Deps struct {
 	// assets); otherwise they are 404. /openapi.json, the contract, is always
 	// served.
 	DocsEnabled bool
+	// AccountPages serves the minimal pages of the links in emails
+	// (/verify-email, /reset-password), for when no front end receives them.
+	AccountPages bool
 }
 
 // Server implements api.ServerInterface.

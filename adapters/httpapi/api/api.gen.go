@@ -1540,6 +1540,12 @@ type UpdateCurrentUserParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// GetResetPasswordPageParams defines parameters for GetResetPasswordPage.
+type GetResetPasswordPageParams struct {
+	// Token The link's token; the page posts it, never the request for the page.
+	Token *string `form:"token,omitempty" json:"token,omitempty"`
+}
+
 // SandboxAuthorizeParams defines parameters for SandboxAuthorize.
 type SandboxAuthorizeParams struct {
 	ClientId     string                             `form:"client_id" json:"client_id"`
@@ -1556,6 +1562,12 @@ type SandboxAuthorizeParamsResponseType string
 
 // SandboxAuthorizeParamsLoginHint defines parameters for SandboxAuthorize.
 type SandboxAuthorizeParamsLoginHint string
+
+// GetVerifyEmailPageParams defines parameters for GetVerifyEmailPage.
+type GetVerifyEmailPageParams struct {
+	// Token The link's token; the page posts it, never the request for the page.
+	Token *string `form:"token,omitempty" json:"token,omitempty"`
+}
 
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = TokenRequest
@@ -1748,9 +1760,15 @@ type ServerInterface interface {
 	// GetRedoc Reference API documentation (Redoc, served by the binary)
 	// (GET /redoc)
 	GetRedoc(c *gin.Context)
+	// GetResetPasswordPage The page of a password-reset link (no front end configured)
+	// (GET /reset-password)
+	GetResetPasswordPage(c *gin.Context, params GetResetPasswordPageParams)
 	// SandboxAuthorize The built-in sandbox institution's consent page (development only)
 	// (GET /sandbox/oauth/authorize)
 	SandboxAuthorize(c *gin.Context, params SandboxAuthorizeParams)
+	// GetVerifyEmailPage The page of an email-verification link (no front end configured)
+	// (GET /verify-email)
+	GetVerifyEmailPage(c *gin.Context, params GetVerifyEmailPageParams)
 }
 
 // ServerInterfaceWrapper converts contexts to parameters.
@@ -3653,6 +3671,33 @@ func (siw *ServerInterfaceWrapper) GetRedoc(c *gin.Context) {
 	siw.Handler.GetRedoc(c)
 }
 
+// GetResetPasswordPage operation middleware
+func (siw *ServerInterfaceWrapper) GetResetPasswordPage(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetResetPasswordPageParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", c.Request.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter token: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.GetResetPasswordPage(c, params)
+}
+
 // SandboxAuthorize operation middleware
 func (siw *ServerInterfaceWrapper) SandboxAuthorize(c *gin.Context) {
 
@@ -3712,6 +3757,33 @@ func (siw *ServerInterfaceWrapper) SandboxAuthorize(c *gin.Context) {
 	siw.Handler.SandboxAuthorize(c, params)
 }
 
+// GetVerifyEmailPage operation middleware
+func (siw *ServerInterfaceWrapper) GetVerifyEmailPage(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetVerifyEmailPageParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", c.Request.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter token: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.GetVerifyEmailPage(c, params)
+}
+
 // GinServerOptions provides options for the Gin server.
 type GinServerOptions struct {
 	BaseURL      string
@@ -3746,6 +3818,8 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.GET(options.BaseURL+"/docs", wrapper.GetSwaggerUI)
 	router.GET(options.BaseURL+"/redoc", wrapper.GetRedoc)
 	router.GET(options.BaseURL+"/docs/assets/:asset", wrapper.GetDocsAsset)
+	router.GET(options.BaseURL+"/verify-email", wrapper.GetVerifyEmailPage)
+	router.GET(options.BaseURL+"/reset-password", wrapper.GetResetPasswordPage)
 	router.GET(options.BaseURL+"/metrics", wrapper.GetMetrics)
 	router.POST(options.BaseURL+"/api/v1/users", wrapper.RegisterUser)
 	router.GET(options.BaseURL+"/api/v1/users/me", wrapper.GetCurrentUser)

@@ -1545,6 +1545,12 @@ type UpdateCurrentUserParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// GetResetPasswordPageParams defines parameters for GetResetPasswordPage.
+type GetResetPasswordPageParams struct {
+	// Token The link's token; the page posts it, never the request for the page.
+	Token *string `form:"token,omitempty" json:"token,omitempty"`
+}
+
 // SandboxAuthorizeParams defines parameters for SandboxAuthorize.
 type SandboxAuthorizeParams struct {
 	ClientId     string                             `form:"client_id" json:"client_id"`
@@ -1561,6 +1567,12 @@ type SandboxAuthorizeParamsResponseType string
 
 // SandboxAuthorizeParamsLoginHint defines parameters for SandboxAuthorize.
 type SandboxAuthorizeParamsLoginHint string
+
+// GetVerifyEmailPageParams defines parameters for GetVerifyEmailPage.
+type GetVerifyEmailPageParams struct {
+	// Token The link's token; the page posts it, never the request for the page.
+	Token *string `form:"token,omitempty" json:"token,omitempty"`
+}
 
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = TokenRequest
@@ -2275,12 +2287,26 @@ type ClientInterface interface {
 	// Corresponds with GET /redoc (the `GetRedoc` operationId).
 	GetRedoc(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetResetPasswordPage The page of a password-reset link (no front end configured)
+	//
+	// Served when EMAIL_LINK_BASE_URL is unset: a minimal page that posts the link's token and a new password to POST /api/v1/password-resets, or, opened without a token, an email to POST /api/v1/password-reset-requests. Opening it changes nothing. With EMAIL_LINK_BASE_URL set, this is 404.
+	//
+	// Corresponds with GET /reset-password (the `GetResetPasswordPage` operationId).
+	GetResetPasswordPage(ctx context.Context, params *GetResetPasswordPageParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SandboxAuthorize The built-in sandbox institution's consent page (development only)
 	//
 	// Consents at once and redirects (302) to the sandbox's registered redirect URL with `code` and `state`, like a real institution. Served only while the sandbox is enabled (default in development); 404 otherwise.
 	//
 	// Corresponds with GET /sandbox/oauth/authorize (the `SandboxAuthorize` operationId).
 	SandboxAuthorize(ctx context.Context, params *SandboxAuthorizeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetVerifyEmailPage The page of an email-verification link (no front end configured)
+	//
+	// Served when EMAIL_LINK_BASE_URL is unset, so the link in a verification email works with the binary alone: a minimal page whose button posts the link's token to POST /api/v1/email-verifications. Opening it changes nothing. With EMAIL_LINK_BASE_URL set, the links point at that front end and this is 404.
+	//
+	// Corresponds with GET /verify-email (the `GetVerifyEmailPage` operationId).
+	GetVerifyEmailPage(ctx context.Context, params *GetVerifyEmailPageParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetHealth Service health with the state of each dependency
@@ -3510,6 +3536,23 @@ func (c *Client) GetRedoc(ctx context.Context, reqEditors ...RequestEditorFn) (*
 	return c.Client.Do(req)
 }
 
+// GetResetPasswordPage The page of a password-reset link (no front end configured)
+//
+// Served when EMAIL_LINK_BASE_URL is unset: a minimal page that posts the link's token and a new password to POST /api/v1/password-resets, or, opened without a token, an email to POST /api/v1/password-reset-requests. Opening it changes nothing. With EMAIL_LINK_BASE_URL set, this is 404.
+//
+// Corresponds with GET /reset-password (the `GetResetPasswordPage` operationId).
+func (c *Client) GetResetPasswordPage(ctx context.Context, params *GetResetPasswordPageParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetResetPasswordPageRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // SandboxAuthorize The built-in sandbox institution's consent page (development only)
 //
 // Consents at once and redirects (302) to the sandbox's registered redirect URL with `code` and `state`, like a real institution. Served only while the sandbox is enabled (default in development); 404 otherwise.
@@ -3517,6 +3560,23 @@ func (c *Client) GetRedoc(ctx context.Context, reqEditors ...RequestEditorFn) (*
 // Corresponds with GET /sandbox/oauth/authorize (the `SandboxAuthorize` operationId).
 func (c *Client) SandboxAuthorize(ctx context.Context, params *SandboxAuthorizeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSandboxAuthorizeRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetVerifyEmailPage The page of an email-verification link (no front end configured)
+//
+// Served when EMAIL_LINK_BASE_URL is unset, so the link in a verification email works with the binary alone: a minimal page whose button posts the link's token to POST /api/v1/email-verifications. Opening it changes nothing. With EMAIL_LINK_BASE_URL set, the links point at that front end and this is 404.
+//
+// Corresponds with GET /verify-email (the `GetVerifyEmailPage` operationId).
+func (c *Client) GetVerifyEmailPage(ctx context.Context, params *GetVerifyEmailPageParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetVerifyEmailPageRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6326,6 +6386,60 @@ func NewGetRedocRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetResetPasswordPageRequest constructs an http.Request for the GetResetPasswordPage method
+func NewGetResetPasswordPageRequest(server string, params *GetResetPasswordPageParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/reset-password")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewSandboxAuthorizeRequest constructs an http.Request for the SandboxAuthorize method
 func NewSandboxAuthorizeRequest(server string, params *SandboxAuthorizeParams) (*http.Request, error) {
 	var err error
@@ -6389,6 +6503,60 @@ func NewSandboxAuthorizeRequest(server string, params *SandboxAuthorizeParams) (
 		if params.LoginHint != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "login_hint", *params.LoginHint, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetVerifyEmailPageRequest constructs an http.Request for the GetVerifyEmailPage method
+func NewGetVerifyEmailPageRequest(server string, params *GetVerifyEmailPageParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/verify-email")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -7127,6 +7295,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /redoc (the `GetRedoc` operationId).
 	GetRedocWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRedocResponse, error)
 
+	// GetResetPasswordPageWithResponse The page of a password-reset link (no front end configured)
+	//
+	// Served when EMAIL_LINK_BASE_URL is unset: a minimal page that posts the link's token and a new password to POST /api/v1/password-resets, or, opened without a token, an email to POST /api/v1/password-reset-requests. Opening it changes nothing. With EMAIL_LINK_BASE_URL set, this is 404.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /reset-password (the `GetResetPasswordPage` operationId).
+	GetResetPasswordPageWithResponse(ctx context.Context, params *GetResetPasswordPageParams, reqEditors ...RequestEditorFn) (*GetResetPasswordPageResponse, error)
+
 	// SandboxAuthorizeWithResponse The built-in sandbox institution's consent page (development only)
 	//
 	// Consents at once and redirects (302) to the sandbox's registered redirect URL with `code` and `state`, like a real institution. Served only while the sandbox is enabled (default in development); 404 otherwise.
@@ -7135,6 +7312,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /sandbox/oauth/authorize (the `SandboxAuthorize` operationId).
 	SandboxAuthorizeWithResponse(ctx context.Context, params *SandboxAuthorizeParams, reqEditors ...RequestEditorFn) (*SandboxAuthorizeResponse, error)
+
+	// GetVerifyEmailPageWithResponse The page of an email-verification link (no front end configured)
+	//
+	// Served when EMAIL_LINK_BASE_URL is unset, so the link in a verification email works with the binary alone: a minimal page whose button posts the link's token to POST /api/v1/email-verifications. Opening it changes nothing. With EMAIL_LINK_BASE_URL set, the links point at that front end and this is 404.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /verify-email (the `GetVerifyEmailPage` operationId).
+	GetVerifyEmailPageWithResponse(ctx context.Context, params *GetVerifyEmailPageParams, reqEditors ...RequestEditorFn) (*GetVerifyEmailPageResponse, error)
 }
 
 // GetHealthResponse200Headers the declared response headers of an HTTP 200 response for GetHealth
@@ -15089,6 +15275,102 @@ func (r GetRedocResponse) ContentType() string {
 	return ""
 }
 
+// GetResetPasswordPageResponse200Headers the declared response headers of an HTTP 200 response for GetResetPasswordPage
+type GetResetPasswordPageResponse200Headers struct {
+	AccessControlAllowOrigin *string
+	XRequestID               *string
+}
+
+// GetResetPasswordPageResponse404Headers the declared response headers of an HTTP 404 response for GetResetPasswordPage
+type GetResetPasswordPageResponse404Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               *string
+}
+
+// GetResetPasswordPageResponse422Headers the declared response headers of an HTTP 422 response for GetResetPasswordPage
+type GetResetPasswordPageResponse422Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               *string
+}
+
+// GetResetPasswordPageResponse500Headers the declared response headers of an HTTP 500 response for GetResetPasswordPage
+type GetResetPasswordPageResponse500Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               *string
+}
+
+type GetResetPasswordPageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ValidationFailed
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetResetPasswordPageResponse200Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetResetPasswordPageResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetResetPasswordPageResponse422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetResetPasswordPageResponse500Headers
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetResetPasswordPageResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetResetPasswordPageResponse) GetApplicationproblemJSON422() *ValidationFailed {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetResetPasswordPageResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetResetPasswordPageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetResetPasswordPageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetResetPasswordPageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetResetPasswordPageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SandboxAuthorizeResponse302Headers the declared response headers of an HTTP 302 response for SandboxAuthorize
 type SandboxAuthorizeResponse302Headers struct {
 	AccessControlAllowOrigin *string
@@ -15188,6 +15470,102 @@ func (r SandboxAuthorizeResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r SandboxAuthorizeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetVerifyEmailPageResponse200Headers the declared response headers of an HTTP 200 response for GetVerifyEmailPage
+type GetVerifyEmailPageResponse200Headers struct {
+	AccessControlAllowOrigin *string
+	XRequestID               *string
+}
+
+// GetVerifyEmailPageResponse404Headers the declared response headers of an HTTP 404 response for GetVerifyEmailPage
+type GetVerifyEmailPageResponse404Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               *string
+}
+
+// GetVerifyEmailPageResponse422Headers the declared response headers of an HTTP 422 response for GetVerifyEmailPage
+type GetVerifyEmailPageResponse422Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               *string
+}
+
+// GetVerifyEmailPageResponse500Headers the declared response headers of an HTTP 500 response for GetVerifyEmailPage
+type GetVerifyEmailPageResponse500Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               *string
+}
+
+type GetVerifyEmailPageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ValidationFailed
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetVerifyEmailPageResponse200Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetVerifyEmailPageResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetVerifyEmailPageResponse422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetVerifyEmailPageResponse500Headers
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetVerifyEmailPageResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetVerifyEmailPageResponse) GetApplicationproblemJSON422() *ValidationFailed {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetVerifyEmailPageResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetVerifyEmailPageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetVerifyEmailPageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetVerifyEmailPageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetVerifyEmailPageResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -16243,6 +16621,21 @@ func (c *ClientWithResponses) GetRedocWithResponse(ctx context.Context, reqEdito
 	return ParseGetRedocResponse(rsp)
 }
 
+// GetResetPasswordPageWithResponse The page of a password-reset link (no front end configured)
+//
+// Served when EMAIL_LINK_BASE_URL is unset: a minimal page that posts the link's token and a new password to POST /api/v1/password-resets, or, opened without a token, an email to POST /api/v1/password-reset-requests. Opening it changes nothing. With EMAIL_LINK_BASE_URL set, this is 404.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /reset-password (the `GetResetPasswordPage` operationId).
+func (c *ClientWithResponses) GetResetPasswordPageWithResponse(ctx context.Context, params *GetResetPasswordPageParams, reqEditors ...RequestEditorFn) (*GetResetPasswordPageResponse, error) {
+	rsp, err := c.GetResetPasswordPage(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetResetPasswordPageResponse(rsp)
+}
+
 // SandboxAuthorizeWithResponse The built-in sandbox institution's consent page (development only)
 //
 // Consents at once and redirects (302) to the sandbox's registered redirect URL with `code` and `state`, like a real institution. Served only while the sandbox is enabled (default in development); 404 otherwise.
@@ -16256,6 +16649,21 @@ func (c *ClientWithResponses) SandboxAuthorizeWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseSandboxAuthorizeResponse(rsp)
+}
+
+// GetVerifyEmailPageWithResponse The page of an email-verification link (no front end configured)
+//
+// Served when EMAIL_LINK_BASE_URL is unset, so the link in a verification email works with the binary alone: a minimal page whose button posts the link's token to POST /api/v1/email-verifications. Opening it changes nothing. With EMAIL_LINK_BASE_URL set, the links point at that front end and this is 404.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /verify-email (the `GetVerifyEmailPage` operationId).
+func (c *ClientWithResponses) GetVerifyEmailPageWithResponse(ctx context.Context, params *GetVerifyEmailPageParams, reqEditors ...RequestEditorFn) (*GetVerifyEmailPageResponse, error) {
+	rsp, err := c.GetVerifyEmailPage(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetVerifyEmailPageResponse(rsp)
 }
 
 // ParseGetHealthResponse parses an HTTP response from a GetHealthWithResponse call
@@ -33945,6 +34353,180 @@ func ParseGetRedocResponse(rsp *http.Response) (*GetRedocResponse, error) {
 	return response, nil
 }
 
+// ParseGetResetPasswordPageResponse parses an HTTP response from a GetResetPasswordPageWithResponse call
+func ParseGetResetPasswordPageResponse(rsp *http.Response) (*GetResetPasswordPageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetResetPasswordPageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetResetPasswordPageResponse200Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetResetPasswordPageResponse404Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetResetPasswordPageResponse422Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetResetPasswordPageResponse500Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseSandboxAuthorizeResponse parses an HTTP response from a SandboxAuthorizeWithResponse call
 func ParseSandboxAuthorizeResponse(rsp *http.Response) (*SandboxAuthorizeResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -34102,6 +34684,180 @@ func ParseSandboxAuthorizeResponse(rsp *http.Response) (*SandboxAuthorizeRespons
 		response.Headers422 = &headers
 	case rsp.StatusCode == 500:
 		var headers SandboxAuthorizeResponse500Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetVerifyEmailPageResponse parses an HTTP response from a GetVerifyEmailPageWithResponse call
+func ParseGetVerifyEmailPageResponse(rsp *http.Response) (*GetVerifyEmailPageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetVerifyEmailPageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetVerifyEmailPageResponse200Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetVerifyEmailPageResponse404Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetVerifyEmailPageResponse422Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetVerifyEmailPageResponse500Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
