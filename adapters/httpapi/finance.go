@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -241,7 +240,7 @@ func (s *Server) transactionQuery(userID uuid.UUID, params api.ListTransactionsP
 	f.AmountMin = parseAmountParam(verr, "amount_min", params.AmountMin)
 	f.AmountMax = parseAmountParam(verr, "amount_max", params.AmountMax)
 	f.Search = deref(params.Search, "")
-	fields, err := parseTransactionFields(params.Fields)
+	fields, err := parseFields(params.Fields, transactionFieldNames)
 	verr.Merge(err)
 	fingerprint := fingerprintOf("transactions", userID.String(), f.AccountID.String(), f.ProviderID.String(),
 		f.Status.String(), f.Kind.String(), f.DateFrom.String(), f.DateTo.String(), decimalKey(f.AmountMin), decimalKey(f.AmountMax), f.Search)
@@ -294,7 +293,7 @@ func decimalKey(d *money.Decimal) string {
 // GetTransaction returns one of the caller's live transactions, honouring
 // If-None-Match and If-Modified-Since.
 func (s *Server) GetTransaction(c *gin.Context, id uuid.UUID, params api.GetTransactionParams) {
-	fields, err := parseTransactionFields(params.Fields)
+	fields, err := parseFields(params.Fields, transactionFieldNames)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -408,21 +407,6 @@ func appendTransactionPosition(b []byte, p financeapp.TransactionPosition) []byt
 var transactionFieldNames = []string{"id", "account_id", "provider_id", "status", "amount", "currency", "date",
 	"authorized_date", "posted_date", "description", "merchant_name", "category", "kind", "investment",
 	"created_at", "updated_at", "_links"}
-
-// parseTransactionFields validates ?fields= on transactions. Nil means every
-// field.
-func parseTransactionFields(raw *string) ([]string, error) {
-	if raw == nil {
-		return nil, nil
-	}
-	fields := strings.Split(*raw, ",")
-	for _, f := range fields {
-		if !slices.Contains(transactionFieldNames, f) {
-			return nil, domain.NewValidationError("fields", "invalid_choice", "fields accepts "+strings.Join(transactionFieldNames, ", ")+".")
-		}
-	}
-	return fields, nil
-}
 
 func accountPath(id uuid.UUID) string     { return apiBase + "/accounts/" + id.String() }
 func transactionPath(id uuid.UUID) string { return apiBase + "/transactions/" + id.String() }

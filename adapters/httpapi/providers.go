@@ -57,7 +57,7 @@ func (s *Server) CreateProvider(c *gin.Context, _ api.CreateProviderParams) {
 // GetProvider returns one of the caller's providers, honouring If-None-Match and
 // If-Modified-Since.
 func (s *Server) GetProvider(c *gin.Context, id uuid.UUID, params api.GetProviderParams) {
-	fields, err := parseFields(params.Fields)
+	fields, err := parseFields(params.Fields, providerFieldNames)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -199,7 +199,7 @@ func (s *Server) listQuery(userID uuid.UUID, params api.ListProvidersParams) (pr
 	if params.CreatedBefore != nil {
 		q.Filter.CreatedBefore = params.CreatedBefore.UTC()
 	}
-	fields, err := parseFields(params.Fields)
+	fields, err := parseFields(params.Fields, providerFieldNames)
 	if err != nil {
 		verr.Merge(err)
 	}
@@ -226,15 +226,16 @@ func (s *Server) listQuery(userID uuid.UUID, params api.ListProvidersParams) (pr
 var providerFieldNames = []string{"id", "provider_key", "alias", "connection_status", "created_at", "updated_at",
 	"last_synced_at", "data_as_of", "_links"}
 
-// parseFields validates ?fields=. Nil means every field.
-func parseFields(raw *string) ([]string, error) {
+// parseFields validates ?fields= against a resource's field names. Nil means
+// every field.
+func parseFields(raw *string, names []string) ([]string, error) {
 	if raw == nil {
 		return nil, nil
 	}
 	fields := strings.Split(*raw, ",")
 	for _, f := range fields {
-		if !slices.Contains(providerFieldNames, f) {
-			return nil, domain.NewValidationError("fields", "invalid_choice", "fields accepts "+strings.Join(providerFieldNames, ", ")+".")
+		if !slices.Contains(names, f) {
+			return nil, domain.NewValidationError("fields", "invalid_choice", "fields accepts "+strings.Join(names, ", ")+".")
 		}
 	}
 	return fields, nil

@@ -92,15 +92,8 @@ func (s *Service) DeliverVerification(ctx context.Context, job VerificationMail)
 // job's email; an address without an account gets nothing. A failed delivery
 // is returned, so the job is retried.
 func (s *Service) DeliverPasswordReset(ctx context.Context, job PasswordResetMail) error {
-	email, err := identity.ParseEmail(job.Email)
-	if err != nil {
-		return nil // only a well-formed address is ever enqueued; nothing to do
-	}
-	user, err := s.users.UserByEmail(ctx, email)
-	if errors.Is(err, domain.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	user, err := s.accountOf(ctx, job.Email)
+	if user == nil || err != nil {
 		return err
 	}
 	token, err := s.mintToken(ctx, user.ID(), identity.PurposePasswordReset, s.clock.Now())
@@ -121,15 +114,8 @@ func (s *Service) DeliverPasswordReset(ctx context.Context, job PasswordResetMai
 // (their name), and no link with a token: the owner who forgot their
 // password asks for a reset.
 func (s *Service) DeliverRegistrationAttempt(ctx context.Context, job RegistrationAttemptMail) error {
-	email, err := identity.ParseEmail(job.Email)
-	if err != nil {
-		return nil // only a well-formed address is ever enqueued; nothing to do
-	}
-	user, err := s.users.UserByEmail(ctx, email)
-	if errors.Is(err, domain.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	user, err := s.accountOf(ctx, job.Email)
+	if user == nil || err != nil {
 		return err
 	}
 	return s.send(ctx, Message{
@@ -139,6 +125,21 @@ func (s *Service) DeliverRegistrationAttempt(ctx context.Context, job Registrati
 			"If it was you, sign in instead; if you forgot your password, ask for a reset at " +
 			s.cfg.PublicBaseURL + "/reset-password.\nIf it was not you, ignore this email: nothing has changed.\n",
 	})
+}
+
+// accountOf returns the user registered with the address a mail job names,
+// or nil when there is none (only well-formed addresses are ever enqueued, so
+// a malformed one has no account either).
+func (s *Service) accountOf(ctx context.Context, address string) (*identity.User, error) {
+	email, err := identity.ParseEmail(address)
+	if err != nil {
+		return nil, nil //nolint:nilerr // no account has this address
+	}
+	user, err := s.users.UserByEmail(ctx, email)
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil, nil
+	}
+	return user, err
 }
 
 // mintToken stores a new one-time token for purpose and returns it in the
