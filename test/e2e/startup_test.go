@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -223,6 +224,12 @@ func TestGracefulShutdownLetsInFlightWorkFinish(t *testing.T) {
 	if _, err := conn.Write(append([]byte(head), body[:len(body)/2]...)); err != nil {
 		t.Fatal(err)
 	}
+	// Signal only once the server is handling it (a connection whose request
+	// it has not even read yet would be closed as idle): the request in flight
+	// and the /metrics request asking.
+	waitUntil(t, logTimeout, "the registration to be in flight", func() bool {
+		return metricValue(in.BaseURL, "http_requests_in_flight") >= 2
+	})
 
 	in.Signal(t, syscall.SIGTERM)
 	in.waitForLog(t, "announcing the shutdown", func(r logRecord) bool {
@@ -306,4 +313,23 @@ func TestMetricsOnAnInternalListener(t *testing.T) {
 		t.Errorf("the API on METRICS_ADDR: %d, want 404 (metrics only)", resp.StatusCode)
 	}
 	stopCleanly(t, in)
+}
+
+// metricValue reads one unlabelled metric from base's /metrics (-1 when it
+// cannot).
+func metricValue(base, name string) float64 {
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(base + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			if v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64); err == nil {
+				return v
+			}
+		}
+	}
+	return -1
 }
