@@ -51,10 +51,30 @@ func splitETags(header string) []string {
 	return tags
 }
 
+// secondOver reports whether the second modified falls in is over at now. An
+// HTTP date has whole seconds: while the second of a change is not over, a
+// second change in it would carry the same Last-Modified, so a client holding
+// that date could be told 304 for a representation it has not seen.
+func secondOver(modified, now time.Time) bool {
+	return !now.Before(modified.Truncate(time.Second).Add(time.Second))
+}
+
+// setLastModified sends Last-Modified for a representation modified at
+// modified, but only once that second is over (secondOver): until then the
+// ETag alone validates it (hardening item 20).
+func setLastModified(c interface{ Header(key, value string) }, modified, now time.Time) {
+	if secondOver(modified, now) {
+		c.Header("Last-Modified", modified.UTC().Format(http.TimeFormat))
+	}
+}
+
 // notModified reports whether a GET with these headers may answer 304 for a
-// representation with etag, last modified at modified (RFC 9110 §13.2.2:
-// If-None-Match wins over If-Modified-Since; weak comparison).
-func notModified(r *http.Request, etag string, modified time.Time) bool {
+// representation with etag, last modified at modified, at now (RFC 9110
+// §13.2.2: If-None-Match wins over If-Modified-Since; weak comparison). An
+// If-Modified-Since is honoured only once the second of the modification is
+// over (secondOver): never 304 for a change made in the same second as the
+// date the client holds.
+func notModified(r *http.Request, etag string, modified, now time.Time) bool {
 	if inm := r.Header.Get("If-None-Match"); inm != "" {
 		for _, t := range splitETags(inm) {
 			if t == "*" || strings.TrimPrefix(t, "W/") == etag {
@@ -65,7 +85,7 @@ func notModified(r *http.Request, etag string, modified time.Time) bool {
 	}
 	if ims := r.Header.Get("If-Modified-Since"); ims != "" {
 		if t, err := http.ParseTime(ims); err == nil {
-			return !modified.Truncate(time.Second).After(t)
+			return secondOver(modified, now) && !modified.Truncate(time.Second).After(t)
 		}
 	}
 	return false

@@ -119,7 +119,7 @@ func (s *Server) GetAccount(c *gin.Context, id uuid.UUID, _ api.GetAccountParams
 	}
 	etag := accountETag(v)
 	c.Header("ETag", etag)
-	if c.GetHeader("If-None-Match") != "" && notModified(c.Request, etag, v.Account.UpdatedAt()) {
+	if c.GetHeader("If-None-Match") != "" && notModified(c.Request, etag, v.Account.UpdatedAt(), s.Now()) {
 		c.Status(http.StatusNotModified)
 		return
 	}
@@ -305,8 +305,9 @@ func (s *Server) GetTransaction(c *gin.Context, id uuid.UUID, params api.GetTran
 	}
 	etag := etagOf(t.Version(), deref(params.Fields, ""))
 	c.Header("ETag", etag)
-	c.Header("Last-Modified", t.UpdatedAt().UTC().Format(http.TimeFormat))
-	if notModified(c.Request, etag, t.UpdatedAt()) {
+	now := s.Now()
+	setLastModified(c, t.UpdatedAt(), now)
+	if notModified(c.Request, etag, t.UpdatedAt(), now) {
 		c.Status(http.StatusNotModified)
 		return
 	}

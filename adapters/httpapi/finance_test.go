@@ -352,6 +352,7 @@ func testTransactionsAPI(t *testing.T, opts apitest.Options) {
 	})
 	t.Run("GET one: ETag and Last-Modified, 304, 404 for foreign, unknown and removed", func(t *testing.T) {
 		path := "/api/v1/transactions/" + txs[0].ID().String()
+		waitForTheNextSecond() // Last-Modified is sent once the change's second is over
 		res := w.get(t, w.ann, path, nil).Expect(t, 200)
 		var tr transactionBody
 		res.JSON(t, &tr)

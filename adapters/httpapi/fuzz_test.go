@@ -315,6 +315,12 @@ func refNotModified(ifNoneMatch, ifModifiedSince, etag, lastModified string) (no
 	if err != nil {
 		return false, true
 	}
+	if lastModified == "" {
+		// The representation was served in the second of its last change,
+		// without a date; by the time of the conditional request that second
+		// may be over, and then a date later than the change is honoured.
+		return false, false
+	}
 	modified, err := http.ParseTime(lastModified)
 	return err == nil && !modified.After(since), true
 }

@@ -74,8 +74,8 @@ func (s *Server) GetProvider(c *gin.Context, id uuid.UUID, params api.GetProvide
 		return
 	}
 	etag := providerETag(p, st, deref(params.Fields, ""))
-	if notModified(c.Request, etag, providerModified(p, st)) {
-		setValidators(c, etag, p, st)
+	if now := s.Now(); notModified(c.Request, etag, providerModified(p, st), now) {
+		setValidators(c, etag, p, st, now)
 		c.Status(http.StatusNotModified)
 		return
 	}
@@ -242,15 +242,15 @@ func parseFields(raw *string, names []string) ([]string, error) {
 }
 
 func (s *Server) writeProvider(c *gin.Context, status int, p *provider.Provider, st datasyncapp.State, fields []string, rawFields string) {
-	setValidators(c, providerETag(p, st, rawFields), p, st)
+	setValidators(c, providerETag(p, st, rawFields), p, st, s.Now())
 	c.Header("Cache-Control", "private, no-cache")
 	body := providerJSON(p, st, fields)
 	writeJSON(c, status, func(b []byte) []byte { return appendProvider(b, &body) })
 }
 
-func setValidators(c *gin.Context, etag string, p *provider.Provider, st datasyncapp.State) {
+func setValidators(c *gin.Context, etag string, p *provider.Provider, st datasyncapp.State, now time.Time) {
 	c.Header("ETag", etag)
-	c.Header("Last-Modified", providerModified(p, st).UTC().Format(http.TimeFormat))
+	setLastModified(c, providerModified(p, st), now)
 }
 
 // providerETag is the provider's version and, once it has synced, when it

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dashtam/dashtam/test/apitest"
+	"github.com/dashtam/dashtam/test/fakes/fakeclock"
 )
 
 type providerJSON struct {
@@ -126,6 +127,7 @@ func testProviderConditionalRequests(t *testing.T, opts apitest.Options) {
 	token := verifiedUser(t, h, "ann@example.com")
 	p, etag := createProvider(t, h, token, "Main")
 	path := "/api/v1/providers/" + p.ID
+	waitForTheNextSecond() // Last-Modified is sent once the change's second is over
 
 	res := h.Do(apitest.Request{Method: "GET", Path: path, Token: token}).Expect(t, 200)
 	if res.Header.Get("ETag") != etag || res.Header.Get("Cache-Control") != "private, no-cache" || res.Header.Get("Last-Modified") == "" {
@@ -390,4 +392,40 @@ func testProviderLists(t *testing.T, opts apitest.Options) {
 			t.Errorf("single GET with fields = %v", one)
 		}
 	})
+}
+
+// waitForTheNextSecond sleeps until the current second is over.
+func waitForTheNextSecond() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+}
+
+// Hardening item 20: If-Modified-Since never answers 304 for a change made in
+// the same second as the Last-Modified the client holds. Last-Modified is sent
+// only once the second of the change is over, and a date of a second not yet
+// over is not honoured.
+func TestIfModifiedSinceNeverAnswers304ForAChangeInTheSameSecond(t *testing.T) {
+	t.Parallel()
+	clock := fakeclock.New(time.Now().UTC().Truncate(time.Second).Add(200 * time.Millisecond))
+	h := apitest.New(t, apitest.Options{Clock: clock})
+	token := verifiedUser(t, h, "ann@example.com")
+	p, _ := createProvider(t, h, token, "Main")
+	path := "/api/v1/providers/" + p.ID
+	second := clock.Now().Truncate(time.Second).Format(http.TimeFormat)
+
+	res := h.Do(apitest.Request{Method: "GET", Path: path, Token: token}).Expect(t, 200)
+	if lm := res.Header.Get("Last-Modified"); lm != "" {
+		t.Fatalf("Last-Modified %q sent in the second of the change", lm)
+	}
+	// A second change, in the same second; a client holding that second's
+	// date must get the new representation.
+	clock.Advance(400 * time.Millisecond)
+	h.Do(apitest.Request{Method: "PATCH", Path: path, Token: token, Body: map[string]any{"alias": "Renamed"}}).Expect(t, 200)
+	h.Do(apitest.Request{Method: "GET", Path: path, Token: token, Header: map[string]string{"If-Modified-Since": second}}).Expect(t, 200)
+
+	clock.Advance(time.Second)
+	res = h.Do(apitest.Request{Method: "GET", Path: path, Token: token}).Expect(t, 200)
+	if lm := res.Header.Get("Last-Modified"); lm != second {
+		t.Fatalf("Last-Modified %q once the second is over, want %q", lm, second)
+	}
+	h.Do(apitest.Request{Method: "GET", Path: path, Token: token, Header: map[string]string{"If-Modified-Since": second}}).Expect(t, 304)
 }

@@ -1863,7 +1863,7 @@ type ClientInterface interface {
 
 	// GetProvider One of the caller's providers
 	//
-	// Carries `ETag` and `Last-Modified`. `If-None-Match` (or, without it, `If-Modified-Since`) answers 304 when the client's copy is current. `fields` narrows the representation, and its ETag then differs. Another user's provider is 404, exactly like an id that never existed.
+	// Carries `ETag` and, once the second of its last change is over, `Last-Modified` (HTTP dates have whole seconds; a date handed out in the second of a change could hide a second change in that second). `If-None-Match` (or, without it, `If-Modified-Since`) answers 304 when the client's copy is current. `fields` narrows the representation, and its ETag then differs. Another user's provider is 404, exactly like an id that never existed.
 	//
 	// Corresponds with GET /api/v1/providers/{provider_id} (the `GetProvider` operationId).
 	GetProvider(ctx context.Context, providerId ProviderID, params *GetProviderParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2163,7 +2163,7 @@ type ClientInterface interface {
 
 	// GetTransaction One of the caller's transactions
 	//
-	// Carries `ETag` and `Last-Modified`. `If-None-Match` (or, without it, `If-Modified-Since`) answers 304 when the client's copy is current. `fields` narrows the representation, and its ETag then differs. Another user's transaction, and a removed one, are 404, exactly like an id that never existed.
+	// Carries `ETag` and, once the second of its last change is over, `Last-Modified` (HTTP dates have whole seconds; a date handed out in the second of a change could hide a second change in that second). `If-None-Match` (or, without it, `If-Modified-Since`) answers 304 when the client's copy is current. `fields` narrows the representation, and its ETag then differs. Another user's transaction, and a removed one, are 404, exactly like an id that never existed.
 	//
 	// Corresponds with GET /api/v1/transactions/{transaction_id} (the `GetTransaction` operationId).
 	GetTransaction(ctx context.Context, transactionId TransactionID, params *GetTransactionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2672,7 +2672,7 @@ func (c *Client) DeleteProvider(ctx context.Context, providerId ProviderID, para
 
 // GetProvider One of the caller's providers
 //
-// Carries `ETag` and `Last-Modified`. `If-None-Match` (or, without it, `If-Modified-Since`) answers 304 when the client's copy is current. `fields` narrows the representation, and its ETag then differs. Another user's provider is 404, exactly like an id that never existed.
+// Carries `ETag` and, once the second of its last change is over, `Last-Modified` (HTTP dates have whole seconds; a date handed out in the second of a change could hide a second change in that second). `If-None-Match` (or, without it, `If-Modified-Since`) answers 304 when the client's copy is current. `fields` narrows the representation, and its ETag then differs. Another user's provider is 404, exactly like an id that never existed.
 //
 // Corresponds with GET /api/v1/providers/{provider_id} (the `GetProvider` operationId).
 func (c *Client) GetProvider(ctx context.Context, providerId ProviderID, params *GetProviderParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3252,7 +3252,7 @@ func (c *Client) ListTransactionChanges(ctx context.Context, params *ListTransac
 
 // GetTransaction One of the caller's transactions
 //
-// Carries `ETag` and `Last-Modified`. `If-None-Match` (or, without it, `If-Modified-Since`) answers 304 when the client's copy is current. `fields` narrows the representation, and its ETag then differs. Another user's transaction, and a removed one, are 404, exactly like an id that never existed.
+// Carries `ETag` and, once the second of its last change is over, `Last-Modified` (HTTP dates have whole seconds; a date handed out in the second of a change could hide a second change in that second). `If-None-Match` (or, without it, `If-Modified-Since`) answers 304 when the client's copy is current. `fields` narrows the representation, and its ETag then differs. Another user's transaction, and a removed one, are 404, exactly like an id that never existed.
 //
 // Corresponds with GET /api/v1/transactions/{transaction_id} (the `GetTransaction` operationId).
 func (c *Client) GetTransaction(ctx context.Context, transactionId TransactionID, params *GetTransactionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6819,7 +6819,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetProviderWithResponse One of the caller's providers
 	//
-	// Carries `ETag` and `Last-Modified`. `If-None-Match` (or, without it, `If-Modified-Since`) answers 304 when the client's copy is current. `fields` narrows the representation, and its ETag then differs. Another user's provider is 404, exactly like an id that never existed.
+	// Carries `ETag` and, once the second of its last change is over, `Last-Modified` (HTTP dates have whole seconds; a date handed out in the second of a change could hide a second change in that second). `If-None-Match` (or, without it, `If-Modified-Since`) answers 304 when the client's copy is current. `fields` narrows the representation, and its ETag then differs. Another user's provider is 404, exactly like an id that never existed.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7153,7 +7153,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetTransactionWithResponse One of the caller's transactions
 	//
-	// Carries `ETag` and `Last-Modified`. `If-None-Match` (or, without it, `If-Modified-Since`) answers 304 when the client's copy is current. `fields` narrows the representation, and its ETag then differs. Another user's transaction, and a removed one, are 404, exactly like an id that never existed.
+	// Carries `ETag` and, once the second of its last change is over, `Last-Modified` (HTTP dates have whole seconds; a date handed out in the second of a change could hide a second change in that second). `If-None-Match` (or, without it, `If-Modified-Since`) answers 304 when the client's copy is current. `fields` narrows the representation, and its ETag then differs. Another user's transaction, and a removed one, are 404, exactly like an id that never existed.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -15881,7 +15881,7 @@ func (c *ClientWithResponses) DeleteProviderWithResponse(ctx context.Context, pr
 
 // GetProviderWithResponse One of the caller's providers
 //
-// Carries `ETag` and `Last-Modified`. `If-None-Match` (or, without it, `If-Modified-Since`) answers 304 when the client's copy is current. `fields` narrows the representation, and its ETag then differs. Another user's provider is 404, exactly like an id that never existed.
+// Carries `ETag` and, once the second of its last change is over, `Last-Modified` (HTTP dates have whole seconds; a date handed out in the second of a change could hide a second change in that second). `If-None-Match` (or, without it, `If-Modified-Since`) answers 304 when the client's copy is current. `fields` narrows the representation, and its ETag then differs. Another user's provider is 404, exactly like an id that never existed.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -16383,7 +16383,7 @@ func (c *ClientWithResponses) ListTransactionChangesWithResponse(ctx context.Con
 
 // GetTransactionWithResponse One of the caller's transactions
 //
-// Carries `ETag` and `Last-Modified`. `If-None-Match` (or, without it, `If-Modified-Since`) answers 304 when the client's copy is current. `fields` narrows the representation, and its ETag then differs. Another user's transaction, and a removed one, are 404, exactly like an id that never existed.
+// Carries `ETag` and, once the second of its last change is over, `Last-Modified` (HTTP dates have whole seconds; a date handed out in the second of a change could hide a second change in that second). `If-None-Match` (or, without it, `If-Modified-Since`) answers 304 when the client's copy is current. `fields` narrows the representation, and its ETag then differs. Another user's transaction, and a removed one, are 404, exactly like an id that never existed.
 //
 // Returns a wrapper object for the known response body format(s).
 //
