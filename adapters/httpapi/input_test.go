@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"strconv"
 	"testing"
 
 	"github.com/dashtam/dashtam/test/apitest"
@@ -42,4 +43,24 @@ func TestUnreadableTextIsRefusedBeforeAHandler(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Hardening item 21: a request that fails authentication is counted by its
+// client's address and its 401 carries the rate-limit headers the document
+// promises, so guessing tokens spends the guesser's budget.
+func TestRequestsThatFailAuthenticationAreRateLimited(t *testing.T) {
+	t.Parallel()
+	h := apitest.New(t, apitest.Options{Env: map[string]string{"RATE_LIMIT_READ": "3-M"}})
+	for i, auth := range []string{"", "Bearer not-a-token", "Bearer also.not.one"} {
+		header := map[string]string{}
+		if auth != "" {
+			header["Authorization"] = auth
+		}
+		res := h.Do(apitest.Request{Method: "GET", Path: "/api/v1/users/me", Header: header}).Expect(t, http.StatusUnauthorized)
+		if res.Header.Get("X-RateLimit-Limit") != "3" || res.Header.Get("X-RateLimit-Remaining") != strconv.Itoa(2-i) {
+			t.Errorf("401 #%d: X-RateLimit-Limit %q, Remaining %q; want 3 and %d", i+1,
+				res.Header.Get("X-RateLimit-Limit"), res.Header.Get("X-RateLimit-Remaining"), 2-i)
+		}
+	}
+	h.Do(apitest.Request{Method: "GET", Path: "/api/v1/users/me", Header: map[string]string{"Authorization": "Bearer x"}}).Expect(t, http.StatusTooManyRequests)
 }

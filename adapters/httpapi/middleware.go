@@ -20,6 +20,9 @@ import (
 const (
 	headerRequestID = "X-Request-ID"
 	ctxPrincipal    = "dashtam.principal"
+	// ctxAuthFailure holds why a request that needs authentication failed it,
+	// for refuseUnauthenticated.
+	ctxAuthFailure = "dashtam.auth_failure"
 )
 
 // requestID accepts a sane client X-Request-ID or makes one, echoes it on the
@@ -124,7 +127,7 @@ func deadline(d time.Duration) gin.HandlerFunc {
 
 // authenticate enforces the document's security requirements: an operation that
 // requires bearerAuth gets a verified principal, or a 401.
-func authenticate(spec *Spec, ids *identityapp.Service, log *slog.Logger) gin.HandlerFunc {
+func authenticate(spec *Spec, ids *identityapp.Service) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		op := spec.lookup(c.Request.Method, c.FullPath())
 		if op == nil || !op.requiresAuth {
@@ -133,15 +136,32 @@ func authenticate(spec *Spec, ids *identityapp.Service, log *slog.Logger) gin.Ha
 		}
 		token, ok := bearerToken(c.GetHeader("Authorization"))
 		if !ok {
-			writeProblem(c, log, errMissingBearer)
+			c.Set(ctxAuthFailure, errMissingBearer)
+			c.Next()
 			return
 		}
 		p, err := ids.Authenticate(c.Request.Context(), token)
 		if err != nil {
-			writeProblem(c, log, err)
+			c.Set(ctxAuthFailure, err)
+			c.Next()
 			return
 		}
 		c.Set(ctxPrincipal, p)
+		c.Next()
+	}
+}
+
+// refuseUnauthenticated answers the failure authenticate recorded (401). It
+// runs after rateLimit, so that a request that fails authentication is still
+// counted, by its client's address, and its 401 carries the rate-limit
+// headers: guessing tokens costs the guesser's budget like any other request
+// (hardening item 21).
+func refuseUnauthenticated(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err, failed := c.Get(ctxAuthFailure); failed {
+			writeProblem(c, log, err.(error))
+			return
+		}
 		c.Next()
 	}
 }

@@ -136,8 +136,9 @@ func NewRouter(d Deps, spec *Spec) (*gin.Engine, error) {
 		compress(),
 		cors(d.AllowedOrigins, d.Log),
 		deadline(d.RequestTimeout),
-		authenticate(spec, d.App.Identity, d.Log),
+		authenticate(spec, d.App.Identity),
 		rateLimit(rateLimitOptions{spec: spec, limiter: d.Limiter, log: d.Log, metrics: d.Metrics, maxBody: d.MaxBodyBytes}),
+		refuseUnauthenticated(d.Log),
 		validateRequest(spec, d.MaxBodyBytes, d.Log),
 		idempotencyKeys(idempotencyOptions{spec: spec, store: d.Idempotency, log: d.Log, now: d.Now, secret: d.IdempotencySecret, maxBody: d.MaxBodyBytes}),
 	)
