@@ -1374,7 +1374,7 @@ type ListProvidersParams struct {
 	// CreatedBefore Only providers created strictly before this instant (RFC 3339).
 	CreatedBefore *time.Time `form:"created_before,omitempty" json:"created_before,omitempty"`
 
-	// Sort Comma-separated fields among alias, created_at, updated_at, provider_key; prefix with - for descending. Ties are broken by id. Default: -created_at.
+	// Sort One field among alias, created_at, updated_at and provider_key, or provider_key and then one other field (provider_key,-created_at): the orders the keyset indexes serve. Prefix a field with - for descending. Ties are broken by id. Default: -created_at. Any other combination, or a field twice, is 422 naming sort.
 	Sort *string `form:"sort,omitempty" json:"sort,omitempty"`
 
 	// Fields Comma-separated fields to return, among id, provider_key, alias, connection_status, created_at, updated_at, last_synced_at, data_as_of, _links. `id` is always returned.
