@@ -7326,7 +7326,7 @@ type ClientWithResponsesInterface interface {
 // GetHealthResponse200Headers the declared response headers of an HTTP 200 response for GetHealth
 type GetHealthResponse200Headers struct {
 	AccessControlAllowOrigin *string
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetHealthResponse500Headers the declared response headers of an HTTP 500 response for GetHealth
@@ -7335,13 +7335,13 @@ type GetHealthResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetHealthResponse503Headers the declared response headers of an HTTP 503 response for GetHealth
 type GetHealthResponse503Headers struct {
 	AccessControlAllowOrigin *string
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetHealthResponse struct {
@@ -7413,7 +7413,7 @@ type ListAccountsResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 	XTotalCount              *int64
 }
 
@@ -7424,7 +7424,7 @@ type ListAccountsResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListAccountsResponse422Headers the declared response headers of an HTTP 422 response for ListAccounts
@@ -7433,7 +7433,7 @@ type ListAccountsResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListAccountsResponse429Headers the declared response headers of an HTTP 429 response for ListAccounts
@@ -7443,7 +7443,7 @@ type ListAccountsResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListAccountsResponse500Headers the declared response headers of an HTTP 500 response for ListAccounts
@@ -7452,7 +7452,7 @@ type ListAccountsResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListAccountsResponse503Headers the declared response headers of an HTTP 503 response for ListAccounts
@@ -7462,7 +7462,7 @@ type ListAccountsResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type ListAccountsResponse struct {
@@ -7557,21 +7557,21 @@ func (r ListAccountsResponse) ContentType() string {
 type GetAccountResponse200Headers struct {
 	AccessControlAllowOrigin *string
 	CacheControl             *string
-	ETag                     *string
+	ETag                     string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetAccountResponse304Headers the declared response headers of an HTTP 304 response for GetAccount
 type GetAccountResponse304Headers struct {
 	AccessControlAllowOrigin *string
-	ETag                     *string
+	ETag                     string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetAccountResponse401Headers the declared response headers of an HTTP 401 response for GetAccount
@@ -7581,7 +7581,7 @@ type GetAccountResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetAccountResponse404Headers the declared response headers of an HTTP 404 response for GetAccount
@@ -7590,7 +7590,7 @@ type GetAccountResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetAccountResponse422Headers the declared response headers of an HTTP 422 response for GetAccount
@@ -7599,7 +7599,7 @@ type GetAccountResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetAccountResponse429Headers the declared response headers of an HTTP 429 response for GetAccount
@@ -7609,7 +7609,7 @@ type GetAccountResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetAccountResponse500Headers the declared response headers of an HTTP 500 response for GetAccount
@@ -7618,7 +7618,7 @@ type GetAccountResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetAccountResponse503Headers the declared response headers of an HTTP 503 response for GetAccount
@@ -7628,7 +7628,7 @@ type GetAccountResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetAccountResponse struct {
@@ -7738,7 +7738,7 @@ type ListAccountBalancesResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListAccountBalancesResponse401Headers the declared response headers of an HTTP 401 response for ListAccountBalances
@@ -7748,7 +7748,7 @@ type ListAccountBalancesResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListAccountBalancesResponse404Headers the declared response headers of an HTTP 404 response for ListAccountBalances
@@ -7757,7 +7757,7 @@ type ListAccountBalancesResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListAccountBalancesResponse422Headers the declared response headers of an HTTP 422 response for ListAccountBalances
@@ -7766,7 +7766,7 @@ type ListAccountBalancesResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListAccountBalancesResponse429Headers the declared response headers of an HTTP 429 response for ListAccountBalances
@@ -7776,7 +7776,7 @@ type ListAccountBalancesResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListAccountBalancesResponse500Headers the declared response headers of an HTTP 500 response for ListAccountBalances
@@ -7785,7 +7785,7 @@ type ListAccountBalancesResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListAccountBalancesResponse503Headers the declared response headers of an HTTP 503 response for ListAccountBalances
@@ -7795,7 +7795,7 @@ type ListAccountBalancesResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type ListAccountBalancesResponse struct {
@@ -7902,7 +7902,7 @@ type ResendVerificationEmailResponse202Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ResendVerificationEmailResponse401Headers the declared response headers of an HTTP 401 response for ResendVerificationEmail
@@ -7912,7 +7912,7 @@ type ResendVerificationEmailResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ResendVerificationEmailResponse409Headers the declared response headers of an HTTP 409 response for ResendVerificationEmail
@@ -7921,7 +7921,7 @@ type ResendVerificationEmailResponse409Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ResendVerificationEmailResponse422Headers the declared response headers of an HTTP 422 response for ResendVerificationEmail
@@ -7930,7 +7930,7 @@ type ResendVerificationEmailResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ResendVerificationEmailResponse429Headers the declared response headers of an HTTP 429 response for ResendVerificationEmail
@@ -7940,7 +7940,7 @@ type ResendVerificationEmailResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ResendVerificationEmailResponse500Headers the declared response headers of an HTTP 500 response for ResendVerificationEmail
@@ -7949,7 +7949,7 @@ type ResendVerificationEmailResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ResendVerificationEmailResponse503Headers the declared response headers of an HTTP 503 response for ResendVerificationEmail
@@ -7959,7 +7959,7 @@ type ResendVerificationEmailResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type ResendVerificationEmailResponse struct {
@@ -8066,7 +8066,7 @@ type VerifyEmailResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // VerifyEmailResponse400Headers the declared response headers of an HTTP 400 response for VerifyEmail
@@ -8075,7 +8075,7 @@ type VerifyEmailResponse400Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // VerifyEmailResponse409Headers the declared response headers of an HTTP 409 response for VerifyEmail
@@ -8084,7 +8084,7 @@ type VerifyEmailResponse409Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // VerifyEmailResponse413Headers the declared response headers of an HTTP 413 response for VerifyEmail
@@ -8093,7 +8093,7 @@ type VerifyEmailResponse413Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // VerifyEmailResponse415Headers the declared response headers of an HTTP 415 response for VerifyEmail
@@ -8102,7 +8102,7 @@ type VerifyEmailResponse415Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // VerifyEmailResponse422Headers the declared response headers of an HTTP 422 response for VerifyEmail
@@ -8111,7 +8111,7 @@ type VerifyEmailResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // VerifyEmailResponse429Headers the declared response headers of an HTTP 429 response for VerifyEmail
@@ -8121,7 +8121,7 @@ type VerifyEmailResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // VerifyEmailResponse500Headers the declared response headers of an HTTP 500 response for VerifyEmail
@@ -8130,7 +8130,7 @@ type VerifyEmailResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // VerifyEmailResponse503Headers the declared response headers of an HTTP 503 response for VerifyEmail
@@ -8140,7 +8140,7 @@ type VerifyEmailResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type VerifyEmailResponse struct {
@@ -8266,7 +8266,7 @@ type ListHoldingsResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListHoldingsResponse401Headers the declared response headers of an HTTP 401 response for ListHoldings
@@ -8276,7 +8276,7 @@ type ListHoldingsResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListHoldingsResponse422Headers the declared response headers of an HTTP 422 response for ListHoldings
@@ -8285,7 +8285,7 @@ type ListHoldingsResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListHoldingsResponse429Headers the declared response headers of an HTTP 429 response for ListHoldings
@@ -8295,7 +8295,7 @@ type ListHoldingsResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListHoldingsResponse500Headers the declared response headers of an HTTP 500 response for ListHoldings
@@ -8304,7 +8304,7 @@ type ListHoldingsResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListHoldingsResponse503Headers the declared response headers of an HTTP 503 response for ListHoldings
@@ -8314,7 +8314,7 @@ type ListHoldingsResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type ListHoldingsResponse struct {
@@ -8412,17 +8412,17 @@ type ReceiveAuthorizationCallbackByTypeResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReceiveAuthorizationCallbackByTypeResponse303Headers the declared response headers of an HTTP 303 response for ReceiveAuthorizationCallbackByType
 type ReceiveAuthorizationCallbackByTypeResponse303Headers struct {
 	AccessControlAllowOrigin *string
-	Location                 *string
+	Location                 string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReceiveAuthorizationCallbackByTypeResponse400Headers the declared response headers of an HTTP 400 response for ReceiveAuthorizationCallbackByType
@@ -8431,7 +8431,7 @@ type ReceiveAuthorizationCallbackByTypeResponse400Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReceiveAuthorizationCallbackByTypeResponse422Headers the declared response headers of an HTTP 422 response for ReceiveAuthorizationCallbackByType
@@ -8440,7 +8440,7 @@ type ReceiveAuthorizationCallbackByTypeResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReceiveAuthorizationCallbackByTypeResponse429Headers the declared response headers of an HTTP 429 response for ReceiveAuthorizationCallbackByType
@@ -8450,7 +8450,7 @@ type ReceiveAuthorizationCallbackByTypeResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReceiveAuthorizationCallbackByTypeResponse500Headers the declared response headers of an HTTP 500 response for ReceiveAuthorizationCallbackByType
@@ -8459,7 +8459,7 @@ type ReceiveAuthorizationCallbackByTypeResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReceiveAuthorizationCallbackByTypeResponse503Headers the declared response headers of an HTTP 503 response for ReceiveAuthorizationCallbackByType
@@ -8469,7 +8469,7 @@ type ReceiveAuthorizationCallbackByTypeResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type ReceiveAuthorizationCallbackByTypeResponse struct {
@@ -8569,7 +8569,7 @@ type RequestPasswordResetResponse202Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RequestPasswordResetResponse400Headers the declared response headers of an HTTP 400 response for RequestPasswordReset
@@ -8578,7 +8578,7 @@ type RequestPasswordResetResponse400Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RequestPasswordResetResponse409Headers the declared response headers of an HTTP 409 response for RequestPasswordReset
@@ -8587,7 +8587,7 @@ type RequestPasswordResetResponse409Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RequestPasswordResetResponse413Headers the declared response headers of an HTTP 413 response for RequestPasswordReset
@@ -8596,7 +8596,7 @@ type RequestPasswordResetResponse413Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RequestPasswordResetResponse415Headers the declared response headers of an HTTP 415 response for RequestPasswordReset
@@ -8605,7 +8605,7 @@ type RequestPasswordResetResponse415Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RequestPasswordResetResponse422Headers the declared response headers of an HTTP 422 response for RequestPasswordReset
@@ -8614,7 +8614,7 @@ type RequestPasswordResetResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RequestPasswordResetResponse429Headers the declared response headers of an HTTP 429 response for RequestPasswordReset
@@ -8624,7 +8624,7 @@ type RequestPasswordResetResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RequestPasswordResetResponse500Headers the declared response headers of an HTTP 500 response for RequestPasswordReset
@@ -8633,7 +8633,7 @@ type RequestPasswordResetResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RequestPasswordResetResponse503Headers the declared response headers of an HTTP 503 response for RequestPasswordReset
@@ -8643,7 +8643,7 @@ type RequestPasswordResetResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type RequestPasswordResetResponse struct {
@@ -8768,7 +8768,7 @@ type ResetPasswordResponse204Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ResetPasswordResponse400Headers the declared response headers of an HTTP 400 response for ResetPassword
@@ -8777,7 +8777,7 @@ type ResetPasswordResponse400Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ResetPasswordResponse409Headers the declared response headers of an HTTP 409 response for ResetPassword
@@ -8786,7 +8786,7 @@ type ResetPasswordResponse409Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ResetPasswordResponse413Headers the declared response headers of an HTTP 413 response for ResetPassword
@@ -8795,7 +8795,7 @@ type ResetPasswordResponse413Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ResetPasswordResponse415Headers the declared response headers of an HTTP 415 response for ResetPassword
@@ -8804,7 +8804,7 @@ type ResetPasswordResponse415Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ResetPasswordResponse422Headers the declared response headers of an HTTP 422 response for ResetPassword
@@ -8813,7 +8813,7 @@ type ResetPasswordResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ResetPasswordResponse429Headers the declared response headers of an HTTP 429 response for ResetPassword
@@ -8823,7 +8823,7 @@ type ResetPasswordResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ResetPasswordResponse500Headers the declared response headers of an HTTP 500 response for ResetPassword
@@ -8832,7 +8832,7 @@ type ResetPasswordResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ResetPasswordResponse503Headers the declared response headers of an HTTP 503 response for ResetPassword
@@ -8842,7 +8842,7 @@ type ResetPasswordResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type ResetPasswordResponse struct {
@@ -8960,7 +8960,7 @@ type ListProviderTypesResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListProviderTypesResponse422Headers the declared response headers of an HTTP 422 response for ListProviderTypes
@@ -8969,7 +8969,7 @@ type ListProviderTypesResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListProviderTypesResponse429Headers the declared response headers of an HTTP 429 response for ListProviderTypes
@@ -8979,7 +8979,7 @@ type ListProviderTypesResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListProviderTypesResponse500Headers the declared response headers of an HTTP 500 response for ListProviderTypes
@@ -8988,7 +8988,7 @@ type ListProviderTypesResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type ListProviderTypesResponse struct {
@@ -9068,7 +9068,7 @@ type GetProviderTypeResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetProviderTypeResponse404Headers the declared response headers of an HTTP 404 response for GetProviderType
@@ -9077,7 +9077,7 @@ type GetProviderTypeResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetProviderTypeResponse422Headers the declared response headers of an HTTP 422 response for GetProviderType
@@ -9086,7 +9086,7 @@ type GetProviderTypeResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetProviderTypeResponse429Headers the declared response headers of an HTTP 429 response for GetProviderType
@@ -9096,7 +9096,7 @@ type GetProviderTypeResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetProviderTypeResponse500Headers the declared response headers of an HTTP 500 response for GetProviderType
@@ -9105,7 +9105,7 @@ type GetProviderTypeResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetProviderTypeResponse struct {
@@ -9195,7 +9195,7 @@ type ListProvidersResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 	XTotalCount              *int64
 }
 
@@ -9206,7 +9206,7 @@ type ListProvidersResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListProvidersResponse422Headers the declared response headers of an HTTP 422 response for ListProviders
@@ -9215,7 +9215,7 @@ type ListProvidersResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListProvidersResponse429Headers the declared response headers of an HTTP 429 response for ListProviders
@@ -9225,7 +9225,7 @@ type ListProvidersResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListProvidersResponse500Headers the declared response headers of an HTTP 500 response for ListProviders
@@ -9234,7 +9234,7 @@ type ListProvidersResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListProvidersResponse503Headers the declared response headers of an HTTP 503 response for ListProviders
@@ -9244,7 +9244,7 @@ type ListProvidersResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type ListProvidersResponse struct {
@@ -9338,14 +9338,14 @@ func (r ListProvidersResponse) ContentType() string {
 // CreateProviderResponse201Headers the declared response headers of an HTTP 201 response for CreateProvider
 type CreateProviderResponse201Headers struct {
 	AccessControlAllowOrigin *string
-	ETag                     *string
+	ETag                     string
 	IdempotencyReplay        *string
 	LastModified             *string
-	Location                 *string
+	Location                 string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateProviderResponse400Headers the declared response headers of an HTTP 400 response for CreateProvider
@@ -9354,7 +9354,7 @@ type CreateProviderResponse400Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateProviderResponse401Headers the declared response headers of an HTTP 401 response for CreateProvider
@@ -9364,7 +9364,7 @@ type CreateProviderResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateProviderResponse403Headers the declared response headers of an HTTP 403 response for CreateProvider
@@ -9373,7 +9373,7 @@ type CreateProviderResponse403Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateProviderResponse409Headers the declared response headers of an HTTP 409 response for CreateProvider
@@ -9382,7 +9382,7 @@ type CreateProviderResponse409Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateProviderResponse413Headers the declared response headers of an HTTP 413 response for CreateProvider
@@ -9391,7 +9391,7 @@ type CreateProviderResponse413Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateProviderResponse415Headers the declared response headers of an HTTP 415 response for CreateProvider
@@ -9400,7 +9400,7 @@ type CreateProviderResponse415Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateProviderResponse422Headers the declared response headers of an HTTP 422 response for CreateProvider
@@ -9409,7 +9409,7 @@ type CreateProviderResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateProviderResponse429Headers the declared response headers of an HTTP 429 response for CreateProvider
@@ -9419,7 +9419,7 @@ type CreateProviderResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateProviderResponse500Headers the declared response headers of an HTTP 500 response for CreateProvider
@@ -9428,7 +9428,7 @@ type CreateProviderResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateProviderResponse503Headers the declared response headers of an HTTP 503 response for CreateProvider
@@ -9438,7 +9438,7 @@ type CreateProviderResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type CreateProviderResponse struct {
@@ -9580,7 +9580,7 @@ type DeleteProviderResponse204Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteProviderResponse401Headers the declared response headers of an HTTP 401 response for DeleteProvider
@@ -9590,7 +9590,7 @@ type DeleteProviderResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteProviderResponse404Headers the declared response headers of an HTTP 404 response for DeleteProvider
@@ -9599,7 +9599,7 @@ type DeleteProviderResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteProviderResponse412Headers the declared response headers of an HTTP 412 response for DeleteProvider
@@ -9608,7 +9608,7 @@ type DeleteProviderResponse412Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteProviderResponse422Headers the declared response headers of an HTTP 422 response for DeleteProvider
@@ -9617,7 +9617,7 @@ type DeleteProviderResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteProviderResponse429Headers the declared response headers of an HTTP 429 response for DeleteProvider
@@ -9627,7 +9627,7 @@ type DeleteProviderResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteProviderResponse500Headers the declared response headers of an HTTP 500 response for DeleteProvider
@@ -9636,7 +9636,7 @@ type DeleteProviderResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteProviderResponse503Headers the declared response headers of an HTTP 503 response for DeleteProvider
@@ -9646,7 +9646,7 @@ type DeleteProviderResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type DeleteProviderResponse struct {
@@ -9752,23 +9752,23 @@ func (r DeleteProviderResponse) ContentType() string {
 type GetProviderResponse200Headers struct {
 	AccessControlAllowOrigin *string
 	CacheControl             *string
-	ETag                     *string
+	ETag                     string
 	LastModified             *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetProviderResponse304Headers the declared response headers of an HTTP 304 response for GetProvider
 type GetProviderResponse304Headers struct {
 	AccessControlAllowOrigin *string
-	ETag                     *string
+	ETag                     string
 	LastModified             *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetProviderResponse401Headers the declared response headers of an HTTP 401 response for GetProvider
@@ -9778,7 +9778,7 @@ type GetProviderResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetProviderResponse404Headers the declared response headers of an HTTP 404 response for GetProvider
@@ -9787,7 +9787,7 @@ type GetProviderResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetProviderResponse422Headers the declared response headers of an HTTP 422 response for GetProvider
@@ -9796,7 +9796,7 @@ type GetProviderResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetProviderResponse429Headers the declared response headers of an HTTP 429 response for GetProvider
@@ -9806,7 +9806,7 @@ type GetProviderResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetProviderResponse500Headers the declared response headers of an HTTP 500 response for GetProvider
@@ -9815,7 +9815,7 @@ type GetProviderResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetProviderResponse503Headers the declared response headers of an HTTP 503 response for GetProvider
@@ -9825,7 +9825,7 @@ type GetProviderResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetProviderResponse struct {
@@ -9930,12 +9930,12 @@ func (r GetProviderResponse) ContentType() string {
 // UpdateProviderResponse200Headers the declared response headers of an HTTP 200 response for UpdateProvider
 type UpdateProviderResponse200Headers struct {
 	AccessControlAllowOrigin *string
-	ETag                     *string
+	ETag                     string
 	LastModified             *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateProviderResponse400Headers the declared response headers of an HTTP 400 response for UpdateProvider
@@ -9944,7 +9944,7 @@ type UpdateProviderResponse400Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateProviderResponse401Headers the declared response headers of an HTTP 401 response for UpdateProvider
@@ -9954,7 +9954,7 @@ type UpdateProviderResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateProviderResponse404Headers the declared response headers of an HTTP 404 response for UpdateProvider
@@ -9963,7 +9963,7 @@ type UpdateProviderResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateProviderResponse409Headers the declared response headers of an HTTP 409 response for UpdateProvider
@@ -9972,7 +9972,7 @@ type UpdateProviderResponse409Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateProviderResponse412Headers the declared response headers of an HTTP 412 response for UpdateProvider
@@ -9981,7 +9981,7 @@ type UpdateProviderResponse412Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateProviderResponse413Headers the declared response headers of an HTTP 413 response for UpdateProvider
@@ -9990,7 +9990,7 @@ type UpdateProviderResponse413Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateProviderResponse415Headers the declared response headers of an HTTP 415 response for UpdateProvider
@@ -9999,7 +9999,7 @@ type UpdateProviderResponse415Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateProviderResponse422Headers the declared response headers of an HTTP 422 response for UpdateProvider
@@ -10008,7 +10008,7 @@ type UpdateProviderResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateProviderResponse429Headers the declared response headers of an HTTP 429 response for UpdateProvider
@@ -10018,7 +10018,7 @@ type UpdateProviderResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateProviderResponse500Headers the declared response headers of an HTTP 500 response for UpdateProvider
@@ -10027,7 +10027,7 @@ type UpdateProviderResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateProviderResponse503Headers the declared response headers of an HTTP 503 response for UpdateProvider
@@ -10037,7 +10037,7 @@ type UpdateProviderResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type UpdateProviderResponse struct {
@@ -10185,12 +10185,12 @@ func (r UpdateProviderResponse) ContentType() string {
 // ReplaceProviderResponse200Headers the declared response headers of an HTTP 200 response for ReplaceProvider
 type ReplaceProviderResponse200Headers struct {
 	AccessControlAllowOrigin *string
-	ETag                     *string
+	ETag                     string
 	LastModified             *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReplaceProviderResponse400Headers the declared response headers of an HTTP 400 response for ReplaceProvider
@@ -10199,7 +10199,7 @@ type ReplaceProviderResponse400Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReplaceProviderResponse401Headers the declared response headers of an HTTP 401 response for ReplaceProvider
@@ -10209,7 +10209,7 @@ type ReplaceProviderResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReplaceProviderResponse404Headers the declared response headers of an HTTP 404 response for ReplaceProvider
@@ -10218,7 +10218,7 @@ type ReplaceProviderResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReplaceProviderResponse409Headers the declared response headers of an HTTP 409 response for ReplaceProvider
@@ -10227,7 +10227,7 @@ type ReplaceProviderResponse409Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReplaceProviderResponse412Headers the declared response headers of an HTTP 412 response for ReplaceProvider
@@ -10236,7 +10236,7 @@ type ReplaceProviderResponse412Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReplaceProviderResponse413Headers the declared response headers of an HTTP 413 response for ReplaceProvider
@@ -10245,7 +10245,7 @@ type ReplaceProviderResponse413Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReplaceProviderResponse415Headers the declared response headers of an HTTP 415 response for ReplaceProvider
@@ -10254,7 +10254,7 @@ type ReplaceProviderResponse415Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReplaceProviderResponse422Headers the declared response headers of an HTTP 422 response for ReplaceProvider
@@ -10263,7 +10263,7 @@ type ReplaceProviderResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReplaceProviderResponse429Headers the declared response headers of an HTTP 429 response for ReplaceProvider
@@ -10273,7 +10273,7 @@ type ReplaceProviderResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReplaceProviderResponse500Headers the declared response headers of an HTTP 500 response for ReplaceProvider
@@ -10282,7 +10282,7 @@ type ReplaceProviderResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReplaceProviderResponse503Headers the declared response headers of an HTTP 503 response for ReplaceProvider
@@ -10292,7 +10292,7 @@ type ReplaceProviderResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type ReplaceProviderResponse struct {
@@ -10443,7 +10443,7 @@ type RevokeAuthorizationResponse204Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RevokeAuthorizationResponse401Headers the declared response headers of an HTTP 401 response for RevokeAuthorization
@@ -10453,7 +10453,7 @@ type RevokeAuthorizationResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RevokeAuthorizationResponse404Headers the declared response headers of an HTTP 404 response for RevokeAuthorization
@@ -10462,7 +10462,7 @@ type RevokeAuthorizationResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RevokeAuthorizationResponse422Headers the declared response headers of an HTTP 422 response for RevokeAuthorization
@@ -10471,7 +10471,7 @@ type RevokeAuthorizationResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RevokeAuthorizationResponse429Headers the declared response headers of an HTTP 429 response for RevokeAuthorization
@@ -10481,7 +10481,7 @@ type RevokeAuthorizationResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RevokeAuthorizationResponse500Headers the declared response headers of an HTTP 500 response for RevokeAuthorization
@@ -10490,7 +10490,7 @@ type RevokeAuthorizationResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RevokeAuthorizationResponse503Headers the declared response headers of an HTTP 503 response for RevokeAuthorization
@@ -10500,7 +10500,7 @@ type RevokeAuthorizationResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type RevokeAuthorizationResponse struct {
@@ -10600,7 +10600,7 @@ type GetAuthorizationResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetAuthorizationResponse401Headers the declared response headers of an HTTP 401 response for GetAuthorization
@@ -10610,7 +10610,7 @@ type GetAuthorizationResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetAuthorizationResponse404Headers the declared response headers of an HTTP 404 response for GetAuthorization
@@ -10619,7 +10619,7 @@ type GetAuthorizationResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetAuthorizationResponse422Headers the declared response headers of an HTTP 422 response for GetAuthorization
@@ -10628,7 +10628,7 @@ type GetAuthorizationResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetAuthorizationResponse429Headers the declared response headers of an HTTP 429 response for GetAuthorization
@@ -10638,7 +10638,7 @@ type GetAuthorizationResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetAuthorizationResponse500Headers the declared response headers of an HTTP 500 response for GetAuthorization
@@ -10647,7 +10647,7 @@ type GetAuthorizationResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetAuthorizationResponse503Headers the declared response headers of an HTTP 503 response for GetAuthorization
@@ -10657,7 +10657,7 @@ type GetAuthorizationResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetAuthorizationResponse struct {
@@ -10765,7 +10765,7 @@ type RefreshAuthorizationResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshAuthorizationResponse401Headers the declared response headers of an HTTP 401 response for RefreshAuthorization
@@ -10775,7 +10775,7 @@ type RefreshAuthorizationResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshAuthorizationResponse404Headers the declared response headers of an HTTP 404 response for RefreshAuthorization
@@ -10784,7 +10784,7 @@ type RefreshAuthorizationResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshAuthorizationResponse409Headers the declared response headers of an HTTP 409 response for RefreshAuthorization
@@ -10793,7 +10793,7 @@ type RefreshAuthorizationResponse409Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshAuthorizationResponse422Headers the declared response headers of an HTTP 422 response for RefreshAuthorization
@@ -10802,7 +10802,7 @@ type RefreshAuthorizationResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshAuthorizationResponse429Headers the declared response headers of an HTTP 429 response for RefreshAuthorization
@@ -10812,7 +10812,7 @@ type RefreshAuthorizationResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshAuthorizationResponse500Headers the declared response headers of an HTTP 500 response for RefreshAuthorization
@@ -10821,7 +10821,7 @@ type RefreshAuthorizationResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshAuthorizationResponse502Headers the declared response headers of an HTTP 502 response for RefreshAuthorization
@@ -10830,7 +10830,7 @@ type RefreshAuthorizationResponse502Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshAuthorizationResponse503Headers the declared response headers of an HTTP 503 response for RefreshAuthorization
@@ -10840,7 +10840,7 @@ type RefreshAuthorizationResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshAuthorizationResponse504Headers the declared response headers of an HTTP 504 response for RefreshAuthorization
@@ -10849,7 +10849,7 @@ type RefreshAuthorizationResponse504Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type RefreshAuthorizationResponse struct {
@@ -10981,11 +10981,11 @@ type StartAuthorizationResponse201Headers struct {
 	AccessControlAllowOrigin *string
 	CacheControl             *string
 	IdempotencyReplay        *string
-	Location                 *string
+	Location                 string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartAuthorizationResponse401Headers the declared response headers of an HTTP 401 response for StartAuthorization
@@ -10995,7 +10995,7 @@ type StartAuthorizationResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartAuthorizationResponse403Headers the declared response headers of an HTTP 403 response for StartAuthorization
@@ -11004,7 +11004,7 @@ type StartAuthorizationResponse403Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartAuthorizationResponse404Headers the declared response headers of an HTTP 404 response for StartAuthorization
@@ -11013,7 +11013,7 @@ type StartAuthorizationResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartAuthorizationResponse409Headers the declared response headers of an HTTP 409 response for StartAuthorization
@@ -11022,7 +11022,7 @@ type StartAuthorizationResponse409Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartAuthorizationResponse422Headers the declared response headers of an HTTP 422 response for StartAuthorization
@@ -11031,7 +11031,7 @@ type StartAuthorizationResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartAuthorizationResponse429Headers the declared response headers of an HTTP 429 response for StartAuthorization
@@ -11041,7 +11041,7 @@ type StartAuthorizationResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartAuthorizationResponse500Headers the declared response headers of an HTTP 500 response for StartAuthorization
@@ -11050,7 +11050,7 @@ type StartAuthorizationResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartAuthorizationResponse502Headers the declared response headers of an HTTP 502 response for StartAuthorization
@@ -11059,7 +11059,7 @@ type StartAuthorizationResponse502Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartAuthorizationResponse503Headers the declared response headers of an HTTP 503 response for StartAuthorization
@@ -11069,7 +11069,7 @@ type StartAuthorizationResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartAuthorizationResponse504Headers the declared response headers of an HTTP 504 response for StartAuthorization
@@ -11078,7 +11078,7 @@ type StartAuthorizationResponse504Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type StartAuthorizationResponse struct {
@@ -11221,17 +11221,17 @@ type ReceiveAuthorizationCallbackResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReceiveAuthorizationCallbackResponse303Headers the declared response headers of an HTTP 303 response for ReceiveAuthorizationCallback
 type ReceiveAuthorizationCallbackResponse303Headers struct {
 	AccessControlAllowOrigin *string
-	Location                 *string
+	Location                 string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReceiveAuthorizationCallbackResponse400Headers the declared response headers of an HTTP 400 response for ReceiveAuthorizationCallback
@@ -11240,7 +11240,7 @@ type ReceiveAuthorizationCallbackResponse400Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReceiveAuthorizationCallbackResponse422Headers the declared response headers of an HTTP 422 response for ReceiveAuthorizationCallback
@@ -11249,7 +11249,7 @@ type ReceiveAuthorizationCallbackResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReceiveAuthorizationCallbackResponse429Headers the declared response headers of an HTTP 429 response for ReceiveAuthorizationCallback
@@ -11259,7 +11259,7 @@ type ReceiveAuthorizationCallbackResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReceiveAuthorizationCallbackResponse500Headers the declared response headers of an HTTP 500 response for ReceiveAuthorizationCallback
@@ -11268,7 +11268,7 @@ type ReceiveAuthorizationCallbackResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ReceiveAuthorizationCallbackResponse503Headers the declared response headers of an HTTP 503 response for ReceiveAuthorizationCallback
@@ -11278,7 +11278,7 @@ type ReceiveAuthorizationCallbackResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type ReceiveAuthorizationCallbackResponse struct {
@@ -11378,7 +11378,7 @@ type CompleteAuthorizationResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CompleteAuthorizationResponse400Headers the declared response headers of an HTTP 400 response for CompleteAuthorization
@@ -11387,7 +11387,7 @@ type CompleteAuthorizationResponse400Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CompleteAuthorizationResponse401Headers the declared response headers of an HTTP 401 response for CompleteAuthorization
@@ -11397,7 +11397,7 @@ type CompleteAuthorizationResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CompleteAuthorizationResponse404Headers the declared response headers of an HTTP 404 response for CompleteAuthorization
@@ -11406,7 +11406,7 @@ type CompleteAuthorizationResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CompleteAuthorizationResponse409Headers the declared response headers of an HTTP 409 response for CompleteAuthorization
@@ -11415,7 +11415,7 @@ type CompleteAuthorizationResponse409Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CompleteAuthorizationResponse413Headers the declared response headers of an HTTP 413 response for CompleteAuthorization
@@ -11424,7 +11424,7 @@ type CompleteAuthorizationResponse413Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CompleteAuthorizationResponse415Headers the declared response headers of an HTTP 415 response for CompleteAuthorization
@@ -11433,7 +11433,7 @@ type CompleteAuthorizationResponse415Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CompleteAuthorizationResponse422Headers the declared response headers of an HTTP 422 response for CompleteAuthorization
@@ -11442,7 +11442,7 @@ type CompleteAuthorizationResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CompleteAuthorizationResponse429Headers the declared response headers of an HTTP 429 response for CompleteAuthorization
@@ -11452,7 +11452,7 @@ type CompleteAuthorizationResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CompleteAuthorizationResponse500Headers the declared response headers of an HTTP 500 response for CompleteAuthorization
@@ -11461,7 +11461,7 @@ type CompleteAuthorizationResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CompleteAuthorizationResponse502Headers the declared response headers of an HTTP 502 response for CompleteAuthorization
@@ -11470,7 +11470,7 @@ type CompleteAuthorizationResponse502Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CompleteAuthorizationResponse503Headers the declared response headers of an HTTP 503 response for CompleteAuthorization
@@ -11480,7 +11480,7 @@ type CompleteAuthorizationResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CompleteAuthorizationResponse504Headers the declared response headers of an HTTP 504 response for CompleteAuthorization
@@ -11489,7 +11489,7 @@ type CompleteAuthorizationResponse504Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type CompleteAuthorizationResponse struct {
@@ -11651,7 +11651,7 @@ type ListProviderSyncsResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListProviderSyncsResponse401Headers the declared response headers of an HTTP 401 response for ListProviderSyncs
@@ -11661,7 +11661,7 @@ type ListProviderSyncsResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListProviderSyncsResponse404Headers the declared response headers of an HTTP 404 response for ListProviderSyncs
@@ -11670,7 +11670,7 @@ type ListProviderSyncsResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListProviderSyncsResponse422Headers the declared response headers of an HTTP 422 response for ListProviderSyncs
@@ -11679,7 +11679,7 @@ type ListProviderSyncsResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListProviderSyncsResponse429Headers the declared response headers of an HTTP 429 response for ListProviderSyncs
@@ -11689,7 +11689,7 @@ type ListProviderSyncsResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListProviderSyncsResponse500Headers the declared response headers of an HTTP 500 response for ListProviderSyncs
@@ -11698,7 +11698,7 @@ type ListProviderSyncsResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListProviderSyncsResponse503Headers the declared response headers of an HTTP 503 response for ListProviderSyncs
@@ -11708,7 +11708,7 @@ type ListProviderSyncsResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type ListProviderSyncsResponse struct {
@@ -11813,13 +11813,13 @@ type StartSyncResponse202Headers struct {
 	AccessControlAllowOrigin *string
 	CacheControl             *string
 	IdempotencyReplay        *string
-	Location                 *string
+	Location                 string
 	RetryAfter               *int32
 	SyncJoined               *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartSyncResponse401Headers the declared response headers of an HTTP 401 response for StartSync
@@ -11829,7 +11829,7 @@ type StartSyncResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartSyncResponse404Headers the declared response headers of an HTTP 404 response for StartSync
@@ -11838,7 +11838,7 @@ type StartSyncResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartSyncResponse409Headers the declared response headers of an HTTP 409 response for StartSync
@@ -11847,7 +11847,7 @@ type StartSyncResponse409Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartSyncResponse422Headers the declared response headers of an HTTP 422 response for StartSync
@@ -11856,7 +11856,7 @@ type StartSyncResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartSyncResponse429Headers the declared response headers of an HTTP 429 response for StartSync
@@ -11866,7 +11866,7 @@ type StartSyncResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartSyncResponse500Headers the declared response headers of an HTTP 500 response for StartSync
@@ -11875,7 +11875,7 @@ type StartSyncResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // StartSyncResponse503Headers the declared response headers of an HTTP 503 response for StartSync
@@ -11885,7 +11885,7 @@ type StartSyncResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type StartSyncResponse struct {
@@ -12001,7 +12001,7 @@ type ListSessionsResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 	XTotalCount              *int64
 }
 
@@ -12012,7 +12012,7 @@ type ListSessionsResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListSessionsResponse422Headers the declared response headers of an HTTP 422 response for ListSessions
@@ -12021,7 +12021,7 @@ type ListSessionsResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListSessionsResponse429Headers the declared response headers of an HTTP 429 response for ListSessions
@@ -12031,7 +12031,7 @@ type ListSessionsResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListSessionsResponse500Headers the declared response headers of an HTTP 500 response for ListSessions
@@ -12040,7 +12040,7 @@ type ListSessionsResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListSessionsResponse503Headers the declared response headers of an HTTP 503 response for ListSessions
@@ -12050,7 +12050,7 @@ type ListSessionsResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type ListSessionsResponse struct {
@@ -12145,11 +12145,11 @@ func (r ListSessionsResponse) ContentType() string {
 type CreateSessionResponse201Headers struct {
 	AccessControlAllowOrigin *string
 	CacheControl             *string
-	Location                 *string
+	Location                 string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateSessionResponse400Headers the declared response headers of an HTTP 400 response for CreateSession
@@ -12158,7 +12158,7 @@ type CreateSessionResponse400Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateSessionResponse401Headers the declared response headers of an HTTP 401 response for CreateSession
@@ -12168,7 +12168,7 @@ type CreateSessionResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateSessionResponse413Headers the declared response headers of an HTTP 413 response for CreateSession
@@ -12177,7 +12177,7 @@ type CreateSessionResponse413Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateSessionResponse415Headers the declared response headers of an HTTP 415 response for CreateSession
@@ -12186,7 +12186,7 @@ type CreateSessionResponse415Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateSessionResponse422Headers the declared response headers of an HTTP 422 response for CreateSession
@@ -12195,7 +12195,7 @@ type CreateSessionResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateSessionResponse429Headers the declared response headers of an HTTP 429 response for CreateSession
@@ -12205,7 +12205,7 @@ type CreateSessionResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateSessionResponse500Headers the declared response headers of an HTTP 500 response for CreateSession
@@ -12214,7 +12214,7 @@ type CreateSessionResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CreateSessionResponse503Headers the declared response headers of an HTTP 503 response for CreateSession
@@ -12224,7 +12224,7 @@ type CreateSessionResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type CreateSessionResponse struct {
@@ -12348,7 +12348,7 @@ type DeleteCurrentSessionResponse204Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteCurrentSessionResponse401Headers the declared response headers of an HTTP 401 response for DeleteCurrentSession
@@ -12358,7 +12358,7 @@ type DeleteCurrentSessionResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteCurrentSessionResponse422Headers the declared response headers of an HTTP 422 response for DeleteCurrentSession
@@ -12367,7 +12367,7 @@ type DeleteCurrentSessionResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteCurrentSessionResponse429Headers the declared response headers of an HTTP 429 response for DeleteCurrentSession
@@ -12377,7 +12377,7 @@ type DeleteCurrentSessionResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteCurrentSessionResponse500Headers the declared response headers of an HTTP 500 response for DeleteCurrentSession
@@ -12386,7 +12386,7 @@ type DeleteCurrentSessionResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteCurrentSessionResponse503Headers the declared response headers of an HTTP 503 response for DeleteCurrentSession
@@ -12396,7 +12396,7 @@ type DeleteCurrentSessionResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type DeleteCurrentSessionResponse struct {
@@ -12486,7 +12486,7 @@ type GetCurrentSessionResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetCurrentSessionResponse401Headers the declared response headers of an HTTP 401 response for GetCurrentSession
@@ -12496,7 +12496,7 @@ type GetCurrentSessionResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetCurrentSessionResponse422Headers the declared response headers of an HTTP 422 response for GetCurrentSession
@@ -12505,7 +12505,7 @@ type GetCurrentSessionResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetCurrentSessionResponse429Headers the declared response headers of an HTTP 429 response for GetCurrentSession
@@ -12515,7 +12515,7 @@ type GetCurrentSessionResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetCurrentSessionResponse500Headers the declared response headers of an HTTP 500 response for GetCurrentSession
@@ -12524,7 +12524,7 @@ type GetCurrentSessionResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetCurrentSessionResponse503Headers the declared response headers of an HTTP 503 response for GetCurrentSession
@@ -12534,7 +12534,7 @@ type GetCurrentSessionResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetCurrentSessionResponse struct {
@@ -12631,7 +12631,7 @@ type DeleteSessionResponse204Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteSessionResponse401Headers the declared response headers of an HTTP 401 response for DeleteSession
@@ -12641,7 +12641,7 @@ type DeleteSessionResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteSessionResponse404Headers the declared response headers of an HTTP 404 response for DeleteSession
@@ -12650,7 +12650,7 @@ type DeleteSessionResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteSessionResponse422Headers the declared response headers of an HTTP 422 response for DeleteSession
@@ -12659,7 +12659,7 @@ type DeleteSessionResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteSessionResponse429Headers the declared response headers of an HTTP 429 response for DeleteSession
@@ -12669,7 +12669,7 @@ type DeleteSessionResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteSessionResponse500Headers the declared response headers of an HTTP 500 response for DeleteSession
@@ -12678,7 +12678,7 @@ type DeleteSessionResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // DeleteSessionResponse503Headers the declared response headers of an HTTP 503 response for DeleteSession
@@ -12688,7 +12688,7 @@ type DeleteSessionResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type DeleteSessionResponse struct {
@@ -12787,7 +12787,7 @@ type GetSessionResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetSessionResponse401Headers the declared response headers of an HTTP 401 response for GetSession
@@ -12797,7 +12797,7 @@ type GetSessionResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetSessionResponse404Headers the declared response headers of an HTTP 404 response for GetSession
@@ -12806,7 +12806,7 @@ type GetSessionResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetSessionResponse422Headers the declared response headers of an HTTP 422 response for GetSession
@@ -12815,7 +12815,7 @@ type GetSessionResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetSessionResponse429Headers the declared response headers of an HTTP 429 response for GetSession
@@ -12825,7 +12825,7 @@ type GetSessionResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetSessionResponse500Headers the declared response headers of an HTTP 500 response for GetSession
@@ -12834,7 +12834,7 @@ type GetSessionResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetSessionResponse503Headers the declared response headers of an HTTP 503 response for GetSession
@@ -12844,7 +12844,7 @@ type GetSessionResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetSessionResponse struct {
@@ -12951,7 +12951,7 @@ type CancelSyncResponse202Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CancelSyncResponse204Headers the declared response headers of an HTTP 204 response for CancelSync
@@ -12960,7 +12960,7 @@ type CancelSyncResponse204Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CancelSyncResponse401Headers the declared response headers of an HTTP 401 response for CancelSync
@@ -12970,7 +12970,7 @@ type CancelSyncResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CancelSyncResponse404Headers the declared response headers of an HTTP 404 response for CancelSync
@@ -12979,7 +12979,7 @@ type CancelSyncResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CancelSyncResponse409Headers the declared response headers of an HTTP 409 response for CancelSync
@@ -12988,7 +12988,7 @@ type CancelSyncResponse409Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CancelSyncResponse422Headers the declared response headers of an HTTP 422 response for CancelSync
@@ -12997,7 +12997,7 @@ type CancelSyncResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CancelSyncResponse429Headers the declared response headers of an HTTP 429 response for CancelSync
@@ -13007,7 +13007,7 @@ type CancelSyncResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CancelSyncResponse500Headers the declared response headers of an HTTP 500 response for CancelSync
@@ -13016,7 +13016,7 @@ type CancelSyncResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // CancelSyncResponse503Headers the declared response headers of an HTTP 503 response for CancelSync
@@ -13026,7 +13026,7 @@ type CancelSyncResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type CancelSyncResponse struct {
@@ -13145,7 +13145,7 @@ type GetSyncResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetSyncResponse401Headers the declared response headers of an HTTP 401 response for GetSync
@@ -13155,7 +13155,7 @@ type GetSyncResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetSyncResponse404Headers the declared response headers of an HTTP 404 response for GetSync
@@ -13164,7 +13164,7 @@ type GetSyncResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetSyncResponse422Headers the declared response headers of an HTTP 422 response for GetSync
@@ -13173,7 +13173,7 @@ type GetSyncResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetSyncResponse429Headers the declared response headers of an HTTP 429 response for GetSync
@@ -13183,7 +13183,7 @@ type GetSyncResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetSyncResponse500Headers the declared response headers of an HTTP 500 response for GetSync
@@ -13192,7 +13192,7 @@ type GetSyncResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetSyncResponse503Headers the declared response headers of an HTTP 503 response for GetSync
@@ -13202,7 +13202,7 @@ type GetSyncResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetSyncResponse struct {
@@ -13309,7 +13309,7 @@ type RefreshTokensResponse201Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshTokensResponse400Headers the declared response headers of an HTTP 400 response for RefreshTokens
@@ -13318,7 +13318,7 @@ type RefreshTokensResponse400Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshTokensResponse401Headers the declared response headers of an HTTP 401 response for RefreshTokens
@@ -13328,7 +13328,7 @@ type RefreshTokensResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshTokensResponse413Headers the declared response headers of an HTTP 413 response for RefreshTokens
@@ -13337,7 +13337,7 @@ type RefreshTokensResponse413Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshTokensResponse415Headers the declared response headers of an HTTP 415 response for RefreshTokens
@@ -13346,7 +13346,7 @@ type RefreshTokensResponse415Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshTokensResponse422Headers the declared response headers of an HTTP 422 response for RefreshTokens
@@ -13355,7 +13355,7 @@ type RefreshTokensResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshTokensResponse429Headers the declared response headers of an HTTP 429 response for RefreshTokens
@@ -13365,7 +13365,7 @@ type RefreshTokensResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshTokensResponse500Headers the declared response headers of an HTTP 500 response for RefreshTokens
@@ -13374,7 +13374,7 @@ type RefreshTokensResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RefreshTokensResponse503Headers the declared response headers of an HTTP 503 response for RefreshTokens
@@ -13384,7 +13384,7 @@ type RefreshTokensResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type RefreshTokensResponse struct {
@@ -13510,7 +13510,7 @@ type ListTransactionsResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListTransactionsResponse401Headers the declared response headers of an HTTP 401 response for ListTransactions
@@ -13520,7 +13520,7 @@ type ListTransactionsResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListTransactionsResponse422Headers the declared response headers of an HTTP 422 response for ListTransactions
@@ -13529,7 +13529,7 @@ type ListTransactionsResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListTransactionsResponse429Headers the declared response headers of an HTTP 429 response for ListTransactions
@@ -13539,7 +13539,7 @@ type ListTransactionsResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListTransactionsResponse500Headers the declared response headers of an HTTP 500 response for ListTransactions
@@ -13548,7 +13548,7 @@ type ListTransactionsResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListTransactionsResponse503Headers the declared response headers of an HTTP 503 response for ListTransactions
@@ -13558,7 +13558,7 @@ type ListTransactionsResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type ListTransactionsResponse struct {
@@ -13656,7 +13656,7 @@ type ListTransactionChangesResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListTransactionChangesResponse401Headers the declared response headers of an HTTP 401 response for ListTransactionChanges
@@ -13666,7 +13666,7 @@ type ListTransactionChangesResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListTransactionChangesResponse422Headers the declared response headers of an HTTP 422 response for ListTransactionChanges
@@ -13675,7 +13675,7 @@ type ListTransactionChangesResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListTransactionChangesResponse429Headers the declared response headers of an HTTP 429 response for ListTransactionChanges
@@ -13685,7 +13685,7 @@ type ListTransactionChangesResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListTransactionChangesResponse500Headers the declared response headers of an HTTP 500 response for ListTransactionChanges
@@ -13694,7 +13694,7 @@ type ListTransactionChangesResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ListTransactionChangesResponse503Headers the declared response headers of an HTTP 503 response for ListTransactionChanges
@@ -13704,7 +13704,7 @@ type ListTransactionChangesResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type ListTransactionChangesResponse struct {
@@ -13799,23 +13799,23 @@ func (r ListTransactionChangesResponse) ContentType() string {
 type GetTransactionResponse200Headers struct {
 	AccessControlAllowOrigin *string
 	CacheControl             *string
-	ETag                     *string
+	ETag                     string
 	LastModified             *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetTransactionResponse304Headers the declared response headers of an HTTP 304 response for GetTransaction
 type GetTransactionResponse304Headers struct {
 	AccessControlAllowOrigin *string
-	ETag                     *string
+	ETag                     string
 	LastModified             *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetTransactionResponse401Headers the declared response headers of an HTTP 401 response for GetTransaction
@@ -13825,7 +13825,7 @@ type GetTransactionResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetTransactionResponse404Headers the declared response headers of an HTTP 404 response for GetTransaction
@@ -13834,7 +13834,7 @@ type GetTransactionResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetTransactionResponse422Headers the declared response headers of an HTTP 422 response for GetTransaction
@@ -13843,7 +13843,7 @@ type GetTransactionResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetTransactionResponse429Headers the declared response headers of an HTTP 429 response for GetTransaction
@@ -13853,7 +13853,7 @@ type GetTransactionResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetTransactionResponse500Headers the declared response headers of an HTTP 500 response for GetTransaction
@@ -13862,7 +13862,7 @@ type GetTransactionResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetTransactionResponse503Headers the declared response headers of an HTTP 503 response for GetTransaction
@@ -13872,7 +13872,7 @@ type GetTransactionResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetTransactionResponse struct {
@@ -13978,11 +13978,11 @@ func (r GetTransactionResponse) ContentType() string {
 type RegisterUserResponse201Headers struct {
 	AccessControlAllowOrigin *string
 	IdempotencyReplay        *string
-	Location                 *string
+	Location                 string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RegisterUserResponse400Headers the declared response headers of an HTTP 400 response for RegisterUser
@@ -13991,7 +13991,7 @@ type RegisterUserResponse400Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RegisterUserResponse409Headers the declared response headers of an HTTP 409 response for RegisterUser
@@ -14000,7 +14000,7 @@ type RegisterUserResponse409Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RegisterUserResponse413Headers the declared response headers of an HTTP 413 response for RegisterUser
@@ -14009,7 +14009,7 @@ type RegisterUserResponse413Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RegisterUserResponse415Headers the declared response headers of an HTTP 415 response for RegisterUser
@@ -14018,7 +14018,7 @@ type RegisterUserResponse415Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RegisterUserResponse422Headers the declared response headers of an HTTP 422 response for RegisterUser
@@ -14027,7 +14027,7 @@ type RegisterUserResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RegisterUserResponse429Headers the declared response headers of an HTTP 429 response for RegisterUser
@@ -14037,7 +14037,7 @@ type RegisterUserResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RegisterUserResponse500Headers the declared response headers of an HTTP 500 response for RegisterUser
@@ -14046,7 +14046,7 @@ type RegisterUserResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // RegisterUserResponse503Headers the declared response headers of an HTTP 503 response for RegisterUser
@@ -14056,7 +14056,7 @@ type RegisterUserResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type RegisterUserResponse struct {
@@ -14180,7 +14180,7 @@ type GetCurrentUserResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetCurrentUserResponse401Headers the declared response headers of an HTTP 401 response for GetCurrentUser
@@ -14190,7 +14190,7 @@ type GetCurrentUserResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetCurrentUserResponse422Headers the declared response headers of an HTTP 422 response for GetCurrentUser
@@ -14199,7 +14199,7 @@ type GetCurrentUserResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetCurrentUserResponse429Headers the declared response headers of an HTTP 429 response for GetCurrentUser
@@ -14209,7 +14209,7 @@ type GetCurrentUserResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetCurrentUserResponse500Headers the declared response headers of an HTTP 500 response for GetCurrentUser
@@ -14218,7 +14218,7 @@ type GetCurrentUserResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetCurrentUserResponse503Headers the declared response headers of an HTTP 503 response for GetCurrentUser
@@ -14228,7 +14228,7 @@ type GetCurrentUserResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetCurrentUserResponse struct {
@@ -14326,7 +14326,7 @@ type UpdateCurrentUserResponse200Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateCurrentUserResponse400Headers the declared response headers of an HTTP 400 response for UpdateCurrentUser
@@ -14335,7 +14335,7 @@ type UpdateCurrentUserResponse400Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateCurrentUserResponse401Headers the declared response headers of an HTTP 401 response for UpdateCurrentUser
@@ -14345,7 +14345,7 @@ type UpdateCurrentUserResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateCurrentUserResponse409Headers the declared response headers of an HTTP 409 response for UpdateCurrentUser
@@ -14354,7 +14354,7 @@ type UpdateCurrentUserResponse409Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateCurrentUserResponse413Headers the declared response headers of an HTTP 413 response for UpdateCurrentUser
@@ -14363,7 +14363,7 @@ type UpdateCurrentUserResponse413Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateCurrentUserResponse415Headers the declared response headers of an HTTP 415 response for UpdateCurrentUser
@@ -14372,7 +14372,7 @@ type UpdateCurrentUserResponse415Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateCurrentUserResponse422Headers the declared response headers of an HTTP 422 response for UpdateCurrentUser
@@ -14381,7 +14381,7 @@ type UpdateCurrentUserResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateCurrentUserResponse429Headers the declared response headers of an HTTP 429 response for UpdateCurrentUser
@@ -14391,7 +14391,7 @@ type UpdateCurrentUserResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateCurrentUserResponse500Headers the declared response headers of an HTTP 500 response for UpdateCurrentUser
@@ -14400,7 +14400,7 @@ type UpdateCurrentUserResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // UpdateCurrentUserResponse503Headers the declared response headers of an HTTP 503 response for UpdateCurrentUser
@@ -14410,7 +14410,7 @@ type UpdateCurrentUserResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type UpdateCurrentUserResponse struct {
@@ -14543,7 +14543,7 @@ type ChangePasswordResponse204Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ChangePasswordResponse400Headers the declared response headers of an HTTP 400 response for ChangePassword
@@ -14552,7 +14552,7 @@ type ChangePasswordResponse400Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ChangePasswordResponse401Headers the declared response headers of an HTTP 401 response for ChangePassword
@@ -14562,7 +14562,7 @@ type ChangePasswordResponse401Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ChangePasswordResponse413Headers the declared response headers of an HTTP 413 response for ChangePassword
@@ -14571,7 +14571,7 @@ type ChangePasswordResponse413Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ChangePasswordResponse415Headers the declared response headers of an HTTP 415 response for ChangePassword
@@ -14580,7 +14580,7 @@ type ChangePasswordResponse415Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ChangePasswordResponse422Headers the declared response headers of an HTTP 422 response for ChangePassword
@@ -14589,7 +14589,7 @@ type ChangePasswordResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ChangePasswordResponse429Headers the declared response headers of an HTTP 429 response for ChangePassword
@@ -14599,7 +14599,7 @@ type ChangePasswordResponse429Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ChangePasswordResponse500Headers the declared response headers of an HTTP 500 response for ChangePassword
@@ -14608,7 +14608,7 @@ type ChangePasswordResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // ChangePasswordResponse503Headers the declared response headers of an HTTP 503 response for ChangePassword
@@ -14618,7 +14618,7 @@ type ChangePasswordResponse503Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type ChangePasswordResponse struct {
@@ -14732,7 +14732,7 @@ func (r ChangePasswordResponse) ContentType() string {
 // GetSwaggerUIResponse200Headers the declared response headers of an HTTP 200 response for GetSwaggerUI
 type GetSwaggerUIResponse200Headers struct {
 	AccessControlAllowOrigin *string
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetSwaggerUIResponse404Headers the declared response headers of an HTTP 404 response for GetSwaggerUI
@@ -14741,7 +14741,7 @@ type GetSwaggerUIResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetSwaggerUIResponse500Headers the declared response headers of an HTTP 500 response for GetSwaggerUI
@@ -14750,7 +14750,7 @@ type GetSwaggerUIResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetSwaggerUIResponse struct {
@@ -14810,7 +14810,7 @@ func (r GetSwaggerUIResponse) ContentType() string {
 // GetDocsAssetResponse200Headers the declared response headers of an HTTP 200 response for GetDocsAsset
 type GetDocsAssetResponse200Headers struct {
 	AccessControlAllowOrigin *string
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetDocsAssetResponse404Headers the declared response headers of an HTTP 404 response for GetDocsAsset
@@ -14819,7 +14819,7 @@ type GetDocsAssetResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetDocsAssetResponse422Headers the declared response headers of an HTTP 422 response for GetDocsAsset
@@ -14828,7 +14828,7 @@ type GetDocsAssetResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetDocsAssetResponse500Headers the declared response headers of an HTTP 500 response for GetDocsAsset
@@ -14837,7 +14837,7 @@ type GetDocsAssetResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetDocsAssetResponse struct {
@@ -14906,7 +14906,7 @@ func (r GetDocsAssetResponse) ContentType() string {
 // GetLivenessResponse200Headers the declared response headers of an HTTP 200 response for GetLiveness
 type GetLivenessResponse200Headers struct {
 	AccessControlAllowOrigin *string
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetLivenessResponse500Headers the declared response headers of an HTTP 500 response for GetLiveness
@@ -14915,7 +14915,7 @@ type GetLivenessResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetLivenessResponse struct {
@@ -14973,7 +14973,7 @@ func (r GetLivenessResponse) ContentType() string {
 // GetMetricsResponse200Headers the declared response headers of an HTTP 200 response for GetMetrics
 type GetMetricsResponse200Headers struct {
 	AccessControlAllowOrigin *string
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetMetricsResponse404Headers the declared response headers of an HTTP 404 response for GetMetrics
@@ -14982,7 +14982,7 @@ type GetMetricsResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetMetricsResponse500Headers the declared response headers of an HTTP 500 response for GetMetrics
@@ -14991,7 +14991,7 @@ type GetMetricsResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetMetricsResponse struct {
@@ -15051,7 +15051,7 @@ func (r GetMetricsResponse) ContentType() string {
 // GetOpenAPIDocumentResponse200Headers the declared response headers of an HTTP 200 response for GetOpenAPIDocument
 type GetOpenAPIDocumentResponse200Headers struct {
 	AccessControlAllowOrigin *string
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetOpenAPIDocumentResponse500Headers the declared response headers of an HTTP 500 response for GetOpenAPIDocument
@@ -15060,7 +15060,7 @@ type GetOpenAPIDocumentResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetOpenAPIDocumentResponse struct {
@@ -15118,7 +15118,7 @@ func (r GetOpenAPIDocumentResponse) ContentType() string {
 // GetReadinessResponse200Headers the declared response headers of an HTTP 200 response for GetReadiness
 type GetReadinessResponse200Headers struct {
 	AccessControlAllowOrigin *string
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetReadinessResponse500Headers the declared response headers of an HTTP 500 response for GetReadiness
@@ -15127,13 +15127,13 @@ type GetReadinessResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetReadinessResponse503Headers the declared response headers of an HTTP 503 response for GetReadiness
 type GetReadinessResponse503Headers struct {
 	AccessControlAllowOrigin *string
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetReadinessResponse struct {
@@ -15200,7 +15200,7 @@ func (r GetReadinessResponse) ContentType() string {
 // GetRedocResponse200Headers the declared response headers of an HTTP 200 response for GetRedoc
 type GetRedocResponse200Headers struct {
 	AccessControlAllowOrigin *string
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetRedocResponse404Headers the declared response headers of an HTTP 404 response for GetRedoc
@@ -15209,7 +15209,7 @@ type GetRedocResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetRedocResponse500Headers the declared response headers of an HTTP 500 response for GetRedoc
@@ -15218,7 +15218,7 @@ type GetRedocResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetRedocResponse struct {
@@ -15278,7 +15278,7 @@ func (r GetRedocResponse) ContentType() string {
 // GetResetPasswordPageResponse200Headers the declared response headers of an HTTP 200 response for GetResetPasswordPage
 type GetResetPasswordPageResponse200Headers struct {
 	AccessControlAllowOrigin *string
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetResetPasswordPageResponse404Headers the declared response headers of an HTTP 404 response for GetResetPasswordPage
@@ -15287,7 +15287,7 @@ type GetResetPasswordPageResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetResetPasswordPageResponse422Headers the declared response headers of an HTTP 422 response for GetResetPasswordPage
@@ -15296,7 +15296,7 @@ type GetResetPasswordPageResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetResetPasswordPageResponse500Headers the declared response headers of an HTTP 500 response for GetResetPasswordPage
@@ -15305,7 +15305,7 @@ type GetResetPasswordPageResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetResetPasswordPageResponse struct {
@@ -15374,14 +15374,14 @@ func (r GetResetPasswordPageResponse) ContentType() string {
 // SandboxAuthorizeResponse302Headers the declared response headers of an HTTP 302 response for SandboxAuthorize
 type SandboxAuthorizeResponse302Headers struct {
 	AccessControlAllowOrigin *string
-	Location                 *string
-	XRequestID               *string
+	Location                 string
+	XRequestID               string
 }
 
 // SandboxAuthorizeResponse400Headers the declared response headers of an HTTP 400 response for SandboxAuthorize
 type SandboxAuthorizeResponse400Headers struct {
 	AccessControlAllowOrigin *string
-	XRequestID               *string
+	XRequestID               string
 }
 
 // SandboxAuthorizeResponse404Headers the declared response headers of an HTTP 404 response for SandboxAuthorize
@@ -15390,7 +15390,7 @@ type SandboxAuthorizeResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // SandboxAuthorizeResponse422Headers the declared response headers of an HTTP 422 response for SandboxAuthorize
@@ -15399,7 +15399,7 @@ type SandboxAuthorizeResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // SandboxAuthorizeResponse500Headers the declared response headers of an HTTP 500 response for SandboxAuthorize
@@ -15408,7 +15408,7 @@ type SandboxAuthorizeResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type SandboxAuthorizeResponse struct {
@@ -15479,7 +15479,7 @@ func (r SandboxAuthorizeResponse) ContentType() string {
 // GetVerifyEmailPageResponse200Headers the declared response headers of an HTTP 200 response for GetVerifyEmailPage
 type GetVerifyEmailPageResponse200Headers struct {
 	AccessControlAllowOrigin *string
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetVerifyEmailPageResponse404Headers the declared response headers of an HTTP 404 response for GetVerifyEmailPage
@@ -15488,7 +15488,7 @@ type GetVerifyEmailPageResponse404Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetVerifyEmailPageResponse422Headers the declared response headers of an HTTP 422 response for GetVerifyEmailPage
@@ -15497,7 +15497,7 @@ type GetVerifyEmailPageResponse422Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 // GetVerifyEmailPageResponse500Headers the declared response headers of an HTTP 500 response for GetVerifyEmailPage
@@ -15506,7 +15506,7 @@ type GetVerifyEmailPageResponse500Headers struct {
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
-	XRequestID               *string
+	XRequestID               string
 }
 
 type GetVerifyEmailPageResponse struct {
@@ -16715,10 +16715,10 @@ func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 500:
@@ -16753,10 +16753,10 @@ func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -16770,10 +16770,10 @@ func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -16886,10 +16886,10 @@ func ParseListAccountsResponse(rsp *http.Response) (*ListAccountsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		if values := rsp.Header.Values("X-Total-Count"); len(values) > 0 {
 			var value int64
@@ -16938,10 +16938,10 @@ func ParseListAccountsResponse(rsp *http.Response) (*ListAccountsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 422:
@@ -16976,10 +16976,10 @@ func ParseListAccountsResponse(rsp *http.Response) (*ListAccountsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -17021,10 +17021,10 @@ func ParseListAccountsResponse(rsp *http.Response) (*ListAccountsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -17059,10 +17059,10 @@ func ParseListAccountsResponse(rsp *http.Response) (*ListAccountsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -17104,10 +17104,10 @@ func ParseListAccountsResponse(rsp *http.Response) (*ListAccountsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -17202,10 +17202,10 @@ func ParseGetAccountResponse(rsp *http.Response) (*GetAccountResponse, error) {
 		}
 		if values := rsp.Header.Values("ETag"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.ETag = &value
+			headers.ETag = value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int64
@@ -17230,10 +17230,10 @@ func ParseGetAccountResponse(rsp *http.Response) (*GetAccountResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 304:
@@ -17247,10 +17247,10 @@ func ParseGetAccountResponse(rsp *http.Response) (*GetAccountResponse, error) {
 		}
 		if values := rsp.Header.Values("ETag"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.ETag = &value
+			headers.ETag = value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int64
@@ -17275,10 +17275,10 @@ func ParseGetAccountResponse(rsp *http.Response) (*GetAccountResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers304 = &headers
 	case rsp.StatusCode == 401:
@@ -17320,10 +17320,10 @@ func ParseGetAccountResponse(rsp *http.Response) (*GetAccountResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -17358,10 +17358,10 @@ func ParseGetAccountResponse(rsp *http.Response) (*GetAccountResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 422:
@@ -17396,10 +17396,10 @@ func ParseGetAccountResponse(rsp *http.Response) (*GetAccountResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -17441,10 +17441,10 @@ func ParseGetAccountResponse(rsp *http.Response) (*GetAccountResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -17479,10 +17479,10 @@ func ParseGetAccountResponse(rsp *http.Response) (*GetAccountResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -17524,10 +17524,10 @@ func ParseGetAccountResponse(rsp *http.Response) (*GetAccountResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -17647,10 +17647,10 @@ func ParseListAccountBalancesResponse(rsp *http.Response) (*ListAccountBalancesR
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
@@ -17692,10 +17692,10 @@ func ParseListAccountBalancesResponse(rsp *http.Response) (*ListAccountBalancesR
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -17730,10 +17730,10 @@ func ParseListAccountBalancesResponse(rsp *http.Response) (*ListAccountBalancesR
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 422:
@@ -17768,10 +17768,10 @@ func ParseListAccountBalancesResponse(rsp *http.Response) (*ListAccountBalancesR
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -17813,10 +17813,10 @@ func ParseListAccountBalancesResponse(rsp *http.Response) (*ListAccountBalancesR
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -17851,10 +17851,10 @@ func ParseListAccountBalancesResponse(rsp *http.Response) (*ListAccountBalancesR
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -17896,10 +17896,10 @@ func ParseListAccountBalancesResponse(rsp *http.Response) (*ListAccountBalancesR
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -18012,10 +18012,10 @@ func ParseResendVerificationEmailResponse(rsp *http.Response) (*ResendVerificati
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers202 = &headers
 	case rsp.StatusCode == 401:
@@ -18057,10 +18057,10 @@ func ParseResendVerificationEmailResponse(rsp *http.Response) (*ResendVerificati
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 409:
@@ -18095,10 +18095,10 @@ func ParseResendVerificationEmailResponse(rsp *http.Response) (*ResendVerificati
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
 	case rsp.StatusCode == 422:
@@ -18133,10 +18133,10 @@ func ParseResendVerificationEmailResponse(rsp *http.Response) (*ResendVerificati
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -18178,10 +18178,10 @@ func ParseResendVerificationEmailResponse(rsp *http.Response) (*ResendVerificati
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -18216,10 +18216,10 @@ func ParseResendVerificationEmailResponse(rsp *http.Response) (*ResendVerificati
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -18261,10 +18261,10 @@ func ParseResendVerificationEmailResponse(rsp *http.Response) (*ResendVerificati
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -18391,10 +18391,10 @@ func ParseVerifyEmailResponse(rsp *http.Response) (*VerifyEmailResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 400:
@@ -18429,10 +18429,10 @@ func ParseVerifyEmailResponse(rsp *http.Response) (*VerifyEmailResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 409:
@@ -18467,10 +18467,10 @@ func ParseVerifyEmailResponse(rsp *http.Response) (*VerifyEmailResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
@@ -18505,10 +18505,10 @@ func ParseVerifyEmailResponse(rsp *http.Response) (*VerifyEmailResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
@@ -18543,10 +18543,10 @@ func ParseVerifyEmailResponse(rsp *http.Response) (*VerifyEmailResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers415 = &headers
 	case rsp.StatusCode == 422:
@@ -18581,10 +18581,10 @@ func ParseVerifyEmailResponse(rsp *http.Response) (*VerifyEmailResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -18626,10 +18626,10 @@ func ParseVerifyEmailResponse(rsp *http.Response) (*VerifyEmailResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -18664,10 +18664,10 @@ func ParseVerifyEmailResponse(rsp *http.Response) (*VerifyEmailResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -18709,10 +18709,10 @@ func ParseVerifyEmailResponse(rsp *http.Response) (*VerifyEmailResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -18825,10 +18825,10 @@ func ParseListHoldingsResponse(rsp *http.Response) (*ListHoldingsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
@@ -18870,10 +18870,10 @@ func ParseListHoldingsResponse(rsp *http.Response) (*ListHoldingsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 422:
@@ -18908,10 +18908,10 @@ func ParseListHoldingsResponse(rsp *http.Response) (*ListHoldingsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -18953,10 +18953,10 @@ func ParseListHoldingsResponse(rsp *http.Response) (*ListHoldingsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -18991,10 +18991,10 @@ func ParseListHoldingsResponse(rsp *http.Response) (*ListHoldingsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -19036,10 +19036,10 @@ func ParseListHoldingsResponse(rsp *http.Response) (*ListHoldingsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -19151,10 +19151,10 @@ func ParseReceiveAuthorizationCallbackByTypeResponse(rsp *http.Response) (*Recei
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 303:
@@ -19168,10 +19168,10 @@ func ParseReceiveAuthorizationCallbackByTypeResponse(rsp *http.Response) (*Recei
 		}
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "uri-reference"}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
 				return nil, err
 			}
-			headers.Location = &value
+			headers.Location = value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int64
@@ -19196,10 +19196,10 @@ func ParseReceiveAuthorizationCallbackByTypeResponse(rsp *http.Response) (*Recei
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers303 = &headers
 	case rsp.StatusCode == 400:
@@ -19234,10 +19234,10 @@ func ParseReceiveAuthorizationCallbackByTypeResponse(rsp *http.Response) (*Recei
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 422:
@@ -19272,10 +19272,10 @@ func ParseReceiveAuthorizationCallbackByTypeResponse(rsp *http.Response) (*Recei
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -19317,10 +19317,10 @@ func ParseReceiveAuthorizationCallbackByTypeResponse(rsp *http.Response) (*Recei
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -19355,10 +19355,10 @@ func ParseReceiveAuthorizationCallbackByTypeResponse(rsp *http.Response) (*Recei
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -19400,10 +19400,10 @@ func ParseReceiveAuthorizationCallbackByTypeResponse(rsp *http.Response) (*Recei
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -19530,10 +19530,10 @@ func ParseRequestPasswordResetResponse(rsp *http.Response) (*RequestPasswordRese
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers202 = &headers
 	case rsp.StatusCode == 400:
@@ -19568,10 +19568,10 @@ func ParseRequestPasswordResetResponse(rsp *http.Response) (*RequestPasswordRese
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 409:
@@ -19606,10 +19606,10 @@ func ParseRequestPasswordResetResponse(rsp *http.Response) (*RequestPasswordRese
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
@@ -19644,10 +19644,10 @@ func ParseRequestPasswordResetResponse(rsp *http.Response) (*RequestPasswordRese
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
@@ -19682,10 +19682,10 @@ func ParseRequestPasswordResetResponse(rsp *http.Response) (*RequestPasswordRese
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers415 = &headers
 	case rsp.StatusCode == 422:
@@ -19720,10 +19720,10 @@ func ParseRequestPasswordResetResponse(rsp *http.Response) (*RequestPasswordRese
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -19765,10 +19765,10 @@ func ParseRequestPasswordResetResponse(rsp *http.Response) (*RequestPasswordRese
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -19803,10 +19803,10 @@ func ParseRequestPasswordResetResponse(rsp *http.Response) (*RequestPasswordRese
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -19848,10 +19848,10 @@ func ParseRequestPasswordResetResponse(rsp *http.Response) (*RequestPasswordRese
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -19974,10 +19974,10 @@ func ParseResetPasswordResponse(rsp *http.Response) (*ResetPasswordResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers204 = &headers
 	case rsp.StatusCode == 400:
@@ -20012,10 +20012,10 @@ func ParseResetPasswordResponse(rsp *http.Response) (*ResetPasswordResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 409:
@@ -20050,10 +20050,10 @@ func ParseResetPasswordResponse(rsp *http.Response) (*ResetPasswordResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
@@ -20088,10 +20088,10 @@ func ParseResetPasswordResponse(rsp *http.Response) (*ResetPasswordResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
@@ -20126,10 +20126,10 @@ func ParseResetPasswordResponse(rsp *http.Response) (*ResetPasswordResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers415 = &headers
 	case rsp.StatusCode == 422:
@@ -20164,10 +20164,10 @@ func ParseResetPasswordResponse(rsp *http.Response) (*ResetPasswordResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -20209,10 +20209,10 @@ func ParseResetPasswordResponse(rsp *http.Response) (*ResetPasswordResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -20247,10 +20247,10 @@ func ParseResetPasswordResponse(rsp *http.Response) (*ResetPasswordResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -20292,10 +20292,10 @@ func ParseResetPasswordResponse(rsp *http.Response) (*ResetPasswordResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -20387,10 +20387,10 @@ func ParseListProviderTypesResponse(rsp *http.Response) (*ListProviderTypesRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 422:
@@ -20425,10 +20425,10 @@ func ParseListProviderTypesResponse(rsp *http.Response) (*ListProviderTypesRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -20470,10 +20470,10 @@ func ParseListProviderTypesResponse(rsp *http.Response) (*ListProviderTypesRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -20508,10 +20508,10 @@ func ParseListProviderTypesResponse(rsp *http.Response) (*ListProviderTypesRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	}
@@ -20610,10 +20610,10 @@ func ParseGetProviderTypeResponse(rsp *http.Response) (*GetProviderTypeResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 404:
@@ -20648,10 +20648,10 @@ func ParseGetProviderTypeResponse(rsp *http.Response) (*GetProviderTypeResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 422:
@@ -20686,10 +20686,10 @@ func ParseGetProviderTypeResponse(rsp *http.Response) (*GetProviderTypeResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -20731,10 +20731,10 @@ func ParseGetProviderTypeResponse(rsp *http.Response) (*GetProviderTypeResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -20769,10 +20769,10 @@ func ParseGetProviderTypeResponse(rsp *http.Response) (*GetProviderTypeResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	}
@@ -20885,10 +20885,10 @@ func ParseListProvidersResponse(rsp *http.Response) (*ListProvidersResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		if values := rsp.Header.Values("X-Total-Count"); len(values) > 0 {
 			var value int64
@@ -20937,10 +20937,10 @@ func ParseListProvidersResponse(rsp *http.Response) (*ListProvidersResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 422:
@@ -20975,10 +20975,10 @@ func ParseListProvidersResponse(rsp *http.Response) (*ListProvidersResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -21020,10 +21020,10 @@ func ParseListProvidersResponse(rsp *http.Response) (*ListProvidersResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -21058,10 +21058,10 @@ func ParseListProvidersResponse(rsp *http.Response) (*ListProvidersResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -21103,10 +21103,10 @@ func ParseListProvidersResponse(rsp *http.Response) (*ListProvidersResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -21219,10 +21219,10 @@ func ParseCreateProviderResponse(rsp *http.Response) (*CreateProviderResponse, e
 		}
 		if values := rsp.Header.Values("ETag"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.ETag = &value
+			headers.ETag = value
 		}
 		if values := rsp.Header.Values("Idempotency-Replay"); len(values) > 0 {
 			var value string
@@ -21240,10 +21240,10 @@ func ParseCreateProviderResponse(rsp *http.Response) (*CreateProviderResponse, e
 		}
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "uri-reference"}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
 				return nil, err
 			}
-			headers.Location = &value
+			headers.Location = value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int64
@@ -21268,10 +21268,10 @@ func ParseCreateProviderResponse(rsp *http.Response) (*CreateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers201 = &headers
 	case rsp.StatusCode == 400:
@@ -21306,10 +21306,10 @@ func ParseCreateProviderResponse(rsp *http.Response) (*CreateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
@@ -21351,10 +21351,10 @@ func ParseCreateProviderResponse(rsp *http.Response) (*CreateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
@@ -21389,10 +21389,10 @@ func ParseCreateProviderResponse(rsp *http.Response) (*CreateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers403 = &headers
 	case rsp.StatusCode == 409:
@@ -21427,10 +21427,10 @@ func ParseCreateProviderResponse(rsp *http.Response) (*CreateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
@@ -21465,10 +21465,10 @@ func ParseCreateProviderResponse(rsp *http.Response) (*CreateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
@@ -21503,10 +21503,10 @@ func ParseCreateProviderResponse(rsp *http.Response) (*CreateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers415 = &headers
 	case rsp.StatusCode == 422:
@@ -21541,10 +21541,10 @@ func ParseCreateProviderResponse(rsp *http.Response) (*CreateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -21586,10 +21586,10 @@ func ParseCreateProviderResponse(rsp *http.Response) (*CreateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -21624,10 +21624,10 @@ func ParseCreateProviderResponse(rsp *http.Response) (*CreateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -21669,10 +21669,10 @@ func ParseCreateProviderResponse(rsp *http.Response) (*CreateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -21781,10 +21781,10 @@ func ParseDeleteProviderResponse(rsp *http.Response) (*DeleteProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers204 = &headers
 	case rsp.StatusCode == 401:
@@ -21826,10 +21826,10 @@ func ParseDeleteProviderResponse(rsp *http.Response) (*DeleteProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -21864,10 +21864,10 @@ func ParseDeleteProviderResponse(rsp *http.Response) (*DeleteProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 412:
@@ -21902,10 +21902,10 @@ func ParseDeleteProviderResponse(rsp *http.Response) (*DeleteProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers412 = &headers
 	case rsp.StatusCode == 422:
@@ -21940,10 +21940,10 @@ func ParseDeleteProviderResponse(rsp *http.Response) (*DeleteProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -21985,10 +21985,10 @@ func ParseDeleteProviderResponse(rsp *http.Response) (*DeleteProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -22023,10 +22023,10 @@ func ParseDeleteProviderResponse(rsp *http.Response) (*DeleteProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -22068,10 +22068,10 @@ func ParseDeleteProviderResponse(rsp *http.Response) (*DeleteProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -22166,10 +22166,10 @@ func ParseGetProviderResponse(rsp *http.Response) (*GetProviderResponse, error) 
 		}
 		if values := rsp.Header.Values("ETag"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.ETag = &value
+			headers.ETag = value
 		}
 		if values := rsp.Header.Values("Last-Modified"); len(values) > 0 {
 			var value string
@@ -22201,10 +22201,10 @@ func ParseGetProviderResponse(rsp *http.Response) (*GetProviderResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 304:
@@ -22218,10 +22218,10 @@ func ParseGetProviderResponse(rsp *http.Response) (*GetProviderResponse, error) 
 		}
 		if values := rsp.Header.Values("ETag"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.ETag = &value
+			headers.ETag = value
 		}
 		if values := rsp.Header.Values("Last-Modified"); len(values) > 0 {
 			var value string
@@ -22253,10 +22253,10 @@ func ParseGetProviderResponse(rsp *http.Response) (*GetProviderResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers304 = &headers
 	case rsp.StatusCode == 401:
@@ -22298,10 +22298,10 @@ func ParseGetProviderResponse(rsp *http.Response) (*GetProviderResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -22336,10 +22336,10 @@ func ParseGetProviderResponse(rsp *http.Response) (*GetProviderResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 422:
@@ -22374,10 +22374,10 @@ func ParseGetProviderResponse(rsp *http.Response) (*GetProviderResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -22419,10 +22419,10 @@ func ParseGetProviderResponse(rsp *http.Response) (*GetProviderResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -22457,10 +22457,10 @@ func ParseGetProviderResponse(rsp *http.Response) (*GetProviderResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -22502,10 +22502,10 @@ func ParseGetProviderResponse(rsp *http.Response) (*GetProviderResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -22625,10 +22625,10 @@ func ParseUpdateProviderResponse(rsp *http.Response) (*UpdateProviderResponse, e
 		}
 		if values := rsp.Header.Values("ETag"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.ETag = &value
+			headers.ETag = value
 		}
 		if values := rsp.Header.Values("Last-Modified"); len(values) > 0 {
 			var value string
@@ -22660,10 +22660,10 @@ func ParseUpdateProviderResponse(rsp *http.Response) (*UpdateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 400:
@@ -22698,10 +22698,10 @@ func ParseUpdateProviderResponse(rsp *http.Response) (*UpdateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
@@ -22743,10 +22743,10 @@ func ParseUpdateProviderResponse(rsp *http.Response) (*UpdateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -22781,10 +22781,10 @@ func ParseUpdateProviderResponse(rsp *http.Response) (*UpdateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
@@ -22819,10 +22819,10 @@ func ParseUpdateProviderResponse(rsp *http.Response) (*UpdateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
 	case rsp.StatusCode == 412:
@@ -22857,10 +22857,10 @@ func ParseUpdateProviderResponse(rsp *http.Response) (*UpdateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers412 = &headers
 	case rsp.StatusCode == 413:
@@ -22895,10 +22895,10 @@ func ParseUpdateProviderResponse(rsp *http.Response) (*UpdateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
@@ -22933,10 +22933,10 @@ func ParseUpdateProviderResponse(rsp *http.Response) (*UpdateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers415 = &headers
 	case rsp.StatusCode == 422:
@@ -22971,10 +22971,10 @@ func ParseUpdateProviderResponse(rsp *http.Response) (*UpdateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -23016,10 +23016,10 @@ func ParseUpdateProviderResponse(rsp *http.Response) (*UpdateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -23054,10 +23054,10 @@ func ParseUpdateProviderResponse(rsp *http.Response) (*UpdateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -23099,10 +23099,10 @@ func ParseUpdateProviderResponse(rsp *http.Response) (*UpdateProviderResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -23222,10 +23222,10 @@ func ParseReplaceProviderResponse(rsp *http.Response) (*ReplaceProviderResponse,
 		}
 		if values := rsp.Header.Values("ETag"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.ETag = &value
+			headers.ETag = value
 		}
 		if values := rsp.Header.Values("Last-Modified"); len(values) > 0 {
 			var value string
@@ -23257,10 +23257,10 @@ func ParseReplaceProviderResponse(rsp *http.Response) (*ReplaceProviderResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 400:
@@ -23295,10 +23295,10 @@ func ParseReplaceProviderResponse(rsp *http.Response) (*ReplaceProviderResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
@@ -23340,10 +23340,10 @@ func ParseReplaceProviderResponse(rsp *http.Response) (*ReplaceProviderResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -23378,10 +23378,10 @@ func ParseReplaceProviderResponse(rsp *http.Response) (*ReplaceProviderResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
@@ -23416,10 +23416,10 @@ func ParseReplaceProviderResponse(rsp *http.Response) (*ReplaceProviderResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
 	case rsp.StatusCode == 412:
@@ -23454,10 +23454,10 @@ func ParseReplaceProviderResponse(rsp *http.Response) (*ReplaceProviderResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers412 = &headers
 	case rsp.StatusCode == 413:
@@ -23492,10 +23492,10 @@ func ParseReplaceProviderResponse(rsp *http.Response) (*ReplaceProviderResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
@@ -23530,10 +23530,10 @@ func ParseReplaceProviderResponse(rsp *http.Response) (*ReplaceProviderResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers415 = &headers
 	case rsp.StatusCode == 422:
@@ -23568,10 +23568,10 @@ func ParseReplaceProviderResponse(rsp *http.Response) (*ReplaceProviderResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -23613,10 +23613,10 @@ func ParseReplaceProviderResponse(rsp *http.Response) (*ReplaceProviderResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -23651,10 +23651,10 @@ func ParseReplaceProviderResponse(rsp *http.Response) (*ReplaceProviderResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -23696,10 +23696,10 @@ func ParseReplaceProviderResponse(rsp *http.Response) (*ReplaceProviderResponse,
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -23801,10 +23801,10 @@ func ParseRevokeAuthorizationResponse(rsp *http.Response) (*RevokeAuthorizationR
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers204 = &headers
 	case rsp.StatusCode == 401:
@@ -23846,10 +23846,10 @@ func ParseRevokeAuthorizationResponse(rsp *http.Response) (*RevokeAuthorizationR
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -23884,10 +23884,10 @@ func ParseRevokeAuthorizationResponse(rsp *http.Response) (*RevokeAuthorizationR
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 422:
@@ -23922,10 +23922,10 @@ func ParseRevokeAuthorizationResponse(rsp *http.Response) (*RevokeAuthorizationR
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -23967,10 +23967,10 @@ func ParseRevokeAuthorizationResponse(rsp *http.Response) (*RevokeAuthorizationR
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -24005,10 +24005,10 @@ func ParseRevokeAuthorizationResponse(rsp *http.Response) (*RevokeAuthorizationR
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -24050,10 +24050,10 @@ func ParseRevokeAuthorizationResponse(rsp *http.Response) (*RevokeAuthorizationR
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -24166,10 +24166,10 @@ func ParseGetAuthorizationResponse(rsp *http.Response) (*GetAuthorizationRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
@@ -24211,10 +24211,10 @@ func ParseGetAuthorizationResponse(rsp *http.Response) (*GetAuthorizationRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -24249,10 +24249,10 @@ func ParseGetAuthorizationResponse(rsp *http.Response) (*GetAuthorizationRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 422:
@@ -24287,10 +24287,10 @@ func ParseGetAuthorizationResponse(rsp *http.Response) (*GetAuthorizationRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -24332,10 +24332,10 @@ func ParseGetAuthorizationResponse(rsp *http.Response) (*GetAuthorizationRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -24370,10 +24370,10 @@ func ParseGetAuthorizationResponse(rsp *http.Response) (*GetAuthorizationRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -24415,10 +24415,10 @@ func ParseGetAuthorizationResponse(rsp *http.Response) (*GetAuthorizationRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -24559,10 +24559,10 @@ func ParseRefreshAuthorizationResponse(rsp *http.Response) (*RefreshAuthorizatio
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
@@ -24604,10 +24604,10 @@ func ParseRefreshAuthorizationResponse(rsp *http.Response) (*RefreshAuthorizatio
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -24642,10 +24642,10 @@ func ParseRefreshAuthorizationResponse(rsp *http.Response) (*RefreshAuthorizatio
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
@@ -24680,10 +24680,10 @@ func ParseRefreshAuthorizationResponse(rsp *http.Response) (*RefreshAuthorizatio
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
 	case rsp.StatusCode == 422:
@@ -24718,10 +24718,10 @@ func ParseRefreshAuthorizationResponse(rsp *http.Response) (*RefreshAuthorizatio
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -24763,10 +24763,10 @@ func ParseRefreshAuthorizationResponse(rsp *http.Response) (*RefreshAuthorizatio
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -24801,10 +24801,10 @@ func ParseRefreshAuthorizationResponse(rsp *http.Response) (*RefreshAuthorizatio
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 502:
@@ -24839,10 +24839,10 @@ func ParseRefreshAuthorizationResponse(rsp *http.Response) (*RefreshAuthorizatio
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers502 = &headers
 	case rsp.StatusCode == 503:
@@ -24884,10 +24884,10 @@ func ParseRefreshAuthorizationResponse(rsp *http.Response) (*RefreshAuthorizatio
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	case rsp.StatusCode == 504:
@@ -24922,10 +24922,10 @@ func ParseRefreshAuthorizationResponse(rsp *http.Response) (*RefreshAuthorizatio
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers504 = &headers
 	}
@@ -25052,10 +25052,10 @@ func ParseStartAuthorizationResponse(rsp *http.Response) (*StartAuthorizationRes
 		}
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "uri-reference"}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
 				return nil, err
 			}
-			headers.Location = &value
+			headers.Location = value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int64
@@ -25080,10 +25080,10 @@ func ParseStartAuthorizationResponse(rsp *http.Response) (*StartAuthorizationRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers201 = &headers
 	case rsp.StatusCode == 401:
@@ -25125,10 +25125,10 @@ func ParseStartAuthorizationResponse(rsp *http.Response) (*StartAuthorizationRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
@@ -25163,10 +25163,10 @@ func ParseStartAuthorizationResponse(rsp *http.Response) (*StartAuthorizationRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
@@ -25201,10 +25201,10 @@ func ParseStartAuthorizationResponse(rsp *http.Response) (*StartAuthorizationRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
@@ -25239,10 +25239,10 @@ func ParseStartAuthorizationResponse(rsp *http.Response) (*StartAuthorizationRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
 	case rsp.StatusCode == 422:
@@ -25277,10 +25277,10 @@ func ParseStartAuthorizationResponse(rsp *http.Response) (*StartAuthorizationRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -25322,10 +25322,10 @@ func ParseStartAuthorizationResponse(rsp *http.Response) (*StartAuthorizationRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -25360,10 +25360,10 @@ func ParseStartAuthorizationResponse(rsp *http.Response) (*StartAuthorizationRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 502:
@@ -25398,10 +25398,10 @@ func ParseStartAuthorizationResponse(rsp *http.Response) (*StartAuthorizationRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers502 = &headers
 	case rsp.StatusCode == 503:
@@ -25443,10 +25443,10 @@ func ParseStartAuthorizationResponse(rsp *http.Response) (*StartAuthorizationRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	case rsp.StatusCode == 504:
@@ -25481,10 +25481,10 @@ func ParseStartAuthorizationResponse(rsp *http.Response) (*StartAuthorizationRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers504 = &headers
 	}
@@ -25596,10 +25596,10 @@ func ParseReceiveAuthorizationCallbackResponse(rsp *http.Response) (*ReceiveAuth
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 303:
@@ -25613,10 +25613,10 @@ func ParseReceiveAuthorizationCallbackResponse(rsp *http.Response) (*ReceiveAuth
 		}
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "uri-reference"}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
 				return nil, err
 			}
-			headers.Location = &value
+			headers.Location = value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int64
@@ -25641,10 +25641,10 @@ func ParseReceiveAuthorizationCallbackResponse(rsp *http.Response) (*ReceiveAuth
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers303 = &headers
 	case rsp.StatusCode == 400:
@@ -25679,10 +25679,10 @@ func ParseReceiveAuthorizationCallbackResponse(rsp *http.Response) (*ReceiveAuth
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 422:
@@ -25717,10 +25717,10 @@ func ParseReceiveAuthorizationCallbackResponse(rsp *http.Response) (*ReceiveAuth
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -25762,10 +25762,10 @@ func ParseReceiveAuthorizationCallbackResponse(rsp *http.Response) (*ReceiveAuth
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -25800,10 +25800,10 @@ func ParseReceiveAuthorizationCallbackResponse(rsp *http.Response) (*ReceiveAuth
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -25845,10 +25845,10 @@ func ParseReceiveAuthorizationCallbackResponse(rsp *http.Response) (*ReceiveAuth
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -26003,10 +26003,10 @@ func ParseCompleteAuthorizationResponse(rsp *http.Response) (*CompleteAuthorizat
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 400:
@@ -26041,10 +26041,10 @@ func ParseCompleteAuthorizationResponse(rsp *http.Response) (*CompleteAuthorizat
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
@@ -26086,10 +26086,10 @@ func ParseCompleteAuthorizationResponse(rsp *http.Response) (*CompleteAuthorizat
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -26124,10 +26124,10 @@ func ParseCompleteAuthorizationResponse(rsp *http.Response) (*CompleteAuthorizat
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
@@ -26162,10 +26162,10 @@ func ParseCompleteAuthorizationResponse(rsp *http.Response) (*CompleteAuthorizat
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
@@ -26200,10 +26200,10 @@ func ParseCompleteAuthorizationResponse(rsp *http.Response) (*CompleteAuthorizat
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
@@ -26238,10 +26238,10 @@ func ParseCompleteAuthorizationResponse(rsp *http.Response) (*CompleteAuthorizat
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers415 = &headers
 	case rsp.StatusCode == 422:
@@ -26276,10 +26276,10 @@ func ParseCompleteAuthorizationResponse(rsp *http.Response) (*CompleteAuthorizat
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -26321,10 +26321,10 @@ func ParseCompleteAuthorizationResponse(rsp *http.Response) (*CompleteAuthorizat
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -26359,10 +26359,10 @@ func ParseCompleteAuthorizationResponse(rsp *http.Response) (*CompleteAuthorizat
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 502:
@@ -26397,10 +26397,10 @@ func ParseCompleteAuthorizationResponse(rsp *http.Response) (*CompleteAuthorizat
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers502 = &headers
 	case rsp.StatusCode == 503:
@@ -26442,10 +26442,10 @@ func ParseCompleteAuthorizationResponse(rsp *http.Response) (*CompleteAuthorizat
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	case rsp.StatusCode == 504:
@@ -26480,10 +26480,10 @@ func ParseCompleteAuthorizationResponse(rsp *http.Response) (*CompleteAuthorizat
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers504 = &headers
 	}
@@ -26603,10 +26603,10 @@ func ParseListProviderSyncsResponse(rsp *http.Response) (*ListProviderSyncsRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
@@ -26648,10 +26648,10 @@ func ParseListProviderSyncsResponse(rsp *http.Response) (*ListProviderSyncsRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -26686,10 +26686,10 @@ func ParseListProviderSyncsResponse(rsp *http.Response) (*ListProviderSyncsRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 422:
@@ -26724,10 +26724,10 @@ func ParseListProviderSyncsResponse(rsp *http.Response) (*ListProviderSyncsRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -26769,10 +26769,10 @@ func ParseListProviderSyncsResponse(rsp *http.Response) (*ListProviderSyncsRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -26807,10 +26807,10 @@ func ParseListProviderSyncsResponse(rsp *http.Response) (*ListProviderSyncsRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -26852,10 +26852,10 @@ func ParseListProviderSyncsResponse(rsp *http.Response) (*ListProviderSyncsRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -26961,10 +26961,10 @@ func ParseStartSyncResponse(rsp *http.Response) (*StartSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "uri-reference"}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
 				return nil, err
 			}
-			headers.Location = &value
+			headers.Location = value
 		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int32
@@ -27003,10 +27003,10 @@ func ParseStartSyncResponse(rsp *http.Response) (*StartSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers202 = &headers
 	case rsp.StatusCode == 401:
@@ -27048,10 +27048,10 @@ func ParseStartSyncResponse(rsp *http.Response) (*StartSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -27086,10 +27086,10 @@ func ParseStartSyncResponse(rsp *http.Response) (*StartSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
@@ -27124,10 +27124,10 @@ func ParseStartSyncResponse(rsp *http.Response) (*StartSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
 	case rsp.StatusCode == 422:
@@ -27162,10 +27162,10 @@ func ParseStartSyncResponse(rsp *http.Response) (*StartSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -27207,10 +27207,10 @@ func ParseStartSyncResponse(rsp *http.Response) (*StartSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -27245,10 +27245,10 @@ func ParseStartSyncResponse(rsp *http.Response) (*StartSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -27290,10 +27290,10 @@ func ParseStartSyncResponse(rsp *http.Response) (*StartSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -27399,10 +27399,10 @@ func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		if values := rsp.Header.Values("X-Total-Count"); len(values) > 0 {
 			var value int64
@@ -27451,10 +27451,10 @@ func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 422:
@@ -27489,10 +27489,10 @@ func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -27534,10 +27534,10 @@ func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -27572,10 +27572,10 @@ func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -27617,10 +27617,10 @@ func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -27726,10 +27726,10 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 		}
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "uri-reference"}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
 				return nil, err
 			}
-			headers.Location = &value
+			headers.Location = value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int64
@@ -27754,10 +27754,10 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers201 = &headers
 	case rsp.StatusCode == 400:
@@ -27792,10 +27792,10 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
@@ -27837,10 +27837,10 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 413:
@@ -27875,10 +27875,10 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
@@ -27913,10 +27913,10 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers415 = &headers
 	case rsp.StatusCode == 422:
@@ -27951,10 +27951,10 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -27996,10 +27996,10 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -28034,10 +28034,10 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -28079,10 +28079,10 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -28177,10 +28177,10 @@ func ParseDeleteCurrentSessionResponse(rsp *http.Response) (*DeleteCurrentSessio
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers204 = &headers
 	case rsp.StatusCode == 401:
@@ -28222,10 +28222,10 @@ func ParseDeleteCurrentSessionResponse(rsp *http.Response) (*DeleteCurrentSessio
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 422:
@@ -28260,10 +28260,10 @@ func ParseDeleteCurrentSessionResponse(rsp *http.Response) (*DeleteCurrentSessio
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -28305,10 +28305,10 @@ func ParseDeleteCurrentSessionResponse(rsp *http.Response) (*DeleteCurrentSessio
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -28343,10 +28343,10 @@ func ParseDeleteCurrentSessionResponse(rsp *http.Response) (*DeleteCurrentSessio
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -28388,10 +28388,10 @@ func ParseDeleteCurrentSessionResponse(rsp *http.Response) (*DeleteCurrentSessio
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -28490,10 +28490,10 @@ func ParseGetCurrentSessionResponse(rsp *http.Response) (*GetCurrentSessionRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
@@ -28535,10 +28535,10 @@ func ParseGetCurrentSessionResponse(rsp *http.Response) (*GetCurrentSessionRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 422:
@@ -28573,10 +28573,10 @@ func ParseGetCurrentSessionResponse(rsp *http.Response) (*GetCurrentSessionRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -28618,10 +28618,10 @@ func ParseGetCurrentSessionResponse(rsp *http.Response) (*GetCurrentSessionRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -28656,10 +28656,10 @@ func ParseGetCurrentSessionResponse(rsp *http.Response) (*GetCurrentSessionRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -28701,10 +28701,10 @@ func ParseGetCurrentSessionResponse(rsp *http.Response) (*GetCurrentSessionRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -28806,10 +28806,10 @@ func ParseDeleteSessionResponse(rsp *http.Response) (*DeleteSessionResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers204 = &headers
 	case rsp.StatusCode == 401:
@@ -28851,10 +28851,10 @@ func ParseDeleteSessionResponse(rsp *http.Response) (*DeleteSessionResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -28889,10 +28889,10 @@ func ParseDeleteSessionResponse(rsp *http.Response) (*DeleteSessionResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 422:
@@ -28927,10 +28927,10 @@ func ParseDeleteSessionResponse(rsp *http.Response) (*DeleteSessionResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -28972,10 +28972,10 @@ func ParseDeleteSessionResponse(rsp *http.Response) (*DeleteSessionResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -29010,10 +29010,10 @@ func ParseDeleteSessionResponse(rsp *http.Response) (*DeleteSessionResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -29055,10 +29055,10 @@ func ParseDeleteSessionResponse(rsp *http.Response) (*DeleteSessionResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -29164,10 +29164,10 @@ func ParseGetSessionResponse(rsp *http.Response) (*GetSessionResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
@@ -29209,10 +29209,10 @@ func ParseGetSessionResponse(rsp *http.Response) (*GetSessionResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -29247,10 +29247,10 @@ func ParseGetSessionResponse(rsp *http.Response) (*GetSessionResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 422:
@@ -29285,10 +29285,10 @@ func ParseGetSessionResponse(rsp *http.Response) (*GetSessionResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -29330,10 +29330,10 @@ func ParseGetSessionResponse(rsp *http.Response) (*GetSessionResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -29368,10 +29368,10 @@ func ParseGetSessionResponse(rsp *http.Response) (*GetSessionResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -29413,10 +29413,10 @@ func ParseGetSessionResponse(rsp *http.Response) (*GetSessionResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -29539,10 +29539,10 @@ func ParseCancelSyncResponse(rsp *http.Response) (*CancelSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers202 = &headers
 	case rsp.StatusCode == 204:
@@ -29577,10 +29577,10 @@ func ParseCancelSyncResponse(rsp *http.Response) (*CancelSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers204 = &headers
 	case rsp.StatusCode == 401:
@@ -29622,10 +29622,10 @@ func ParseCancelSyncResponse(rsp *http.Response) (*CancelSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -29660,10 +29660,10 @@ func ParseCancelSyncResponse(rsp *http.Response) (*CancelSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
@@ -29698,10 +29698,10 @@ func ParseCancelSyncResponse(rsp *http.Response) (*CancelSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
 	case rsp.StatusCode == 422:
@@ -29736,10 +29736,10 @@ func ParseCancelSyncResponse(rsp *http.Response) (*CancelSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -29781,10 +29781,10 @@ func ParseCancelSyncResponse(rsp *http.Response) (*CancelSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -29819,10 +29819,10 @@ func ParseCancelSyncResponse(rsp *http.Response) (*CancelSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -29864,10 +29864,10 @@ func ParseCancelSyncResponse(rsp *http.Response) (*CancelSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -29987,10 +29987,10 @@ func ParseGetSyncResponse(rsp *http.Response) (*GetSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
@@ -30032,10 +30032,10 @@ func ParseGetSyncResponse(rsp *http.Response) (*GetSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -30070,10 +30070,10 @@ func ParseGetSyncResponse(rsp *http.Response) (*GetSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 422:
@@ -30108,10 +30108,10 @@ func ParseGetSyncResponse(rsp *http.Response) (*GetSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -30153,10 +30153,10 @@ func ParseGetSyncResponse(rsp *http.Response) (*GetSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -30191,10 +30191,10 @@ func ParseGetSyncResponse(rsp *http.Response) (*GetSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -30236,10 +30236,10 @@ func ParseGetSyncResponse(rsp *http.Response) (*GetSyncResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -30366,10 +30366,10 @@ func ParseRefreshTokensResponse(rsp *http.Response) (*RefreshTokensResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers201 = &headers
 	case rsp.StatusCode == 400:
@@ -30404,10 +30404,10 @@ func ParseRefreshTokensResponse(rsp *http.Response) (*RefreshTokensResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
@@ -30449,10 +30449,10 @@ func ParseRefreshTokensResponse(rsp *http.Response) (*RefreshTokensResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 413:
@@ -30487,10 +30487,10 @@ func ParseRefreshTokensResponse(rsp *http.Response) (*RefreshTokensResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
@@ -30525,10 +30525,10 @@ func ParseRefreshTokensResponse(rsp *http.Response) (*RefreshTokensResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers415 = &headers
 	case rsp.StatusCode == 422:
@@ -30563,10 +30563,10 @@ func ParseRefreshTokensResponse(rsp *http.Response) (*RefreshTokensResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -30608,10 +30608,10 @@ func ParseRefreshTokensResponse(rsp *http.Response) (*RefreshTokensResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -30646,10 +30646,10 @@ func ParseRefreshTokensResponse(rsp *http.Response) (*RefreshTokensResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -30691,10 +30691,10 @@ func ParseRefreshTokensResponse(rsp *http.Response) (*RefreshTokensResponse, err
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -30807,10 +30807,10 @@ func ParseListTransactionsResponse(rsp *http.Response) (*ListTransactionsRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
@@ -30852,10 +30852,10 @@ func ParseListTransactionsResponse(rsp *http.Response) (*ListTransactionsRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 422:
@@ -30890,10 +30890,10 @@ func ParseListTransactionsResponse(rsp *http.Response) (*ListTransactionsRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -30935,10 +30935,10 @@ func ParseListTransactionsResponse(rsp *http.Response) (*ListTransactionsRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -30973,10 +30973,10 @@ func ParseListTransactionsResponse(rsp *http.Response) (*ListTransactionsRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -31018,10 +31018,10 @@ func ParseListTransactionsResponse(rsp *http.Response) (*ListTransactionsRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -31127,10 +31127,10 @@ func ParseListTransactionChangesResponse(rsp *http.Response) (*ListTransactionCh
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
@@ -31172,10 +31172,10 @@ func ParseListTransactionChangesResponse(rsp *http.Response) (*ListTransactionCh
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 422:
@@ -31210,10 +31210,10 @@ func ParseListTransactionChangesResponse(rsp *http.Response) (*ListTransactionCh
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -31255,10 +31255,10 @@ func ParseListTransactionChangesResponse(rsp *http.Response) (*ListTransactionCh
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -31293,10 +31293,10 @@ func ParseListTransactionChangesResponse(rsp *http.Response) (*ListTransactionCh
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -31338,10 +31338,10 @@ func ParseListTransactionChangesResponse(rsp *http.Response) (*ListTransactionCh
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -31436,10 +31436,10 @@ func ParseGetTransactionResponse(rsp *http.Response) (*GetTransactionResponse, e
 		}
 		if values := rsp.Header.Values("ETag"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.ETag = &value
+			headers.ETag = value
 		}
 		if values := rsp.Header.Values("Last-Modified"); len(values) > 0 {
 			var value string
@@ -31471,10 +31471,10 @@ func ParseGetTransactionResponse(rsp *http.Response) (*GetTransactionResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 304:
@@ -31488,10 +31488,10 @@ func ParseGetTransactionResponse(rsp *http.Response) (*GetTransactionResponse, e
 		}
 		if values := rsp.Header.Values("ETag"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.ETag = &value
+			headers.ETag = value
 		}
 		if values := rsp.Header.Values("Last-Modified"); len(values) > 0 {
 			var value string
@@ -31523,10 +31523,10 @@ func ParseGetTransactionResponse(rsp *http.Response) (*GetTransactionResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers304 = &headers
 	case rsp.StatusCode == 401:
@@ -31568,10 +31568,10 @@ func ParseGetTransactionResponse(rsp *http.Response) (*GetTransactionResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
@@ -31606,10 +31606,10 @@ func ParseGetTransactionResponse(rsp *http.Response) (*GetTransactionResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 422:
@@ -31644,10 +31644,10 @@ func ParseGetTransactionResponse(rsp *http.Response) (*GetTransactionResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -31689,10 +31689,10 @@ func ParseGetTransactionResponse(rsp *http.Response) (*GetTransactionResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -31727,10 +31727,10 @@ func ParseGetTransactionResponse(rsp *http.Response) (*GetTransactionResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -31772,10 +31772,10 @@ func ParseGetTransactionResponse(rsp *http.Response) (*GetTransactionResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -31881,10 +31881,10 @@ func ParseRegisterUserResponse(rsp *http.Response) (*RegisterUserResponse, error
 		}
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "uri-reference"}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
 				return nil, err
 			}
-			headers.Location = &value
+			headers.Location = value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int64
@@ -31909,10 +31909,10 @@ func ParseRegisterUserResponse(rsp *http.Response) (*RegisterUserResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers201 = &headers
 	case rsp.StatusCode == 400:
@@ -31947,10 +31947,10 @@ func ParseRegisterUserResponse(rsp *http.Response) (*RegisterUserResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 409:
@@ -31985,10 +31985,10 @@ func ParseRegisterUserResponse(rsp *http.Response) (*RegisterUserResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
@@ -32023,10 +32023,10 @@ func ParseRegisterUserResponse(rsp *http.Response) (*RegisterUserResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
@@ -32061,10 +32061,10 @@ func ParseRegisterUserResponse(rsp *http.Response) (*RegisterUserResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers415 = &headers
 	case rsp.StatusCode == 422:
@@ -32099,10 +32099,10 @@ func ParseRegisterUserResponse(rsp *http.Response) (*RegisterUserResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -32144,10 +32144,10 @@ func ParseRegisterUserResponse(rsp *http.Response) (*RegisterUserResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -32182,10 +32182,10 @@ func ParseRegisterUserResponse(rsp *http.Response) (*RegisterUserResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -32227,10 +32227,10 @@ func ParseRegisterUserResponse(rsp *http.Response) (*RegisterUserResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -32329,10 +32329,10 @@ func ParseGetCurrentUserResponse(rsp *http.Response) (*GetCurrentUserResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
@@ -32374,10 +32374,10 @@ func ParseGetCurrentUserResponse(rsp *http.Response) (*GetCurrentUserResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 422:
@@ -32412,10 +32412,10 @@ func ParseGetCurrentUserResponse(rsp *http.Response) (*GetCurrentUserResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -32457,10 +32457,10 @@ func ParseGetCurrentUserResponse(rsp *http.Response) (*GetCurrentUserResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -32495,10 +32495,10 @@ func ParseGetCurrentUserResponse(rsp *http.Response) (*GetCurrentUserResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -32540,10 +32540,10 @@ func ParseGetCurrentUserResponse(rsp *http.Response) (*GetCurrentUserResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -32677,10 +32677,10 @@ func ParseUpdateCurrentUserResponse(rsp *http.Response) (*UpdateCurrentUserRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 400:
@@ -32715,10 +32715,10 @@ func ParseUpdateCurrentUserResponse(rsp *http.Response) (*UpdateCurrentUserRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
@@ -32760,10 +32760,10 @@ func ParseUpdateCurrentUserResponse(rsp *http.Response) (*UpdateCurrentUserRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 409:
@@ -32798,10 +32798,10 @@ func ParseUpdateCurrentUserResponse(rsp *http.Response) (*UpdateCurrentUserRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
@@ -32836,10 +32836,10 @@ func ParseUpdateCurrentUserResponse(rsp *http.Response) (*UpdateCurrentUserRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
@@ -32874,10 +32874,10 @@ func ParseUpdateCurrentUserResponse(rsp *http.Response) (*UpdateCurrentUserRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers415 = &headers
 	case rsp.StatusCode == 422:
@@ -32912,10 +32912,10 @@ func ParseUpdateCurrentUserResponse(rsp *http.Response) (*UpdateCurrentUserRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -32957,10 +32957,10 @@ func ParseUpdateCurrentUserResponse(rsp *http.Response) (*UpdateCurrentUserRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -32995,10 +32995,10 @@ func ParseUpdateCurrentUserResponse(rsp *http.Response) (*UpdateCurrentUserRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -33040,10 +33040,10 @@ func ParseUpdateCurrentUserResponse(rsp *http.Response) (*UpdateCurrentUserRespo
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -33159,10 +33159,10 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers204 = &headers
 	case rsp.StatusCode == 400:
@@ -33197,10 +33197,10 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
@@ -33242,10 +33242,10 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 413:
@@ -33280,10 +33280,10 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
@@ -33318,10 +33318,10 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers415 = &headers
 	case rsp.StatusCode == 422:
@@ -33356,10 +33356,10 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
@@ -33401,10 +33401,10 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
@@ -33439,10 +33439,10 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -33484,10 +33484,10 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -33537,10 +33537,10 @@ func ParseGetSwaggerUIResponse(rsp *http.Response) (*GetSwaggerUIResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 404:
@@ -33575,10 +33575,10 @@ func ParseGetSwaggerUIResponse(rsp *http.Response) (*GetSwaggerUIResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 500:
@@ -33613,10 +33613,10 @@ func ParseGetSwaggerUIResponse(rsp *http.Response) (*GetSwaggerUIResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	}
@@ -33673,10 +33673,10 @@ func ParseGetDocsAssetResponse(rsp *http.Response) (*GetDocsAssetResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 404:
@@ -33711,10 +33711,10 @@ func ParseGetDocsAssetResponse(rsp *http.Response) (*GetDocsAssetResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 422:
@@ -33749,10 +33749,10 @@ func ParseGetDocsAssetResponse(rsp *http.Response) (*GetDocsAssetResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 500:
@@ -33787,10 +33787,10 @@ func ParseGetDocsAssetResponse(rsp *http.Response) (*GetDocsAssetResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	}
@@ -33840,10 +33840,10 @@ func ParseGetLivenessResponse(rsp *http.Response) (*GetLivenessResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 500:
@@ -33878,10 +33878,10 @@ func ParseGetLivenessResponse(rsp *http.Response) (*GetLivenessResponse, error) 
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	}
@@ -33931,10 +33931,10 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 404:
@@ -33969,10 +33969,10 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 500:
@@ -34007,10 +34007,10 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	}
@@ -34060,10 +34060,10 @@ func ParseGetOpenAPIDocumentResponse(rsp *http.Response) (*GetOpenAPIDocumentRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 500:
@@ -34098,10 +34098,10 @@ func ParseGetOpenAPIDocumentResponse(rsp *http.Response) (*GetOpenAPIDocumentRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	}
@@ -34158,10 +34158,10 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 500:
@@ -34196,10 +34196,10 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
@@ -34213,10 +34213,10 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
 	}
@@ -34266,10 +34266,10 @@ func ParseGetRedocResponse(rsp *http.Response) (*GetRedocResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 404:
@@ -34304,10 +34304,10 @@ func ParseGetRedocResponse(rsp *http.Response) (*GetRedocResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 500:
@@ -34342,10 +34342,10 @@ func ParseGetRedocResponse(rsp *http.Response) (*GetRedocResponse, error) {
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	}
@@ -34402,10 +34402,10 @@ func ParseGetResetPasswordPageResponse(rsp *http.Response) (*GetResetPasswordPag
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 404:
@@ -34440,10 +34440,10 @@ func ParseGetResetPasswordPageResponse(rsp *http.Response) (*GetResetPasswordPag
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 422:
@@ -34478,10 +34478,10 @@ func ParseGetResetPasswordPageResponse(rsp *http.Response) (*GetResetPasswordPag
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 500:
@@ -34516,10 +34516,10 @@ func ParseGetResetPasswordPageResponse(rsp *http.Response) (*GetResetPasswordPag
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	}
@@ -34576,17 +34576,17 @@ func ParseSandboxAuthorizeResponse(rsp *http.Response) (*SandboxAuthorizeRespons
 		}
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "uri-reference"}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
 				return nil, err
 			}
-			headers.Location = &value
+			headers.Location = value
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers302 = &headers
 	case rsp.StatusCode == 400:
@@ -34600,10 +34600,10 @@ func ParseSandboxAuthorizeResponse(rsp *http.Response) (*SandboxAuthorizeRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 404:
@@ -34638,10 +34638,10 @@ func ParseSandboxAuthorizeResponse(rsp *http.Response) (*SandboxAuthorizeRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 422:
@@ -34676,10 +34676,10 @@ func ParseSandboxAuthorizeResponse(rsp *http.Response) (*SandboxAuthorizeRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 500:
@@ -34714,10 +34714,10 @@ func ParseSandboxAuthorizeResponse(rsp *http.Response) (*SandboxAuthorizeRespons
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	}
@@ -34774,10 +34774,10 @@ func ParseGetVerifyEmailPageResponse(rsp *http.Response) (*GetVerifyEmailPageRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 404:
@@ -34812,10 +34812,10 @@ func ParseGetVerifyEmailPageResponse(rsp *http.Response) (*GetVerifyEmailPageRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
 	case rsp.StatusCode == 422:
@@ -34850,10 +34850,10 @@ func ParseGetVerifyEmailPageResponse(rsp *http.Response) (*GetVerifyEmailPageRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
 	case rsp.StatusCode == 500:
@@ -34888,10 +34888,10 @@ func ParseGetVerifyEmailPageResponse(rsp *http.Response) (*GetVerifyEmailPageRes
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = &value
+			headers.XRequestID = value
 		}
 		response.Headers500 = &headers
 	}
