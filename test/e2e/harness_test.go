@@ -293,6 +293,10 @@ func (in *Instance) Logs() string { return in.stderr.String() + in.stdout.String
 func (in *Instance) Signal(t testing.TB, sig os.Signal) {
 	t.Helper()
 	in.stopping.Store(true)
+	// Close the test's idle connections first: a connection the transport
+	// dialed but never used is, to the server, one whose request has not
+	// arrived yet, and graceful shutdown waits up to 5 s for it.
+	in.client.CloseIdleConnections()
 	if err := in.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		t.Fatalf("signal %v: %v", sig, err)
 	}

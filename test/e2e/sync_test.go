@@ -345,8 +345,10 @@ func TestFiftyConcurrentSyncRequestsOneSyncOneJob(t *testing.T) {
 	db, url := dbtest.PostgresWithURL(t)
 	// user_slow keeps the new sync running (its institution answers after
 	// PROVIDER_TIMEOUT) while the 50 requests arrive; SHUTDOWN_TIMEOUT lets
-	// the instances stop without waiting for it.
-	env := merged(clusterEnv(url), map[string]string{"PROVIDER_TIMEOUT": "20s", "SHUTDOWN_TIMEOUT": "2s"})
+	// the instances stop without waiting for it. It is longer than the 5 s
+	// net/http gives a connection whose first request has not arrived, so a
+	// connection dialed for the 50 requests and never used cannot outlast it.
+	env := merged(clusterEnv(url), map[string]string{"PROVIDER_TIMEOUT": "20s", "SHUTDOWN_TIMEOUT": "6s"})
 	a := startInstance(t, env)
 	b := startInstance(t, env)
 	cluster(a, b)
