@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"testing"
@@ -63,4 +64,28 @@ func TestRequestsThatFailAuthenticationAreRateLimited(t *testing.T) {
 		}
 	}
 	h.Do(apitest.Request{Method: "GET", Path: "/api/v1/users/me", Header: map[string]string{"Authorization": "Bearer x"}}).Expect(t, http.StatusTooManyRequests)
+}
+
+// Hardening item 10, in part: changing the password is in the auth tier and
+// counts failures, per user: a stolen access token cannot guess the current
+// password at the write tier's pace.
+func TestPasswordChangesAreInTheAuthTier(t *testing.T) {
+	t.Parallel()
+	h := apitest.New(t, apitest.Options{Env: map[string]string{"RATE_LIMIT_AUTH": "3-M", "TRUSTED_PROXIES": "192.0.2.1"}})
+	from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+	h.Do(apitest.Request{Method: "POST", Path: "/api/v1/users", Header: from("198.51.100.10"),
+		Body: map[string]any{"email": "ann@example.com", "password": pw, "name": "Ann"}}).Expect(t, http.StatusCreated)
+	var g grant
+	h.Do(apitest.Request{Method: "POST", Path: "/api/v1/sessions", Header: from("198.51.100.11"),
+		Body: map[string]any{"email": "ann@example.com", "password": pw}}).Expect(t, http.StatusCreated).JSON(t, &g)
+	// Three wrong guesses from three addresses: the user's budget is spent.
+	for i := range 3 {
+		res := h.Do(apitest.Request{Method: "PUT", Path: "/api/v1/users/me/password", Token: g.AccessToken, Header: from(fmt.Sprintf("198.51.100.%d", 20+i)),
+			Body: map[string]any{"current_password": "wrong-guess-" + strconv.Itoa(i) + "-xyz", "new_password": "cobalt-lynx-orchard-88"}})
+		if res.Status != http.StatusUnprocessableEntity || res.Header.Get("X-RateLimit-Limit") != "3" {
+			t.Fatalf("guess %d: %d, X-RateLimit-Limit %q; want 422 counted in the auth tier", i+1, res.Status, res.Header.Get("X-RateLimit-Limit"))
+		}
+	}
+	h.Do(apitest.Request{Method: "PUT", Path: "/api/v1/users/me/password", Token: g.AccessToken, Header: from("198.51.100.30"),
+		Body: map[string]any{"current_password": pw, "new_password": "cobalt-lynx-orchard-88"}}).Expect(t, http.StatusTooManyRequests)
 }

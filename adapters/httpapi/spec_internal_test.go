@@ -82,6 +82,8 @@ func legacyRateTier(method, route, path string) (string, bool) {
 		"POST " + apiBase + "/password-resets":             true,
 		"POST " + apiBase + "/email-verifications":         true,
 		"POST " + apiBase + "/tokens":                      true,
+		// Moved since, on purpose (hardening item 10).
+		"PUT " + apiBase + "/users/me/password": true,
 	}
 	if !strings.HasPrefix(path, apiBase+"/") {
 		return "", false
@@ -229,7 +231,7 @@ func TestLoadSpecRefusesAMissingOrMisplacedIdempotency(t *testing.T) {
 	const (
 		first    = "      x-idempotency: key\n"
 		firstGet = "      operationId: getCurrentUser\n      x-rate-limit-tier: read\n"
-		firstPut = "      operationId: changePassword\n      x-rate-limit-tier: write\n"
+		firstPut = "      operationId: changePassword\n      x-rate-limit-tier: auth\n"
 	)
 	for _, s := range []string{first, firstGet, firstPut} {
 		if !bytes.Contains(specYAML, []byte(s)) {

@@ -2222,7 +2222,7 @@ type ClientInterface interface {
 
 	// ChangePasswordWithBody Change own password
 	//
-	// Every other session of the caller is revoked; the current one stays.
+	// Every other session of the caller is revoked; the current one stays. In the auth tier, counted per IP and per user, failures included, so a stolen access token cannot be used to guess the current password at the write tier's pace.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2231,7 +2231,7 @@ type ClientInterface interface {
 
 	// ChangePassword Change own password
 	//
-	// Every other session of the caller is revoked; the current one stays.
+	// Every other session of the caller is revoked; the current one stays. In the auth tier, counted per IP and per user, failures included, so a stolen access token cannot be used to guess the current password at the write tier's pace.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3381,7 +3381,7 @@ func (c *Client) UpdateCurrentUserWithApplicationMergePatchPlusJSONBody(ctx cont
 
 // ChangePasswordWithBody Change own password
 //
-// Every other session of the caller is revoked; the current one stays.
+// Every other session of the caller is revoked; the current one stays. In the auth tier, counted per IP and per user, failures included, so a stolen access token cannot be used to guess the current password at the write tier's pace.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3400,7 +3400,7 @@ func (c *Client) ChangePasswordWithBody(ctx context.Context, contentType string,
 
 // ChangePassword Change own password
 //
-// Every other session of the caller is revoked; the current one stays.
+// Every other session of the caller is revoked; the current one stays. In the auth tier, counted per IP and per user, failures included, so a stolen access token cannot be used to guess the current password at the write tier's pace.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7216,7 +7216,7 @@ type ClientWithResponsesInterface interface {
 
 	// ChangePasswordWithBodyWithResponse Change own password
 	//
-	// Every other session of the caller is revoked; the current one stays.
+	// Every other session of the caller is revoked; the current one stays. In the auth tier, counted per IP and per user, failures included, so a stolen access token cannot be used to guess the current password at the write tier's pace.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7225,7 +7225,7 @@ type ClientWithResponsesInterface interface {
 
 	// ChangePasswordWithResponse Change own password
 	//
-	// Every other session of the caller is revoked; the current one stays.
+	// Every other session of the caller is revoked; the current one stays. In the auth tier, counted per IP and per user, failures included, so a stolen access token cannot be used to guess the current password at the write tier's pace.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -16488,7 +16488,7 @@ func (c *ClientWithResponses) UpdateCurrentUserWithApplicationMergePatchPlusJSON
 
 // ChangePasswordWithBodyWithResponse Change own password
 //
-// Every other session of the caller is revoked; the current one stays.
+// Every other session of the caller is revoked; the current one stays. In the auth tier, counted per IP and per user, failures included, so a stolen access token cannot be used to guess the current password at the write tier's pace.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16503,7 +16503,7 @@ func (c *ClientWithResponses) ChangePasswordWithBodyWithResponse(ctx context.Con
 
 // ChangePasswordWithResponse Change own password
 //
-// Every other session of the caller is revoked; the current one stays.
+// Every other session of the caller is revoked; the current one stays. In the auth tier, counted per IP and per user, failures included, so a stolen access token cannot be used to guess the current password at the write tier's pace.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
