@@ -271,7 +271,7 @@ const (
 // buildSync assembles the sync use cases over the provider parts' stores.
 func buildSync(cfg Config, log *slog.Logger, clk providersapp.Clock, pr *providerParts, finance *persistence.FinanceStore) syncParts {
 	return syncParts{
-		syncs:     datasyncapp.NewSyncs(pr.providerStore, pr.authorizations, pr.syncStore, clk),
+		syncs:     datasyncapp.NewSyncs(pr.providerStore, pr.authorizations, pr.syncStore, clk, cfg.SyncInterval),
 		engine:    datasyncapp.NewEngine(pr.syncStore, finance, pr.connections, clk, cfg.SyncInterval, log),
 		scheduler: datasyncapp.NewScheduler(pr.syncStore, clk, cfg.SyncInterval, schedulerBatch, syncStaleAfter),
 	}

@@ -97,7 +97,7 @@ func newHarness(t *testing.T, wrap writesWrapper) *harness {
 	if wrap != nil {
 		writes = wrap(writes)
 	}
-	h.syncs = datasyncapp.NewSyncs(h.providers, h.auths, h.store, h.clock)
+	h.syncs = datasyncapp.NewSyncs(h.providers, h.auths, h.store, h.clock, interval)
 	h.engine = datasyncapp.NewEngine(h.store, writes, h.conns, h.clock, interval, log)
 	h.scheduler = datasyncapp.NewScheduler(h.store, h.clock, interval, 10, staleAfter)
 	return h

@@ -51,11 +51,13 @@ type Syncs struct {
 	authorizations Authorizations
 	store          Store
 	clock          Clock
+	interval       time.Duration
 }
 
-// NewSyncs builds the syncs use cases.
-func NewSyncs(providers Providers, authorizations Authorizations, store Store, clock Clock) *Syncs {
-	return &Syncs{providers: providers, authorizations: authorizations, store: store, clock: clock}
+// NewSyncs builds the syncs use cases. interval (SYNC_INTERVAL) is how long
+// after a canceled sync the schedule syncs its provider again.
+func NewSyncs(providers Providers, authorizations Authorizations, store Store, clock Clock, interval time.Duration) *Syncs {
+	return &Syncs{providers: providers, authorizations: authorizations, store: store, clock: clock, interval: interval}
 }
 
 // Start begins a manual sync of the caller's provider, or returns the sync of
@@ -141,8 +143,15 @@ func (u *Syncs) Cancel(ctx context.Context, userID, syncID uuid.UUID) (*datasync
 	if _, err := u.Get(ctx, userID, syncID); err != nil {
 		return nil, err
 	}
-	return u.store.UpdateSync(ctx, syncID, func(s *datasync.Sync, _ *State) error {
-		return s.Cancel(u.clock.Now())
+	return u.store.UpdateSync(ctx, syncID, func(s *datasync.Sync, st *State) error {
+		now := u.clock.Now()
+		if err := s.Cancel(now); err != nil {
+			return err
+		}
+		// The user stopped it: the schedule waits an interval, rather than
+		// begin the sync again at its next pass.
+		st.NextSyncAt = nextSyncAt(now, u.interval)
+		return nil
 	})
 }
 

@@ -3,6 +3,7 @@ package datasync_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -170,5 +171,26 @@ func TestProviderStatesReadsAPageOfProviders(t *testing.T) {
 	}
 	if _, err := h.syncs.ProviderStates(t.Context(), uuid.New(), []*provider.Provider{synced}); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("another user's provider: %v, want ErrNotFound", err)
+	}
+}
+
+// A sync the user canceled is not begun again by the scheduler's next pass:
+// its provider is due an interval later.
+func TestACanceledSyncPutsItsProviderAnIntervalAway(t *testing.T) {
+	h := newHarness(t, nil)
+	scriptAccounts(t, h)
+	p, job := h.connectScripted(t)
+	if _, err := h.syncs.Cancel(t.Context(), h.user, job.SyncID); err != nil {
+		t.Fatal(err)
+	}
+	if begun, joined, err := h.scheduler.Pass(t.Context()); err != nil || begun+joined != 0 {
+		t.Fatalf("the pass after the cancel began %d and joined %d (%v), want none", begun, joined, err)
+	}
+	h.clock.Advance(interval + interval/10 + time.Minute)
+	if begun, _, err := h.scheduler.Pass(t.Context()); err != nil || begun != 1 {
+		t.Fatalf("the pass an interval later began %d (%v), want the provider's sync", begun, err)
+	}
+	if st, err := h.store.ProviderState(t.Context(), p.ID()); err != nil || st.NextSyncAt.IsZero() {
+		t.Errorf("state %+v, %v", st, err)
 	}
 }
