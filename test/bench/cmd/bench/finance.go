@@ -118,8 +118,8 @@ type syncResult struct {
 	syncTook, wall          time.Duration
 	bareRows                int
 	bareTook                time.Duration
-	rssBefore, peak, sample int64 // VmRSS at the reset, VmHWM after the sync, the highest VmRSS sampled
-	cpu                     time.Duration
+	rssBefore, peak, sample int64         // VmRSS at the reset, VmHWM after the sync, the highest VmRSS sampled
+	cpu, pgCPU              time.Duration // the service's and its Postgres backends' during the sync
 }
 
 func (r syncResult) rate() float64     { return float64(r.rows) / r.syncTook.Seconds() }
@@ -229,6 +229,16 @@ func runFinance(ctx context.Context, cfg *config, a *apiClient, svc, base *proc,
 			}
 		}
 	}()
+	if cfg.profileDir != "" && svc.pprofAddr != "" {
+		// The first 10 s of the sync.
+		go func() {
+			path := filepath.Join(cfg.profileDir, slug(backend+" "+syncName)+".pprof")
+			if err := saveProfile(ctx, svc.pprofAddr, 10*time.Second, path); err != nil {
+				fmt.Fprintln(os.Stderr, "bench: profile:", err)
+			}
+		}()
+	}
+	pgStart := pg.cpu(ctx)
 	cpuStart, began := procCPU(svc.pid()), time.Now()
 	cb, err := noFollow.Get(callback)
 	if err != nil {
@@ -264,6 +274,9 @@ func runFinance(ctx context.Context, cfg *config, a *apiClient, svc, base *proc,
 	}
 	res.wall = time.Since(began)
 	res.cpu = procCPU(svc.pid()) - cpuStart
+	if pg != nil {
+		res.pgCPU = since(pgStart, pg.cpu(ctx))
+	}
 	close(stopSampling)
 	<-sampling
 	res.peak, res.sample = peakRSS(svc.pid()), sampled.Load()
@@ -283,8 +296,8 @@ func runFinance(ctx context.Context, cfg *config, a *apiClient, svc, base *proc,
 		return nil, nil, fmt.Errorf("the sync stored %d transactions (reported %d added), want %d", stored, state.TransactionsAdded, syncWantRows)
 	}
 	res.rows = int(stored)
-	say("initial sync of %s transactions in %.2f s (sync row's started_at..finished_at; %.2f s from the callback until the driver saw it done): %.0f rows/s; service CPU %.2f s; VmRSS %s before, peak %s (highest VmRSS sampled %s)",
-		thousands(res.rows), res.syncTook.Seconds(), res.wall.Seconds(), res.rate(), res.cpu.Seconds(), mib(res.rssBefore), mib(res.peak), mib(res.sample))
+	say("initial sync of %s transactions in %.2f s (sync row's started_at..finished_at; %.2f s from the callback until the driver saw it done): %.0f rows/s; CPU: service %.2f s, its Postgres backends %.2f s; VmRSS %s before, peak %s (highest VmRSS sampled %s)",
+		thousands(res.rows), res.syncTook.Seconds(), res.wall.Seconds(), res.rate(), res.cpu.Seconds(), res.pgCPU.Seconds(), mib(res.rssBefore), mib(res.peak), mib(res.sample))
 
 	// 2. The yardstick.
 	res.bareRows, res.bareTook, err = bareUpsert(ctx, cfg, db, srcOpts, backend, p.ID)
@@ -433,6 +446,8 @@ func bareUpsert(ctx context.Context, cfg *config, src *persistence.DB, srcOpts p
 	if err := json.Unmarshal(out, &res); err != nil {
 		return 0, 0, fmt.Errorf("the bare upsert answered %q: %w", out, err)
 	}
+	fmt.Printf("%s: finance: the bare upsert's CPU: writer %.2f s, its Postgres backend %.2f s\n", backend,
+		time.Duration(res.CPU).Seconds(), time.Duration(res.PGCPU).Seconds())
 	return res.Rows, time.Duration(res.Nanos), nil
 }
 
@@ -444,8 +459,9 @@ type bareJob struct {
 }
 
 type bareResult struct {
-	Rows  int
-	Nanos int64
+	Rows       int
+	Nanos      int64
+	CPU, PGCPU int64 // the writer's and its Postgres backends' CPU during the writes, in ns
 }
 
 // bareChild is this program started by bareUpsert: when its job is in the
@@ -496,6 +512,30 @@ func runBareJob(ctx context.Context, raw string) (bareResult, error) {
 	}
 	conflict := " ON CONFLICT (account_id, institution_transaction_id) DO UPDATE SET " + strings.Join(set, ", ")
 	full := insertSQL("transactions", cols, bareBatch, pg, conflict)
+	backendsCPU := func() time.Duration {
+		var total time.Duration
+		if !pg {
+			return 0
+		}
+		rs, err := src.SQL.QueryContext(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name = 'dashtam_bench_bare'")
+		if err != nil {
+			return 0
+		}
+		defer func() { _ = rs.Close() }()
+		for rs.Next() {
+			var pid int
+			if rs.Scan(&pid) == nil {
+				total += procCPU(pid)
+			}
+		}
+		return total
+	}
+	// One connection, opened before the clock starts.
+	dst.SQL.SetMaxOpenConns(1)
+	if err := dst.SQL.PingContext(ctx); err != nil {
+		return bareResult{}, err
+	}
+	pgStart, cpuStart := backendsCPU(), procCPU(os.Getpid())
 	begin := time.Now()
 	for i := 0; i < len(vals); i += bareBatch {
 		chunk := vals[i:min(i+bareBatch, len(vals))]
@@ -515,7 +555,8 @@ func runBareJob(ctx context.Context, raw string) (bareResult, error) {
 			return bareResult{}, err
 		}
 	}
-	return bareResult{Rows: len(vals), Nanos: int64(time.Since(begin))}, nil
+	took := time.Since(begin)
+	return bareResult{Rows: len(vals), Nanos: int64(took), CPU: int64(procCPU(os.Getpid()) - cpuStart), PGCPU: int64(backendsCPU() - pgStart)}, nil
 }
 
 // readRows runs query (with ? placeholders) and returns its columns and rows as
