@@ -482,6 +482,21 @@ func runBackend(ctx context.Context, cfg *config, backend string) (rows []row, n
 			return rows, notes, fmt.Errorf("scale: %w", err)
 		}
 	}
+	if cfg.wantsFinance(backend) {
+		// The finance phase reports the sync's peak RSS: on a service started
+		// afresh on the same database, not on one still holding what the
+		// scenarios before left in its heap (the login scenario's argon2
+		// memory: RSS stayed at 100-110 MiB after it).
+		svc.stop()
+		svc, err = startProc(cfg, "dashtam-"+backend, []string{cfg.binary, "serve"}, env, filepath.Join(cfg.tmp, backend+"-dashtam-finance.log"))
+		if err != nil {
+			return rows, notes, err
+		}
+		defer svc.stop()
+		if err := waitReady(ctx, svc, "http://"+addr+"/readyz", "", 60*time.Second); err != nil {
+			return rows, notes, err
+		}
+	}
 	r, n, err := runFinance(ctx, cfg, a, svc, base, svcPG, basePG, backend, dbURL, dataDir, addr, baseAddr)
 	rows, notes = append(rows, r...), append(notes, n...)
 	if err != nil {
