@@ -227,8 +227,11 @@ func runFinance(ctx context.Context, cfg *config, a *apiClient, svc, base *proc,
 	}
 	err = json.NewDecoder(cb.Body).Decode(&handed)
 	_ = cb.Body.Close()
-	if cb.StatusCode != http.StatusOK || err != nil || handed.Code == "" {
-		return nil, nil, fmt.Errorf("sandbox callback: status %d, %v", cb.StatusCode, err)
+	if err == nil && (cb.StatusCode != http.StatusOK || handed.Code == "") {
+		err = fmt.Errorf("status %d, no code handed over", cb.StatusCode)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox callback: %w", err)
 	}
 
 	res := syncResult{db: backend}
