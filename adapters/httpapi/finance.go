@@ -193,18 +193,16 @@ func (s *Server) ListTransactions(c *gin.Context, params api.ListTransactionsPar
 		s.fail(c, err)
 		return
 	}
-	body := transactionListJSON{Items: make([]map[string]any, len(page.Items)), HasMore: page.HasMore}
-	for i, t := range page.Items {
-		body.Items[i] = transactionJSON(t, fields)
-	}
-	body.Links.Self = c.Request.URL.RequestURI()
+	links := api.PageLinks{Self: c.Request.URL.RequestURI()}
+	var next *string
 	if page.HasMore {
-		next := s.cursors.seal(fingerprint, appendTransactionPosition(nil, page.Next))
-		body.NextCursor = &next
-		body.Links.Next = nextPageLink(c, next, q.Limit)
+		cursor := s.cursors.seal(fingerprint, appendTransactionPosition(nil, page.Next))
+		next, links.Next = &cursor, nextPageLink(c, cursor, q.Limit)
 	}
 	c.Header("Cache-Control", "private, no-cache")
-	c.JSON(http.StatusOK, body)
+	writeJSON(c, http.StatusOK, func(b []byte) []byte {
+		return appendTransactionList(b, links, page.HasMore, page.Items, fields, next)
+	})
 }
 
 // transactionListJSON is api.TransactionList with its items as rendered by

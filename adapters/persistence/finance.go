@@ -6,7 +6,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -259,13 +261,22 @@ func (s *FinanceStore) loadTransactions(tx *gorm.DB, accountID uuid.UUID, instit
 // may settle on a generic plan made while the table was small, which in an
 // initial sync scanned the whole growing table page after page until
 // autovacuum's next ANALYZE (docs/performance.md, "Storing an initial
-// sync"). Planned with its parameters, it is one index probe per key. SQLite
-// plans every statement for its parameters already.
+// sync"). Even planned with its parameters, "account_id = $1 AND
+// institution_transaction_id = ANY($2)" still depended on the statistics:
+// while an initial sync grows the table faster than autovacuum analyses it,
+// Postgres believed the account had a few hundred rows, read all of them
+// through the index and filtered them by key, a cost that grew with every page
+// (0.3 ms for the first, 4 ms after 100,000 rows: 1.8 s of an initial sync's
+// 5 s, make bench). So each distinct key is looked up on its own, LIMIT 1
+// under LATERAL: a nested loop of probes of the unique index whatever the
+// statistics say (0.2 ms for 130 keys in 100,000 rows). SQLite plans every
+// statement for its parameters already.
 func (s *FinanceStore) queryByKeys(tx *gorm.DB, accountID uuid.UUID, institutionIDs []string) (*sql.Rows, error) {
 	ctx := tx.Statement.Context
 	query := "SELECT " + transactionColumns(s.db) + " FROM transactions "
 	if s.db.Dialect == Postgres {
-		return tx.Statement.ConnPool.QueryContext(ctx, query+"WHERE account_id = $1::uuid AND institution_transaction_id = ANY($2::text[]) ORDER BY id",
+		return tx.Statement.ConnPool.QueryContext(ctx, "SELECT t.* FROM (SELECT DISTINCT unnest($2::text[]) AS key) AS k, LATERAL ("+
+			query+"WHERE account_id = $1::uuid AND institution_transaction_id = k.key LIMIT 1) AS t ORDER BY t.id",
 			pgx.QueryExecModeExec, accountID.String(), institutionIDs)
 	}
 	marks := strings.Repeat(", ?", len(institutionIDs))[2:]
@@ -341,11 +352,95 @@ func writeTransactions(tx *gorm.DB, userID uuid.UUID, changed []*finance.Transac
 		}
 	}
 	if len(inserts) > 0 {
-		if err := tx.CreateInBatches(&inserts, insertBatchRows).Error; err != nil {
+		if err := insertTransactionRows(tx, inserts); err != nil {
 			return counts, err
 		}
 	}
 	return counts, nil
+}
+
+// insertTransactionRows inserts rows, insertBatchRows to a statement.
+//
+// On Postgres the statement is written here and its arguments are pgx's own
+// types ([16]byte for a uuid, time.Time for a date). Through GORM each uuid and
+// date went to pgx as its driver.Valuer's string, which pgx first failed to
+// encode in binary (building an error with fmt.Errorf), then parsed and encoded
+// again: with GORM's reflection, about a third of the service's CPU in an
+// initial sync (make bench, docs/performance.md). SQLite stores uuids and dates
+// as text, which the Valuers give: GORM's CreateInBatches stays there.
+func insertTransactionRows(tx *gorm.DB, rows []transactionRow) error {
+	if tx.Name() != "postgres" {
+		return tx.CreateInBatches(&rows, insertBatchRows).Error
+	}
+	ctx := tx.Statement.Context
+	for start := 0; start < len(rows); start += insertBatchRows {
+		chunk := rows[start:min(start+insertBatchRows, len(rows))]
+		args := make([]any, 0, len(chunk)*transactionInsertColumns)
+		for i := range chunk {
+			args = chunk[i].appendPostgresArgs(args)
+		}
+		if _, err := tx.Statement.ConnPool.ExecContext(ctx, postgresTransactionInsert(len(chunk)), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// transactionInsertColumns is the number of columns appendPostgresArgs gives.
+const transactionInsertColumns = 29
+
+// postgresTransactionInsert is the INSERT of n transaction rows with
+// appendPostgresArgs' arguments; the statement of a full batch is built once.
+func postgresTransactionInsert(n int) string {
+	if n == insertBatchRows {
+		fullTransactionInsert.once.Do(func() { fullTransactionInsert.sql = buildTransactionInsert(n) })
+		return fullTransactionInsert.sql
+	}
+	return buildTransactionInsert(n)
+}
+
+var fullTransactionInsert struct {
+	once sync.Once
+	sql  string
+}
+
+func buildTransactionInsert(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO transactions (id, account_id, provider_id, user_id, institution_transaction_id, status,
+amount, amount_key, currency, date, authorized_date, posted_date, description, merchant_name, description_key,
+merchant_key, category_primary, category_detailed, kind, security_id, quantity, price, fees, removed_at, version,
+created_at, updated_at, created_position, position) VALUES `)
+	k := 0
+	for r := range n {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c := range transactionInsertColumns {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			k++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(k))
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// appendPostgresArgs appends r's columns in buildTransactionInsert's order,
+// as types pgx encodes directly.
+func (r *transactionRow) appendPostgresArgs(args []any) []any {
+	var security any
+	if r.SecurityID.Valid {
+		security = [16]byte(r.SecurityID.UUID)
+	}
+	return append(args, [16]byte(r.ID), [16]byte(r.AccountID), [16]byte(r.ProviderID), [16]byte(r.UserID),
+		r.InstitutionTransactionID, r.Status, r.Amount, r.AmountKey, r.Currency,
+		r.Date.pgx(), r.AuthorizedDate.pgx(), r.PostedDate.pgx(), r.Description, r.MerchantName, r.DescriptionKey,
+		r.MerchantKey, r.CategoryPrimary, r.CategoryDetailed, r.Kind, security, r.Quantity, r.Price, r.Fees,
+		r.RemovedAt, r.Version, r.CreatedAt, r.UpdatedAt, r.CreatedPosition, r.Position)
 }
 
 // countUpdate counts an update of a row that was live (or not) and is now

@@ -100,8 +100,12 @@ func (s *FinanceStore) ListTransactions(ctx context.Context, q financeapp.Transa
 		return nil, err
 	}
 	if a := q.After; a != nil {
-		date := ledgerDate{a.Date}
-		stmt.add(" AND (date < ? OR (date = ? AND id < ?))", date, date, a.ID)
+		// A row-value comparison, which both dialects turn into a range of
+		// the index that starts at the cursor. The equivalent
+		// "date < ? OR (date = ? AND id < ?)" is not one: Postgres scanned
+		// every row of the user before the cursor and filtered them (70 ms
+		// after row 190,000 under make bench), SQLite most of them.
+		stmt.add(" AND (date, id) < (?, ?)", ledgerDate{a.Date}, a.ID)
 	}
 	stmt.add(" ORDER BY date DESC, id DESC LIMIT ")
 	stmt.number(q.Limit)

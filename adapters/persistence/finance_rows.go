@@ -225,6 +225,15 @@ func (d ledgerDate) Value() (driver.Value, error) {
 	return d.String(), nil
 }
 
+// pgx is the date as pgx encodes a DATE directly (midnight UTC of the day),
+// or nil (NULL) when it is unset.
+func (d ledgerDate) pgx() any {
+	if d.IsZero() {
+		return nil
+	}
+	return time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC)
+}
+
 // Scan reads a date back, never through a time zone: a time.Time is taken at
 // its own calendar day, which for a DATE is the stored one.
 func (d *ledgerDate) Scan(src any) error {

@@ -8,7 +8,10 @@
 //   - GET /api/v1/providers?limit=20[&cursor=…]: a keyset page of 20 on
 //     (created_at DESC, id DESC), with has_more and next_cursor; the cursor is
 //     plain base64url("created_at|id"), neither signed nor bound to a query;
-//   - GET /api/v1/providers?page=N&per_page=20: an offset page and a COUNT.
+//   - GET /api/v1/providers?page=N&per_page=20: an offset page and a COUNT;
+//   - GET /api/v1/transactions?limit=20[&cursor=…]: a keyset page of the
+//     caller's live transactions on (date DESC, id DESC), one query with a
+//     row-value comparison; the cursor is plain base64url("YYYY-MM-DD|id").
 //
 // It answers the same JSON shape as the real service. test/bench/cmd/bench
 // starts it against the database (Postgres schema or SQLite file) the real
@@ -21,6 +24,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"flag"
+	"fmt"
 	"log"
 	"net/http"
 	"os"
@@ -240,7 +244,167 @@ func router(db *gorm.DB, key []byte, issuer, audience string) *gin.Engine {
 		}
 		c.JSON(http.StatusOK, body)
 	})
+	r.GET("/api/v1/transactions", func(c *gin.Context) {
+		limit, err := strconv.Atoi(c.DefaultQuery("limit", "20"))
+		if err != nil || limit < 1 || limit > 100 {
+			c.AbortWithStatus(http.StatusUnprocessableEntity)
+			return
+		}
+		q := db.WithContext(c.Request.Context()).Where("user_id = ? AND removed_at IS NULL", c.MustGet(ctxUser))
+		if cur := c.Query("cursor"); cur != "" {
+			raw, err := base64.RawURLEncoding.DecodeString(cur)
+			date, idText, ok := strings.Cut(string(raw), "|")
+			id, err2 := uuid.Parse(idText)
+			if err != nil || !ok || err2 != nil || len(date) != len(time.DateOnly) {
+				c.AbortWithStatus(http.StatusUnprocessableEntity)
+				return
+			}
+			q = q.Where("(date, id) < (?, ?)", date, id)
+		}
+		var rows []transactionRow
+		if err := q.Order("date DESC, id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+			c.AbortWithStatus(http.StatusInternalServerError)
+			return
+		}
+		body := transactionListJSON{Links: pageLinks{Self: c.Request.URL.RequestURI()}}
+		if len(rows) > limit {
+			rows = rows[:limit]
+			last := rows[limit-1]
+			next := base64.RawURLEncoding.EncodeToString([]byte(string(last.Date) + "|" + last.ID.String()))
+			body.NextCursor, body.HasMore = &next, true
+			link := "/api/v1/transactions?limit=" + strconv.Itoa(limit) + "&cursor=" + next
+			body.Links.Next = &link
+		}
+		body.Items = make([]transactionJSON, len(rows))
+		for i, row := range rows {
+			body.Items[i] = row.toJSON()
+		}
+		c.JSON(http.StatusOK, body)
+	})
 	return r
+}
+
+// transactionRow is the transactions table
+// (migrations/*/00008_accounts_transactions.sql), but for the columns no read
+// returns.
+type transactionRow struct {
+	ID               uuid.UUID   `gorm:"column:id"`
+	AccountID        uuid.UUID   `gorm:"column:account_id"`
+	ProviderID       uuid.UUID   `gorm:"column:provider_id"`
+	Status           string      `gorm:"column:status"`
+	Amount           string      `gorm:"column:amount"`
+	Currency         string      `gorm:"column:currency"`
+	Date             ledgerDate  `gorm:"column:date"`
+	AuthorizedDate   *ledgerDate `gorm:"column:authorized_date"`
+	PostedDate       *ledgerDate `gorm:"column:posted_date"`
+	Description      string      `gorm:"column:description"`
+	MerchantName     string      `gorm:"column:merchant_name"`
+	CategoryPrimary  string      `gorm:"column:category_primary"`
+	CategoryDetailed string      `gorm:"column:category_detailed"`
+	Kind             string      `gorm:"column:kind"`
+	SecurityID       *uuid.UUID  `gorm:"column:security_id"`
+	Quantity         *string     `gorm:"column:quantity"`
+	Price            *string     `gorm:"column:price"`
+	Fees             *string     `gorm:"column:fees"`
+	CreatedAt        time.Time   `gorm:"column:created_at"`
+	UpdatedAt        time.Time   `gorm:"column:updated_at"`
+}
+
+func (transactionRow) TableName() string { return "transactions" }
+
+// ledgerDate is a DATE (Postgres) or YYYY-MM-DD text (SQLite), kept as text.
+type ledgerDate string
+
+func (d *ledgerDate) Scan(v any) error {
+	switch v := v.(type) {
+	case time.Time:
+		*d = ledgerDate(v.Format(time.DateOnly))
+	case string:
+		*d = ledgerDate(v)
+	case []byte:
+		*d = ledgerDate(v)
+	default:
+		return fmt.Errorf("date: unexpected %T", v)
+	}
+	return nil
+}
+
+type categoryJSON struct {
+	Primary  *string `json:"primary"`
+	Detailed *string `json:"detailed"`
+}
+
+type investmentJSON struct {
+	SecurityID uuid.UUID `json:"security_id"`
+	Quantity   string    `json:"quantity"`
+	Price      *string   `json:"price"`
+	Fees       *string   `json:"fees"`
+}
+
+type transactionLinks struct {
+	Self    string `json:"self"`
+	Account string `json:"account"`
+}
+
+type transactionJSON struct {
+	ID             uuid.UUID        `json:"id"`
+	AccountID      uuid.UUID        `json:"account_id"`
+	ProviderID     uuid.UUID        `json:"provider_id"`
+	Status         string           `json:"status"`
+	Amount         string           `json:"amount"`
+	Currency       string           `json:"currency"`
+	Date           string           `json:"date"`
+	AuthorizedDate *string          `json:"authorized_date"`
+	PostedDate     *string          `json:"posted_date"`
+	Description    string           `json:"description"`
+	MerchantName   *string          `json:"merchant_name"`
+	Category       categoryJSON     `json:"category"`
+	Kind           string           `json:"kind"`
+	Investment     *investmentJSON  `json:"investment"`
+	CreatedAt      time.Time        `json:"created_at"`
+	UpdatedAt      time.Time        `json:"updated_at"`
+	Links          transactionLinks `json:"_links"`
+}
+
+type pageLinks struct {
+	Self string  `json:"self"`
+	Next *string `json:"next,omitempty"`
+}
+
+type transactionListJSON struct {
+	Items      []transactionJSON `json:"items"`
+	NextCursor *string           `json:"next_cursor"`
+	HasMore    bool              `json:"has_more"`
+	Links      pageLinks         `json:"_links"`
+}
+
+func orNil(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func (r transactionRow) toJSON() transactionJSON {
+	date := func(d *ledgerDate) *string {
+		if d == nil {
+			return nil
+		}
+		s := string(*d)
+		return &s
+	}
+	t := transactionJSON{
+		ID: r.ID, AccountID: r.AccountID, ProviderID: r.ProviderID, Status: r.Status, Amount: r.Amount,
+		Currency: r.Currency, Date: string(r.Date), AuthorizedDate: date(r.AuthorizedDate), PostedDate: date(r.PostedDate),
+		Description: r.Description, MerchantName: orNil(r.MerchantName),
+		Category: categoryJSON{Primary: orNil(r.CategoryPrimary), Detailed: orNil(r.CategoryDetailed)},
+		Kind:     r.Kind, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		Links: transactionLinks{Self: "/api/v1/transactions/" + r.ID.String(), Account: "/api/v1/accounts/" + r.AccountID.String()},
+	}
+	if r.SecurityID != nil && r.Quantity != nil {
+		t.Investment = &investmentJSON{SecurityID: *r.SecurityID, Quantity: *r.Quantity, Price: r.Price, Fees: r.Fees}
+	}
+	return t
 }
 
 // authenticate checks an HS256 access token (signature, exp, iss, aud) and puts
