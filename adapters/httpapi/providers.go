@@ -68,7 +68,7 @@ func (s *Server) GetProvider(c *gin.Context, id uuid.UUID, params api.GetProvide
 		s.fail(c, err)
 		return
 	}
-	st, err := s.App.Syncs.ProviderState(c.Request.Context(), userID, id)
+	st, err := s.syncState(c, userID, p)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -107,12 +107,19 @@ func (s *Server) update(c *gin.Context, id uuid.UUID, in providersapp.UpdateInpu
 		s.fail(c, err)
 		return
 	}
-	st, err := s.App.Syncs.ProviderState(c.Request.Context(), userID, id)
+	st, err := s.syncState(c, userID, p)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	s.writeProvider(c, http.StatusOK, p, st, nil, "")
+}
+
+// syncState returns the sync State of p, which the caller's use case has
+// just loaded (and checked is theirs): one query, not a second load of p.
+func (s *Server) syncState(c *gin.Context, userID uuid.UUID, p *provider.Provider) (datasyncapp.State, error) {
+	states, err := s.App.Syncs.ProviderStates(c.Request.Context(), userID, []*provider.Provider{p})
+	return states[p.ID()], err
 }
 
 // DeleteProvider removes one of the caller's providers.
