@@ -62,7 +62,10 @@ func (l ledger) slot(d, k int) slot {
 	}
 	fillActivity(&s, r.IntN(100), r.Int64N(1_000_000))
 	s.postedCents, s.postAt = s.cents, s.appear
-	if s.kind == finance.KindPurchase && r.IntN(100) < 25 {
+	switch {
+	case k == 0 && !l.large:
+		l.planAnchor(&s, r.Int64N(1_000_000), r.Int64N(int64(day)))
+	case s.kind == finance.KindPurchase && r.IntN(100) < 25:
 		l.planPending(&s, r.IntN(100), r.Int64N(int64(3*day)))
 	}
 	if !s.postAt.IsZero() && !l.large && r.IntN(100) < 4 {
@@ -70,6 +73,19 @@ func (l ledger) slot(d, k int) slot {
 		s.adjustCents = 1 + r.Int64N(500)
 	}
 	return s
+}
+
+// planAnchor makes s, the first transaction of its day, a card purchase
+// that stays pending two to three days and then posts (never dropped). The
+// one of the day before is then pending at every instant of a day, so a
+// client always has a pending transaction to watch post; the others are
+// left to chance (planPending).
+func (l ledger) planAnchor(s *slot, n, wait int64) {
+	s.account = creditCard
+	purchase(s, n)
+	s.investment = nil
+	s.postedCents = s.cents
+	s.postAt = s.appear.Add(2*day + time.Duration(wait))
 }
 
 // planPending makes s a pending card authorization that posts up to three
