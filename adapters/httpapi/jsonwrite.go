@@ -91,10 +91,10 @@ func appendProvider(b []byte, p *api.Provider) []byte {
 	return append(b, '}')
 }
 
-// appendProviderList appends l as encoding/json would.
-func appendProviderList(b []byte, l *api.ProviderList) []byte {
-	b = append(b, `{"_links":{`...)
-	links := l.UnderscoreLinks
+// appendPageLinks appends a list page's links as encoding/json would (keys
+// in field order, absent ones left out).
+func appendPageLinks(b []byte, links api.PageLinks) []byte {
+	b = append(b, '{')
 	for _, f := range []struct {
 		name string
 		v    *string
@@ -109,7 +109,13 @@ func appendProviderList(b []byte, l *api.ProviderList) []byte {
 	}
 	b = append(b, `"self":`...)
 	b = appendJSONString(b, links.Self)
-	b = append(b, '}')
+	return append(b, '}')
+}
+
+// appendProviderList appends l as encoding/json would.
+func appendProviderList(b []byte, l *api.ProviderList) []byte {
+	b = append(b, `{"_links":`...)
+	b = appendPageLinks(b, l.UnderscoreLinks)
 	if l.HasMore != nil {
 		b = append(b, `,"has_more":`...)
 		b = strconv.AppendBool(b, *l.HasMore)

@@ -15,22 +15,9 @@ import (
 // baseline of make bench does not pay (docs/performance.md). Property-tested
 // against encoding/json (TestTransactionListJSONMatchesEncodingJSON).
 func appendTransactionList(b []byte, links api.PageLinks, hasMore bool, items []*finance.Transaction, fields []string, next *string) []byte {
-	b = append(b, `{"_links":{`...)
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"first", links.First}, {"last", links.Last}, {"next", links.Next}, {"prev", links.Prev}} {
-		if f.v != nil {
-			b = append(b, '"')
-			b = append(b, f.name...)
-			b = append(b, '"', ':')
-			b = appendJSONString(b, *f.v)
-			b = append(b, ',')
-		}
-	}
-	b = append(b, `"self":`...)
-	b = appendJSONString(b, links.Self)
-	b = append(b, `},"has_more":`...)
+	b = append(b, `{"_links":`...)
+	b = appendPageLinks(b, links)
+	b = append(b, `,"has_more":`...)
 	b = strconv.AppendBool(b, hasMore)
 	b = append(b, `,"items":`...)
 	b = append(b, '[') // an empty page too: the handler made its items with make
