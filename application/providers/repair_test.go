@@ -200,7 +200,12 @@ func TestANewPlaidLinkTokenPerClickDoesNotCallTheInstitutionAgain(t *testing.T) 
 	_, err := h.conns.CompleteLink(h.ctx, user, p.ID(), first.State, "public-1")
 	mustBe(t, "the first click's state", err, provider.ErrInvalidState)
 
-	// The token is reused while it has more than the margin left, not after.
+	// The token is reused while it has more than the margin left, even once
+	// the attempt's own state expired, and not after.
+	h.clock.Set(start.Add(2 * time.Hour))
+	if later := h.startLink(user, p); later.LinkToken != "link-1" || len(h.linked.begins()) != 1 {
+		t.Errorf("a click two hours later got %q, want link-1 again", later.LinkToken)
+	}
 	h.clock.Set(linkExpires.Add(-providersapp.DefaultLinkReuseMargin))
 	third := h.startLink(user, p)
 	if n := len(h.linked.begins()); n != 2 || third.LinkToken != "link-2" {
