@@ -475,9 +475,14 @@ func (a *Authorization) RequireReauthorization(now time.Time) {
 // RequireReauthorization, but the credentials are kept, unusable (IsAuthorized
 // is false), for a repair attempt to name (RepairableCredentials) and for a
 // revocation to end the grant at the institution. What an attempt in flight
-// was begun with no longer fits and is dropped (the attempt itself stays).
+// was begun with no longer fits and is dropped (the attempt itself stays, and
+// if it ends without a grant the status returns to this one, not to the
+// active status it started from).
 func (a *Authorization) RequireRepair(now time.Time) {
 	a.status = AuthorizationReauthorizationRequired
+	if a.attemptID != uuid.Nil {
+		a.priorStatus = AuthorizationReauthorizationRequired
+	}
 	a.begun = AttemptBegun{}
 	a.leaseOwner, a.leaseUntil = uuid.Nil, time.Time{}
 	a.updatedAt = now

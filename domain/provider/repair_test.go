@@ -122,3 +122,21 @@ func TestReusableBegunOfTheAttemptInFlightOnly(t *testing.T) {
 		t.Errorf("an ended attempt keeps %+v", a.AttemptBegun())
 	}
 }
+
+// A grant that needs the user while a new consent is in flight does not
+// return to active when that attempt, or the repair that replaces it, ends
+// without a grant.
+func TestAnAttemptEndingAfterRequireRepairReturnsToReauthorizationRequired(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := authorized(t, now, time.Hour)
+	consent := uuid.New()
+	a.StartAttempt(consent, NewState(), now.Add(StateTTL), now)
+	a.RequireRepair(now)
+	repair, _ := startRepair(t, a, now)
+	if !a.EndAttempt(repair, now) || a.Status() != AuthorizationReauthorizationRequired {
+		t.Errorf("after the repair ended: %v, want reauthorization_required", a.Status())
+	}
+	if _, ok := a.RepairableCredentials(); !ok {
+		t.Error("the credentials are no longer repairable")
+	}
+}
