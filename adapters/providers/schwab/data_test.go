@@ -252,7 +252,7 @@ func TestPositionsAreNetOfShortsWithETFsOptionsAndTheSweepTyped(t *testing.T) {
 	}
 }
 
-func TestAPositionSoldToZeroIsGone(t *testing.T) {
+func TestAPositionSoldToZeroIsGoneFromTheAnswer(t *testing.T) {
 	w := newDataWorld(t, nil)
 	saleID := w.fake.SellToZero(w.hash(0), "AAPL", "190.00")
 	answer, err := w.c.Holdings(context.Background(), w.tok)
