@@ -17,6 +17,7 @@ import (
 	"github.com/dashtam/dashtam/domain/finance"
 	"github.com/dashtam/dashtam/test/contract/datakit"
 	"github.com/dashtam/dashtam/test/fakes/fakeclock"
+	"github.com/dashtam/dashtam/test/fakes/fakekit"
 	"github.com/dashtam/dashtam/test/fakes/schwabfake"
 )
 
@@ -39,7 +40,8 @@ func newDataWorld(t *testing.T, edit func(*schwab.Config)) *dataWorld {
 	clock := fakeclock.New(dataT0)
 	fake := startFake(t, schwabfake.Config{Clock: clock, AccessTTL: 1000 * day})
 	c := connect(t, fake, func(cfg *schwab.Config) {
-		cfg.APIBaseURL, cfg.Now = fake.APIBaseURL(), clock.Now
+		// A window of 3,000 rows takes a while under the race detector.
+		cfg.APIBaseURL, cfg.Now, cfg.Timeout = fake.APIBaseURL(), clock.Now, 10*time.Second
 		if edit != nil {
 			edit(cfg)
 		}
@@ -620,5 +622,21 @@ func TestTheFakeRefusesADateOnlyStartDateAndAMissingTypes(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("%s answered %d, want 400", name, resp.StatusCode)
 		}
+	}
+}
+
+func TestASlowOrFailingSchwabIsATimeoutOrUnavailable(t *testing.T) {
+	w := newDataWorld(t, func(c *schwab.Config) { c.Timeout = 100 * time.Millisecond })
+	w.fake.SetFault(fakekit.Slow(5 * time.Second))
+	if _, err := w.c.Transactions(context.Background(), w.tok, nil); !errors.Is(err, domain.ErrProviderTimeout) {
+		t.Errorf("slow: err = %v, want ErrProviderTimeout", err)
+	}
+	w.fake.SetFault(fakekit.Status500())
+	if _, err := w.c.Accounts(context.Background(), w.tok); !errors.Is(err, domain.ErrProviderUnavailable) {
+		t.Errorf("500: err = %v, want ErrProviderUnavailable", err)
+	}
+	w.fake.SetFault(fakekit.Malformed())
+	if _, err := w.c.Holdings(context.Background(), w.tok); !errors.Is(err, domain.ErrProviderUnavailable) {
+		t.Errorf("malformed: err = %v, want ErrProviderUnavailable", err)
 	}
 }

@@ -46,7 +46,9 @@ func newEngineWorld(t *testing.T) *engineWorld {
 	const interval = 4 * time.Hour
 	w := &engineWorld{clock: fakeclock.New(dataT0), user: uuid.New()}
 	w.fake = startFake(t, schwabfake.Config{Clock: w.clock, RefreshTTL: 1000 * day})
-	c := connect(t, w.fake, func(cfg *schwab.Config) { cfg.APIBaseURL, cfg.Now = w.fake.APIBaseURL(), w.clock.Now })
+	c := connect(t, w.fake, func(cfg *schwab.Config) {
+		cfg.APIBaseURL, cfg.Now, cfg.Timeout = w.fake.APIBaseURL(), w.clock.Now, 10*time.Second
+	})
 	providers := memory.NewProviderStore()
 	w.c, w.providers = c, providers
 	w.auths = memory.NewAuthorizationStore(providers)
