@@ -127,6 +127,9 @@ type Config struct {
 // client id and secret are set.
 type SchwabConfig struct {
 	ClientID, ClientSecret, RedirectURL, AuthURL, TokenURL string
+	// APIBaseURL is the Trader API the data calls go to (SCHWAB_API_BASE_URL;
+	// empty: Schwab's production API).
+	APIBaseURL string
 }
 
 // PlaidConfig configures the Plaid connector; it is offered when the client id
@@ -276,6 +279,7 @@ func loadProviders(r *envReader, c *Config) {
 		RedirectURL:  r.get("SCHWAB_REDIRECT_URL", c.PublicBaseURL+"/api/v1/oauth/schwab/callback"),
 		AuthURL:      r.get("SCHWAB_AUTH_URL", ""),
 		TokenURL:     r.get("SCHWAB_TOKEN_URL", ""),
+		APIBaseURL:   r.get("SCHWAB_API_BASE_URL", ""),
 	}
 	if (c.Schwab.ClientID == "") != (c.Schwab.ClientSecret == "") {
 		r.bad("SCHWAB_CLIENT_SECRET", "SCHWAB_CLIENT_ID and SCHWAB_CLIENT_SECRET go together")

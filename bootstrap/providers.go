@@ -37,7 +37,8 @@ func buildRegistry(cfg Config, now func() time.Time, calls instrumented.Observer
 	if cfg.Schwab.ClientID != "" {
 		c, err := schwab.New(schwab.Config{
 			ClientID: cfg.Schwab.ClientID, ClientSecret: cfg.Schwab.ClientSecret, RedirectURL: cfg.Schwab.RedirectURL,
-			AuthURL: cfg.Schwab.AuthURL, TokenURL: cfg.Schwab.TokenURL, Timeout: cfg.ProviderTimeout, Now: now,
+			AuthURL: cfg.Schwab.AuthURL, TokenURL: cfg.Schwab.TokenURL, APIBaseURL: cfg.Schwab.APIBaseURL,
+			Timeout: cfg.ProviderTimeout, Now: now,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("SCHWAB_*: %w", err)

@@ -280,6 +280,7 @@ func schwabHarness(t *testing.T) (*apitest.Harness, *schwabfake.Server, *fakeclo
 		"SCHWAB_REDIRECT_URL":  fake.Config().RedirectURL,
 		"SCHWAB_AUTH_URL":      fake.AuthURL(),
 		"SCHWAB_TOKEN_URL":     fake.TokenURL(),
+		"SCHWAB_API_BASE_URL":  fake.APIBaseURL(),
 		"PROVIDER_TIMEOUT":     "300ms",
 	}})
 	return h, fake, clock

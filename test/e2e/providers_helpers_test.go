@@ -254,7 +254,8 @@ func startSchwab(t testing.TB, cfg schwabfake.Config) *schwabSetup {
 
 // Env configures the binary's Schwab connector, and only it, through the SCHWAB_*
 // variables: the fake's credentials, its registered https redirect URL, its
-// authorization endpoint and (through the tap) its token endpoint.
+// authorization endpoint, (through the tap) its token endpoint, and its data
+// API.
 func (s *schwabSetup) Env() map[string]string {
 	cfg := s.Fake.Config()
 	return map[string]string{
@@ -263,6 +264,7 @@ func (s *schwabSetup) Env() map[string]string {
 		"SCHWAB_REDIRECT_URL":  cfg.RedirectURL,
 		"SCHWAB_AUTH_URL":      s.Fake.AuthURL(),
 		"SCHWAB_TOKEN_URL":     s.Tap.URL + schwabfake.PathToken,
+		"SCHWAB_API_BASE_URL":  s.Fake.APIBaseURL(),
 	}
 }
 

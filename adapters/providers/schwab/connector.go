@@ -1,8 +1,11 @@
 // Package schwab connects Charles Schwab (Trader API) accounts through Schwab's
-// OAuth 2.0 authorization-code flow. The wire facts it follows are in
-// PROVIDERS.md: client credentials as HTTP Basic, no PKCE, codes containing '@'
-// that live about 30 seconds, 30-minute access tokens and a refresh token that
-// dies 7 days after the original consent however often it is used.
+// OAuth 2.0 authorization-code flow and reads their accounts, positions and
+// transactions. The wire facts it follows are in PROVIDERS.md: client
+// credentials as HTTP Basic, no PKCE, codes containing '@' that live about 30
+// seconds, 30-minute access tokens and a refresh token that dies 7 days after
+// the original consent however often it is used; accounts named by their
+// hashValue, transactions read by date windows of at most 60 days with full
+// timestamps, split when a window comes back with Schwab's 3,000-row cap.
 package schwab
 
 import (
@@ -39,10 +42,22 @@ type Config struct {
 	// them at a fake.
 	AuthURL  string
 	TokenURL string
+	// APIBaseURL is the Trader API the data calls go to
+	// (DefaultAPIBaseURL when empty); tests point it at a fake.
+	APIBaseURL string
 	// Timeout bounds each call to Schwab (10 s when zero).
 	Timeout time.Duration
-	// MaxResponseBytes caps each answer from Schwab (1 MiB when zero).
+	// MaxResponseBytes caps each answer from Schwab's token endpoint (1 MiB
+	// when zero).
 	MaxResponseBytes int64
+	// MaxDataResponseBytes caps each answer of a data endpoint
+	// (DefaultMaxDataResponseBytes when zero): a window of 3,000 activities
+	// is megabytes long.
+	MaxDataResponseBytes int64
+	// RowCap is how many activities Schwab returns at most for one
+	// transactions request (DefaultRowCap when zero); an answer this long is
+	// split and read again.
+	RowCap int
 	// Now tells the time; time.Now when nil.
 	Now func() time.Time
 	// HTTPClient is an optional base client (for its transport, proxies, TLS).
@@ -52,7 +67,9 @@ type Config struct {
 // Connector implements providers.Connector for Charles Schwab. It is safe for
 // concurrent use.
 type Connector struct {
-	flow *oauth2x.Connector
+	flow   *oauth2x.Connector
+	api    *api
+	rowCap int
 }
 
 var _ providers.Connector = (*Connector)(nil)
@@ -73,10 +90,10 @@ func New(cfg Config) (*Connector, error) {
 			Key:  "schwab",
 			Name: "Charles Schwab",
 			Flow: providers.FlowRedirect,
-			// Capabilities name only what the connector fetches: its data half
-			// (providers.DataConnector) is not written yet.
-			Capabilities: []string{},
-			CanRefresh:   true,
+			// Capabilities name what the data half (data.go) fetches.
+			Capabilities: []string{providers.CapabilityAccounts, providers.CapabilityHoldings,
+				providers.CapabilityTransactions},
+			CanRefresh: true,
 		},
 		ClientID:         cfg.ClientID,
 		ClientSecret:     cfg.ClientSecret,
@@ -92,7 +109,15 @@ func New(cfg Config) (*Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Connector{flow: flow}, nil
+	data, err := newAPI(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rowCap := cfg.RowCap
+	if rowCap <= 0 {
+		rowCap = DefaultRowCap
+	}
+	return &Connector{flow: flow, api: data, rowCap: rowCap}, nil
 }
 
 // Type describes Schwab for the catalog: key "schwab", redirect flow,

@@ -74,8 +74,9 @@ func TestTypeDescribesSchwab(t *testing.T) {
 	if got.Key != "schwab" || got.Name != "Charles Schwab" || got.Flow != providers.FlowRedirect || !got.CanRefresh {
 		t.Errorf("Type() = %+v", got)
 	}
-	if len(got.Capabilities) != 0 {
-		t.Errorf("Capabilities = %v", got.Capabilities)
+	want := []string{providers.CapabilityAccounts, providers.CapabilityHoldings, providers.CapabilityTransactions}
+	if !slices.Equal(got.Capabilities, want) {
+		t.Errorf("Capabilities = %v, want %v: the data half fetches all three", got.Capabilities, want)
 	}
 }
 

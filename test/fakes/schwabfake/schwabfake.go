@@ -14,7 +14,9 @@
 // real servers do, so tests prove connectors keep such text out of errors.
 //
 // The fake has its own manual clock (Clock) and records every token request
-// (TokenRequests). It is safe for concurrent use.
+// (TokenRequests). It also serves the Trader API's data endpoints with seeded,
+// scriptable accounts, positions and activity (see data.go). It is safe for
+// concurrent use.
 package schwabfake
 
 import (
@@ -116,6 +118,9 @@ type Server struct {
 	codes    map[string]*codeGrant
 	refresh  map[string]*refreshGrant
 	requests []TokenRequest
+	// access holds every access token issued, with its expiry.
+	access map[string]time.Time
+	data   dataState
 }
 
 // New starts a fake. Call Close when done.
@@ -147,10 +152,13 @@ func New(cfg Config) *Server {
 		clock:      cfg.Clock,
 		codes:      make(map[string]*codeGrant),
 		refresh:    make(map[string]*refreshGrant),
+		access:     make(map[string]time.Time),
 	}
+	s.seedData()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PathAuthorize, s.authorize)
 	mux.HandleFunc("POST "+PathToken, s.token)
+	s.routeData(mux)
 	s.srv = httptest.NewServer(s.Wrap(mux))
 	s.URL = s.srv.URL
 	return s
@@ -301,8 +309,10 @@ func (s *Server) refreshToken(w http.ResponseWriter, form url.Values, now time.T
 // writeTokens answers with a new access token and, when refreshToken is not
 // empty, that refresh token.
 func (s *Server) writeTokens(w http.ResponseWriter, refreshToken string) {
+	access := "I0." + random() + "@"
+	s.access[access] = s.clock.Now().Add(s.cfg.AccessTTL)
 	body := map[string]any{
-		"access_token": "I0." + random() + "@",
+		"access_token": access,
 		"id_token":     fakeJWT(),
 		"expires_in":   int(s.cfg.AccessTTL / time.Second),
 		"token_type":   "Bearer",
