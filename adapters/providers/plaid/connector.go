@@ -107,15 +107,14 @@ func New(cfg Config) (*Connector, error) {
 }
 
 // Type describes Plaid for the catalog: key "plaid", link-token flow, not
-// refreshable. The configured products are what Link asks consent for, not
-// what is fetched: Capabilities stay empty until the connector implements
-// providers.DataConnector.
+// refreshable. Capabilities name what the configured products let the data
+// half fetch (see capabilities in data.go).
 func (c *Connector) Type() providers.ProviderType {
 	return providers.ProviderType{
 		Key:          "plaid",
 		Name:         "Plaid",
 		Flow:         providers.FlowLinkToken,
-		Capabilities: []string{},
+		Capabilities: c.capabilities(),
 		CanRefresh:   false,
 	}
 }
