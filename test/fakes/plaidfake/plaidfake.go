@@ -96,6 +96,7 @@ type Server struct {
 	items        map[string]string // access token -> item id
 	removed      map[string]bool   // item id -> removed
 	linkRequests []LinkTokenRequest
+	data         map[string]*itemData // access token -> the item's data (data.go)
 }
 
 // New starts a fake. Call Close when done.
@@ -128,6 +129,7 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("POST "+PathPublicTokenCreate, s.publicTokenCreate)
 	mux.HandleFunc("POST "+PathPublicTokenSwap, s.publicTokenExchange)
 	mux.HandleFunc("POST "+PathItemRemove, s.itemRemove)
+	s.routeData(mux)
 	s.srv = httptest.NewServer(s.Wrap(mux))
 	s.URL = s.srv.URL
 	return s
