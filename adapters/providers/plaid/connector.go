@@ -1,5 +1,6 @@
 // Package plaid connects bank accounts through Plaid Link (the link-token flow)
-// with a small hand-written JSON client for the four endpoints the flow needs.
+// and reads their data (data.go, transactions.go), with a small hand-written
+// JSON client for the endpoints both need.
 // The official SDK is large generated code whose import path changes often;
 // these endpoints are stable and simple (see PROVIDERS.md).
 package plaid

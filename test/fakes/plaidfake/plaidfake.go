@@ -7,7 +7,8 @@
 //     does), which /item/public_token/exchange accepts once within 30 minutes;
 //   - /item/remove removes the item and retires its access token;
 //   - errors are {error_type, error_code, error_message, display_message,
-//     request_id}, and callers must branch on them, not on the status.
+//     request_id}, and callers must branch on them, not on the status;
+//   - the data endpoints serve a seeded item that tests script (data.go).
 //
 // Error messages deliberately quote the token they refuse, so tests prove
 // connectors keep such text out of errors. The fake has its own manual clock
