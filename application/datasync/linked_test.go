@@ -76,3 +76,22 @@ func TestALinkedPostingKeepsThePendingTransactionsIdInEveryOrder(t *testing.T) {
 		})
 	}
 }
+
+// A posted record naming a pending transaction never stored (it came and
+// went before the first sync) is simply added.
+func TestALinkedPostingOfAnUnknownPendingTransactionIsAdded(t *testing.T) {
+	h := newHarness(t, nil)
+	p, job := h.connectScripted(t)
+	scriptAccounts(t, h)
+	h.scripted.set(func(s *scripted) {
+		s.pages = []providersapp.TransactionPage{{
+			Added:   []providersapp.TransactionRecord{linkedPosting(t, "posted-1", "never-seen", "-12.00")},
+			Removed: []providersapp.RemovedTransaction{removal(checking, "never-seen")},
+		}}
+	})
+	s := h.run(t, job)
+	if s.Status() != datasync.StatusSucceeded || s.Results().Transactions != (datasync.TransactionResults{Added: 1}) {
+		t.Fatalf("sync %v with results %+v and errors %+v, want succeeded with 1 added", s.Status(), s.Results().Transactions, s.Errors())
+	}
+	wantKeys(t, "live", liveByKey(t, h, p), "posted-1")
+}
