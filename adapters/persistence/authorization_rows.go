@@ -26,8 +26,8 @@ type TokenCipher interface {
 	IsPrimary(ciphertext []byte) bool
 }
 
-// authorizationRow mirrors migrations/*/00003_authorizations.sql and 00010
-// (prior_status). The *CT fields hold ciphertext only: authorizationFromDomain
+// authorizationRow mirrors migrations/*/00003_authorizations.sql, 00010
+// (prior_status) and 00012 (attempt_repair, link_token_ct, link_expires_at). The *CT fields hold ciphertext only: authorizationFromDomain
 // encrypts and toDomain decrypts, and nothing else touches them. Nullable times are pointers (NULL is the zero
 // time) and nullable ids are uuid.NullUUID (NULL is uuid.Nil).
 type authorizationRow struct {
@@ -38,6 +38,9 @@ type authorizationRow struct {
 	StateHash        nullBytes     `gorm:"column:state_hash"`
 	StateExpiresAt   *time.Time    `gorm:"column:state_expires_at"`
 	PriorStatus      *string       `gorm:"column:prior_status"`
+	AttemptRepair    *string       `gorm:"column:attempt_repair"`
+	LinkTokenCT      nullBytes     `gorm:"column:link_token_ct"`
+	LinkExpiresAt    *time.Time    `gorm:"column:link_expires_at"`
 	AccessTokenCT    nullBytes     `gorm:"column:access_token_ct"`
 	RefreshTokenCT   nullBytes     `gorm:"column:refresh_token_ct"`
 	TokenExpiresAt   *time.Time    `gorm:"column:token_expires_at"`
@@ -60,7 +63,12 @@ const (
 	colAccessToken  = "access_token_ct"
 	colRefreshToken = "refresh_token_ct"
 	colExternalID   = "external_id_ct"
+	colLinkToken    = "link_token_ct"
 )
+
+// attemptRepair is attempt_repair's value for an attempt that repairs the
+// credentials held (provider.AttemptBegun.Repair); NULL is a new consent.
+const attemptRepair = "repair"
 
 // secretField is one encrypted column of a row, for code that walks them all.
 type secretField struct {
@@ -75,6 +83,7 @@ func (r *authorizationRow) secretFields() []secretField {
 		{column: colAccessToken, aadField: "access_token", value: &r.AccessTokenCT},
 		{column: colRefreshToken, aadField: "refresh_token", value: &r.RefreshTokenCT},
 		{column: colExternalID, aadField: "external_id", value: &r.ExternalIDCT},
+		{column: colLinkToken, aadField: "link_token", value: &r.LinkTokenCT},
 	}
 }
 
@@ -102,6 +111,7 @@ func authorizationFromDomain(a *provider.Authorization, cipher TokenCipher) (aut
 		StateHash:        nullBytes(bytes.Clone(s.StateHash)),
 		StateExpiresAt:   nullableTime(s.StateExpiresAt),
 		PriorStatus:      nullableStatus(s.PriorStatus),
+		LinkExpiresAt:    nullableTime(s.Begun.LinkExpiresAt),
 		TokenExpiresAt:   nullableTime(s.Credentials.ExpiresAt),
 		RefreshExpiresAt: nullableTime(s.Credentials.RefreshExpiresAt),
 		Scopes:           scopes,
@@ -116,6 +126,11 @@ func authorizationFromDomain(a *provider.Authorization, cipher TokenCipher) (aut
 		colAccessToken:  s.Credentials.AccessToken,
 		colRefreshToken: s.Credentials.RefreshToken,
 		colExternalID:   s.Credentials.ExternalID,
+		colLinkToken:    s.Begun.LinkToken,
+	}
+	if s.Begun.Repair {
+		v := attemptRepair
+		r.AttemptRepair = &v
 	}
 	for _, f := range r.secretFields() {
 		v := plain[f.column]
@@ -149,7 +164,10 @@ func (r authorizationRow) toDomain(cipher TokenCipher) (*provider.Authorization,
 		return nil, fmt.Errorf("authorization of provider %s: stored state digest has %d bytes, want %d",
 			r.ProviderID, len(r.StateHash), sha256.Size)
 	}
-	plain := make(map[string]string, 3)
+	if r.AttemptRepair != nil && *r.AttemptRepair != attemptRepair {
+		return nil, fmt.Errorf("authorization of provider %s: stored attempt_repair %q is invalid", r.ProviderID, *r.AttemptRepair)
+	}
+	plain := make(map[string]string, 4)
 	for _, f := range r.secretFields() {
 		if len(*f.value) == 0 {
 			continue
@@ -168,6 +186,11 @@ func (r authorizationRow) toDomain(cipher TokenCipher) (*provider.Authorization,
 		StateHash:      bytes.Clone(r.StateHash),
 		StateExpiresAt: domainTime(r.StateExpiresAt),
 		PriorStatus:    prior,
+		Begun: provider.AttemptBegun{
+			Repair:        r.AttemptRepair != nil,
+			LinkToken:     plain[colLinkToken],
+			LinkExpiresAt: domainTime(r.LinkExpiresAt),
+		},
 		Credentials: provider.Credentials{
 			AccessToken:      plain[colAccessToken],
 			RefreshToken:     plain[colRefreshToken],

@@ -69,10 +69,13 @@ func TestAuthorizationCredentialsAreCiphertextAtRest(t *testing.T) {
 			st := persistence.NewAuthorizationStore(db, ring)
 			p := newStoredProvider(t, db)
 			creds := secretCredentials(p)
-			put(t, st, granted(p, creds))
+			snap := granted(p, creds).Snapshot()
+			linkToken := "link-production-" + p.ID().String()
+			snap.Begun = provider.AttemptBegun{LinkToken: linkToken, LinkExpiresAt: snap.UpdatedAt.Add(4 * time.Hour)}
+			put(t, st, provider.RehydrateAuthorization(snap))
 
 			row := rawRow(t, db, p.ID())
-			for _, secret := range []string{creds.AccessToken, creds.RefreshToken, creds.ExternalID} {
+			for _, secret := range []string{creds.AccessToken, creds.RefreshToken, creds.ExternalID, linkToken} {
 				for _, form := range [][]byte{
 					[]byte(secret),
 					[]byte(hex.EncodeToString([]byte(secret))),
@@ -90,6 +93,7 @@ func TestAuthorizationCredentialsAreCiphertextAtRest(t *testing.T) {
 				"access_token_ct":  "access_token",
 				"refresh_token_ct": "refresh_token",
 				"external_id_ct":   "external_id",
+				"link_token_ct":    "link_token",
 			} {
 				ct := row[col]
 				if len(ct) == 0 || ct[0] != 1 || !ring.IsPrimary(ct) {
@@ -110,6 +114,9 @@ func TestAuthorizationCredentialsAreCiphertextAtRest(t *testing.T) {
 			}
 			if c := got.Credentials(); c.AccessToken != creds.AccessToken || c.RefreshToken != creds.RefreshToken || c.ExternalID != creds.ExternalID {
 				t.Errorf("credentials do not read back in clear")
+			}
+			if got.AttemptBegun().LinkToken != linkToken {
+				t.Errorf("the link token does not read back in clear")
 			}
 		})
 	}

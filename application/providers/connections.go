@@ -26,6 +26,14 @@ type ConnectionsConfig struct {
 	// RefreshPoll is how often RefreshNow looks whether a refresh someone else
 	// is running has finished.
 	RefreshPoll time.Duration
+	// LinkReuseMargin: a new attempt of a link flow reuses the link token of
+	// the attempt in flight, instead of asking the institution for another,
+	// while that token is valid for more than this margin.
+	LinkReuseMargin time.Duration
+	// RefreshCooldown: RefreshNow of credentials refreshed less than this
+	// long ago returns them as they are, without calling the institution
+	// again.
+	RefreshCooldown time.Duration
 }
 
 func (c ConnectionsConfig) withDefaults() ConnectionsConfig {
@@ -40,6 +48,12 @@ func (c ConnectionsConfig) withDefaults() ConnectionsConfig {
 	}
 	if c.RefreshPoll <= 0 {
 		c.RefreshPoll = 100 * time.Millisecond
+	}
+	if c.LinkReuseMargin <= 0 {
+		c.LinkReuseMargin = DefaultLinkReuseMargin
+	}
+	if c.RefreshCooldown <= 0 {
+		c.RefreshCooldown = DefaultRefreshCooldown
 	}
 	return c
 }
@@ -77,6 +91,13 @@ type Started struct {
 // Start begins (or restarts, replacing an attempt in flight) the authorization of
 // one of the caller's providers. The institution is asked first: if it fails,
 // nothing is stored.
+//
+// A provider that is reauthorization_required and whose type repairs in place
+// (ProviderType.RepairsInPlace) begins a repair of the credentials it holds
+// (BeginRequest.Current): completing it restores them. A link flow whose
+// attempt in flight holds a link token valid for more than LinkReuseMargin
+// reuses it, without asking the institution again (hardening item 6): the new
+// attempt gets a new state all the same, so only the latest works.
 func (c *Connections) Start(ctx context.Context, userID, providerID uuid.UUID) (Started, error) {
 	if err := requireVerifiedEmail(ctx, c.users, userID); err != nil {
 		return Started{}, err
@@ -89,15 +110,44 @@ func (c *Connections) Start(ctx context.Context, userID, providerID uuid.UUID) (
 	if err != nil {
 		return Started{}, err
 	}
-	state := provider.NewState()
-	begun, err := conn.Begin(ctx, BeginRequest{State: state.Value, UserID: userID})
-	if err != nil {
+	prior, err := c.store.AuthorizationByProvider(ctx, providerID)
+	if err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return Started{}, err
+	}
+	var (
+		current Tokens
+		repair  bool
+		begun   provider.AttemptBegun
+		reused  bool
+	)
+	if prior != nil {
+		current, repair = prior.RepairableCredentials()
+		repair = repair && conn.Type().RepairsInPlace
+		if conn.Type().Flow == FlowLinkToken {
+			begun, reused = prior.ReusableBegun(c.clock.Now(), c.cfg.LinkReuseMargin, repair)
+		}
+	}
+	if !repair {
+		current = Tokens{}
+	}
+	state := provider.NewState()
+	var authorizationURL string
+	instExpires := begun.LinkExpiresAt
+	if !reused {
+		res, err := conn.Begin(ctx, BeginRequest{State: state.Value, UserID: userID, Current: current})
+		if err != nil {
+			return Started{}, err
+		}
+		authorizationURL, instExpires = res.AuthorizationURL, res.ExpiresAt
+		begun = provider.AttemptBegun{Repair: repair}
+		if res.LinkToken != "" {
+			begun.LinkToken, begun.LinkExpiresAt = res.LinkToken, res.ExpiresAt
+		}
 	}
 	now := c.clock.Now()
 	expires := now.Add(provider.StateTTL)
-	if !begun.ExpiresAt.IsZero() && begun.ExpiresAt.Before(expires) {
-		expires = begun.ExpiresAt
+	if !instExpires.IsZero() && instExpires.Before(expires) {
+		expires = instExpires
 	}
 	attempt, err := uuid.NewV7()
 	if err != nil {
@@ -107,10 +157,18 @@ func (c *Connections) Start(ctx context.Context, userID, providerID uuid.UUID) (
 		if !p.OwnedBy(userID) {
 			return nil, notFound(providerID)
 		}
-		if a == nil {
-			a = provider.NewAuthorization(p, attempt, state, expires, now)
-		} else {
+		if a != nil {
+			if _, ok := a.RepairableCredentials(); (ok && conn.Type().RepairsInPlace) != repair {
+				// Revoked, or turned reauthorization_required, since it was read:
+				// what was begun does not fit any more.
+				return nil, fmt.Errorf("the authorization of provider %s changed while its attempt began: %w", providerID, domain.ErrConflict)
+			}
 			a.StartAttempt(attempt, state, expires, now)
+		} else {
+			a = provider.NewAuthorization(p, attempt, state, expires, now)
+		}
+		if err := a.SetAttemptBegun(attempt, begun); err != nil {
+			return nil, err
 		}
 		p.FollowAuthorization(a, now)
 		return a, nil
@@ -118,7 +176,7 @@ func (c *Connections) Start(ctx context.Context, userID, providerID uuid.UUID) (
 	if err != nil {
 		return Started{}, err
 	}
-	out := Started{Flow: conn.Type().Flow, AuthorizationURL: begun.AuthorizationURL, LinkToken: begun.LinkToken, ExpiresAt: expires}
+	out := Started{Flow: conn.Type().Flow, AuthorizationURL: authorizationURL, LinkToken: begun.LinkToken, ExpiresAt: expires}
 	if out.Flow == FlowLinkToken {
 		out.State = state.Value
 	}
@@ -296,6 +354,9 @@ func (c *Connections) complete(ctx context.Context, userID, providerID uuid.UUID
 	if err != nil {
 		return nil, err
 	}
+	if consumed.AttemptBegun().Repair {
+		return c.restore(ctx, providerID, consumed.AttemptID())
+	}
 	creds, err := conn.Complete(ctx, grant)
 	if err != nil {
 		c.endAttempt(ctx, providerID, consumed.AttemptID())
@@ -319,6 +380,40 @@ func (c *Connections) complete(ctx context.Context, userID, providerID uuid.UUID
 		c.discard(ctx, conn, providerID, creds)
 	}
 	return granted, err
+}
+
+// restore completes a repair attempt (provider.AttemptBegun.Repair) whose
+// state was used: the institution repaired the grant in place (Plaid Link's
+// update mode), so the credentials held are kept, with no exchange (the
+// grant relayed is not needed), and the authorization is active again. Like
+// a grant, that begins a sync of the provider at once (Authorizations'
+// UpdateAuthorization), after which the schedule goes on as before the
+// interruption. An attempt revoked, superseded or deleted meanwhile restores
+// nothing.
+func (c *Connections) restore(ctx context.Context, providerID, attemptID uuid.UUID) (*provider.Authorization, error) {
+	_, restored, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		if a == nil {
+			return nil, notFound(providerID)
+		}
+		now := c.clock.Now()
+		if err := a.RestoreAttempt(attemptID, now); err != nil {
+			return nil, err
+		}
+		p.FollowAuthorization(a, now)
+		return a, nil
+	})
+	return restored, err
+}
+
+// requireReauthorization records on a that its institution, behind conn,
+// needs the user to consent again: an institution that repairs grants in
+// place keeps the credentials for the repair; any other has them wiped.
+func requireReauthorization(conn Connector, a *provider.Authorization, now time.Time) {
+	if conn != nil && conn.Type().RepairsInPlace {
+		a.RequireRepair(now)
+		return
+	}
+	a.RequireReauthorization(now)
 }
 
 // endAttempt ends an attempt whose exchange failed, if it is still in flight:
@@ -368,7 +463,9 @@ func (c *Connections) connectorWithFlow(p *provider.Provider, flow Flow) (Connec
 // RefreshNow refreshes the credentials of one of the caller's providers at once.
 // It shares the refresh lease with the background loop, so the two never refresh
 // one authorization twice: if the loop is refreshing it right now, RefreshNow
-// waits for that refresh and returns its result.
+// waits for that refresh and returns its result. Credentials refreshed less
+// than RefreshCooldown ago are returned as they are, without calling the
+// institution again (hardening item 6).
 func (c *Connections) RefreshNow(ctx context.Context, userID, providerID uuid.UUID) (*provider.Authorization, error) {
 	p, err := ownedProvider(ctx, c.providers, userID, providerID)
 	if err != nil {
@@ -381,7 +478,10 @@ func (c *Connections) RefreshNow(ctx context.Context, userID, providerID uuid.UU
 	if !conn.Type().CanRefresh {
 		return nil, fmt.Errorf("%s: %w", p.Key(), domain.ErrNotSupported)
 	}
-	return c.refreshShared(ctx, conn, providerID, nil)
+	return c.refreshShared(ctx, conn, providerID, func(a *provider.Authorization) bool {
+		last := a.RefreshedAt()
+		return last.IsZero() || !c.clock.Now().Before(last.Add(c.cfg.RefreshCooldown))
+	})
 }
 
 // refreshShared refreshes the provider's credentials under the refresh lease.
@@ -454,7 +554,7 @@ func (c *Connections) refresh(ctx context.Context, conn Connector, a *provider.A
 		case callErr == nil:
 			cur.Refreshed(owner, creds, now)
 		case errors.Is(callErr, domain.ErrReauthorizationRequired):
-			cur.RequireReauthorization(now)
+			requireReauthorization(conn, cur, now)
 		default:
 			cur.ReleaseRefresh(owner)
 		}

@@ -29,6 +29,15 @@ type ProviderType struct {
 	Capabilities []string
 	// CanRefresh is false for providers whose tokens cannot be refreshed (Plaid).
 	CanRefresh bool
+	// RepairsInPlace is true for institutions that keep a grant while they need
+	// the user to act on it and repair it in place (Plaid's ITEM_LOGIN_REQUIRED,
+	// repaired by Link in update mode). Their credentials are kept when the
+	// provider turns reauthorization_required (provider.Authorization.RequireRepair),
+	// the next attempt begins with them (BeginRequest.Current), and completing
+	// it restores them with no exchange: the access token stays the same. For
+	// any other type, reauthorization_required wipes the credentials and the
+	// next attempt is a new consent that grants new tokens.
+	RepairsInPlace bool
 }
 
 // BeginRequest starts one authorization attempt.
@@ -38,6 +47,13 @@ type BeginRequest struct {
 	// UserID identifies the end user to institutions that want a stable user id
 	// (Plaid's client_user_id). It is not secret.
 	UserID uuid.UUID
+	// Current, when not zero, are the credentials this attempt repairs: the
+	// provider is reauthorization_required and its type RepairsInPlace. The
+	// connector begins a repair of that grant (Plaid: a link token created
+	// with the item's access_token, Link's update mode), which the application
+	// completes by restoring Current, without calling Complete. A connector
+	// that does not repair in place never gets it.
+	Current Tokens
 }
 
 // BeginResult is what the client needs to send the user to the institution.
@@ -68,7 +84,8 @@ type Connector interface {
 	// Begin starts an attempt bound to req.State.
 	Begin(ctx context.Context, req BeginRequest) (BeginResult, error)
 	// Complete exchanges the grant the user's browser or client brought back (an
-	// authorization code, or a Plaid public token) for tokens.
+	// authorization code, or a Plaid public token) for tokens. An attempt begun
+	// as a repair (BeginRequest.Current) is never completed through it.
 	Complete(ctx context.Context, grant string) (Tokens, error)
 	// Refresh trades current for new tokens. current.RefreshExpiresAt carries the
 	// cap the connector reported when the grant was made, and it is kept unless the

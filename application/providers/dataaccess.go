@@ -94,10 +94,12 @@ func usable(a *provider.Authorization) error {
 }
 
 // RequireReauthorization records that the institution refused the
-// provider's grant for good during a data call (Plaid's
-// ITEM_LOGIN_REQUIRED), as a refused refresh does: the credentials are wiped
-// and the provider is reauthorization_required until the user consents again.
-// An authorization that is not active is left as it is.
+// provider's grant during a data call (Plaid's ITEM_LOGIN_REQUIRED), as a
+// refused refresh does: the provider is reauthorization_required until the
+// user consents again. The credentials are wiped, unless the provider's type
+// repairs grants in place (ProviderType.RepairsInPlace): then they are kept
+// for the repair (Plaid Link's update mode) and for a revocation. An
+// authorization that is not active is left as it is.
 func (c *Connections) RequireReauthorization(ctx context.Context, providerID uuid.UUID) error {
 	_, _, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
 		if a == nil {
@@ -107,7 +109,8 @@ func (c *Connections) RequireReauthorization(ctx context.Context, providerID uui
 			return nil, nil
 		}
 		now := c.clock.Now()
-		a.RequireReauthorization(now)
+		conn, _ := c.registry.connectorFor(p) // a type no longer configured: nothing to repair with, wipe
+		requireReauthorization(conn, a, now)
 		p.FollowAuthorization(a, now)
 		return a, nil
 	})

@@ -26,7 +26,8 @@ import (
 var start = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // The provider types the harness offers: an OAuth bank (redirect flow, tokens
-// that can be refreshed) and a Plaid-like aggregator (link-token flow, no refresh).
+// that can be refreshed) and a Plaid-like aggregator (link-token flow, no refresh,
+// grants repaired in place).
 const (
 	bankKey = "bank"
 	linkKey = "linked"
@@ -273,7 +274,7 @@ func newHarness(t *testing.T) *harness {
 	h.bank = newFakeConnector(providersapp.ProviderType{Key: bankKey, Name: "Bank", Flow: providersapp.FlowRedirect,
 		Capabilities: []string{"accounts"}, CanRefresh: true}, h.clock)
 	h.linked = newFakeConnector(providersapp.ProviderType{Key: linkKey, Name: "Linked", Flow: providersapp.FlowLinkToken,
-		Capabilities: []string{"accounts", "transactions"}}, h.clock)
+		Capabilities: []string{"accounts", "transactions"}, RepairsInPlace: true}, h.clock)
 	registry, err := providersapp.NewRegistry(h.linked, h.bank)
 	if err != nil {
 		t.Fatalf("NewRegistry: %v", err)

@@ -129,6 +129,9 @@ type Authorization struct {
 	// priorStatus is the status before the attempt in flight started, which
 	// it returns to if the attempt ends without a grant (zero: not connected).
 	priorStatus AuthorizationStatus
+	// begun is what the institution made of the attempt in flight when it
+	// began it (zero when none, or once it ends).
+	begun AttemptBegun
 
 	creds        Credentials
 	authorizedAt time.Time // the consent time
@@ -144,6 +147,21 @@ type Authorization struct {
 	// (encrypted) until they are revoked at the institution. It is not part of
 	// the snapshot: it lives from RevokeLater to the save that takes it.
 	setAside Credentials
+}
+
+// AttemptBegun is what beginning an attempt at the institution made of it,
+// kept with the attempt in flight and gone when it ends.
+type AttemptBegun struct {
+	// Repair: the attempt repairs the credentials held, which the institution
+	// keeps (Plaid Link update mode), so completing it restores them instead
+	// of exchanging a grant for new ones (RestoreAttempt).
+	Repair bool
+	// LinkToken is the institution's link token of a link flow (a secret,
+	// stored encrypted), and LinkExpiresAt when the institution stops
+	// accepting it: a new attempt may reuse it (ReusableBegun) instead of
+	// asking the institution for another.
+	LinkToken     string
+	LinkExpiresAt time.Time
 }
 
 // NewAuthorization starts the authorization of a provider with its first attempt.
@@ -162,6 +180,7 @@ type AuthorizationSnapshot struct {
 	StateHash            []byte
 	StateExpiresAt       time.Time
 	PriorStatus          AuthorizationStatus
+	Begun                AttemptBegun
 	Credentials          Credentials
 	AuthorizedAt         time.Time
 	RefreshedAt          time.Time
@@ -173,7 +192,7 @@ type AuthorizationSnapshot struct {
 // Snapshot returns the authorization's fields for storage.
 func (a *Authorization) Snapshot() AuthorizationSnapshot {
 	s := AuthorizationSnapshot{ProviderID: a.providerID, UserID: a.userID, Status: a.status, AttemptID: a.attemptID,
-		StateExpiresAt: a.stateExpiresAt, PriorStatus: a.priorStatus, Credentials: a.creds, AuthorizedAt: a.authorizedAt, RefreshedAt: a.refreshedAt,
+		StateExpiresAt: a.stateExpiresAt, PriorStatus: a.priorStatus, Begun: a.begun, Credentials: a.creds, AuthorizedAt: a.authorizedAt, RefreshedAt: a.refreshedAt,
 		LeaseOwner: a.leaseOwner, LeaseUntil: a.leaseUntil, CreatedAt: a.createdAt, UpdatedAt: a.updatedAt}
 	s.Credentials.Scopes = slices.Clone(a.creds.Scopes)
 	if a.stateHash != ([sha256.Size]byte{}) {
@@ -185,7 +204,7 @@ func (a *Authorization) Snapshot() AuthorizationSnapshot {
 // RehydrateAuthorization rebuilds an authorization from storage.
 func RehydrateAuthorization(s AuthorizationSnapshot) *Authorization {
 	a := &Authorization{providerID: s.ProviderID, userID: s.UserID, status: s.Status, attemptID: s.AttemptID,
-		stateExpiresAt: s.StateExpiresAt, priorStatus: s.PriorStatus, creds: s.Credentials, authorizedAt: s.AuthorizedAt, refreshedAt: s.RefreshedAt,
+		stateExpiresAt: s.StateExpiresAt, priorStatus: s.PriorStatus, begun: s.Begun, creds: s.Credentials, authorizedAt: s.AuthorizedAt, refreshedAt: s.RefreshedAt,
 		leaseOwner: s.LeaseOwner, leaseUntil: s.LeaseUntil, createdAt: s.CreatedAt, updatedAt: s.UpdatedAt}
 	a.creds.Scopes = slices.Clone(s.Credentials.Scopes)
 	copy(a.stateHash[:], s.StateHash)
@@ -227,6 +246,50 @@ func (a *Authorization) StateExpiresAt() time.Time { return a.stateExpiresAt }
 // lands (uuid.Nil if none).
 func (a *Authorization) AttemptID() uuid.UUID { return a.attemptID }
 
+// AttemptBegun returns what the institution made of the attempt in flight
+// (zero when none).
+func (a *Authorization) AttemptBegun() AttemptBegun { return a.begun }
+
+// SetAttemptBegun records what the institution made of the attempt in flight
+// (attemptID) when it began it. A repair needs credentials to repair
+// (RepairableCredentials); without them, or when attemptID is no longer in
+// flight, it is ErrInvalidState and changes nothing.
+func (a *Authorization) SetAttemptBegun(attemptID uuid.UUID, b AttemptBegun) error {
+	if attemptID == uuid.Nil || attemptID != a.attemptID {
+		return ErrInvalidState
+	}
+	if _, ok := a.RepairableCredentials(); b.Repair && !ok {
+		return ErrInvalidState
+	}
+	a.begun = b
+	return nil
+}
+
+// ReusableBegun returns what the institution made of the attempt in flight
+// if a new attempt can reuse it at now instead of asking the institution
+// again: it holds a link token that is valid for more than margin, its state
+// was not used (a used one may have been completed at the institution), and
+// it repairs exactly when repair says a new attempt would.
+func (a *Authorization) ReusableBegun(now time.Time, margin time.Duration, repair bool) (AttemptBegun, bool) {
+	b := a.begun
+	if a.attemptID == uuid.Nil || a.stateUsed() || b.LinkToken == "" || b.Repair != repair ||
+		!now.Add(margin).Before(b.LinkExpiresAt) {
+		return AttemptBegun{}, false
+	}
+	return b, true
+}
+
+// RepairableCredentials returns the credentials a new attempt would repair:
+// those the institution still keeps while it needs the user to act
+// (RequireRepair). An active grant is not repaired (a new attempt is a new
+// consent); once revoked or refused for good there is nothing to repair.
+func (a *Authorization) RepairableCredentials() (Credentials, bool) {
+	if a.creds.IsZero() || a.status == AuthorizationActive {
+		return Credentials{}, false
+	}
+	return a.Credentials(), true
+}
+
 // StartAttempt replaces any attempt in flight with a new one. An active
 // authorization stays active (and usable) until the new consent completes; any
 // other becomes pending. The status before the first of a run of attempts is
@@ -236,6 +299,7 @@ func (a *Authorization) StartAttempt(attemptID uuid.UUID, state State, expiresAt
 		a.priorStatus = a.status
 	}
 	a.attemptID, a.stateHash, a.stateExpiresAt = attemptID, state.Hash, expiresAt
+	a.begun = AttemptBegun{}
 	if a.status != AuthorizationActive {
 		a.status = AuthorizationPending
 	}
@@ -299,7 +363,7 @@ func (a *Authorization) EndAttempt(attemptID uuid.UUID, now time.Time) bool {
 	if attemptID == uuid.Nil || attemptID != a.attemptID {
 		return false
 	}
-	a.attemptID, a.stateExpiresAt = uuid.Nil, time.Time{}
+	a.attemptID, a.stateExpiresAt, a.begun = uuid.Nil, time.Time{}, AttemptBegun{}
 	if a.status == AuthorizationPending {
 		a.status = a.priorStatus
 		if a.status == (AuthorizationStatus{}) || a.status == AuthorizationPending {
@@ -325,8 +389,21 @@ func (a *Authorization) GrantAttempt(attemptID uuid.UUID, c Credentials, now tim
 		return ErrInvalidState
 	}
 	a.Grant(c, now)
-	a.attemptID = uuid.Nil
+	a.attemptID, a.begun = uuid.Nil, AttemptBegun{}
 	return nil
+}
+
+// RestoreAttempt completes attemptID, a repair (AttemptBegun.Repair), by
+// restoring the credentials held: they stay as they are, the authorization is
+// active again and its consent time is now, as after a grant. It refuses, with
+// ErrInvalidState and changing nothing, exactly what GrantAttempt refuses, and
+// an attempt that is not a repair or has nothing left to restore.
+func (a *Authorization) RestoreAttempt(attemptID uuid.UUID, now time.Time) error {
+	creds, ok := a.RepairableCredentials()
+	if !a.begun.Repair || !ok {
+		return ErrInvalidState
+	}
+	return a.GrantAttempt(attemptID, creds, now)
 }
 
 // Grant stores the credentials of a completed consent, whatever attempt is in
@@ -388,8 +465,25 @@ func (a *Authorization) Refreshed(owner uuid.UUID, c Credentials, now time.Time)
 // RequireReauthorization records that the institution refused the grant for good:
 // the credentials are wiped and the user must consent again.
 func (a *Authorization) RequireReauthorization(now time.Time) {
+	a.RequireRepair(now)
 	a.creds = Credentials{}
+}
+
+// RequireRepair records that the institution needs the user to act on a grant
+// it keeps and repairs in place (Plaid's ITEM_LOGIN_REQUIRED, repaired by Link
+// in update mode): the status is reauthorization_required, as after
+// RequireReauthorization, but the credentials are kept, unusable (IsAuthorized
+// is false), for a repair attempt to name (RepairableCredentials) and for a
+// revocation to end the grant at the institution. What an attempt in flight
+// was begun with no longer fits and is dropped (the attempt itself stays, and
+// if it ends without a grant the status returns to this one, not to the
+// active status it started from).
+func (a *Authorization) RequireRepair(now time.Time) {
 	a.status = AuthorizationReauthorizationRequired
+	if a.attemptID != uuid.Nil {
+		a.priorStatus = AuthorizationReauthorizationRequired
+	}
+	a.begun = AttemptBegun{}
 	a.leaseOwner, a.leaseUntil = uuid.Nil, time.Time{}
 	a.updatedAt = now
 }
@@ -398,7 +492,7 @@ func (a *Authorization) RequireReauthorization(now time.Time) {
 func (a *Authorization) Revoke(now time.Time) {
 	a.creds = Credentials{}
 	a.status = AuthorizationRevoked
-	a.attemptID, a.stateHash, a.stateExpiresAt = uuid.Nil, [sha256.Size]byte{}, time.Time{}
+	a.attemptID, a.stateHash, a.stateExpiresAt, a.begun = uuid.Nil, [sha256.Size]byte{}, time.Time{}, AttemptBegun{}
 	a.leaseOwner, a.leaseUntil = uuid.Nil, time.Time{}
 	a.updatedAt = now
 }

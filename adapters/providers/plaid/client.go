@@ -32,8 +32,11 @@ type linkTokenCreateRequest struct {
 	Language     string   `json:"language"`
 	CountryCodes []string `json:"country_codes"`
 	User         linkUser `json:"user"`
-	Products     []string `json:"products"`
+	Products     []string `json:"products,omitempty"`
 	RedirectURI  string   `json:"redirect_uri,omitempty"`
+	// AccessToken puts Link in update mode, repairing that item; Products
+	// are then left out.
+	AccessToken string `json:"access_token,omitempty"`
 }
 
 type linkTokenCreateResponse struct {

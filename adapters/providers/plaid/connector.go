@@ -108,8 +108,9 @@ func New(cfg Config) (*Connector, error) {
 }
 
 // Type describes Plaid for the catalog: key "plaid", link-token flow, not
-// refreshable. Capabilities name what the configured products let the data
-// half fetch (see capabilities in data.go).
+// refreshable, repairing its items in place (Link's update mode).
+// Capabilities name what the configured products let the data half fetch
+// (see capabilities in data.go).
 func (c *Connector) Type() providers.ProviderType {
 	return providers.ProviderType{
 		Key:          "plaid",
@@ -117,12 +118,18 @@ func (c *Connector) Type() providers.ProviderType {
 		Flow:         providers.FlowLinkToken,
 		Capabilities: c.capabilities(),
 		CanRefresh:   false,
+		// ITEM_LOGIN_REQUIRED and its kin are repaired by Link in update
+		// mode; the access token stays the same.
+		RepairsInPlace: true,
 	}
 }
 
 // Begin creates a Link token for req.UserID (Plaid's client_user_id). The state
 // is not sent to Plaid: the application hands it to the client next to the
-// link token and checks it when the public token comes back.
+// link token and checks it when the public token comes back. With
+// req.Current, the link token is for Link's update mode: created with the
+// item's access_token and no products, it repairs that item, whose access
+// token stays the same (the public token Link then gives needs no exchange).
 func (c *Connector) Begin(ctx context.Context, req providers.BeginRequest) (providers.BeginResult, error) {
 	const op = "plaid: create link token"
 	if req.UserID == uuid.Nil {
@@ -137,8 +144,13 @@ func (c *Connector) Begin(ctx context.Context, req providers.BeginRequest) (prov
 		Products:     c.cfg.Products,
 		RedirectURI:  c.cfg.RedirectURI,
 	}
+	secrets := []string(nil)
+	if req.Current.AccessToken != "" {
+		in.AccessToken, in.Products = req.Current.AccessToken, nil
+		secrets = append(secrets, req.Current.AccessToken)
+	}
 	var out linkTokenCreateResponse
-	if err := c.call(ctx, op, "/link/token/create", in, &out); err != nil {
+	if err := c.call(ctx, op, "/link/token/create", in, &out, secrets...); err != nil {
 		return providers.BeginResult{}, err
 	}
 	if out.LinkToken == "" {

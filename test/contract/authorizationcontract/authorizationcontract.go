@@ -734,6 +734,8 @@ func fullSnapshot(t *testing.T, p *provider.Provider, variant int) provider.Auth
 		ProviderID: p.ID(), UserID: p.UserID(), Status: provider.AuthorizationActive,
 		AttemptID: newID(t), StateHash: state.Hash[:], StateExpiresAt: at(10 * time.Minute),
 		PriorStatus: provider.AuthorizationStatuses()[variant%len(provider.AuthorizationStatuses())],
+		Begun: provider.AttemptBegun{Repair: variant%2 == 0, LinkToken: fmt.Sprintf("link-token-%d-%s", variant, p.ID()),
+			LinkExpiresAt: at(4 * time.Hour)},
 		Credentials: provider.Credentials{
 			AccessToken:      fmt.Sprintf("access-token-%d-ünïcode-%s", variant, p.ID()),
 			RefreshToken:     fmt.Sprintf("refresh-token-%d-%s", variant, p.ID()),
@@ -763,6 +765,8 @@ func assertSnapshot(t *testing.T, got, want provider.AuthorizationSnapshot) {
 		{"AttemptID", got.AttemptID, want.AttemptID},
 		{"StateHash", fmt.Sprintf("%x", got.StateHash), fmt.Sprintf("%x", want.StateHash)},
 		{"PriorStatus", got.PriorStatus.String(), want.PriorStatus.String()},
+		{"Begun.Repair", got.Begun.Repair, want.Begun.Repair},
+		{"Begun.LinkToken", got.Begun.LinkToken, want.Begun.LinkToken},
 		{"AccessToken", got.Credentials.AccessToken, want.Credentials.AccessToken},
 		{"RefreshToken", got.Credentials.RefreshToken, want.Credentials.RefreshToken},
 		{"Scopes", fmt.Sprintf("%q", got.Credentials.Scopes), fmt.Sprintf("%q", want.Credentials.Scopes)},
@@ -777,6 +781,7 @@ func assertSnapshot(t *testing.T, got, want provider.AuthorizationSnapshot) {
 		got, want time.Time
 	}{
 		{"StateExpiresAt", got.StateExpiresAt, want.StateExpiresAt},
+		{"Begun.LinkExpiresAt", got.Begun.LinkExpiresAt, want.Begun.LinkExpiresAt},
 		{"ExpiresAt", got.Credentials.ExpiresAt, want.Credentials.ExpiresAt},
 		{"RefreshExpiresAt", got.Credentials.RefreshExpiresAt, want.Credentials.RefreshExpiresAt},
 		{"AuthorizedAt", got.AuthorizedAt, want.AuthorizedAt},

@@ -254,7 +254,7 @@ func copySnapshot(s provider.AuthorizationSnapshot) provider.AuthorizationSnapsh
 	if len(s.Credentials.Scopes) == 0 {
 		s.Credentials.Scopes = nil
 	}
-	for _, t := range []*time.Time{&s.StateExpiresAt, &s.Credentials.ExpiresAt, &s.Credentials.RefreshExpiresAt,
+	for _, t := range []*time.Time{&s.StateExpiresAt, &s.Begun.LinkExpiresAt, &s.Credentials.ExpiresAt, &s.Credentials.RefreshExpiresAt,
 		&s.AuthorizedAt, &s.RefreshedAt, &s.LeaseUntil, &s.CreatedAt, &s.UpdatedAt} {
 		*t = storedTime(*t)
 	}

@@ -2,7 +2,13 @@
 // reproducing PROVIDERS.md:
 //   - JSON POSTs with client_id and secret in the body (or the PLAID-CLIENT-ID
 //     and PLAID-SECRET headers); unknown fields are refused, as Plaid does;
-//   - /link/token/create answers a link token that lives 4 hours;
+//   - /link/token/create answers a link token that lives 4 hours; with an
+//     item's access_token (and no products) it is for Link's update mode,
+//     which repairs that item in place;
+//   - FinishLink stands in for a user finishing Link with a link token: a
+//     new item's public token, or in update mode a public token whose
+//     exchange is not needed (the item keeps its access token; an exchange
+//     anyway is answered with it, and counted like every call);
 //   - /sandbox/public_token/create mints a public token (as Plaid's sandbox
 //     does), which /item/public_token/exchange accepts once within 30 minutes;
 //   - /item/remove removes the item and retires its access token;
@@ -73,12 +79,23 @@ type LinkTokenRequest struct {
 	} `json:"user"`
 	Products    []string `json:"products"`
 	RedirectURI string   `json:"redirect_uri"`
+	// AccessToken is set for Link's update mode: the item to repair.
+	AccessToken string `json:"access_token"`
 }
 
 type publicToken struct {
 	itemID  string
 	expires time.Time
 	used    bool
+	// access is the item's access token for a public token of update mode.
+	access string
+}
+
+// linkToken is a link token the fake issued.
+type linkToken struct {
+	expires time.Time
+	// access is the access token of the item an update-mode token repairs.
+	access string
 }
 
 // Server is a running fake. Its embedded Instrument counts calls per path and
@@ -97,6 +114,8 @@ type Server struct {
 	items        map[string]string // access token -> item id
 	removed      map[string]bool   // item id -> removed
 	linkRequests []LinkTokenRequest
+	linkTokens   map[string]linkToken
+	repairs      map[string]int       // item id -> Link update-mode completions
 	data         map[string]*itemData // access token -> the item's data (data.go)
 }
 
@@ -124,6 +143,8 @@ func New(cfg Config) *Server {
 		publicTokens: make(map[string]*publicToken),
 		items:        make(map[string]string),
 		removed:      make(map[string]bool),
+		linkTokens:   make(map[string]linkToken),
+		repairs:      make(map[string]int),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PathLinkTokenCreate, s.linkTokenCreate)
@@ -158,6 +179,41 @@ func (s *Server) ItemRemoved(itemID string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.removed[itemID]
+}
+
+// ItemRepairs returns how many times Link in update mode was finished for
+// the item (FinishLink with an update-mode link token).
+func (s *Server) ItemRepairs(itemID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.repairs[itemID]
+}
+
+// FinishLink stands in for a user finishing Link started with linkToken and
+// returns the public token Link hands the client. A link token of update
+// mode repairs its item: the public token names the item, and its exchange is
+// not needed (the item's access token stays the same; exchanged anyway, it
+// answers that same access token). Any other link token links a new item,
+// as CreatePublicToken does. An unknown or expired link token is an error.
+func (s *Server) FinishLink(linkTokenValue string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lt, ok := s.linkTokens[linkTokenValue]
+	if !ok || !s.clock.Now().Before(lt.expires) {
+		return "", errors.New("plaidfake: FinishLink with an unknown or expired link token")
+	}
+	p := &publicToken{itemID: randomItemID(), expires: s.clock.Now().Add(s.cfg.PublicTokenTTL)}
+	if lt.access != "" {
+		item, ok := s.items[lt.access]
+		if !ok {
+			return "", errors.New("plaidfake: FinishLink in update mode for an item that was removed")
+		}
+		p.itemID, p.access = item, lt.access
+		s.repairs[item]++
+	}
+	tok := "public-sandbox-" + uuid.NewString()
+	s.publicTokens[tok] = p
+	return tok, nil
 }
 
 // CreatePublicToken mints a public token through /sandbox/public_token/create,
@@ -271,17 +327,25 @@ func (s *Server) linkTokenCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l := in.LinkTokenRequest
-	if l.ClientName == "" || l.Language == "" || len(l.CountryCodes) == 0 || l.User.ClientUserID == "" || len(l.Products) == 0 {
+	if l.ClientName == "" || l.Language == "" || len(l.CountryCodes) == 0 || l.User.ClientUserID == "" ||
+		(len(l.Products) == 0 && l.AccessToken == "") {
 		writeError(w, http.StatusBadRequest, "INVALID_REQUEST", "MISSING_FIELDS",
-			"client_name, language, country_codes, user.client_user_id and products are required")
+			"client_name, language, country_codes, user.client_user_id and products (unless access_token) are required")
 		return
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.items[l.AccessToken]; l.AccessToken != "" && !ok {
+		writeError(w, http.StatusBadRequest, "INVALID_INPUT", "INVALID_ACCESS_TOKEN",
+			fmt.Sprintf("provided access token %s is not valid", l.AccessToken))
+		return
+	}
 	s.linkRequests = append(s.linkRequests, l)
-	s.mu.Unlock()
+	tok, expires := "link-sandbox-"+uuid.NewString(), s.clock.Now().Add(s.cfg.LinkTokenTTL)
+	s.linkTokens[tok] = linkToken{expires: expires, access: l.AccessToken}
 	writeJSON(w, http.StatusOK, map[string]string{
-		"link_token": "link-sandbox-" + uuid.NewString(),
-		"expiration": s.clock.Now().Add(s.cfg.LinkTokenTTL).UTC().Format(time.RFC3339),
+		"link_token": tok,
+		"expiration": expires.UTC().Format(time.RFC3339),
 		"request_id": uuid.NewString(),
 	})
 }
@@ -323,8 +387,11 @@ func (s *Server) publicTokenExchange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.used = true
-	access := "access-sandbox-" + uuid.NewString()
-	s.items[access] = p.itemID
+	access := p.access // update mode: the item keeps its access token
+	if access == "" {
+		access = "access-sandbox-" + uuid.NewString()
+		s.items[access] = p.itemID
+	}
 	writeJSON(w, http.StatusOK, map[string]string{
 		"access_token": access,
 		"item_id":      p.itemID,
