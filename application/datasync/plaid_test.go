@@ -12,6 +12,7 @@ import (
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	financeapp "github.com/dashtam/dashtam/application/finance"
 	"github.com/dashtam/dashtam/application/jobs"
+	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain/datasync"
 	"github.com/dashtam/dashtam/domain/finance"
 	"github.com/dashtam/dashtam/domain/provider"
@@ -26,10 +27,12 @@ import (
 // plaidWorld is a harness with a Plaid provider linked to a fake item.
 type plaidWorld struct {
 	*harness
-	fake *plaidfake.Server
-	item *plaidfake.Item
-	p    *provider.Provider
-	job  datasyncapp.SyncJob
+	connector *plaid.Connector
+	tokens    provider.Credentials
+	fake      *plaidfake.Server
+	item      *plaidfake.Item
+	p         *provider.Provider
+	job       datasyncapp.SyncJob
 }
 
 func newPlaidWorld(t *testing.T) *plaidWorld {
@@ -53,7 +56,8 @@ func newPlaidWorld(t *testing.T) *plaidWorld {
 		t.Fatal(err)
 	}
 	p := h.newProvider(t, "plaid")
-	return &plaidWorld{harness: h, fake: fake, item: fake.Item(tokens.AccessToken), p: p, job: h.grant(t, p, tokens)}
+	return &plaidWorld{harness: h, connector: c, tokens: tokens, fake: fake, item: fake.Item(tokens.AccessToken), p: p,
+		job: h.grant(t, p, tokens)}
 }
 
 // sync runs job and wants it to succeed.
@@ -221,6 +225,18 @@ func TestItemLoginRequiredMeansReauthorization(t *testing.T) {
 	if due, err := w.store.DueProviders(t.Context(), w.clock.Now(), 10); err != nil || len(due) != 0 {
 		t.Errorf("due providers %v (%v), want none: the schedule is paused", due, err)
 	}
+
+	// The user runs Link in update mode; the grant is restored with the same
+	// access token, and its sync succeeds.
+	begun, err := w.connector.Begin(t.Context(), providersapp.BeginRequest{State: "state", UserID: w.user, Current: w.tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.fake.FinishLink(begun.LinkToken); err != nil {
+		t.Fatal(err)
+	}
+	w.sync(t, w.grant(t, w.p, w.tokens))
+	w.wantTheFakesData(t)
 }
 
 func TestRateLimitIsRetryAfter(t *testing.T) {

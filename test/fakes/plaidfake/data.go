@@ -240,8 +240,8 @@ func (it *Item) SetNotReady(notReady bool) { it.with(func(d *itemData) { d.notRe
 
 // Fail makes every data call of the item answer Plaid's errorCode (400,
 // ITEM_ERROR; for example ITEM_LOGIN_REQUIRED, PENDING_EXPIRATION,
-// USER_PERMISSION_REVOKED, PRODUCT_NOT_READY) until Fail(""), as after Link
-// in update mode repaired the item.
+// USER_PERMISSION_REVOKED, PRODUCT_NOT_READY) until Fail("") or until Link
+// in update mode repairs the item (FinishLink with its update-mode token).
 func (it *Item) Fail(errorCode string) {
 	it.with(func(d *itemData) {
 		d.failure = nil
@@ -249,6 +249,14 @@ func (it *Item) Fail(errorCode string) {
 			d.failure = &itemFailure{status: http.StatusBadRequest, errorType: "ITEM_ERROR", errorCode: errorCode}
 		}
 	})
+}
+
+// repairedLocked ends the item's failure that needed the user (Fail), as
+// finishing Link in update mode does. s.mu is held.
+func (s *Server) repairedLocked(accessToken string) {
+	if d := s.itemDataLocked(accessToken); d != nil {
+		d.failure = nil
+	}
 }
 
 // RateLimit makes the item's next calls data calls answer 429

@@ -210,6 +210,7 @@ func (s *Server) FinishLink(linkTokenValue string) (string, error) {
 		}
 		p.itemID, p.access = item, lt.access
 		s.repairs[item]++
+		s.repairedLocked(lt.access)
 	}
 	tok := "public-sandbox-" + uuid.NewString()
 	s.publicTokens[tok] = p
