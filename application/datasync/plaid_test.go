@@ -252,3 +252,32 @@ func TestRateLimitIsRetryAfter(t *testing.T) {
 	w.sync(t, w.job) // after the wait, the same job finishes it
 	w.wantTheFakesData(t)
 }
+
+// The brokerage's positions are stored with Plaid's security master, the
+// money-market sweep and the CUR:USD cash marked cash-equivalent: Plaid's
+// balance of the account (8301.75) already counts them, as the sum of the
+// positions shows, so a total that adds cash must not add them again.
+func TestPlaidHoldingsAreStoredWithCashEquivalentsMarkedOnce(t *testing.T) {
+	w := newPlaidWorld(t)
+	s := w.sync(t, w.job)
+	brokerage := w.accounts(t, w.p)[plaidfake.AccountBrokerage]
+	held := w.finance.Holdings(brokerage.ID())
+	if len(held) != 4 || s.Results().Holdings.Added != 4 {
+		t.Fatalf("%d holdings stored, %d counted added; want the fake's 4", len(held), s.Results().Holdings.Added)
+	}
+	cash := map[string]bool{}
+	for _, sec := range w.finance.Securities(w.p.ID()) {
+		cash[sec.Details().Symbol] = sec.Details().CashEquivalent
+	}
+	if !cash["SWVXX"] || !cash["CUR:USD"] || cash["AAPL"] || cash["VTI"] || len(cash) != 4 {
+		t.Errorf("cash-equivalent marks %v, want SWVXX and CUR:USD only", cash)
+	}
+	total := usd(t, "0")
+	for _, h := range held {
+		total, _ = total.Add(h.Details().MarketValue)
+	}
+	history, err := w.finance.Balances(t.Context(), balanceQuery(brokerage))
+	if err != nil || len(history) != 1 || !history[0].Current().Equal(total) {
+		t.Errorf("balance %v (%v), want the positions' total %v: the cash counted once", history, err, total)
+	}
+}
