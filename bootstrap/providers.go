@@ -49,6 +49,9 @@ func buildRegistry(cfg Config, now func() time.Time, calls instrumented.Observer
 		c, err := plaid.New(plaid.Config{
 			ClientID: cfg.Plaid.ClientID, Secret: cfg.Plaid.Secret, BaseURL: cfg.Plaid.BaseURL,
 			ClientName: "Dashtam", Products: cfg.Plaid.Products, Timeout: cfg.ProviderTimeout, Now: now,
+			// A /transactions/sync page of 500 transactions, at 1 to 2 KB each
+			// as Plaid writes them, passes the 1 MiB default.
+			MaxResponseBytes: plaidMaxResponseBytes,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("PLAID_*: %w", err)
@@ -72,3 +75,7 @@ func deriveKey(cfg Config, purpose string) []byte {
 	mac.Write([]byte("dashtam derived key: " + purpose))
 	return mac.Sum(nil)
 }
+
+// plaidMaxResponseBytes caps one Plaid answer: room for a page of 500
+// transactions or investment transactions with their securities.
+const plaidMaxResponseBytes = 8 << 20

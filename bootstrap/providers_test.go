@@ -42,7 +42,8 @@ func TestRegistryKeepsTheSandboxsDataHalf(t *testing.T) {
 func TestCatalogCapabilitiesAreWhatEachConnectorFetches(t *testing.T) {
 	cfg, err := LoadConfig(env(map[string]string{"JWT_SIGNING_KEYS": "k1:" + key(32),
 		"SCHWAB_CLIENT_ID": "id", "SCHWAB_CLIENT_SECRET": "secret", "SCHWAB_AUTH_URL": "https://schwab.test/auth",
-		"SCHWAB_TOKEN_URL": "https://schwab.test/token", "SCHWAB_REDIRECT_URL": "https://dashtam.test/api/v1/oauth/schwab/callback", "PLAID_CLIENT_ID": "id", "PLAID_SECRET": "secret"}))
+		"SCHWAB_TOKEN_URL": "https://schwab.test/token", "SCHWAB_REDIRECT_URL": "https://dashtam.test/api/v1/oauth/schwab/callback", "PLAID_CLIENT_ID": "id", "PLAID_SECRET": "secret",
+		"PLAID_PRODUCTS": "transactions,investments"})) // Plaid fetches holdings with the investments product only
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -444,13 +444,14 @@ func (r *transactionRow) appendPostgresArgs(args []any) []any {
 }
 
 // countUpdate counts an update of a row that was live (or not) and is now
-// removed (or not). A tombstone cannot change (the domain refuses), so only
-// live rows count.
+// removed (or not). A tombstone changes only when the posted record linked to
+// its pending transaction arrives after its removal (finance
+// Transaction.PostLinked): live again, it counts as modified.
 func countUpdate(counts *financeapp.TransactionCounts, wasLive, removed bool) {
 	switch {
 	case wasLive && removed:
 		counts.Removed++
-	case wasLive:
+	case !removed:
 		counts.Modified++
 	}
 }

@@ -66,6 +66,12 @@ type writesWrapper func(financeapp.Writes) financeapp.Writes
 
 func newHarness(t *testing.T, wrap writesWrapper) *harness {
 	t.Helper()
+	return newHarnessWith(t, wrap)
+}
+
+// newHarnessWith is newHarness with more connectors in its registry.
+func newHarnessWith(t *testing.T, wrap writesWrapper, extra ...providersapp.Connector) *harness {
+	t.Helper()
 	h := &harness{clock: fakeclock.New(t0), user: uuid.New()}
 	h.providers = memory.NewProviderStore()
 	h.auths = memory.NewAuthorizationStore(h.providers)
@@ -87,7 +93,7 @@ func newHarness(t *testing.T, wrap writesWrapper) *harness {
 		t.Fatal(err)
 	}
 	h.sandbox, h.scripted = sb, newScripted()
-	registry, err := providersapp.NewRegistry(sb, h.scripted)
+	registry, err := providersapp.NewRegistry(append([]providersapp.Connector{sb, h.scripted}, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

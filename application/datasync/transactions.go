@@ -138,6 +138,9 @@ func (b *batch) institutionIDs() []string {
 	ids := make([]string, 0, len(b.records)+len(b.removed))
 	for _, rec := range b.records {
 		ids = append(ids, rec.Details.InstitutionTransactionID)
+		if rec.Replaces != "" {
+			ids = append(ids, rec.Replaces)
+		}
 	}
 	return append(ids, b.removed...)
 }
@@ -145,9 +148,12 @@ func (b *batch) institutionIDs() []string {
 // apply maps the batch onto the account's stored transactions with its
 // institution ids and returns those to save. A record matching a stored
 // transaction changes it in place (a pending one that posted keeps its id);
-// one matching none is added; a removal makes the stored one a tombstone. A
-// record that cannot be stored is left out and fails its account; the
-// others are stored.
+// a posted record naming the pending one it replaces posts that one in place;
+// one matching none is added; a removal makes the stored one a tombstone.
+// Records go before removals, so a pending id posted by a record of the page
+// is no longer under that id when the page's removal of it comes. A record
+// that cannot be stored is left out and fails its account; the others are
+// stored.
 func (b *batch) apply(stored []*finance.Transaction) ([]*finance.Transaction, error) {
 	b.errs = nil
 	byKey := make(map[string]*finance.Transaction, len(stored))
@@ -191,6 +197,11 @@ func (b *batch) upsert(byKey map[string]*finance.Transaction, rec providers.Tran
 		return nil, err
 	}
 	t, ok := byKey[d.InstitutionTransactionID]
+	if !ok && rec.Replaces != "" {
+		if pending, linked := byKey[rec.Replaces]; linked && pending.Status() == finance.TransactionPending {
+			return pending, b.postLinked(byKey, pending, rec.Replaces, d)
+		}
+	}
 	switch {
 	case !ok:
 		t, err = finance.NewTransaction(newID(), b.account.ID(), b.account.ProviderID(), rec.Status, d, b.now)
@@ -205,6 +216,21 @@ func (b *batch) upsert(byKey map[string]*finance.Transaction, rec providers.Tran
 		_, err = t.Modify(d, b.now)
 	}
 	return t, err
+}
+
+// postLinked posts pending, stored under the institution id replaced, with
+// d, the posted record that names it: live or a tombstone (its removal came
+// first), it keeps its id and takes d's institution id, under which byKey
+// finds it from now on.
+func (b *batch) postLinked(byKey map[string]*finance.Transaction, pending *finance.Transaction, replaced string,
+	d finance.TransactionDetails,
+) error {
+	if err := pending.PostLinked(d, b.now); err != nil {
+		return err
+	}
+	delete(byKey, replaced)
+	byKey[d.InstitutionTransactionID] = pending
+	return nil
 }
 
 // details are rec's details with its investment activity's security resolved

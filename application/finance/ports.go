@@ -58,7 +58,8 @@ type Writes interface {
 	// the transactions to save: new ones are inserted, stored ones whose
 	// Version moved are updated, the others are left as they are. Posting
 	// keeps the stored row (and its id) even when the institution's id
-	// changes, and a removal makes the row a tombstone. Every saved row takes
+	// changes, a removal makes the row a tombstone, and a removed pending row
+	// posted by its linked record is live again. Every saved row takes
 	// the next position of its user's changes feed. Apply's error aborts the
 	// page and is returned.
 	//
@@ -134,7 +135,7 @@ type AccountCounts struct {
 // twice counts nothing the second time.
 type TransactionCounts struct {
 	Added    int // inserted live
-	Modified int // live before and after, changed (posted or modified)
+	Modified int // live after, changed (posted or modified); a removed pending one posted live again too
 	Removed  int // live before, a tombstone now
 }
 

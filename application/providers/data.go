@@ -121,6 +121,15 @@ type TransactionRecord struct {
 	Status               finance.TransactionStatus
 	Details              finance.TransactionDetails
 	Investment           *InvestmentRecord
+	// Replaces, on a posted record, is the institution id of the pending
+	// transaction of the same account it is the posted form of, when the
+	// institution links the two under different ids (Plaid's
+	// pending_transaction_id). The engine posts that pending transaction in
+	// place, so it keeps its Dashtam id and takes this record's institution
+	// id, even when a removal of the pending id came first (on this page or
+	// an earlier one). When no such pending transaction is stored, the record
+	// is simply added. Empty when the institution keeps one id throughout.
+	Replaces string
 }
 
 // InvestmentRecord is the security side of investment activity.

@@ -297,6 +297,26 @@ func (t *Transaction) Post(d TransactionDetails, now time.Time) error {
 	return nil
 }
 
+// PostLinked posts a pending transaction from the posted record that names it
+// (Plaid's pending_transaction_id), keeping its id, as Post does. Unlike Post
+// it also takes a pending transaction that was removed already: Plaid delivers
+// the pending id in removed and the posted one in added, possibly on an
+// earlier page, so the tombstone it left is the same logical transaction, and
+// it is posted and live again under its id rather than added a second time.
+// A posted transaction, live or removed, cannot be posted.
+func (t *Transaction) PostLinked(d TransactionDetails, now time.Time) error {
+	if t.status != TransactionPending {
+		return t.illegal("post")
+	}
+	d, err := d.validate(TransactionPosted)
+	if err != nil {
+		return err
+	}
+	t.status, t.details, t.removedAt = TransactionPosted, d, time.Time{}
+	t.touch(now)
+	return nil
+}
+
 // Modify applies the institution's change to a live transaction in place, and
 // reports whether anything changed. It keeps the status (posting is Post) and
 // the institution's id (another id is another transaction).

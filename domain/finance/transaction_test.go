@@ -223,6 +223,24 @@ func TestEveryTransitionFromEveryState(t *testing.T) {
 					}
 				},
 			}},
+		{"post linked", func(t *testing.T, tx *Transaction) error { return tx.PostLinked(posted(t), at) },
+			map[string]func(*testing.T, *Transaction, TransactionSnapshot){
+				"pending": func(t *testing.T, tx *Transaction, before TransactionSnapshot) {
+					if tx.ID() != before.ID || tx.Status() != TransactionPosted || tx.Details() != posted(t) || tx.Version() != 2 || tx.Removed() {
+						t.Errorf("posted: id %s, status %v, details %+v, version %d, removed %v; want the same id, posted, %+v, 2, live",
+							tx.ID(), tx.Status(), tx.Details(), tx.Version(), tx.Removed(), posted(t))
+					}
+				},
+				// Plaid removed the pending id on an earlier page than the
+				// posted record naming it: the same transaction, live again.
+				"removed pending": func(t *testing.T, tx *Transaction, before TransactionSnapshot) {
+					if tx.ID() != before.ID || tx.Status() != TransactionPosted || tx.Details() != posted(t) ||
+						tx.Version() != before.Version+1 || tx.Removed() || !tx.RemovedAt().IsZero() {
+						t.Errorf("id %s, status %v, details %+v, version %d, removed %v; want the same id posted and live at version %d",
+							tx.ID(), tx.Status(), tx.Details(), tx.Version(), tx.Removed(), before.Version+1)
+					}
+				},
+			}},
 		{"modify", func(t *testing.T, tx *Transaction) error { _, err := tx.Modify(modified(t), at); return err },
 			map[string]func(*testing.T, *Transaction, TransactionSnapshot){
 				"pending": func(t *testing.T, tx *Transaction, before TransactionSnapshot) {

@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/dashtam/dashtam/adapters/providers/httpx"
+	"github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
 )
 
@@ -79,9 +83,10 @@ func (e *apiError) Error() string {
 
 // errorKinds classifies Plaid errors by "error_type/error_code", or by
 // error_type alone. Plaid documents that these, not the HTTP status, say what
-// happened. Anything not listed (RATE_LIMIT_EXCEEDED, API_ERROR,
-// INSTITUTION_ERROR, INVALID_REQUEST, a bad API key) is
-// domain.ErrProviderUnavailable: retryable, or our bug to read in the logs.
+// happened. Anything not listed (API_ERROR, INSTITUTION_ERROR,
+// INVALID_REQUEST, a bad API key) is domain.ErrProviderUnavailable:
+// retryable, or our bug to read in the logs. RATE_LIMIT_EXCEEDED and
+// PRODUCT_NOT_READY are a *providers.RetryAfterError (Connector.retryLater).
 var errorKinds = map[string]error{
 	// The item needs the user again: Link in update mode.
 	"ITEM_ERROR/ITEM_LOGIN_REQUIRED":     domain.ErrReauthorizationRequired,
@@ -138,7 +143,10 @@ func (c *Connector) call(ctx context.Context, op, path string, in, out any, secr
 	if json.Unmarshal(body, apiErr) == nil && apiErr.ErrorType != "" {
 		detail := fmt.Sprintf("%s/%s (HTTP %d, request %s): %s",
 			apiErr.ErrorType, apiErr.ErrorCode, resp.StatusCode, apiErr.RequestID, apiErr.ErrorMessage)
-		return httpx.Fail(apiErr.kind(), op, detail, apiErr, secrets...)
+		return httpx.Fail(c.retryLater(apiErr, resp.Header, apiErr.kind()), op, detail, apiErr, secrets...)
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		return httpx.Fail(c.retryLater(apiErr, resp.Header, nil), op, "HTTP 429 without a Plaid error body", nil)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return httpx.Fail(domain.ErrProviderUnavailable, op, fmt.Sprintf("HTTP %d without a Plaid error body", resp.StatusCode), nil)
@@ -148,4 +156,40 @@ func (c *Connector) call(ctx context.Context, op, path string, in, out any, secr
 		return httpx.Fail(domain.ErrProviderUnavailable, op, "malformed answer", err)
 	}
 	return nil
+}
+
+// How long a job waits when Plaid asks to come back later without saying
+// when: its rate limits are per minute, and a product not ready yet is
+// usually ready within one.
+const (
+	rateLimitWait       = time.Minute
+	productNotReadyWait = 30 * time.Second
+	maxRetryAfter       = time.Hour
+)
+
+// retryLater returns a *providers.RetryAfterError for an answer that asks to
+// come back later (a 429 or RATE_LIMIT_EXCEEDED, whose Retry-After header is
+// honoured when present, or PRODUCT_NOT_READY), else kind.
+func (c *Connector) retryLater(e *apiError, header http.Header, kind error) error {
+	switch {
+	case e.status == http.StatusTooManyRequests || e.ErrorType == "RATE_LIMIT_EXCEEDED":
+		return &providers.RetryAfterError{Delay: c.retryAfter(header.Get("Retry-After"), rateLimitWait)}
+	case e.ErrorCode == "PRODUCT_NOT_READY":
+		return &providers.RetryAfterError{Delay: c.retryAfter(header.Get("Retry-After"), productNotReadyWait)}
+	}
+	return kind
+}
+
+// retryAfter reads a Retry-After value (seconds, or an HTTP date), between a
+// second and maxRetryAfter; fallback when there is none or it is unreadable.
+func (c *Connector) retryAfter(value string, fallback time.Duration) time.Duration {
+	var d time.Duration
+	if secs, err := strconv.Atoi(strings.TrimSpace(value)); err == nil {
+		d = time.Duration(secs) * time.Second
+	} else if at, err := http.ParseTime(value); err == nil {
+		d = at.Sub(c.now())
+	} else {
+		return fallback
+	}
+	return min(max(d, time.Second), maxRetryAfter)
 }

@@ -1,5 +1,6 @@
 // Package plaid connects bank accounts through Plaid Link (the link-token flow)
-// with a small hand-written JSON client for the four endpoints the flow needs.
+// and reads their data (data.go, transactions.go), with a small hand-written
+// JSON client for the endpoints both need.
 // The official SDK is large generated code whose import path changes often;
 // these endpoints are stable and simple (see PROVIDERS.md).
 package plaid
@@ -107,15 +108,15 @@ func New(cfg Config) (*Connector, error) {
 }
 
 // Type describes Plaid for the catalog: key "plaid", link-token flow, not
-// refreshable, repairing its items in place (Link's update mode). The configured products are what Link asks consent for, not
-// what is fetched: Capabilities stay empty until the connector implements
-// providers.DataConnector.
+// refreshable, repairing its items in place (Link's update mode).
+// Capabilities name what the configured products let the data half fetch
+// (see capabilities in data.go).
 func (c *Connector) Type() providers.ProviderType {
 	return providers.ProviderType{
 		Key:          "plaid",
 		Name:         "Plaid",
 		Flow:         providers.FlowLinkToken,
-		Capabilities: []string{},
+		Capabilities: c.capabilities(),
 		CanRefresh:   false,
 		// ITEM_LOGIN_REQUIRED and its kin are repaired by Link in update
 		// mode; the access token stays the same.

@@ -84,8 +84,12 @@ func TestTypeDescribesPlaid(t *testing.T) {
 	if got.Key != "plaid" || got.Name != "Plaid" || got.Flow != providers.FlowLinkToken || got.CanRefresh {
 		t.Errorf("Type() = %+v", got)
 	}
-	if len(got.Capabilities) != 0 {
-		t.Errorf("Capabilities = %v, want none: the connector fetches no data yet", got.Capabilities)
+	if want := []string{providers.CapabilityAccounts, providers.CapabilityTransactions}; !slices.Equal(got.Capabilities, want) {
+		t.Errorf("Capabilities with the transactions product = %v, want %v", got.Capabilities, want)
+	}
+	withInvestments := connect(t, startFake(t), func(c *plaid.Config) { c.Products = []string{"transactions", "investments"} })
+	if want := []string{providers.CapabilityAccounts, providers.CapabilityHoldings, providers.CapabilityTransactions}; !slices.Equal(withInvestments.Type().Capabilities, want) {
+		t.Errorf("Capabilities with investments too = %v, want %v", withInvestments.Type().Capabilities, want)
 	}
 }
 

@@ -57,6 +57,7 @@ var tests = []struct {
 	{"accounts upsert by key; an update and a close are counted", accountsUpsertByKey},
 	{"an account batch and a transaction batch of one provider at once both succeed", accountAndTransactionBatchesOfOneProviderBothSucceed},
 	{"posting a pending transaction keeps its id, under a new institution id too; unlinked, never two live", postingKeepsTheID},
+	{"a removed pending transaction posted by its linked record is live again under its id, modified in the feed", aRemovedPendingPostedByItsLinkIsLiveAgain},
 	{"a removal is gone from lists, kept by id, and in the changes feed as removed", removalIsATombstoneInTheFeed},
 	{"the changes feed: positions strictly increase across batches, each change once at its latest position, added vs modified by position", changesFeedOrdersEveryWrite},
 	{"a client mirroring the feed while batches commit concurrently misses no transaction", feedMirrorMissesNothingUnderConcurrentBatches},

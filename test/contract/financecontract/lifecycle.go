@@ -90,6 +90,42 @@ func postingKeepsTheID(t *testing.T, h Harness) {
 	}
 }
 
+// aRemovedPendingPostedByItsLinkIsLiveAgain: Plaid sent the pending id in
+// removed on one page and the posted record naming it on a later one. The
+// tombstone is posted in place (finance Transaction.PostLinked): one row, its
+// id kept, live under the posted institution id, counted modified, and in the
+// feed as modified to a client that saw it, not as removed.
+func aRemovedPendingPostedByItsLinkIsLiveAgain(t *testing.T, h Harness) {
+	p := newProvider(t, h)
+	a := newAccount(t, h, p, "acc-1")
+	store(t, h, a, finance.TransactionPending, purchase(t, "pending-1", "-10.00", "2030-01-01"))
+	seen := changes(t, h, p.UserID(), 0)
+	at := seen[len(seen)-1].Position
+	c, err := updateTransactions(t.Context(), h, a, []string{"pending-1"},
+		byKey("pending-1", func(s *finance.Transaction) error { return s.Remove(base.Add(time.Hour)) }))
+	if err != nil || c != (financeapp.TransactionCounts{Removed: 1}) {
+		t.Fatalf("removal: counts %+v, %v; want 1 removed", c, err)
+	}
+	posted := purchase(t, "posted-1", "-12.00", "2030-01-02")
+	c, err = updateTransactions(t.Context(), h, a, []string{"posted-1", "pending-1"},
+		byKey("pending-1", func(s *finance.Transaction) error { return s.PostLinked(posted, base.Add(2*time.Hour)) }))
+	if err != nil || c != (financeapp.TransactionCounts{Modified: 1}) {
+		t.Fatalf("the linked posting of the tombstone: counts %+v, %v; want 1 modified", c, err)
+	}
+	live := list(t, h, financeapp.TransactionQuery{UserID: p.UserID(), Limit: 10})
+	if len(live) != 1 || live[0].ID() != seen[0].Transaction.ID() || live[0].Status() != finance.TransactionPosted ||
+		live[0].Details().InstitutionTransactionID != "posted-1" || live[0].Details().Amount.Amount().String() != "-12.00" {
+		t.Fatalf("live %v, want the pending one's id alone, posted as posted-1 at -12.00", idsOf(live))
+	}
+	feed := changes(t, h, p.UserID(), at)
+	if len(feed) != 1 || feed[0].Type != financeapp.ChangeModified || feed[0].Transaction.Removed() {
+		t.Errorf("feed after the client saw it pending: %+v, want it once, modified", feed)
+	}
+	if c := store(t, h, a, finance.TransactionPosted, posted); c != (financeapp.TransactionCounts{}) {
+		t.Errorf("the posted record delivered again counts %+v, want nothing", c)
+	}
+}
+
 func removalIsATombstoneInTheFeed(t *testing.T, h Harness) {
 	p := newProvider(t, h)
 	a := newAccount(t, h, p, "acc-1")

@@ -200,14 +200,14 @@ func (m *FinanceStore) prepareTransactions(accountID uuid.UUID, institutionIDs [
 
 // countTransaction counts the write of s over was (exists false: an insert).
 func countTransaction(counts *financeapp.TransactionCounts, was finance.TransactionSnapshot, exists bool, s finance.TransactionSnapshot) {
-	removed := !s.RemovedAt.IsZero()
+	removed, wasLive := !s.RemovedAt.IsZero(), exists && was.RemovedAt.IsZero()
 	switch {
 	case !exists && !removed:
 		counts.Added++
-	case !exists || !was.RemovedAt.IsZero():
+	case !exists, !wasLive && removed:
 	case removed:
 		counts.Removed++
-	default:
+	default: // changed live, or a removed pending one posted and live again
 		counts.Modified++
 	}
 }

@@ -13,7 +13,8 @@
 //     does), which /item/public_token/exchange accepts once within 30 minutes;
 //   - /item/remove removes the item and retires its access token;
 //   - errors are {error_type, error_code, error_message, display_message,
-//     request_id}, and callers must branch on them, not on the status.
+//     request_id}, and callers must branch on them, not on the status;
+//   - the data endpoints serve a seeded item that tests script (data.go).
 //
 // Error messages deliberately quote the token they refuse, so tests prove
 // connectors keep such text out of errors. The fake has its own manual clock
@@ -114,7 +115,8 @@ type Server struct {
 	removed      map[string]bool   // item id -> removed
 	linkRequests []LinkTokenRequest
 	linkTokens   map[string]linkToken
-	repairs      map[string]int // item id -> Link update-mode completions
+	repairs      map[string]int       // item id -> Link update-mode completions
+	data         map[string]*itemData // access token -> the item's data (data.go)
 }
 
 // New starts a fake. Call Close when done.
@@ -149,6 +151,7 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("POST "+PathPublicTokenCreate, s.publicTokenCreate)
 	mux.HandleFunc("POST "+PathPublicTokenSwap, s.publicTokenExchange)
 	mux.HandleFunc("POST "+PathItemRemove, s.itemRemove)
+	s.routeData(mux)
 	s.srv = httptest.NewServer(s.Wrap(mux))
 	s.URL = s.srv.URL
 	return s
@@ -207,6 +210,7 @@ func (s *Server) FinishLink(linkTokenValue string) (string, error) {
 		}
 		p.itemID, p.access = item, lt.access
 		s.repairs[item]++
+		s.repairedLocked(lt.access)
 	}
 	tok := "public-sandbox-" + uuid.NewString()
 	s.publicTokens[tok] = p
