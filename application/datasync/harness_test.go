@@ -64,7 +64,11 @@ type harness struct {
 // write fail); nil keeps the memory store.
 type writesWrapper func(financeapp.Writes) financeapp.Writes
 
-func newHarness(t *testing.T, wrap writesWrapper) *harness {
+// connectorWrapper decorates the harness's connectors as bootstrap does
+// (budgeted.Wrap), before they are registered.
+type connectorWrapper func(providersapp.Connector) providersapp.Connector
+
+func newHarness(t *testing.T, wrap writesWrapper, wrapConnectors ...connectorWrapper) *harness {
 	t.Helper()
 	h := &harness{clock: fakeclock.New(t0), user: uuid.New()}
 	h.providers = memory.NewProviderStore()
@@ -87,7 +91,13 @@ func newHarness(t *testing.T, wrap writesWrapper) *harness {
 		t.Fatal(err)
 	}
 	h.sandbox, h.scripted = sb, newScripted()
-	registry, err := providersapp.NewRegistry(sb, h.scripted)
+	connectors := []providersapp.Connector{sb, h.scripted}
+	for _, w := range wrapConnectors {
+		for i, c := range connectors {
+			connectors[i] = w(c)
+		}
+	}
+	registry, err := providersapp.NewRegistry(connectors...)
 	if err != nil {
 		t.Fatal(err)
 	}
