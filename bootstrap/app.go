@@ -294,7 +294,10 @@ type httpParts struct {
 // set) with the HTTP tiers and the institution call budgets
 // (providerBudgetTiers).
 func buildLimiter(cfg Config, log *slog.Logger) (*ratelimit.Limiters, error) {
-	tiers := map[string]string{httpapi.TierAuth: cfg.RateLimitAuth, httpapi.TierRead: cfg.RateLimitRead, httpapi.TierWrite: cfg.RateLimitWrite}
+	tiers := map[string]string{
+		httpapi.TierAuth: cfg.RateLimitAuth, httpapi.TierRefresh: cfg.RateLimitRefresh, httpapi.TierRefreshIP: cfg.RateLimitRefreshIP,
+		httpapi.TierRead: cfg.RateLimitRead, httpapi.TierWrite: cfg.RateLimitWrite,
+	}
 	maps.Copy(tiers, providerBudgetTiers(cfg))
 	limiter, err := ratelimit.New(ratelimit.Config{Tiers: tiers, RedisURL: cfg.RedisURL, Prefix: cfg.RateLimitPrefix})
 	if err != nil {
@@ -321,6 +324,7 @@ func buildHTTP(cfg Config, log *slog.Logger, db *persistence.DB, clk providersap
 		AuthorizationResultURL: cfg.AuthorizationResultURL,
 		SandboxInstitution:     sandboxInstitution,
 		CursorSecret:           deriveKey(cfg, "list cursors"),
+		DeviceTokenSecret:      deriveKey(cfg, "device tokens"),
 		Checks: []httpapi.Check{
 			{Name: "database", Probe: db.Ping, Required: true},
 			httpapi.RateLimitStoreCheck(limiter),

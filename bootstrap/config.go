@@ -113,9 +113,10 @@ type Config struct {
 	// RateLimitPrefix starts every rate-limit key, so deployments can share one
 	// Redis.
 	RateLimitPrefix string
-	// RateLimitAuth, RateLimitRead and RateLimitWrite are the tiers' rates in
-	// ulule/limiter syntax ("5-M").
-	RateLimitAuth, RateLimitRead, RateLimitWrite string
+	// RateLimitAuth, RateLimitRefresh (per session), RateLimitRefreshIP (the
+	// refresh tier's per-IP backstop), RateLimitRead and RateLimitWrite are the
+	// tiers' rates in ulule/limiter syntax ("5-M").
+	RateLimitAuth, RateLimitRefresh, RateLimitRefreshIP, RateLimitRead, RateLimitWrite string
 	// AllowedOrigins are the browser origins CORS admits.
 	AllowedOrigins []string
 	Schwab         SchwabConfig
@@ -352,7 +353,11 @@ func loadRateLimits(r *envReader, c *Config) {
 		name string
 		dst  *string
 		def  string
-	}{{"RATE_LIMIT_AUTH", &c.RateLimitAuth, "5-M"}, {"RATE_LIMIT_READ", &c.RateLimitRead, "100-M"}, {"RATE_LIMIT_WRITE", &c.RateLimitWrite, "30-M"}} {
+	}{
+		{"RATE_LIMIT_AUTH", &c.RateLimitAuth, "5-M"}, {"RATE_LIMIT_REFRESH", &c.RateLimitRefresh, "30-M"},
+		{"RATE_LIMIT_REFRESH_IP", &c.RateLimitRefreshIP, "300-M"},
+		{"RATE_LIMIT_READ", &c.RateLimitRead, "100-M"}, {"RATE_LIMIT_WRITE", &c.RateLimitWrite, "30-M"},
+	} {
 		*v.dst = r.get(v.name, v.def)
 		if err := ratelimit.CheckRate(*v.dst); err != nil {
 			r.bad(v.name, "must be a rate like 5-M (limit-period, period S, M, H or D)")

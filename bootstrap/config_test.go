@@ -63,6 +63,7 @@ func TestInvalidValuesNameTheirVariable(t *testing.T) {
 		"JOB_TIMEOUT":           {"JOB_TIMEOUT": "soon"},
 		"SANDBOX_TIME_OFFSET":   {"SANDBOX_TIME_OFFSET": "-1h"},
 		"PROVIDER_CALL_BUDGET":  {"PROVIDER_CALL_BUDGET": "-1"},
+		"RATE_LIMIT_REFRESH":    {"RATE_LIMIT_REFRESH": "0-M"},
 		// Below the calls a sync run makes before it commits anything.
 		"PROVIDER_TYPE_CALL_BUDGET": {"PROVIDER_TYPE_CALL_BUDGET": "3"},
 		// A rescue before the timeout would run a live job twice at once.

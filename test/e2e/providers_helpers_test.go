@@ -22,9 +22,11 @@ import (
 // anything a test sends, so that only the behaviour under test decides the
 // answers. Rate limiting is raised, never switched off.
 var generousRateLimits = map[string]string{
-	"RATE_LIMIT_AUTH":  "1000000-M",
-	"RATE_LIMIT_READ":  "1000000-M",
-	"RATE_LIMIT_WRITE": "1000000-M",
+	"RATE_LIMIT_AUTH":       "1000000-M",
+	"RATE_LIMIT_READ":       "1000000-M",
+	"RATE_LIMIT_WRITE":      "1000000-M",
+	"RATE_LIMIT_REFRESH":    "1000000-M",
+	"RATE_LIMIT_REFRESH_IP": "1000000-M",
 }
 
 // merged returns the union of layers; later layers win.
