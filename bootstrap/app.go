@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"time"
 
@@ -71,8 +72,9 @@ type App struct {
 
 // Build opens the database (migrating it when AUTO_MIGRATE is on) and assembles
 // every adapter and use case, in the order they depend on one another:
-// identity, the metrics, providers (whose connector calls the metrics time),
-// the HTTP stack in front of them all, then the job engine with the work it
+// identity, the metrics, the rate-limit store, providers (whose connector
+// calls the metrics time and the store budgets), the HTTP stack in front of
+// them all, then the job engine with the work it
 // runs in the background (the stores enqueue on it through lateQueue). Close releases what it opened.
 func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *App, err error) {
 	db, err := openDatabase(ctx, cfg, log)
@@ -100,7 +102,16 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, err
 	}
-	pr, err := buildProviders(cfg, log, db, id.store, clk, metrics, queue)
+	limiter, err := buildLimiter(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = limiter.Close()
+		}
+	}()
+	pr, err := buildProviders(cfg, log, db, id.store, clk, metrics, limiter, queue)
 	if err != nil {
 		return nil, err
 	}
@@ -108,15 +119,10 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	sync := buildSync(cfg, log, clk, pr, financeStore)
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
 		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs}
-	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics)
+	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics, limiter)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			_ = web.limiter.Close()
-		}
-	}()
 	background, err := buildJobs(ctx, cfg, log, db, queue, jobWork{identity: id.service, connections: pr.connections, idempotency: web.idempotency,
 		engine: sync.engine, scheduler: sync.scheduler},
 		cmp.Or(o.JobPollInterval, jobPollInterval))
@@ -124,7 +130,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		return nil, err
 	}
 	return &App{Config: cfg, Log: log, DB: db, Identity: id.service, Sessions: id.store, Connections: pr.connections,
-		Authorizations: pr.authorizations, Finance: financeStore, Idempotency: web.idempotency, limiter: web.limiter,
+		Authorizations: pr.authorizations, Finance: financeStore, Idempotency: web.idempotency, limiter: limiter,
 		Handler: web.handler, MetricsHandler: metrics.Handler(), jobs: background}, nil
 }
 
@@ -217,12 +223,12 @@ func buildMetrics() (*httpapi.Metrics, error) {
 }
 
 // buildProviders assembles the provider use cases over the configured
-// connectors, each reporting its calls to calls, with provider tokens
-// encrypted at rest.
+// connectors, each reporting its calls to calls and charging them to the
+// budgets kept in limiter, with provider tokens encrypted at rest.
 func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *persistence.IdentityStore, clk providersapp.Clock,
-	calls instrumented.Observer, queue persistence.JobQueue,
+	calls instrumented.Observer, limiter *ratelimit.Limiters, queue persistence.JobQueue,
 ) (*providerParts, error) {
-	registry, sandboxConn, err := buildRegistry(cfg, clk.Now, calls)
+	registry, sandboxConn, err := buildRegistry(cfg, clk.Now, calls, budgetCounter{limiter})
 	if err != nil {
 		return nil, err
 	}
@@ -277,34 +283,36 @@ func buildSync(cfg Config, log *slog.Logger, clk providersapp.Clock, pr *provide
 	}
 }
 
-// httpParts are the HTTP handler and what it holds that the app must close or
-// clean up: the rate-limit store and the idempotency records.
+// httpParts are the HTTP handler and what it holds that the app must clean
+// up: the idempotency records.
 type httpParts struct {
 	handler     http.Handler
-	limiter     *ratelimit.Limiters
 	idempotency *persistence.IdempotencyStore
 }
 
-// buildHTTP assembles the HTTP stack in front of the use cases: rate limits,
-// idempotency records and the router the OpenAPI document drives, serving
-// metrics on GET /metrics.
-func buildHTTP(cfg Config, log *slog.Logger, db *persistence.DB, clk providersapp.Clock, app application.App,
-	sandboxInstitution http.Handler, metrics *httpapi.Metrics,
-) (_ *httpParts, err error) {
-	limiter, err := ratelimit.New(ratelimit.Config{
-		Tiers:    map[string]string{httpapi.TierAuth: cfg.RateLimitAuth, httpapi.TierRead: cfg.RateLimitRead, httpapi.TierWrite: cfg.RateLimitWrite},
-		RedisURL: cfg.RedisURL,
-		Prefix:   cfg.RateLimitPrefix,
-	})
+// buildLimiter opens the rate-limit store (memory, or Redis when REDIS_URL is
+// set) with the HTTP tiers and the institution call budgets
+// (providerBudgetTiers).
+func buildLimiter(cfg Config, log *slog.Logger) (*ratelimit.Limiters, error) {
+	tiers := map[string]string{
+		httpapi.TierAuth: cfg.RateLimitAuth, httpapi.TierRefresh: cfg.RateLimitRefresh, httpapi.TierRefreshIP: cfg.RateLimitRefreshIP,
+		httpapi.TierRead: cfg.RateLimitRead, httpapi.TierWrite: cfg.RateLimitWrite,
+	}
+	maps.Copy(tiers, providerBudgetTiers(cfg))
+	limiter, err := ratelimit.New(ratelimit.Config{Tiers: tiers, RedisURL: cfg.RedisURL, Prefix: cfg.RateLimitPrefix})
 	if err != nil {
 		return nil, fmt.Errorf("rate limits: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			_ = limiter.Close()
-		}
-	}()
 	ratelimit.RouteRedisLogs(log)
+	return limiter, nil
+}
+
+// buildHTTP assembles the HTTP stack in front of the use cases: rate limits
+// (counted in limiter), idempotency records and the router the OpenAPI
+// document drives, serving metrics on GET /metrics.
+func buildHTTP(cfg Config, log *slog.Logger, db *persistence.DB, clk providersapp.Clock, app application.App,
+	sandboxInstitution http.Handler, metrics *httpapi.Metrics, limiter *ratelimit.Limiters,
+) (*httpParts, error) {
 	idempotencyStore := persistence.NewIdempotencyStore(db)
 
 	spec, err := httpapi.LoadSpec()
@@ -316,6 +324,7 @@ func buildHTTP(cfg Config, log *slog.Logger, db *persistence.DB, clk providersap
 		AuthorizationResultURL: cfg.AuthorizationResultURL,
 		SandboxInstitution:     sandboxInstitution,
 		CursorSecret:           deriveKey(cfg, "list cursors"),
+		DeviceTokenSecret:      deriveKey(cfg, "device tokens"),
 		Checks: []httpapi.Check{
 			{Name: "database", Probe: db.Ping, Required: true},
 			httpapi.RateLimitStoreCheck(limiter),
@@ -338,7 +347,7 @@ func buildHTTP(cfg Config, log *slog.Logger, db *persistence.DB, clk providersap
 	if err != nil {
 		return nil, err
 	}
-	return &httpParts{handler: router, limiter: limiter, idempotency: idempotencyStore}, nil
+	return &httpParts{handler: router, idempotency: idempotencyStore}, nil
 }
 
 // Close releases the database, the job engine's own connections and the

@@ -94,6 +94,11 @@ type Config struct {
 	SyncInterval time.Duration
 	// ProviderTimeout bounds every call to an institution.
 	ProviderTimeout time.Duration
+	// ProviderCallBudget is how many calls one grant may make to its
+	// institution per minute, and ProviderTypeCallBudget how many all the
+	// grants of one provider type may make together, on every instance
+	// (PROVIDER_CALL_BUDGET, PROVIDER_TYPE_CALL_BUDGET; 0: unlimited).
+	ProviderCallBudget, ProviderTypeCallBudget int
 	// JobTimeout cancels a background job's attempt after this long
 	// (JOB_TIMEOUT); the job is retried, a sync from its last commit.
 	JobTimeout time.Duration
@@ -108,9 +113,10 @@ type Config struct {
 	// RateLimitPrefix starts every rate-limit key, so deployments can share one
 	// Redis.
 	RateLimitPrefix string
-	// RateLimitAuth, RateLimitRead and RateLimitWrite are the tiers' rates in
-	// ulule/limiter syntax ("5-M").
-	RateLimitAuth, RateLimitRead, RateLimitWrite string
+	// RateLimitAuth, RateLimitRefresh (per session), RateLimitRefreshIP (the
+	// refresh tier's per-IP backstop), RateLimitRead and RateLimitWrite are the
+	// tiers' rates in ulule/limiter syntax ("5-M").
+	RateLimitAuth, RateLimitRefresh, RateLimitRefreshIP, RateLimitRead, RateLimitWrite string
 	// AllowedOrigins are the browser origins CORS admits.
 	AllowedOrigins []string
 	Schwab         SchwabConfig
@@ -273,6 +279,14 @@ func loadProviders(r *envReader, c *Config) {
 	c.TokenRefreshInterval = r.duration("TOKEN_REFRESH_INTERVAL", 30*time.Second)
 	c.SyncInterval = r.duration("SYNC_INTERVAL", DefaultSyncInterval)
 	c.ProviderTimeout = r.duration("PROVIDER_TIMEOUT", httpx.DefaultTimeout)
+	c.ProviderCallBudget = r.count("PROVIDER_CALL_BUDGET", DefaultProviderCallBudget)
+	c.ProviderTypeCallBudget = r.count("PROVIDER_TYPE_CALL_BUDGET", DefaultProviderTypeCallBudget)
+	for name, n := range map[string]int{"PROVIDER_CALL_BUDGET": c.ProviderCallBudget, "PROVIDER_TYPE_CALL_BUDGET": c.ProviderTypeCallBudget} {
+		if n > 0 && n < MinProviderCallBudget {
+			r.bad(name, "must be 0 (unlimited) or at least %d calls a minute: a sync run makes several calls before it commits anything, "+
+				"so a smaller budget would postpone it for ever", MinProviderCallBudget)
+		}
+	}
 	c.Schwab = SchwabConfig{
 		ClientID:     r.get("SCHWAB_CLIENT_ID", ""),
 		ClientSecret: r.get("SCHWAB_CLIENT_SECRET", ""),
@@ -301,6 +315,18 @@ func loadProviders(r *envReader, c *Config) {
 		r.bad("PLAID_SECRET", "PLAID_CLIENT_ID and PLAID_SECRET go together")
 	}
 }
+
+// Defaults of PROVIDER_CALL_BUDGET and PROVIDER_TYPE_CALL_BUDGET (calls per
+// minute): a sync makes one call per kind of data and one per page of
+// transactions, so a grant's first sync of a few thousand transactions stays
+// well within its budget; operators set the type's budget to the quota the
+// institution gives the application (docs/financial-data.md).
+const (
+	DefaultProviderCallBudget     = 120
+	DefaultProviderTypeCallBudget = 1200
+	// MinProviderCallBudget is the smallest budget that is not 0 (unlimited).
+	MinProviderCallBudget = 10
+)
 
 // Defaults of JOB_TIMEOUT and JOB_RESCUE_AFTER. The longest job is a sync
 // of a large provider, which commits as it goes: a timeout ends only the
@@ -331,7 +357,11 @@ func loadRateLimits(r *envReader, c *Config) {
 		name string
 		dst  *string
 		def  string
-	}{{"RATE_LIMIT_AUTH", &c.RateLimitAuth, "5-M"}, {"RATE_LIMIT_READ", &c.RateLimitRead, "100-M"}, {"RATE_LIMIT_WRITE", &c.RateLimitWrite, "30-M"}} {
+	}{
+		{"RATE_LIMIT_AUTH", &c.RateLimitAuth, "5-M"}, {"RATE_LIMIT_REFRESH", &c.RateLimitRefresh, "30-M"},
+		{"RATE_LIMIT_REFRESH_IP", &c.RateLimitRefreshIP, "300-M"},
+		{"RATE_LIMIT_READ", &c.RateLimitRead, "100-M"}, {"RATE_LIMIT_WRITE", &c.RateLimitWrite, "30-M"},
+	} {
 		*v.dst = r.get(v.name, v.def)
 		if err := ratelimit.CheckRate(*v.dst); err != nil {
 			r.bad(v.name, "must be a rate like 5-M (limit-period, period S, M, H or D)")

@@ -62,6 +62,10 @@ func TestInvalidValuesNameTheirVariable(t *testing.T) {
 		"TOKEN_ENCRYPTION_KEYS": {"TOKEN_ENCRYPTION_KEYS": "k1:" + key(31)},
 		"JOB_TIMEOUT":           {"JOB_TIMEOUT": "soon"},
 		"SANDBOX_TIME_OFFSET":   {"SANDBOX_TIME_OFFSET": "-1h"},
+		"PROVIDER_CALL_BUDGET":  {"PROVIDER_CALL_BUDGET": "-1"},
+		"RATE_LIMIT_REFRESH":    {"RATE_LIMIT_REFRESH": "0-M"},
+		// Below the calls a sync run makes before it commits anything.
+		"PROVIDER_TYPE_CALL_BUDGET": {"PROVIDER_TYPE_CALL_BUDGET": "3"},
 		// A rescue before the timeout would run a live job twice at once.
 		"JOB_RESCUE_AFTER": {"JOB_TIMEOUT": "20m", "JOB_RESCUE_AFTER": "15m"},
 	}
@@ -303,5 +307,27 @@ func TestSandboxTimeOffsetIsDevelopmentOnly(t *testing.T) {
 	_, err = LoadConfig(env(map[string]string{"APP_ENV": "production", "SANDBOX_TIME_OFFSET": "96h"}))
 	if err == nil || !strings.Contains(err.Error(), "SANDBOX_TIME_OFFSET") {
 		t.Errorf("production accepted SANDBOX_TIME_OFFSET: %v", err)
+	}
+}
+
+// The institution call budgets default to a per-grant and an app-wide budget
+// a minute, each a rate-limit tier; 0 switches one off (no tier).
+func TestProviderCallBudgets(t *testing.T) {
+	t.Parallel()
+	c, err := LoadConfig(env(nil))
+	if err != nil || c.ProviderCallBudget != DefaultProviderCallBudget || c.ProviderTypeCallBudget != DefaultProviderTypeCallBudget {
+		t.Fatalf("defaults = %d, %d, %v", c.ProviderCallBudget, c.ProviderTypeCallBudget, err)
+	}
+	tiers := providerBudgetTiers(c)
+	if tiers[tierProviderCall] != "120-M" || tiers[tierProviderTypeCall] != "1200-M" {
+		t.Errorf("default tiers = %v", tiers)
+	}
+	c, err = LoadConfig(env(map[string]string{"PROVIDER_CALL_BUDGET": "0", "PROVIDER_TYPE_CALL_BUDGET": "50"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tiers, bc := providerBudgetTiers(c), budgetConfig(c)
+	if len(tiers) != 1 || tiers[tierProviderTypeCall] != "50-M" || bc.ProviderTier != "" || bc.TypeTier != tierProviderTypeCall {
+		t.Errorf("with the per-grant budget off: tiers %v, config %+v", tiers, bc)
 	}
 }

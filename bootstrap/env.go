@@ -59,6 +59,20 @@ func (r *envReader) durationUpTo(name string, def, limit time.Duration, zero str
 	return d
 }
 
+// count reads a whole number from 0, or def when unset.
+func (r *envReader) count(name string, def int) int {
+	raw := r.get(name, "")
+	if raw == "" {
+		return def
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 0 {
+		r.bad(name, "must be a whole number from 0 (unlimited)")
+		return def
+	}
+	return n
+}
+
 // boolean reads true or false (or any form strconv.ParseBool accepts), or def
 // when unset.
 func (r *envReader) boolean(name string, def bool) bool {

@@ -1,23 +1,29 @@
 package bootstrap
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
 	"time"
 
+	"github.com/dashtam/dashtam/adapters/providers/budgeted"
 	"github.com/dashtam/dashtam/adapters/providers/instrumented"
 	"github.com/dashtam/dashtam/adapters/providers/plaid"
 	"github.com/dashtam/dashtam/adapters/providers/sandbox"
 	"github.com/dashtam/dashtam/adapters/providers/schwab"
+	"github.com/dashtam/dashtam/adapters/ratelimit"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 )
 
 // buildRegistry builds the provider registry from configuration: one explicit
-// entry per connector, each offered only when it is configured, and each
-// reporting its calls to calls (the provider_call_duration_seconds metric).
+// entry per connector, each offered only when it is configured, each
+// reporting its calls to calls (the provider_call_duration_seconds metric),
+// and each charging them to the institution call budgets counted in budgets
+// (budgeted.Wrap; a call over budget is refused before it is timed).
 // Adding a provider means adding one block here (docs/adding-a-provider.md).
-func buildRegistry(cfg Config, now func() time.Time, calls instrumented.Observer) (*providersapp.Registry, *sandbox.Connector, error) {
+func buildRegistry(cfg Config, now func() time.Time, calls instrumented.Observer, budgets budgeted.Counter,
+) (*providersapp.Registry, *sandbox.Connector, error) {
 	var connectors []providersapp.Connector
 	var sb *sandbox.Connector
 	if cfg.SandboxEnabled {
@@ -59,7 +65,7 @@ func buildRegistry(cfg Config, now func() time.Time, calls instrumented.Observer
 		connectors = append(connectors, c)
 	}
 	for i, c := range connectors {
-		connectors[i] = instrumented.Wrap(c, calls)
+		connectors[i] = budgeted.Wrap(instrumented.Wrap(c, calls), budgets, budgetConfig(cfg))
 	}
 	registry, err := providersapp.NewRegistry(connectors...)
 	return registry, sb, err
@@ -79,3 +85,45 @@ func deriveKey(cfg Config, purpose string) []byte {
 // plaidMaxResponseBytes caps one Plaid answer: room for a page of 500
 // transactions or investment transactions with their securities.
 const plaidMaxResponseBytes = 8 << 20
+
+// The rate-limit store's tiers that hold the institution call budgets: one
+// window a minute per grant (PROVIDER_CALL_BUDGET) and per provider type
+// (PROVIDER_TYPE_CALL_BUDGET).
+const (
+	tierProviderCall     = "provider_call"
+	tierProviderTypeCall = "provider_type_call"
+)
+
+// providerBudgetTiers are the rate-limit tiers of the budgets that are set
+// (0 is unlimited: no tier).
+func providerBudgetTiers(cfg Config) map[string]string {
+	tiers := map[string]string{}
+	if cfg.ProviderCallBudget > 0 {
+		tiers[tierProviderCall] = fmt.Sprintf("%d-M", cfg.ProviderCallBudget)
+	}
+	if cfg.ProviderTypeCallBudget > 0 {
+		tiers[tierProviderTypeCall] = fmt.Sprintf("%d-M", cfg.ProviderTypeCallBudget)
+	}
+	return tiers
+}
+
+// budgetConfig names the tiers of the budgets that are set. The store's
+// windows run on the real clock, so the waits do too.
+func budgetConfig(cfg Config) budgeted.Config {
+	bc := budgeted.Config{Now: time.Now}
+	if cfg.ProviderCallBudget > 0 {
+		bc.ProviderTier = tierProviderCall
+	}
+	if cfg.ProviderTypeCallBudget > 0 {
+		bc.TypeTier = tierProviderTypeCall
+	}
+	return bc
+}
+
+// budgetCounter is the rate-limit store as the budgets' Counter.
+type budgetCounter struct{ limiters *ratelimit.Limiters }
+
+func (b budgetCounter) Take(ctx context.Context, tier, key string) (bool, time.Time, error) {
+	res, err := b.limiters.Take(ctx, tier, key)
+	return res.Allowed, res.Reset, err
+}

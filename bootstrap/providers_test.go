@@ -19,7 +19,7 @@ func TestRegistryKeepsTheSandboxsDataHalf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	registry, _, err := buildRegistry(cfg, time.Now, ignoreCalls{})
+	registry, _, err := buildRegistry(cfg, time.Now, ignoreCalls{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestCatalogCapabilitiesAreWhatEachConnectorFetches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	registry, _, err := buildRegistry(cfg, time.Now, ignoreCalls{})
+	registry, _, err := buildRegistry(cfg, time.Now, ignoreCalls{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

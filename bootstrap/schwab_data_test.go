@@ -21,7 +21,7 @@ func TestSchwabAPIBaseURLIsWhereTheDataCallsGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	registry, _, err := buildRegistry(cfg, time.Now, ignoreCalls{})
+	registry, _, err := buildRegistry(cfg, time.Now, ignoreCalls{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

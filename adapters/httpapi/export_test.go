@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	identityapp "github.com/dashtam/dashtam/application/identity"
+	"github.com/dashtam/dashtam/domain/identity"
 )
 
 // Test hooks: the guards' middleware with explicit dependencies, so that tests
@@ -26,7 +28,21 @@ var embeddedSpec = sync.OnceValue(func() *Spec {
 
 // RateLimitMiddleware is rateLimit. observer may be nil or a *Metrics.
 func RateLimitMiddleware(l RateLimiter, log *slog.Logger, maxBody int64, observer rateLimitObserver) gin.HandlerFunc {
-	return rateLimit(rateLimitOptions{spec: embeddedSpec(), limiter: l, log: log, maxBody: maxBody, metrics: observer})
+	return rateLimit(rateLimitOptions{spec: embeddedSpec(), limiter: l, log: log, maxBody: maxBody, metrics: observer,
+		devices: newDeviceTokens([]byte(TestDeviceTokenSecret)), now: time.Now})
+}
+
+// TestDeviceTokenSecret keys the device tokens of RateLimitMiddleware.
+const TestDeviceTokenSecret = "test device token key of 32 bytes"
+
+// IssueDeviceToken is a device token RateLimitMiddleware accepts for device of
+// user, whose email is email, issued at now.
+func IssueDeviceToken(user, device uuid.UUID, email string, now time.Time) string {
+	e, err := identity.ParseEmail(email)
+	if err != nil {
+		panic(err)
+	}
+	return newDeviceTokens([]byte(TestDeviceTokenSecret)).issue(user, device, emailDigest(e), now)
 }
 
 // IdempotencyMiddleware is idempotencyKeys with a fixed fingerprint key; zero

@@ -50,17 +50,19 @@ func TestGuardsThroughTheRouter(t *testing.T) {
 		}
 	})
 
-	t.Run("the auth operations share one budget per email, with headers the document describes", func(t *testing.T) {
+	t.Run("logins share one budget per account, with headers the document describes", func(t *testing.T) {
 		reg := h.Do(apitest.Request{Method: "POST", Path: "/api/v1/users", Body: map[string]any{"email": "limited@example.com", "password": pw, "name": "Ann"},
 			Header: from("198.51.100.2", nil)}).Expect(t, http.StatusCreated)
 		if got := reg.Header.Get("X-RateLimit-Remaining"); got != "2" {
 			t.Errorf("registration: X-RateLimit-Remaining %q", got)
 		}
-		for i := range 2 {
+		// Logins have a budget per account of their own (hardening item 10), from
+		// three clients.
+		for i := range 3 {
 			res := h.Do(apitest.Request{Method: "POST", Path: "/api/v1/sessions", Body: map[string]any{"email": "limited@example.com", "password": "wrong password"},
-				Header: from("203.0.113.1", nil)})
+				Header: from(fmt.Sprintf("203.0.113.%d", 10+i), nil)})
 			res.Expect(t, http.StatusUnauthorized)
-			if got := res.Header.Get("X-RateLimit-Remaining"); got != fmt.Sprint(1-i) {
+			if got := res.Header.Get("X-RateLimit-Remaining"); got != fmt.Sprint(2-i) {
 				t.Errorf("try %d: X-RateLimit-Remaining %q", i+1, got)
 			}
 		}

@@ -130,8 +130,28 @@ func (s *Server) CreateSession(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	device := s.deviceToken(c, req, grant.Session.UserID())
 	c.Header("Location", apiBase+"/sessions/"+grant.Session.ID().String())
-	s.writeGrant(c, grant)
+	s.writeGrant(c, grant, &device)
+}
+
+// deviceToken is the device token a successful login of user hands out (in
+// the body and the device cookie): for the device the login presented a
+// token of, or else for a new device.
+func (s *Server) deviceToken(c *gin.Context, req api.LoginRequest, user uuid.UUID) string {
+	email, err := identity.ParseEmail(req.Email)
+	if err != nil { // Login accepted it
+		return ""
+	}
+	digest, now := emailDigest(email), s.Now()
+	claim, ok := s.devices.check(presentedDeviceToken(c, deref(req.DeviceToken, "")), digest, now)
+	device := claim.device
+	if !ok || claim.user != user {
+		device = uuid.New()
+	}
+	token := s.devices.issue(user, device, digest, now)
+	setDeviceCookie(c, token, s.devices.ttl)
+	return token
 }
 
 // RefreshTokens rotates a refresh token.
@@ -145,10 +165,11 @@ func (s *Server) RefreshTokens(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.writeGrant(c, grant)
+	s.writeGrant(c, grant, nil)
 }
 
-func (s *Server) writeGrant(c *gin.Context, g identityapp.Grant) {
+// writeGrant answers with a token pair, and a login's device token.
+func (s *Server) writeGrant(c *gin.Context, g identityapp.Grant, deviceToken *string) {
 	c.Header("Cache-Control", "no-store")
 	c.Header("Pragma", "no-cache")
 	c.JSON(http.StatusCreated, api.TokenGrant{
@@ -157,6 +178,7 @@ func (s *Server) writeGrant(c *gin.Context, g identityapp.Grant) {
 		TokenType:    api.Bearer,
 		ExpiresIn:    int32(g.ExpiresIn / time.Second),
 		Session:      sessionJSON(g.Session, g.Session.ID()),
+		DeviceToken:  deviceToken,
 	})
 }
 

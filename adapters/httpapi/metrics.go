@@ -52,7 +52,7 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 		}, []string{"tier"}),
 		rateLimitFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rate_limit_store_errors_total",
-			Help: "Requests whose rate-limit check failed because the store did not answer, by tier (auth: refused with 503; read, write: let through).",
+			Help: "Requests whose rate-limit check failed because the store did not answer, by tier (auth, refresh: refused with 503; read, write: let through).",
 		}, []string{"tier"}),
 		providerCalls: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "provider_call_duration_seconds",

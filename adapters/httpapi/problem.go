@@ -3,12 +3,15 @@ package httpapi
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/dashtam/dashtam/adapters/logging"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
+	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/identity"
 	"github.com/dashtam/dashtam/domain/provider"
@@ -73,6 +76,11 @@ var problemTable = []struct {
 
 	// Syncs.
 	{datasyncapp.ErrNotConnected, problemKind{http.StatusConflict, "PROVIDER_NOT_CONNECTED", "Provider not connected", "provider-not-connected", "The provider has no active authorization; connect it (POST its authorization) first."}},
+
+	// Institution call budgets: Dashtam's own, before any institution's kind
+	// (the error is also a domain.ErrProviderUnavailable). Retry-After is the
+	// budget's wait.
+	{providersapp.ErrBudgetExhausted, problemKind{http.StatusServiceUnavailable, "INSTITUTION_BUDGET_EXHAUSTED", "Institution call budget exhausted", "institution-budget-exhausted", "This service has made as many calls to the institution as it allows itself for now; nothing was done. Retry after the number of seconds in Retry-After."}},
 
 	// Domain kinds.
 	{domain.ErrNotFound, problemKind{http.StatusNotFound, "NOT_FOUND", "Resource not found", "not-found", "The resource does not exist."}},
@@ -164,7 +172,11 @@ func writeProblem(c *gin.Context, log *slog.Logger, err error) {
 		}
 		c.Header("WWW-Authenticate", challenge)
 	case http.StatusServiceUnavailable:
-		c.Header("Retry-After", "5")
+		retryAfter := "5"
+		if ra, ok := errors.AsType[*providersapp.RetryAfterError](err); ok {
+			retryAfter = strconv.FormatInt(max(1, int64(math.Ceil(ra.Delay.Seconds()))), 10)
+		}
+		c.Header("Retry-After", retryAfter)
 	}
 	c.Header("Content-Type", "application/problem+json")
 	c.Header("Cache-Control", "no-store")

@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
+	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
 )
 
@@ -58,5 +60,27 @@ func TestGuardProblems(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A spent institution call budget is 503 INSTITUTION_BUDGET_EXHAUSTED, not the
+// 502 of an institution failing, and its Retry-After is the budget's wait, in
+// whole seconds rounded up.
+func TestInstitutionBudgetExhaustedIs503WithItsWait(t *testing.T) {
+	t.Parallel()
+	err := fmt.Errorf("refresh: %w", &providersapp.BudgetExhaustedError{Budget: "provider_type", Delay: 41*time.Second + time.Millisecond})
+	w := httptest.NewRecorder()
+	c, _ := gin.CreateTestContext(w)
+	c.Request = httptest.NewRequest("PATCH", "/api/v1/providers/x/authorization", nil)
+	writeProblem(c, slog.New(slog.DiscardHandler), err)
+	var p problem
+	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != http.StatusServiceUnavailable || p.Code != "INSTITUTION_BUDGET_EXHAUSTED" || p.Type != "/problems/institution-budget-exhausted" {
+		t.Errorf("got %d %+v", w.Code, p)
+	}
+	if got := w.Header().Get("Retry-After"); got != "42" {
+		t.Errorf("Retry-After = %q, want 42", got)
 	}
 }

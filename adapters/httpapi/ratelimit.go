@@ -27,13 +27,22 @@ import (
 
 // Rate-limit tiers. Each operation names its tier in openapi.yaml
 // (x-rate-limit-tier). The names appear in metrics and name the limiters that
-// bootstrap configures (RATE_LIMIT_AUTH, RATE_LIMIT_READ, RATE_LIMIT_WRITE).
+// bootstrap configures (RATE_LIMIT_AUTH, RATE_LIMIT_REFRESH,
+// RATE_LIMIT_REFRESH_IP, RATE_LIMIT_READ, RATE_LIMIT_WRITE).
 const (
 	// TierAuth throttles the operations a credential-guessing or mail-bombing
 	// client would hammer (they check or mint credentials or send email), per
-	// client IP and per email (or per user when authenticated). They fail closed
-	// when the rate-limit store is down.
+	// client IP and per email (or per user when authenticated); a login per
+	// account, or per device when it presents a device token of the account
+	// (devicetoken.go). They fail closed when the rate-limit store is down.
 	TierAuth = "auth"
+	// TierRefresh throttles token refresh per session, not per IP, so that the
+	// people behind one NAT do not refresh on one budget: the key is a digest
+	// of the presented refresh token, which the session holds alone, computed
+	// without reading the database. TierRefreshIP is its per-IP backstop, far
+	// larger, against floods of made-up tokens. Both fail closed.
+	TierRefresh   = "refresh"
+	TierRefreshIP = "refresh_ip"
 	// TierRead throttles reads (GET, and HEAD with it), per user (per IP when
 	// anonymous).
 	TierRead = "read"
@@ -45,7 +54,7 @@ const (
 )
 
 // extRateLimitTier is the vendor extension with which every operation declares
-// its rate-limit tier: TierAuth, TierRead, TierWrite, or tierNone for the
+// its rate-limit tier: TierAuth, TierRefresh, TierRead, TierWrite, or tierNone for the
 // operational endpoints that are never limited. Declaring it on the operation
 // keeps the policy next to the route it applies to and visible to clients in
 // /openapi.json (docs/api-conventions.md).
@@ -80,9 +89,13 @@ type rateLimitOptions struct {
 	limiter RateLimiter
 	log     *slog.Logger
 	metrics rateLimitObserver // nil: no metrics
-	// maxBody bounds how much of an auth-tier request body is read to find its
-	// email; a larger body is left for validateRequest to refuse (413).
+	// maxBody bounds how much of an auth- or refresh-tier request body is read
+	// to find its email, device token or refresh token; a larger body is left
+	// for validateRequest to refuse (413).
 	maxBody int64
+	// devices checks the device tokens of logins.
+	devices *deviceTokens
+	now     func() time.Time
 }
 
 // rateLimitObserver is told about refusals and store failures (*Metrics).
@@ -104,8 +117,8 @@ type rateLimitObserver interface {
 // Keys come from c.ClientIP(), which believes X-Forwarded-For only from the
 // configured trusted proxies, so a client cannot pick its own key.
 //
-// When the store fails, the auth tier fails closed (503: brute-force protection
-// must not silently disappear) and the read and write tiers fail open (the
+// When the store fails, the auth and refresh tiers fail closed (503:
+// brute-force protection must not silently disappear) and the read and write tiers fail open (the
 // request proceeds without rate-limit headers; a warning is logged at most once
 // per storeWarnInterval).
 func rateLimit(o rateLimitOptions) gin.HandlerFunc {
@@ -121,13 +134,13 @@ func rateLimit(o rateLimitOptions) gin.HandlerFunc {
 			worst ratelimit.Result
 			taken bool
 		)
-		for _, key := range rateLimitKeys(c, tier, o.maxBody) {
-			res, err := o.limiter.Take(ctx, tier, key)
+		for _, key := range rateLimitKeys(c, tier, o) {
+			res, err := o.limiter.Take(ctx, key.tier, key.key)
 			if err != nil {
 				if o.metrics != nil {
 					o.metrics.rateLimitStoreFailed(tier)
 				}
-				if tier == TierAuth {
+				if tier == TierAuth || tier == TierRefresh {
 					writeProblem(c, o.log, err)
 					return
 				}
@@ -169,14 +182,14 @@ func rateLimit(o rateLimitOptions) gin.HandlerFunc {
 // operation cannot go unlimited, or be limited by a tier nobody configured, by
 // omission or typo.
 func rateTierOf(op *openapi3.Operation) (string, error) {
-	tiers := []string{TierAuth, TierRead, TierWrite, tierNone}
+	tiers := []string{TierAuth, TierRefresh, TierRead, TierWrite, tierNone}
 	v, ok := op.Extensions[extRateLimitTier]
 	if !ok {
 		return "", fmt.Errorf("%s is missing (one of %s)", extRateLimitTier, strings.Join(tiers, ", "))
 	}
 	tier, _ := v.(string)
 	switch tier {
-	case TierAuth, TierRead, TierWrite:
+	case TierAuth, TierRefresh, TierRead, TierWrite:
 		return tier, nil
 	case tierNone:
 		return "", nil
@@ -204,24 +217,61 @@ func (s *Spec) rateTier(method, route, path string) (string, bool) {
 	return TierWrite, true
 }
 
-// rateLimitKeys lists the keys a request is counted against. Auth-tier requests
-// count against the client IP and, when known, the email in the body or the
-// authenticated user (the verification resend has no body). Other requests
-// count against the user, or the client IP when anonymous.
-func rateLimitKeys(c *gin.Context, tier string, maxBody int64) []string {
+// limitKey is one count a request makes: key in tier.
+type limitKey struct{ tier, key string }
+
+// loginRoute is the login operation, whose per-account key a device token
+// replaces.
+const loginRoute = apiBase + "/sessions"
+
+// rateLimitKeys lists the keys a request is counted against, each in its tier.
+//
+// Auth-tier requests count against the client IP and, when known, the email
+// in the body or else the authenticated user (the verification resend has no
+// body). A login counts against the account ("login:" and the email's
+// digest, apart from the other auth operations' "email:" key, so that failed
+// logins never spend the budget of a password reset), or, when it presents a
+// device token the account was given at an earlier login on this device,
+// against that device instead: an attacker's attempts from elsewhere do not
+// lock the owner's known devices out.
+//
+// Refresh-tier requests count against the presented refresh token's digest
+// (its session's one token), and against the client IP in TierRefreshIP.
+//
+// Other requests count against the user, or the client IP when anonymous.
+func rateLimitKeys(c *gin.Context, tier string, o rateLimitOptions) []limitKey {
 	ip := "ip:" + clientNetwork(c.ClientIP())
 	user, authenticated := principalOf(c)
-	if tier != TierAuth {
-		if authenticated {
-			return []string{"user:" + user.UserID.String()}
+	switch tier {
+	case TierAuth:
+	case TierRefresh:
+		keys := []limitKey{{TierRefreshIP, ip}}
+		if body := peekBody(c, o.maxBody); body.RefreshToken != "" {
+			sum := sha256.Sum256([]byte(body.RefreshToken))
+			keys = append(keys, limitKey{TierRefresh, "session:" + hex.EncodeToString(sum[:16])})
 		}
-		return []string{ip}
+		return keys
+	default:
+		if authenticated {
+			return []limitKey{{tier, "user:" + user.UserID.String()}}
+		}
+		return []limitKey{{tier, ip}}
 	}
-	keys := []string{ip}
-	if email, ok := peekEmail(c, maxBody); ok {
-		keys = append(keys, "email:"+email)
-	} else if authenticated {
-		keys = append(keys, "user:"+user.UserID.String())
+	keys := []limitKey{{TierAuth, ip}}
+	body := peekBody(c, o.maxBody)
+	email, err := identity.ParseEmail(body.Email)
+	switch {
+	case body.Email != "" && err == nil && c.Request.Method == http.MethodPost && c.FullPath() == loginRoute:
+		digest := emailDigest(email)
+		if claim, ok := o.devices.check(presentedDeviceToken(c, body.DeviceToken), digest, o.now()); ok {
+			keys = append(keys, limitKey{TierAuth, "device:" + claim.device.String()})
+		} else {
+			keys = append(keys, limitKey{TierAuth, "login:" + digest})
+		}
+	case body.Email != "" && err == nil:
+		keys = append(keys, limitKey{TierAuth, "email:" + emailDigest(email)})
+	case authenticated:
+		keys = append(keys, limitKey{TierAuth, "user:" + user.UserID.String()})
 	}
 	return keys
 }
@@ -252,33 +302,32 @@ func principalOf(c *gin.Context) (identityapp.Principal, bool) {
 	return p, ok
 }
 
-// peekEmail reads the request body's "email" field without consuming the body:
-// what it read is put back in front of the rest. It returns the normalised
-// email's SHA-256 (hex, 128 bits), so that no address is kept in the store in
-// clear. A body that is larger than maxBody, not JSON, or without a valid email
-// yields nothing; validation deals with it.
-func peekEmail(c *gin.Context, maxBody int64) (string, bool) {
+// peekedBody is what the limiter reads of a request body to pick its keys.
+type peekedBody struct {
+	Email        string `json:"email"`
+	DeviceToken  string `json:"device_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+// peekBody reads the request body's email, device token and refresh token
+// without consuming the body: what it read is put back in front of the rest.
+// A body that is larger than maxBody or not JSON yields nothing; validation
+// deals with it.
+func peekBody(c *gin.Context, maxBody int64) peekedBody {
+	var body peekedBody
 	if c.Request.Body == nil || c.Request.Body == http.NoBody {
-		return "", false
+		return body
 	}
 	orig := c.Request.Body
 	buf, err := io.ReadAll(io.LimitReader(orig, maxBody+1))
 	c.Request.Body = readCloser{Reader: io.MultiReader(bytes.NewReader(buf), orig), Closer: orig}
 	if err != nil || int64(len(buf)) > maxBody {
-		return "", false
+		return body
 	}
-	var body struct {
-		Email *string `json:"email"`
+	if json.Unmarshal(buf, &body) != nil {
+		body = peekedBody{}
 	}
-	if json.Unmarshal(buf, &body) != nil || body.Email == nil {
-		return "", false
-	}
-	email, err := identity.ParseEmail(*body.Email)
-	if err != nil {
-		return "", false
-	}
-	sum := sha256.Sum256([]byte(email.String()))
-	return hex.EncodeToString(sum[:16]), true
+	return body
 }
 
 type readCloser struct {

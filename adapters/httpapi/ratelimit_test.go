@@ -203,8 +203,14 @@ func TestAuthTierLimitsPerIPAndPerEmail(t *testing.T) {
 	checkRateHeaders(t, login("198.51.100.1", "three@example.com"), 3, 0, time.Minute)
 	problemOf(t, login("198.51.100.1", "four@example.com"), http.StatusTooManyRequests, "RATE_LIMITED")
 
-	// Registration is in the same tier, with the same per-email budget.
-	w := do(h, req{method: "POST", path: "/api/v1/users", body: `{"email":"one@example.com","password":"pw","name":"x"}`, remoteAddr: "198.51.100.5:1"})
+	// Registration and password-reset requests are in the same tier, with a
+	// per-email budget of their own: the logins spent the account's login
+	// budget, not theirs (hardening item 10), and they share theirs.
+	for i, path := range []string{"/api/v1/users", "/api/v1/password-reset-requests", "/api/v1/password-reset-requests"} {
+		w := do(h, req{method: "POST", path: path, body: `{"email":"one@example.com"}`, remoteAddr: fmt.Sprintf("198.51.100.%d:1", 5+i)})
+		checkRateHeaders(t, w, 3, int64(2-i), time.Minute)
+	}
+	w := do(h, req{method: "POST", path: "/api/v1/users", body: `{"email":"one@example.com","password":"pw","name":"x"}`, remoteAddr: "198.51.100.9:1"})
 	problemOf(t, w, http.StatusTooManyRequests, "RATE_LIMITED")
 }
 
@@ -295,7 +301,9 @@ func TestRateLimitKeysCannotBeSpoofed(t *testing.T) {
 	do(h, req{method: "POST", path: "/api/v1/sessions", body: `{"email":"ann@example.com","password":"pw"}`})
 	keys := rec.taken()
 	emailKey := regexp.MustCompile(`^auth email:[0-9a-f]{32}$`)
-	if len(keys) != 4 || keys[0] != "auth ip:192.0.2.10" || !emailKey.MatchString(keys[1]) || keys[3] != keys[1] {
+	// The login counts against the account: the same hashed email, under a key
+	// of its own (hardening item 10).
+	if len(keys) != 4 || keys[0] != "auth ip:192.0.2.10" || !emailKey.MatchString(keys[1]) || keys[3] != strings.Replace(keys[1], "email:", "login:", 1) {
 		t.Errorf("keys %v: want the IP and one hashed email key per request, the same for both spellings", keys)
 	}
 	for _, k := range keys {

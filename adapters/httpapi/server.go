@@ -41,10 +41,13 @@ type Deps struct {
 	SandboxInstitution http.Handler
 	// CursorSecret keys the HMAC that makes list cursors tamper-evident.
 	CursorSecret []byte
-	Checks       []Check
-	Log          *slog.Logger
-	Version      string
-	Now          func() time.Time
+	// DeviceTokenSecret keys the HMAC of the device tokens logins hand out
+	// (devicetoken.go).
+	DeviceTokenSecret []byte
+	Checks            []Check
+	Log               *slog.Logger
+	Version           string
+	Now               func() time.Time
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int64
 	// RequestTimeout bounds each request's context.
@@ -53,7 +56,8 @@ type Deps struct {
 	// Empty: none, the client address is the TCP peer.
 	TrustedProxies []string
 
-	// Limiter enforces the rate-limit tiers (TierAuth, TierRead, TierWrite).
+	// Limiter enforces the rate-limit tiers (TierAuth, TierRefresh,
+	// TierRefreshIP, TierRead, TierWrite).
 	Limiter RateLimiter
 	// Idempotency stores Idempotency-Key records; IdempotencySecret keys their
 	// request fingerprints.
@@ -83,6 +87,7 @@ type Server struct {
 	Deps
 	spec    *Spec
 	cursors cursorCodec
+	devices *deviceTokens
 	// resultURL is Deps.AuthorizationResultURL parsed; nil when unset.
 	resultURL *url.URL
 }
@@ -112,13 +117,13 @@ func NewRouter(d Deps, spec *Spec) (*gin.Engine, error) {
 	if len(d.TrustedProxies) == 0 {
 		r.ForwardedByClientIP = false
 	}
-	if len(d.CursorSecret) < 32 || len(d.IdempotencySecret) < 32 {
-		return nil, errors.New("httpapi: CursorSecret and IdempotencySecret must be at least 32 bytes")
+	if len(d.CursorSecret) < 32 || len(d.IdempotencySecret) < 32 || len(d.DeviceTokenSecret) < 32 {
+		return nil, errors.New("httpapi: CursorSecret, IdempotencySecret and DeviceTokenSecret must be at least 32 bytes")
 	}
 	if d.Limiter == nil || d.Idempotency == nil || d.Metrics == nil {
 		return nil, errors.New("httpapi: Limiter, Idempotency and Metrics are required (raise limits, never switch the guards off)")
 	}
-	s := &Server{Deps: d, spec: spec, cursors: newCursorCodec(d.CursorSecret)}
+	s := &Server{Deps: d, spec: spec, cursors: newCursorCodec(d.CursorSecret), devices: newDeviceTokens(d.DeviceTokenSecret)}
 	if d.AuthorizationResultURL != "" {
 		u, err := ParseResultURL(d.AuthorizationResultURL)
 		if err != nil {
@@ -137,7 +142,7 @@ func NewRouter(d Deps, spec *Spec) (*gin.Engine, error) {
 		cors(d.AllowedOrigins, d.Log),
 		deadline(d.RequestTimeout),
 		authenticate(spec, d.App.Identity),
-		rateLimit(rateLimitOptions{spec: spec, limiter: d.Limiter, log: d.Log, metrics: d.Metrics, maxBody: d.MaxBodyBytes}),
+		rateLimit(rateLimitOptions{spec: spec, limiter: d.Limiter, log: d.Log, metrics: d.Metrics, maxBody: d.MaxBodyBytes, devices: s.devices, now: d.Now}),
 		refuseUnauthenticated(d.Log),
 		validateRequest(spec, d.MaxBodyBytes, d.Log),
 		idempotencyKeys(idempotencyOptions{spec: spec, store: d.Idempotency, log: d.Log, now: d.Now, secret: d.IdempotencySecret, maxBody: d.MaxBodyBytes}),

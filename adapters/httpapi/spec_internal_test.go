@@ -88,6 +88,11 @@ func legacyRateTier(method, route, path string) (string, bool) {
 	if !strings.HasPrefix(path, apiBase+"/") {
 		return "", false
 	}
+	// Moved since, on purpose (hardening item 10): refresh has its own tier,
+	// per session.
+	if method+" "+route == "POST "+apiBase+"/tokens" {
+		return TierRefresh, true
+	}
 	if authTierRoutes[method+" "+route] {
 		return TierAuth, true
 	}

@@ -64,13 +64,24 @@ type harness struct {
 // write fail); nil keeps the memory store.
 type writesWrapper func(financeapp.Writes) financeapp.Writes
 
-func newHarness(t *testing.T, wrap writesWrapper) *harness {
+// connectorWrapper decorates the harness's connectors as bootstrap does
+// (budgeted.Wrap), before they are registered.
+type connectorWrapper func(providersapp.Connector) providersapp.Connector
+
+func newHarness(t *testing.T, wrap writesWrapper, wrapConnectors ...connectorWrapper) *harness {
 	t.Helper()
-	return newHarnessWith(t, wrap)
+	return newHarnessWrapped(t, wrap, nil, wrapConnectors...)
 }
 
 // newHarnessWith is newHarness with more connectors in its registry.
 func newHarnessWith(t *testing.T, wrap writesWrapper, extra ...providersapp.Connector) *harness {
+	t.Helper()
+	return newHarnessWrapped(t, wrap, extra)
+}
+
+// newHarnessWrapped builds the harness with extra connectors besides the
+// sandbox and the scripted one, each decorated by wrapConnectors.
+func newHarnessWrapped(t *testing.T, wrap writesWrapper, extra []providersapp.Connector, wrapConnectors ...connectorWrapper) *harness {
 	t.Helper()
 	h := &harness{clock: fakeclock.New(t0), user: uuid.New()}
 	h.providers = memory.NewProviderStore()
@@ -93,7 +104,13 @@ func newHarnessWith(t *testing.T, wrap writesWrapper, extra ...providersapp.Conn
 		t.Fatal(err)
 	}
 	h.sandbox, h.scripted = sb, newScripted()
-	registry, err := providersapp.NewRegistry(append([]providersapp.Connector{sb, h.scripted}, extra...)...)
+	connectors := append([]providersapp.Connector{sb, h.scripted}, extra...)
+	for _, w := range wrapConnectors {
+		for i, c := range connectors {
+			connectors[i] = w(c)
+		}
+	}
+	registry, err := providersapp.NewRegistry(connectors...)
 	if err != nil {
 		t.Fatal(err)
 	}

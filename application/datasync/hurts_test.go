@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/adapters/providers/budgeted"
 	"github.com/dashtam/dashtam/adapters/providers/sandbox"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	financeapp "github.com/dashtam/dashtam/application/finance"
@@ -23,6 +24,7 @@ import (
 	"github.com/dashtam/dashtam/domain/datasync"
 	"github.com/dashtam/dashtam/domain/finance"
 	"github.com/dashtam/dashtam/domain/provider"
+	"github.com/dashtam/dashtam/test/fakes/fakewindow"
 )
 
 const (
@@ -691,5 +693,45 @@ func TestAnAbandonedSyncIsEndedAndANewOneBegun(t *testing.T) {
 	}
 	if s := h.run(t, lost); s.Status() != datasync.StatusFailed {
 		t.Errorf("the lost job, run at last, left its sync %v, want it as it ended", s.Status())
+	}
+}
+
+// A spent institution call budget postpones the sync until the budget's
+// window ends, never fails it: the sandbox's first sync, over a budget of
+// three calls a minute, waits for the next window and then succeeds.
+func TestAnExhaustedCallBudgetPostponesTheSync(t *testing.T) {
+	var h *harness // its clock runs the budget's windows
+	now := func() time.Time { return h.clock.Now() }
+	counter := fakewindow.New(now, map[string]int{"provider_call": 3, "provider_type_call": 100})
+	h = newHarness(t, nil, func(c providersapp.Connector) providersapp.Connector {
+		return budgeted.Wrap(c, counter, budgeted.Config{ProviderTier: "provider_call", TypeTier: "provider_type_call", Now: now})
+	})
+	p, job := h.connectSandbox(t, sandbox.UserGood)
+	postponed := 0
+	for {
+		err := h.engine.Run(t.Context(), job)
+		ra, ok := errors.AsType[*jobs.RetryAfter](err)
+		if !ok {
+			if err != nil {
+				t.Fatalf("Run = %v", err)
+			}
+			break
+		}
+		if s := h.sync(t, job.SyncID); s.Status() != datasync.StatusRunning {
+			t.Fatalf("the postponed sync is %v, want running", s.Status())
+		}
+		if ra.Delay <= 0 || ra.Delay > time.Minute {
+			t.Fatalf("postponed by %v, want at most the window's minute", ra.Delay)
+		}
+		if postponed++; postponed > 10 {
+			t.Fatal("the sync is still postponed after ten windows")
+		}
+		h.clock.Advance(ra.Delay)
+	}
+	if postponed == 0 {
+		t.Fatal("the sync was never postponed: the budget of three calls was not charged")
+	}
+	if s := h.sync(t, job.SyncID); s.Status() != datasync.StatusSucceeded || len(h.accounts(t, p)) == 0 {
+		t.Errorf("the sync ends %v with %d accounts, want succeeded with the sandbox's accounts", s.Status(), len(h.accounts(t, p)))
 	}
 }

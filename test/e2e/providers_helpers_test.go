@@ -22,9 +22,15 @@ import (
 // anything a test sends, so that only the behaviour under test decides the
 // answers. Rate limiting is raised, never switched off.
 var generousRateLimits = map[string]string{
-	"RATE_LIMIT_AUTH":  "1000000-M",
-	"RATE_LIMIT_READ":  "1000000-M",
-	"RATE_LIMIT_WRITE": "1000000-M",
+	"RATE_LIMIT_AUTH":       "1000000-M",
+	"RATE_LIMIT_READ":       "1000000-M",
+	"RATE_LIMIT_WRITE":      "1000000-M",
+	"RATE_LIMIT_REFRESH":    "1000000-M",
+	"RATE_LIMIT_REFRESH_IP": "1000000-M",
+	// The institution call budgets too: the scale-out test connects and
+	// refreshes hundreds of grants of one provider type in one minute.
+	"PROVIDER_CALL_BUDGET":      "1000000",
+	"PROVIDER_TYPE_CALL_BUDGET": "1000000",
 }
 
 // merged returns the union of layers; later layers win.

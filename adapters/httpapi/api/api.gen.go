@@ -739,8 +739,10 @@ type HoldingList struct {
 
 // LoginRequest defines model for LoginRequest.
 type LoginRequest struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
+	// DeviceToken The device token an earlier login on this device returned (non-browser clients; browsers send the dashtam_device cookie). An invalid or expired one is ignored.
+	DeviceToken *string `json:"device_token,omitempty"`
+	Email       string  `json:"email"`
+	Password    string  `json:"password"`
 }
 
 // PageLinks defines model for PageLinks.
@@ -1003,6 +1005,9 @@ type SyncTrigger string
 type TokenGrant struct {
 	// AccessToken A JWS in compact serialization.
 	AccessToken string `json:"access_token"`
+
+	// DeviceToken Logins only: this device's token, to send with the next login from it (device_token), so that attempts from elsewhere never lock it out. Keep it like a credential.
+	DeviceToken *string `json:"device_token,omitempty"`
 
 	// ExpiresIn Seconds until the access token expires.
 	ExpiresIn int32 `json:"expires_in"`

@@ -744,8 +744,10 @@ type HoldingList struct {
 
 // LoginRequest defines model for LoginRequest.
 type LoginRequest struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
+	// DeviceToken The device token an earlier login on this device returned (non-browser clients; browsers send the dashtam_device cookie). An invalid or expired one is ignored.
+	DeviceToken *string `json:"device_token,omitempty"`
+	Email       string  `json:"email"`
+	Password    string  `json:"password"`
 }
 
 // PageLinks defines model for PageLinks.
@@ -1008,6 +1010,9 @@ type SyncTrigger string
 type TokenGrant struct {
 	// AccessToken A JWS in compact serialization.
 	AccessToken string `json:"access_token"`
+
+	// DeviceToken Logins only: this device's token, to send with the next login from it (device_token), so that attempts from elsewhere never lock it out. Keep it like a credential.
+	DeviceToken *string `json:"device_token,omitempty"`
 
 	// ExpiresIn Seconds until the access token expires.
 	ExpiresIn int32 `json:"expires_in"`
@@ -2054,7 +2059,7 @@ type ClientInterface interface {
 
 	// CreateSessionWithBody Log in
 	//
-	// Unknown email and wrong password get the same answer.
+	// Unknown email and wrong password get the same answer. In the auth tier, counted per IP and per account; a login that presents a device token of the account (the `device_token` an earlier login on this device returned, in the body, or the `dashtam_device` cookie) is counted per device instead of per account, so failed attempts from elsewhere never lock the owner out of a device they have logged in from. The account's count is its own: failed logins never block a password reset. Each login returns a new device token, in the body and as an HttpOnly, Secure, SameSite=Strict cookie sent only to this route.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2063,7 +2068,7 @@ type ClientInterface interface {
 
 	// CreateSession Log in
 	//
-	// Unknown email and wrong password get the same answer.
+	// Unknown email and wrong password get the same answer. In the auth tier, counted per IP and per account; a login that presents a device token of the account (the `device_token` an earlier login on this device returned, in the body, or the `dashtam_device` cookie) is counted per device instead of per account, so failed attempts from elsewhere never lock the owner out of a device they have logged in from. The account's count is its own: failed logins never block a password reset. Each login returns a new device token, in the body and as an HttpOnly, Secure, SameSite=Strict cookie sent only to this route.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2117,7 +2122,7 @@ type ClientInterface interface {
 
 	// RefreshTokensWithBody Exchange a refresh token for a new token pair
 	//
-	// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed.
+	// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed. In the refresh tier, counted per session (a digest of the presented refresh token, RATE_LIMIT_REFRESH), so people behind one address do not share a budget, and per IP against a far larger backstop (RATE_LIMIT_REFRESH_IP).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2126,7 +2131,7 @@ type ClientInterface interface {
 
 	// RefreshTokens Exchange a refresh token for a new token pair
 	//
-	// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed.
+	// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed. In the refresh tier, counted per session (a digest of the presented refresh token, RATE_LIMIT_REFRESH), so people behind one address do not share a budget, and per IP against a far larger backstop (RATE_LIMIT_REFRESH_IP).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3023,7 +3028,7 @@ func (c *Client) ListSessions(ctx context.Context, params *ListSessionsParams, r
 
 // CreateSessionWithBody Log in
 //
-// Unknown email and wrong password get the same answer.
+// Unknown email and wrong password get the same answer. In the auth tier, counted per IP and per account; a login that presents a device token of the account (the `device_token` an earlier login on this device returned, in the body, or the `dashtam_device` cookie) is counted per device instead of per account, so failed attempts from elsewhere never lock the owner out of a device they have logged in from. The account's count is its own: failed logins never block a password reset. Each login returns a new device token, in the body and as an HttpOnly, Secure, SameSite=Strict cookie sent only to this route.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3042,7 +3047,7 @@ func (c *Client) CreateSessionWithBody(ctx context.Context, contentType string, 
 
 // CreateSession Log in
 //
-// Unknown email and wrong password get the same answer.
+// Unknown email and wrong password get the same answer. In the auth tier, counted per IP and per account; a login that presents a device token of the account (the `device_token` an earlier login on this device returned, in the body, or the `dashtam_device` cookie) is counted per device instead of per account, so failed attempts from elsewhere never lock the owner out of a device they have logged in from. The account's count is its own: failed logins never block a password reset. Each login returns a new device token, in the body and as an HttpOnly, Secure, SameSite=Strict cookie sent only to this route.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3166,7 +3171,7 @@ func (c *Client) GetSync(ctx context.Context, syncId SyncID, reqEditors ...Reque
 
 // RefreshTokensWithBody Exchange a refresh token for a new token pair
 //
-// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed.
+// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed. In the refresh tier, counted per session (a digest of the presented refresh token, RATE_LIMIT_REFRESH), so people behind one address do not share a budget, and per IP against a far larger backstop (RATE_LIMIT_REFRESH_IP).
 //
 // Takes any type of body and a specified content type.
 //
@@ -3185,7 +3190,7 @@ func (c *Client) RefreshTokensWithBody(ctx context.Context, contentType string, 
 
 // RefreshTokens Exchange a refresh token for a new token pair
 //
-// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed.
+// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed. In the refresh tier, counted per session (a digest of the presented refresh token, RATE_LIMIT_REFRESH), so people behind one address do not share a budget, and per IP against a far larger backstop (RATE_LIMIT_REFRESH_IP).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7028,7 +7033,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateSessionWithBodyWithResponse Log in
 	//
-	// Unknown email and wrong password get the same answer.
+	// Unknown email and wrong password get the same answer. In the auth tier, counted per IP and per account; a login that presents a device token of the account (the `device_token` an earlier login on this device returned, in the body, or the `dashtam_device` cookie) is counted per device instead of per account, so failed attempts from elsewhere never lock the owner out of a device they have logged in from. The account's count is its own: failed logins never block a password reset. Each login returns a new device token, in the body and as an HttpOnly, Secure, SameSite=Strict cookie sent only to this route.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7037,7 +7042,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateSessionWithResponse Log in
 	//
-	// Unknown email and wrong password get the same answer.
+	// Unknown email and wrong password get the same answer. In the auth tier, counted per IP and per account; a login that presents a device token of the account (the `device_token` an earlier login on this device returned, in the body, or the `dashtam_device` cookie) is counted per device instead of per account, so failed attempts from elsewhere never lock the owner out of a device they have logged in from. The account's count is its own: failed logins never block a password reset. Each login returns a new device token, in the body and as an HttpOnly, Secure, SameSite=Strict cookie sent only to this route.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7103,7 +7108,7 @@ type ClientWithResponsesInterface interface {
 
 	// RefreshTokensWithBodyWithResponse Exchange a refresh token for a new token pair
 	//
-	// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed.
+	// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed. In the refresh tier, counted per session (a digest of the presented refresh token, RATE_LIMIT_REFRESH), so people behind one address do not share a budget, and per IP against a far larger backstop (RATE_LIMIT_REFRESH_IP).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7112,7 +7117,7 @@ type ClientWithResponsesInterface interface {
 
 	// RefreshTokensWithResponse Exchange a refresh token for a new token pair
 	//
-	// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed.
+	// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed. In the refresh tier, counted per session (a digest of the presented refresh token, RATE_LIMIT_REFRESH), so people behind one address do not share a budget, and per IP against a far larger backstop (RATE_LIMIT_REFRESH_IP).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12146,6 +12151,7 @@ type CreateSessionResponse201Headers struct {
 	AccessControlAllowOrigin *string
 	CacheControl             *string
 	Location                 string
+	SetCookie                *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
@@ -16186,7 +16192,7 @@ func (c *ClientWithResponses) ListSessionsWithResponse(ctx context.Context, para
 
 // CreateSessionWithBodyWithResponse Log in
 //
-// Unknown email and wrong password get the same answer.
+// Unknown email and wrong password get the same answer. In the auth tier, counted per IP and per account; a login that presents a device token of the account (the `device_token` an earlier login on this device returned, in the body, or the `dashtam_device` cookie) is counted per device instead of per account, so failed attempts from elsewhere never lock the owner out of a device they have logged in from. The account's count is its own: failed logins never block a password reset. Each login returns a new device token, in the body and as an HttpOnly, Secure, SameSite=Strict cookie sent only to this route.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16201,7 +16207,7 @@ func (c *ClientWithResponses) CreateSessionWithBodyWithResponse(ctx context.Cont
 
 // CreateSessionWithResponse Log in
 //
-// Unknown email and wrong password get the same answer.
+// Unknown email and wrong password get the same answer. In the auth tier, counted per IP and per account; a login that presents a device token of the account (the `device_token` an earlier login on this device returned, in the body, or the `dashtam_device` cookie) is counted per device instead of per account, so failed attempts from elsewhere never lock the owner out of a device they have logged in from. The account's count is its own: failed logins never block a password reset. Each login returns a new device token, in the body and as an HttpOnly, Secure, SameSite=Strict cookie sent only to this route.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16309,7 +16315,7 @@ func (c *ClientWithResponses) GetSyncWithResponse(ctx context.Context, syncId Sy
 
 // RefreshTokensWithBodyWithResponse Exchange a refresh token for a new token pair
 //
-// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed.
+// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed. In the refresh tier, counted per session (a digest of the presented refresh token, RATE_LIMIT_REFRESH), so people behind one address do not share a budget, and per IP against a far larger backstop (RATE_LIMIT_REFRESH_IP).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16324,7 +16330,7 @@ func (c *ClientWithResponses) RefreshTokensWithBodyWithResponse(ctx context.Cont
 
 // RefreshTokensWithResponse Exchange a refresh token for a new token pair
 //
-// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed.
+// The refresh token is rotated on every use. Presenting an already-used refresh token revokes its whole session, except within REFRESH_REUSE_GRACE (5 s) of its rotation, when it is rotated again (a client retrying a refresh whose answer it lost, or refreshing in parallel). A session lives at most SESSION_MAX_LIFETIME (30 days) from its login, however often it is refreshed. In the refresh tier, counted per session (a digest of the presented refresh token, RATE_LIMIT_REFRESH), so people behind one address do not share a budget, and per IP against a far larger backstop (RATE_LIMIT_REFRESH_IP).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -27730,6 +27736,13 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 				return nil, err
 			}
 			headers.Location = value
+		}
+		if values := rsp.Header.Values("Set-Cookie"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Set-Cookie", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.SetCookie = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int64

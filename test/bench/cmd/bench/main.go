@@ -369,6 +369,12 @@ func runBackend(ctx context.Context, cfg *config, backend string) (rows []row, n
 		"RATE_LIMIT_AUTH":       raisedLimit,
 		"RATE_LIMIT_READ":       raisedLimit,
 		"RATE_LIMIT_WRITE":      raisedLimit,
+		"RATE_LIMIT_REFRESH":    raisedLimit,
+		"RATE_LIMIT_REFRESH_IP": raisedLimit,
+		// The finance phase's initial sync reads 200 pages as fast as it can:
+		// the institution call budgets are raised like the rate limits.
+		"PROVIDER_CALL_BUDGET":      "1000000000",
+		"PROVIDER_TYPE_CALL_BUDGET": "1000000000",
 	}
 	// Experiments: BENCH_SERVER_ENV="GOGC=200 GOMEMLIMIT=48MiB" reaches the real
 	// service only.
