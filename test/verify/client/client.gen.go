@@ -1934,7 +1934,7 @@ type ClientInterface interface {
 
 	// RefreshAuthorization Refresh the provider's tokens now
 	//
-	// 409 when the provider has no refresh (Plaid) or needs re-authorization. Never refreshes twice when the background refresh is running at the same moment.
+	// 409 when the provider has no refresh (Plaid) or needs re-authorization. Never refreshes twice when the background refresh is running at the same moment, and tokens refreshed less than 30 seconds ago are answered as they are, without calling the institution again.
 	//
 	// Corresponds with PATCH /api/v1/providers/{provider_id}/authorization (the `RefreshAuthorization` operationId).
 	RefreshAuthorization(ctx context.Context, providerId ProviderID, params *RefreshAuthorizationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1945,8 +1945,13 @@ type ClientInterface interface {
 	// browser to; the institution sends it back to the callback. Link flows (Plaid)
 	// answer a `link_token` for the institution's client SDK and a `state` to send
 	// back with the public token. Starting again replaces an attempt in flight; an
-	// active authorization stays usable until the new consent completes. Needs a
-	// verified email.
+	// active authorization stays usable until the new consent completes. A link
+	// flow's new attempt reuses the link token of the attempt in flight while it is
+	// valid for more than an hour (with a new `state`), without asking the
+	// institution again. A Plaid provider that is `reauthorization_required` gets a
+	// link token for Link's update mode, made with its item's access token:
+	// relaying the public token then restores the provider to `active` with the
+	// same access token (no exchange) and begins a sync. Needs a verified email.
 	//
 	// Corresponds with POST /api/v1/providers/{provider_id}/authorization (the `StartAuthorization` operationId).
 	StartAuthorization(ctx context.Context, providerId ProviderID, params *StartAuthorizationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2823,7 +2828,7 @@ func (c *Client) GetAuthorization(ctx context.Context, providerId ProviderID, re
 
 // RefreshAuthorization Refresh the provider's tokens now
 //
-// 409 when the provider has no refresh (Plaid) or needs re-authorization. Never refreshes twice when the background refresh is running at the same moment.
+// 409 when the provider has no refresh (Plaid) or needs re-authorization. Never refreshes twice when the background refresh is running at the same moment, and tokens refreshed less than 30 seconds ago are answered as they are, without calling the institution again.
 //
 // Corresponds with PATCH /api/v1/providers/{provider_id}/authorization (the `RefreshAuthorization` operationId).
 func (c *Client) RefreshAuthorization(ctx context.Context, providerId ProviderID, params *RefreshAuthorizationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2844,8 +2849,13 @@ func (c *Client) RefreshAuthorization(ctx context.Context, providerId ProviderID
 // browser to; the institution sends it back to the callback. Link flows (Plaid)
 // answer a `link_token` for the institution's client SDK and a `state` to send
 // back with the public token. Starting again replaces an attempt in flight; an
-// active authorization stays usable until the new consent completes. Needs a
-// verified email.
+// active authorization stays usable until the new consent completes. A link
+// flow's new attempt reuses the link token of the attempt in flight while it is
+// valid for more than an hour (with a new `state`), without asking the
+// institution again. A Plaid provider that is `reauthorization_required` gets a
+// link token for Link's update mode, made with its item's access token:
+// relaying the public token then restores the provider to `active` with the
+// same access token (no exchange) and begins a sync. Needs a verified email.
 //
 // Corresponds with POST /api/v1/providers/{provider_id}/authorization (the `StartAuthorization` operationId).
 func (c *Client) StartAuthorization(ctx context.Context, providerId ProviderID, params *StartAuthorizationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6896,7 +6906,7 @@ type ClientWithResponsesInterface interface {
 
 	// RefreshAuthorizationWithResponse Refresh the provider's tokens now
 	//
-	// 409 when the provider has no refresh (Plaid) or needs re-authorization. Never refreshes twice when the background refresh is running at the same moment.
+	// 409 when the provider has no refresh (Plaid) or needs re-authorization. Never refreshes twice when the background refresh is running at the same moment, and tokens refreshed less than 30 seconds ago are answered as they are, without calling the institution again.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6909,8 +6919,13 @@ type ClientWithResponsesInterface interface {
 	// browser to; the institution sends it back to the callback. Link flows (Plaid)
 	// answer a `link_token` for the institution's client SDK and a `state` to send
 	// back with the public token. Starting again replaces an attempt in flight; an
-	// active authorization stays usable until the new consent completes. Needs a
-	// verified email.
+	// active authorization stays usable until the new consent completes. A link
+	// flow's new attempt reuses the link token of the attempt in flight while it is
+	// valid for more than an hour (with a new `state`), without asking the
+	// institution again. A Plaid provider that is `reauthorization_required` gets a
+	// link token for Link's update mode, made with its item's access token:
+	// relaying the public token then restores the provider to `active` with the
+	// same access token (no exchange) and begins a sync. Needs a verified email.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -16007,7 +16022,7 @@ func (c *ClientWithResponses) GetAuthorizationWithResponse(ctx context.Context, 
 
 // RefreshAuthorizationWithResponse Refresh the provider's tokens now
 //
-// 409 when the provider has no refresh (Plaid) or needs re-authorization. Never refreshes twice when the background refresh is running at the same moment.
+// 409 when the provider has no refresh (Plaid) or needs re-authorization. Never refreshes twice when the background refresh is running at the same moment, and tokens refreshed less than 30 seconds ago are answered as they are, without calling the institution again.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -16026,8 +16041,13 @@ func (c *ClientWithResponses) RefreshAuthorizationWithResponse(ctx context.Conte
 // browser to; the institution sends it back to the callback. Link flows (Plaid)
 // answer a `link_token` for the institution's client SDK and a `state` to send
 // back with the public token. Starting again replaces an attempt in flight; an
-// active authorization stays usable until the new consent completes. Needs a
-// verified email.
+// active authorization stays usable until the new consent completes. A link
+// flow's new attempt reuses the link token of the attempt in flight while it is
+// valid for more than an hour (with a new `state`), without asking the
+// institution again. A Plaid provider that is `reauthorization_required` gets a
+// link token for Link's update mode, made with its item's access token:
+// relaying the public token then restores the provider to `active` with the
+// same access token (no exchange) and begins a sync. Needs a verified email.
 //
 // Returns a wrapper object for the known response body format(s).
 //
