@@ -17,17 +17,17 @@ import (
 // each committed with the resume state after it), has two phases:
 //
 //  1. /transactions/sync, while has_more. The resume state holds the cursor
-//     the loop started from (First) and the one to ask next (Cursor). Each
-//     page is committed on its own; a crash resumes at Cursor. Plaid's
-//     TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION means the data changed
-//     under the loop: the same call asks again from First, and the pages
-//     already committed come again, which the engine's upserts make harmless
-//     (a removal of something never stored, or stored already, changes
-//     nothing). An answer with no changes and an empty next_cursor means
-//     Plaid has not prepared the item's transactions yet: the loop ends there
-//     without error and the cursor stays, so the next sync asks again. When
-//     has_more turns false, next_cursor is the first cursor of the next
-//     loop.
+//     the loop started from (First) and the one to ask next (Cursor). One
+//     call gathers the whole loop and hands it over as one page, committed
+//     with the cursor after it (see syncPage; a loop of more than loopPages
+//     answers is committed in parts). A crash resumes at the last committed
+//     Cursor. Plaid's TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION means the
+//     data changed under the loop: what the call gathered is dropped and it
+//     asks again from First. An answer with no changes and an empty
+//     next_cursor means Plaid has not prepared the item's transactions yet:
+//     the loop ends there without error and the cursor stays, so the next
+//     sync asks again. When has_more turns false, next_cursor is the first
+//     cursor of the next loop.
 //  2. /investments/transactions/get (with the investments product), once the
 //     cursor loop has ended: offset pages of a date window fixed in the
 //     resume state when the phase begins, so a crash resumes at the offset.
@@ -66,6 +66,11 @@ const investmentHistoryMonths = 24
 // investmentOverlap is how much of the last complete read phase 2 reads again.
 const investmentOverlap = 30 * 24 * time.Hour
 
+// loopPages bounds how many /transactions/sync pages (of pageCount changes)
+// one call gathers before it hands them over to be committed: a loop is
+// committed whole up to loopPages*pageCount changes, in parts beyond.
+const loopPages = 40
+
 // mutationRetries bounds how often one call restarts a loop whose data keeps
 // changing under it; then the job waits mutationWait and goes on from the
 // committed state.
@@ -96,29 +101,50 @@ func (c *Connector) Transactions(ctx context.Context, tokens providers.Tokens, r
 	return c.investmentPage(ctx, tokens, st)
 }
 
-// syncPage fetches phase 1's next page.
+// syncPage gathers phase 1's loop: every /transactions/sync page from the
+// stored cursor while has_more, as one page for the engine to commit, as
+// Plaid asks (the cursor is stored with the data of the whole loop). A
+// mutation during pagination discards what was gathered and asks again from
+// the loop's first cursor, so a change seen on an early page and undone later
+// (a transaction added, then removed) never reaches the store: Plaid does not
+// promise to report such a removal from the first cursor. A loop longer than
+// loopPages is committed in parts of loopPages pages, so memory stays bounded
+// on a first sync of a long history; a restart then asks from First again,
+// and the parts already committed come again as upserts.
 func (c *Connector) syncPage(ctx context.Context, tokens providers.Tokens, st resumeState) (providers.TransactionPage, error) {
-	out, err := c.transactionsSync(ctx, tokens, st.Cursor)
-	for try := 0; isMutation(err); try++ {
-		if try == mutationRetries {
-			return providers.TransactionPage{}, httpx.Fail(&providers.RetryAfterError{Delay: mutationWait},
-				"plaid: sync transactions", "the item's transactions kept changing during pagination", err)
+	var page providers.TransactionPage
+	cursor, pages, restarts := st.Cursor, 0, 0
+	for {
+		out, err := c.transactionsSync(ctx, tokens, cursor)
+		if isMutation(err) {
+			if restarts == mutationRetries {
+				return providers.TransactionPage{}, httpx.Fail(&providers.RetryAfterError{Delay: mutationWait},
+					"plaid: sync transactions", "the item's transactions kept changing during pagination", err)
+			}
+			restarts++
+			page, pages, cursor = providers.TransactionPage{}, 0, st.First // restart the loop where it began
+			continue
 		}
-		st.Cursor = st.First // restart the loop where it began
-		out, err = c.transactionsSync(ctx, tokens, st.Cursor)
-	}
-	if err != nil {
-		return providers.TransactionPage{}, err
-	}
-	notReady := out.NextCursor == "" && len(out.Added)+len(out.Modified)+len(out.Removed) == 0
-	page := syncChanges(out)
-	if !notReady {
-		st.Cursor = out.NextCursor
-		if out.HasMore {
+		if err != nil {
+			return providers.TransactionPage{}, err
+		}
+		if out.NextCursor == "" && len(out.Added)+len(out.Modified)+len(out.Removed) == 0 {
+			// Not ready: the loop ends here without error and the cursor
+			// stays, so the next sync asks again.
+			st.Cursor = cursor
+			break
+		}
+		addChanges(&page, out)
+		cursor, pages = out.NextCursor, pages+1
+		if !out.HasMore {
+			st.First, st.Cursor = cursor, cursor // the next loop starts here
+			break
+		}
+		if pages == loopPages {
+			st.Cursor = cursor
 			page.HasMore = true
 			return withResume(page, st)
 		}
-		st.First = out.NextCursor // the next loop starts here
 	}
 	if c.has(productInvestments) {
 		st.Investments = c.investmentWindow(st.InvestedThrough)
@@ -150,12 +176,11 @@ func withResume(page providers.TransactionPage, st resumeState) (providers.Trans
 	return page, nil
 }
 
-// syncChanges converts one /transactions/sync answer. A posted transaction
-// naming its pending one (pending_transaction_id) Replaces it, so the engine
-// posts the pending one in place: Plaid also lists the pending id in removed,
-// on this page or another.
-func syncChanges(out transactionsSyncResponse) providers.TransactionPage {
-	var page providers.TransactionPage
+// addChanges converts one /transactions/sync answer onto page. A posted
+// transaction naming its pending one (pending_transaction_id) Replaces it, so
+// the engine posts the pending one in place: Plaid also lists the pending id
+// in removed, on this answer or another.
+func addChanges(page *providers.TransactionPage, out transactionsSyncResponse) {
 	for _, t := range out.Added {
 		page.Added = append(page.Added, transactionRecord(t))
 	}
@@ -166,7 +191,6 @@ func syncChanges(out transactionsSyncResponse) providers.TransactionPage {
 		page.Removed = append(page.Removed, providers.RemovedTransaction{InstitutionAccountID: r.AccountID,
 			InstitutionTransactionID: r.TransactionID})
 	}
-	return page
 }
 
 // transactionRecord converts one transaction. Plaid's amount is positive for
