@@ -20,7 +20,8 @@ import (
 // entry per connector, each offered only when it is configured, each
 // reporting its calls to calls (the provider_call_duration_seconds metric),
 // and each charging them to the institution call budgets counted in budgets
-// (budgeted.Wrap; a call over budget is refused before it is timed).
+// (budgeted.Wrap; a call over budget is refused before it is timed; nil
+// budgets counts none).
 // Adding a provider means adding one block here (docs/adding-a-provider.md).
 func buildRegistry(cfg Config, now func() time.Time, calls instrumented.Observer, budgets budgeted.Counter,
 ) (*providersapp.Registry, *sandbox.Connector, error) {
@@ -65,7 +66,10 @@ func buildRegistry(cfg Config, now func() time.Time, calls instrumented.Observer
 		connectors = append(connectors, c)
 	}
 	for i, c := range connectors {
-		connectors[i] = budgeted.Wrap(instrumented.Wrap(c, calls), budgets, budgetConfig(cfg))
+		connectors[i] = instrumented.Wrap(c, calls)
+		if budgets != nil {
+			connectors[i] = budgeted.Wrap(connectors[i], budgets, budgetConfig(cfg))
+		}
 	}
 	registry, err := providersapp.NewRegistry(connectors...)
 	return registry, sb, err
