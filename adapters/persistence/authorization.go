@@ -151,8 +151,10 @@ func (s *AuthorizationStore) UpdateAuthorization(ctx context.Context, providerID
 				}
 			}
 		}
-		savedP, err = saveProvider(tx, p, before)
-		return err
+		if savedP, err = saveProvider(tx, p, before); err != nil || next == nil {
+			return err
+		}
+		return writeEvents(tx, p.UserID(), next.DrainEvents())
 	}, aliasTaken)
 	if err != nil {
 		return nil, nil, err

@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 
 	financeapp "github.com/dashtam/dashtam/application/finance"
+	"github.com/dashtam/dashtam/domain/event"
 	"github.com/dashtam/dashtam/domain/finance"
 	"github.com/dashtam/dashtam/domain/money"
 )
@@ -79,7 +80,13 @@ func (s *FinanceStore) UpdateBalance(ctx context.Context, accountID uuid.UUID,
 		}
 		row := balanceFromDomain(*next)
 		written = true
-		return tx.Create(&row).Error
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		if e, changed := finance.BalanceChanged(last, *next, tx.NowFunc()); changed {
+			return writeEvents(tx, account.UserID, []event.Event{e})
+		}
+		return nil
 	})
 	return written && err == nil, err
 }

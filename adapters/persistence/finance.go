@@ -15,6 +15,7 @@ import (
 	"gorm.io/gorm"
 
 	financeapp "github.com/dashtam/dashtam/application/finance"
+	"github.com/dashtam/dashtam/domain/event"
 	"github.com/dashtam/dashtam/domain/finance"
 )
 
@@ -124,18 +125,23 @@ func (s *FinanceStore) StoreTransactionPage(ctx context.Context, providerID uuid
 ) (financeapp.TransactionCounts, error) {
 	var total financeapp.TransactionCounts
 	err := s.db.inTx(ctx, "store a transaction page of provider "+providerID.String(), func(tx *gorm.DB) error {
-		if _, err := lockProvider(s.db, tx, providerID); err != nil {
+		p, err := lockProvider(s.db, tx, providerID)
+		if err != nil {
 			return err
 		}
 		// Under the provider's lock, the stored resume state is the one every
 		// writer of its pages sees: a page fetched from another is stale.
 		var stored []byte
-		err := tx.Raw("SELECT transaction_resume FROM provider_sync_states WHERE provider_id = ?", providerID).Row().Scan(&stored)
+		err = tx.Raw("SELECT transaction_resume FROM provider_sync_states WHERE provider_id = ?", providerID).Row().Scan(&stored)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		if !bytes.Equal(stored, page.From) {
 			return fromCaller(fmt.Errorf("provider %s: %w", providerID, financeapp.ErrStalePage))
+		}
+		feedBefore, err := feedPosition(tx, p.UserID())
+		if err != nil {
+			return err
 		}
 		for _, b := range page.Batches {
 			c, err := s.storeBatch(tx, providerID, b)
@@ -144,7 +150,14 @@ func (s *FinanceStore) StoreTransactionPage(ctx context.Context, providerID uuid
 			}
 			total.Added, total.Modified, total.Removed = total.Added+c.Added, total.Modified+c.Modified, total.Removed+c.Removed
 		}
-		return saveTransactionResume(tx, providerID, page.Resume)
+		if err := saveTransactionResume(tx, providerID, page.Resume); err != nil {
+			return err
+		}
+		if total == (financeapp.TransactionCounts{}) {
+			return nil
+		}
+		e := finance.TransactionsChanged(providerID, total.Added, total.Modified, total.Removed, feedBefore, tx.NowFunc())
+		return writeEvents(tx, p.UserID(), []event.Event{e})
 	}, transactionKeyTaken)
 	if err != nil {
 		return financeapp.TransactionCounts{}, err
@@ -454,6 +467,20 @@ func countUpdate(counts *financeapp.TransactionCounts, wasLive, removed bool) {
 	case !removed:
 		counts.Modified++
 	}
+}
+
+// feedPosition returns the last position of userID's changes feed (0 before
+// the first). Read before a page takes its positions, it is a position to
+// read the feed after that sees every change of the page: the page's own
+// positions all come later (another provider's commit in between only adds
+// changes to read).
+func feedPosition(tx *gorm.DB, userID uuid.UUID) (int64, error) {
+	var last []int64
+	err := tx.Raw("SELECT last_position FROM finance_feed_positions WHERE user_id = ?", userID).Scan(&last).Error
+	if err != nil || len(last) == 0 {
+		return 0, err
+	}
+	return last[0], nil
 }
 
 // takePositions reserves n consecutive positions of userID's feed and returns

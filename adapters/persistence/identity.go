@@ -10,6 +10,7 @@ import (
 
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/application/jobs"
+	"github.com/dashtam/dashtam/domain/event"
 	"github.com/dashtam/dashtam/domain/identity"
 )
 
@@ -102,7 +103,10 @@ func (s *IdentityStore) UpdateUser(ctx context.Context, id uuid.UUID, fn func(*i
 			return err
 		}
 		row := userFromDomain(u)
-		return tx.Save(&row).Error
+		if err := tx.Save(&row).Error; err != nil {
+			return err
+		}
+		return writeEvents(tx, u.ID(), u.DrainEvents())
 	}, emailTaken)
 }
 
@@ -115,7 +119,10 @@ func (s *IdentityStore) CreateSession(ctx context.Context, sess *identity.Sessio
 		if err := tx.Create(&row).Error; err != nil {
 			return err
 		}
-		return tx.Create(&token).Error
+		if err := tx.Create(&token).Error; err != nil {
+			return err
+		}
+		return writeEvents(tx, sess.UserID(), sess.DrainEvents())
 	})
 	return dbError("create session "+sess.ID().String(), err)
 }
@@ -187,19 +194,42 @@ func (s *IdentityStore) UpdateSession(ctx context.Context, id uuid.UUID, fn func
 			return err
 		}
 		row := sessionFromDomain(sess)
-		return tx.Save(&row).Error
+		if err := tx.Save(&row).Error; err != nil {
+			return err
+		}
+		return writeEvents(tx, sess.UserID(), sess.DrainEvents())
 	})
 }
 
 // RevokeUserSessions revokes, at now and for reason, every session of the user
-// that is active at now, except keep (uuid.Nil keeps none). Sessions already
+// that is active at now, except keep (uuid.Nil keeps none), and writes a
+// session.revoked event for each, in one transaction. Sessions already
 // revoked keep their first revocation; expired ones are left as they are.
 func (s *IdentityStore) RevokeUserSessions(ctx context.Context, userID, keep uuid.UUID, now time.Time, reason identity.RevokeReason) error {
 	defer s.cache.dropUser(userID)
-	err := s.db.Gorm.WithContext(ctx).Model(&sessionRow{}).
-		Where("user_id = ? AND id <> ? AND revoked_at IS NULL AND expires_at > ?", userID, keep, dbTime(now)).
-		Updates(map[string]any{"revoked_at": dbTime(now), "revoke_reason": string(reason)}).Error
-	return dbError("revoke sessions of user "+userID.String(), err)
+	return s.db.inTx(ctx, "revoke sessions of user "+userID.String(), func(tx *gorm.DB) error {
+		var ids []uuid.UUID
+		err := tx.Model(&sessionRow{}).
+			Where("user_id = ? AND id <> ? AND revoked_at IS NULL AND expires_at > ?", userID, keep, dbTime(now)).
+			Order("id").Pluck("id", &ids).Error
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		// Revoked by id, under the row locks the update takes: a session
+		// revoked meanwhile (revoked_at set) keeps its first revocation and
+		// gets no second event.
+		var revoked []uuid.UUID
+		err = tx.Raw(`UPDATE sessions SET revoked_at = ?, revoke_reason = ?
+			WHERE id IN ? AND revoked_at IS NULL RETURNING id`, dbTime(now), string(reason), ids).Scan(&revoked).Error
+		if err != nil {
+			return err
+		}
+		evs := make([]event.Event, len(revoked))
+		for i, id := range revoked {
+			evs[i] = identity.RevokedEvent(id, now, reason)
+		}
+		return writeEvents(tx, userID, evs)
+	})
 }
 
 // RotateRefreshToken loads the refresh token with hash and its session under
@@ -252,7 +282,7 @@ func (s *IdentityStore) RotateRefreshToken(ctx context.Context, hash identity.To
 				return err
 			}
 		}
-		return nil
+		return writeEvents(tx, sess.UserID(), sess.DrainEvents())
 	})
 	if sessionID != uuid.Nil {
 		s.cache.drop(sessionID) // after the commit, so no read can cache what came before
@@ -344,7 +374,10 @@ func (s *IdentityStore) ConsumeOneTimeToken(ctx context.Context, hash identity.T
 			return err
 		}
 		userRow := userFromDomain(u)
-		return tx.Save(&userRow).Error
+		if err := tx.Save(&userRow).Error; err != nil {
+			return err
+		}
+		return writeEvents(tx, u.ID(), u.DrainEvents())
 	}, emailTaken)
 }
 

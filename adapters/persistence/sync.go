@@ -269,6 +269,9 @@ func (s *SyncStore) UpdateSync(ctx context.Context, id uuid.UUID, fn func(*datas
 		if err := saveSyncState(tx, st); err != nil {
 			return err
 		}
+		if err := writeEvents(tx, row.UserID, sy.DrainEvents()); err != nil {
+			return err
+		}
 		saved, err = next.toDomain()
 		return err
 	}, syncInFlight)

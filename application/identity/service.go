@@ -422,7 +422,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 		return err
 	}
 	if err := s.users.UpdateUser(ctx, p.UserID, func(u *identity.User) error {
-		u.SetPasswordHash(hash, s.clock.Now())
+		u.ChangePassword(hash, s.clock.Now())
 		return nil
 	}); err != nil {
 		return err
@@ -460,7 +460,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 		if err := t.Consume(identity.PurposePasswordReset, now); err != nil {
 			return err
 		}
-		u.SetPasswordHash(hash, now)
+		u.ChangePassword(hash, now)
 		// Whoever can read the inbox proved it; the link also proves the address.
 		u.VerifyEmail(now)
 		userID = u.ID()

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/event"
 )
 
 // Errors of a sync's state changes. Both change nothing.
@@ -86,6 +87,8 @@ type Sync struct {
 	createdAt  time.Time
 	startedAt  time.Time
 	finishedAt time.Time
+
+	events event.Recorder
 }
 
 // New queues a sync of providerID.
@@ -161,7 +164,44 @@ func (s *Sync) Start(now time.Time) error {
 		return s.illegal("start")
 	}
 	s.status, s.startedAt = StatusRunning, now
+	s.events.Record(event.SyncStarted, now, s.eventData())
 	return nil
+}
+
+// DrainEvents returns the events of the sync's changes since the last drain
+// (sync.started, sync.completed, sync.failed), for its store to write.
+func (s *Sync) DrainEvents() []event.Event { return s.events.Drain() }
+
+func (s *Sync) eventData() event.Data {
+	return event.Data{"sync_id": s.id.String(), "provider_id": s.providerID.String(), "trigger": s.trigger.String()}
+}
+
+// recordEnd records how the sync ended: sync.completed with the result counts
+// when it succeeded or partly did, sync.failed otherwise (failed or canceled),
+// with the error codes.
+func (s *Sync) recordEnd(now time.Time) {
+	d := s.eventData()
+	d["status"] = s.status.String()
+	if s.status == StatusSucceeded || s.status == StatusPartial {
+		r := s.results
+		d["results"] = map[string]any{
+			"accounts":     map[string]any{"added": r.Accounts.Added, "updated": r.Accounts.Updated, "closed": r.Accounts.Closed},
+			"transactions": map[string]any{"added": r.Transactions.Added, "modified": r.Transactions.Modified, "removed": r.Transactions.Removed},
+			"holdings":     map[string]any{"added": r.Holdings.Added, "updated": r.Holdings.Updated, "removed": r.Holdings.Removed},
+		}
+	}
+	codes := make([]string, 0, len(s.errors))
+	for _, e := range s.errors {
+		if !slices.Contains(codes, e.Code) {
+			codes = append(codes, e.Code)
+		}
+	}
+	d["error_codes"] = codes
+	t := event.SyncFailed
+	if s.status == StatusSucceeded || s.status == StatusPartial {
+		t = event.SyncCompleted
+	}
+	s.events.Record(t, now, d)
 }
 
 // Advance records a running sync's progress: done of total accounts. Progress
@@ -205,6 +245,7 @@ func (s *Sync) Finish(errs []AccountError, now time.Time) error {
 		}
 	}
 	s.status, s.errors, s.finishedAt = outcome(errs, s.progress.AccountsTotal), slices.Clone(errs), now
+	s.recordEnd(now)
 	return nil
 }
 
@@ -232,5 +273,6 @@ func (s *Sync) Cancel(now time.Time) error {
 		return s.illegal("cancel")
 	}
 	s.status, s.finishedAt = StatusCanceled, now
+	s.recordEnd(now)
 	return nil
 }

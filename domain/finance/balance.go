@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/event"
 	"github.com/dashtam/dashtam/domain/money"
 )
 
@@ -100,4 +101,32 @@ func SnapshotDue(last *Balance, next Balance) bool {
 	ly, lm, ld := last.asOf.UTC().Date()
 	ny, nm, nd := next.asOf.UTC().Date()
 	return ly != ny || lm != nm || ld != nd
+}
+
+// BalanceChanged is the account.balance_changed event, at now, of next
+// appended to a history whose newest snapshot is last (nil when there is
+// none), when its amounts differ from last's: a daily snapshot of the same
+// amounts changes nothing a client shows. Amounts are decimal strings.
+func BalanceChanged(last *Balance, next Balance, now time.Time) (event.Event, bool) {
+	if last != nil && next.sameAmounts(*last) {
+		return event.Event{}, false
+	}
+	d := event.Data{"account_id": next.accountID.String(), "current": next.current.Amount().String(),
+		"currency": next.Currency().String(), "as_of": next.asOf.UTC().Format(time.RFC3339Nano)}
+	if next.available.IsSet() {
+		d["available"] = next.available.Amount().String()
+	}
+	return event.Event{Type: event.AccountBalanceChanged, OccurredAt: now, Data: d}, true
+}
+
+// TransactionsChanged is the transactions.changed event, at now, of a page of
+// providerID's transactions that added, modified and removed so many: the
+// user's changes feed read after position feedAfter holds them (GET
+// /transactions/changes; the HTTP adapter turns the position into the feed's
+// cursor).
+func TransactionsChanged(providerID uuid.UUID, added, modified, removed int, feedAfter int64, now time.Time) event.Event {
+	return event.Event{Type: event.TransactionsChanged, OccurredAt: now, Data: event.Data{
+		"provider_id": providerID.String(), "added": added, "modified": modified, "removed": removed,
+		"feed_after": feedAfter,
+	}}
 }

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/dashtam/dashtam/domain/event"
 )
 
 // RevokeReason says why a session ended; it is kept for auditing.
@@ -33,6 +35,8 @@ type Session struct {
 	expiresAt    time.Time
 	revokedAt    time.Time
 	revokeReason RevokeReason
+
+	events event.Recorder
 }
 
 const (
@@ -42,8 +46,22 @@ const (
 
 // NewSession starts a session that lives as long as its refresh token (ttl).
 func NewSession(id, userID uuid.UUID, userAgent, ip string, now time.Time, ttl time.Duration) *Session {
-	return &Session{id: id, userID: userID, userAgent: headerText(userAgent, maxUserAgentLength),
+	s := &Session{id: id, userID: userID, userAgent: headerText(userAgent, maxUserAgentLength),
 		ipAddress: headerText(ip, maxIPLength), createdAt: now, lastUsedAt: now, expiresAt: now.Add(ttl)}
+	s.events.Record(event.SessionCreated, now, event.Data{"session_id": id.String()})
+	return s
+}
+
+// DrainEvents returns the events of the session's changes since the last
+// drain (session.created, session.revoked), for its store to write.
+func (s *Session) DrainEvents() []event.Event { return s.events.Drain() }
+
+// RevokedEvent is the session.revoked event of the session sessionID revoked
+// at now for reason: what Revoke records, for a store that revokes sessions
+// in bulk without loading each.
+func RevokedEvent(sessionID uuid.UUID, now time.Time, reason RevokeReason) event.Event {
+	return event.Event{Type: event.SessionRevoked, OccurredAt: now,
+		Data: event.Data{"session_id": sessionID.String(), "reason": string(reason)}}
 }
 
 // SessionSnapshot is every field of a Session, for storage.
@@ -111,6 +129,8 @@ func (v SessionValidity) IsActive(now time.Time) bool {
 func (s *Session) Revoke(now time.Time, reason RevokeReason) {
 	if s.revokedAt.IsZero() {
 		s.revokedAt, s.revokeReason = now, reason
+		e := RevokedEvent(s.id, now, reason)
+		s.events.Record(e.Type, e.OccurredAt, e.Data)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/event"
 )
 
 // User is an account holder.
@@ -19,6 +20,8 @@ type User struct {
 	emailVerifiedAt time.Time // zero while unverified
 	createdAt       time.Time
 	updatedAt       time.Time
+
+	events event.Recorder
 }
 
 const maxNameLength = 100
@@ -93,10 +96,22 @@ func (u *User) Rename(name string, now time.Time) error {
 	return nil
 }
 
-// SetPasswordHash replaces the password hash (after a change, reset or re-hash).
+// SetPasswordHash replaces the password hash with one of the same password
+// (a re-hash with current parameters): nothing a client needs to know.
 func (u *User) SetPasswordHash(hash string, now time.Time) {
 	u.passwordHash, u.updatedAt = hash, now
 }
+
+// ChangePassword replaces the password hash with that of a new password (a
+// change or a reset), and records password.changed.
+func (u *User) ChangePassword(hash string, now time.Time) {
+	u.SetPasswordHash(hash, now)
+	u.events.Record(event.PasswordChanged, now, event.Data{"user_id": u.id.String()})
+}
+
+// DrainEvents returns the events of the user's changes since the last drain
+// (password.changed), for its store to write.
+func (u *User) DrainEvents() []event.Event { return u.events.Drain() }
 
 // VerifyEmail marks the email verified. Verifying twice keeps the first time.
 func (u *User) VerifyEmail(now time.Time) {

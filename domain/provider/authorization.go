@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/event"
 )
 
 // Authorization errors.
@@ -147,6 +148,17 @@ type Authorization struct {
 	// (encrypted) until they are revoked at the institution. It is not part of
 	// the snapshot: it lives from RevokeLater to the save that takes it.
 	setAside Credentials
+
+	events event.Recorder
+}
+
+// DrainEvents returns the events of the authorization's changes since the
+// last drain (provider.connected, provider.reauthorization_required,
+// provider.disconnected, authorization.refreshed), for its store to write.
+func (a *Authorization) DrainEvents() []event.Event { return a.events.Drain() }
+
+func (a *Authorization) record(t event.Type, now time.Time) {
+	a.events.Record(t, now, event.Data{"provider_id": a.providerID.String(), "status": a.status.String()})
 }
 
 // AttemptBegun is what beginning an attempt at the institution made of it,
@@ -416,6 +428,7 @@ func (a *Authorization) Grant(c Credentials, now time.Time) {
 	a.authorizedAt, a.refreshedAt = now, time.Time{}
 	a.leaseOwner, a.leaseUntil = uuid.Nil, time.Time{}
 	a.updatedAt = now
+	a.record(event.ProviderConnected, now)
 }
 
 // ClaimRefresh takes the refresh lease for owner until until, so that one
@@ -460,6 +473,7 @@ func (a *Authorization) Refreshed(owner uuid.UUID, c Credentials, now time.Time)
 	a.creds = c
 	a.refreshedAt, a.updatedAt = now, now
 	a.ReleaseRefresh(owner)
+	a.record(event.AuthorizationRefreshed, now)
 }
 
 // RequireReauthorization records that the institution refused the grant for good:
@@ -479,6 +493,7 @@ func (a *Authorization) RequireReauthorization(now time.Time) {
 // if it ends without a grant the status returns to this one, not to the
 // active status it started from).
 func (a *Authorization) RequireRepair(now time.Time) {
+	was := a.status
 	a.status = AuthorizationReauthorizationRequired
 	if a.attemptID != uuid.Nil {
 		a.priorStatus = AuthorizationReauthorizationRequired
@@ -486,15 +501,22 @@ func (a *Authorization) RequireRepair(now time.Time) {
 	a.begun = AttemptBegun{}
 	a.leaseOwner, a.leaseUntil = uuid.Nil, time.Time{}
 	a.updatedAt = now
+	if was != AuthorizationReauthorizationRequired {
+		a.record(event.ProviderReauthorizationRequired, now)
+	}
 }
 
 // Revoke wipes the credentials and ends any attempt.
 func (a *Authorization) Revoke(now time.Time) {
+	was := a.status
 	a.creds = Credentials{}
 	a.status = AuthorizationRevoked
 	a.attemptID, a.stateHash, a.stateExpiresAt, a.begun = uuid.Nil, [sha256.Size]byte{}, time.Time{}, AttemptBegun{}
 	a.leaseOwner, a.leaseUntil = uuid.Nil, time.Time{}
 	a.updatedAt = now
+	if was != AuthorizationRevoked {
+		a.record(event.ProviderDisconnected, now)
+	}
 }
 
 // RevokeLater revokes the authorization here, as Revoke does, when its

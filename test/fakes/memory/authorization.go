@@ -172,6 +172,7 @@ func (m *AuthorizationStore) UpdateAuthorization(ctx context.Context, providerID
 	}
 	if next != nil {
 		m.auths[providerID] = snap
+		m.providers.Events.write(p.UserID(), next.DrainEvents())
 	}
 	if p.Version() != stored.Version() {
 		m.providers.providers[providerID] = copyProvider(p)

@@ -9,6 +9,7 @@ import (
 
 	financeapp "github.com/dashtam/dashtam/application/finance"
 	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/event"
 	"github.com/dashtam/dashtam/domain/finance"
 )
 
@@ -19,7 +20,8 @@ func (m *FinanceStore) UpdateBalance(_ context.Context, accountID uuid.UUID,
 ) (bool, error) {
 	m.providers.mu.Lock()
 	defer m.providers.mu.Unlock()
-	if _, ok := m.liveAccount(accountID); !ok {
+	account, ok := m.liveAccount(accountID)
+	if !ok {
 		return false, fmt.Errorf("update balance of account %s: %w", accountID, domain.ErrNotFound)
 	}
 	history := m.balances[accountID]
@@ -38,6 +40,10 @@ func (m *FinanceStore) UpdateBalance(_ context.Context, accountID uuid.UUID,
 		return false, financeapp.ErrStaleBalance
 	}
 	m.balances[accountID] = append(history, s)
+	if e, changed := finance.BalanceChanged(last, *next, m.now()); changed {
+		user, _ := m.userOf(account.ProviderID)
+		m.providers.Events.write(user, []event.Event{e})
+	}
 	return true, nil
 }
 

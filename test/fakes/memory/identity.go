@@ -43,6 +43,9 @@ type IdentityStore struct {
 	refresh  map[identity.TokenHash]*identity.RefreshToken
 	oneTime  map[identity.TokenHash]*identity.OneTimeToken
 	jobs     *JobQueue
+	// Events is where the store writes the events of its changes. Point it
+	// at a ProviderStore's log to read one log of every store.
+	Events *EventLog
 }
 
 // NewIdentityStore returns an empty store that enqueues the jobs its changes
@@ -50,6 +53,7 @@ type IdentityStore struct {
 func NewIdentityStore(jobs *JobQueue) *IdentityStore {
 	return &IdentityStore{
 		jobs:     jobs,
+		Events:   NewEventLog(),
 		users:    map[uuid.UUID]*identity.User{},
 		sessions: map[uuid.UUID]*identity.Session{},
 		refresh:  map[identity.TokenHash]*identity.RefreshToken{},
@@ -119,6 +123,7 @@ func (m *IdentityStore) UpdateUser(_ context.Context, id uuid.UUID, fn func(*ide
 		return identity.ErrEmailTaken
 	}
 	m.users[id] = copyUser(u)
+	m.Events.write(id, u.DrainEvents())
 	return nil
 }
 
@@ -141,6 +146,7 @@ func (m *IdentityStore) CreateSession(_ context.Context, s *identity.Session, fi
 	}
 	m.sessions[s.ID()] = copySession(s)
 	m.refresh[first.Hash()] = copyRefreshToken(first)
+	m.Events.write(s.UserID(), s.DrainEvents())
 	return nil
 }
 
@@ -210,6 +216,7 @@ func (m *IdentityStore) UpdateSession(_ context.Context, id uuid.UUID, fn func(*
 		return err
 	}
 	m.sessions[id] = copySession(s)
+	m.Events.write(s.UserID(), s.DrainEvents())
 	return nil
 }
 
@@ -222,6 +229,7 @@ func (m *IdentityStore) RevokeUserSessions(_ context.Context, userID, keep uuid.
 	for _, s := range m.sessions {
 		if s.UserID() == userID && s.ID() != keep && s.IsActive(now) {
 			s.Revoke(now, reason)
+			m.Events.write(userID, s.DrainEvents())
 		}
 	}
 	return nil
@@ -261,6 +269,7 @@ func (m *IdentityStore) RotateRefreshToken(_ context.Context, hash identity.Toke
 	if next != nil {
 		m.refresh[next.Hash()] = copyRefreshToken(next)
 	}
+	m.Events.write(s.UserID(), s.DrainEvents())
 	return rotateErr
 }
 
@@ -301,6 +310,7 @@ func (m *IdentityStore) ConsumeOneTimeToken(_ context.Context, hash identity.Tok
 	}
 	m.oneTime[hash] = copyOneTimeToken(t)
 	m.users[u.ID()] = copyUser(u)
+	m.Events.write(u.ID(), u.DrainEvents())
 	return nil
 }
 

@@ -32,11 +32,14 @@ var _ providersapp.Repository = (*ProviderStore)(nil)
 type ProviderStore struct {
 	mu        sync.Mutex
 	providers map[uuid.UUID]*provider.Provider
+	// Events is where this store, and the stores built on it (authorizations,
+	// syncs, financial data), write the events of their changes.
+	Events *EventLog
 }
 
 // NewProviderStore returns an empty store.
 func NewProviderStore() *ProviderStore {
-	return &ProviderStore{providers: map[uuid.UUID]*provider.Provider{}}
+	return &ProviderStore{providers: map[uuid.UUID]*provider.Provider{}, Events: NewEventLog()}
 }
 
 // CreateProvider stores a copy of p. An alias its user already has (by

@@ -153,6 +153,7 @@ func (m *SyncStore) UpdateSync(_ context.Context, id uuid.UUID,
 	}
 	m.syncs[id] = next
 	m.states[st.ProviderID] = storedState(st)
+	m.providers.Events.write(m.providers.providers[snap.ProviderID].UserID(), s.DrainEvents())
 	return datasync.Rehydrate(next), nil
 }
 

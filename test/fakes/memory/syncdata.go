@@ -12,6 +12,7 @@ import (
 
 	financeapp "github.com/dashtam/dashtam/application/finance"
 	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/event"
 	"github.com/dashtam/dashtam/domain/finance"
 )
 
@@ -34,6 +35,8 @@ func (m *FinanceStore) StoreTransactionPage(_ context.Context, providerID uuid.U
 		return financeapp.TransactionCounts{}, fmt.Errorf("provider %s: %w", providerID, financeapp.ErrStalePage)
 	}
 	var total financeapp.TransactionCounts
+	userID := m.providers.providers[providerID].UserID()
+	feedBefore := m.positions[userID]
 	undo := m.transactionUndo()
 	for _, b := range page.Batches {
 		counts, err := m.storeBatch(providerID, b, undo)
@@ -46,6 +49,10 @@ func (m *FinanceStore) StoreTransactionPage(_ context.Context, providerID uuid.U
 		total.Removed += counts.Removed
 	}
 	m.resumes[providerID] = bytes.Clone(page.Resume)
+	if total != (financeapp.TransactionCounts{}) {
+		m.providers.Events.write(userID, []event.Event{finance.TransactionsChanged(providerID, total.Added, total.Modified,
+			total.Removed, feedBefore, m.now())})
+	}
 	return total, nil
 }
 
