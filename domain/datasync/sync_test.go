@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/event"
 )
 
 var t0 = time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
@@ -254,5 +255,76 @@ func TestSyncSnapshotRoundTrips(t *testing.T) {
 	s.Snapshot().Errors[0].Code = "changed too"
 	if s.Errors()[0].Code != "provider_timeout" {
 		t.Error("the sync shares its errors with a snapshot")
+	}
+}
+
+func eventTypes(evs []event.Event) []event.Type {
+	out := make([]event.Type, len(evs))
+	for i, e := range evs {
+		out[i] = e.Type
+	}
+	return out
+}
+
+func TestASyncRecordsItsStartAndHowItEnded(t *testing.T) {
+	acct := uuid.New()
+	for _, tc := range []struct {
+		name string
+		end  func(*Sync) error
+		want event.Type
+	}{
+		{"succeeded", func(s *Sync) error { return s.Finish(nil, t0.Add(time.Minute)) }, event.SyncCompleted},
+		{"partial", func(s *Sync) error {
+			return s.Finish([]AccountError{{AccountID: acct, Code: "account_unavailable"}}, t0.Add(time.Minute))
+		}, event.SyncCompleted},
+		{"failed", func(s *Sync) error {
+			return s.Finish([]AccountError{{Code: "reauthorization_required"}}, t0.Add(time.Minute))
+		}, event.SyncFailed},
+		{"canceled", func(s *Sync) error { return s.Cancel(t0.Add(time.Minute)) }, event.SyncFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(uuid.New(), uuid.New(), TriggerManual, t0)
+			if evs := s.DrainEvents(); len(evs) != 0 {
+				t.Fatalf("a queued sync recorded %v", eventTypes(evs))
+			}
+			if err := s.Start(t0); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Advance(Progress{AccountsTotal: 2, AccountsDone: 2}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Record(Results{Transactions: TransactionResults{Added: 3}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.end(s); err != nil {
+				t.Fatal(err)
+			}
+			evs := s.DrainEvents()
+			if got := eventTypes(evs); !reflect.DeepEqual(got, []event.Type{event.SyncStarted, tc.want}) {
+				t.Fatalf("events %v, want [sync.started %s]", got, tc.want)
+			}
+			end := evs[1]
+			if end.Data["sync_id"] != s.ID().String() || end.Data["provider_id"] != s.ProviderID().String() ||
+				end.Data["status"] != s.Status().String() || !end.OccurredAt.Equal(t0.Add(time.Minute)) {
+				t.Errorf("end event %+v does not name the sync, its provider and its status at its end", end)
+			}
+			results, hasResults := end.Data["results"].(map[string]any)
+			if hasResults != (tc.want == event.SyncCompleted) {
+				t.Fatalf("results %v in a %s event", end.Data["results"], tc.want)
+			}
+			if hasResults && results["transactions"].(map[string]any)["added"] != 3 {
+				t.Errorf("results %v, want 3 transactions added", results)
+			}
+		})
+	}
+}
+
+func TestAnIllegalTransitionRecordsNothing(t *testing.T) {
+	s := New(uuid.New(), uuid.New(), TriggerManual, t0)
+	if err := s.Finish(nil, t0); err == nil {
+		t.Fatal("a queued sync finished")
+	}
+	if evs := s.DrainEvents(); len(evs) != 0 {
+		t.Errorf("a refused transition recorded %v", eventTypes(evs))
 	}
 }
