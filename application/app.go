@@ -5,6 +5,7 @@ package application
 
 import (
 	"github.com/dashtam/dashtam/application/datasync"
+	"github.com/dashtam/dashtam/application/events"
 	"github.com/dashtam/dashtam/application/finance"
 	"github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/application/providers"
@@ -25,4 +26,7 @@ type App struct {
 	// Syncs: starting, reading and cancelling the syncs that keep a
 	// provider's data current.
 	Syncs *datasync.Syncs
+	// Events: reading the caller's event log, and keeping it to its
+	// retention.
+	Events *events.Service
 }

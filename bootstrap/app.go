@@ -28,6 +28,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/vault"
 	"github.com/dashtam/dashtam/application"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
+	eventsapp "github.com/dashtam/dashtam/application/events"
 	financeapp "github.com/dashtam/dashtam/application/finance"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	jobsapp "github.com/dashtam/dashtam/application/jobs"
@@ -117,14 +118,15 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	}
 	financeStore := persistence.NewFinanceStore(db)
 	sync := buildSync(cfg, log, clk, pr, financeStore)
+	events := eventsapp.NewService(persistence.NewEventStore(db), clk, cfg.EventRetention)
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
-		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs}
+		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs, Events: events}
 	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics, limiter)
 	if err != nil {
 		return nil, err
 	}
 	background, err := buildJobs(ctx, cfg, log, db, queue, jobWork{identity: id.service, connections: pr.connections, idempotency: web.idempotency,
-		engine: sync.engine, scheduler: sync.scheduler},
+		engine: sync.engine, scheduler: sync.scheduler, events: events},
 		cmp.Or(o.JobPollInterval, jobPollInterval))
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/jobs"
 	"github.com/dashtam/dashtam/adapters/persistence"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
+	eventsapp "github.com/dashtam/dashtam/application/events"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	jobsapp "github.com/dashtam/dashtam/application/jobs"
 	providersapp "github.com/dashtam/dashtam/application/providers"
@@ -25,6 +26,7 @@ const (
 	jobPollInterval    = time.Second
 	idempotencyCleanup = time.Hour
 	identityRetention  = time.Hour
+	eventRetention     = time.Hour
 	// syncSchedulePass is how often the scheduler looks for providers due
 	// for a sync (SYNC_INTERVAL is how often each one is synced).
 	syncSchedulePass = time.Minute
@@ -74,6 +76,7 @@ type jobWork struct {
 	idempotency *persistence.IdempotencyStore
 	engine      *datasyncapp.Engine
 	scheduler   *datasyncapp.Scheduler
+	events      *eventsapp.Service
 }
 
 // buildJobs assembles the job engine with every worker and periodic job the
@@ -95,6 +98,13 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 			if counts != (identityapp.RetentionCounts{}) {
 				log.InfoContext(ctx, "expired identity records deleted", "sessions", counts.Sessions,
 					"one_time_tokens", counts.OneTimeTokens, "unverified_users", counts.Users)
+			}
+			return err
+		}),
+		jobs.Register(w, func(ctx context.Context, job eventsapp.PurgeJob) error {
+			n, err := work.events.Purge(ctx, job)
+			if n > 0 {
+				log.InfoContext(ctx, "events past retention deleted", "deleted", n)
 			}
 			return err
 		}),
@@ -125,6 +135,7 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 			{Interval: cfg.TokenRefreshInterval, Job: tokenRefreshPass{}},
 			{Interval: idempotencyCleanup, Job: idempotencyCleanupPass{}},
 			{Interval: identityRetention, Job: identityRetentionPass{}},
+			{Interval: eventRetention, Job: eventsapp.PurgeJob{}},
 			{Interval: syncSchedulePass, Job: datasyncapp.ScheduleJob{}},
 		},
 		Concurrency:          jobConcurrency,

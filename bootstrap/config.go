@@ -17,6 +17,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/providers/httpx"
 	"github.com/dashtam/dashtam/adapters/providers/plaid"
 	"github.com/dashtam/dashtam/adapters/ratelimit"
+	eventsapp "github.com/dashtam/dashtam/application/events"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 )
@@ -92,6 +93,9 @@ type Config struct {
 	// SyncInterval is how often each connected provider is synced
 	// (SYNC_INTERVAL), give or take 10%.
 	SyncInterval time.Duration
+	// EventRetention is how long events are kept (EVENT_RETENTION): how far
+	// back GET /events and a stream's resume reach.
+	EventRetention time.Duration
 	// ProviderTimeout bounds every call to an institution.
 	ProviderTimeout time.Duration
 	// ProviderCallBudget is how many calls one grant may make to its
@@ -278,6 +282,10 @@ func loadProviders(r *envReader, c *Config) {
 	c.TokenRefreshWindow = r.duration("TOKEN_REFRESH_WINDOW", providersapp.DefaultRefreshWindow)
 	c.TokenRefreshInterval = r.duration("TOKEN_REFRESH_INTERVAL", 30*time.Second)
 	c.SyncInterval = r.duration("SYNC_INTERVAL", DefaultSyncInterval)
+	c.EventRetention = r.duration("EVENT_RETENTION", eventsapp.DefaultRetention)
+	if c.EventRetention < time.Hour {
+		r.bad("EVENT_RETENTION", "must be at least 1h: clients resume from the events kept")
+	}
 	c.ProviderTimeout = r.duration("PROVIDER_TIMEOUT", httpx.DefaultTimeout)
 	c.ProviderCallBudget = r.count("PROVIDER_CALL_BUDGET", DefaultProviderCallBudget)
 	c.ProviderTypeCallBudget = r.count("PROVIDER_TYPE_CALL_BUDGET", DefaultProviderTypeCallBudget)

@@ -184,6 +184,54 @@ func (e DependencyStatus) Valid() bool {
 	}
 }
 
+// Defines values for EventType.
+const (
+	AccountBalanceChanged           EventType = "account.balance_changed"
+	AuthorizationRefreshed          EventType = "authorization.refreshed"
+	PasswordChanged                 EventType = "password.changed"
+	ProviderConnected               EventType = "provider.connected"
+	ProviderDisconnected            EventType = "provider.disconnected"
+	ProviderReauthorizationRequired EventType = "provider.reauthorization_required"
+	SessionCreated                  EventType = "session.created"
+	SessionRevoked                  EventType = "session.revoked"
+	SyncCompleted                   EventType = "sync.completed"
+	SyncFailed                      EventType = "sync.failed"
+	SyncStarted                     EventType = "sync.started"
+	TransactionsChanged             EventType = "transactions.changed"
+)
+
+// Valid indicates whether the value is a known member of the EventType enum.
+func (e EventType) Valid() bool {
+	switch e {
+	case AccountBalanceChanged:
+		return true
+	case AuthorizationRefreshed:
+		return true
+	case PasswordChanged:
+		return true
+	case ProviderConnected:
+		return true
+	case ProviderDisconnected:
+		return true
+	case ProviderReauthorizationRequired:
+		return true
+	case SessionCreated:
+		return true
+	case SessionRevoked:
+		return true
+	case SyncCompleted:
+		return true
+	case SyncFailed:
+		return true
+	case SyncStarted:
+		return true
+	case TransactionsChanged:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	HealthStatusOk          HealthStatus = "ok"
@@ -672,6 +720,32 @@ type DecimalParameter = string
 // DependencyStatus `up`, `down`, or `memory` for an in-process store that cannot fail.
 type DependencyStatus string
 
+// Event One change, as the event log holds it. `id` is unique and strictly increasing in commit order, so "every event after id X" is well defined (the stream's `Last-Event-ID`).
+//
+// Example: {"data":{"error_codes":[],"provider_id":"0193a1c2-7b3e-7c11-9d2a-4e5f60718293","results":{"accounts":{"added":2,"closed":0,"updated":0},"holdings":{"added":0,"removed":0,"updated":0},"transactions":{"added":31,"modified":0,"removed":0}},"status":"succeeded","sync_id":"0193a1d4-2e5f-7a60-8b71-9c2d3e4f5a6b","trigger":"manual"},"id":42,"occurred_at":"2026-11-21T10:30:00Z","type":"sync.completed"}
+type Event struct {
+	// Data Thin: ids and the few fields that changed (amounts as decimal strings). Never a secret, a token or an account number.
+	Data       map[string]interface{} `json:"data"`
+	Id         int64                  `json:"id"`
+	OccurredAt time.Time              `json:"occurred_at"`
+
+	// Type What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed. `session.*`, `password.changed`: the account's sign-ins.
+	Type EventType `json:"type"`
+}
+
+// EventPage One page of the caller's events, ascending by id.
+type EventPage struct {
+	UnderscoreLinks PageLinks `json:"_links"`
+	HasMore         bool      `json:"has_more"`
+	Items           []Event   `json:"items"`
+
+	// NextCursor Where the next page starts; always set, so a client that caught up keeps it to ask what happened since.
+	NextCursor string `json:"next_cursor"`
+}
+
+// EventType What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed. `session.*`, `password.changed`: the account's sign-ins.
+type EventType string
+
 // FieldError defines model for FieldError.
 type FieldError struct {
 	// Code e.g. required, too_long, unknown_field.
@@ -1151,6 +1225,9 @@ type AccountID = openapi_types.UUID
 // Cursor defines model for Cursor.
 type Cursor = string
 
+// EventTypeFilter defines model for EventTypeFilter.
+type EventTypeFilter = string
+
 // Fields defines model for Fields.
 type Fields = string
 
@@ -1301,6 +1378,18 @@ type ResendVerificationEmailParams struct {
 type VerifyEmailParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ListEventsParams defines parameters for ListEvents.
+type ListEventsParams struct {
+	// Cursor The `next_cursor` of the previous page (cursor mode). Opaque; a forged or altered cursor, or one from another query, is 422.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Items per page in cursor mode (at most 100; more is an error, never silently clamped). Default 20 (100 for the changes feed).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Type Comma-separated event types to keep (see `EventType`); an unknown type is 422.
+	Type *EventTypeFilter `form:"type,omitempty" json:"type,omitempty"`
 }
 
 // ListHoldingsParams defines parameters for ListHoldings.
@@ -1636,6 +1725,9 @@ type ServerInterface interface {
 	// VerifyEmail Verify an email address with the token from the verification email
 	// (POST /api/v1/email-verifications)
 	VerifyEmail(c *gin.Context, params VerifyEmailParams)
+	// ListEvents The caller's events, oldest first
+	// (GET /api/v1/events)
+	ListEvents(c *gin.Context, params ListEventsParams)
 	// ListHoldings The caller's holdings (positions), each with its security
 	// (GET /api/v1/holdings)
 	ListHoldings(c *gin.Context, params ListHoldingsParams)
@@ -2068,6 +2160,49 @@ func (siw *ServerInterfaceWrapper) VerifyEmail(c *gin.Context) {
 	}
 
 	siw.Handler.VerifyEmail(c, params)
+}
+
+// ListEvents operation middleware
+func (siw *ServerInterfaceWrapper) ListEvents(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListEventsParams
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", c.Request.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter cursor: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", c.Request.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter limit: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "type" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "type", c.Request.URL.Query(), &params.Type, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter type: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListEvents(c, params)
 }
 
 // ListHoldings operation middleware
@@ -3860,6 +3995,7 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.GET(options.BaseURL+"/api/v1/accounts/:account_id", wrapper.GetAccount)
 	router.GET(options.BaseURL+"/api/v1/accounts/:account_id/balances", wrapper.ListAccountBalances)
 	router.GET(options.BaseURL+"/api/v1/transactions", wrapper.ListTransactions)
+	router.GET(options.BaseURL+"/api/v1/events", wrapper.ListEvents)
 	router.GET(options.BaseURL+"/api/v1/transactions/changes", wrapper.ListTransactionChanges)
 	router.GET(options.BaseURL+"/api/v1/transactions/:transaction_id", wrapper.GetTransaction)
 	router.GET(options.BaseURL+"/api/v1/providers/:provider_id/syncs", wrapper.ListProviderSyncs)
