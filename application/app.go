@@ -29,4 +29,7 @@ type App struct {
 	// Events: reading the caller's event log, and keeping it to its
 	// retention.
 	Events *events.Service
+	// EventStream fans the log's events out to the streams open on this
+	// instance.
+	EventStream *events.Hub
 }

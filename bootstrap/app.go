@@ -68,7 +68,8 @@ type App struct {
 	MetricsHandler http.Handler
 
 	limiter *ratelimit.Limiters
-	jobs    *jobParts // started by StartBackground
+	jobs    *jobParts      // started by StartBackground
+	hub     *eventsapp.Hub // its poller runs in StartBackground
 }
 
 // Build opens the database (migrating it when AUTO_MIGRATE is on) and assembles
@@ -118,9 +119,13 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	}
 	financeStore := persistence.NewFinanceStore(db)
 	sync := buildSync(cfg, log, clk, pr, financeStore)
-	events := eventsapp.NewService(persistence.NewEventStore(db), clk, cfg.EventRetention)
+	eventStore := persistence.NewEventStore(db)
+	events := eventsapp.NewService(eventStore, clk, cfg.EventRetention)
+	// The poll's pause is real time whatever clock the use cases run on.
+	hub := eventsapp.NewHub(eventStore, eventsapp.HubConfig{PollInterval: cfg.EventStreamPoll,
+		MaxStreamsPerUser: cfg.EventStreamsPerUser, Wait: clock.System{}.Sleep})
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
-		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs, Events: events}
+		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs, Events: events, EventStream: hub}
 	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics, limiter)
 	if err != nil {
 		return nil, err
@@ -133,7 +138,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	}
 	return &App{Config: cfg, Log: log, DB: db, Identity: id.service, Sessions: id.store, Connections: pr.connections,
 		Authorizations: pr.authorizations, Finance: financeStore, Idempotency: web.idempotency, limiter: limiter,
-		Handler: web.handler, MetricsHandler: metrics.Handler(), jobs: background}, nil
+		Handler: web.handler, MetricsHandler: metrics.Handler(), jobs: background, hub: hub}, nil
 }
 
 // openDatabase opens the database and, when AUTO_MIGRATE is on, brings its
@@ -344,6 +349,7 @@ func buildHTTP(cfg Config, log *slog.Logger, db *persistence.DB, clk providersap
 		Version:           Version,
 		Now:               clk.Now,
 		RequestTimeout:    cfg.RequestTimeout,
+		StreamHeartbeat:   cfg.EventStreamHeartbeat,
 		TrustedProxies:    cfg.TrustedProxies,
 	}, spec)
 	if err != nil {

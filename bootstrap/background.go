@@ -180,6 +180,7 @@ func deleteExpiredIdempotency(ctx context.Context, log *slog.Logger, idempotency
 type Background struct {
 	engine      *jobs.Engine
 	stopWatcher context.CancelFunc
+	stopHub     context.CancelFunc
 	watcher     sync.WaitGroup
 }
 
@@ -192,14 +193,17 @@ func (app *App) StartBackground(ctx context.Context) (*Background, error) {
 		return nil, err
 	}
 	watchCtx, stop := context.WithCancel(ctx)
-	b := &Background{engine: app.jobs.engine, stopWatcher: stop}
+	hubCtx, stopHub := context.WithCancel(ctx)
+	b := &Background{engine: app.jobs.engine, stopWatcher: stop, stopHub: stopHub}
 	b.watcher.Go(func() { app.Sessions.WatchSessions(watchCtx, app.Log) })
+	b.watcher.Go(func() { app.hub.Run(hubCtx) })
 	return b, nil
 }
 
 // Stop stops the background work. Running jobs may finish until ctx ends;
 // those still running then are handed back to the queue (jobs.Engine.Stop).
 func (b *Background) Stop(ctx context.Context) error {
+	b.stopHub() // first: its streams end, so the HTTP server's shutdown need not wait for them
 	err := b.engine.Stop(ctx)
 	b.stopWatcher()
 	b.watcher.Wait()

@@ -96,6 +96,14 @@ type Config struct {
 	// EventRetention is how long events are kept (EVENT_RETENTION): how far
 	// back GET /events and a stream's resume reach.
 	EventRetention time.Duration
+	// EventStreamHeartbeat is how often an event stream sends a comment and
+	// re-checks its caller (EVENT_STREAM_HEARTBEAT); EventStreamPoll how
+	// often each instance reads the log for new events to fan out
+	// (EVENT_STREAM_POLL_INTERVAL); EventStreamsPerUser how many streams one
+	// user may hold on one instance (EVENT_STREAMS_PER_USER).
+	EventStreamHeartbeat time.Duration
+	EventStreamPoll      time.Duration
+	EventStreamsPerUser  int
 	// ProviderTimeout bounds every call to an institution.
 	ProviderTimeout time.Duration
 	// ProviderCallBudget is how many calls one grant may make to its
@@ -285,6 +293,15 @@ func loadProviders(r *envReader, c *Config) {
 	c.EventRetention = r.duration("EVENT_RETENTION", eventsapp.DefaultRetention)
 	if c.EventRetention < time.Hour {
 		r.bad("EVENT_RETENTION", "must be at least 1h: clients resume from the events kept")
+	}
+	c.EventStreamHeartbeat = r.duration("EVENT_STREAM_HEARTBEAT", httpapi.DefaultStreamHeartbeat)
+	c.EventStreamPoll = r.duration("EVENT_STREAM_POLL_INTERVAL", eventsapp.DefaultPollInterval)
+	if c.EventStreamPoll > time.Second {
+		r.bad("EVENT_STREAM_POLL_INTERVAL", "must be at most 1s: an event reaches every instance's streams within it")
+	}
+	c.EventStreamsPerUser = r.count("EVENT_STREAMS_PER_USER", eventsapp.DefaultMaxStreamsPerUser)
+	if c.EventStreamsPerUser < 1 {
+		r.bad("EVENT_STREAMS_PER_USER", "must be at least 1")
 	}
 	c.ProviderTimeout = r.duration("PROVIDER_TIMEOUT", httpx.DefaultTimeout)
 	c.ProviderCallBudget = r.count("PROVIDER_CALL_BUDGET", DefaultProviderCallBudget)

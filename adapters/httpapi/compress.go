@@ -20,9 +20,10 @@ var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
 // compress gzips responses larger than compressMinBytes for clients that accept
 // it. Small answers (most API responses) go out as they are, with no buffering
 // cost beyond the first 1400 bytes.
-func compress() gin.HandlerFunc {
+func compress(spec *Spec) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if c.Request.Method == http.MethodHead || !acceptsGzip(c.Request.Header.Get("Accept-Encoding")) {
+		if op := spec.lookup(c.Request.Method, c.FullPath()); op != nil && op.streaming ||
+			c.Request.Method == http.MethodHead || !acceptsGzip(c.Request.Header.Get("Accept-Encoding")) {
 			c.Next()
 			return
 		}

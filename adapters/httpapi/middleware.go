@@ -116,8 +116,12 @@ const DefaultRequestTimeout = 15 * time.Second
 
 // deadline bounds every request's context, so a stuck dependency turns into a
 // prompt error instead of a hung connection.
-func deadline(d time.Duration) gin.HandlerFunc {
+func deadline(spec *Spec, d time.Duration) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if op := spec.lookup(c.Request.Method, c.FullPath()); op != nil && op.streaming {
+			c.Next() // a stream lasts as long as its client stays
+			return
+		}
 		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
 		defer cancel()
 		c.Request = c.Request.WithContext(ctx)

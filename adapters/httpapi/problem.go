@@ -11,6 +11,7 @@ import (
 
 	"github.com/dashtam/dashtam/adapters/logging"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
+	eventsapp "github.com/dashtam/dashtam/application/events"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/identity"
@@ -59,6 +60,9 @@ var problemTable = []struct {
 	{errIdempotencyInProgress, problemKind{http.StatusConflict, "IDEMPOTENCY_IN_PROGRESS", "Request in progress", "idempotency-in-progress", "A request with this Idempotency-Key is still being processed; retry after it finishes."}},
 	{errIdempotencyKeyReused, problemKind{http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED", "Idempotency key reused", "idempotency-key-reused", "This Idempotency-Key was already used with a different request; send a new key."}},
 	{errOriginNotAllowed, problemKind{http.StatusForbidden, "ORIGIN_NOT_ALLOWED", "Origin not allowed", "origin-not-allowed", "This origin may not call the API from a browser."}},
+
+	// Events.
+	{eventsapp.ErrTooManyStreams, problemKind{http.StatusTooManyRequests, "TOO_MANY_STREAMS", "Too many event streams", "too-many-streams", "You hold as many event streams as are allowed; close one, or retry after the number of seconds in Retry-After."}},
 
 	// Identity.
 	{identity.ErrEmailTaken, problemKind{http.StatusConflict, "EMAIL_TAKEN", "Email already registered", "email-taken", "An account with this email already exists."}},

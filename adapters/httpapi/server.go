@@ -50,8 +50,11 @@ type Deps struct {
 	Now               func() time.Time
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int64
-	// RequestTimeout bounds each request's context.
+	// RequestTimeout bounds each request's context (but a stream's).
 	RequestTimeout time.Duration
+	// StreamHeartbeat is how often an event stream sends a comment and
+	// re-checks its caller's authentication (DefaultStreamHeartbeat when 0).
+	StreamHeartbeat time.Duration
 	// TrustedProxies are the proxy addresses/CIDRs whose X-Forwarded-For is believed.
 	// Empty: none, the client address is the TCP peer.
 	TrustedProxies []string
@@ -102,6 +105,9 @@ func NewRouter(d Deps, spec *Spec) (*gin.Engine, error) {
 	if d.RequestTimeout == 0 {
 		d.RequestTimeout = DefaultRequestTimeout
 	}
+	if d.StreamHeartbeat == 0 {
+		d.StreamHeartbeat = DefaultStreamHeartbeat
+	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -138,9 +144,9 @@ func NewRouter(d Deps, spec *Spec) (*gin.Engine, error) {
 		accessLog(d.Log),
 		recovery(d.Log),
 		securityHeaders(),
-		compress(),
+		compress(spec),
 		cors(d.AllowedOrigins, d.Log),
-		deadline(d.RequestTimeout),
+		deadline(spec, d.RequestTimeout),
 		authenticate(spec, d.App.Identity),
 		rateLimit(rateLimitOptions{spec: spec, limiter: d.Limiter, log: d.Log, metrics: d.Metrics, maxBody: d.MaxBodyBytes, devices: s.devices, now: d.Now}),
 		refuseUnauthenticated(d.Log),

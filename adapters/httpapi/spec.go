@@ -41,7 +41,15 @@ type operation struct {
 	// /api/v1 any other is refused (422), like an unknown JSON field; nil means
 	// the operation accepts whatever it is sent (probes and docs pages).
 	queryParams map[string]bool
+	// streaming is true when the operation answers a long-lived stream (its
+	// x-streaming): the request timeout and compression leave it alone.
+	streaming bool
 }
+
+// extStreaming, true on an operation, marks a long-lived streamed answer
+// (Server-Sent Events): no request timeout bounds it and it is not
+// compressed, since gzip would hold events back.
+const extStreaming = "x-streaming"
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
 
@@ -87,6 +95,7 @@ func loadSpec(data []byte) (*Spec, error) {
 				rateTier:              tier,
 				honoursIdempotencyKey: honoursKey,
 				queryParams:           queryParamsOf(path, item, op),
+				streaming:             op.Extensions[extStreaming] == true,
 			}
 		}
 	}

@@ -18,7 +18,10 @@ import (
 // events commit with the change or not at all (EVENTS.md), and the counter
 // row writeEvents locks is held only for the commit that follows.
 
-var _ eventsapp.Log = (*EventStore)(nil)
+var (
+	_ eventsapp.Log  = (*EventStore)(nil)
+	_ eventsapp.Feed = (*EventStore)(nil)
+)
 
 // eventRow mirrors the events table of migrations/*/00013.
 type eventRow struct {
@@ -132,4 +135,16 @@ func eventsOf(rows []eventRow) ([]event.Logged, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// OldestEventID returns the id of the oldest event kept (0 when none is).
+func (s *EventStore) OldestEventID(ctx context.Context) (int64, error) {
+	var oldest []int64
+	if err := s.db.Gorm.WithContext(ctx).Raw("SELECT id FROM events ORDER BY id LIMIT 1").Scan(&oldest).Error; err != nil {
+		return 0, dbError("oldest event id", err)
+	}
+	if len(oldest) == 0 {
+		return 0, nil
+	}
+	return oldest[0], nil
 }

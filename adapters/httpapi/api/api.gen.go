@@ -1392,6 +1392,15 @@ type ListEventsParams struct {
 	Type *EventTypeFilter `form:"type,omitempty" json:"type,omitempty"`
 }
 
+// StreamEventsParams defines parameters for StreamEvents.
+type StreamEventsParams struct {
+	// LastEventId Like `Last-Event-ID`, for a first connection (the header wins when both are sent).
+	LastEventId *int64 `form:"last_event_id,omitempty" json:"last_event_id,omitempty"`
+
+	// LastEventID The id of the last event the client received; the stream resumes after it.
+	LastEventID *string `json:"Last-Event-ID,omitempty"`
+}
+
 // ListHoldingsParams defines parameters for ListHoldings.
 type ListHoldingsParams struct {
 	// Cursor The `next_cursor` of the previous page (cursor mode). Opaque; a forged or altered cursor, or one from another query, is 422.
@@ -1728,6 +1737,9 @@ type ServerInterface interface {
 	// ListEvents The caller's events, oldest first
 	// (GET /api/v1/events)
 	ListEvents(c *gin.Context, params ListEventsParams)
+	// StreamEvents The caller's events, live, as Server-Sent Events
+	// (GET /api/v1/events/stream)
+	StreamEvents(c *gin.Context, params StreamEventsParams)
 	// ListHoldings The caller's holdings (positions), each with its security
 	// (GET /api/v1/holdings)
 	ListHoldings(c *gin.Context, params ListHoldingsParams)
@@ -2203,6 +2215,54 @@ func (siw *ServerInterfaceWrapper) ListEvents(c *gin.Context) {
 	}
 
 	siw.Handler.ListEvents(c, params)
+}
+
+// StreamEvents operation middleware
+func (siw *ServerInterfaceWrapper) StreamEvents(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StreamEventsParams
+
+	// ------------- Optional query parameter "last_event_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "last_event_id", c.Request.URL.Query(), &params.LastEventId, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter last_event_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Last-Event-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Last-Event-ID")]; found {
+		var LastEventID string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Last-Event-ID, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Last-Event-ID", valueList[0], &LastEventID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Last-Event-ID: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.LastEventID = &LastEventID
+
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.StreamEvents(c, params)
 }
 
 // ListHoldings operation middleware
@@ -3996,6 +4056,7 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.GET(options.BaseURL+"/api/v1/accounts/:account_id/balances", wrapper.ListAccountBalances)
 	router.GET(options.BaseURL+"/api/v1/transactions", wrapper.ListTransactions)
 	router.GET(options.BaseURL+"/api/v1/events", wrapper.ListEvents)
+	router.GET(options.BaseURL+"/api/v1/events/stream", wrapper.StreamEvents)
 	router.GET(options.BaseURL+"/api/v1/transactions/changes", wrapper.ListTransactionChanges)
 	router.GET(options.BaseURL+"/api/v1/transactions/:transaction_id", wrapper.GetTransaction)
 	router.GET(options.BaseURL+"/api/v1/providers/:provider_id/syncs", wrapper.ListProviderSyncs)

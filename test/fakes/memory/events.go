@@ -14,7 +14,10 @@ import (
 	"github.com/dashtam/dashtam/domain/event"
 )
 
-var _ eventsapp.Log = (*EventLog)(nil)
+var (
+	_ eventsapp.Log  = (*EventLog)(nil)
+	_ eventsapp.Feed = (*EventLog)(nil)
+)
 
 // EventLog is an in-memory event log, with the semantics of the SQL one: the
 // stores write the events their entities recorded (DrainEvents) when, and
@@ -106,4 +109,14 @@ func (l *EventLog) PurgeEvents(_ context.Context, cutoff time.Time) (int64, erro
 	n := len(l.events)
 	l.events = slices.DeleteFunc(l.events, func(e event.Logged) bool { return e.OccurredAt.Before(cutoff) })
 	return int64(n - len(l.events)), nil
+}
+
+// OldestEventID returns the id of the oldest event kept (0 when none is).
+func (l *EventLog) OldestEventID(context.Context) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.events) == 0 {
+		return 0, nil
+	}
+	return l.events[0].ID, nil
 }
