@@ -55,7 +55,7 @@ func openEventStream(t *testing.T, in *Instance, token string, lastID int64) *ev
 	t.Cleanup(s.close)
 	go func() {
 		defer close(s.events)
-		defer res.Body.Close()
+		defer func() { _ = res.Body.Close() }()
 		sc := bufio.NewScanner(res.Body)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		var id, typ, data string
