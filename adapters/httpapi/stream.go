@@ -89,16 +89,21 @@ func (s *Server) StreamEvents(c *gin.Context, params api.StreamEventsParams) {
 }
 
 // resumeFrom is the id the stream resumes after: the Last-Event-ID header,
-// else the last_event_id query parameter, else 0 (live only).
+// else the last_event_id query parameter, else 0 (live only). Both are
+// strings of digits (the document says so; an id out of range is 422).
 func resumeFrom(params api.StreamEventsParams) (int64, error) {
-	if params.LastEventID != nil {
-		id, err := strconv.ParseInt(*params.LastEventID, 10, 64)
-		if err != nil || id < 0 {
-			return 0, domain.NewValidationError("Last-Event-ID", "invalid", "Last-Event-ID must be an event id.")
-		}
-		return id, nil
+	field, raw := "Last-Event-ID", params.LastEventID
+	if raw == nil {
+		field, raw = "last_event_id", params.LastEventId
 	}
-	return deref(params.LastEventId, 0), nil
+	if raw == nil {
+		return 0, nil
+	}
+	id, err := strconv.ParseInt(*raw, 10, 64)
+	if err != nil || id < 0 {
+		return 0, domain.NewValidationError(field, "invalid", field+" must be an event id.")
+	}
+	return id, nil
 }
 
 func bearer(c *gin.Context) string {

@@ -1395,7 +1395,7 @@ type ListEventsParams struct {
 // StreamEventsParams defines parameters for StreamEvents.
 type StreamEventsParams struct {
 	// LastEventId Like `Last-Event-ID`, for a first connection (the header wins when both are sent).
-	LastEventId *int64 `form:"last_event_id,omitempty" json:"last_event_id,omitempty"`
+	LastEventId *string `form:"last_event_id,omitempty" json:"last_event_id,omitempty"`
 
 	// LastEventID The id of the last event the client received; the stream resumes after it.
 	LastEventID *string `json:"Last-Event-ID,omitempty"`
@@ -2228,7 +2228,7 @@ func (siw *ServerInterfaceWrapper) StreamEvents(c *gin.Context) {
 
 	// ------------- Optional query parameter "last_event_id" -------------
 
-	err = runtime.BindQueryParameterWithOptions("form", true, false, "last_event_id", c.Request.URL.Query(), &params.LastEventId, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "last_event_id", c.Request.URL.Query(), &params.LastEventId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
 	if err != nil {
 		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter last_event_id: %w", err), http.StatusBadRequest)
 		return

@@ -1400,7 +1400,7 @@ type ListEventsParams struct {
 // StreamEventsParams defines parameters for StreamEvents.
 type StreamEventsParams struct {
 	// LastEventId Like `Last-Event-ID`, for a first connection (the header wins when both are sent).
-	LastEventId *int64 `form:"last_event_id,omitempty" json:"last_event_id,omitempty"`
+	LastEventId *string `form:"last_event_id,omitempty" json:"last_event_id,omitempty"`
 
 	// LastEventID The id of the last event the client received; the stream resumes after it.
 	LastEventID *string `json:"Last-Event-ID,omitempty"`
@@ -4318,7 +4318,7 @@ func NewStreamEventsRequest(server string, params *StreamEventsParams) (*http.Re
 
 		if params.LastEventId != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "last_event_id", *params.LastEventId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "last_event_id", *params.LastEventId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
