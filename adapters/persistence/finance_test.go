@@ -32,6 +32,7 @@ func financeHarness(db *persistence.DB) financecontract.Harness {
 		Store:     persistence.NewFinanceStore(db),
 		Providers: persistence.NewProviderStore(db),
 		NewUser:   financecontract.UsersVia(persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL, discardJobs{})),
+		Events:    persistence.NewEventStore(db),
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	eventsapp "github.com/dashtam/dashtam/application/events"
 	financeapp "github.com/dashtam/dashtam/application/finance"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain/finance"
@@ -33,6 +34,8 @@ type Harness struct {
 	// NewUser stores a new user and returns its id; nil means any fresh id
 	// will do, as for the in-memory fake.
 	NewUser func(ctx context.Context) (uuid.UUID, error)
+	// Events reads the event log the store writes to.
+	Events eventsapp.Log
 }
 
 // Run runs the suite: each test as a subtest of t, on the harness newHarness
@@ -72,6 +75,8 @@ var tests = []struct {
 	{"a new record under a stored key is ErrKeyTaken and stores nothing", newRecordUnderStoredKeyIsRefused},
 	{"deleting the provider deletes its accounts and transactions", deletingTheProviderDeletesItsData},
 	{"unknown ids are ErrNotFound, and closures are not called", unknownIDsAreNotFound},
+	{"a page that changes something writes one transactions.changed (counts, feed position), in its commit; none otherwise", pagesWriteTransactionsChanged},
+	{"a balance whose amounts moved writes account.balance_changed; the same amounts, a stale snapshot or fn's error write none", balancesWriteBalanceChanged},
 	{"a page and its resume state commit together: a failing last batch or a foreign account stores neither rows nor resume", pageAndResumeCommitTogether},
 	{"each committed page replaces its provider's resume state, an empty page too", resumeIsReplacedByEachPage},
 	{"a page fetched from a resume state no longer stored is ErrStalePage and stores nothing", aStalePageStoresNothing},

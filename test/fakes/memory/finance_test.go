@@ -10,6 +10,6 @@ import (
 func TestFinanceStore(t *testing.T) {
 	financecontract.Run(t, func(*testing.T) financecontract.Harness {
 		providers := memory.NewProviderStore()
-		return financecontract.Harness{Store: memory.NewFinanceStore(providers), Providers: providers}
+		return financecontract.Harness{Store: memory.NewFinanceStore(providers), Providers: providers, Events: providers.Events}
 	})
 }
