@@ -73,6 +73,7 @@ var tests = []struct {
 	{"deleting the provider deletes its accounts and transactions", deletingTheProviderDeletesItsData},
 	{"unknown ids are ErrNotFound, and closures are not called", unknownIDsAreNotFound},
 	{"a page and its resume state commit together: a failing last batch or a foreign account stores neither rows nor resume", pageAndResumeCommitTogether},
+	{"a page's batches over several accounts, one of them twice, store each row once, the second batch seeing the first's", aPageOverSeveralAccountsStoresEachRowOnce},
 	{"each committed page replaces its provider's resume state, an empty page too", resumeIsReplacedByEachPage},
 	{"a page fetched from a resume state no longer stored is ErrStalePage and stores nothing", aStalePageStoresNothing},
 	{"securities upsert by identity: the same ones again keep their ids, a rename updates, each provider has its own", securitiesUpsertIdempotently},
