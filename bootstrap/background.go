@@ -13,6 +13,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/persistence"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	identityapp "github.com/dashtam/dashtam/application/identity"
+	"github.com/dashtam/dashtam/application/institutionhooks"
 	jobsapp "github.com/dashtam/dashtam/application/jobs"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 )
@@ -74,6 +75,7 @@ type jobWork struct {
 	idempotency *persistence.IdempotencyStore
 	engine      *datasyncapp.Engine
 	scheduler   *datasyncapp.Scheduler
+	hooks       *institutionhooks.Service
 }
 
 // buildJobs assembles the job engine with every worker and periodic job the
@@ -100,6 +102,7 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 		}),
 		jobs.Register(w, work.connections.RevokeSetAside),
 		jobs.Register(w, work.engine.Run),
+		jobs.Register(w, work.hooks.Act),
 		jobs.Register(w, func(ctx context.Context, _ datasyncapp.ScheduleJob) error {
 			begun, joined, err := work.scheduler.Pass(ctx)
 			if begun+joined > 0 {

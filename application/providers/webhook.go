@@ -59,7 +59,7 @@ type WebhookNotice struct {
 	// webhook_type and webhook_code), ErrorCode the error it reports, if any.
 	// None is secret.
 	Type, Code, ErrorCode string
-	Action    WebhookAction
+	Action                WebhookAction
 	// SignedAt is when the institution signed the delivery, which orders
 	// deliveries that arrive out of order.
 	SignedAt time.Time

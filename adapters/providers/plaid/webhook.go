@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
 	"strings"
 	"sync"
@@ -195,7 +194,7 @@ func parseWebhook(body []byte, signed time.Time) (providers.WebhookNotice, error
 	case "ITEM/ERROR":
 		// The codes that need the user are the ones a data call classifies
 		// as re-authorization required.
-		if in.Error != nil && (&apiError{ErrorType: in.Error.ErrorType, ErrorCode: in.Error.ErrorCode}).kind() == domain.ErrReauthorizationRequired {
+		if in.Error != nil && errors.Is((&apiError{ErrorType: in.Error.ErrorType, ErrorCode: in.Error.ErrorCode}).kind(), domain.ErrReauthorizationRequired) {
 			n.Action = providers.WebhookReauthorize
 		}
 	case "ITEM/USER_PERMISSION_REVOKED":
@@ -291,8 +290,9 @@ func (c *Connector) fetchWebhookKey(ctx context.Context, kid string) (cachedKey,
 	if errX != nil || errY != nil || len(x) != 32 || len(y) != 32 {
 		return cachedKey{}, httpx.Fail(domain.ErrProviderUnavailable, op, "malformed key coordinates", nil)
 	}
-	pub := &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
-	if _, err := pub.ECDH(); err != nil { // the point must be on the curve
+	// The uncompressed point 04 || X || Y; it must be on the curve.
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+	if err != nil {
 		return cachedKey{}, httpx.Fail(domain.ErrProviderUnavailable, op, "the key is not a point of P-256", nil)
 	}
 	ck := cachedKey{key: pub}

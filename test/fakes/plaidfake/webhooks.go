@@ -83,26 +83,23 @@ func (s *Server) webhookKeyGet(w http.ResponseWriter, r *http.Request) {
 			"invalid webhook verification key id "+in.KeyID)
 		return
 	}
-	pub := s.hooks.key.PublicKey
+	point, err := s.hooks.key.PublicKey.Bytes() // 04 || X || Y
+	if err != nil {
+		panic(err)
+	}
 	s.mu.Lock()
 	expired := s.hooks.expiredAt
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"key": map[string]any{
 			"alg": "ES256", "crv": "P-256", "kid": s.hooks.kid, "kty": "EC", "use": "sig",
-			"x":          base64.RawURLEncoding.EncodeToString(pad32(pub.X.Bytes())),
-			"y":          base64.RawURLEncoding.EncodeToString(pad32(pub.Y.Bytes())),
+			"x":          base64.RawURLEncoding.EncodeToString(point[1:33]),
+			"y":          base64.RawURLEncoding.EncodeToString(point[33:]),
 			"created_at": s.clock.Now().Add(-24 * time.Hour).Unix(),
 			"expired_at": expired,
 		},
 		"request_id": uuid.NewString(),
 	})
-}
-
-func pad32(b []byte) []byte {
-	out := make([]byte, 32)
-	copy(out[32-len(b):], b)
-	return out
 }
 
 // Delivery is one webhook as Plaid would POST it: the JSON body and the
