@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -67,6 +68,21 @@ func (s *Server) ItemID(accessToken string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.items[accessToken]
+}
+
+// ItemIDs returns the ids of the items the fake granted and has not
+// removed, sorted.
+func (s *Server) ItemIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.items))
+	for _, id := range s.items {
+		if !s.removed[id] {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 func (s *Server) webhookKeyGet(w http.ResponseWriter, r *http.Request) {
