@@ -118,7 +118,8 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	}
 	financeStore := persistence.NewFinanceStore(db)
 	sync := buildSync(cfg, log, clk, pr, financeStore)
-	hooks := institutionhooks.New(institutionhooks.Deps{Verifiers: pr.webhooks, Deliveries: persistence.NewDeliveryStore(db, queue),
+	deliveries := persistence.NewDeliveryStore(db, queue)
+	hooks := institutionhooks.New(institutionhooks.Deps{Verifiers: pr.webhooks, Deliveries: deliveries,
 		Grants: pr.authorizations, Connections: pr.connections, Syncs: sync.syncs, Clock: clk, Log: log})
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
 		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs, InstitutionHooks: hooks}
@@ -127,7 +128,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		return nil, err
 	}
 	background, err := buildJobs(ctx, cfg, log, db, queue, jobWork{identity: id.service, connections: pr.connections, idempotency: web.idempotency,
-		engine: sync.engine, scheduler: sync.scheduler, hooks: hooks},
+		engine: sync.engine, scheduler: sync.scheduler, hooks: hooks, deliveries: deliveries},
 		cmp.Or(o.JobPollInterval, jobPollInterval))
 	if err != nil {
 		return nil, err

@@ -140,3 +140,10 @@ func (s *DeliveryStore) SetOutcome(ctx context.Context, id uuid.UUID, outcome st
 		Updates(map[string]any{"outcome": outcome, "acted_at": dbTime(at)}).Error
 	return dbError("webhook delivery outcome", err)
 }
+
+// DeleteReceivedBefore deletes the deliveries received before before (a
+// duplicate goes with its first delivery), and returns how many.
+func (s *DeliveryStore) DeleteReceivedBefore(ctx context.Context, before time.Time) (int64, error) {
+	res := s.db.Gorm.WithContext(ctx).Where("received_at < ?", dbTime(before)).Delete(&deliveryRow{})
+	return res.RowsAffected, dbError("delete old webhook deliveries", res.Error)
+}
