@@ -267,15 +267,18 @@ func usableKey(k cachedKey, now time.Time) (*ecdsa.PublicKey, error) {
 	return k.key, nil
 }
 
-// fetchWebhookKey asks Plaid for the key kid names. A kid Plaid does not
-// know is an error that is not domain.ErrProviderUnavailable: the delivery
-// is refused as unauthenticated.
+// fetchWebhookKey asks Plaid for the key kid names. A kid Plaid refuses
+// (INVALID_INPUT, such as INVALID_WEBHOOK_VERIFICATION_KEY_ID, or
+// INVALID_REQUEST) is an error that is not domain.ErrProviderUnavailable:
+// the delivery is refused as unauthenticated. Plaid failing is
+// domain.ErrProviderUnavailable: the delivery is answered 502 and Plaid
+// retries it.
 func (c *Connector) fetchWebhookKey(ctx context.Context, kid string) (cachedKey, error) {
 	const op = "plaid: get webhook verification key"
 	var out webhookKeyResponse
 	err := c.call(ctx, op, "/webhook_verification_key/get", webhookKeyRequest{credentials: c.credentials(), KeyID: kid}, &out)
 	var apiErr *apiError
-	if errors.As(err, &apiErr) && apiErr.ErrorType == "INVALID_INPUT" {
+	if errors.As(err, &apiErr) && (apiErr.ErrorType == "INVALID_INPUT" || apiErr.ErrorType == "INVALID_REQUEST") {
 		return cachedKey{}, errors.New("unknown kid")
 	}
 	if err != nil {
