@@ -10,6 +10,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/providers/plaid"
 	"github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/test/fakes/fakekit"
 	"github.com/dashtam/dashtam/test/fakes/plaidfake"
 )
 
@@ -134,5 +135,22 @@ func TestBeginSendsTheWebhookURL(t *testing.T) {
 	reqs := fake.LinkTokenRequests()
 	if got := reqs[len(reqs)-1].Webhook; got != "https://dashtam.example/api/v1/webhooks/plaid" {
 		t.Errorf("webhook = %q", got)
+	}
+}
+
+// Plaid failing to serve the key is Plaid unavailable (the delivery is
+// answered 502 and Plaid retries it), not a forgery; the key is fetched
+// again once Plaid is back.
+func TestVerifyWebhookWithPlaidDownIsUnavailable(t *testing.T) {
+	fake := startFake(t)
+	c := hookConnector(t, fake)
+	fake.SetFault(fakekit.Status500().OnPath(plaidfake.PathWebhookKeyGet))
+	_, err := verify(c, fake.SyncUpdatesAvailable("item-1"))
+	if !errors.Is(err, domain.ErrProviderUnavailable) || errors.Is(err, providers.ErrWebhookSignature) {
+		t.Fatalf("err = %v, want ErrProviderUnavailable", err)
+	}
+	fake.ClearFault()
+	if _, err := verify(c, fake.SyncUpdatesAvailable("item-1")); err != nil {
+		t.Errorf("after Plaid is back: %v", err)
 	}
 }
