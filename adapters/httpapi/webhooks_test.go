@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,8 +169,9 @@ func TestPlaidWebhookLoginRequiredThenRepaired(t *testing.T) {
 }
 
 // A forged signature, a body altered after signing, a 6-minute-old token,
-// alg none or HS256, an unknown kid and no header at all: 401, nothing
-// recorded, nothing enqueued, no sync, no status change.
+// alg none or HS256, an unknown kid and no header at all: 401; a signed body
+// over the size cap: 413. Nothing recorded, nothing enqueued, no sync, no
+// status change.
 func TestPlaidWebhookRefusesForgedStaleAndTamperedDeliveries(t *testing.T) {
 	t.Parallel()
 	h, fake, token, providerID, item := plaidHarness(t, apitest.Options{})
@@ -193,6 +195,12 @@ func TestPlaidWebhookRefusesForgedStaleAndTamperedDeliveries(t *testing.T) {
 			t.Errorf("%s: problem %q, want INVALID_WEBHOOK_SIGNATURE", name, code)
 		}
 	}
+	// A signed body beyond the cap on request bodies is 413, unread.
+	huge := fake.Sign([]byte(`{"webhook_type":"ITEM","webhook_code":"ERROR","item_id":"` + item + `","pad":"` +
+		strings.Repeat("x", 300<<10) + `"}`))
+	h.Do(apitest.Request{Method: "POST", Path: plaidWebhookPath, Body: huge.Body,
+		Header: map[string]string{"Plaid-Verification": huge.Header.Get("Plaid-Verification")}}).Expect(t, 413)
+
 	var recorded int64
 	if err := h.App.DB.Gorm.Table("institution_webhook_deliveries").Count(&recorded).Error; err != nil {
 		t.Fatal(err)
