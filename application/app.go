@@ -7,6 +7,7 @@ import (
 	"github.com/dashtam/dashtam/application/datasync"
 	"github.com/dashtam/dashtam/application/finance"
 	"github.com/dashtam/dashtam/application/identity"
+	"github.com/dashtam/dashtam/application/institutionhooks"
 	"github.com/dashtam/dashtam/application/providers"
 )
 
@@ -25,4 +26,7 @@ type App struct {
 	// Syncs: starting, reading and cancelling the syncs that keep a
 	// provider's data current.
 	Syncs *datasync.Syncs
+	// InstitutionHooks: receiving the webhooks institutions send (Plaid's),
+	// verified, recorded and acted on in a job.
+	InstitutionHooks *institutionhooks.Service
 }

@@ -30,6 +30,7 @@ import (
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	financeapp "github.com/dashtam/dashtam/application/finance"
 	identityapp "github.com/dashtam/dashtam/application/identity"
+	"github.com/dashtam/dashtam/application/institutionhooks"
 	jobsapp "github.com/dashtam/dashtam/application/jobs"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain/datasync"
@@ -117,14 +118,17 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	}
 	financeStore := persistence.NewFinanceStore(db)
 	sync := buildSync(cfg, log, clk, pr, financeStore)
+	deliveries := persistence.NewDeliveryStore(db, queue)
+	hooks := institutionhooks.New(institutionhooks.Deps{Verifiers: pr.webhooks, Deliveries: deliveries,
+		Grants: pr.authorizations, Connections: pr.connections, Syncs: sync.syncs, Clock: clk, Log: log})
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
-		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs}
+		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs, InstitutionHooks: hooks}
 	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics, limiter)
 	if err != nil {
 		return nil, err
 	}
 	background, err := buildJobs(ctx, cfg, log, db, queue, jobWork{identity: id.service, connections: pr.connections, idempotency: web.idempotency,
-		engine: sync.engine, scheduler: sync.scheduler},
+		engine: sync.engine, scheduler: sync.scheduler, hooks: hooks, deliveries: deliveries},
 		cmp.Or(o.JobPollInterval, jobPollInterval))
 	if err != nil {
 		return nil, err
@@ -212,6 +216,8 @@ type providerParts struct {
 	authorizations     *persistence.AuthorizationStore
 	syncStore          *persistence.SyncStore
 	sandboxInstitution http.Handler
+	// webhooks are the connectors that receive webhooks, by provider key.
+	webhooks map[string]providersapp.WebhookVerifier
 }
 
 // buildMetrics registers the service's metrics, with the Go runtime's and the
@@ -228,7 +234,7 @@ func buildMetrics() (*httpapi.Metrics, error) {
 func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *persistence.IdentityStore, clk providersapp.Clock,
 	calls instrumented.Observer, limiter *ratelimit.Limiters, queue persistence.JobQueue,
 ) (*providerParts, error) {
-	registry, sandboxConn, err := buildRegistry(cfg, clk.Now, calls, budgetCounter{limiter})
+	registry, built, err := buildRegistry(cfg, clk.Now, calls, budgetCounter{limiter})
 	if err != nil {
 		return nil, err
 	}
@@ -251,11 +257,12 @@ func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *per
 		LeaseTTL: 2*cfg.ProviderTimeout + 10*time.Second,
 	}, log)
 	var sandboxInstitution http.Handler
-	if sandboxConn != nil {
-		sandboxInstitution = sandboxConn.Institution()
+	if built.sandbox != nil {
+		sandboxInstitution = built.sandbox.Institution()
 	}
 	return &providerParts{providers: providers, connections: connections, providerStore: providerStore,
-		authorizations: authorizations, syncStore: syncStore, sandboxInstitution: sandboxInstitution}, nil
+		authorizations: authorizations, syncStore: syncStore, sandboxInstitution: sandboxInstitution,
+		webhooks: built.webhooks}, nil
 }
 
 // syncParts are the use cases that keep providers' data in sync: the syncs
@@ -296,7 +303,7 @@ type httpParts struct {
 func buildLimiter(cfg Config, log *slog.Logger) (*ratelimit.Limiters, error) {
 	tiers := map[string]string{
 		httpapi.TierAuth: cfg.RateLimitAuth, httpapi.TierRefresh: cfg.RateLimitRefresh, httpapi.TierRefreshIP: cfg.RateLimitRefreshIP,
-		httpapi.TierRead: cfg.RateLimitRead, httpapi.TierWrite: cfg.RateLimitWrite,
+		httpapi.TierRead: cfg.RateLimitRead, httpapi.TierWrite: cfg.RateLimitWrite, httpapi.TierWebhook: cfg.RateLimitWebhook,
 	}
 	maps.Copy(tiers, providerBudgetTiers(cfg))
 	limiter, err := ratelimit.New(ratelimit.Config{Tiers: tiers, RedisURL: cfg.RedisURL, Prefix: cfg.RateLimitPrefix})

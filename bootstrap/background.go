@@ -13,6 +13,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/persistence"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	identityapp "github.com/dashtam/dashtam/application/identity"
+	"github.com/dashtam/dashtam/application/institutionhooks"
 	jobsapp "github.com/dashtam/dashtam/application/jobs"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 )
@@ -25,6 +26,12 @@ const (
 	jobPollInterval    = time.Second
 	idempotencyCleanup = time.Hour
 	identityRetention  = time.Hour
+	// webhookDeliveryCleanup is how often the recorded institution webhook
+	// deliveries older than webhookDeliveryRetention are deleted: long
+	// after any duplicate could arrive (Plaid retries for a day), long
+	// enough to look into what an institution sent.
+	webhookDeliveryCleanup   = time.Hour
+	webhookDeliveryRetention = 30 * 24 * time.Hour
 	// syncSchedulePass is how often the scheduler looks for providers due
 	// for a sync (SYNC_INTERVAL is how often each one is synced).
 	syncSchedulePass = time.Minute
@@ -46,6 +53,11 @@ func (identityRetentionPass) Kind() string { return "identity_retention" }
 type idempotencyCleanupPass struct{}
 
 func (idempotencyCleanupPass) Kind() string { return "idempotency_cleanup" }
+
+// webhookDeliveryCleanupPass deletes the old institution webhook deliveries.
+type webhookDeliveryCleanupPass struct{}
+
+func (webhookDeliveryCleanupPass) Kind() string { return "webhook_delivery_cleanup" }
 
 // jobParts are the job engine and the pool it alone uses (SQLite; nil on
 // Postgres, where it shares the service's pool).
@@ -74,6 +86,8 @@ type jobWork struct {
 	idempotency *persistence.IdempotencyStore
 	engine      *datasyncapp.Engine
 	scheduler   *datasyncapp.Scheduler
+	hooks       *institutionhooks.Service
+	deliveries  *persistence.DeliveryStore
 }
 
 // buildJobs assembles the job engine with every worker and periodic job the
@@ -100,6 +114,14 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 		}),
 		jobs.Register(w, work.connections.RevokeSetAside),
 		jobs.Register(w, work.engine.Run),
+		jobs.Register(w, work.hooks.Act),
+		jobs.Register(w, func(ctx context.Context, _ webhookDeliveryCleanupPass) error {
+			n, err := work.deliveries.DeleteReceivedBefore(ctx, time.Now().Add(-webhookDeliveryRetention))
+			if n > 0 {
+				log.InfoContext(ctx, "old institution webhook deliveries deleted", "deleted", n)
+			}
+			return err
+		}),
 		jobs.Register(w, func(ctx context.Context, _ datasyncapp.ScheduleJob) error {
 			begun, joined, err := work.scheduler.Pass(ctx)
 			if begun+joined > 0 {
@@ -126,6 +148,7 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 			{Interval: idempotencyCleanup, Job: idempotencyCleanupPass{}},
 			{Interval: identityRetention, Job: identityRetentionPass{}},
 			{Interval: syncSchedulePass, Job: datasyncapp.ScheduleJob{}},
+			{Interval: webhookDeliveryCleanup, Job: webhookDeliveryCleanupPass{}},
 		},
 		Concurrency:          jobConcurrency,
 		JobTimeout:           cfg.JobTimeout,

@@ -82,6 +82,9 @@ var problemTable = []struct {
 	// budget's wait.
 	{providersapp.ErrBudgetExhausted, problemKind{http.StatusServiceUnavailable, "INSTITUTION_BUDGET_EXHAUSTED", "Institution call budget exhausted", "institution-budget-exhausted", "This service has made as many calls to the institution as it allows itself for now; nothing was done. Retry after the number of seconds in Retry-After."}},
 
+	// Institution webhooks: the signature is the authentication.
+	{providersapp.ErrWebhookSignature, problemKind{http.StatusUnauthorized, "INVALID_WEBHOOK_SIGNATURE", "Invalid webhook signature", "invalid-webhook-signature", "The delivery's signature does not verify (forged, stale, altered, or of a refused algorithm or key); nothing was recorded or done."}},
+
 	// Domain kinds.
 	{domain.ErrNotFound, problemKind{http.StatusNotFound, "NOT_FOUND", "Resource not found", "not-found", "The resource does not exist."}},
 	{domain.ErrUnauthenticated, problemKind{http.StatusUnauthorized, "INVALID_TOKEN", "Invalid access token", "invalid-token", "The access token is invalid, expired or revoked."}},

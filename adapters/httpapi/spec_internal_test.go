@@ -93,6 +93,10 @@ func legacyRateTier(method, route, path string) (string, bool) {
 	if method+" "+route == "POST "+apiBase+"/tokens" {
 		return TierRefresh, true
 	}
+	// Added since: institutions' webhooks have their own tier, per IP.
+	if method+" "+route == "POST "+apiBase+"/webhooks/plaid" {
+		return TierWebhook, true
+	}
 	if authTierRoutes[method+" "+route] {
 		return TierAuth, true
 	}
@@ -209,6 +213,9 @@ func TestIdempotencyIsTheOneTheRouteListGave(t *testing.T) {
 	idempotencyExempt := map[string]bool{
 		"POST " + apiBase + "/sessions": true,
 		"POST " + apiBase + "/tokens":   true,
+		// Added since: an institution sends no Idempotency-Key; a copy of a
+		// delivery is told by its body (institutionhooks.DuplicateWindow).
+		"POST " + apiBase + "/webhooks/plaid": true,
 	}
 	s := loadEmbeddedSpec(t)
 	for path, item := range s.Doc.Paths.Map() {

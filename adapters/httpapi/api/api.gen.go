@@ -4,6 +4,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -765,6 +766,19 @@ type PasswordResetRequest struct {
 	Email string `json:"email"`
 }
 
+// PlaidWebhook A Plaid webhook as Plaid sends it. Plaid adds fields often, so fields beyond these are accepted (and ignored).
+type PlaidWebhook struct {
+	// ItemId The Plaid item the webhook is about.
+	ItemId *string `json:"item_id,omitempty"`
+
+	// WebhookCode Such as `SYNC_UPDATES_AVAILABLE`, `DEFAULT_UPDATE`, `ERROR`, `LOGIN_REPAIRED`, `PENDING_EXPIRATION`.
+	WebhookCode string `json:"webhook_code"`
+
+	// WebhookType Such as `TRANSACTIONS`, `HOLDINGS`, `ITEM`.
+	WebhookType          string                 `json:"webhook_type"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
 // Probe defines model for Probe.
 type Probe struct {
 	Status ProbeStatus `json:"status"`
@@ -1143,6 +1157,15 @@ type User struct {
 	Id            openapi_types.UUID `json:"id"`
 	Name          string             `json:"name"`
 	UpdatedAt     time.Time          `json:"updated_at"`
+}
+
+// WebhookReceipt defines model for WebhookReceipt.
+type WebhookReceipt struct {
+	// DeliveryId The recorded delivery.
+	DeliveryId openapi_types.UUID `json:"delivery_id"`
+
+	// Duplicate The same body was delivered before: recorded, not acted on again.
+	Duplicate bool `json:"duplicate"`
 }
 
 // AccountID defines model for AccountID.
@@ -1545,6 +1568,12 @@ type UpdateCurrentUserParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// ReceivePlaidWebhookParams defines parameters for ReceivePlaidWebhook.
+type ReceivePlaidWebhookParams struct {
+	// PlaidVerification The ES256 JWT Plaid signs each delivery with. Without it the answer is 401.
+	PlaidVerification *string `json:"Plaid-Verification,omitempty"`
+}
+
 // GetResetPasswordPageParams defines parameters for GetResetPasswordPage.
 type GetResetPasswordPageParams struct {
 	// Token The link's token; the page posts it, never the request for the page.
@@ -1615,6 +1644,103 @@ type UpdateCurrentUserApplicationMergePatchPlusJSONRequestBody = UpdateUserReque
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = ChangePasswordRequest
+
+// ReceivePlaidWebhookJSONRequestBody defines body for ReceivePlaidWebhook for application/json ContentType.
+type ReceivePlaidWebhookJSONRequestBody = PlaidWebhook
+
+// Getter for additional properties for PlaidWebhook. Returns the specified
+// element and whether it was found
+func (a PlaidWebhook) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for PlaidWebhook
+func (a *PlaidWebhook) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for PlaidWebhook to handle AdditionalProperties
+func (a *PlaidWebhook) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["item_id"]; found {
+		err = json.Unmarshal(raw, &a.ItemId)
+		if err != nil {
+			return fmt.Errorf("error reading 'item_id': %w", err)
+		}
+		delete(object, "item_id")
+	}
+
+	if raw, found := object["webhook_code"]; found {
+		err = json.Unmarshal(raw, &a.WebhookCode)
+		if err != nil {
+			return fmt.Errorf("error reading 'webhook_code': %w", err)
+		}
+		delete(object, "webhook_code")
+	}
+
+	if raw, found := object["webhook_type"]; found {
+		err = json.Unmarshal(raw, &a.WebhookType)
+		if err != nil {
+			return fmt.Errorf("error reading 'webhook_type': %w", err)
+		}
+		delete(object, "webhook_type")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for PlaidWebhook to handle AdditionalProperties
+func (a PlaidWebhook) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.ItemId != nil {
+		object["item_id"], err = json.Marshal(a.ItemId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'item_id': %w", err)
+		}
+	}
+
+	object["webhook_code"], err = json.Marshal(a.WebhookCode)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'webhook_code': %w", err)
+	}
+
+	object["webhook_type"], err = json.Marshal(a.WebhookType)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'webhook_type': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -1744,6 +1870,9 @@ type ServerInterface interface {
 	// ChangePassword Change own password
 	// (PUT /api/v1/users/me/password)
 	ChangePassword(c *gin.Context)
+	// ReceivePlaidWebhook Plaid's webhooks about the items Dashtam holds (signed by Plaid, no bearer)
+	// (POST /api/v1/webhooks/plaid)
+	ReceivePlaidWebhook(c *gin.Context, params ReceivePlaidWebhookParams)
 	// GetSwaggerUI Interactive API documentation (Swagger UI, served by the binary)
 	// (GET /docs)
 	GetSwaggerUI(c *gin.Context)
@@ -3573,6 +3702,46 @@ func (siw *ServerInterfaceWrapper) ChangePassword(c *gin.Context) {
 	siw.Handler.ChangePassword(c)
 }
 
+// ReceivePlaidWebhook operation middleware
+func (siw *ServerInterfaceWrapper) ReceivePlaidWebhook(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ReceivePlaidWebhookParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Plaid-Verification" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Plaid-Verification")]; found {
+		var PlaidVerification string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Plaid-Verification, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Plaid-Verification", valueList[0], &PlaidVerification, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Plaid-Verification: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.PlaidVerification = &PlaidVerification
+
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ReceivePlaidWebhook(c, params)
+}
+
 // GetSwaggerUI operation middleware
 func (siw *ServerInterfaceWrapper) GetSwaggerUI(c *gin.Context) {
 
@@ -3856,6 +4025,7 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.GET(options.BaseURL+"/api/v1/providers/:provider_id/authorization/callback", wrapper.ReceiveAuthorizationCallback)
 	router.POST(options.BaseURL+"/api/v1/providers/:provider_id/authorization/callback", wrapper.CompleteAuthorization)
 	router.GET(options.BaseURL+"/api/v1/oauth/:provider_key/callback", wrapper.ReceiveAuthorizationCallbackByType)
+	router.POST(options.BaseURL+"/api/v1/webhooks/plaid", wrapper.ReceivePlaidWebhook)
 	router.GET(options.BaseURL+"/api/v1/accounts", wrapper.ListAccounts)
 	router.GET(options.BaseURL+"/api/v1/accounts/:account_id", wrapper.GetAccount)
 	router.GET(options.BaseURL+"/api/v1/accounts/:account_id/balances", wrapper.ListAccountBalances)

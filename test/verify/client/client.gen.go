@@ -770,6 +770,19 @@ type PasswordResetRequest struct {
 	Email string `json:"email"`
 }
 
+// PlaidWebhook A Plaid webhook as Plaid sends it. Plaid adds fields often, so fields beyond these are accepted (and ignored).
+type PlaidWebhook struct {
+	// ItemId The Plaid item the webhook is about.
+	ItemId *string `json:"item_id,omitempty"`
+
+	// WebhookCode Such as `SYNC_UPDATES_AVAILABLE`, `DEFAULT_UPDATE`, `ERROR`, `LOGIN_REPAIRED`, `PENDING_EXPIRATION`.
+	WebhookCode string `json:"webhook_code"`
+
+	// WebhookType Such as `TRANSACTIONS`, `HOLDINGS`, `ITEM`.
+	WebhookType          string                 `json:"webhook_type"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
 // Probe defines model for Probe.
 type Probe struct {
 	Status ProbeStatus `json:"status"`
@@ -1148,6 +1161,15 @@ type User struct {
 	Id            openapi_types.UUID `json:"id"`
 	Name          string             `json:"name"`
 	UpdatedAt     time.Time          `json:"updated_at"`
+}
+
+// WebhookReceipt defines model for WebhookReceipt.
+type WebhookReceipt struct {
+	// DeliveryId The recorded delivery.
+	DeliveryId openapi_types.UUID `json:"delivery_id"`
+
+	// Duplicate The same body was delivered before: recorded, not acted on again.
+	Duplicate bool `json:"duplicate"`
 }
 
 // AccountID defines model for AccountID.
@@ -1550,6 +1572,12 @@ type UpdateCurrentUserParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// ReceivePlaidWebhookParams defines parameters for ReceivePlaidWebhook.
+type ReceivePlaidWebhookParams struct {
+	// PlaidVerification The ES256 JWT Plaid signs each delivery with. Without it the answer is 401.
+	PlaidVerification *string `json:"Plaid-Verification,omitempty"`
+}
+
 // GetResetPasswordPageParams defines parameters for GetResetPasswordPage.
 type GetResetPasswordPageParams struct {
 	// Token The link's token; the page posts it, never the request for the page.
@@ -1620,6 +1648,103 @@ type UpdateCurrentUserApplicationMergePatchPlusJSONRequestBody = UpdateUserReque
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = ChangePasswordRequest
+
+// ReceivePlaidWebhookJSONRequestBody defines body for ReceivePlaidWebhook for application/json ContentType.
+type ReceivePlaidWebhookJSONRequestBody = PlaidWebhook
+
+// Getter for additional properties for PlaidWebhook. Returns the specified
+// element and whether it was found
+func (a PlaidWebhook) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for PlaidWebhook
+func (a *PlaidWebhook) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for PlaidWebhook to handle AdditionalProperties
+func (a *PlaidWebhook) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["item_id"]; found {
+		err = json.Unmarshal(raw, &a.ItemId)
+		if err != nil {
+			return fmt.Errorf("error reading 'item_id': %w", err)
+		}
+		delete(object, "item_id")
+	}
+
+	if raw, found := object["webhook_code"]; found {
+		err = json.Unmarshal(raw, &a.WebhookCode)
+		if err != nil {
+			return fmt.Errorf("error reading 'webhook_code': %w", err)
+		}
+		delete(object, "webhook_code")
+	}
+
+	if raw, found := object["webhook_type"]; found {
+		err = json.Unmarshal(raw, &a.WebhookType)
+		if err != nil {
+			return fmt.Errorf("error reading 'webhook_type': %w", err)
+		}
+		delete(object, "webhook_type")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for PlaidWebhook to handle AdditionalProperties
+func (a PlaidWebhook) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.ItemId != nil {
+		object["item_id"], err = json.Marshal(a.ItemId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'item_id': %w", err)
+		}
+	}
+
+	object["webhook_code"], err = json.Marshal(a.WebhookCode)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'webhook_code': %w", err)
+	}
+
+	object["webhook_type"], err = json.Marshal(a.WebhookType)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'webhook_type': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -2247,6 +2372,58 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /api/v1/users/me/password (the `ChangePassword` operationId).
 	ChangePassword(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceivePlaidWebhookWithBody Plaid's webhooks about the items Dashtam holds (signed by Plaid, no bearer)
+	//
+	// Point Plaid at it with `PLAID_WEBHOOK_URL` (set on every link token). There is no
+	// bearer: the `Plaid-Verification` header is the authentication. It must be an ES256
+	// JWT (no other algorithm is accepted) whose `kid` names a key Plaid serves at
+	// `/webhook_verification_key/get`, issued (`iat`) at most 5 minutes ago, whose
+	// `request_body_sha256` is the SHA-256 of the body exactly as sent. Anything else
+	// (no header, a forged signature, a body altered after signing, a stale token, another
+	// algorithm, an unknown key) is 401 and nothing is recorded or done.
+	//
+	// A verified delivery is recorded and answered at once; a background job then acts on
+	// it: `TRANSACTIONS SYNC_UPDATES_AVAILABLE` and `HOLDINGS DEFAULT_UPDATE` begin a sync
+	// of the provider holding the item (joining one in flight), `ITEM ERROR` with a code
+	// that needs the user (`ITEM_LOGIN_REQUIRED` and its kin) makes it
+	// `reauthorization_required`, `ITEM LOGIN_REPAIRED` makes it active again,
+	// `ITEM PENDING_EXPIRATION` is recorded. The same body delivered again within 10 minutes
+	// (a copy, or Plaid's retry) is recorded as a duplicate (`duplicate: true`) and not acted
+	// on again; a change of the item's state signed before one already received changes
+	// nothing. Bodies are capped
+	// like every request's (413 beyond).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/webhooks/plaid (the `ReceivePlaidWebhook` operationId).
+	ReceivePlaidWebhookWithBody(ctx context.Context, params *ReceivePlaidWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceivePlaidWebhook Plaid's webhooks about the items Dashtam holds (signed by Plaid, no bearer)
+	//
+	// Point Plaid at it with `PLAID_WEBHOOK_URL` (set on every link token). There is no
+	// bearer: the `Plaid-Verification` header is the authentication. It must be an ES256
+	// JWT (no other algorithm is accepted) whose `kid` names a key Plaid serves at
+	// `/webhook_verification_key/get`, issued (`iat`) at most 5 minutes ago, whose
+	// `request_body_sha256` is the SHA-256 of the body exactly as sent. Anything else
+	// (no header, a forged signature, a body altered after signing, a stale token, another
+	// algorithm, an unknown key) is 401 and nothing is recorded or done.
+	//
+	// A verified delivery is recorded and answered at once; a background job then acts on
+	// it: `TRANSACTIONS SYNC_UPDATES_AVAILABLE` and `HOLDINGS DEFAULT_UPDATE` begin a sync
+	// of the provider holding the item (joining one in flight), `ITEM ERROR` with a code
+	// that needs the user (`ITEM_LOGIN_REQUIRED` and its kin) makes it
+	// `reauthorization_required`, `ITEM LOGIN_REPAIRED` makes it active again,
+	// `ITEM PENDING_EXPIRATION` is recorded. The same body delivered again within 10 minutes
+	// (a copy, or Plaid's retry) is recorded as a duplicate (`duplicate: true`) and not acted
+	// on again; a change of the item's state signed before one already received changes
+	// nothing. Bodies are capped
+	// like every request's (413 beyond).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/webhooks/plaid (the `ReceivePlaidWebhook` operationId).
+	ReceivePlaidWebhook(ctx context.Context, params *ReceivePlaidWebhookParams, body ReceivePlaidWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetSwaggerUI Interactive API documentation (Swagger UI, served by the binary)
 	//
@@ -3422,6 +3599,78 @@ func (c *Client) ChangePasswordWithBody(ctx context.Context, contentType string,
 // Corresponds with PUT /api/v1/users/me/password (the `ChangePassword` operationId).
 func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewChangePasswordRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceivePlaidWebhookWithBody Plaid's webhooks about the items Dashtam holds (signed by Plaid, no bearer)
+//
+// Point Plaid at it with `PLAID_WEBHOOK_URL` (set on every link token). There is no
+// bearer: the `Plaid-Verification` header is the authentication. It must be an ES256
+// JWT (no other algorithm is accepted) whose `kid` names a key Plaid serves at
+// `/webhook_verification_key/get`, issued (`iat`) at most 5 minutes ago, whose
+// `request_body_sha256` is the SHA-256 of the body exactly as sent. Anything else
+// (no header, a forged signature, a body altered after signing, a stale token, another
+// algorithm, an unknown key) is 401 and nothing is recorded or done.
+//
+// A verified delivery is recorded and answered at once; a background job then acts on
+// it: `TRANSACTIONS SYNC_UPDATES_AVAILABLE` and `HOLDINGS DEFAULT_UPDATE` begin a sync
+// of the provider holding the item (joining one in flight), `ITEM ERROR` with a code
+// that needs the user (`ITEM_LOGIN_REQUIRED` and its kin) makes it
+// `reauthorization_required`, `ITEM LOGIN_REPAIRED` makes it active again,
+// `ITEM PENDING_EXPIRATION` is recorded. The same body delivered again within 10 minutes
+// (a copy, or Plaid's retry) is recorded as a duplicate (`duplicate: true`) and not acted
+// on again; a change of the item's state signed before one already received changes
+// nothing. Bodies are capped
+// like every request's (413 beyond).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/webhooks/plaid (the `ReceivePlaidWebhook` operationId).
+func (c *Client) ReceivePlaidWebhookWithBody(ctx context.Context, params *ReceivePlaidWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceivePlaidWebhookRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceivePlaidWebhook Plaid's webhooks about the items Dashtam holds (signed by Plaid, no bearer)
+//
+// Point Plaid at it with `PLAID_WEBHOOK_URL` (set on every link token). There is no
+// bearer: the `Plaid-Verification` header is the authentication. It must be an ES256
+// JWT (no other algorithm is accepted) whose `kid` names a key Plaid serves at
+// `/webhook_verification_key/get`, issued (`iat`) at most 5 minutes ago, whose
+// `request_body_sha256` is the SHA-256 of the body exactly as sent. Anything else
+// (no header, a forged signature, a body altered after signing, a stale token, another
+// algorithm, an unknown key) is 401 and nothing is recorded or done.
+//
+// A verified delivery is recorded and answered at once; a background job then acts on
+// it: `TRANSACTIONS SYNC_UPDATES_AVAILABLE` and `HOLDINGS DEFAULT_UPDATE` begin a sync
+// of the provider holding the item (joining one in flight), `ITEM ERROR` with a code
+// that needs the user (`ITEM_LOGIN_REQUIRED` and its kin) makes it
+// `reauthorization_required`, `ITEM LOGIN_REPAIRED` makes it active again,
+// `ITEM PENDING_EXPIRATION` is recorded. The same body delivered again within 10 minutes
+// (a copy, or Plaid's retry) is recorded as a duplicate (`duplicate: true`) and not acted
+// on again; a change of the item's state signed before one already received changes
+// nothing. Bodies are capped
+// like every request's (413 beyond).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/webhooks/plaid (the `ReceivePlaidWebhook` operationId).
+func (c *Client) ReceivePlaidWebhook(ctx context.Context, params *ReceivePlaidWebhookParams, body ReceivePlaidWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceivePlaidWebhookRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6205,6 +6454,61 @@ func NewChangePasswordRequestWithBody(server string, contentType string, body io
 	return req, nil
 }
 
+// NewReceivePlaidWebhookRequest calls the generic ReceivePlaidWebhook builder with application/json body
+func NewReceivePlaidWebhookRequest(server string, params *ReceivePlaidWebhookParams, body ReceivePlaidWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReceivePlaidWebhookRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewReceivePlaidWebhookRequestWithBody constructs an http.Request for the ReceivePlaidWebhook method, with any body, and a specified content type
+func NewReceivePlaidWebhookRequestWithBody(server string, params *ReceivePlaidWebhookParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/webhooks/plaid")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.PlaidVerification != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Plaid-Verification", *params.PlaidVerification, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Plaid-Verification", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGetSwaggerUIRequest constructs an http.Request for the GetSwaggerUI method
 func NewGetSwaggerUIRequest(server string) (*http.Request, error) {
 	var err error
@@ -7251,6 +7555,58 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /api/v1/users/me/password (the `ChangePassword` operationId).
 	ChangePasswordWithResponse(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error)
+
+	// ReceivePlaidWebhookWithBodyWithResponse Plaid's webhooks about the items Dashtam holds (signed by Plaid, no bearer)
+	//
+	// Point Plaid at it with `PLAID_WEBHOOK_URL` (set on every link token). There is no
+	// bearer: the `Plaid-Verification` header is the authentication. It must be an ES256
+	// JWT (no other algorithm is accepted) whose `kid` names a key Plaid serves at
+	// `/webhook_verification_key/get`, issued (`iat`) at most 5 minutes ago, whose
+	// `request_body_sha256` is the SHA-256 of the body exactly as sent. Anything else
+	// (no header, a forged signature, a body altered after signing, a stale token, another
+	// algorithm, an unknown key) is 401 and nothing is recorded or done.
+	//
+	// A verified delivery is recorded and answered at once; a background job then acts on
+	// it: `TRANSACTIONS SYNC_UPDATES_AVAILABLE` and `HOLDINGS DEFAULT_UPDATE` begin a sync
+	// of the provider holding the item (joining one in flight), `ITEM ERROR` with a code
+	// that needs the user (`ITEM_LOGIN_REQUIRED` and its kin) makes it
+	// `reauthorization_required`, `ITEM LOGIN_REPAIRED` makes it active again,
+	// `ITEM PENDING_EXPIRATION` is recorded. The same body delivered again within 10 minutes
+	// (a copy, or Plaid's retry) is recorded as a duplicate (`duplicate: true`) and not acted
+	// on again; a change of the item's state signed before one already received changes
+	// nothing. Bodies are capped
+	// like every request's (413 beyond).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/webhooks/plaid (the `ReceivePlaidWebhook` operationId).
+	ReceivePlaidWebhookWithBodyWithResponse(ctx context.Context, params *ReceivePlaidWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceivePlaidWebhookResponse, error)
+
+	// ReceivePlaidWebhookWithResponse Plaid's webhooks about the items Dashtam holds (signed by Plaid, no bearer)
+	//
+	// Point Plaid at it with `PLAID_WEBHOOK_URL` (set on every link token). There is no
+	// bearer: the `Plaid-Verification` header is the authentication. It must be an ES256
+	// JWT (no other algorithm is accepted) whose `kid` names a key Plaid serves at
+	// `/webhook_verification_key/get`, issued (`iat`) at most 5 minutes ago, whose
+	// `request_body_sha256` is the SHA-256 of the body exactly as sent. Anything else
+	// (no header, a forged signature, a body altered after signing, a stale token, another
+	// algorithm, an unknown key) is 401 and nothing is recorded or done.
+	//
+	// A verified delivery is recorded and answered at once; a background job then acts on
+	// it: `TRANSACTIONS SYNC_UPDATES_AVAILABLE` and `HOLDINGS DEFAULT_UPDATE` begin a sync
+	// of the provider holding the item (joining one in flight), `ITEM ERROR` with a code
+	// that needs the user (`ITEM_LOGIN_REQUIRED` and its kin) makes it
+	// `reauthorization_required`, `ITEM LOGIN_REPAIRED` makes it active again,
+	// `ITEM PENDING_EXPIRATION` is recorded. The same body delivered again within 10 minutes
+	// (a copy, or Plaid's retry) is recorded as a duplicate (`duplicate: true`) and not acted
+	// on again; a change of the item's state signed before one already received changes
+	// nothing. Bodies are capped
+	// like every request's (413 beyond).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/webhooks/plaid (the `ReceivePlaidWebhook` operationId).
+	ReceivePlaidWebhookWithResponse(ctx context.Context, params *ReceivePlaidWebhookParams, body ReceivePlaidWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceivePlaidWebhookResponse, error)
 
 	// GetSwaggerUIWithResponse Interactive API documentation (Swagger UI, served by the binary)
 	//
@@ -14750,6 +15106,259 @@ func (r ChangePasswordResponse) ContentType() string {
 	return ""
 }
 
+// ReceivePlaidWebhookResponse200Headers the declared response headers of an HTTP 200 response for ReceivePlaidWebhook
+type ReceivePlaidWebhookResponse200Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               string
+}
+
+// ReceivePlaidWebhookResponse400Headers the declared response headers of an HTTP 400 response for ReceivePlaidWebhook
+type ReceivePlaidWebhookResponse400Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               string
+}
+
+// ReceivePlaidWebhookResponse401Headers the declared response headers of an HTTP 401 response for ReceivePlaidWebhook
+type ReceivePlaidWebhookResponse401Headers struct {
+	AccessControlAllowOrigin *string
+	WWWAuthenticate          *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               string
+}
+
+// ReceivePlaidWebhookResponse404Headers the declared response headers of an HTTP 404 response for ReceivePlaidWebhook
+type ReceivePlaidWebhookResponse404Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               string
+}
+
+// ReceivePlaidWebhookResponse413Headers the declared response headers of an HTTP 413 response for ReceivePlaidWebhook
+type ReceivePlaidWebhookResponse413Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               string
+}
+
+// ReceivePlaidWebhookResponse415Headers the declared response headers of an HTTP 415 response for ReceivePlaidWebhook
+type ReceivePlaidWebhookResponse415Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               string
+}
+
+// ReceivePlaidWebhookResponse422Headers the declared response headers of an HTTP 422 response for ReceivePlaidWebhook
+type ReceivePlaidWebhookResponse422Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               string
+}
+
+// ReceivePlaidWebhookResponse429Headers the declared response headers of an HTTP 429 response for ReceivePlaidWebhook
+type ReceivePlaidWebhookResponse429Headers struct {
+	AccessControlAllowOrigin *string
+	RetryAfter               *int32
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               string
+}
+
+// ReceivePlaidWebhookResponse500Headers the declared response headers of an HTTP 500 response for ReceivePlaidWebhook
+type ReceivePlaidWebhookResponse500Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               string
+}
+
+// ReceivePlaidWebhookResponse502Headers the declared response headers of an HTTP 502 response for ReceivePlaidWebhook
+type ReceivePlaidWebhookResponse502Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               string
+}
+
+// ReceivePlaidWebhookResponse503Headers the declared response headers of an HTTP 503 response for ReceivePlaidWebhook
+type ReceivePlaidWebhookResponse503Headers struct {
+	AccessControlAllowOrigin *string
+	RetryAfter               *int32
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               string
+}
+
+// ReceivePlaidWebhookResponse504Headers the declared response headers of an HTTP 504 response for ReceivePlaidWebhook
+type ReceivePlaidWebhookResponse504Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               string
+}
+
+type ReceivePlaidWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookReceipt
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ValidationFailed
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
+	ApplicationproblemJSON502 *ProviderUnavailable
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
+	ApplicationproblemJSON504 *ProviderTimeout
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ReceivePlaidWebhookResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ReceivePlaidWebhookResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReceivePlaidWebhookResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ReceivePlaidWebhookResponse404Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ReceivePlaidWebhookResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ReceivePlaidWebhookResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ReceivePlaidWebhookResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReceivePlaidWebhookResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ReceivePlaidWebhookResponse500Headers
+	// Headers502 the parsed response headers for an HTTP 502 response
+	Headers502 *ReceivePlaidWebhookResponse502Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReceivePlaidWebhookResponse503Headers
+	// Headers504 the parsed response headers for an HTTP 504 response
+	Headers504 *ReceivePlaidWebhookResponse504Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReceivePlaidWebhookResponse) GetJSON200() *WebhookReceipt {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ReceivePlaidWebhookResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ReceivePlaidWebhookResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ReceivePlaidWebhookResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ReceivePlaidWebhookResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ReceivePlaidWebhookResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ReceivePlaidWebhookResponse) GetApplicationproblemJSON422() *ValidationFailed {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ReceivePlaidWebhookResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ReceivePlaidWebhookResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
+func (r ReceivePlaidWebhookResponse) GetApplicationproblemJSON502() *ProviderUnavailable {
+	return r.ApplicationproblemJSON502
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ReceivePlaidWebhookResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON504 returns the response for an HTTP 504 `application/problem+json` response
+func (r ReceivePlaidWebhookResponse) GetApplicationproblemJSON504() *ProviderTimeout {
+	return r.ApplicationproblemJSON504
+}
+
+// GetBody returns the raw response body bytes
+func (r ReceivePlaidWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReceivePlaidWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReceivePlaidWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReceivePlaidWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetSwaggerUIResponse200Headers the declared response headers of an HTTP 200 response for GetSwaggerUI
 type GetSwaggerUIResponse200Headers struct {
 	AccessControlAllowOrigin *string
@@ -16540,6 +17149,70 @@ func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, bo
 		return nil, err
 	}
 	return ParseChangePasswordResponse(rsp)
+}
+
+// ReceivePlaidWebhookWithBodyWithResponse Plaid's webhooks about the items Dashtam holds (signed by Plaid, no bearer)
+//
+// Point Plaid at it with `PLAID_WEBHOOK_URL` (set on every link token). There is no
+// bearer: the `Plaid-Verification` header is the authentication. It must be an ES256
+// JWT (no other algorithm is accepted) whose `kid` names a key Plaid serves at
+// `/webhook_verification_key/get`, issued (`iat`) at most 5 minutes ago, whose
+// `request_body_sha256` is the SHA-256 of the body exactly as sent. Anything else
+// (no header, a forged signature, a body altered after signing, a stale token, another
+// algorithm, an unknown key) is 401 and nothing is recorded or done.
+//
+// A verified delivery is recorded and answered at once; a background job then acts on
+// it: `TRANSACTIONS SYNC_UPDATES_AVAILABLE` and `HOLDINGS DEFAULT_UPDATE` begin a sync
+// of the provider holding the item (joining one in flight), `ITEM ERROR` with a code
+// that needs the user (`ITEM_LOGIN_REQUIRED` and its kin) makes it
+// `reauthorization_required`, `ITEM LOGIN_REPAIRED` makes it active again,
+// `ITEM PENDING_EXPIRATION` is recorded. The same body delivered again within 10 minutes
+// (a copy, or Plaid's retry) is recorded as a duplicate (`duplicate: true`) and not acted
+// on again; a change of the item's state signed before one already received changes
+// nothing. Bodies are capped
+// like every request's (413 beyond).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/webhooks/plaid (the `ReceivePlaidWebhook` operationId).
+func (c *ClientWithResponses) ReceivePlaidWebhookWithBodyWithResponse(ctx context.Context, params *ReceivePlaidWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceivePlaidWebhookResponse, error) {
+	rsp, err := c.ReceivePlaidWebhookWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceivePlaidWebhookResponse(rsp)
+}
+
+// ReceivePlaidWebhookWithResponse Plaid's webhooks about the items Dashtam holds (signed by Plaid, no bearer)
+//
+// Point Plaid at it with `PLAID_WEBHOOK_URL` (set on every link token). There is no
+// bearer: the `Plaid-Verification` header is the authentication. It must be an ES256
+// JWT (no other algorithm is accepted) whose `kid` names a key Plaid serves at
+// `/webhook_verification_key/get`, issued (`iat`) at most 5 minutes ago, whose
+// `request_body_sha256` is the SHA-256 of the body exactly as sent. Anything else
+// (no header, a forged signature, a body altered after signing, a stale token, another
+// algorithm, an unknown key) is 401 and nothing is recorded or done.
+//
+// A verified delivery is recorded and answered at once; a background job then acts on
+// it: `TRANSACTIONS SYNC_UPDATES_AVAILABLE` and `HOLDINGS DEFAULT_UPDATE` begin a sync
+// of the provider holding the item (joining one in flight), `ITEM ERROR` with a code
+// that needs the user (`ITEM_LOGIN_REQUIRED` and its kin) makes it
+// `reauthorization_required`, `ITEM LOGIN_REPAIRED` makes it active again,
+// `ITEM PENDING_EXPIRATION` is recorded. The same body delivered again within 10 minutes
+// (a copy, or Plaid's retry) is recorded as a duplicate (`duplicate: true`) and not acted
+// on again; a change of the item's state signed before one already received changes
+// nothing. Bodies are capped
+// like every request's (413 beyond).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/webhooks/plaid (the `ReceivePlaidWebhook` operationId).
+func (c *ClientWithResponses) ReceivePlaidWebhookWithResponse(ctx context.Context, params *ReceivePlaidWebhookParams, body ReceivePlaidWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceivePlaidWebhookResponse, error) {
+	rsp, err := c.ReceivePlaidWebhook(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceivePlaidWebhookResponse(rsp)
 }
 
 // GetSwaggerUIWithResponse Interactive API documentation (Swagger UI, served by the binary)
@@ -33523,6 +34196,589 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 			headers.XRequestID = value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReceivePlaidWebhookResponse parses an HTTP response from a ReceivePlaidWebhookWithResponse call
+func ParseReceivePlaidWebhookResponse(rsp *http.Response) (*ReceivePlaidWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReceivePlaidWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookReceipt
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest ProviderUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON502 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 504:
+		var dest ProviderTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON504 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ReceivePlaidWebhookResponse200Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ReceivePlaidWebhookResponse400Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ReceivePlaidWebhookResponse401Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers ReceivePlaidWebhookResponse404Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 413:
+		var headers ReceivePlaidWebhookResponse413Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ReceivePlaidWebhookResponse415Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers ReceivePlaidWebhookResponse422Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ReceivePlaidWebhookResponse429Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ReceivePlaidWebhookResponse500Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 502:
+		var headers ReceivePlaidWebhookResponse502Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers502 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReceivePlaidWebhookResponse503Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	case rsp.StatusCode == 504:
+		var headers ReceivePlaidWebhookResponse504Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers504 = &headers
 	}
 
 	return response, nil
