@@ -28,7 +28,7 @@ type TokenCipher interface {
 
 // authorizationRow mirrors migrations/*/00003_authorizations.sql, 00010
 // (prior_status), 00012 (attempt_repair, link_token_ct, link_expires_at) and
-// 00014 (external_id_hash, provider.HashExternalID of the external id, NULL
+// 00015 (external_id_hash, provider.HashExternalID of the external id, NULL
 // without one). The *CT fields hold ciphertext only: authorizationFromDomain
 // encrypts and toDomain decrypts, and nothing else touches them. Nullable times are pointers (NULL is the zero
 // time) and nullable ids are uuid.NullUUID (NULL is uuid.Nil).

@@ -16,7 +16,7 @@ import (
 
 var _ hooksapp.Deliveries = (*DeliveryStore)(nil)
 
-// deliveryRow mirrors migrations/*/00014_institution_webhooks.sql.
+// deliveryRow mirrors migrations/*/00015_institution_webhooks.sql.
 type deliveryRow struct {
 	ID             uuid.UUID     `gorm:"column:id;primaryKey"`
 	ProviderType   string        `gorm:"column:provider_type"`
