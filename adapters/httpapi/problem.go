@@ -63,9 +63,13 @@ var problemTable = []struct {
 	// Identity.
 	{identity.ErrEmailTaken, problemKind{http.StatusConflict, "EMAIL_TAKEN", "Email already registered", "email-taken", "An account with this email already exists."}},
 	{identity.ErrInvalidCredentials, problemKind{http.StatusUnauthorized, "INVALID_CREDENTIALS", "Invalid credentials", "invalid-credentials", "The email or password is incorrect."}},
+	{identity.ErrUserDisabled, problemKind{http.StatusUnauthorized, "ACCOUNT_DISABLED", "Account disabled", "account-disabled", "This account was disabled by an operator."}},
 	{identity.ErrRefreshTokenReused, problemKind{http.StatusUnauthorized, "REFRESH_TOKEN_REUSED", "Refresh token reused", "refresh-token-reused", "This refresh token was already used; the session has been revoked. Log in again."}},
 	{identity.ErrInvalidRefreshToken, problemKind{http.StatusUnauthorized, "INVALID_REFRESH_TOKEN", "Invalid refresh token", "invalid-refresh-token", "The refresh token is invalid, expired or revoked. Log in again."}},
 	{identity.ErrInvalidOneTimeToken, problemKind{http.StatusBadRequest, "INVALID_OR_EXPIRED_TOKEN", "Invalid or expired token", "invalid-or-expired-token", "The link is invalid, already used or expired. Ask for a new one."}},
+	// A non-admin on an admin route: exactly what a missing route answers.
+	{identity.ErrNotAdmin, problemKind{http.StatusNotFound, "ROUTE_NOT_FOUND", "Not found", "not-found", "No API route matches this path."}},
+	{identity.ErrLastAdmin, problemKind{http.StatusConflict, "LAST_ADMIN", "Last admin", "last-admin", "This is the last active admin: make another admin first, then disable or demote this one."}},
 	{identity.ErrEmailNotVerified, problemKind{http.StatusForbidden, "EMAIL_NOT_VERIFIED", "Email not verified", "email-not-verified", "Verify your email address first."}},
 
 	// Provider authorization: why a callback or its completion was refused.
