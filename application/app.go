@@ -4,6 +4,7 @@
 package application
 
 import (
+	"github.com/dashtam/dashtam/application/admin"
 	"github.com/dashtam/dashtam/application/datasync"
 	"github.com/dashtam/dashtam/application/finance"
 	"github.com/dashtam/dashtam/application/identity"
@@ -25,4 +26,7 @@ type App struct {
 	// Syncs: starting, reading and cancelling the syncs that keep a
 	// provider's data current.
 	Syncs *datasync.Syncs
+	// Admin: the operators' use cases (users, their status and role, their
+	// sessions and providers), each for active admins only.
+	Admin *admin.Service
 }

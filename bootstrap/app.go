@@ -27,6 +27,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/ratelimit"
 	"github.com/dashtam/dashtam/adapters/vault"
 	"github.com/dashtam/dashtam/application"
+	adminapp "github.com/dashtam/dashtam/application/admin"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	financeapp "github.com/dashtam/dashtam/application/finance"
 	identityapp "github.com/dashtam/dashtam/application/identity"
@@ -118,7 +119,8 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	financeStore := persistence.NewFinanceStore(db)
 	sync := buildSync(cfg, log, clk, pr, financeStore)
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
-		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs}
+		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs,
+		Admin: adminapp.NewService(id.store, id.store, pr.providerStore, clk)}
 	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics, limiter)
 	if err != nil {
 		return nil, err
@@ -296,7 +298,7 @@ type httpParts struct {
 func buildLimiter(cfg Config, log *slog.Logger) (*ratelimit.Limiters, error) {
 	tiers := map[string]string{
 		httpapi.TierAuth: cfg.RateLimitAuth, httpapi.TierRefresh: cfg.RateLimitRefresh, httpapi.TierRefreshIP: cfg.RateLimitRefreshIP,
-		httpapi.TierRead: cfg.RateLimitRead, httpapi.TierWrite: cfg.RateLimitWrite,
+		httpapi.TierRead: cfg.RateLimitRead, httpapi.TierWrite: cfg.RateLimitWrite, httpapi.TierAdmin: cfg.RateLimitAdmin,
 	}
 	maps.Copy(tiers, providerBudgetTiers(cfg))
 	limiter, err := ratelimit.New(ratelimit.Config{Tiers: tiers, RedisURL: cfg.RedisURL, Prefix: cfg.RateLimitPrefix})

@@ -127,10 +127,7 @@ func (s *Service) UpdateUser(ctx context.Context, p identityapp.Principal, id uu
 		if in.Status != nil {
 			u.SetStatus(*in.Status, now)
 		}
-		if wasActiveAdmin && (!u.IsAdmin() || u.IsDisabled()) && activeAdmins <= 1 {
-			return identity.ErrLastAdmin
-		}
-		return nil
+		return keepAnAdmin(wasActiveAdmin, u, activeAdmins)
 	})
 	if err != nil {
 		return nil, err
@@ -216,10 +213,17 @@ func (s *Service) SetRole(ctx context.Context, rawEmail string, role identity.Ro
 	return s.users.AdministerUser(ctx, u.ID(), func(u *identity.User, activeAdmins int) error {
 		wasActiveAdmin := u.IsAdmin() && !u.IsDisabled()
 		u.SetRole(role, s.clock.Now())
-		if wasActiveAdmin && !u.IsAdmin() && activeAdmins <= 1 {
-			return identity.ErrLastAdmin
-		}
-		return nil
+		return keepAnAdmin(wasActiveAdmin, u, activeAdmins)
 	})
+}
+
+// keepAnAdmin returns identity.ErrLastAdmin when u, an active admin before
+// the change (wasActiveAdmin) of activeAdmins, is no longer one and was the
+// last.
+func keepAnAdmin(wasActiveAdmin bool, u *identity.User, activeAdmins int) error {
+	if wasActiveAdmin && (!u.IsAdmin() || u.IsDisabled()) && activeAdmins <= 1 {
+		return identity.ErrLastAdmin
+	}
+	return nil
 }
 
