@@ -63,7 +63,9 @@ type App struct {
 	// Finance stores the financial data the API reads (and tests seed).
 	Finance     *persistence.FinanceStore
 	Idempotency *persistence.IdempotencyStore
-	Handler     http.Handler
+	// Admin runs the operators' use cases, the users sub-command's too.
+	Admin   *adminapp.Service
+	Handler http.Handler
 	// MetricsHandler serves the Prometheus metrics, for METRICS_ADDR.
 	MetricsHandler http.Handler
 
@@ -121,6 +123,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
 		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs,
 		Admin: adminapp.NewService(id.store, id.store, pr.providerStore, clk)}
+
 	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics, limiter)
 	if err != nil {
 		return nil, err
@@ -131,9 +134,13 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, err
 	}
+	if background.dashboard, err = background.engine.Dashboard(httpapi.JobsDashboardPath, log); err != nil {
+		return nil, errors.Join(err, background.close())
+	}
+	handler := httpapi.AdminOnly(app, log, httpapi.JobsDashboardPath, background.dashboard, web.handler)
 	return &App{Config: cfg, Log: log, DB: db, Identity: id.service, Sessions: id.store, Connections: pr.connections,
-		Authorizations: pr.authorizations, Finance: financeStore, Idempotency: web.idempotency, limiter: limiter,
-		Handler: web.handler, MetricsHandler: metrics.Handler(), jobs: background}, nil
+		Authorizations: pr.authorizations, Finance: financeStore, Idempotency: web.idempotency, Admin: app.Admin, limiter: limiter,
+		Handler: handler, MetricsHandler: metrics.Handler(), jobs: background}, nil
 }
 
 // openDatabase opens the database and, when AUTO_MIGRATE is on, brings its

@@ -31,6 +31,13 @@ func NewService(users Users, sessions Sessions, providers Providers, clock Clock
 	return &Service{users: users, sessions: sessions, providers: providers, clock: clock}
 }
 
+// RequireAdmin returns identity.ErrNotAdmin unless the caller is an active
+// admin: for what an admin may use besides these use cases (the jobs
+// dashboard).
+func (s *Service) RequireAdmin(ctx context.Context, p identityapp.Principal) error {
+	return s.requireAdmin(ctx, p)
+}
+
 // requireAdmin loads the caller and returns identity.ErrNotAdmin unless they
 // are an active admin. It reads the store every time: a role is never taken
 // from a token.
@@ -226,4 +233,3 @@ func keepAnAdmin(wasActiveAdmin bool, u *identity.User, activeAdmins int) error 
 	}
 	return nil
 }
-
