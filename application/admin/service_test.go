@@ -157,8 +157,12 @@ func TestTwoAdminsDemotingEachOtherLeaveOne(t *testing.T) {
 	b, pb := h.user("b@example.com", identity.RoleAdmin)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
-	wg.Go(func() { _, errs[0] = h.svc.UpdateUser(h.ctx, pa, b.ID(), adminapp.UpdateUserInput{Role: ptr(identity.RoleUser)}) })
-	wg.Go(func() { _, errs[1] = h.svc.UpdateUser(h.ctx, pb, a.ID(), adminapp.UpdateUserInput{Role: ptr(identity.RoleUser)}) })
+	wg.Go(func() {
+		_, errs[0] = h.svc.UpdateUser(h.ctx, pa, b.ID(), adminapp.UpdateUserInput{Role: ptr(identity.RoleUser)})
+	})
+	wg.Go(func() {
+		_, errs[1] = h.svc.UpdateUser(h.ctx, pb, a.ID(), adminapp.UpdateUserInput{Role: ptr(identity.RoleUser)})
+	})
 	wg.Wait()
 	page, err := h.svc.ListUsers(h.ctx, pa, adminapp.UserQuery{Limit: 10, Filter: adminapp.UserFilter{Role: identity.RoleAdmin}}, false)
 	if errors.Is(err, identity.ErrNotAdmin) {
