@@ -36,7 +36,7 @@ func TestProblemTableMapsEveryKnownError(t *testing.T) {
 			}
 			// The one deliberate alias: a non-admin on an admin route gets
 			// exactly the answer of a missing route.
-			if row.err == identity.ErrNotAdmin {
+			if errors.Is(row.err, identity.ErrNotAdmin) {
 				if row.kind != routeNotFoundKind {
 					t.Errorf("ErrNotAdmin maps to %+v, not what a missing route answers", row.kind)
 				}
