@@ -64,8 +64,13 @@ type App struct {
 	Finance     *persistence.FinanceStore
 	Idempotency *persistence.IdempotencyStore
 	// Admin runs the operators' use cases, the users sub-command's too.
-	Admin   *adminapp.Service
+	Admin *adminapp.Service
+	// Handler serves everything: the API (API) and, to admins, the jobs
+	// dashboard.
 	Handler http.Handler
+	// API is the router of the API alone, whose routes the OpenAPI document
+	// lists.
+	API http.Handler
 	// MetricsHandler serves the Prometheus metrics, for METRICS_ADDR.
 	MetricsHandler http.Handler
 
@@ -140,7 +145,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	handler := httpapi.AdminOnly(app, log, httpapi.JobsDashboardPath, background.dashboard, web.handler)
 	return &App{Config: cfg, Log: log, DB: db, Identity: id.service, Sessions: id.store, Connections: pr.connections,
 		Authorizations: pr.authorizations, Finance: financeStore, Idempotency: web.idempotency, Admin: app.Admin, limiter: limiter,
-		Handler: handler, MetricsHandler: metrics.Handler(), jobs: background}, nil
+		Handler: handler, API: web.handler, MetricsHandler: metrics.Handler(), jobs: background}, nil
 }
 
 // openDatabase opens the database and, when AUTO_MIGRATE is on, brings its
