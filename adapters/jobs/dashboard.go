@@ -20,7 +20,8 @@ type Dashboard struct {
 func (e *Engine) Dashboard(prefix string, log *slog.Logger) (*Dashboard, error) {
 	h, err := riverui.NewHandler(&riverui.HandlerOpts{
 		Endpoints: riverui.NewEndpoints(e.client, nil),
-		// Job arguments carry only ids, but an operator opens them on purpose.
+		// Job arguments carry ids and, for some mail jobs, an email address (never
+		// a token or secret): shown when an operator opens a job, not in the list.
 		JobListHideArgsByDefault: true,
 		Logger:                   log.With("component", "jobs_dashboard"),
 		Prefix:                   prefix,
