@@ -128,7 +128,6 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
 		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs,
 		Admin: adminapp.NewService(id.store, id.store, pr.providerStore, clk)}
-
 	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics, limiter)
 	if err != nil {
 		return nil, err

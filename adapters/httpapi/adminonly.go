@@ -14,6 +14,9 @@ import (
 // JobsDashboardPath is where the jobs dashboard (River's web UI) is mounted.
 const JobsDashboardPath = "/admin/jobs"
 
+// dashboardMaxBody caps a dashboard request's body.
+const dashboardMaxBody = 64 << 10
+
 // AdminOnly serves next under prefix to active admins only, and everything
 // else with api: the way the jobs dashboard is mounted next to the API. An
 // admin is the bearer of an access token (Authorization: Bearer) whose
@@ -23,7 +26,9 @@ const JobsDashboardPath = "/admin/jobs"
 func AdminOnly(app application.App, log *slog.Logger, prefix string, next, api http.Handler) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	guard := gin.New()
-	guard.Use(requestID(), accessLog(log), recovery(log), securityHeaders())
+	// The API's outer guards: request ids, logs, a deadline and a body limit
+	// (the dashboard's own API takes small JSON bodies: retry, cancel).
+	guard.Use(requestID(), accessLog(log), recovery(log), securityHeaders(), deadline(DefaultRequestTimeout))
 	guard.NoRoute(func(c *gin.Context) {
 		token, ok := bearerToken(c.GetHeader("Authorization"))
 		if !ok {
@@ -41,6 +46,7 @@ func AdminOnly(app application.App, log *slog.Logger, prefix string, next, api h
 			return
 		}
 		c.Header("Cache-Control", "no-store")
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, dashboardMaxBody)
 		next.ServeHTTP(c.Writer, c.Request)
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
