@@ -224,6 +224,16 @@ func (d *DB) MigrateUp(ctx context.Context, log *slog.Logger) error {
 	for _, r := range results {
 		log.InfoContext(ctx, "migration applied", "version", r.Source.Version, "file", filepath.Base(r.Source.Path))
 	}
+	if d.Dialect == SQLite && len(results) > 0 {
+		// A SQLite connection that read the schema before a migration may
+		// prepare a statement against the old one: SELECT * then names the
+		// old columns, and a column a migration added reads as missing. Close
+		// the idle connections, so that every later one reads the new schema.
+		// (Each SQLite pool keeps as many idle connections as it may open.)
+		n := d.SQL.Stats().MaxOpenConnections
+		d.SQL.SetMaxIdleConns(0)
+		d.SQL.SetMaxIdleConns(n)
+	}
 	return nil
 }
 
