@@ -225,14 +225,29 @@ func (d *DB) MigrateUp(ctx context.Context, log *slog.Logger) error {
 		log.InfoContext(ctx, "migration applied", "version", r.Source.Version, "file", filepath.Base(r.Source.Path))
 	}
 	if d.Dialect == SQLite && len(results) > 0 {
-		// A SQLite connection that read the schema before a migration may
-		// prepare a statement against the old one: SELECT * then names the
-		// old columns, and a column a migration added reads as missing. Close
-		// the idle connections, so that every later one reads the new schema.
-		// (Each SQLite pool keeps as many idle connections as it may open.)
-		n := d.SQL.Stats().MaxOpenConnections
-		d.SQL.SetMaxIdleConns(0)
-		d.SQL.SetMaxIdleConns(n)
+		return d.forgetOldSchema(ctx)
+	}
+	return nil
+}
+
+// forgetOldSchema makes every SQLite connection of the pool use the schema
+// the migrations made. A connection that read the schema before them may
+// prepare a statement against the old one: SELECT * then names the old
+// columns, and a column a migration added reads as missing. The idle
+// connections are closed (each SQLite pool keeps as many idle as it may
+// open), but for one held meanwhile, so that the database file's WAL stays;
+// a statement on that one sees the schema changed and reloads it.
+func (d *DB) forgetOldSchema(ctx context.Context) error {
+	conn, err := d.SQL.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate up: %w", err)
+	}
+	defer func() { _ = conn.Close() }()
+	n := d.SQL.Stats().MaxOpenConnections
+	d.SQL.SetMaxIdleConns(0)
+	d.SQL.SetMaxIdleConns(n)
+	if _, err := conn.ExecContext(ctx, "SELECT count(*) FROM sqlite_master"); err != nil {
+		return fmt.Errorf("migrate up: %w", err)
 	}
 	return nil
 }
