@@ -4,6 +4,7 @@
 package application
 
 import (
+	"github.com/dashtam/dashtam/application/admin"
 	"github.com/dashtam/dashtam/application/datasync"
 	"github.com/dashtam/dashtam/application/finance"
 	"github.com/dashtam/dashtam/application/identity"
@@ -29,4 +30,7 @@ type App struct {
 	// InstitutionHooks: receiving the webhooks institutions send (Plaid's),
 	// verified, recorded and acted on in a job.
 	InstitutionHooks *institutionhooks.Service
+	// Admin: the operators' use cases (users, their status and role, their
+	// sessions and providers), each for active admins only.
+	Admin *admin.Service
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/ratelimit"
 	"github.com/dashtam/dashtam/adapters/vault"
 	"github.com/dashtam/dashtam/application"
+	adminapp "github.com/dashtam/dashtam/application/admin"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	financeapp "github.com/dashtam/dashtam/application/finance"
 	identityapp "github.com/dashtam/dashtam/application/identity"
@@ -63,7 +64,14 @@ type App struct {
 	// Finance stores the financial data the API reads (and tests seed).
 	Finance     *persistence.FinanceStore
 	Idempotency *persistence.IdempotencyStore
-	Handler     http.Handler
+	// Admin runs the operators' use cases, the users sub-command's too.
+	Admin *adminapp.Service
+	// Handler serves everything: the API (API) and, to admins, the jobs
+	// dashboard.
+	Handler http.Handler
+	// API is the router of the API alone, whose routes the OpenAPI document
+	// lists.
+	API http.Handler
 	// MetricsHandler serves the Prometheus metrics, for METRICS_ADDR.
 	MetricsHandler http.Handler
 
@@ -122,7 +130,8 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	hooks := institutionhooks.New(institutionhooks.Deps{Verifiers: pr.webhooks, Deliveries: deliveries,
 		Grants: pr.authorizations, Connections: pr.connections, Syncs: sync.syncs, Clock: clk, Log: log})
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
-		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs, InstitutionHooks: hooks}
+		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs, InstitutionHooks: hooks,
+		Admin: adminapp.NewService(id.store, id.store, pr.providerStore, clk)}
 	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics, limiter)
 	if err != nil {
 		return nil, err
@@ -133,9 +142,13 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, err
 	}
+	if background.dashboard, err = background.engine.Dashboard(httpapi.JobsDashboardPath, log); err != nil {
+		return nil, errors.Join(err, background.close())
+	}
+	handler := httpapi.AdminOnly(app, log, httpapi.JobsDashboardPath, background.dashboard, web.handler)
 	return &App{Config: cfg, Log: log, DB: db, Identity: id.service, Sessions: id.store, Connections: pr.connections,
-		Authorizations: pr.authorizations, Finance: financeStore, Idempotency: web.idempotency, limiter: limiter,
-		Handler: web.handler, MetricsHandler: metrics.Handler(), jobs: background}, nil
+		Authorizations: pr.authorizations, Finance: financeStore, Idempotency: web.idempotency, Admin: app.Admin, limiter: limiter,
+		Handler: handler, API: web.handler, MetricsHandler: metrics.Handler(), jobs: background}, nil
 }
 
 // openDatabase opens the database and, when AUTO_MIGRATE is on, brings its
@@ -304,6 +317,7 @@ func buildLimiter(cfg Config, log *slog.Logger) (*ratelimit.Limiters, error) {
 	tiers := map[string]string{
 		httpapi.TierAuth: cfg.RateLimitAuth, httpapi.TierRefresh: cfg.RateLimitRefresh, httpapi.TierRefreshIP: cfg.RateLimitRefreshIP,
 		httpapi.TierRead: cfg.RateLimitRead, httpapi.TierWrite: cfg.RateLimitWrite, httpapi.TierWebhook: cfg.RateLimitWebhook,
+		httpapi.TierAdmin: cfg.RateLimitAdmin,
 	}
 	maps.Copy(tiers, providerBudgetTiers(cfg))
 	limiter, err := ratelimit.New(ratelimit.Config{Tiers: tiers, RedisURL: cfg.RedisURL, Prefix: cfg.RateLimitPrefix})

@@ -63,7 +63,10 @@ func (webhookDeliveryCleanupPass) Kind() string { return "webhook_delivery_clean
 // Postgres, where it shares the service's pool).
 type jobParts struct {
 	engine *jobs.Engine
-	pool   *sql.DB
+	// dashboard is River's web UI over the engine's jobs, served to admins
+	// at httpapi.JobsDashboardPath.
+	dashboard *jobs.Dashboard
+	pool      *sql.DB
 }
 
 // lateQueue is the JobQueue the stores are built with. It forwards to the job
@@ -202,6 +205,9 @@ type Background struct {
 func (app *App) StartBackground(ctx context.Context) (*Background, error) {
 	if err := app.jobs.engine.Start(ctx); err != nil {
 		return nil, err
+	}
+	if err := app.jobs.dashboard.Start(ctx); err != nil {
+		return nil, errors.Join(err, app.jobs.engine.Stop(ctx))
 	}
 	watchCtx, stop := context.WithCancel(ctx)
 	b := &Background{engine: app.jobs.engine, stopWatcher: stop}

@@ -114,9 +114,10 @@ type Config struct {
 	// Redis.
 	RateLimitPrefix string
 	// RateLimitAuth, RateLimitRefresh (per session), RateLimitRefreshIP (the
-	// refresh tier's per-IP backstop), RateLimitRead and RateLimitWrite are the
-	// tiers' rates in ulule/limiter syntax ("5-M").
-	RateLimitAuth, RateLimitRefresh, RateLimitRefreshIP, RateLimitRead, RateLimitWrite string
+	// refresh tier's per-IP backstop), RateLimitRead, RateLimitWrite and
+	// RateLimitAdmin (every admin route, per admin) are the tiers' rates in
+	// ulule/limiter syntax ("5-M").
+	RateLimitAuth, RateLimitRefresh, RateLimitRefreshIP, RateLimitRead, RateLimitWrite, RateLimitAdmin string
 	// RateLimitWebhook limits the institutions' webhooks per client IP.
 	RateLimitWebhook string
 	// AllowedOrigins are the browser origins CORS admits.
@@ -378,6 +379,7 @@ func loadRateLimits(r *envReader, c *Config) {
 		{"RATE_LIMIT_REFRESH_IP", &c.RateLimitRefreshIP, "300-M"},
 		{"RATE_LIMIT_READ", &c.RateLimitRead, "100-M"}, {"RATE_LIMIT_WRITE", &c.RateLimitWrite, "30-M"},
 		{"RATE_LIMIT_WEBHOOK", &c.RateLimitWebhook, "600-M"},
+		{"RATE_LIMIT_ADMIN", &c.RateLimitAdmin, "10-M"},
 	} {
 		*v.dst = r.get(v.name, v.def)
 		if err := ratelimit.CheckRate(*v.dst); err != nil {

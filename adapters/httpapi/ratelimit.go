@@ -53,13 +53,16 @@ const (
 	// an institution posts from a few addresses for every user at once, so
 	// the write tier's per-IP budget would throttle it.
 	TierWebhook = "webhook"
+	// TierAdmin throttles every admin route, reads and writes, per admin
+	// (RATE_LIMIT_ADMIN).
+	TierAdmin = "admin"
 	// tierNone is the x-rate-limit-tier of operations no tier limits: the
 	// operational endpoints outside /api/v1 (probes, metrics, documentation).
 	tierNone = "none"
 )
 
 // extRateLimitTier is the vendor extension with which every operation declares
-// its rate-limit tier: TierAuth, TierRefresh, TierRead, TierWrite, or tierNone for the
+// its rate-limit tier: TierAuth, TierRefresh, TierRead, TierWrite, TierAdmin, or tierNone for the
 // operational endpoints that are never limited. Declaring it on the operation
 // keeps the policy next to the route it applies to and visible to clients in
 // /openapi.json (docs/api-conventions.md).
@@ -187,14 +190,14 @@ func rateLimit(o rateLimitOptions) gin.HandlerFunc {
 // operation cannot go unlimited, or be limited by a tier nobody configured, by
 // omission or typo.
 func rateTierOf(op *openapi3.Operation) (string, error) {
-	tiers := []string{TierAuth, TierRefresh, TierRead, TierWrite, TierWebhook, tierNone}
+	tiers := []string{TierAuth, TierRefresh, TierRead, TierWrite, TierWebhook, TierAdmin, tierNone}
 	v, ok := op.Extensions[extRateLimitTier]
 	if !ok {
 		return "", fmt.Errorf("%s is missing (one of %s)", extRateLimitTier, strings.Join(tiers, ", "))
 	}
 	tier, _ := v.(string)
 	switch tier {
-	case TierAuth, TierRefresh, TierRead, TierWrite, TierWebhook:
+	case TierAuth, TierRefresh, TierRead, TierWrite, TierWebhook, TierAdmin:
 		return tier, nil
 	case tierNone:
 		return "", nil

@@ -100,6 +100,15 @@ func legacyRateTier(method, route, path string) (string, bool) {
 	if authTierRoutes[method+" "+route] {
 		return TierAuth, true
 	}
+	// Added since (issue 18): every admin route is in the admin tier.
+	switch method + " " + route {
+	case "GET " + apiBase + "/users", "HEAD " + apiBase + "/users",
+		"GET " + apiBase + "/users/:user_id", "HEAD " + apiBase + "/users/:user_id", "PATCH " + apiBase + "/users/:user_id",
+		"GET " + apiBase + "/users/:user_id/providers", "HEAD " + apiBase + "/users/:user_id/providers",
+		"GET " + apiBase + "/users/:user_id/sessions", "HEAD " + apiBase + "/users/:user_id/sessions",
+		"DELETE " + apiBase + "/users/:user_id/sessions":
+		return TierAdmin, true
+	}
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return TierRead, true
@@ -150,7 +159,7 @@ func TestLoadSpecRefusesAMissingOrUnknownRateLimitTier(t *testing.T) {
 	}
 	cases := map[string]string{
 		"missing":           "",
-		"unknown":           "      x-rate-limit-tier: admin\n",
+		"unknown":           "      x-rate-limit-tier: superuser\n",
 		"other case":        "      x-rate-limit-tier: Auth\n",
 		"empty":             "      x-rate-limit-tier: \"\"\n",
 		"not a string":      "      x-rate-limit-tier: 5\n",
