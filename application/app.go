@@ -4,10 +4,12 @@
 package application
 
 import (
+	"github.com/dashtam/dashtam/application/admin"
 	"github.com/dashtam/dashtam/application/datasync"
 	"github.com/dashtam/dashtam/application/events"
 	"github.com/dashtam/dashtam/application/finance"
 	"github.com/dashtam/dashtam/application/identity"
+	"github.com/dashtam/dashtam/application/institutionhooks"
 	"github.com/dashtam/dashtam/application/providers"
 )
 
@@ -26,6 +28,12 @@ type App struct {
 	// Syncs: starting, reading and cancelling the syncs that keep a
 	// provider's data current.
 	Syncs *datasync.Syncs
+	// InstitutionHooks: receiving the webhooks institutions send (Plaid's),
+	// verified, recorded and acted on in a job.
+	InstitutionHooks *institutionhooks.Service
+	// Admin: the operators' use cases (users, their status and role, their
+	// sessions and providers), each for active admins only.
+	Admin *admin.Service
 	// Events: reading the caller's event log, and keeping it to its
 	// retention.
 	Events *events.Service

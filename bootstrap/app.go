@@ -27,10 +27,12 @@ import (
 	"github.com/dashtam/dashtam/adapters/ratelimit"
 	"github.com/dashtam/dashtam/adapters/vault"
 	"github.com/dashtam/dashtam/application"
+	adminapp "github.com/dashtam/dashtam/application/admin"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	eventsapp "github.com/dashtam/dashtam/application/events"
 	financeapp "github.com/dashtam/dashtam/application/finance"
 	identityapp "github.com/dashtam/dashtam/application/identity"
+	"github.com/dashtam/dashtam/application/institutionhooks"
 	jobsapp "github.com/dashtam/dashtam/application/jobs"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain/datasync"
@@ -63,7 +65,14 @@ type App struct {
 	// Finance stores the financial data the API reads (and tests seed).
 	Finance     *persistence.FinanceStore
 	Idempotency *persistence.IdempotencyStore
-	Handler     http.Handler
+	// Admin runs the operators' use cases, the users sub-command's too.
+	Admin *adminapp.Service
+	// Handler serves everything: the API (API) and, to admins, the jobs
+	// dashboard.
+	Handler http.Handler
+	// API is the router of the API alone, whose routes the OpenAPI document
+	// lists.
+	API http.Handler
 	// MetricsHandler serves the Prometheus metrics, for METRICS_ADDR.
 	MetricsHandler http.Handler
 
@@ -124,21 +133,29 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	// The poll's pause is real time whatever clock the use cases run on.
 	hub := eventsapp.NewHub(eventStore, eventsapp.HubConfig{PollInterval: cfg.EventStreamPoll,
 		MaxStreamsPerUser: cfg.EventStreamsPerUser, Wait: clock.System{}.Sleep})
+	deliveries := persistence.NewDeliveryStore(db, queue)
+	hooks := institutionhooks.New(institutionhooks.Deps{Verifiers: pr.webhooks, Deliveries: deliveries,
+		Grants: pr.authorizations, Connections: pr.connections, Syncs: sync.syncs, Clock: clk, Log: log})
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
-		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs, Events: events, EventStream: hub}
+		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs, InstitutionHooks: hooks,
+		Admin: adminapp.NewService(id.store, id.store, pr.providerStore, clk), Events: events, EventStream: hub}
 	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics, limiter)
 	if err != nil {
 		return nil, err
 	}
 	background, err := buildJobs(ctx, cfg, log, db, queue, jobWork{identity: id.service, connections: pr.connections, idempotency: web.idempotency,
-		engine: sync.engine, scheduler: sync.scheduler, events: events},
+		engine: sync.engine, scheduler: sync.scheduler, hooks: hooks, deliveries: deliveries, events: events},
 		cmp.Or(o.JobPollInterval, jobPollInterval))
 	if err != nil {
 		return nil, err
 	}
+	if background.dashboard, err = background.engine.Dashboard(httpapi.JobsDashboardPath, log); err != nil {
+		return nil, errors.Join(err, background.close())
+	}
+	handler := httpapi.AdminOnly(app, log, httpapi.JobsDashboardPath, background.dashboard, web.handler)
 	return &App{Config: cfg, Log: log, DB: db, Identity: id.service, Sessions: id.store, Connections: pr.connections,
-		Authorizations: pr.authorizations, Finance: financeStore, Idempotency: web.idempotency, limiter: limiter,
-		Handler: web.handler, MetricsHandler: metrics.Handler(), jobs: background, hub: hub}, nil
+		Authorizations: pr.authorizations, Finance: financeStore, Idempotency: web.idempotency, Admin: app.Admin, limiter: limiter,
+		Handler: handler, API: web.handler, MetricsHandler: metrics.Handler(), jobs: background, hub: hub}, nil
 }
 
 // openDatabase opens the database and, when AUTO_MIGRATE is on, brings its
@@ -219,6 +236,8 @@ type providerParts struct {
 	authorizations     *persistence.AuthorizationStore
 	syncStore          *persistence.SyncStore
 	sandboxInstitution http.Handler
+	// webhooks are the connectors that receive webhooks, by provider key.
+	webhooks map[string]providersapp.WebhookVerifier
 }
 
 // buildMetrics registers the service's metrics, with the Go runtime's and the
@@ -235,7 +254,7 @@ func buildMetrics() (*httpapi.Metrics, error) {
 func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *persistence.IdentityStore, clk providersapp.Clock,
 	calls instrumented.Observer, limiter *ratelimit.Limiters, queue persistence.JobQueue,
 ) (*providerParts, error) {
-	registry, sandboxConn, err := buildRegistry(cfg, clk.Now, calls, budgetCounter{limiter})
+	registry, built, err := buildRegistry(cfg, clk.Now, calls, budgetCounter{limiter})
 	if err != nil {
 		return nil, err
 	}
@@ -258,11 +277,12 @@ func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *per
 		LeaseTTL: 2*cfg.ProviderTimeout + 10*time.Second,
 	}, log)
 	var sandboxInstitution http.Handler
-	if sandboxConn != nil {
-		sandboxInstitution = sandboxConn.Institution()
+	if built.sandbox != nil {
+		sandboxInstitution = built.sandbox.Institution()
 	}
 	return &providerParts{providers: providers, connections: connections, providerStore: providerStore,
-		authorizations: authorizations, syncStore: syncStore, sandboxInstitution: sandboxInstitution}, nil
+		authorizations: authorizations, syncStore: syncStore, sandboxInstitution: sandboxInstitution,
+		webhooks: built.webhooks}, nil
 }
 
 // syncParts are the use cases that keep providers' data in sync: the syncs
@@ -303,7 +323,8 @@ type httpParts struct {
 func buildLimiter(cfg Config, log *slog.Logger) (*ratelimit.Limiters, error) {
 	tiers := map[string]string{
 		httpapi.TierAuth: cfg.RateLimitAuth, httpapi.TierRefresh: cfg.RateLimitRefresh, httpapi.TierRefreshIP: cfg.RateLimitRefreshIP,
-		httpapi.TierRead: cfg.RateLimitRead, httpapi.TierWrite: cfg.RateLimitWrite,
+		httpapi.TierRead: cfg.RateLimitRead, httpapi.TierWrite: cfg.RateLimitWrite, httpapi.TierWebhook: cfg.RateLimitWebhook,
+		httpapi.TierAdmin: cfg.RateLimitAdmin,
 	}
 	maps.Copy(tiers, providerBudgetTiers(cfg))
 	limiter, err := ratelimit.New(ratelimit.Config{Tiers: tiers, RedisURL: cfg.RedisURL, Prefix: cfg.RateLimitPrefix})

@@ -14,6 +14,7 @@ import (
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	eventsapp "github.com/dashtam/dashtam/application/events"
 	identityapp "github.com/dashtam/dashtam/application/identity"
+	"github.com/dashtam/dashtam/application/institutionhooks"
 	jobsapp "github.com/dashtam/dashtam/application/jobs"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 )
@@ -27,6 +28,12 @@ const (
 	idempotencyCleanup = time.Hour
 	identityRetention  = time.Hour
 	eventRetention     = time.Hour
+	// webhookDeliveryCleanup is how often the recorded institution webhook
+	// deliveries older than webhookDeliveryRetention are deleted: long
+	// after any duplicate could arrive (Plaid retries for a day), long
+	// enough to look into what an institution sent.
+	webhookDeliveryCleanup   = time.Hour
+	webhookDeliveryRetention = 30 * 24 * time.Hour
 	// syncSchedulePass is how often the scheduler looks for providers due
 	// for a sync (SYNC_INTERVAL is how often each one is synced).
 	syncSchedulePass = time.Minute
@@ -49,11 +56,19 @@ type idempotencyCleanupPass struct{}
 
 func (idempotencyCleanupPass) Kind() string { return "idempotency_cleanup" }
 
+// webhookDeliveryCleanupPass deletes the old institution webhook deliveries.
+type webhookDeliveryCleanupPass struct{}
+
+func (webhookDeliveryCleanupPass) Kind() string { return "webhook_delivery_cleanup" }
+
 // jobParts are the job engine and the pool it alone uses (SQLite; nil on
 // Postgres, where it shares the service's pool).
 type jobParts struct {
 	engine *jobs.Engine
-	pool   *sql.DB
+	// dashboard is River's web UI over the engine's jobs, served to admins
+	// at httpapi.JobsDashboardPath.
+	dashboard *jobs.Dashboard
+	pool      *sql.DB
 }
 
 // lateQueue is the JobQueue the stores are built with. It forwards to the job
@@ -76,6 +91,8 @@ type jobWork struct {
 	idempotency *persistence.IdempotencyStore
 	engine      *datasyncapp.Engine
 	scheduler   *datasyncapp.Scheduler
+	hooks       *institutionhooks.Service
+	deliveries  *persistence.DeliveryStore
 	events      *eventsapp.Service
 }
 
@@ -110,6 +127,14 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 		}),
 		jobs.Register(w, work.connections.RevokeSetAside),
 		jobs.Register(w, work.engine.Run),
+		jobs.Register(w, work.hooks.Act),
+		jobs.Register(w, func(ctx context.Context, _ webhookDeliveryCleanupPass) error {
+			n, err := work.deliveries.DeleteReceivedBefore(ctx, time.Now().Add(-webhookDeliveryRetention))
+			if n > 0 {
+				log.InfoContext(ctx, "old institution webhook deliveries deleted", "deleted", n)
+			}
+			return err
+		}),
 		jobs.Register(w, func(ctx context.Context, _ datasyncapp.ScheduleJob) error {
 			begun, joined, err := work.scheduler.Pass(ctx)
 			if begun+joined > 0 {
@@ -137,6 +162,7 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 			{Interval: identityRetention, Job: identityRetentionPass{}},
 			{Interval: eventRetention, Job: eventsapp.PurgeJob{}},
 			{Interval: syncSchedulePass, Job: datasyncapp.ScheduleJob{}},
+			{Interval: webhookDeliveryCleanup, Job: webhookDeliveryCleanupPass{}},
 		},
 		Concurrency:          jobConcurrency,
 		JobTimeout:           cfg.JobTimeout,
@@ -191,6 +217,9 @@ type Background struct {
 func (app *App) StartBackground(ctx context.Context) (*Background, error) {
 	if err := app.jobs.engine.Start(ctx); err != nil {
 		return nil, err
+	}
+	if err := app.jobs.dashboard.Start(ctx); err != nil {
+		return nil, errors.Join(err, app.jobs.engine.Stop(ctx))
 	}
 	watchCtx, stop := context.WithCancel(ctx)
 	hubCtx, stopHub := context.WithCancel(ctx)

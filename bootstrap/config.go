@@ -126,9 +126,12 @@ type Config struct {
 	// Redis.
 	RateLimitPrefix string
 	// RateLimitAuth, RateLimitRefresh (per session), RateLimitRefreshIP (the
-	// refresh tier's per-IP backstop), RateLimitRead and RateLimitWrite are the
-	// tiers' rates in ulule/limiter syntax ("5-M").
-	RateLimitAuth, RateLimitRefresh, RateLimitRefreshIP, RateLimitRead, RateLimitWrite string
+	// refresh tier's per-IP backstop), RateLimitRead, RateLimitWrite and
+	// RateLimitAdmin (every admin route, per admin) are the tiers' rates in
+	// ulule/limiter syntax ("5-M").
+	RateLimitAuth, RateLimitRefresh, RateLimitRefreshIP, RateLimitRead, RateLimitWrite, RateLimitAdmin string
+	// RateLimitWebhook limits the institutions' webhooks per client IP.
+	RateLimitWebhook string
 	// AllowedOrigins are the browser origins CORS admits.
 	AllowedOrigins []string
 	Schwab         SchwabConfig
@@ -155,6 +158,10 @@ type SchwabConfig struct {
 type PlaidConfig struct {
 	ClientID, Secret, BaseURL string
 	Products                  []string
+	// WebhookURL (PLAID_WEBHOOK_URL) is where Plaid sends the items'
+	// webhooks: this service's /api/v1/webhooks/plaid as Plaid reaches it.
+	// Every link token carries it; empty, Plaid sends none.
+	WebhookURL string
 }
 
 // SQLitePath is the embedded database file.
@@ -331,10 +338,20 @@ func loadProviders(r *envReader, c *Config) {
 			"to https://<tunnel host>/api/v1/oauth/schwab/callback (see README.md, Connecting Schwab)", c.Schwab.RedirectURL)
 	}
 	c.Plaid = PlaidConfig{
-		ClientID: r.get("PLAID_CLIENT_ID", ""),
-		Secret:   r.get("PLAID_SECRET", ""),
-		BaseURL:  r.get("PLAID_BASE_URL", plaid.SandboxURL),
-		Products: splitList(r.get("PLAID_PRODUCTS", "transactions")),
+		ClientID:   r.get("PLAID_CLIENT_ID", ""),
+		Secret:     r.get("PLAID_SECRET", ""),
+		BaseURL:    r.get("PLAID_BASE_URL", plaid.SandboxURL),
+		Products:   splitList(r.get("PLAID_PRODUCTS", "transactions")),
+		WebhookURL: r.get("PLAID_WEBHOOK_URL", ""),
+	}
+	if w := c.Plaid.WebhookURL; w != "" {
+		u, err := url.Parse(w)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			r.bad("PLAID_WEBHOOK_URL", "%q is not an absolute http(s) URL", w)
+		case c.Production() && u.Scheme != "https":
+			r.bad("PLAID_WEBHOOK_URL", "must be https in production, not %q", w)
+		}
 	}
 	if (c.Plaid.ClientID == "") != (c.Plaid.Secret == "") {
 		r.bad("PLAID_SECRET", "PLAID_CLIENT_ID and PLAID_SECRET go together")
@@ -386,6 +403,8 @@ func loadRateLimits(r *envReader, c *Config) {
 		{"RATE_LIMIT_AUTH", &c.RateLimitAuth, "5-M"}, {"RATE_LIMIT_REFRESH", &c.RateLimitRefresh, "30-M"},
 		{"RATE_LIMIT_REFRESH_IP", &c.RateLimitRefreshIP, "300-M"},
 		{"RATE_LIMIT_READ", &c.RateLimitRead, "100-M"}, {"RATE_LIMIT_WRITE", &c.RateLimitWrite, "30-M"},
+		{"RATE_LIMIT_WEBHOOK", &c.RateLimitWebhook, "600-M"},
+		{"RATE_LIMIT_ADMIN", &c.RateLimitAdmin, "10-M"},
 	} {
 		*v.dst = r.get(v.name, v.def)
 		if err := ratelimit.CheckRate(*v.dst); err != nil {

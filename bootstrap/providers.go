@@ -23,10 +23,13 @@ import (
 // (budgeted.Wrap; a call over budget is refused before it is timed; nil
 // budgets counts none).
 // Adding a provider means adding one block here (docs/adding-a-provider.md).
+// The connectors that receive webhooks are also returned as they are, by
+// key: verifying a delivery is no call to budget or time.
 func buildRegistry(cfg Config, now func() time.Time, calls instrumented.Observer, budgets budgeted.Counter,
-) (*providersapp.Registry, *sandbox.Connector, error) {
+) (*providersapp.Registry, builtConnectors, error) {
 	var connectors []providersapp.Connector
 	var sb *sandbox.Connector
+	hooks := map[string]providersapp.WebhookVerifier{}
 	if cfg.SandboxEnabled {
 		c, err := sandbox.New(sandbox.Config{
 			PublicBaseURL:  cfg.PublicBaseURL,
@@ -37,7 +40,7 @@ func buildRegistry(cfg Config, now func() time.Time, calls instrumented.Observer
 			DataTimeOffset: cfg.SandboxTimeOffset,
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("sandbox provider: %w", err)
+			return nil, builtConnectors{}, fmt.Errorf("sandbox provider: %w", err)
 		}
 		connectors, sb = append(connectors, c), c
 	}
@@ -48,7 +51,7 @@ func buildRegistry(cfg Config, now func() time.Time, calls instrumented.Observer
 			Timeout: cfg.ProviderTimeout, Now: now,
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("SCHWAB_*: %w", err)
+			return nil, builtConnectors{}, fmt.Errorf("SCHWAB_*: %w", err)
 		}
 		connectors = append(connectors, c)
 	}
@@ -59,11 +62,13 @@ func buildRegistry(cfg Config, now func() time.Time, calls instrumented.Observer
 			// A /transactions/sync page of 500 transactions, at 1 to 2 KB each
 			// as Plaid writes them, passes the 1 MiB default.
 			MaxResponseBytes: plaidMaxResponseBytes,
+			WebhookURL:       cfg.Plaid.WebhookURL,
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("PLAID_*: %w", err)
+			return nil, builtConnectors{}, fmt.Errorf("PLAID_*: %w", err)
 		}
 		connectors = append(connectors, c)
+		hooks[c.Type().Key] = c
 	}
 	for i, c := range connectors {
 		connectors[i] = instrumented.Wrap(c, calls)
@@ -72,7 +77,15 @@ func buildRegistry(cfg Config, now func() time.Time, calls instrumented.Observer
 		}
 	}
 	registry, err := providersapp.NewRegistry(connectors...)
-	return registry, sb, err
+	return registry, builtConnectors{sandbox: sb, webhooks: hooks}, err
+}
+
+// builtConnectors are what buildRegistry built beside the registry: the
+// sandbox connector (nil when it is off), for its institution pages, and the
+// connectors that receive webhooks, by provider key.
+type builtConnectors struct {
+	sandbox  *sandbox.Connector
+	webhooks map[string]providersapp.WebhookVerifier
 }
 
 // deriveKey derives a purpose-specific secret from the primary JWT signing key,

@@ -13,6 +13,8 @@ import (
 	"github.com/dashtam/dashtam/adapters/httpapi"
 	"github.com/dashtam/dashtam/adapters/logging"
 	"github.com/dashtam/dashtam/adapters/persistence"
+	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/identity"
 )
 
 // Version is the build's version, set with -ldflags "-X .../bootstrap.Version=...".
@@ -27,6 +29,11 @@ Commands:
   migrate status   list migrations and whether each is applied
   tokens reencrypt re-encrypt every stored provider token under the primary
                    TOKEN_ENCRYPTION_KEYS key, so older keys can be removed
+  users grant-admin EMAIL
+                   give the registered user with EMAIL the admin role (the
+                   only way to make the first admin)
+  users revoke-admin EMAIL
+                   take it back (refused for the last active admin)
   version          print the version
 
 Configuration comes from environment variables; see README.md.
@@ -52,6 +59,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("tokens needs: reencrypt\n\n%s", usage)
 		}
 		return reencrypt(ctx, getenv, stdout, stderr)
+	case "users":
+		if len(args) != 2 || (args[0] != "grant-admin" && args[0] != "revoke-admin") {
+			return fmt.Errorf("users needs: grant-admin EMAIL or revoke-admin EMAIL\n\n%s", usage)
+		}
+		return setRole(ctx, args[0], args[1], getenv, stdout, stderr)
 	case "version":
 		_, err := fmt.Fprintln(stdout, Version)
 		return err
@@ -225,5 +237,35 @@ func reencrypt(ctx context.Context, getenv func(string) string, stdout, logOut i
 		return fmt.Errorf("re-encrypt tokens: %w", err)
 	}
 	_, err = fmt.Fprintf(stdout, "re-encrypted %d authorization(s) under key %q\n", n, cfg.TokenEncryptionKeys[0].ID)
+	return err
+}
+
+// setRole gives (grant-admin) or takes (revoke-admin) the admin role of the
+// user registered with email. It is the only way to make the first admin:
+// whoever can run the binary against the database is trusted, and no API
+// route can grant the role to a caller who lacks it. An unknown email is an
+// error (a non-zero exit).
+func setRole(ctx context.Context, command, email string, getenv func(string) string, stdout, logOut io.Writer) error {
+	cfg, log, err := Setup(getenv, logOut)
+	if err != nil {
+		return err
+	}
+	app, err := Build(ctx, cfg, log, Overrides{})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = app.Close() }()
+	role, verb := identity.RoleAdmin, "granted the admin role to"
+	if command == "revoke-admin" {
+		role, verb = identity.RoleUser, "took the admin role from"
+	}
+	u, err := app.Admin.SetRole(ctx, email, role)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return fmt.Errorf("users %s: no user is registered with that email", command)
+	case err != nil:
+		return fmt.Errorf("users %s: %w", command, err)
+	}
+	_, err = fmt.Fprintf(stdout, "%s %s (user %s)\n", verb, u.Email(), u.ID())
 	return err
 }

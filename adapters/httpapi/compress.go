@@ -22,8 +22,7 @@ var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
 // cost beyond the first 1400 bytes.
 func compress(spec *Spec) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if op := spec.lookup(c.Request.Method, c.FullPath()); op != nil && op.streaming ||
-			c.Request.Method == http.MethodHead || !acceptsGzip(c.Request.Header.Get("Accept-Encoding")) {
+		if spec.streaming(c) || c.Request.Method == http.MethodHead || !acceptsGzip(c.Request.Header.Get("Accept-Encoding")) {
 			c.Next()
 			return
 		}

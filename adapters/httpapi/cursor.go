@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	adminapp "github.com/dashtam/dashtam/application/admin"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
 )
@@ -190,4 +191,36 @@ func timeKey(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// encodeUser makes the cursor of the user list's position p.
+//
+//	version | len(fingerprint) fingerprint | created_at µs | id
+func (cc cursorCodec) encodeUser(fingerprint string, p adminapp.UserPosition) string {
+	body := make([]byte, 0, 24)
+	body = appendInt64(body, p.CreatedAt.UnixMicro())
+	body = append(body, p.ID[:]...)
+	return cc.seal(fingerprint, body)
+}
+
+func (cc cursorCodec) decodeUser(fingerprint, cursor string) (adminapp.UserPosition, error) {
+	r, err := cc.open(fingerprint, cursor)
+	if err != nil {
+		return adminapp.UserPosition{}, err
+	}
+	var p adminapp.UserPosition
+	p.CreatedAt = time.UnixMicro(r.int64()).UTC()
+	copy(p.ID[:], r.bytes(len(p.ID)))
+	if err := r.done(); err != nil {
+		return adminapp.UserPosition{}, err
+	}
+	return p, nil
+}
+
+// userQueryFingerprint identifies a user-list query by its filters; it starts
+// with "users" so that no other list's cursor opens it.
+func userQueryFingerprint(q adminapp.UserQuery) string {
+	f := q.Filter
+	return hashFingerprint([]byte("users|e:" + f.Email + "|r:" + f.Role.String() + "|st:" + f.Status.String() +
+		"|ca:" + timeKey(f.CreatedAfter)))
 }

@@ -33,7 +33,7 @@ func TestRoutesMatchDocument(t *testing.T) {
 	}
 	documented := spec.Operations()
 	var served []string
-	for _, r := range h.App.Handler.(*gin.Engine).Routes() {
+	for _, r := range h.App.API.(*gin.Engine).Routes() {
 		served = append(served, r.Method+" "+r.Path)
 	}
 	// HEAD is served for every GET operation, and only for those.

@@ -43,9 +43,10 @@ const (
 // operation declares what it does with an Idempotency-Key: idempotencyHonoured,
 // or idempotencyIgnored for the operations whose successful answers carry
 // tokens, since storing those would keep access and refresh tokens in clear in
-// the database for a day. (As a safety net, no successful answer marked
-// Cache-Control: no-store is ever stored either.) Other methods are idempotent
-// by definition and may not declare it.
+// the database for a day, and for institutions' webhooks, which send no key
+// and whose copies are told by their body. (As a safety net, no successful
+// answer marked Cache-Control: no-store is ever stored either.) Other methods
+// are idempotent by definition and may not declare it.
 const extIdempotency = "x-idempotency"
 
 // The values of extIdempotency.

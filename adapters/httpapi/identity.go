@@ -245,6 +245,7 @@ func (s *Server) DeleteSession(c *gin.Context, id uuid.UUID) {
 func userJSON(u *identity.User) api.User {
 	return api.User{
 		Id: u.ID(), Email: u.Email().String(), Name: u.Name(), EmailVerified: u.IsEmailVerified(),
+		Role: api.UserRole(u.Role().String()), Status: api.UserStatus(u.Status().String()),
 		CreatedAt: u.CreatedAt().UTC(), UpdatedAt: u.UpdatedAt().UTC(),
 	}
 }

@@ -118,7 +118,7 @@ const DefaultRequestTimeout = 15 * time.Second
 // prompt error instead of a hung connection.
 func deadline(spec *Spec, d time.Duration) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if op := spec.lookup(c.Request.Method, c.FullPath()); op != nil && op.streaming {
+		if spec.streaming(c) {
 			c.Next() // a stream lasts as long as its client stays
 			return
 		}

@@ -42,6 +42,11 @@ type problemKind struct {
 	detail string // safe human explanation; never the error's own text
 }
 
+// routeNotFoundKind is what a path that matches no route answers, and so
+// also what a non-admin calling an admin route gets: the admin routes'
+// existence is not advertised.
+var routeNotFoundKind = problemKind{http.StatusNotFound, "ROUTE_NOT_FOUND", "Not found", "not-found", "No API route matches this path."}
+
 // problemTable is THE mapping from errors to problems. It is searched in order with
 // errors.Is, so specific errors (which wrap a domain kind) come before their kinds.
 // Anything not found here is a 500 whose cause is logged and hidden.
@@ -50,7 +55,7 @@ var problemTable = []struct {
 	kind problemKind
 }{
 	// Raised by the HTTP layer.
-	{errRouteNotFound, problemKind{http.StatusNotFound, "ROUTE_NOT_FOUND", "Not found", "not-found", "No API route matches this path."}},
+	{errRouteNotFound, routeNotFoundKind},
 	{errMethodNotAllowed, problemKind{http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "Method not allowed", "method-not-allowed", "This resource does not support the method; see the Allow header."}},
 	{errMalformedJSON, problemKind{http.StatusBadRequest, "MALFORMED_JSON", "Malformed JSON", "malformed-json", "The request body must be one well-formed JSON document, in UTF-8, with no key twice in one object."}},
 	{errUnsupportedMediaType, problemKind{http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type", "unsupported-media-type", "Send the request body as application/json."}},
@@ -67,9 +72,13 @@ var problemTable = []struct {
 	// Identity.
 	{identity.ErrEmailTaken, problemKind{http.StatusConflict, "EMAIL_TAKEN", "Email already registered", "email-taken", "An account with this email already exists."}},
 	{identity.ErrInvalidCredentials, problemKind{http.StatusUnauthorized, "INVALID_CREDENTIALS", "Invalid credentials", "invalid-credentials", "The email or password is incorrect."}},
+	{identity.ErrUserDisabled, problemKind{http.StatusUnauthorized, "ACCOUNT_DISABLED", "Account disabled", "account-disabled", "This account was disabled by an operator."}},
 	{identity.ErrRefreshTokenReused, problemKind{http.StatusUnauthorized, "REFRESH_TOKEN_REUSED", "Refresh token reused", "refresh-token-reused", "This refresh token was already used; the session has been revoked. Log in again."}},
 	{identity.ErrInvalidRefreshToken, problemKind{http.StatusUnauthorized, "INVALID_REFRESH_TOKEN", "Invalid refresh token", "invalid-refresh-token", "The refresh token is invalid, expired or revoked. Log in again."}},
 	{identity.ErrInvalidOneTimeToken, problemKind{http.StatusBadRequest, "INVALID_OR_EXPIRED_TOKEN", "Invalid or expired token", "invalid-or-expired-token", "The link is invalid, already used or expired. Ask for a new one."}},
+	// A non-admin on an admin route: exactly what a missing route answers.
+	{identity.ErrNotAdmin, routeNotFoundKind},
+	{identity.ErrLastAdmin, problemKind{http.StatusConflict, "LAST_ADMIN", "Last admin", "last-admin", "This is the last active admin: make another admin first, then disable or demote this one."}},
 	{identity.ErrEmailNotVerified, problemKind{http.StatusForbidden, "EMAIL_NOT_VERIFIED", "Email not verified", "email-not-verified", "Verify your email address first."}},
 
 	// Provider authorization: why a callback or its completion was refused.
@@ -85,6 +94,9 @@ var problemTable = []struct {
 	// (the error is also a domain.ErrProviderUnavailable). Retry-After is the
 	// budget's wait.
 	{providersapp.ErrBudgetExhausted, problemKind{http.StatusServiceUnavailable, "INSTITUTION_BUDGET_EXHAUSTED", "Institution call budget exhausted", "institution-budget-exhausted", "This service has made as many calls to the institution as it allows itself for now; nothing was done. Retry after the number of seconds in Retry-After."}},
+
+	// Institution webhooks: the signature is the authentication.
+	{providersapp.ErrWebhookSignature, problemKind{http.StatusUnauthorized, "INVALID_WEBHOOK_SIGNATURE", "Invalid webhook signature", "invalid-webhook-signature", "The delivery's signature does not verify (forged, stale, altered, or of a refused algorithm or key); nothing was recorded or done."}},
 
 	// Domain kinds.
 	{domain.ErrNotFound, problemKind{http.StatusNotFound, "NOT_FOUND", "Resource not found", "not-found", "The resource does not exist."}},

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/identity"
 )
 
 // Every error the table knows maps to its own row, also when wrapped (twice) the
@@ -32,6 +33,14 @@ func TestProblemTableMapsEveryKnownError(t *testing.T) {
 			}
 			if row.kind.title == "" || row.kind.slug == "" || row.kind.detail == "" {
 				t.Errorf("incomplete row %+v", row.kind)
+			}
+			// The one deliberate alias: a non-admin on an admin route gets
+			// exactly the answer of a missing route.
+			if errors.Is(row.err, identity.ErrNotAdmin) {
+				if row.kind != routeNotFoundKind {
+					t.Errorf("ErrNotAdmin maps to %+v, not what a missing route answers", row.kind)
+				}
+				return
 			}
 			if prev, dup := codes[row.kind.code]; dup {
 				t.Errorf("code %s used by %v and %v", row.kind.code, prev, row.err)

@@ -28,7 +28,8 @@ import (
 // Rate-limit tiers. Each operation names its tier in openapi.yaml
 // (x-rate-limit-tier). The names appear in metrics and name the limiters that
 // bootstrap configures (RATE_LIMIT_AUTH, RATE_LIMIT_REFRESH,
-// RATE_LIMIT_REFRESH_IP, RATE_LIMIT_READ, RATE_LIMIT_WRITE).
+// RATE_LIMIT_REFRESH_IP, RATE_LIMIT_READ, RATE_LIMIT_WRITE,
+// RATE_LIMIT_WEBHOOK).
 const (
 	// TierAuth throttles the operations a credential-guessing or mail-bombing
 	// client would hammer (they check or mint credentials or send email), per
@@ -48,13 +49,20 @@ const (
 	TierRead = "read"
 	// TierWrite throttles changes, per user (per IP when anonymous).
 	TierWrite = "write"
+	// TierWebhook throttles the webhooks institutions send, per client IP:
+	// an institution posts from a few addresses for every user at once, so
+	// the write tier's per-IP budget would throttle it.
+	TierWebhook = "webhook"
+	// TierAdmin throttles every admin route, reads and writes, per admin
+	// (RATE_LIMIT_ADMIN).
+	TierAdmin = "admin"
 	// tierNone is the x-rate-limit-tier of operations no tier limits: the
 	// operational endpoints outside /api/v1 (probes, metrics, documentation).
 	tierNone = "none"
 )
 
 // extRateLimitTier is the vendor extension with which every operation declares
-// its rate-limit tier: TierAuth, TierRefresh, TierRead, TierWrite, or tierNone for the
+// its rate-limit tier: TierAuth, TierRefresh, TierRead, TierWrite, TierAdmin, or tierNone for the
 // operational endpoints that are never limited. Declaring it on the operation
 // keeps the policy next to the route it applies to and visible to clients in
 // /openapi.json (docs/api-conventions.md).
@@ -182,14 +190,14 @@ func rateLimit(o rateLimitOptions) gin.HandlerFunc {
 // operation cannot go unlimited, or be limited by a tier nobody configured, by
 // omission or typo.
 func rateTierOf(op *openapi3.Operation) (string, error) {
-	tiers := []string{TierAuth, TierRefresh, TierRead, TierWrite, tierNone}
+	tiers := []string{TierAuth, TierRefresh, TierRead, TierWrite, TierWebhook, TierAdmin, tierNone}
 	v, ok := op.Extensions[extRateLimitTier]
 	if !ok {
 		return "", fmt.Errorf("%s is missing (one of %s)", extRateLimitTier, strings.Join(tiers, ", "))
 	}
 	tier, _ := v.(string)
 	switch tier {
-	case TierAuth, TierRefresh, TierRead, TierWrite:
+	case TierAuth, TierRefresh, TierRead, TierWrite, TierWebhook, TierAdmin:
 		return tier, nil
 	case tierNone:
 		return "", nil

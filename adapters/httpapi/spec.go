@@ -11,6 +11,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/routers"
+	"github.com/gin-gonic/gin"
 )
 
 // specYAML is the API contract. The generated server (package api), request
@@ -131,6 +132,16 @@ func GinPath(openapiPath string) string {
 }
 
 func routeKey(method, ginPath string) string { return method + " " + ginPath }
+
+// streaming reports whether the request's operation is a stream (its
+// x-streaming); false on a nil Spec (routers that serve no document).
+func (s *Spec) streaming(c *gin.Context) bool {
+	if s == nil {
+		return false
+	}
+	op := s.lookup(c.Request.Method, c.FullPath())
+	return op != nil && op.streaming
+}
 
 // Operations lists "METHOD /gin/path" for every documented operation.
 func (s *Spec) Operations() []string {

@@ -93,8 +93,21 @@ func legacyRateTier(method, route, path string) (string, bool) {
 	if method+" "+route == "POST "+apiBase+"/tokens" {
 		return TierRefresh, true
 	}
+	// Added since: institutions' webhooks have their own tier, per IP.
+	if method+" "+route == "POST "+apiBase+"/webhooks/plaid" {
+		return TierWebhook, true
+	}
 	if authTierRoutes[method+" "+route] {
 		return TierAuth, true
+	}
+	// Added since (issue 18): every admin route is in the admin tier.
+	switch method + " " + route {
+	case "GET " + apiBase + "/users", "HEAD " + apiBase + "/users",
+		"GET " + apiBase + "/users/:user_id", "HEAD " + apiBase + "/users/:user_id", "PATCH " + apiBase + "/users/:user_id",
+		"GET " + apiBase + "/users/:user_id/providers", "HEAD " + apiBase + "/users/:user_id/providers",
+		"GET " + apiBase + "/users/:user_id/sessions", "HEAD " + apiBase + "/users/:user_id/sessions",
+		"DELETE " + apiBase + "/users/:user_id/sessions":
+		return TierAdmin, true
 	}
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
@@ -146,7 +159,7 @@ func TestLoadSpecRefusesAMissingOrUnknownRateLimitTier(t *testing.T) {
 	}
 	cases := map[string]string{
 		"missing":           "",
-		"unknown":           "      x-rate-limit-tier: admin\n",
+		"unknown":           "      x-rate-limit-tier: superuser\n",
 		"other case":        "      x-rate-limit-tier: Auth\n",
 		"empty":             "      x-rate-limit-tier: \"\"\n",
 		"not a string":      "      x-rate-limit-tier: 5\n",
@@ -209,6 +222,9 @@ func TestIdempotencyIsTheOneTheRouteListGave(t *testing.T) {
 	idempotencyExempt := map[string]bool{
 		"POST " + apiBase + "/sessions": true,
 		"POST " + apiBase + "/tokens":   true,
+		// Added since: an institution sends no Idempotency-Key; a copy of a
+		// delivery is told by its body (institutionhooks.DuplicateWindow).
+		"POST " + apiBase + "/webhooks/plaid": true,
 	}
 	s := loadEmbeddedSpec(t)
 	for path, item := range s.Doc.Paths.Map() {

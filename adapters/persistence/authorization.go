@@ -96,6 +96,22 @@ func (s *AuthorizationStore) AuthorizationByState(ctx context.Context, stateHash
 	return row.toDomain(s.cipher)
 }
 
+// ProvidersByExternalID returns the providers of type providerKey whose
+// authorization holds credentials with this external id digest
+// (provider.HashExternalID of Plaid's item_id), through an index, in order
+// of id. None is an empty list.
+func (s *AuthorizationStore) ProvidersByExternalID(ctx context.Context, providerKey string, externalIDHash [32]byte) ([]uuid.UUID, error) {
+	var ids []uuid.UUID
+	err := s.db.Gorm.WithContext(ctx).Table("authorizations AS a").
+		Joins("JOIN providers AS p ON p.id = a.provider_id").
+		Where("a.external_id_hash = ? AND p.provider_key = ?", externalIDHash[:], providerKey).
+		Order("a.provider_id").Pluck("a.provider_id", &ids).Error
+	if err != nil {
+		return nil, dbError("providers by external id", err)
+	}
+	return ids, nil
+}
+
 // UpdateAuthorization loads the provider and its authorization (nil when none
 // exists yet) under their row locks, calls fn with them, and saves the
 // authorization fn returns (inserted when new, every field otherwise) and the
@@ -369,8 +385,13 @@ func (s *AuthorizationStore) ReencryptAll(ctx context.Context) (reencrypted int,
 	return reencrypted, nil
 }
 
-// allPrimary reports whether every ciphertext of r is under the primary key.
+// allPrimary reports whether every ciphertext of r is under the primary key
+// (and, for a row saved before external_id_hash existed, whether it has its
+// lookup digest: the pass rewrites it otherwise, to fill it in).
 func (s *AuthorizationStore) allPrimary(r *authorizationRow) bool {
+	if len(r.ExternalIDCT) != 0 && len(r.ExternalIDHash) == 0 {
+		return false
+	}
 	for _, f := range r.secretFields() {
 		if len(*f.value) != 0 && !s.cipher.IsPrimary(*f.value) {
 			return false
@@ -407,6 +428,10 @@ func (s *AuthorizationStore) reencryptRow(ctx context.Context, providerID uuid.U
 			pt, err := r.decrypt(s.cipher, f)
 			if err != nil {
 				return &rowCryptoError{err: err}
+			}
+			if f.column == colExternalID && len(r.ExternalIDHash) == 0 {
+				h := provider.HashExternalID(string(pt))
+				updates["external_id_hash"] = h[:]
 			}
 			if s.cipher.IsPrimary(*f.value) {
 				clear(pt)

@@ -27,7 +27,9 @@ type TokenCipher interface {
 }
 
 // authorizationRow mirrors migrations/*/00003_authorizations.sql, 00010
-// (prior_status) and 00012 (attempt_repair, link_token_ct, link_expires_at). The *CT fields hold ciphertext only: authorizationFromDomain
+// (prior_status), 00012 (attempt_repair, link_token_ct, link_expires_at) and
+// 00015 (external_id_hash, provider.HashExternalID of the external id, NULL
+// without one). The *CT fields hold ciphertext only: authorizationFromDomain
 // encrypts and toDomain decrypts, and nothing else touches them. Nullable times are pointers (NULL is the zero
 // time) and nullable ids are uuid.NullUUID (NULL is uuid.Nil).
 type authorizationRow struct {
@@ -47,6 +49,7 @@ type authorizationRow struct {
 	RefreshExpiresAt *time.Time    `gorm:"column:refresh_expires_at"`
 	Scopes           string        `gorm:"column:scopes"`
 	ExternalIDCT     nullBytes     `gorm:"column:external_id_ct"`
+	ExternalIDHash   nullBytes     `gorm:"column:external_id_hash"`
 	AuthorizedAt     *time.Time    `gorm:"column:authorized_at"`
 	RefreshedAt      *time.Time    `gorm:"column:refreshed_at"`
 	LeaseOwner       uuid.NullUUID `gorm:"column:lease_owner"`
@@ -127,6 +130,10 @@ func authorizationFromDomain(a *provider.Authorization, cipher TokenCipher) (aut
 		colRefreshToken: s.Credentials.RefreshToken,
 		colExternalID:   s.Credentials.ExternalID,
 		colLinkToken:    s.Begun.LinkToken,
+	}
+	if s.Credentials.ExternalID != "" {
+		h := provider.HashExternalID(s.Credentials.ExternalID)
+		r.ExternalIDHash = h[:]
 	}
 	if s.Begun.Repair {
 		v := attemptRepair

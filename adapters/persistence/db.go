@@ -224,6 +224,31 @@ func (d *DB) MigrateUp(ctx context.Context, log *slog.Logger) error {
 	for _, r := range results {
 		log.InfoContext(ctx, "migration applied", "version", r.Source.Version, "file", filepath.Base(r.Source.Path))
 	}
+	if d.Dialect == SQLite && len(results) > 0 {
+		return d.forgetOldSchema(ctx)
+	}
+	return nil
+}
+
+// forgetOldSchema makes every SQLite connection of the pool use the schema
+// the migrations made. A connection that read the schema before them may
+// prepare a statement against the old one: SELECT * then names the old
+// columns, and a column a migration added reads as missing. The idle
+// connections are closed (each SQLite pool keeps as many idle as it may
+// open), but for one held meanwhile, so that the database file's WAL stays;
+// a statement on that one sees the schema changed and reloads it.
+func (d *DB) forgetOldSchema(ctx context.Context) error {
+	conn, err := d.SQL.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate up: %w", err)
+	}
+	defer func() { _ = conn.Close() }()
+	n := d.SQL.Stats().MaxOpenConnections
+	d.SQL.SetMaxIdleConns(0)
+	d.SQL.SetMaxIdleConns(n)
+	if _, err := conn.ExecContext(ctx, "SELECT count(*) FROM sqlite_master"); err != nil {
+		return fmt.Errorf("migrate up: %w", err)
+	}
 	return nil
 }
 

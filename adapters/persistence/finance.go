@@ -115,8 +115,8 @@ func accountsOf(rows []accountRow) ([]*finance.Account, error) {
 	return out, nil
 }
 
-// StoreTransactionPage locks the provider's row, then stores each batch of
-// page as storeBatch does, then replaces the provider's transaction resume
+// StoreTransactionPage locks the provider's row, then stores the batches of
+// page as storeBatches does, then replaces the provider's transaction resume
 // state with page.Resume, all in one transaction: the page and its resume
 // state commit together or not at all. An unknown provider or account is
 // domain.ErrNotFound; a batch for another provider's account is
@@ -143,8 +143,8 @@ func (s *FinanceStore) StoreTransactionPage(ctx context.Context, providerID uuid
 		if err != nil {
 			return err
 		}
-		for _, b := range page.Batches {
-			c, err := s.storeBatch(tx, providerID, b)
+		for _, run := range distinctAccountRuns(page.Batches) {
+			c, err := s.storeBatches(tx, providerID, p.UserID(), run)
 			if err != nil {
 				return err
 			}
@@ -165,33 +165,78 @@ func (s *FinanceStore) StoreTransactionPage(ctx context.Context, providerID uuid
 	return total, nil
 }
 
-// storeBatch locks b's account, which must be providerID's (whose row the
-// caller holds locked: see lockAccount for the order), loads the account's
-// transactions with b's institution ids, calls b.Apply and writes what it
-// returns. Every written row takes the next position of the user's feed
-// (takePositions).
-func (s *FinanceStore) storeBatch(tx *gorm.DB, providerID uuid.UUID, b financeapp.TransactionBatch) (financeapp.TransactionCounts, error) {
-	var account accountRow
-	if err := s.db.lockRow(tx, &account, "id = ?", b.AccountID); err != nil {
+// distinctAccountRuns splits batches, in order, into runs in which no account
+// has two batches: storeBatches loads a run's stored transactions before it
+// applies any batch of it, so a second batch of an account must see what the
+// first wrote. The sync engine gives one batch per account: one run.
+func distinctAccountRuns(batches []financeapp.TransactionBatch) [][]financeapp.TransactionBatch {
+	var runs [][]financeapp.TransactionBatch
+	start := 0
+	seen := map[uuid.UUID]bool{}
+	for i, b := range batches {
+		if seen[b.AccountID] {
+			runs = append(runs, batches[start:i])
+			start, seen = i, map[uuid.UUID]bool{}
+		}
+		seen[b.AccountID] = true
+	}
+	if start < len(batches) {
+		runs = append(runs, batches[start:])
+	}
+	return runs
+}
+
+// storeBatches stores batches, each of another account of providerID (whose
+// row the caller holds locked: see lockAccount for the order), with a number
+// of statements that does not grow with the number of accounts: it locks the
+// accounts, loads their transactions with the batches' institution ids, calls
+// each batch's Apply with its account's, and writes what they return, every
+// written row at the next position of userID's feed (takePositions), new rows
+// a statement whatever their account (insertTransactionRows). (An initial sync's
+// page spreads over several accounts: with a lock, a load, a position
+// reservation and an INSERT per account, the page path made four times the
+// round trips of a bare batched upsert; docs/performance.md.)
+func (s *FinanceStore) storeBatches(tx *gorm.DB, providerID, userID uuid.UUID, batches []financeapp.TransactionBatch,
+) (financeapp.TransactionCounts, error) {
+	ids := make([]uuid.UUID, 0, len(batches))
+	for _, b := range batches {
+		ids = append(ids, b.AccountID)
+	}
+	var accounts []accountRow
+	if err := s.db.lockRows(tx, &accounts, "id IN ?", ids); err != nil {
 		return financeapp.TransactionCounts{}, err
 	}
-	if account.ProviderID != providerID {
-		return financeapp.TransactionCounts{}, fromCaller(fmt.Errorf("%w: account %s is not of provider %s",
-			financeapp.ErrForeignRecord, b.AccountID, providerID))
+	owners := make(map[uuid.UUID]uuid.UUID, len(accounts))
+	for _, a := range accounts {
+		owners[a.ID] = a.ProviderID
 	}
-	before, stored, err := s.loadTransactions(tx, b.AccountID, b.InstitutionIDs)
+	for _, b := range batches {
+		owner, ok := owners[b.AccountID]
+		if !ok {
+			return financeapp.TransactionCounts{}, gorm.ErrRecordNotFound
+		}
+		if owner != providerID {
+			return financeapp.TransactionCounts{}, fromCaller(fmt.Errorf("%w: account %s is not of provider %s",
+				financeapp.ErrForeignRecord, b.AccountID, providerID))
+		}
+	}
+	before, stored, err := s.loadTransactions(tx, batches)
 	if err != nil {
 		return financeapp.TransactionCounts{}, err
 	}
-	save, err := b.Apply(stored)
-	if err := fromCaller(err); err != nil {
-		return financeapp.TransactionCounts{}, err
+	var changed []*finance.Transaction
+	for _, b := range batches {
+		save, err := b.Apply(stored[b.AccountID])
+		if err := fromCaller(err); err != nil {
+			return financeapp.TransactionCounts{}, err
+		}
+		c, err := changedTransactions(save, before, b.AccountID)
+		if err != nil {
+			return financeapp.TransactionCounts{}, fromCaller(err)
+		}
+		changed = append(changed, c...)
 	}
-	changed, err := changedTransactions(save, before, b.AccountID)
-	if err != nil {
-		return financeapp.TransactionCounts{}, fromCaller(err)
-	}
-	return writeTransactions(tx, account.UserID, changed, before)
+	return writeTransactions(tx, userID, changed, before)
 }
 
 // saveTransactionResume replaces the provider's transaction resume state,
@@ -236,40 +281,58 @@ func (s *FinanceStore) lockAccount(tx *gorm.DB, accountID uuid.UUID) (accountRow
 	return account, err
 }
 
-// loadTransactions returns the account's rows with institutionIDs, by id, and
-// the transactions they hold, for fn.
-func (s *FinanceStore) loadTransactions(tx *gorm.DB, accountID uuid.UUID, institutionIDs []string,
-) (map[uuid.UUID]transactionRow, []*finance.Transaction, error) {
-	before := make(map[uuid.UUID]transactionRow, len(institutionIDs))
-	if len(institutionIDs) == 0 {
-		return before, nil, nil
+// loadTransactions returns the rows of each batch's account with the
+// batch's institution ids, by id, and the transactions they hold by account,
+// for the batches' Apply.
+func (s *FinanceStore) loadTransactions(tx *gorm.DB, batches []financeapp.TransactionBatch,
+) (map[uuid.UUID]transactionRow, map[uuid.UUID][]*finance.Transaction, error) {
+	keys := 0
+	for _, b := range batches {
+		keys += len(b.InstitutionIDs)
 	}
-	rows, err := s.queryByKeys(tx, accountID, institutionIDs)
-	if err != nil {
-		return nil, nil, err
+	before := make(map[uuid.UUID]transactionRow, keys)
+	stored := make(map[uuid.UUID][]*finance.Transaction, len(batches))
+	if keys == 0 {
+		return before, stored, nil
 	}
-	defer func() { _ = rows.Close() }()
-	stored := make([]*finance.Transaction, 0, len(institutionIDs))
-	for rows.Next() {
-		r, err := scanTransactionRow(rows)
+	read := func(rows *sql.Rows, err error) error {
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		t, err := r.toDomain()
-		if err != nil {
-			return nil, nil, err
+		defer func() { _ = rows.Close() }()
+		for rows.Next() {
+			r, err := scanTransactionRow(rows)
+			if err != nil {
+				return err
+			}
+			t, err := r.toDomain()
+			if err != nil {
+				return err
+			}
+			before[r.ID] = r
+			stored[r.AccountID] = append(stored[r.AccountID], t)
 		}
-		before[r.ID] = r
-		stored = append(stored, t)
+		return rows.Err()
 	}
-	return before, stored, rows.Err()
+	if s.db.Dialect == Postgres {
+		return before, stored, read(s.queryByKeys(tx, batches, keys))
+	}
+	for _, b := range batches {
+		if len(b.InstitutionIDs) > 0 {
+			if err := read(s.queryAccountByKeys(tx, b.AccountID, b.InstitutionIDs)); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return before, stored, nil
 }
 
-// queryByKeys selects the account's rows with institutionIDs, in order of id,
-// in tx.
+// queryByKeys selects, on Postgres, the rows of each batch's account with the
+// batch's institution ids, in order of id, in tx, in one statement for the
+// whole run of batches: keys is how many ids they hold.
 //
-// On Postgres the keys are one array parameter, and the statement is planned
-// for its parameters each time (pgx's QueryExecModeExec, an unnamed
+// The (account, key) pairs are two array parameters, and the statement is
+// planned for its parameters each time (pgx's QueryExecModeExec, an unnamed
 // statement): pgx otherwise prepares it, and after five executions Postgres
 // may settle on a generic plan made while the table was small, which in an
 // initial sync scanned the whole growing table page after page until
@@ -280,25 +343,36 @@ func (s *FinanceStore) loadTransactions(tx *gorm.DB, accountID uuid.UUID, instit
 // Postgres believed the account had a few hundred rows, read all of them
 // through the index and filtered them by key, a cost that grew with every page
 // (0.3 ms for the first, 4 ms after 100,000 rows: 1.8 s of an initial sync's
-// 5 s, make bench). So each distinct key is looked up on its own, LIMIT 1
+// 5 s, make bench). So each distinct pair is looked up on its own, LIMIT 1
 // under LATERAL: a nested loop of probes of the unique index whatever the
-// statistics say (0.2 ms for 130 keys in 100,000 rows). SQLite plans every
-// statement for its parameters already.
-func (s *FinanceStore) queryByKeys(tx *gorm.DB, accountID uuid.UUID, institutionIDs []string) (*sql.Rows, error) {
-	ctx := tx.Statement.Context
-	query := "SELECT " + transactionColumns(s.db) + " FROM transactions "
-	if s.db.Dialect == Postgres {
-		return tx.Statement.ConnPool.QueryContext(ctx, "SELECT t.* FROM (SELECT DISTINCT unnest($2::text[]) AS key) AS k, LATERAL ("+
-			query+"WHERE account_id = $1::uuid AND institution_transaction_id = k.key LIMIT 1) AS t ORDER BY t.id",
-			pgx.QueryExecModeExec, accountID.String(), institutionIDs)
+// statistics say (0.2 ms for 130 keys in 100,000 rows).
+func (s *FinanceStore) queryByKeys(tx *gorm.DB, batches []financeapp.TransactionBatch, keys int) (*sql.Rows, error) {
+	accounts, ids := make([]string, 0, keys), make([]string, 0, keys)
+	for _, b := range batches {
+		account := b.AccountID.String()
+		for _, id := range b.InstitutionIDs {
+			accounts, ids = append(accounts, account), append(ids, id)
+		}
 	}
+	return tx.Statement.ConnPool.QueryContext(tx.Statement.Context,
+		"SELECT t.* FROM (SELECT DISTINCT account, key FROM unnest($1::uuid[], $2::text[]) AS k (account, key)) AS k, LATERAL ("+
+			"SELECT "+transactionColumns(s.db)+" FROM transactions "+
+			"WHERE account_id = k.account AND institution_transaction_id = k.key LIMIT 1) AS t ORDER BY t.id",
+		pgx.QueryExecModeExec, accounts, ids)
+}
+
+// queryAccountByKeys selects, on SQLite, the account's rows with
+// institutionIDs, in order of id, in tx. SQLite plans every statement for its
+// parameters, and a statement is a call, not a round trip: one per account.
+func (s *FinanceStore) queryAccountByKeys(tx *gorm.DB, accountID uuid.UUID, institutionIDs []string) (*sql.Rows, error) {
 	marks := strings.Repeat(", ?", len(institutionIDs))[2:]
 	args := make([]any, 0, 1+len(institutionIDs))
 	args = append(args, accountID)
 	for _, id := range institutionIDs {
 		args = append(args, id)
 	}
-	return tx.Statement.ConnPool.QueryContext(ctx, query+"WHERE account_id = ? AND institution_transaction_id IN ("+marks+") ORDER BY id", args...)
+	return tx.Statement.ConnPool.QueryContext(tx.Statement.Context, "SELECT "+transactionColumns(s.db)+
+		" FROM transactions WHERE account_id = ? AND institution_transaction_id IN ("+marks+") ORDER BY id", args...)
 }
 
 // changedTransactions keeps of save the new transactions and those whose
@@ -322,15 +396,24 @@ func changedTransactions(save []*finance.Transaction, before map[uuid.UUID]trans
 	return append(updates, inserts...), nil
 }
 
-// insertBatchRows is how many rows one INSERT writes: a 100,000-row initial
-// sync is 200 statements, not 100,000, and a statement's parameters (29 a
-// transaction) stay under both dialects' limits (Postgres 65,535; SQLite
-// 32,766).
+// insertBatchRows is how many rows one INSERT writes on Postgres: a
+// 100,000-row initial sync is 200 statements, not 100,000 round trips, and a
+// statement's parameters (29 a transaction) stay under Postgres' limit of
+// 65,535.
 const insertBatchRows = 500
+
+// sqliteInsertBatchRows is how many rows one INSERT writes on SQLite, where a
+// statement is a call, not a round trip, and a large one is slow: the driver
+// (glebarez/go-sqlite) binds each parameter by scanning the arguments for
+// its ordinal, a cost that grows with the square of the parameters. 20,000
+// transactions over 4 accounts, in pages of 500: 12.6 s at 500 rows a
+// statement, 2.8 s at 125, 1.4 s at 50, 1.2 s at 25 and at 10
+// (docs/performance.md).
+const sqliteInsertBatchRows = 25
 
 // writeTransactions writes changed (updates, then inserts) at consecutive
 // positions of userID's feed and counts them. Updates are one statement a
-// row; inserts go insertBatchRows to a statement.
+// row; inserts are multi-row statements (insertTransactionRows).
 func writeTransactions(tx *gorm.DB, userID uuid.UUID, changed []*finance.Transaction, before map[uuid.UUID]transactionRow) (financeapp.TransactionCounts, error) {
 	var counts financeapp.TransactionCounts
 	if len(changed) == 0 {
@@ -372,7 +455,8 @@ func writeTransactions(tx *gorm.DB, userID uuid.UUID, changed []*finance.Transac
 	return counts, nil
 }
 
-// insertTransactionRows inserts rows, insertBatchRows to a statement.
+// insertTransactionRows inserts rows, insertBatchRows to a statement on
+// Postgres, sqliteInsertBatchRows on SQLite.
 //
 // On Postgres the statement is written here and its arguments are pgx's own
 // types ([16]byte for a uuid, time.Time for a date). Through GORM each uuid and
@@ -383,7 +467,7 @@ func writeTransactions(tx *gorm.DB, userID uuid.UUID, changed []*finance.Transac
 // as text, which the Valuers give: GORM's CreateInBatches stays there.
 func insertTransactionRows(tx *gorm.DB, rows []transactionRow) error {
 	if tx.Name() != "postgres" {
-		return tx.CreateInBatches(&rows, insertBatchRows).Error
+		return tx.CreateInBatches(&rows, sqliteInsertBatchRows).Error
 	}
 	ctx := tx.Statement.Context
 	for start := 0; start < len(rows); start += insertBatchRows {

@@ -19,6 +19,8 @@ type userRow struct {
 	Name            string     `gorm:"column:name"`
 	PasswordHash    string     `gorm:"column:password_hash"`
 	EmailVerifiedAt *time.Time `gorm:"column:email_verified_at"`
+	Role            string     `gorm:"column:role"`
+	Status          string     `gorm:"column:status"`
 	CreatedAt       time.Time  `gorm:"column:created_at;autoCreateTime:false"`
 	UpdatedAt       time.Time  `gorm:"column:updated_at;autoCreateTime:false;autoUpdateTime:false"`
 }
@@ -67,6 +69,8 @@ func userFromDomain(u *identity.User) userRow {
 		Name:            u.Name(),
 		PasswordHash:    u.PasswordHash(),
 		EmailVerifiedAt: nullableTime(u.EmailVerifiedAt()),
+		Role:            u.Role().String(),
+		Status:          u.Status().String(),
 		CreatedAt:       dbTime(u.CreatedAt()),
 		UpdatedAt:       dbTime(u.UpdatedAt()),
 	}
@@ -79,8 +83,16 @@ func (r userRow) toDomain() (*identity.User, error) {
 		// validation error of the caller's input.
 		return nil, fmt.Errorf("user %s: stored email is invalid: %v", r.ID, err) //nolint:errorlint // must not map to a 422
 	}
+	role, err := identity.ParseRole(r.Role)
+	if err != nil {
+		return nil, fmt.Errorf("user %s: stored role: %w", r.ID, err)
+	}
+	status, err := identity.ParseUserStatus(r.Status)
+	if err != nil {
+		return nil, fmt.Errorf("user %s: stored status: %w", r.ID, err)
+	}
 	return identity.RehydrateUser(identity.UserSnapshot{ID: r.ID, Email: email, Name: r.Name, PasswordHash: r.PasswordHash,
-		EmailVerifiedAt: domainTime(r.EmailVerifiedAt), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}), nil
+		EmailVerifiedAt: domainTime(r.EmailVerifiedAt), Role: role, Status: status, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}), nil
 }
 
 func sessionFromDomain(s *identity.Session) sessionRow {

@@ -356,15 +356,18 @@ func (s *SyncStore) ProviderStates(ctx context.Context, providerIDs []uuid.UUID)
 	return out, nil
 }
 
-// dueProvidersSQL selects the providers whose authorization is active and
-// that are due: no state row, no next sync time (due now), or a next sync
-// time not after the given instant. Those never scheduled come first, then
-// the most overdue; ties by id. 'active' is provider.AuthorizationActive's
-// name: a provider whose authorization needs the user is not due.
+// dueProvidersSQL selects the providers whose authorization is active, whose
+// user is not disabled, and that are due: no state row, no next sync time
+// (due now), or a next sync time not after the given instant. Those never
+// scheduled come first, then the most overdue; ties by id. 'active' is
+// provider.AuthorizationActive's name: a provider whose authorization needs
+// the user is not due; 'disabled' is identity.UserDisabled's: an operator
+// disabled the user, and their syncs stop until they are enabled.
 const dueProvidersSQL = `SELECT p.id FROM providers p
 	JOIN authorizations a ON a.provider_id = p.id
+	JOIN users u ON u.id = p.user_id
 	LEFT JOIN provider_sync_states s ON s.provider_id = p.id
-	WHERE a.status = 'active' AND (s.next_sync_at IS NULL OR s.next_sync_at <= ?)
+	WHERE a.status = 'active' AND u.status <> 'disabled' AND (s.next_sync_at IS NULL OR s.next_sync_at <= ?)
 	ORDER BY CASE WHEN s.next_sync_at IS NULL THEN 0 ELSE 1 END, s.next_sync_at, p.id
 	LIMIT ?`
 

@@ -18,6 +18,7 @@ import (
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/datasync"
 	"github.com/dashtam/dashtam/domain/finance"
+	"github.com/dashtam/dashtam/domain/identity"
 	"github.com/dashtam/dashtam/test/contract/synccontract"
 	"github.com/dashtam/dashtam/test/dbtest"
 )
@@ -36,7 +37,19 @@ func TestSyncStorePostgres(t *testing.T) {
 }
 
 func syncHarness(t *testing.T, db *persistence.DB) synccontract.Harness {
+	users := persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL, discardJobs{})
 	return synccontract.Harness{
+		SetUserDisabled: func(ctx context.Context, userID uuid.UUID, disabled bool) error {
+			status := identity.UserActive
+			if disabled {
+				status = identity.UserDisabled
+			}
+			_, err := users.AdministerUser(ctx, userID, func(u *identity.User, _ int) error {
+				u.SetStatus(status, time.Now())
+				return nil
+			})
+			return err
+		},
 		Store:          persistence.NewSyncStore(db, syncEngine(t, db)),
 		Providers:      persistence.NewProviderStore(db),
 		Authorizations: persistence.NewAuthorizationStore(db, newKeyring(t, newKey(t, "k1"))),

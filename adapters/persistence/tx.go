@@ -52,3 +52,13 @@ func (db *DB) lockRow(tx *gorm.DB, dest any, query string, args ...any) error {
 	}
 	return tx.Where(query, args...).Take(dest).Error
 }
+
+// lockRows loads into dest (a slice) the rows that match query, in order of
+// id, locked until the transaction ends, as lockRow does: taken in one order,
+// the locks of two writers cannot deadlock. No row is no error.
+func (db *DB) lockRows(tx *gorm.DB, dest any, query string, args ...any) error {
+	if db.Dialect == Postgres {
+		tx = tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	}
+	return tx.Where(query, args...).Order("id").Find(dest).Error
+}

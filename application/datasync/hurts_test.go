@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -499,6 +500,40 @@ func TestACanceledSyncStopsAfterTheCommittedPage(t *testing.T) {
 	h.scripted.set(func(s *scripted) { s.onPage = nil })
 	h.run(t, h.manual(t, p))
 	wantKeys(t, "after the next sync", liveByKey(t, h, p), "t1", "t2", "t3")
+}
+
+// Progress is visible on the sync while it runs: the first page's results
+// at once, later pages' at most once a second (each record is a transaction
+// of its own), and every page's by the end, once.
+func TestTransactionResultsShowWhileTheSyncRunsAtMostOnceASecond(t *testing.T) {
+	h := newHarness(t, nil)
+	_, job := h.connectScripted(t)
+	scriptAccounts(t, h)
+	added := func() int { return h.sync(t, job.SyncID).Results().Transactions.Added }
+	seen := map[int]int{}
+	h.scripted.set(func(s *scripted) {
+		s.pages = []providersapp.TransactionPage{
+			page(purchase(t, checking, "t1", finance.TransactionPosted, "-1.00")),
+			page(purchase(t, checking, "t2", finance.TransactionPosted, "-2.00")),
+			page(purchase(t, checking, "t3", finance.TransactionPosted, "-3.00")),
+			page(purchase(t, checking, "t4", finance.TransactionPosted, "-4.00")),
+		}
+		s.onPage = func(n int) {
+			seen[n] = added()
+			if n == 2 {
+				h.clock.Advance(time.Second)
+			}
+		}
+	})
+	s := h.run(t, job)
+	want := map[int]int{0: 0, 1: 1, 2: 1, 3: 3}
+	if !maps.Equal(seen, want) {
+		t.Errorf("transactions added as each page was asked for: %v, want %v: the first page recorded at once, "+
+			"the second not within the same second, the third (a second later) with the second's", seen, want)
+	}
+	if r := s.Results().Transactions; r != (datasync.TransactionResults{Added: 4}) {
+		t.Errorf("results at the end %+v, want every page's 4 added, once", r)
+	}
 }
 
 // 9. Holdings duplicated or stale after a sale.

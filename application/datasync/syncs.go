@@ -75,6 +75,19 @@ func (u *Syncs) Start(ctx context.Context, userID, providerID uuid.UUID) (s *dat
 	return u.store.Begin(ctx, s, job)
 }
 
+// StartForInstitution begins a sync of the provider because its institution
+// said new data is available (a webhook; trigger webhook), or joins the sync
+// in flight (joined true): one sync in flight per provider. There is no
+// caller to check ownership for. A provider that is not connected is
+// ErrNotConnected or domain.ErrReauthorizationRequired, as for Start.
+func (u *Syncs) StartForInstitution(ctx context.Context, providerID uuid.UUID) (s *datasync.Sync, joined bool, err error) {
+	if err := u.connected(ctx, providerID); err != nil {
+		return nil, false, err
+	}
+	s, job := newSync(providerID, datasync.TriggerWebhook, u.clock.Now())
+	return u.store.Begin(ctx, s, job)
+}
+
 // connected returns nil if the provider's authorization is active, and why it
 // cannot be synced otherwise.
 func (u *Syncs) connected(ctx context.Context, providerID uuid.UUID) error {

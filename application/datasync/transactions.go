@@ -19,8 +19,10 @@ import (
 // state stored with the last committed page until it has no more, storing
 // each page with the resume state after it in one transaction. Before and
 // after fetching each page it looks whether the sync was canceled, so a
-// canceled sync stops after the page it committed.
-func (r *run) syncTransactions(ctx context.Context) error {
+// canceled sync stops after the page it committed. Whatever ends the walk,
+// the results of the pages it committed are recorded (recordPage).
+func (r *run) syncTransactions(ctx context.Context) (err error) {
+	defer func() { err = r.endPages(ctx, err) }()
 	resume, err := r.engine.finance.TransactionResume(ctx, r.providerID)
 	if err != nil {
 		return err
@@ -86,8 +88,7 @@ func (r *run) storePage(ctx context.Context, from []byte, page providers.Transac
 			r.fail(e)
 		}
 	}
-	res := datasync.TransactionResults{Added: counts.Added, Modified: counts.Modified, Removed: counts.Removed}
-	return r.record(ctx, datasync.Results{Transactions: res}, nil)
+	return r.recordPage(ctx, datasync.TransactionResults{Added: counts.Added, Modified: counts.Modified, Removed: counts.Removed})
 }
 
 // batches splits page by account. Records of an account the Accounts answer

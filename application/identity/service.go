@@ -209,6 +209,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 	if !ok {
 		return Grant{}, identity.ErrInvalidCredentials
 	}
+	if err := user.RequireActive(); err != nil {
+		return Grant{}, err
+	}
 	current := user.PasswordHash()
 	if needsRehash {
 		current = s.rehash(ctx, user.ID(), in.Password, current)
@@ -223,14 +226,15 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 	if err := s.sessions.CreateSession(ctx, session, identity.NewRefreshToken(refreshHash, session.ID(), now, s.cfg.RefreshTTL)); err != nil {
 		return Grant{}, err
 	}
-	// A password reset or change that landed while this login was hashing has
-	// revoked every session it could see, but not this one, created after it with
-	// the old password. Check, and undo the session if the password moved on.
+	// A password reset or change, or an operator disabling the account, that
+	// landed while this login was hashing has revoked every session it could
+	// see, but not this one, created after it. Check, and undo the session if
+	// the password moved on or the account was disabled.
 	after, err := s.users.UserByID(ctx, user.ID())
 	if err != nil {
 		return Grant{}, err
 	}
-	if after.PasswordHash() != current {
+	if after.PasswordHash() != current || after.IsDisabled() {
 		revokeErr := s.sessions.UpdateSession(ctx, session.ID(), func(sess *identity.Session) error {
 			sess.Revoke(s.clock.Now(), identity.RevokedPasswordChange)
 			return nil

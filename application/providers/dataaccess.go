@@ -116,3 +116,28 @@ func (c *Connections) RequireReauthorization(ctx context.Context, providerID uui
 	})
 	return err
 }
+
+// ClearReauthorization records that the institution repaired the provider's
+// grant without the user acting here (Plaid's LOGIN_REPAIRED): a provider
+// that is reauthorization_required with its credentials kept for the repair
+// is active again (provider.Authorization.Repaired), which, like a grant,
+// begins a sync at once (Authorizations.UpdateAuthorization) and resumes the
+// schedule. It reports whether it changed anything; any other authorization
+// is left as it is, so a repair delivered twice or after a newer refusal
+// changes nothing twice.
+func (c *Connections) ClearReauthorization(ctx context.Context, providerID uuid.UUID) (bool, error) {
+	changed := false
+	_, _, err := c.store.UpdateAuthorization(ctx, providerID, func(p *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		if a == nil {
+			return nil, notFound(providerID)
+		}
+		now := c.clock.Now()
+		if !a.Repaired(now) {
+			return nil, nil
+		}
+		changed = true
+		p.FollowAuthorization(a, now)
+		return a, nil
+	})
+	return changed, err
+}

@@ -18,4 +18,12 @@ var (
 	ErrSessionInactive     = fmt.Errorf("session expired or revoked: %w", domain.ErrUnauthenticated)
 	ErrInvalidOneTimeToken = fmt.Errorf("invalid or expired token: %w", domain.ErrInvalidRequest)
 	ErrEmailNotVerified    = fmt.Errorf("email not verified: %w", domain.ErrForbidden)
+	// ErrUserDisabled: the account was disabled by an operator. Login says so
+	// only after the password was right.
+	ErrUserDisabled = fmt.Errorf("user disabled: %w", domain.ErrUnauthenticated)
+	// ErrNotAdmin: an admin route called by a non-admin. It is a not-found, so
+	// the admin routes' existence is not advertised.
+	ErrNotAdmin = fmt.Errorf("admin only: %w", domain.ErrNotFound)
+	// ErrLastAdmin: the change would leave no active admin.
+	ErrLastAdmin = fmt.Errorf("the last active admin cannot be disabled or demoted: %w", domain.ErrConflict)
 )

@@ -21,6 +21,8 @@ const (
 	RevokedPasswordChange RevokeReason = "password_change"
 	RevokedPasswordReset  RevokeReason = "password_reset"
 	RevokedRefreshReuse   RevokeReason = "refresh_token_reuse"
+	RevokedByAdmin        RevokeReason = "revoked_by_admin"
+	RevokedUserDisabled   RevokeReason = "user_disabled"
 )
 
 // Session is one login: a family of refresh tokens, each rotated into the next,

@@ -18,6 +18,8 @@ type User struct {
 	name            string
 	passwordHash    string
 	emailVerifiedAt time.Time // zero while unverified
+	role            Role
+	status          UserStatus
 	createdAt       time.Time
 	updatedAt       time.Time
 
@@ -26,7 +28,7 @@ type User struct {
 
 const maxNameLength = 100
 
-// NewUser creates an unverified user. passwordHash is the hasher's encoded hash.
+// NewUser creates an unverified, active user with RoleUser. passwordHash is the hasher's encoded hash.
 func NewUser(id uuid.UUID, email Email, name, passwordHash string, now time.Time) (*User, error) {
 	name, err := ValidateName(name)
 	if err != nil {
@@ -35,7 +37,8 @@ func NewUser(id uuid.UUID, email Email, name, passwordHash string, now time.Time
 	if email.IsZero() {
 		return nil, domain.NewValidationError("email", "required", "Email is required.")
 	}
-	return &User{id: id, email: email, name: name, passwordHash: passwordHash, createdAt: now, updatedAt: now}, nil
+	return &User{id: id, email: email, name: name, passwordHash: passwordHash, role: RoleUser, status: UserActive,
+		createdAt: now, updatedAt: now}, nil
 }
 
 // UserSnapshot is every field of a User, for storage.
@@ -45,6 +48,8 @@ type UserSnapshot struct {
 	Name            string
 	PasswordHash    string
 	EmailVerifiedAt time.Time // zero: not verified
+	Role            Role
+	Status          UserStatus
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 }
@@ -52,14 +57,21 @@ type UserSnapshot struct {
 // Snapshot returns the user's fields for storage.
 func (u *User) Snapshot() UserSnapshot {
 	return UserSnapshot{ID: u.id, Email: u.email, Name: u.name, PasswordHash: u.passwordHash,
-		EmailVerifiedAt: u.emailVerifiedAt, CreatedAt: u.createdAt, UpdatedAt: u.updatedAt}
+		EmailVerifiedAt: u.emailVerifiedAt, Role: u.role, Status: u.status, CreatedAt: u.createdAt, UpdatedAt: u.updatedAt}
 }
 
 // RehydrateUser rebuilds a user from storage. It trusts its input: storage only
-// holds users that NewUser and the methods below produced.
+// holds users that NewUser and the methods below produced. A zero role or
+// status (a snapshot from before they existed) is RoleUser or UserActive.
 func RehydrateUser(s UserSnapshot) *User {
+	if s.Role.IsZero() {
+		s.Role = RoleUser
+	}
+	if s.Status.IsZero() {
+		s.Status = UserActive
+	}
 	return &User{id: s.ID, email: s.Email, name: s.Name, passwordHash: s.PasswordHash,
-		emailVerifiedAt: s.EmailVerifiedAt, createdAt: s.CreatedAt, updatedAt: s.UpdatedAt}
+		emailVerifiedAt: s.EmailVerifiedAt, role: s.Role, status: s.Status, createdAt: s.CreatedAt, updatedAt: s.UpdatedAt}
 }
 
 // ValidateName trims name and checks it is 1 to 100 characters.
@@ -83,6 +95,10 @@ func (u *User) Name() string               { return u.name }
 func (u *User) PasswordHash() string       { return u.passwordHash }
 func (u *User) EmailVerifiedAt() time.Time { return u.emailVerifiedAt }
 func (u *User) IsEmailVerified() bool      { return !u.emailVerifiedAt.IsZero() }
+func (u *User) Role() Role                 { return u.role }
+func (u *User) Status() UserStatus         { return u.status }
+func (u *User) IsAdmin() bool              { return u.role == RoleAdmin }
+func (u *User) IsDisabled() bool           { return u.status == UserDisabled }
 func (u *User) CreatedAt() time.Time       { return u.createdAt }
 func (u *User) UpdatedAt() time.Time       { return u.updatedAt }
 
@@ -124,6 +140,29 @@ func (u *User) VerifyEmail(now time.Time) {
 func (u *User) RequireVerifiedEmail() error {
 	if !u.IsEmailVerified() {
 		return ErrEmailNotVerified
+	}
+	return nil
+}
+
+// SetRole gives the user role. Setting the role it has changes nothing.
+func (u *User) SetRole(role Role, now time.Time) {
+	if u.role != role {
+		u.role, u.updatedAt = role, now
+	}
+}
+
+// SetStatus disables or enables the user. Setting the status it has changes
+// nothing.
+func (u *User) SetStatus(status UserStatus, now time.Time) {
+	if u.status != status {
+		u.status, u.updatedAt = status, now
+	}
+}
+
+// RequireActive returns ErrUserDisabled when the user is disabled.
+func (u *User) RequireActive() error {
+	if u.IsDisabled() {
+		return ErrUserDisabled
 	}
 	return nil
 }

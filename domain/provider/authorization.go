@@ -111,6 +111,12 @@ func NewState() State {
 	return State{Value: v, Hash: HashState(v)}
 }
 
+// HashExternalID returns the digest by which an institution's connection id
+// (Credentials.ExternalID, Plaid's item_id) is looked up, so the id itself
+// can stay encrypted. It is the SHA-256 of the id, which institutions make
+// unguessable.
+func HashExternalID(id string) [sha256.Size]byte { return sha256.Sum256([]byte(id)) }
+
 // HashState returns the stored digest of a state value.
 func HashState(v string) [sha256.Size]byte { return sha256.Sum256([]byte(v)) }
 
@@ -504,6 +510,22 @@ func (a *Authorization) RequireRepair(now time.Time) {
 	if was != AuthorizationReauthorizationRequired {
 		a.record(event.ProviderReauthorizationRequired, now)
 	}
+}
+
+// Repaired records that the institution repaired, without the user acting
+// here, a grant it had reported needing the user (Plaid's LOGIN_REPAIRED after
+// ITEM_LOGIN_REQUIRED): an authorization that is reauthorization_required and
+// still holds its credentials (RequireRepair) is active again with them, as
+// after a grant. It reports whether it changed anything: any other
+// authorization (active already, wiped, revoked, or pending with a repair
+// attempt in flight, which the user's completion restores) is left as it is.
+func (a *Authorization) Repaired(now time.Time) bool {
+	creds, ok := a.RepairableCredentials()
+	if !ok || a.status != AuthorizationReauthorizationRequired {
+		return false
+	}
+	a.Grant(creds, now)
+	return true
 }
 
 // Revoke wipes the credentials and ends any attempt.

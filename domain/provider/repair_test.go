@@ -140,3 +140,38 @@ func TestAnAttemptEndingAfterRequireRepairReturnsToReauthorizationRequired(t *te
 		t.Error("the credentials are no longer repairable")
 	}
 }
+
+// Repaired (Plaid's LOGIN_REPAIRED) makes an authorization waiting for its
+// repair active again with the credentials it kept; anything else is left
+// as it is: active already, wiped by RequireReauthorization, or pending with
+// a repair attempt in flight.
+func TestRepairedRestoresOnlyAGrantWaitingForItsRepair(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := authorized(t, now, time.Hour)
+	held := a.Credentials()
+	if a.Repaired(now) {
+		t.Error("Repaired changed an active authorization")
+	}
+	a.RequireRepair(now)
+	later := now.Add(time.Minute)
+	if !a.Repaired(later) || a.Status() != AuthorizationActive || !a.IsAuthorized() ||
+		!reflect.DeepEqual(a.Credentials(), held) || !a.AuthorizedAt().Equal(later) {
+		t.Errorf("after Repaired: %v, authorized %v, consent %v; want active with the credentials held", a.Status(), a.IsAuthorized(), a.AuthorizedAt())
+	}
+	if a.Repaired(later) {
+		t.Error("Repaired twice changed it twice")
+	}
+
+	wiped := authorized(t, now, time.Hour)
+	wiped.RequireReauthorization(now)
+	if wiped.Repaired(later) || wiped.Status() != AuthorizationReauthorizationRequired {
+		t.Errorf("Repaired restored wiped credentials: %v", wiped.Status())
+	}
+
+	pending := authorized(t, now, time.Hour)
+	pending.RequireRepair(now)
+	startRepair(t, pending, now)
+	if pending.Repaired(later) || pending.Status() != AuthorizationPending {
+		t.Errorf("Repaired changed a repair in flight: %v", pending.Status())
+	}
+}

@@ -59,7 +59,7 @@ func New(t testing.TB, o Options) *Harness {
 	env := map[string]string{"DATA_DIR": t.TempDir(), "PUBLIC_BASE_URL": "http://dashtam.test", "LOG_LEVEL": "debug",
 		// Raised, never off: tests of the limits themselves set their own.
 		"RATE_LIMIT_AUTH": "100000-M", "RATE_LIMIT_READ": "100000-M", "RATE_LIMIT_WRITE": "100000-M",
-		"RATE_LIMIT_REFRESH": "100000-M", "RATE_LIMIT_REFRESH_IP": "100000-M"}
+		"RATE_LIMIT_REFRESH": "100000-M", "RATE_LIMIT_REFRESH_IP": "100000-M", "RATE_LIMIT_ADMIN": "100000-M"}
 	if o.Postgres {
 		_, url := dbtest.PostgresWithURL(t)
 		env["DATABASE_URL"] = url

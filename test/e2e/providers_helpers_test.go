@@ -27,6 +27,8 @@ var generousRateLimits = map[string]string{
 	"RATE_LIMIT_WRITE":      "1000000-M",
 	"RATE_LIMIT_REFRESH":    "1000000-M",
 	"RATE_LIMIT_REFRESH_IP": "1000000-M",
+	"RATE_LIMIT_WEBHOOK":    "1000000-M",
+	"RATE_LIMIT_ADMIN":      "1000000-M",
 	// The institution call budgets too: the scale-out test connects and
 	// refreshes hundreds of grants of one provider type in one minute.
 	"PROVIDER_CALL_BUDGET":      "1000000",

@@ -204,6 +204,12 @@ func TestScaleOutBackgroundRefreshExactlyOnce(t *testing.T) {
 	)
 	sch := startSchwab(t, schwabfake.Config{AccessTTL: 20 * time.Second}) // due at half life, ~10 s after consent
 	sch.Tap.RefreshExpiresIn = int((30 * time.Minute).Seconds())
+	// Each grant begins a first sync, and a sync refreshes a due token itself
+	// (Connections.DataAccess) before it reads data. This test counts the
+	// background loop's refreshes, so the fake's data endpoints answer 429
+	// with an hour's Retry-After: every first sync reads its token while it is
+	// fresh, is refused, and waits out the test snoozed.
+	sch.Fake.RateLimit(time.Hour)
 	env := merged(clusterEnv(postgresSchemaURL(t)), sch.Env())
 
 	// Setup: connect 200 providers through one instance that refreshes nothing.

@@ -29,6 +29,7 @@ var unlimited = map[string]string{
 	"RATE_LIMIT_AUTH":  "1000000-M",
 	"RATE_LIMIT_READ":  "1000000-M",
 	"RATE_LIMIT_WRITE": "1000000-M",
+	"RATE_LIMIT_ADMIN": "1000000-M",
 }
 
 // service is the real service (bootstrap.Build through apitest: real router,

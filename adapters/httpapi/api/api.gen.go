@@ -4,6 +4,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -457,6 +458,42 @@ func (e TransactionStatus) Valid() bool {
 	}
 }
 
+// Defines values for UserRole.
+const (
+	UserRoleAdmin UserRole = "admin"
+	UserRoleUser  UserRole = "user"
+)
+
+// Valid indicates whether the value is a known member of the UserRole enum.
+func (e UserRole) Valid() bool {
+	switch e {
+	case UserRoleAdmin:
+		return true
+	case UserRoleUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UserStatus.
+const (
+	UserStatusActive   UserStatus = "active"
+	UserStatusDisabled UserStatus = "disabled"
+)
+
+// Valid indicates whether the value is a known member of the UserStatus enum.
+func (e UserStatus) Valid() bool {
+	switch e {
+	case UserStatusActive:
+		return true
+	case UserStatusDisabled:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SandboxAuthorizeParamsResponseType.
 const (
 	Code SandboxAuthorizeParamsResponseType = "code"
@@ -578,6 +615,15 @@ type AccountStatus string
 
 // AccountType defines model for AccountType.
 type AccountType string
+
+// AdminUpdateUserRequest defines model for AdminUpdateUserRequest.
+type AdminUpdateUserRequest struct {
+	// Role `admin` may use the admin routes; the first admin is made with `dashtam users grant-admin EMAIL`.
+	Role *UserRole `json:"role,omitempty"`
+
+	// Status A disabled user cannot log in, refresh or use a session, and their providers are not synced on schedule.
+	Status *UserStatus `json:"status,omitempty"`
+}
 
 // Amount An exact amount of money as a decimal string, never a JSON number; positive is money into the account. At most 4 decimals, kept as the institution gave them (`-42.50` stays `-42.50`).
 //
@@ -837,6 +883,19 @@ type PasswordReset struct {
 // PasswordResetRequest defines model for PasswordResetRequest.
 type PasswordResetRequest struct {
 	Email string `json:"email"`
+}
+
+// PlaidWebhook A Plaid webhook as Plaid sends it. Plaid adds fields often, so fields beyond these are accepted (and ignored).
+type PlaidWebhook struct {
+	// ItemId The Plaid item the webhook is about.
+	ItemId *string `json:"item_id,omitempty"`
+
+	// WebhookCode Such as `SYNC_UPDATES_AVAILABLE`, `DEFAULT_UPDATE`, `ERROR`, `LOGIN_REPAIRED`, `PENDING_EXPIRATION`.
+	WebhookCode string `json:"webhook_code"`
+
+	// WebhookType Such as `TRANSACTIONS`, `HOLDINGS`, `ITEM`.
+	WebhookType          string                 `json:"webhook_type"`
+	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
 // Probe defines model for Probe.
@@ -1216,7 +1275,40 @@ type User struct {
 	EmailVerified bool               `json:"email_verified"`
 	Id            openapi_types.UUID `json:"id"`
 	Name          string             `json:"name"`
-	UpdatedAt     time.Time          `json:"updated_at"`
+
+	// Role `admin` may use the admin routes; the first admin is made with `dashtam users grant-admin EMAIL`.
+	Role UserRole `json:"role"`
+
+	// Status A disabled user cannot log in, refresh or use a session, and their providers are not synced on schedule.
+	Status    UserStatus `json:"status"`
+	UpdatedAt time.Time  `json:"updated_at"`
+}
+
+// UserList Offset mode sets total, page, per_page and pages; cursor mode sets next_cursor and has_more.
+type UserList struct {
+	UnderscoreLinks PageLinks `json:"_links"`
+	HasMore         *bool     `json:"has_more,omitempty"`
+	Items           []User    `json:"items"`
+	NextCursor      *string   `json:"next_cursor,omitempty"`
+	Page            *int32    `json:"page,omitempty"`
+	Pages           *int32    `json:"pages,omitempty"`
+	PerPage         *int32    `json:"per_page,omitempty"`
+	Total           *int64    `json:"total,omitempty"`
+}
+
+// UserRole `admin` may use the admin routes; the first admin is made with `dashtam users grant-admin EMAIL`.
+type UserRole string
+
+// UserStatus A disabled user cannot log in, refresh or use a session, and their providers are not synced on schedule.
+type UserStatus string
+
+// WebhookReceipt defines model for WebhookReceipt.
+type WebhookReceipt struct {
+	// DeliveryId The recorded delivery.
+	DeliveryId openapi_types.UUID `json:"delivery_id"`
+
+	// Duplicate The same body was delivered before: recorded, not acted on again.
+	Duplicate bool `json:"duplicate"`
 }
 
 // AccountID defines model for AccountID.
@@ -1275,6 +1367,9 @@ type TransactionFields = string
 
 // TransactionID defines model for TransactionID.
 type TransactionID = openapi_types.UUID
+
+// UserID defines model for UserID.
+type UserID = openapi_types.UUID
 
 // AuthorizationState defines model for AuthorizationState.
 type AuthorizationState = Authorization
@@ -1631,6 +1726,29 @@ type GetTransactionParams struct {
 	IfModifiedSince *IfModifiedSince `json:"If-Modified-Since,omitempty"`
 }
 
+// ListUsersParams defines parameters for ListUsers.
+type ListUsersParams struct {
+	// Page Page number, from 1.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PerPage Items per page (at most 100; more is an error, never silently clamped).
+	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page (cursor mode). Opaque; a forged or altered cursor, or one from another query, is 422.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Items per page in cursor mode (at most 100; more is an error, never silently clamped). Default 20 (100 for the changes feed).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Email Only users whose email contains this text, ignoring case.
+	Email  *string     `form:"email,omitempty" json:"email,omitempty"`
+	Role   *UserRole   `form:"role,omitempty" json:"role,omitempty"`
+	Status *UserStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// CreatedAfter Only users created strictly after this instant (RFC 3339).
+	CreatedAfter *time.Time `form:"created_after,omitempty" json:"created_after,omitempty"`
+}
+
 // RegisterUserParams defines parameters for RegisterUser.
 type RegisterUserParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
@@ -1641,6 +1759,39 @@ type RegisterUserParams struct {
 type UpdateCurrentUserParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// UpdateUserParams defines parameters for UpdateUser.
+type UpdateUserParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// IfMatch Only change the resource if its current ETag is one of these (412 otherwise).
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// ListUserProvidersParams defines parameters for ListUserProviders.
+type ListUserProvidersParams struct {
+	// Page Page number, from 1.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PerPage Items per page (at most 100; more is an error, never silently clamped).
+	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+}
+
+// ListUserSessionsParams defines parameters for ListUserSessions.
+type ListUserSessionsParams struct {
+	// Page Page number, from 1.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PerPage Items per page (at most 100; more is an error, never silently clamped).
+	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
+}
+
+// ReceivePlaidWebhookParams defines parameters for ReceivePlaidWebhook.
+type ReceivePlaidWebhookParams struct {
+	// PlaidVerification The ES256 JWT Plaid signs each delivery with. Without it the answer is 401.
+	PlaidVerification *string `json:"Plaid-Verification,omitempty"`
 }
 
 // GetResetPasswordPageParams defines parameters for GetResetPasswordPage.
@@ -1713,6 +1864,109 @@ type UpdateCurrentUserApplicationMergePatchPlusJSONRequestBody = UpdateUserReque
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = ChangePasswordRequest
+
+// UpdateUserJSONRequestBody defines body for UpdateUser for application/json ContentType.
+type UpdateUserJSONRequestBody = AdminUpdateUserRequest
+
+// UpdateUserApplicationMergePatchPlusJSONRequestBody defines body for UpdateUser for application/merge-patch+json ContentType.
+type UpdateUserApplicationMergePatchPlusJSONRequestBody = AdminUpdateUserRequest
+
+// ReceivePlaidWebhookJSONRequestBody defines body for ReceivePlaidWebhook for application/json ContentType.
+type ReceivePlaidWebhookJSONRequestBody = PlaidWebhook
+
+// Getter for additional properties for PlaidWebhook. Returns the specified
+// element and whether it was found
+func (a PlaidWebhook) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for PlaidWebhook
+func (a *PlaidWebhook) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for PlaidWebhook to handle AdditionalProperties
+func (a *PlaidWebhook) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["item_id"]; found {
+		err = json.Unmarshal(raw, &a.ItemId)
+		if err != nil {
+			return fmt.Errorf("error reading 'item_id': %w", err)
+		}
+		delete(object, "item_id")
+	}
+
+	if raw, found := object["webhook_code"]; found {
+		err = json.Unmarshal(raw, &a.WebhookCode)
+		if err != nil {
+			return fmt.Errorf("error reading 'webhook_code': %w", err)
+		}
+		delete(object, "webhook_code")
+	}
+
+	if raw, found := object["webhook_type"]; found {
+		err = json.Unmarshal(raw, &a.WebhookType)
+		if err != nil {
+			return fmt.Errorf("error reading 'webhook_type': %w", err)
+		}
+		delete(object, "webhook_type")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for PlaidWebhook to handle AdditionalProperties
+func (a PlaidWebhook) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.ItemId != nil {
+		object["item_id"], err = json.Marshal(a.ItemId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'item_id': %w", err)
+		}
+	}
+
+	object["webhook_code"], err = json.Marshal(a.WebhookCode)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'webhook_code': %w", err)
+	}
+
+	object["webhook_type"], err = json.Marshal(a.WebhookType)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'webhook_type': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -1836,6 +2090,9 @@ type ServerInterface interface {
 	// GetTransaction One of the caller's transactions
 	// (GET /api/v1/transactions/{transaction_id})
 	GetTransaction(c *gin.Context, transactionId TransactionID, params GetTransactionParams)
+	// ListUsers Every user, newest first (admin)
+	// (GET /api/v1/users)
+	ListUsers(c *gin.Context, params ListUsersParams)
 	// RegisterUser Register a new account
 	// (POST /api/v1/users)
 	RegisterUser(c *gin.Context, params RegisterUserParams)
@@ -1848,6 +2105,24 @@ type ServerInterface interface {
 	// ChangePassword Change own password
 	// (PUT /api/v1/users/me/password)
 	ChangePassword(c *gin.Context)
+	// GetUser One user (admin)
+	// (GET /api/v1/users/{user_id})
+	GetUser(c *gin.Context, userId UserID)
+	// UpdateUser Disable or enable a user, give or take the admin role (admin)
+	// (PATCH /api/v1/users/{user_id})
+	UpdateUser(c *gin.Context, userId UserID, params UpdateUserParams)
+	// ListUserProviders A user's providers, newest first (admin)
+	// (GET /api/v1/users/{user_id}/providers)
+	ListUserProviders(c *gin.Context, userId UserID, params ListUserProvidersParams)
+	// RevokeUserSessions End every session of a user (admin)
+	// (DELETE /api/v1/users/{user_id}/sessions)
+	RevokeUserSessions(c *gin.Context, userId UserID)
+	// ListUserSessions A user's active sessions, newest first (admin)
+	// (GET /api/v1/users/{user_id}/sessions)
+	ListUserSessions(c *gin.Context, userId UserID, params ListUserSessionsParams)
+	// ReceivePlaidWebhook Plaid's webhooks about the items Dashtam holds (signed by Plaid, no bearer)
+	// (POST /api/v1/webhooks/plaid)
+	ReceivePlaidWebhook(c *gin.Context, params ReceivePlaidWebhookParams)
 	// GetSwaggerUI Interactive API documentation (Swagger UI, served by the binary)
 	// (GET /docs)
 	GetSwaggerUI(c *gin.Context)
@@ -3662,6 +3937,89 @@ func (siw *ServerInterfaceWrapper) GetTransaction(c *gin.Context) {
 	siw.Handler.GetTransaction(c, transactionId, params)
 }
 
+// ListUsers operation middleware
+func (siw *ServerInterfaceWrapper) ListUsers(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListUsersParams
+
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", c.Request.URL.Query(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter page: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "per_page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "per_page", c.Request.URL.Query(), &params.PerPage, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter per_page: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", c.Request.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter cursor: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", c.Request.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter limit: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "email" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "email", c.Request.URL.Query(), &params.Email, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter email: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "role" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "role", c.Request.URL.Query(), &params.Role, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter role: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "status" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", c.Request.URL.Query(), &params.Status, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter status: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "created_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_after", c.Request.URL.Query(), &params.CreatedAfter, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter created_after: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListUsers(c, params)
+}
+
 // RegisterUser operation middleware
 func (siw *ServerInterfaceWrapper) RegisterUser(c *gin.Context) {
 
@@ -3766,6 +4124,252 @@ func (siw *ServerInterfaceWrapper) ChangePassword(c *gin.Context) {
 	}
 
 	siw.Handler.ChangePassword(c)
+}
+
+// GetUser operation middleware
+func (siw *ServerInterfaceWrapper) GetUser(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", c.Param("user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter user_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.GetUser(c, userId)
+}
+
+// UpdateUser operation middleware
+func (siw *ServerInterfaceWrapper) UpdateUser(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", c.Param("user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter user_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UpdateUserParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for If-Match, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter If-Match: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IfMatch = &IfMatch
+
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.UpdateUser(c, userId, params)
+}
+
+// ListUserProviders operation middleware
+func (siw *ServerInterfaceWrapper) ListUserProviders(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", c.Param("user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter user_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListUserProvidersParams
+
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", c.Request.URL.Query(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter page: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "per_page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "per_page", c.Request.URL.Query(), &params.PerPage, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter per_page: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListUserProviders(c, userId, params)
+}
+
+// RevokeUserSessions operation middleware
+func (siw *ServerInterfaceWrapper) RevokeUserSessions(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", c.Param("user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter user_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.RevokeUserSessions(c, userId)
+}
+
+// ListUserSessions operation middleware
+func (siw *ServerInterfaceWrapper) ListUserSessions(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", c.Param("user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter user_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListUserSessionsParams
+
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", c.Request.URL.Query(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter page: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "per_page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "per_page", c.Request.URL.Query(), &params.PerPage, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter per_page: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListUserSessions(c, userId, params)
+}
+
+// ReceivePlaidWebhook operation middleware
+func (siw *ServerInterfaceWrapper) ReceivePlaidWebhook(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ReceivePlaidWebhookParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Plaid-Verification" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Plaid-Verification")]; found {
+		var PlaidVerification string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Plaid-Verification, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Plaid-Verification", valueList[0], &PlaidVerification, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Plaid-Verification: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.PlaidVerification = &PlaidVerification
+
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ReceivePlaidWebhook(c, params)
 }
 
 // GetSwaggerUI operation middleware
@@ -4021,10 +4625,16 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.GET(options.BaseURL+"/verify-email", wrapper.GetVerifyEmailPage)
 	router.GET(options.BaseURL+"/reset-password", wrapper.GetResetPasswordPage)
 	router.GET(options.BaseURL+"/metrics", wrapper.GetMetrics)
+	router.GET(options.BaseURL+"/api/v1/users", wrapper.ListUsers)
 	router.POST(options.BaseURL+"/api/v1/users", wrapper.RegisterUser)
 	router.GET(options.BaseURL+"/api/v1/users/me", wrapper.GetCurrentUser)
 	router.PATCH(options.BaseURL+"/api/v1/users/me", wrapper.UpdateCurrentUser)
 	router.PUT(options.BaseURL+"/api/v1/users/me/password", wrapper.ChangePassword)
+	router.GET(options.BaseURL+"/api/v1/users/:user_id", wrapper.GetUser)
+	router.PATCH(options.BaseURL+"/api/v1/users/:user_id", wrapper.UpdateUser)
+	router.GET(options.BaseURL+"/api/v1/users/:user_id/providers", wrapper.ListUserProviders)
+	router.DELETE(options.BaseURL+"/api/v1/users/:user_id/sessions", wrapper.RevokeUserSessions)
+	router.GET(options.BaseURL+"/api/v1/users/:user_id/sessions", wrapper.ListUserSessions)
 	router.POST(options.BaseURL+"/api/v1/email-verifications", wrapper.VerifyEmail)
 	router.POST(options.BaseURL+"/api/v1/email-verification-requests", wrapper.ResendVerificationEmail)
 	router.GET(options.BaseURL+"/api/v1/sessions", wrapper.ListSessions)
@@ -4051,6 +4661,7 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.GET(options.BaseURL+"/api/v1/providers/:provider_id/authorization/callback", wrapper.ReceiveAuthorizationCallback)
 	router.POST(options.BaseURL+"/api/v1/providers/:provider_id/authorization/callback", wrapper.CompleteAuthorization)
 	router.GET(options.BaseURL+"/api/v1/oauth/:provider_key/callback", wrapper.ReceiveAuthorizationCallbackByType)
+	router.POST(options.BaseURL+"/api/v1/webhooks/plaid", wrapper.ReceivePlaidWebhook)
 	router.GET(options.BaseURL+"/api/v1/accounts", wrapper.ListAccounts)
 	router.GET(options.BaseURL+"/api/v1/accounts/:account_id", wrapper.GetAccount)
 	router.GET(options.BaseURL+"/api/v1/accounts/:account_id/balances", wrapper.ListAccountBalances)

@@ -34,6 +34,7 @@ type linkTokenCreateRequest struct {
 	User         linkUser `json:"user"`
 	Products     []string `json:"products,omitempty"`
 	RedirectURI  string   `json:"redirect_uri,omitempty"`
+	Webhook      string   `json:"webhook,omitempty"`
 	// AccessToken puts Link in update mode, repairing that item; Products
 	// are then left out.
 	AccessToken string `json:"access_token,omitempty"`

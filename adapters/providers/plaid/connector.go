@@ -50,6 +50,10 @@ type Config struct {
 	// RedirectURI is the OAuth redirect page registered with Plaid for
 	// institutions that use OAuth inside Link; optional.
 	RedirectURI string
+	// WebhookURL is where Plaid sends the items' webhooks (Dashtam's
+	// POST /api/v1/webhooks/plaid), set on every link token it creates;
+	// optional (empty: Plaid sends none, and syncs run on the schedule only).
+	WebhookURL string
 	// Timeout bounds each call to Plaid (10 s when zero).
 	Timeout time.Duration
 	// MaxResponseBytes caps each answer from Plaid (1 MiB when zero).
@@ -66,6 +70,8 @@ type Connector struct {
 	cfg    Config
 	client *http.Client
 	now    func() time.Time
+	// hookKeys caches Plaid's webhook verification keys (webhook.go).
+	hookKeys webhookKeys
 }
 
 var _ providers.Connector = (*Connector)(nil)
@@ -83,6 +89,11 @@ func New(cfg Config) (*Connector, error) {
 	}
 	if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, errors.New("plaid connector: BaseURL must be an absolute http(s) URL")
+	}
+	if cfg.WebhookURL != "" {
+		if u, err := url.Parse(cfg.WebhookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, errors.New("plaid connector: WebhookURL must be an absolute http(s) URL")
+		}
 	}
 	if len(cfg.Products) == 0 {
 		return nil, errors.New("plaid connector: Products must name at least one product")
@@ -143,6 +154,7 @@ func (c *Connector) Begin(ctx context.Context, req providers.BeginRequest) (prov
 		User:         linkUser{ClientUserID: req.UserID.String()},
 		Products:     c.cfg.Products,
 		RedirectURI:  c.cfg.RedirectURI,
+		Webhook:      c.cfg.WebhookURL,
 	}
 	secrets := []string(nil)
 	if req.Current.AccessToken != "" {

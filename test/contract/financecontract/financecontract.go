@@ -78,6 +78,7 @@ var tests = []struct {
 	{"a page that changes something writes one transactions.changed (counts, feed position), in its commit; none otherwise", pagesWriteTransactionsChanged},
 	{"a balance whose amounts moved writes account.balance_changed; the same amounts, a stale snapshot or fn's error write none", balancesWriteBalanceChanged},
 	{"a page and its resume state commit together: a failing last batch or a foreign account stores neither rows nor resume", pageAndResumeCommitTogether},
+	{"a page's batches over several accounts, one of them twice, store each row once, the second batch seeing the first's", aPageOverSeveralAccountsStoresEachRowOnce},
 	{"each committed page replaces its provider's resume state, an empty page too", resumeIsReplacedByEachPage},
 	{"a page fetched from a resume state no longer stored is ErrStalePage and stores nothing", aStalePageStoresNothing},
 	{"securities upsert by identity: the same ones again keep their ids, a rename updates, each provider has its own", securitiesUpsertIdempotently},

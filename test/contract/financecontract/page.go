@@ -94,6 +94,51 @@ func pageAndResumeCommitTogether(t *testing.T, h Harness) {
 	}
 }
 
+// A page spreads over several accounts, and the store may write its batches
+// together (one load, one INSERT): a second batch of an account in the same
+// page must still see what the first stored, as a page of its own would.
+func aPageOverSeveralAccountsStoresEachRowOnce(t *testing.T, h Harness) {
+	p := newProvider(t, h)
+	checking, savings := newAccount(t, h, p, "chk"), newAccount(t, h, p, "sav")
+	c, err := h.Store.StoreTransactionPage(t.Context(), p.ID(), financeapp.TransactionPageWrite{
+		Batches: []financeapp.TransactionBatch{
+			batchOf(t, checking, purchase(t, "c1", "-1.00", "2030-01-01")),
+			batchOf(t, savings, purchase(t, "s1", "-2.00", "2030-01-01"), purchase(t, "s2", "-3.00", "2030-01-02")),
+			batchOf(t, checking, purchase(t, "c1", "-1.50", "2030-01-01"), purchase(t, "c2", "-4.00", "2030-01-02")),
+		},
+		Resume: []byte("cursor-1"),
+	})
+	if err != nil || c != (financeapp.TransactionCounts{Added: 4, Modified: 1}) {
+		t.Fatalf("the page: counts %+v, %v; want 4 added, 1 modified (c1 by the second checking batch)", c, err)
+	}
+	live := list(t, h, financeapp.TransactionQuery{UserID: p.UserID(), Limit: 10})
+	byKey := map[string]*finance.Transaction{}
+	for _, tr := range live {
+		byKey[tr.Details().InstitutionTransactionID] = tr
+	}
+	if len(live) != 4 || len(byKey) != 4 {
+		t.Fatalf("%d live transactions under %d keys, want c1, c2, s1, s2 once each", len(live), len(byKey))
+	}
+	if c1 := byKey["c1"]; c1 == nil || c1.Details().Amount.Amount().String() != "-1.50" || c1.AccountID() != checking.ID() {
+		t.Errorf("c1 = %+v, want checking's, modified to -1.50 by the page's second checking batch", c1)
+	}
+	if s2 := byKey["s2"]; s2 == nil || s2.AccountID() != savings.ID() {
+		t.Errorf("s2 = %+v, want savings'", s2)
+	}
+	feed := changes(t, h, p.UserID(), 0)
+	if len(feed) != 4 {
+		t.Fatalf("%d changes in the feed, want 4: each transaction once, at its latest position", len(feed))
+	}
+	for i, ch := range feed {
+		if i > 0 && ch.Position <= feed[i-1].Position {
+			t.Errorf("feed positions %d then %d, want strictly increasing", feed[i-1].Position, ch.Position)
+		}
+	}
+	if last := feed[len(feed)-1]; last.Transaction.Details().InstitutionTransactionID != "c1" && last.Transaction.Details().InstitutionTransactionID != "c2" {
+		t.Errorf("the feed's last change is %s, want one of the page's last batch (c1 or c2)", last.Transaction.Details().InstitutionTransactionID)
+	}
+}
+
 // The resume state is replaced by each committed page, whatever it holds, and
 // is the provider's own.
 func resumeIsReplacedByEachPage(t *testing.T, h Harness) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	adminapp "github.com/dashtam/dashtam/application/admin"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/identity"
@@ -27,6 +28,8 @@ type Store interface {
 	identityapp.Sessions
 	identityapp.OneTimeTokens
 	identityapp.Retention
+	// The operators' view of users (application/admin).
+	adminapp.Users
 }
 
 // base is the suite's clock: a fixed instant, in UTC, with a sub-second part that
@@ -61,6 +64,9 @@ var tests = []struct {
 	{"VoidOneTimeTokens uses up the user's unused tokens of that purpose, and no other", voidUsesUpOnlyTheUsersUnusedTokensOfThePurpose},
 	{"CountOneTimeTokens counts the user's tokens of a purpose created from a time on, used or not", countCountsTheUsersTokensOfAPurposeSince},
 	{"update user persists every change including zero values", updateUserPersistsZeroValues},
+	{"ListUsers is newest first (ties by id), pages by offset and keyset, filters by email, role, status and created_after", listUsersFiltersAndPages},
+	{"AdministerUser counts the active admins, saves role and status, and fn error saves nothing", administerUserCountsAdminsAndSaves},
+	{"two concurrent AdministerUser demotions guarded by the admin count leave one admin", concurrentDemotionsLeaveOneAdmin},
 	{"update user fn error aborts and saves nothing", updateUserFnErrorSavesNothing},
 	{"entities passed in or handed out are copies", entitiesAreCopies},
 	{"session round trip keeps every field to the microsecond", sessionRoundTripKeepsEveryField},
@@ -870,13 +876,14 @@ func assertUser(t *testing.T, got, want *identity.User) {
 	t.Helper()
 	if got.ID() != want.ID() || got.Email() != want.Email() || got.Name() != want.Name() ||
 		got.PasswordHash() != want.PasswordHash() || !got.EmailVerifiedAt().Equal(want.EmailVerifiedAt()) ||
+		got.Role() != want.Role() || got.Status() != want.Status() ||
 		!got.CreatedAt().Equal(want.CreatedAt()) || !got.UpdatedAt().Equal(want.UpdatedAt()) {
 		t.Errorf("user differs\n got: %s\nwant: %s", describeUser(got), describeUser(want))
 	}
 }
 
 func describeUser(u *identity.User) string {
-	return fmtFields(u.ID(), u.Email(), u.Name(), u.PasswordHash(), u.EmailVerifiedAt(), u.CreatedAt(), u.UpdatedAt())
+	return fmtFields(u.ID(), u.Email(), u.Name(), u.PasswordHash(), u.EmailVerifiedAt(), u.Role(), u.Status(), u.CreatedAt(), u.UpdatedAt())
 }
 
 func assertSession(t *testing.T, got, want *identity.Session) {

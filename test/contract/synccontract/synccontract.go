@@ -44,6 +44,9 @@ type Harness struct {
 	// SyncJobs returns the sync jobs (datasyncapp.SyncJob) committed to the
 	// queue for the provider, in any order.
 	SyncJobs func(ctx context.Context, providerID uuid.UUID) ([]datasyncapp.SyncJob, error)
+	// SetUserDisabled disables (or enables) a user as an operator does, so
+	// that DueProviders skips (or includes again) their providers.
+	SetUserDisabled func(ctx context.Context, userID uuid.UUID, disabled bool) error
 }
 
 // UsersVia returns a Harness.NewUser that registers each user through users.
@@ -71,6 +74,7 @@ var tests = []struct {
 	{"UpdateSync saves the sync and the provider's state together, every field, and returns what it saved; ProviderState and ProviderStates read it", updateSyncSavesBoth},
 	{"UpdateSync's fn error saves neither the sync nor the state", updateSyncErrorSavesNothing},
 	{"DueProviders: active and due only, never-scheduled first, then most overdue, at most limit", dueProvidersRules},
+	{"DueProviders skips the providers of a disabled user, and includes them again once the user is enabled", dueProvidersSkipDisabledUsers},
 	{"deleting the provider deletes its syncs and its state", deletingTheProviderDeletesItsSyncs},
 	{"unknown ids are ErrNotFound, and closures are not called", unknownIDsAreNotFound},
 }
@@ -545,5 +549,35 @@ func unknownIDsAreNotFound(t *testing.T, h Harness) {
 	}
 	if jobs, err := h.SyncJobs(t.Context(), ghost.ID()); err != nil || len(jobs) != 0 {
 		t.Errorf("jobs of the unknown provider: %v, %v; want none", jobs, err)
+	}
+}
+
+func dueProvidersSkipDisabledUsers(t *testing.T, h Harness) {
+	now := base.Add(24 * time.Hour)
+	kept, stopped := newProvider(t, h), newProvider(t, h)
+	authorize(t, h, kept, provider.AuthorizationActive)
+	authorize(t, h, stopped, provider.AuthorizationActive)
+	due := func() []uuid.UUID {
+		t.Helper()
+		got, err := h.Store.DueProviders(t.Context(), now, 100)
+		if err != nil {
+			t.Fatalf("DueProviders: %v", err)
+		}
+		return got
+	}
+	if got := due(); len(got) != 2 {
+		t.Fatalf("DueProviders before disabling = %v, want both providers", got)
+	}
+	if err := h.SetUserDisabled(t.Context(), stopped.UserID(), true); err != nil {
+		t.Fatalf("disable user: %v", err)
+	}
+	if got := due(); fmt.Sprint(got) != fmt.Sprint([]uuid.UUID{kept.ID()}) {
+		t.Errorf("DueProviders with the second user disabled = %v, want only %v", got, kept.ID())
+	}
+	if err := h.SetUserDisabled(t.Context(), stopped.UserID(), false); err != nil {
+		t.Fatalf("enable user: %v", err)
+	}
+	if got := due(); len(got) != 2 {
+		t.Errorf("DueProviders after enabling = %v, want both providers again", got)
 	}
 }

@@ -35,12 +35,24 @@ type SyncStore struct {
 	syncs  map[uuid.UUID]datasync.Snapshot
 	states map[uuid.UUID]datasyncapp.State
 	jobs   []jobs.Job
+	// disabledUsers stands for the users table's status column, which the
+	// SQL store's DueProviders reads (SetUserDisabled).
+	disabledUsers map[uuid.UUID]bool
 }
 
 // NewSyncStore returns an empty store of the syncs of auths' providers.
 func NewSyncStore(auths *AuthorizationStore) *SyncStore {
 	return &SyncStore{providers: auths.providers, auths: auths, syncs: map[uuid.UUID]datasync.Snapshot{},
-		states: map[uuid.UUID]datasyncapp.State{}}
+		states: map[uuid.UUID]datasyncapp.State{}, disabledUsers: map[uuid.UUID]bool{}}
+}
+
+// SetUserDisabled records that an operator disabled (or enabled) the user,
+// whose providers DueProviders then skips (or includes again), as the SQL
+// store does by reading the users table.
+func (m *SyncStore) SetUserDisabled(userID uuid.UUID, disabled bool) {
+	m.providers.mu.Lock()
+	defer m.providers.mu.Unlock()
+	m.disabledUsers[userID] = disabled
 }
 
 // BeginOnGrant makes every grant stored through the AuthorizationStore (an
@@ -184,17 +196,17 @@ func (m *SyncStore) ProviderStates(_ context.Context, providerIDs []uuid.UUID) (
 	return out, nil
 }
 
-// DueProviders returns at most limit providers with an active authorization
-// whose next sync is due at now, most overdue first (never synced first), ties
+// DueProviders returns at most limit providers with an active authorization,
+// of a user not disabled (SetUserDisabled), whose next sync is due at now, most overdue first (never synced first), ties
 // by id.
 func (m *SyncStore) DueProviders(_ context.Context, now time.Time, limit int) ([]uuid.UUID, error) {
 	m.providers.mu.Lock()
 	defer m.providers.mu.Unlock()
 	var due []datasyncapp.State
-	for id := range m.providers.providers {
+	for id, p := range m.providers.providers {
 		a, ok := m.auths.live(id)
 		st := m.state(id)
-		if ok && a.Status == provider.AuthorizationActive && !st.NextSyncAt.After(now) {
+		if ok && a.Status == provider.AuthorizationActive && !m.disabledUsers[p.UserID()] && !st.NextSyncAt.After(now) {
 			due = append(due, st)
 		}
 	}

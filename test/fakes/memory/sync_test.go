@@ -17,6 +17,10 @@ func TestSyncStore(t *testing.T) {
 		auths := memory.NewAuthorizationStore(providers)
 		syncs := memory.NewSyncStore(auths)
 		return synccontract.Harness{Store: syncs, Providers: providers, Authorizations: auths,
+			SetUserDisabled: func(_ context.Context, userID uuid.UUID, disabled bool) error {
+				syncs.SetUserDisabled(userID, disabled)
+				return nil
+			},
 			SyncJobs: func(_ context.Context, providerID uuid.UUID) ([]datasyncapp.SyncJob, error) {
 				var out []datasyncapp.SyncJob
 				for _, j := range syncs.Jobs() {

@@ -14,7 +14,9 @@
 //   - /item/remove removes the item and retires its access token;
 //   - errors are {error_type, error_code, error_message, display_message,
 //     request_id}, and callers must branch on them, not on the status;
-//   - the data endpoints serve a seeded item that tests script (data.go).
+//   - the data endpoints serve a seeded item that tests script (data.go);
+//   - /webhook_verification_key/get serves the P-256 key the fake signs its
+//     webhooks with, and the fake fires them, good or bad (webhooks.go).
 //
 // Error messages deliberately quote the token they refuse, so tests prove
 // connectors keep such text out of errors. The fake has its own manual clock
@@ -79,6 +81,8 @@ type LinkTokenRequest struct {
 	} `json:"user"`
 	Products    []string `json:"products"`
 	RedirectURI string   `json:"redirect_uri"`
+	// Webhook is where Plaid would send the item's webhooks.
+	Webhook string `json:"webhook"`
 	// AccessToken is set for Link's update mode: the item to repair.
 	AccessToken string `json:"access_token"`
 }
@@ -117,6 +121,7 @@ type Server struct {
 	linkTokens   map[string]linkToken
 	repairs      map[string]int       // item id -> Link update-mode completions
 	data         map[string]*itemData // access token -> the item's data (data.go)
+	hooks        webhookSigner        // signs webhooks (webhooks.go)
 }
 
 // New starts a fake. Call Close when done.
@@ -152,6 +157,7 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("POST "+PathPublicTokenSwap, s.publicTokenExchange)
 	mux.HandleFunc("POST "+PathItemRemove, s.itemRemove)
 	s.routeData(mux)
+	s.routeWebhooks(mux)
 	s.srv = httptest.NewServer(s.Wrap(mux))
 	s.URL = s.srv.URL
 	return s

@@ -20,8 +20,9 @@ package main
 //     upserted into a fresh database of the same kind (a new Postgres schema on
 //     the same server, a new SQLite file next to the service's) migrated like
 //     the service's, through the same driver (persistence.Open: the same pool
-//     and pragmas), 500 rows per multi-row INSERT … ON CONFLICT DO UPDATE, one
-//     transaction per statement, nothing else.
+//     and pragmas), 500 rows per transaction, in multi-row INSERT … ON
+//     CONFLICT DO UPDATE statements of 500 rows on Postgres and 25 on SQLite
+//     (bareSQLiteRows), nothing else.
 //  3. The synced rows are copied with SQL (new ids and institution ids, later
 //     feed positions) until the user has 1,000,000 transactions; the driver
 //     walks the list through the API (fields=id,date, limit=100) to the
@@ -52,9 +53,16 @@ import (
 )
 
 const (
-	syncLoginHint  = "user_large"
-	syncWantRows   = 100_000
-	bareBatch      = 500
+	syncLoginHint = "user_large"
+	syncWantRows  = 100_000
+	bareBatch     = 500 // rows per transaction of the bare upsert
+	// bareSQLiteRows is how many rows one INSERT of the bare upsert writes on
+	// SQLite (bareBatch on Postgres): the pure-Go driver binds parameters in
+	// time quadratic in their number, so 500 rows a statement (14,500
+	// parameters) made the yardstick several times slower than it needs to be;
+	// the service writes 25 a statement there too (persistence's
+	// sqliteInsertBatchRows; docs/performance.md).
+	bareSQLiteRows = 25
 	txnWalkLimit   = 100
 	txnDeepFromEnd = 10_000 // the deep page starts this many rows before the end
 	syncRSSLimit   = 128 << 20
@@ -326,8 +334,8 @@ func runFinance(ctx context.Context, cfg *config, a *apiClient, svc, base *proc,
 	if err != nil {
 		return nil, notes, fmt.Errorf("bare upsert: %w", err)
 	}
-	say("bare batched upsert of the same %s rows (%d per statement and transaction) into a fresh %s database: %.2f s, %.0f rows/s; the sync's rate is %.2fx",
-		thousands(res.bareRows), bareBatch, backend, res.bareTook.Seconds(), res.bareRate(), res.rate()/res.bareRate())
+	say("bare batched upsert of the same %s rows (%d per transaction, %d per statement) into a fresh %s database: %.2f s, %.0f rows/s; the sync's rate is %.2fx",
+		thousands(res.bareRows), bareBatch, bareStatementRows(backend == "postgres"), backend, res.bareTook.Seconds(), res.bareRate(), res.rate()/res.bareRate())
 	syncResults = append(syncResults, res)
 
 	// 3. A million transactions.
@@ -488,8 +496,9 @@ type bareResult struct {
 
 // bareChild is this program started by bareUpsert: when its job is in the
 // environment, it reads the provider's transactions from the job's source in
-// feed order, upserts them into its destination bareBatch rows per INSERT …
-// ON CONFLICT DO UPDATE and per transaction, with nothing else, prints the
+// feed order, upserts them into its destination bareBatch rows per
+// transaction, in INSERT … ON CONFLICT DO UPDATE statements of as many rows on
+// Postgres and bareSQLiteRows on SQLite, with nothing else, prints the
 // rows and the time the writes took, and reports true.
 func bareChild() bool {
 	raw := os.Getenv(bareJobEnv)
@@ -533,7 +542,8 @@ func runBareJob(ctx context.Context, raw string) (bareResult, error) {
 		}
 	}
 	conflict := " ON CONFLICT (account_id, institution_transaction_id) DO UPDATE SET " + strings.Join(set, ", ")
-	full := insertSQL("transactions", cols, bareBatch, pg, conflict)
+	perStatement := bareStatementRows(pg)
+	full := insertSQL("transactions", cols, perStatement, pg, conflict)
 	backendsCPU := func() time.Duration {
 		var total time.Duration
 		if !pg {
@@ -560,18 +570,21 @@ func runBareJob(ctx context.Context, raw string) (bareResult, error) {
 	pgStart, cpuStart := backendsCPU(), procCPU(os.Getpid())
 	begin := time.Now()
 	for i := 0; i < len(vals); i += bareBatch {
-		chunk := vals[i:min(i+bareBatch, len(vals))]
-		stmt := full
-		if len(chunk) != bareBatch {
-			stmt = insertSQL("transactions", cols, len(chunk), pg, conflict)
-		}
 		tx, err := dst.SQL.BeginTx(ctx, nil)
 		if err != nil {
 			return bareResult{}, err
 		}
-		if _, err := tx.ExecContext(ctx, stmt, flatten(chunk)...); err != nil {
-			_ = tx.Rollback()
-			return bareResult{}, err
+		batch := vals[i:min(i+bareBatch, len(vals))]
+		for j := 0; j < len(batch); j += perStatement {
+			chunk := batch[j:min(j+perStatement, len(batch))]
+			stmt := full
+			if len(chunk) != perStatement {
+				stmt = insertSQL("transactions", cols, len(chunk), pg, conflict)
+			}
+			if _, err := tx.ExecContext(ctx, stmt, flatten(chunk)...); err != nil {
+				_ = tx.Rollback()
+				return bareResult{}, err
+			}
 		}
 		if err := tx.Commit(); err != nil {
 			return bareResult{}, err
@@ -579,6 +592,14 @@ func runBareJob(ctx context.Context, raw string) (bareResult, error) {
 	}
 	took := time.Since(begin)
 	return bareResult{Rows: len(vals), Nanos: int64(took), CPU: int64(procCPU(os.Getpid()) - cpuStart), PGCPU: int64(backendsCPU() - pgStart)}, nil
+}
+
+// bareStatementRows is how many rows one INSERT of the bare upsert writes.
+func bareStatementRows(pg bool) int {
+	if pg {
+		return bareBatch
+	}
+	return bareSQLiteRows
 }
 
 // readRows runs query (with ? placeholders) and returns its columns and rows as

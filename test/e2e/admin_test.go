@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// An operator's journey over two instances sharing one Postgres: the first
+// admin is made with the CLI, lists the users on A, disables one there (whose
+// access token is 401 on B at the very next request, and who can no longer
+// log in), enables them again (login works, the old session does not), and
+// opens the jobs dashboard, which nobody else can see.
+func TestAdminJourneyAcrossTwoInstances(t *testing.T) {
+	t.Parallel()
+	env := clusterEnv(postgresSchemaURL(t))
+	a := startInstance(t, env)
+	b := startInstance(t, env)
+	cluster(a, b)
+
+	root, bob := newAccount(), newAccount()
+	register(t, a, root)
+	bobSession := verifiedSession(t, b, bob)
+
+	if res := runBinary(t, env, "users", "grant-admin", "nobody-"+root.Email); res.Code == 0 {
+		t.Errorf("grant-admin of an unknown email exited 0\nstdout: %s\nstderr: %s", res.Stdout, res.Stderr)
+	}
+	res := runBinary(t, env, "users", "grant-admin", root.Email)
+	if res.Code != 0 || !strings.Contains(res.Stdout, root.Email) {
+		t.Fatalf("grant-admin exited %d\nstdout: %s\nstderr: %s", res.Code, res.Stdout, res.Stderr)
+	}
+	admin := login(t, a, root)
+	me(t, b, bob, bobSession.Access)
+
+	// Bob is no admin: the admin routes and the dashboard do not exist for him.
+	b.expect(t, http.StatusNotFound, http.MethodGet, "/api/v1/users", nil, bobSession.Access)
+	if code, _, _ := b.do(t, http.MethodGet, "/admin/jobs/", nil, bobSession.Access); code != http.StatusNotFound {
+		t.Errorf("the jobs dashboard for a user: %d, want 404", code)
+	}
+
+	_, list := a.expect(t, http.StatusOK, http.MethodGet, "/api/v1/users?email="+url.QueryEscape(bob.Email), nil, admin.Access)
+	items, _ := list["items"].([]any)
+	if len(items) != 1 {
+		t.Fatalf("A lists %v for bob's email, want bob alone", list)
+	}
+	bobUser, _ := items[0].(map[string]any)
+	bobID, _ := bobUser["id"].(string)
+	if bobUser["status"] != "active" || bobUser["role"] != "user" {
+		t.Errorf("bob as listed: %v", bobUser)
+	}
+
+	header, _ := a.expect(t, http.StatusOK, http.MethodGet, "/api/v1/users/"+bobID, nil, admin.Access)
+	etag := header.Get("ETag")
+	_, disabled := patchUser(t, a, admin.Access, bobID, etag, "disabled", http.StatusOK)
+	if disabled["status"] != "disabled" {
+		t.Errorf("after PATCH status disabled: %v", disabled)
+	}
+	expectUnauthorized(t, b, "bob's access token on B right after A disabled him", "INVALID_TOKEN", http.MethodGet, "/api/v1/users/me", nil, bobSession.Access)
+	expectUnauthorized(t, b, "bob's refresh token on B after A disabled him", "INVALID_REFRESH_TOKEN", http.MethodPost, "/api/v1/tokens", map[string]string{"refresh_token": bobSession.Refresh}, "")
+	expectUnauthorized(t, b, "bob's login on B while disabled", "ACCOUNT_DISABLED", http.MethodPost, "/api/v1/sessions", map[string]string{"email": bob.Email, "password": bob.Password}, "")
+
+	// A stale ETag changes nothing; the current one enables bob again.
+	patchUser(t, b, admin.Access, bobID, etag, "active", http.StatusPreconditionFailed)
+	header, _ = b.expect(t, http.StatusOK, http.MethodGet, "/api/v1/users/"+bobID, nil, admin.Access)
+	patchUser(t, b, admin.Access, bobID, header.Get("ETag"), "active", http.StatusOK)
+	again := login(t, a, bob)
+	me(t, b, bob, again.Access)
+	expectUnauthorized(t, a, "bob's old access token after he was enabled again", "INVALID_TOKEN", http.MethodGet, "/api/v1/users/me", nil, bobSession.Access)
+
+	// The jobs dashboard answers the admin, on either instance.
+	for _, in := range []*Instance{a, b} {
+		if code, _, _ := in.do(t, http.MethodGet, "/admin/jobs/api/jobs?state=completed&limit=5", nil, admin.Access); code != http.StatusOK {
+			t.Errorf("the jobs dashboard's API for the admin: %d, want 200", code)
+		}
+	}
+}
+
+// patchUser sends an admin's PATCH of the user's status with If-Match.
+func patchUser(t *testing.T, in *Instance, token, id, etag, status string, want int) (http.Header, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPatch, in.BaseURL+"/api/v1/users/"+id, strings.NewReader(`{"status":"`+status+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("If-Match", etag)
+	resp, err := in.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("PATCH /users/%s: %v", id, err)
+	}
+	if resp.StatusCode != want {
+		t.Fatalf("PATCH /users/%s status %s: %d, want %d; body %v", id, status, resp.StatusCode, want, body)
+	}
+	return resp.Header, body
+}
