@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -94,6 +95,16 @@ func TestPlaidWebhooksThroughTheBinary(t *testing.T) {
 	waitUntil(t, time.Minute, "reauthorization_required", func() bool { return status() == "reauthorization_required" })
 	fire("login repaired", fake.LoginRepaired(item, plaidfake.SignedAt(now.Add(time.Second))), http.StatusOK)
 	waitUntil(t, time.Minute, "active again", func() bool { return status() == "active" })
+	// Both changes are in the event log, written with them (docs/events.md).
+	var connections []string
+	for _, e := range allPages(t, in, user.Access, "/api/v1/events?type=provider.connected,provider.reauthorization_required&limit=100") {
+		if d, _ := e["data"].(map[string]any); d["provider_id"] == id {
+			connections = append(connections, e["type"].(string))
+		}
+	}
+	if want := []string{"provider.connected", "provider.reauthorization_required", "provider.connected"}; !slices.Equal(connections, want) {
+		t.Errorf("the provider's connection events %v, want %v", connections, want)
+	}
 	fire("pending expiration", fake.PendingExpiration(item, now.Add(7*24*time.Hour)), http.StatusOK)
 
 	assertLogsKeepSecrets(t, in, []secret{
