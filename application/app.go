@@ -5,6 +5,7 @@ package application
 
 import (
 	"github.com/dashtam/dashtam/application/admin"
+	"github.com/dashtam/dashtam/application/audit"
 	"github.com/dashtam/dashtam/application/datasync"
 	"github.com/dashtam/dashtam/application/events"
 	"github.com/dashtam/dashtam/application/finance"
@@ -37,6 +38,9 @@ type App struct {
 	// Events: reading the caller's event log, and keeping it to its
 	// retention.
 	Events *events.Service
+	// Audit: the append-only audit log, recording security-relevant actions,
+	// listing a user's own entries and keeping it to its retention.
+	Audit *audit.Service
 	// EventStream fans the log's events out to the streams open on this
 	// instance.
 	EventStream *events.Hub

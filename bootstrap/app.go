@@ -28,6 +28,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/vault"
 	"github.com/dashtam/dashtam/application"
 	adminapp "github.com/dashtam/dashtam/application/admin"
+	auditapp "github.com/dashtam/dashtam/application/audit"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	eventsapp "github.com/dashtam/dashtam/application/events"
 	financeapp "github.com/dashtam/dashtam/application/finance"
@@ -105,7 +106,8 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	// The stores enqueue the jobs their changes call for on the job engine,
 	// which is built last: its workers call the use cases built on the stores.
 	queue := &lateQueue{}
-	id, err := buildIdentity(ctx, cfg, log, o, db, clk, queue)
+	auditLog := auditapp.NewService(persistence.NewAuditStore(db), clk, log, cfg.AuditRetention)
+	id, err := buildIdentity(ctx, cfg, log, o, db, clk, queue, auditLog)
 	if err != nil {
 		return nil, err
 	}
@@ -138,13 +140,13 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		Grants: pr.authorizations, Connections: pr.connections, Syncs: sync.syncs, Clock: clk, Log: log})
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
 		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs, InstitutionHooks: hooks,
-		Admin: adminapp.NewService(id.store, id.store, pr.providerStore, clk), Events: events, EventStream: hub}
+		Admin: adminapp.NewService(id.store, id.store, pr.providerStore, clk, auditLog, auditLog), Events: events, Audit: auditLog, EventStream: hub}
 	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics, limiter)
 	if err != nil {
 		return nil, err
 	}
 	background, err := buildJobs(ctx, cfg, log, db, queue, jobWork{identity: id.service, connections: pr.connections, idempotency: web.idempotency,
-		engine: sync.engine, scheduler: sync.scheduler, hooks: hooks, deliveries: deliveries, events: events},
+		engine: sync.engine, scheduler: sync.scheduler, hooks: hooks, deliveries: deliveries, events: events, audit: auditLog},
 		cmp.Or(o.JobPollInterval, jobPollInterval))
 	if err != nil {
 		return nil, err
@@ -184,7 +186,7 @@ type identityParts struct {
 // buildIdentity assembles the identity use cases: mail, password hashing,
 // access tokens and the identity store.
 func buildIdentity(ctx context.Context, cfg Config, log *slog.Logger, o Overrides, db *persistence.DB, clk identityapp.Clock,
-	queue persistence.JobQueue,
+	queue persistence.JobQueue, auditor identityapp.Auditor,
 ) (*identityParts, error) {
 	mailer, err := buildMailer(cfg, log, o)
 	if err != nil {
@@ -220,6 +222,7 @@ func buildIdentity(ctx context.Context, cfg Config, log *slog.Logger, o Override
 		Jobs:          persistence.NewJobStore(db, queue),
 		Clock:         clk,
 		Log:           log,
+		Audit:         auditor,
 	})
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dashtam/dashtam/adapters/jobs"
 	"github.com/dashtam/dashtam/adapters/persistence"
+	auditapp "github.com/dashtam/dashtam/application/audit"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	eventsapp "github.com/dashtam/dashtam/application/events"
 	identityapp "github.com/dashtam/dashtam/application/identity"
@@ -28,6 +29,7 @@ const (
 	idempotencyCleanup = time.Hour
 	identityRetention  = time.Hour
 	eventRetention     = time.Hour
+	auditRetention     = 24 * time.Hour
 	// webhookDeliveryCleanup is how often the recorded institution webhook
 	// deliveries older than webhookDeliveryRetention are deleted: long
 	// after any duplicate could arrive (Plaid retries for a day), long
@@ -94,6 +96,7 @@ type jobWork struct {
 	hooks       *institutionhooks.Service
 	deliveries  *persistence.DeliveryStore
 	events      *eventsapp.Service
+	audit       *auditapp.Service
 }
 
 // buildJobs assembles the job engine with every worker and periodic job the
@@ -122,6 +125,13 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 			n, err := work.events.Purge(ctx, job)
 			if n > 0 {
 				log.InfoContext(ctx, "events past retention deleted", "deleted", n)
+			}
+			return err
+		}),
+		jobs.Register(w, func(ctx context.Context, job auditapp.PurgeJob) error {
+			n, err := work.audit.Purge(ctx, job)
+			if n > 0 {
+				log.InfoContext(ctx, "audit entries past retention deleted", "deleted", n)
 			}
 			return err
 		}),
@@ -161,6 +171,7 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 			{Interval: idempotencyCleanup, Job: idempotencyCleanupPass{}},
 			{Interval: identityRetention, Job: identityRetentionPass{}},
 			{Interval: eventRetention, Job: eventsapp.PurgeJob{}},
+			{Interval: auditRetention, Job: auditapp.PurgeJob{}},
 			{Interval: syncSchedulePass, Job: datasyncapp.ScheduleJob{}},
 			{Interval: webhookDeliveryCleanup, Job: webhookDeliveryCleanupPass{}},
 		},

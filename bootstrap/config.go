@@ -17,6 +17,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/providers/httpx"
 	"github.com/dashtam/dashtam/adapters/providers/plaid"
 	"github.com/dashtam/dashtam/adapters/ratelimit"
+	auditapp "github.com/dashtam/dashtam/application/audit"
 	eventsapp "github.com/dashtam/dashtam/application/events"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	providersapp "github.com/dashtam/dashtam/application/providers"
@@ -96,6 +97,10 @@ type Config struct {
 	// EventRetention is how long events are kept (EVENT_RETENTION): how far
 	// back GET /events and a stream's resume reach.
 	EventRetention time.Duration
+	// AuditRetention is how long the audit log keeps its entries
+	// (AUDIT_RETENTION, at least 30 days: the tables refuse to delete
+	// anything younger).
+	AuditRetention time.Duration
 	// EventStreamHeartbeat is how often an event stream sends a comment and
 	// re-checks its caller (EVENT_STREAM_HEARTBEAT); EventStreamPoll how
 	// often each instance reads the log for new events to fan out
@@ -300,6 +305,10 @@ func loadProviders(r *envReader, c *Config) {
 	c.EventRetention = r.duration("EVENT_RETENTION", eventsapp.DefaultRetention)
 	if c.EventRetention < time.Hour {
 		r.bad("EVENT_RETENTION", "must be at least 1h: clients resume from the events kept")
+	}
+	c.AuditRetention = r.duration("AUDIT_RETENTION", auditapp.DefaultRetention)
+	if c.AuditRetention < auditapp.MinRetention {
+		r.bad("AUDIT_RETENTION", "must be at least 720h (30 days): the audit log refuses to delete younger entries")
 	}
 	c.EventStreamHeartbeat = r.duration("EVENT_STREAM_HEARTBEAT", httpapi.DefaultStreamHeartbeat)
 	c.EventStreamPoll = r.duration("EVENT_STREAM_POLL_INTERVAL", eventsapp.DefaultPollInterval)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/application/audit"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain/identity"
 	"github.com/dashtam/dashtam/domain/provider"
@@ -46,6 +47,17 @@ type Sessions interface {
 	// RevokeUserSessions revokes every active session of the user except keep
 	// (uuid.Nil keeps none).
 	RevokeUserSessions(ctx context.Context, userID, keep uuid.UUID, now time.Time, reason identity.RevokeReason) error
+}
+
+// Auditor records the operators' actions and refusals in the audit log
+// (application/audit's Service).
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry)
+}
+
+// AuditLog reads the whole audit log (application/audit's Service).
+type AuditLog interface {
+	List(ctx context.Context, q audit.Query) (audit.Page, error)
 }
 
 // Providers lists providers.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/application/audit"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
@@ -24,24 +25,43 @@ type Service struct {
 	sessions  Sessions
 	providers Providers
 	clock     Clock
+	audit     Auditor
+	auditLog  AuditLog
 }
 
-// NewService builds the operators' use cases.
-func NewService(users Users, sessions Sessions, providers Providers, clock Clock) *Service {
-	return &Service{users: users, sessions: sessions, providers: providers, clock: clock}
+// NewService builds the operators' use cases, recording their writes and
+// every refused caller with auditor and reading the audit log from log.
+func NewService(users Users, sessions Sessions, providers Providers, clock Clock, auditor Auditor, log AuditLog) *Service {
+	return &Service{users: users, sessions: sessions, providers: providers, clock: clock, audit: auditor, auditLog: log}
+}
+
+// record writes the audit entry of an operator's action.
+func (s *Service) record(ctx context.Context, action audit.Action, p identityapp.Principal, subject audit.Subject, err error) {
+	e := audit.Entry{Action: action, Actor: p.UserID, Subject: subject}
+	e.Outcome, e.Reason = audit.Result(err)
+	s.audit.Record(ctx, e)
 }
 
 // RequireAdmin returns identity.ErrNotAdmin unless the caller is an active
 // admin: for what an admin may use besides these use cases (the jobs
 // dashboard).
 func (s *Service) RequireAdmin(ctx context.Context, p identityapp.Principal) error {
-	return s.requireAdmin(ctx, p)
+	return s.requireAdmin(ctx, p, "jobs_dashboard")
 }
 
 // requireAdmin loads the caller and returns identity.ErrNotAdmin unless they
 // are an active admin. It reads the store every time: a role is never taken
-// from a token.
-func (s *Service) requireAdmin(ctx context.Context, p identityapp.Principal) error {
+// from a token. A refusal is audited (admin.access_denied, the operation as
+// subject).
+func (s *Service) requireAdmin(ctx context.Context, p identityapp.Principal, operation string) error {
+	err := s.checkAdmin(ctx, p)
+	if errors.Is(err, identity.ErrNotAdmin) {
+		s.record(ctx, audit.ActionAdminDenied, p, audit.Subject{Type: audit.SubjectAdminOperation, ID: operation}, err)
+	}
+	return err
+}
+
+func (s *Service) checkAdmin(ctx context.Context, p identityapp.Principal) error {
 	caller, err := s.users.UserByID(ctx, p.UserID)
 	if errors.Is(err, domain.ErrNotFound) {
 		return identity.ErrNotAdmin
@@ -67,7 +87,7 @@ type UserPage struct {
 // ListUsers lists the users matching q, newest first: a page at q.Offset with
 // the total (offset mode), or the page after q.After (cursor mode).
 func (s *Service) ListUsers(ctx context.Context, p identityapp.Principal, q UserQuery, cursorMode bool) (UserPage, error) {
-	if err := s.requireAdmin(ctx, p); err != nil {
+	if err := s.requireAdmin(ctx, p, "list_users"); err != nil {
 		return UserPage{}, err
 	}
 	if q.Limit < 1 || q.Limit > MaxPerPage {
@@ -94,7 +114,7 @@ func (s *Service) ListUsers(ctx context.Context, p identityapp.Principal, q User
 
 // GetUser returns any user.
 func (s *Service) GetUser(ctx context.Context, p identityapp.Principal, id uuid.UUID) (*identity.User, error) {
-	if err := s.requireAdmin(ctx, p); err != nil {
+	if err := s.requireAdmin(ctx, p, "get_user"); err != nil {
 		return nil, err
 	}
 	return s.users.UserByID(ctx, id)
@@ -118,10 +138,19 @@ type UpdateUserInput struct {
 // being disabled or demoted) is identity.ErrLastAdmin. Disabling a user ends
 // every session they have at once, on every instance (sessions are checked on
 // each request); enabling them again restores login, not those sessions.
+//
+// A change an admin was allowed to try is audited (admin.user_update), its
+// refusals (last_admin, precondition_failed) too.
 func (s *Service) UpdateUser(ctx context.Context, p identityapp.Principal, id uuid.UUID, in UpdateUserInput) (*identity.User, error) {
-	if err := s.requireAdmin(ctx, p); err != nil {
+	if err := s.requireAdmin(ctx, p, "update_user"); err != nil {
 		return nil, err
 	}
+	updated, err := s.updateUser(ctx, id, in)
+	s.record(ctx, audit.ActionAdminUserUpdate, p, audit.UserSubject(id), err)
+	return updated, err
+}
+
+func (s *Service) updateUser(ctx context.Context, id uuid.UUID, in UpdateUserInput) (*identity.User, error) {
 	updated, err := s.users.AdministerUser(ctx, id, func(u *identity.User, activeAdmins int) error {
 		if in.IfMatch != nil && !slices.Contains(in.IfMatch, Version(u)) {
 			return fmt.Errorf("user %s: %w", u.ID(), domain.ErrPreconditionFailed)
@@ -157,7 +186,7 @@ type SessionPage struct {
 
 // ListUserSessions lists a user's active sessions, newest first.
 func (s *Service) ListUserSessions(ctx context.Context, p identityapp.Principal, id uuid.UUID, page, perPage int) (SessionPage, error) {
-	if err := s.requireAdmin(ctx, p); err != nil {
+	if err := s.requireAdmin(ctx, p, "list_user_sessions"); err != nil {
 		return SessionPage{}, err
 	}
 	if _, err := s.users.UserByID(ctx, id); err != nil {
@@ -170,7 +199,7 @@ func (s *Service) ListUserSessions(ctx context.Context, p identityapp.Principal,
 // RevokeUserSessions ends every session of a user at once (an admin's own
 // call keeps the session it came with).
 func (s *Service) RevokeUserSessions(ctx context.Context, p identityapp.Principal, id uuid.UUID) error {
-	if err := s.requireAdmin(ctx, p); err != nil {
+	if err := s.requireAdmin(ctx, p, "revoke_user_sessions"); err != nil {
 		return err
 	}
 	if _, err := s.users.UserByID(ctx, id); err != nil {
@@ -180,7 +209,9 @@ func (s *Service) RevokeUserSessions(ctx context.Context, p identityapp.Principa
 	if id == p.UserID {
 		keep = p.SessionID
 	}
-	return s.sessions.RevokeUserSessions(ctx, id, keep, s.clock.Now(), identity.RevokedByAdmin)
+	err := s.sessions.RevokeUserSessions(ctx, id, keep, s.clock.Now(), identity.RevokedByAdmin)
+	s.record(ctx, audit.ActionAdminSessionsRevoke, p, audit.UserSubject(id), err)
+	return err
 }
 
 // ProviderPage is one page of a user's providers.
@@ -191,7 +222,7 @@ type ProviderPage struct {
 
 // ListUserProviders lists a user's providers, newest first.
 func (s *Service) ListUserProviders(ctx context.Context, p identityapp.Principal, id uuid.UUID, page, perPage int) (ProviderPage, error) {
-	if err := s.requireAdmin(ctx, p); err != nil {
+	if err := s.requireAdmin(ctx, p, "list_user_providers"); err != nil {
 		return ProviderPage{}, err
 	}
 	if _, err := s.users.UserByID(ctx, id); err != nil {
@@ -217,11 +248,14 @@ func (s *Service) SetRole(ctx context.Context, rawEmail string, role identity.Ro
 	if err != nil {
 		return nil, err
 	}
-	return s.users.AdministerUser(ctx, u.ID(), func(u *identity.User, activeAdmins int) error {
+	updated, err := s.users.AdministerUser(ctx, u.ID(), func(u *identity.User, activeAdmins int) error {
 		wasActiveAdmin := u.IsAdmin() && !u.IsDisabled()
 		u.SetRole(role, s.clock.Now())
 		return keepAnAdmin(wasActiveAdmin, u, activeAdmins)
 	})
+	// The command line has no user: the actor is the system.
+	s.record(ctx, audit.ActionAdminRoleSet, identityapp.Principal{}, audit.UserSubject(u.ID()), err)
+	return updated, err
 }
 
 // keepAnAdmin returns identity.ErrLastAdmin when u, an active admin before
@@ -232,4 +266,12 @@ func keepAnAdmin(wasActiveAdmin bool, u *identity.User, activeAdmins int) error 
 		return identity.ErrLastAdmin
 	}
 	return nil
+}
+
+// ListAuditEvents lists the whole audit log, newest first, filtered by q.
+func (s *Service) ListAuditEvents(ctx context.Context, p identityapp.Principal, q audit.Query) (audit.Page, error) {
+	if err := s.requireAdmin(ctx, p, "list_audit_events"); err != nil {
+		return audit.Page{}, err
+	}
+	return s.auditLog.List(ctx, q)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	adminapp "github.com/dashtam/dashtam/application/admin"
+	"github.com/dashtam/dashtam/application/audit"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/identity"
@@ -26,13 +27,16 @@ type harness struct {
 	svc   *adminapp.Service
 	store *memory.IdentityStore
 	clock *fakeclock.Clock
+	audit *memory.AuditLog
 }
 
 func newHarness(t *testing.T) *harness {
 	store := memory.NewIdentityStore(&memory.JobQueue{})
 	clock := fakeclock.New(start)
-	return &harness{t: t, ctx: t.Context(), store: store, clock: clock,
-		svc: adminapp.NewService(store, store, memory.NewProviderStore(), clock)}
+	auditLog := memory.NewAuditLog()
+	auditor := audit.NewService(auditLog, clock, nil, 0)
+	return &harness{t: t, ctx: t.Context(), store: store, clock: clock, audit: auditLog,
+		svc: adminapp.NewService(store, store, memory.NewProviderStore(), clock, auditor, auditor)}
 }
 
 // user stores a user with role and a session of theirs, and returns the

@@ -86,9 +86,9 @@ const (
 	// SubjectEmailHash is an address no account has (a failed login): its
 	// id is EmailHash of the address, never the address.
 	SubjectEmailHash = "email_sha256"
-	// SubjectRoute is an admin route a non-admin called: its id is the
-	// route's name.
-	SubjectRoute = "route"
+	// SubjectAdminOperation is an operators' use case a non-admin called:
+	// its id is the use case's name (list_users, update_user, ...).
+	SubjectAdminOperation = "admin_operation"
 )
 
 // Subject is what an entry is about.
@@ -258,14 +258,6 @@ func (s *Service) Record(ctx context.Context, e Entry) {
 				"subject_type", e.Subject.Type, "error", err)
 		}
 	}
-}
-
-// Outcome returns Success for a nil err and Failure with reason otherwise.
-func OutcomeOf(err error, reason string) (Outcome, string) {
-	if err == nil {
-		return Success, ""
-	}
-	return Failure, reason
 }
 
 // PurgeJob is the periodic job that deletes the entries past retention.

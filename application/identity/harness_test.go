@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dashtam/dashtam/adapters/accesstoken"
+	"github.com/dashtam/dashtam/application/audit"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/identity"
@@ -104,6 +105,7 @@ type harness struct {
 	hasher *countingHasher
 	tokens *accesstoken.Issuer
 	logs   *testlog.Buffer
+	audit  *memory.AuditLog
 }
 
 func newHarness(t *testing.T) *harness {
@@ -133,6 +135,7 @@ func newHarnessWith(t *testing.T, cfg identityapp.Config) *harness {
 		hasher: &countingHasher{},
 		tokens: tokens,
 		logs:   &testlog.Buffer{},
+		audit:  memory.NewAuditLog(),
 	}
 	h.svc, err = identityapp.NewService(h.ctx, cfg, identityapp.Deps{
 		Users:         h.store,
@@ -145,6 +148,7 @@ func newHarnessWith(t *testing.T, cfg identityapp.Config) *harness {
 		Jobs:          h.jobs,
 		Clock:         h.clock,
 		Log:           slog.New(slog.NewTextHandler(h.logs, nil)),
+		Audit:         audit.NewService(h.audit, h.clock, slog.New(slog.NewTextHandler(h.logs, nil)), 0),
 	})
 	if err != nil {
 		t.Fatalf("NewService: %v", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/application/audit"
 	"github.com/dashtam/dashtam/application/jobs"
 	"github.com/dashtam/dashtam/domain/identity"
 )
@@ -46,6 +47,12 @@ type AccessTokens interface {
 	// Verify checks signature, algorithm, type, issuer, audience and times. Any
 	// failure is domain.ErrUnauthenticated (wrapped).
 	Verify(token string, now time.Time) (AccessClaims, error)
+}
+
+// Auditor records security-relevant actions in the audit log
+// (application/audit's Service). It never fails the action.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry)
 }
 
 // Message is one plain-text email.

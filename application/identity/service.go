@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/application/audit"
 	"github.com/dashtam/dashtam/application/jobs"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/identity"
@@ -43,6 +44,9 @@ type Deps struct {
 	Jobs          jobs.Enqueuer
 	Clock         Clock
 	Log           *slog.Logger
+	// Audit records logins, logouts, password changes and resets, session
+	// revocations and email verifications (none: nothing is recorded).
+	Audit Auditor
 }
 
 // Service implements the identity use cases.
@@ -57,6 +61,7 @@ type Service struct {
 	jobs          jobs.Enqueuer
 	clock         Clock
 	log           *slog.Logger
+	audit         Auditor
 	cfg           Config
 	// dummyHash is verified against when a login names an unknown email, so both
 	// failures cost one password hash and take about the same time.
@@ -83,8 +88,24 @@ func NewService(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: prepare dummy hash: %w", err)
 	}
-	return &Service{users: deps.Users, sessions: deps.Sessions, oneTimeTokens: deps.OneTimeTokens, retention: deps.Retention, hasher: deps.Hasher,
+	if deps.Audit == nil {
+		deps.Audit = noAudit{}
+	}
+	return &Service{audit: deps.Audit, users: deps.Users, sessions: deps.Sessions, oneTimeTokens: deps.OneTimeTokens, retention: deps.Retention, hasher: deps.Hasher,
 		tokens: deps.Tokens, mailer: deps.Mailer, jobs: deps.Jobs, clock: deps.Clock, log: deps.Log, cfg: cfg, dummyHash: hash}, nil
+}
+
+// noAudit records nothing.
+type noAudit struct{}
+
+func (noAudit) Record(context.Context, audit.Entry) {}
+
+// record writes the audit entry of action by actor (uuid.Nil: no one) on
+// subject, which ended with err.
+func (s *Service) record(ctx context.Context, action audit.Action, actor uuid.UUID, subject audit.Subject, err error) {
+	e := audit.Entry{Action: action, Actor: actor, Subject: subject}
+	e.Outcome, e.Reason = audit.Result(err)
+	s.audit.Record(ctx, e)
 }
 
 // Principal is the authenticated caller of a request.
@@ -149,6 +170,16 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*identity.Use
 
 // VerifyEmail consumes a verification token and marks its user's email verified.
 func (s *Service) VerifyEmail(ctx context.Context, token string) (*identity.User, error) {
+	verified, err := s.verifyEmail(ctx, token)
+	var who uuid.UUID
+	if verified != nil {
+		who = verified.ID()
+	}
+	s.record(ctx, audit.ActionEmailVerify, who, audit.UserSubject(who), err)
+	return verified, err
+}
+
+func (s *Service) verifyEmail(ctx context.Context, token string) (*identity.User, error) {
 	var verified *identity.User
 	err := s.oneTimeTokens.ConsumeOneTimeToken(ctx, identity.HashToken(token), func(t *identity.OneTimeToken, u *identity.User) error {
 		now := s.clock.Now()
@@ -187,7 +218,23 @@ type LoginInput struct {
 
 // Login checks the credentials and starts a session. An unknown email and a wrong
 // password are the same error, after the same amount of hashing.
+//
+// Every attempt is audited: a success with its user as the actor, a failure
+// with no actor and, as subject, the user the address belongs to or, for an
+// address no account has, a hash of it (never the address).
 func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
+	subject := audit.Subject{Type: audit.SubjectEmailHash, ID: audit.EmailHash(in.Email)}
+	g, err := s.login(ctx, in, &subject)
+	var actor uuid.UUID
+	if err == nil {
+		actor = g.Session.UserID()
+	}
+	s.record(ctx, audit.ActionLogin, actor, subject, err)
+	return g, err
+}
+
+// login is Login; it points subject at the account once the address names one.
+func (s *Service) login(ctx context.Context, in LoginInput, subject *audit.Subject) (Grant, error) {
 	email, err := identity.ParseEmail(in.Email)
 	if err != nil {
 		// Still hash, so a malformed email is not faster to reject than a wrong one.
@@ -202,6 +249,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 	if err != nil {
 		return Grant{}, err
 	}
+	*subject = audit.UserSubject(user.ID())
 	ok, needsRehash, err := s.hasher.Verify(ctx, in.Password, user.PasswordHash())
 	if err != nil {
 		return Grant{}, err
@@ -327,7 +375,9 @@ func (s *Service) Authenticate(ctx context.Context, accessToken string) (Princip
 
 // Logout revokes the caller's current session.
 func (s *Service) Logout(ctx context.Context, p Principal) error {
-	return s.RevokeSession(ctx, p, p.SessionID)
+	err := s.revokeSession(ctx, p, p.SessionID)
+	s.record(ctx, audit.ActionLogout, p.UserID, audit.Of(audit.SubjectSession, p.SessionID), err)
+	return err
 }
 
 // SessionPage is one page of a user's sessions.
@@ -360,6 +410,16 @@ func (s *Service) GetSession(ctx context.Context, p Principal, id uuid.UUID) (*i
 
 // RevokeSession revokes one of the caller's sessions.
 func (s *Service) RevokeSession(ctx context.Context, p Principal, id uuid.UUID) error {
+	err := s.revokeSession(ctx, p, id)
+	action := audit.ActionSessionRevoke
+	if id == p.SessionID {
+		action = audit.ActionLogout
+	}
+	s.record(ctx, action, p.UserID, audit.Of(audit.SubjectSession, id), err)
+	return err
+}
+
+func (s *Service) revokeSession(ctx context.Context, p Principal, id uuid.UUID) error {
 	reason := identity.RevokedByUser
 	if id == p.SessionID {
 		reason = identity.RevokedLogout
@@ -402,6 +462,12 @@ func (s *Service) UpdateProfile(ctx context.Context, p Principal, in UpdateProfi
 // ChangePassword replaces the caller's password after checking the current one,
 // and revokes every other session of the caller.
 func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next string) error {
+	err := s.changePassword(ctx, p, current, next)
+	s.record(ctx, audit.ActionPasswordChange, p.UserID, audit.UserSubject(p.UserID), err)
+	return err
+}
+
+func (s *Service) changePassword(ctx context.Context, p Principal, current, next string) error {
 	if err := identity.ValidatePassword("new_password", next); err != nil {
 		return err
 	}
@@ -450,13 +516,22 @@ func (s *Service) RequestPasswordReset(ctx context.Context, rawEmail string) err
 
 // ResetPassword sets a new password with a mailed reset token, voids the
 // account's other reset tokens and revokes every session of the account.
+//
+// The reset is audited with the account's user as actor (whoever holds the
+// link acts for them), or with no actor when the token is refused.
 func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) error {
+	userID, err := s.resetPassword(ctx, token, newPassword)
+	s.record(ctx, audit.ActionPasswordReset, userID, audit.UserSubject(userID), err)
+	return err
+}
+
+func (s *Service) resetPassword(ctx context.Context, token, newPassword string) (uuid.UUID, error) {
 	if err := identity.ValidatePassword("new_password", newPassword); err != nil {
-		return err
+		return uuid.Nil, err
 	}
 	hash, err := s.hasher.Hash(ctx, newPassword)
 	if err != nil {
-		return err
+		return uuid.Nil, err
 	}
 	var userID uuid.UUID
 	err = s.oneTimeTokens.ConsumeOneTimeToken(ctx, identity.HashToken(token), func(t *identity.OneTimeToken, u *identity.User) error {
@@ -471,12 +546,12 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 		return nil
 	})
 	if err != nil {
-		return err
+		return userID, err
 	}
 	// The other reset links mailed to the account stop working: the one used
 	// here decided the password.
 	if err := s.oneTimeTokens.VoidOneTimeTokens(ctx, userID, identity.PurposePasswordReset, s.clock.Now()); err != nil {
-		return err
+		return userID, err
 	}
-	return s.sessions.RevokeUserSessions(ctx, userID, uuid.Nil, s.clock.Now(), identity.RevokedPasswordReset)
+	return userID, s.sessions.RevokeUserSessions(ctx, userID, uuid.Nil, s.clock.Now(), identity.RevokedPasswordReset)
 }
