@@ -6,8 +6,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/dashtam/dashtam/application/audit"
 	adminapp "github.com/dashtam/dashtam/application/admin"
+	"github.com/dashtam/dashtam/application/audit"
 	"github.com/dashtam/dashtam/domain/identity"
 )
 
