@@ -130,6 +130,9 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	}
 	financeStore := persistence.NewFinanceStore(db)
 	sync := buildSync(cfg, log, clk, pr, financeStore)
+	pr.providers.RecordTo(auditLog)
+	pr.connections.RecordTo(auditLog)
+	sync.syncs.RecordTo(auditLog)
 	eventStore := persistence.NewEventStore(db)
 	events := eventsapp.NewService(eventStore, clk, cfg.EventRetention)
 	// The poll's pause is real time whatever clock the use cases run on.

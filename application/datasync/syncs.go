@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/application/audit"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/datasync"
 	"github.com/dashtam/dashtam/domain/provider"
@@ -52,19 +53,44 @@ type Syncs struct {
 	store          Store
 	clock          Clock
 	interval       time.Duration
+	audit          Auditor
 }
+
+// Auditor records security-relevant actions in the audit log
+// (application/audit's Service). It never fails the action.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry)
+}
+
+type noAudit struct{}
+
+func (noAudit) Record(context.Context, audit.Entry) {}
+
+// RecordTo has the syncs record the manual syncs started with a. Call it
+// before serving.
+func (u *Syncs) RecordTo(a Auditor) { u.audit = a }
 
 // NewSyncs builds the syncs use cases. interval (SYNC_INTERVAL) is how long
 // after a canceled sync the schedule syncs its provider again.
 func NewSyncs(providers Providers, authorizations Authorizations, store Store, clock Clock, interval time.Duration) *Syncs {
-	return &Syncs{providers: providers, authorizations: authorizations, store: store, clock: clock, interval: interval}
+	return &Syncs{providers: providers, authorizations: authorizations, store: store, clock: clock, interval: interval, audit: noAudit{}}
 }
 
 // Start begins a manual sync of the caller's provider, or returns the sync of
 // it already queued or running (joined true): one sync in flight per
 // provider. The provider must be connected: ErrNotConnected, or
 // domain.ErrReauthorizationRequired when the user must consent again.
+//
+// Each request is audited (sync.start, the provider as subject).
 func (u *Syncs) Start(ctx context.Context, userID, providerID uuid.UUID) (s *datasync.Sync, joined bool, err error) {
+	s, joined, err = u.start(ctx, userID, providerID)
+	e := audit.Entry{Action: audit.ActionSyncStart, Actor: userID, Subject: audit.Of(audit.SubjectProvider, providerID)}
+	e.Outcome, e.Reason = audit.Result(err)
+	u.audit.Record(ctx, e)
+	return s, joined, err
+}
+
+func (u *Syncs) start(ctx context.Context, userID, providerID uuid.UUID) (*datasync.Sync, bool, error) {
 	if _, err := u.owned(ctx, userID, providerID); err != nil {
 		return nil, false, err
 	}

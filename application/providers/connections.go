@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/application/audit"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/provider"
 )
@@ -69,6 +70,7 @@ type Connections struct {
 	clock     Clock
 	cfg       ConnectionsConfig
 	log       *slog.Logger
+	audit     Auditor
 }
 
 // NewConnections builds the connection use cases.
@@ -76,8 +78,12 @@ func NewConnections(providers Repository, store Authorizations, users Users, reg
 	cfg ConnectionsConfig, log *slog.Logger,
 ) *Connections {
 	return &Connections{providers: providers, store: store, users: users, registry: registry, clock: clock,
-		cfg: cfg.withDefaults(), log: log}
+		cfg: cfg.withDefaults(), log: log, audit: noAudit{}}
 }
+
+// RecordTo has the connections record grants, refreshes and revocations
+// (their failures too) with a. Call it before serving.
+func (c *Connections) RecordTo(a Auditor) { c.audit = a }
 
 // Started is what a client needs to send its user to the institution.
 type Started struct {
@@ -332,6 +338,12 @@ func (c *Connections) CompleteLink(ctx context.Context, userID, providerID uuid.
 // if its type has the given flow, then exchanges grant for tokens and stores
 // them on that attempt if it is still in flight.
 func (c *Connections) complete(ctx context.Context, userID, providerID uuid.UUID, state, grant string, flow Flow) (*provider.Authorization, error) {
+	a, err := c.completeAttempt(ctx, userID, providerID, state, grant, flow)
+	c.audit.Record(ctx, auditEntry(audit.ActionAuthorizationGrant, userID, providerID, err))
+	return a, err
+}
+
+func (c *Connections) completeAttempt(ctx context.Context, userID, providerID uuid.UUID, state, grant string, flow Flow) (*provider.Authorization, error) {
 	if state == "" || grant == "" {
 		return nil, provider.ErrInvalidState
 	}
@@ -478,7 +490,7 @@ func (c *Connections) RefreshNow(ctx context.Context, userID, providerID uuid.UU
 	if !conn.Type().CanRefresh {
 		return nil, fmt.Errorf("%s: %w", p.Key(), domain.ErrNotSupported)
 	}
-	return c.refreshShared(ctx, conn, providerID, func(a *provider.Authorization) bool {
+	return c.refreshShared(ctx, userID, conn, providerID, func(a *provider.Authorization) bool {
 		last := a.RefreshedAt()
 		return last.IsZero() || !c.clock.Now().Before(last.Add(c.cfg.RefreshCooldown))
 	})
@@ -489,7 +501,9 @@ func (c *Connections) RefreshNow(ctx context.Context, userID, providerID uuid.UU
 // result. due, when not nil, is asked once the lease is free: credentials it
 // finds not due are returned as they are, unrefreshed, so that a refresh that
 // ran moments ago is not repeated.
-func (c *Connections) refreshShared(ctx context.Context, conn Connector, providerID uuid.UUID,
+//
+// actor is who asked (uuid.Nil: the system), for the audit log.
+func (c *Connections) refreshShared(ctx context.Context, actor uuid.UUID, conn Connector, providerID uuid.UUID,
 	due func(*provider.Authorization) bool,
 ) (*provider.Authorization, error) {
 	started := c.clock.Now()
@@ -516,7 +530,7 @@ func (c *Connections) refreshShared(ctx context.Context, conn Connector, provide
 		if !a.HoldsLease(owner) {
 			return a, nil // not due after all
 		}
-		return c.refresh(ctx, conn, a, owner)
+		return c.refresh(ctx, actor, conn, a, owner)
 	}
 }
 
@@ -542,7 +556,14 @@ func (c *Connections) claim(ctx context.Context, providerID, owner uuid.UUID,
 // refresh calls the institution for an authorization whose lease owner holds, and
 // records the outcome: new credentials; re-authorization required when the
 // institution refuses for good; or, for a retryable failure, just the lease back.
-func (c *Connections) refresh(ctx context.Context, conn Connector, a *provider.Authorization, owner uuid.UUID) (*provider.Authorization, error) {
+// The audit log records the outcome, with actor (uuid.Nil: the system).
+func (c *Connections) refresh(ctx context.Context, actor uuid.UUID, conn Connector, a *provider.Authorization, owner uuid.UUID) (*provider.Authorization, error) {
+	saved, err := c.refreshLeased(ctx, conn, a, owner)
+	c.audit.Record(ctx, auditEntry(audit.ActionAuthorizationRefresh, actor, a.ProviderID(), err))
+	return saved, err
+}
+
+func (c *Connections) refreshLeased(ctx context.Context, conn Connector, a *provider.Authorization, owner uuid.UUID) (*provider.Authorization, error) {
 	creds, callErr := conn.Refresh(ctx, a.Credentials())
 	_, saved, err := c.store.UpdateAuthorization(ctx, a.ProviderID(), func(p *provider.Provider, cur *provider.Authorization) (*provider.Authorization, error) {
 		if cur == nil || !cur.HoldsLease(owner) {
@@ -594,7 +615,7 @@ func (c *Connections) RefreshDue(ctx context.Context) (refreshed, failed int, er
 		}
 		conn, err := c.registry.connectorFor(p)
 		if err == nil {
-			_, err = c.refresh(ctx, conn, a, owner)
+			_, err = c.refresh(ctx, uuid.Nil, conn, a, owner)
 		}
 		if err != nil {
 			failed++
@@ -637,6 +658,12 @@ func (c *Connections) renew(ctx context.Context, owner, providerID uuid.UUID, pa
 // institution where it has an endpoint (if that fails, nothing changes and the
 // error says why), then locally by wiping the credentials.
 func (c *Connections) Revoke(ctx context.Context, userID, providerID uuid.UUID) error {
+	err := c.revoke(ctx, userID, providerID)
+	c.audit.Record(ctx, auditEntry(audit.ActionAuthorizationRevoke, userID, providerID, err))
+	return err
+}
+
+func (c *Connections) revoke(ctx context.Context, userID, providerID uuid.UUID) error {
 	p, err := ownedProvider(ctx, c.providers, userID, providerID)
 	if err != nil {
 		return err

@@ -47,7 +47,7 @@ func (c *Connections) DataAccess(ctx context.Context, providerID uuid.UUID) (Dat
 	}
 	due := func(a *provider.Authorization) bool { return a.RefreshDue(c.clock.Now(), c.cfg.RefreshWindow) }
 	if conn.Type().CanRefresh && due(a) {
-		if a, err = c.refreshShared(ctx, conn, providerID, due); err != nil {
+		if a, err = c.refreshShared(ctx, uuid.Nil, conn, providerID, due); err != nil {
 			return nil, Tokens{}, err
 		}
 	}
@@ -70,7 +70,7 @@ func (c *Connections) RefreshRefused(ctx context.Context, providerID uuid.UUID, 
 	if !conn.Type().CanRefresh {
 		return Tokens{}, fmt.Errorf("%s refused its access token and cannot refresh it: %w", p.Key(), domain.ErrReauthorizationRequired)
 	}
-	a, err := c.refreshShared(ctx, conn, providerID, func(a *provider.Authorization) bool {
+	a, err := c.refreshShared(ctx, uuid.Nil, conn, providerID, func(a *provider.Authorization) bool {
 		return a.Credentials().AccessToken == refused.AccessToken
 	})
 	if err != nil {

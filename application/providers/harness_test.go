@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/application/audit"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
@@ -253,6 +254,7 @@ type harness struct {
 	svc       *providersapp.Service
 	conns     *providersapp.Connections
 	logs      *testlog.Buffer
+	audit     *memory.AuditLog
 	// sleeps counts the waits use cases made on the clock.
 	sleeps int
 	// userCount numbers the users' email addresses.
@@ -268,6 +270,7 @@ func newHarness(t *testing.T) *harness {
 		users:     memory.NewIdentityStore(&memory.JobQueue{}),
 		providers: memory.NewProviderStore(),
 		logs:      &testlog.Buffer{},
+		audit:     memory.NewAuditLog(),
 	}
 	h.jobs = &memory.JobQueue{}
 	h.auths = &authorizationReads{AuthorizationStore: memory.NewAuthorizationStore(h.providers).SetAsideOn(h.jobs)}
@@ -284,6 +287,9 @@ func newHarness(t *testing.T) *harness {
 	h.conns = providersapp.NewConnections(h.providers, h.auths, h.users, registry, h.clock, providersapp.ConnectionsConfig{
 		RefreshWindow: refreshWindow, LeaseTTL: leaseTTL, BatchSize: 10, RefreshPoll: refreshPoll,
 	}, log)
+	auditor := audit.NewService(h.audit, h.clock, log, 0)
+	h.svc.RecordTo(auditor)
+	h.conns.RecordTo(auditor)
 	h.clock.OnSleep(func(time.Duration) { h.sleeps++ })
 	return h
 }

@@ -9,9 +9,29 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/application/audit"
 	"github.com/dashtam/dashtam/domain/identity"
 	"github.com/dashtam/dashtam/domain/provider"
 )
+
+// Auditor records security-relevant actions in the audit log
+// (application/audit's Service). It never fails the action.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry)
+}
+
+// noAudit records nothing: the use cases' auditor until RecordTo.
+type noAudit struct{}
+
+func (noAudit) Record(context.Context, audit.Entry) {}
+
+// auditEntry is the entry of action by actor (uuid.Nil: the system) on the
+// provider, which ended with err.
+func auditEntry(action audit.Action, actor, providerID uuid.UUID, err error) audit.Entry {
+	e := audit.Entry{Action: action, Actor: actor, Subject: audit.Of(audit.SubjectProvider, providerID)}
+	e.Outcome, e.Reason = audit.Result(err)
+	return e
+}
 
 // Clock tells the time and waits. Use cases never call time.Now or time.After
 // themselves, so expiry and waiting are tested with a fake clock, without

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/application/audit"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/provider"
 )
@@ -22,13 +23,18 @@ type Service struct {
 	registry       *Registry
 	clock          Clock
 	log            *slog.Logger
+	audit          Auditor
 }
 
 // NewService builds the providers use cases. Deleting a provider revokes its
 // grant at the institution, so the service reads authorizations too.
 func NewService(repo Repository, authorizations Authorizations, users Users, registry *Registry, clock Clock, log *slog.Logger) *Service {
-	return &Service{repo: repo, authorizations: authorizations, users: users, registry: registry, clock: clock, log: log}
+	return &Service{repo: repo, authorizations: authorizations, users: users, registry: registry, clock: clock, log: log, audit: noAudit{}}
 }
+
+// RecordTo has the service record provider creations and deletions with a.
+// Call it before serving.
+func (s *Service) RecordTo(a Auditor) { s.audit = a }
 
 // Types lists the provider catalog.
 func (s *Service) Types() []ProviderType { return s.registry.Types() }
@@ -44,6 +50,16 @@ func (s *Service) Type(key string) (ProviderType, error) {
 
 // Create adds a provider for the caller, who must have verified their email.
 func (s *Service) Create(ctx context.Context, userID uuid.UUID, key, alias string) (*provider.Provider, error) {
+	p, err := s.create(ctx, userID, key, alias)
+	var id uuid.UUID
+	if p != nil {
+		id = p.ID()
+	}
+	s.audit.Record(ctx, auditEntry(audit.ActionProviderCreate, userID, id, err))
+	return p, err
+}
+
+func (s *Service) create(ctx context.Context, userID uuid.UUID, key, alias string) (*provider.Provider, error) {
 	if err := requireVerifiedEmail(ctx, s.users, userID); err != nil {
 		return nil, err
 	}
@@ -145,6 +161,12 @@ func (s *Service) Update(ctx context.Context, userID, id uuid.UUID, in UpdateInp
 // revoking its grant at the institution (where it has an endpoint for that). If
 // the institution refuses or fails, nothing is deleted and the error says why.
 func (s *Service) Delete(ctx context.Context, userID, id uuid.UUID, pre Precondition) error {
+	err := s.delete(ctx, userID, id, pre)
+	s.audit.Record(ctx, auditEntry(audit.ActionProviderDelete, userID, id, err))
+	return err
+}
+
+func (s *Service) delete(ctx context.Context, userID, id uuid.UUID, pre Precondition) error {
 	p, err := ownedProvider(ctx, s.repo, userID, id)
 	if err != nil {
 		return err
