@@ -26,9 +26,12 @@ const dashboardMaxBody = 64 << 10
 func AdminOnly(app application.App, log *slog.Logger, prefix string, next, api http.Handler) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	guard := gin.New()
+	// The audit log records c.ClientIP(): believe no forwarding header here
+	// (this guard is not told which proxies to trust).
+	guard.ForwardedByClientIP = false
 	// The API's outer guards: request ids, logs, a deadline and a body limit
 	// (the dashboard's own API takes small JSON bodies: retry, cancel).
-	guard.Use(requestID(), accessLog(log), recovery(log), securityHeaders(), deadline(nil, DefaultRequestTimeout))
+	guard.Use(requestID(), auditRequest(), accessLog(log), recovery(log), securityHeaders(), deadline(nil, DefaultRequestTimeout))
 	guard.NoRoute(func(c *gin.Context) {
 		token, ok := bearerToken(c.GetHeader("Authorization"))
 		if !ok {

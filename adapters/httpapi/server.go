@@ -140,6 +140,7 @@ func NewRouter(d Deps, spec *Spec) (*gin.Engine, error) {
 	// The order matters: see each middleware's comment.
 	r.Use(
 		requestID(),
+		auditRequest(),
 		d.Metrics.instrument(),
 		accessLog(d.Log),
 		recovery(d.Log),

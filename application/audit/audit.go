@@ -98,10 +98,16 @@ type Subject struct {
 }
 
 // UserSubject is the subject of a user.
-func UserSubject(id uuid.UUID) Subject { return Subject{Type: SubjectUser, ID: id.String()} }
+func UserSubject(id uuid.UUID) Subject { return Of(SubjectUser, id) }
 
-// Of returns the subject of type typ and id.
-func Of(typ string, id uuid.UUID) Subject { return Subject{Type: typ, ID: id.String()} }
+// Of returns the subject of type typ and id; uuid.Nil (an action that failed
+// before it knew its subject) is an empty id.
+func Of(typ string, id uuid.UUID) Subject {
+	if id == uuid.Nil {
+		return Subject{Type: typ}
+	}
+	return Subject{Type: typ, ID: id.String()}
+}
 
 // EmailHash is the subject id of an address: the hex SHA-256 of its trimmed,
 // lower-cased form. It lets an operator see repeated attempts on one address

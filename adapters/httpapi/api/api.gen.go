@@ -74,6 +74,117 @@ func (e AccountType) Valid() bool {
 	}
 }
 
+// Defines values for AuditAction.
+const (
+	AuditActionAdminAccessDenied    AuditAction = "admin.access_denied"
+	AuditActionAdminRoleSet         AuditAction = "admin.role_set"
+	AuditActionAdminSessionsRevoke  AuditAction = "admin.sessions_revoke"
+	AuditActionAdminUserUpdate      AuditAction = "admin.user_update"
+	AuditActionAuthEmailVerify      AuditAction = "auth.email_verify"
+	AuditActionAuthLogin            AuditAction = "auth.login"
+	AuditActionAuthLogout           AuditAction = "auth.logout"
+	AuditActionAuthPasswordChange   AuditAction = "auth.password_change"
+	AuditActionAuthPasswordReset    AuditAction = "auth.password_reset"
+	AuditActionAuthSessionRevoke    AuditAction = "auth.session_revoke"
+	AuditActionAuthorizationGrant   AuditAction = "authorization.grant"
+	AuditActionAuthorizationRefresh AuditAction = "authorization.refresh"
+	AuditActionAuthorizationRevoke  AuditAction = "authorization.revoke"
+	AuditActionProviderCreate       AuditAction = "provider.create"
+	AuditActionProviderDelete       AuditAction = "provider.delete"
+	AuditActionSyncStart            AuditAction = "sync.start"
+)
+
+// Valid indicates whether the value is a known member of the AuditAction enum.
+func (e AuditAction) Valid() bool {
+	switch e {
+	case AuditActionAdminAccessDenied:
+		return true
+	case AuditActionAdminRoleSet:
+		return true
+	case AuditActionAdminSessionsRevoke:
+		return true
+	case AuditActionAdminUserUpdate:
+		return true
+	case AuditActionAuthEmailVerify:
+		return true
+	case AuditActionAuthLogin:
+		return true
+	case AuditActionAuthLogout:
+		return true
+	case AuditActionAuthPasswordChange:
+		return true
+	case AuditActionAuthPasswordReset:
+		return true
+	case AuditActionAuthSessionRevoke:
+		return true
+	case AuditActionAuthorizationGrant:
+		return true
+	case AuditActionAuthorizationRefresh:
+		return true
+	case AuditActionAuthorizationRevoke:
+		return true
+	case AuditActionProviderCreate:
+		return true
+	case AuditActionProviderDelete:
+		return true
+	case AuditActionSyncStart:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditEventOutcome.
+const (
+	Failure AuditEventOutcome = "failure"
+	Success AuditEventOutcome = "success"
+)
+
+// Valid indicates whether the value is a known member of the AuditEventOutcome enum.
+func (e AuditEventOutcome) Valid() bool {
+	switch e {
+	case Failure:
+		return true
+	case Success:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditSubjectType.
+const (
+	AuditSubjectTypeAdminOperation AuditSubjectType = "admin_operation"
+	AuditSubjectTypeAuthorization  AuditSubjectType = "authorization"
+	AuditSubjectTypeEmailSha256    AuditSubjectType = "email_sha256"
+	AuditSubjectTypeProvider       AuditSubjectType = "provider"
+	AuditSubjectTypeSession        AuditSubjectType = "session"
+	AuditSubjectTypeSync           AuditSubjectType = "sync"
+	AuditSubjectTypeUser           AuditSubjectType = "user"
+)
+
+// Valid indicates whether the value is a known member of the AuditSubjectType enum.
+func (e AuditSubjectType) Valid() bool {
+	switch e {
+	case AuditSubjectTypeAdminOperation:
+		return true
+	case AuditSubjectTypeAuthorization:
+		return true
+	case AuditSubjectTypeEmailSha256:
+		return true
+	case AuditSubjectTypeProvider:
+		return true
+	case AuditSubjectTypeSession:
+		return true
+	case AuditSubjectTypeSync:
+		return true
+	case AuditSubjectTypeUser:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AuthorizationStatus.
 const (
 	AuthorizationStatusActive                  AuthorizationStatus = "active"
@@ -629,6 +740,54 @@ type AdminUpdateUserRequest struct {
 //
 // Example: -42.50
 type Amount = string
+
+// AuditAction What was done (docs/operations.md, "Audit log").
+type AuditAction string
+
+// AuditEvent One entry of the append-only audit log. Never a password, token, code or email address.
+//
+// Example: {"action":"auth.login","actor_id":null,"client_ip":"203.0.113.9","id":"0193a1d4-2e5f-7a60-8b71-9c2d3e4f5a6b","occurred_at":"2026-11-21T10:30:00Z","outcome":"failure","reason":"invalid_credentials","request_id":"5f0c2a3e-1b2d-4c5e-8f90-a1b2c3d4e5f6","subject":{"id":"0193a1c2-7b3e-7c11-9d2a-4e5f60718293","type":"user"},"user_agent":"Mozilla/5.0"}
+type AuditEvent struct {
+	// Action What was done (docs/operations.md, "Audit log").
+	Action AuditAction `json:"action"`
+
+	// ActorId The user who acted; null for no one (an anonymous caller, the system).
+	ActorId    *openapi_types.UUID `json:"actor_id"`
+	ClientIp   string              `json:"client_ip"`
+	Id         openapi_types.UUID  `json:"id"`
+	OccurredAt time.Time           `json:"occurred_at"`
+	Outcome    AuditEventOutcome   `json:"outcome"`
+
+	// Reason A failure's reason code (invalid_credentials, user_disabled, invalid_token, not_admin, last_admin, not_found, ...).
+	Reason    *string `json:"reason,omitempty"`
+	RequestId string  `json:"request_id"`
+	Subject   struct {
+		// Id The subject's id; empty when the action failed before there was one.
+		Id string `json:"id"`
+
+		// Type What an entry is about. `email_sha256`: an address no account has, by the hex SHA-256 of its lower-cased form (never the address); `admin_operation`: an operators' use case a non-admin called.
+		Type AuditSubjectType `json:"type"`
+	} `json:"subject"`
+
+	// UserAgent Truncated to 256 bytes.
+	UserAgent string `json:"user_agent"`
+}
+
+// AuditEventOutcome defines model for AuditEvent.Outcome.
+type AuditEventOutcome string
+
+// AuditEventPage One page of audit entries, newest first.
+type AuditEventPage struct {
+	UnderscoreLinks PageLinks    `json:"_links"`
+	HasMore         bool         `json:"has_more"`
+	Items           []AuditEvent `json:"items"`
+
+	// NextCursor Where the next page starts; set when has_more.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// AuditSubjectType What an entry is about. `email_sha256`: an address no account has, by the hex SHA-256 of its lower-cased form (never the address); `admin_operation`: an operators' use case a non-admin called.
+type AuditSubjectType string
 
 // Authorization defines model for Authorization.
 type Authorization struct {
@@ -1314,6 +1473,12 @@ type WebhookReceipt struct {
 // AccountID defines model for AccountID.
 type AccountID = openapi_types.UUID
 
+// AuditFrom defines model for AuditFrom.
+type AuditFrom = time.Time
+
+// AuditTo defines model for AuditTo.
+type AuditTo = time.Time
+
 // Cursor defines model for Cursor.
 type Cursor = string
 
@@ -1461,6 +1626,33 @@ type ListAccountBalancesParams struct {
 
 	// To Only snapshots as of this UTC day or earlier (YYYY-MM-DD).
 	To *DateParameter `form:"to,omitempty" json:"to,omitempty"`
+}
+
+// ListAuditEventsParams defines parameters for ListAuditEvents.
+type ListAuditEventsParams struct {
+	// Cursor The `next_cursor` of the previous page (cursor mode). Opaque; a forged or altered cursor, or one from another query, is 422.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Items per page in cursor mode (at most 100; more is an error, never silently clamped). Default 20 (100 for the changes feed).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Action Only the entries of this action.
+	Action *AuditAction `form:"action,omitempty" json:"action,omitempty"`
+
+	// From Only what occurred at or after this instant.
+	From *AuditFrom `form:"from,omitempty" json:"from,omitempty"`
+
+	// To Only what occurred before this instant.
+	To *AuditTo `form:"to,omitempty" json:"to,omitempty"`
+
+	// Actor Only the entries this user made.
+	Actor *openapi_types.UUID `form:"actor,omitempty" json:"actor,omitempty"`
+
+	// SubjectType Only the entries about subjects of this type.
+	SubjectType *AuditSubjectType `form:"subject_type,omitempty" json:"subject_type,omitempty"`
+
+	// SubjectId Only the entries about this subject (with `subject_type`).
+	SubjectId *string `form:"subject_id,omitempty" json:"subject_id,omitempty"`
 }
 
 // ResendVerificationEmailParams defines parameters for ResendVerificationEmail.
@@ -1761,6 +1953,24 @@ type UpdateCurrentUserParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// ListMyAuditEventsParams defines parameters for ListMyAuditEvents.
+type ListMyAuditEventsParams struct {
+	// Cursor The `next_cursor` of the previous page (cursor mode). Opaque; a forged or altered cursor, or one from another query, is 422.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Items per page in cursor mode (at most 100; more is an error, never silently clamped). Default 20 (100 for the changes feed).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Action Only the entries of this action.
+	Action *AuditAction `form:"action,omitempty" json:"action,omitempty"`
+
+	// From Only what occurred at or after this instant.
+	From *AuditFrom `form:"from,omitempty" json:"from,omitempty"`
+
+	// To Only what occurred before this instant.
+	To *AuditTo `form:"to,omitempty" json:"to,omitempty"`
+}
+
 // UpdateUserParams defines parameters for UpdateUser.
 type UpdateUserParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
@@ -1982,6 +2192,9 @@ type ServerInterface interface {
 	// ListAccountBalances The account's balance history, newest first
 	// (GET /api/v1/accounts/{account_id}/balances)
 	ListAccountBalances(c *gin.Context, accountId AccountID, params ListAccountBalancesParams)
+	// ListAuditEvents The whole audit log, newest first (admin)
+	// (GET /api/v1/audit-events)
+	ListAuditEvents(c *gin.Context, params ListAuditEventsParams)
 	// ResendVerificationEmail Send the verification email again
 	// (POST /api/v1/email-verification-requests)
 	ResendVerificationEmail(c *gin.Context, params ResendVerificationEmailParams)
@@ -2102,6 +2315,9 @@ type ServerInterface interface {
 	// UpdateCurrentUser Update own profile
 	// (PATCH /api/v1/users/me)
 	UpdateCurrentUser(c *gin.Context, params UpdateCurrentUserParams)
+	// ListMyAuditEvents The caller's audit log, newest first
+	// (GET /api/v1/users/me/audit-events)
+	ListMyAuditEvents(c *gin.Context, params ListMyAuditEventsParams)
 	// ChangePassword Change own password
 	// (PUT /api/v1/users/me/password)
 	ChangePassword(c *gin.Context)
@@ -2367,6 +2583,89 @@ func (siw *ServerInterfaceWrapper) ListAccountBalances(c *gin.Context) {
 	}
 
 	siw.Handler.ListAccountBalances(c, accountId, params)
+}
+
+// ListAuditEvents operation middleware
+func (siw *ServerInterfaceWrapper) ListAuditEvents(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAuditEventsParams
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", c.Request.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter cursor: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", c.Request.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter limit: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "action" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "action", c.Request.URL.Query(), &params.Action, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter action: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "from" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "from", c.Request.URL.Query(), &params.From, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter from: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "to", c.Request.URL.Query(), &params.To, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter to: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "actor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "actor", c.Request.URL.Query(), &params.Actor, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter actor: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "subject_type" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "subject_type", c.Request.URL.Query(), &params.SubjectType, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter subject_type: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "subject_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "subject_id", c.Request.URL.Query(), &params.SubjectId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter subject_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListAuditEvents(c, params)
 }
 
 // ResendVerificationEmail operation middleware
@@ -4113,6 +4412,65 @@ func (siw *ServerInterfaceWrapper) UpdateCurrentUser(c *gin.Context) {
 	siw.Handler.UpdateCurrentUser(c, params)
 }
 
+// ListMyAuditEvents operation middleware
+func (siw *ServerInterfaceWrapper) ListMyAuditEvents(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListMyAuditEventsParams
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", c.Request.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter cursor: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", c.Request.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter limit: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "action" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "action", c.Request.URL.Query(), &params.Action, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter action: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "from" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "from", c.Request.URL.Query(), &params.From, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter from: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "to", c.Request.URL.Query(), &params.To, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter to: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListMyAuditEvents(c, params)
+}
+
 // ChangePassword operation middleware
 func (siw *ServerInterfaceWrapper) ChangePassword(c *gin.Context) {
 
@@ -4635,6 +4993,8 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.GET(options.BaseURL+"/api/v1/users/:user_id/providers", wrapper.ListUserProviders)
 	router.DELETE(options.BaseURL+"/api/v1/users/:user_id/sessions", wrapper.RevokeUserSessions)
 	router.GET(options.BaseURL+"/api/v1/users/:user_id/sessions", wrapper.ListUserSessions)
+	router.GET(options.BaseURL+"/api/v1/users/me/audit-events", wrapper.ListMyAuditEvents)
+	router.GET(options.BaseURL+"/api/v1/audit-events", wrapper.ListAuditEvents)
 	router.POST(options.BaseURL+"/api/v1/email-verifications", wrapper.VerifyEmail)
 	router.POST(options.BaseURL+"/api/v1/email-verification-requests", wrapper.ResendVerificationEmail)
 	router.GET(options.BaseURL+"/api/v1/sessions", wrapper.ListSessions)
