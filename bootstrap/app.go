@@ -111,7 +111,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	if err != nil {
 		return nil, err
 	}
-	metrics, err := buildMetrics()
+	metrics, err := buildMetrics(auditLog)
 	if err != nil {
 		return nil, err
 	}
@@ -248,9 +248,13 @@ type providerParts struct {
 
 // buildMetrics registers the service's metrics, with the Go runtime's and the
 // process's, on a registry of the app's own (never Prometheus' global one).
-func buildMetrics() (*httpapi.Metrics, error) {
+func buildMetrics(auditLog *auditapp.Service) (*httpapi.Metrics, error) {
 	promRegistry := prometheus.NewRegistry()
-	promRegistry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	promRegistry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "dashtam_audit_write_failures_total",
+			Help: "Audit entries that could not be written (the action stood; docs/operations.md, Audit log).",
+		}, func() float64 { return float64(auditLog.WriteFailures()) }))
 	return httpapi.NewMetrics(promRegistry)
 }
 

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -122,4 +123,74 @@ func TestTheAuditLogIsForAdminsAndANonAdminsCallIsRecorded(t *testing.T) {
 	}
 	auditList(t, h, "/api/v1/audit-events?subject_id="+mallory.ID, rootGrant.AccessToken, 422)
 	auditList(t, h, "/api/v1/audit-events?action=auth.nothing", rootGrant.AccessToken, 422)
+}
+
+// A journey through logins, a reset and an authorization leaves none of its
+// secrets (passwords, tokens, the authorization code, email addresses) in
+// any audit row, read raw from the database.
+func TestNoSecretReachesTheAuditLog(t *testing.T) {
+	t.Parallel()
+	h := apitest.New(t, apitest.Options{})
+	register(t, h, "ann@example.com")
+	verify := h.Mail.LastToken(t, "ann@example.com", "Verify")
+	h.Do(apitest.Request{Method: "POST", Path: "/api/v1/email-verifications", Body: map[string]any{"token": verify}}).Expect(t, 200)
+	g := login(t, h, "ann@example.com", pw)
+	h.Do(apitest.Request{Method: "POST", Path: "/api/v1/sessions", Body: map[string]any{"email": "ghost@example.com", "password": "ghostly-secret-77"}}).Expect(t, 401)
+
+	p, _ := createProvider(t, h, g.AccessToken, "Sandbox")
+	relayed := arrive(t, h, sandboxCallback(t, h, startAuthorization(t, h, g.AccessToken, p.ID).AuthorizationURL))
+	relay(t, h, g.AccessToken, relayed, 200)
+	h.Do(apitest.Request{Method: "PATCH", Path: "/api/v1/providers/" + p.ID + "/authorization", Token: g.AccessToken}).Expect(t, 200)
+
+	h.Do(apitest.Request{Method: "POST", Path: "/api/v1/password-reset-requests", Body: map[string]any{"email": "ann@example.com"}}).Expect(t, 202)
+	reset := h.Mail.LastToken(t, "ann@example.com", "Reset")
+	h.Do(apitest.Request{Method: "POST", Path: "/api/v1/password-resets", Body: map[string]any{"token": reset, "new_password": "a brand new passphrase"}}).Expect(t, 204)
+
+	rows, err := h.App.DB.SQL.QueryContext(t.Context(), "SELECT * FROM audit_events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{pw, "a brand new passphrase", "ghostly-secret-77", verify, reset, g.AccessToken, g.RefreshToken,
+		relayed.Code, relayed.State, "ann@example.com", "ghost@example.com"}
+	actions := map[string]bool{}
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		var line strings.Builder
+		for i, v := range vals {
+			fmt.Fprintf(&line, "%s=%v|", cols[i], v)
+			if b, ok := v.([]byte); ok {
+				line.Write(b)
+			}
+		}
+		for _, s := range secrets {
+			if s != "" && strings.Contains(line.String(), s) {
+				t.Errorf("an audit row holds a secret (%.6s...): %s", s, line.String())
+			}
+		}
+		for i, c := range cols {
+			if c == "action" {
+				actions[fmt.Sprint(vals[i])] = true
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"auth.email_verify", "auth.login", "provider.create", "authorization.grant", "authorization.refresh", "auth.password_reset"} {
+		if !actions[a] {
+			t.Errorf("the journey recorded no %s (got %v)", a, actions)
+		}
+	}
 }
