@@ -63,7 +63,9 @@ func TestInvalidValuesNameTheirVariable(t *testing.T) {
 		"JOB_TIMEOUT":           {"JOB_TIMEOUT": "soon"},
 		"SANDBOX_TIME_OFFSET":   {"SANDBOX_TIME_OFFSET": "-1h"},
 		"PROVIDER_CALL_BUDGET":  {"PROVIDER_CALL_BUDGET": "-1"},
-		"RATE_LIMIT_REFRESH":    {"RATE_LIMIT_REFRESH": "0-M"},
+		// Below the 30 days the audit table refuses to delete.
+		"AUDIT_RETENTION":    {"AUDIT_RETENTION": "24h"},
+		"RATE_LIMIT_REFRESH": {"RATE_LIMIT_REFRESH": "0-M"},
 		// Below the calls a sync run makes before it commits anything.
 		"PROVIDER_TYPE_CALL_BUDGET": {"PROVIDER_TYPE_CALL_BUDGET": "3"},
 		// A rescue before the timeout would run a live job twice at once.
@@ -293,6 +295,18 @@ func TestJobTimeoutAndRescue(t *testing.T) {
 	}
 	if _, err := LoadConfig(env(map[string]string{"JOB_TIMEOUT": "3s", "JOB_RESCUE_AFTER": "3s"})); err == nil {
 		t.Error("a rescue equal to the timeout was accepted")
+	}
+}
+
+func TestAuditRetention(t *testing.T) {
+	t.Parallel()
+	c, err := LoadConfig(env(nil))
+	if err != nil || c.AuditRetention != 365*24*time.Hour {
+		t.Fatalf("default = %v, %v", c.AuditRetention, err)
+	}
+	c, err = LoadConfig(env(map[string]string{"AUDIT_RETENTION": "720h"}))
+	if err != nil || c.AuditRetention != 720*time.Hour {
+		t.Fatalf("30 days = %v, %v", c.AuditRetention, err)
 	}
 }
 
