@@ -106,7 +106,8 @@ func legacyRateTier(method, route, path string) (string, bool) {
 		"GET " + apiBase + "/users/:user_id", "HEAD " + apiBase + "/users/:user_id", "PATCH " + apiBase + "/users/:user_id",
 		"GET " + apiBase + "/users/:user_id/providers", "HEAD " + apiBase + "/users/:user_id/providers",
 		"GET " + apiBase + "/users/:user_id/sessions", "HEAD " + apiBase + "/users/:user_id/sessions",
-		"DELETE " + apiBase + "/users/:user_id/sessions":
+		"DELETE " + apiBase + "/users/:user_id/sessions",
+		"GET " + apiBase + "/audit-events", "HEAD " + apiBase + "/audit-events":
 		return TierAdmin, true
 	}
 	switch method {
