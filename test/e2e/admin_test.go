@@ -2,20 +2,25 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/dashtam/dashtam/test/dbtest"
 )
 
 // An operator's journey over two instances sharing one Postgres: the first
 // admin is made with the CLI, lists the users on A, disables one there (whose
 // access token is 401 on B at the very next request, and who can no longer
 // log in), enables them again (login works, the old session does not), and
-// opens the jobs dashboard, which nobody else can see.
+// opens the jobs dashboard, which nobody else can see. The audit log shows
+// each step with its actor and request id, and Postgres refuses to rewrite it.
 func TestAdminJourneyAcrossTwoInstances(t *testing.T) {
 	t.Parallel()
-	env := clusterEnv(postgresSchemaURL(t))
+	db, dbURL := dbtest.PostgresWithURL(t)
+	env := clusterEnv(dbURL)
 	a := startInstance(t, env)
 	b := startInstance(t, env)
 	cluster(a, b)
@@ -74,6 +79,35 @@ func TestAdminJourneyAcrossTwoInstances(t *testing.T) {
 		if code, _, _ := in.do(t, http.MethodGet, "/admin/jobs/api/jobs?state=completed&limit=5", nil, admin.Access); code != http.StatusOK {
 			t.Errorf("the jobs dashboard's API for the admin: %d, want 200", code)
 		}
+	}
+
+	// The audit log, read on B: the three changes of bob by the admin (the
+	// stale one refused), and bob's two attempts at admin routes.
+	_, me := a.expect(t, http.StatusOK, http.MethodGet, "/api/v1/users/me", nil, admin.Access)
+	rootID, _ := me["id"].(string)
+	_, updates := b.expect(t, http.StatusOK, http.MethodGet,
+		"/api/v1/audit-events?action=admin.user_update&subject_type=user&subject_id="+bobID, nil, admin.Access)
+	entries, _ := updates["items"].([]any)
+	var outcomes []string
+	for _, raw := range entries {
+		e, _ := raw.(map[string]any)
+		if e["actor_id"] != rootID || e["request_id"] == "" || e["request_id"] == nil {
+			t.Errorf("an update of bob in the audit log: %v, want the admin %s as actor and a request id", e, rootID)
+		}
+		outcomes = append(outcomes, fmt.Sprint(e["outcome"], e["reason"]))
+	}
+	if strings.Join(outcomes, ",") != "success<nil>,failureprecondition_failed,success<nil>" {
+		t.Errorf("bob's updates in the audit log, newest first: %v", outcomes)
+	}
+	_, denials := b.expect(t, http.StatusOK, http.MethodGet, "/api/v1/audit-events?action=admin.access_denied&actor="+bobUser["id"].(string), nil, admin.Access)
+	if entries, _ := denials["items"].([]any); len(entries) != 2 {
+		t.Errorf("bob's refused admin calls in the audit log: %v, want the user list and the dashboard", denials)
+	}
+	if _, err := db.SQL.ExecContext(t.Context(), "UPDATE audit_events SET outcome = 'success'"); err == nil {
+		t.Error("UPDATE audit_events succeeded on Postgres")
+	}
+	if _, err := db.SQL.ExecContext(t.Context(), "DELETE FROM audit_events"); err == nil {
+		t.Error("DELETE FROM audit_events succeeded on Postgres")
 	}
 }
 
