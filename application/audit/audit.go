@@ -117,6 +117,9 @@ func EmailHash(address string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// writeTimeout bounds the insert of one entry.
+const writeTimeout = 5 * time.Second
+
 // MaxUserAgent is how many bytes of a user agent an entry keeps.
 const MaxUserAgent = 256
 
@@ -256,8 +259,11 @@ func (s *Service) Record(ctx context.Context, e Entry) {
 		e.Outcome = Success
 	}
 	// The action was taken or refused already: a cancelled request must not
-	// lose its record.
-	if err := s.store.AppendAuditEvent(context.WithoutCancel(ctx), e); err != nil {
+	// lose its record, and a hung database must not hold the caller longer
+	// than writeTimeout.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	if err := s.store.AppendAuditEvent(wctx, e); err != nil {
 		s.failures.Add(1)
 		if s.log != nil {
 			s.log.ErrorContext(ctx, "audit entry not written", "action", string(e.Action), "outcome", string(e.Outcome),
