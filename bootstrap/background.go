@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dashtam/dashtam/adapters/clock"
 	"github.com/dashtam/dashtam/adapters/jobs"
 	"github.com/dashtam/dashtam/adapters/persistence"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
@@ -17,6 +18,7 @@ import (
 	"github.com/dashtam/dashtam/application/institutionhooks"
 	jobsapp "github.com/dashtam/dashtam/application/jobs"
 	providersapp "github.com/dashtam/dashtam/application/providers"
+	webhooksapp "github.com/dashtam/dashtam/application/webhooks"
 )
 
 // The job engine's fixed limits. How long a job may run (JOB_TIMEOUT) and
@@ -94,6 +96,7 @@ type jobWork struct {
 	hooks       *institutionhooks.Service
 	deliveries  *persistence.DeliveryStore
 	events      *eventsapp.Service
+	webhooks    *webhooksapp.Service
 }
 
 // buildJobs assembles the job engine with every worker and periodic job the
@@ -128,6 +131,7 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 		jobs.Register(w, work.connections.RevokeSetAside),
 		jobs.Register(w, work.engine.Run),
 		jobs.Register(w, work.hooks.Act),
+		jobs.Register(w, work.webhooks.Deliver),
 		jobs.Register(w, func(ctx context.Context, _ webhookDeliveryCleanupPass) error {
 			n, err := work.deliveries.DeleteReceivedBefore(ctx, time.Now().Add(-webhookDeliveryRetention))
 			if n > 0 {
@@ -226,6 +230,9 @@ func (app *App) StartBackground(ctx context.Context) (*Background, error) {
 	b := &Background{engine: app.jobs.engine, stopWatcher: stop, stopHub: stopHub}
 	b.watcher.Go(func() { app.Sessions.WatchSessions(watchCtx, app.Log) })
 	b.watcher.Go(func() { app.hub.Run(hubCtx) })
+	// Every instance runs the webhook dispatcher; the dispatch mark's lock
+	// lets one at a time read and fan out the new events.
+	b.watcher.Go(func() { app.webhooks.RunDispatcher(hubCtx, app.Config.WebhookDispatch, clock.System{}.Sleep) })
 	return b, nil
 }
 
