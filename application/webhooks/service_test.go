@@ -76,7 +76,12 @@ type harness struct {
 // delays are not jittered, so the schedule is exact.
 func newHarness(t *testing.T, policy webhookhttp.Policy, timeout time.Duration) *harness {
 	t.Helper()
-	db := dbtest.SQLite(t)
+	return newHarnessOn(t, dbtest.SQLite(t), policy, timeout)
+}
+
+// newHarnessOn is newHarness on db.
+func newHarnessOn(t *testing.T, db *persistence.DB, policy webhookhttp.Policy, timeout time.Duration) *harness {
+	t.Helper()
 	key := make([]byte, vault.KeySize)
 	_, _ = rand.Read(key)
 	cipher, err := vault.New([]vault.Key{{ID: "k1", Secret: key}})
@@ -245,6 +250,35 @@ func TestADeliveryIsSignedSoThatAStandardWebhooksVerifierAcceptsIt(t *testing.T)
 	// Dispatching again delivers nothing twice.
 	if _, err := h.svc.Dispatch(t.Context()); err != nil || len(h.queue.take()) != 0 {
 		t.Fatalf("a second dispatch made jobs (%v)", err)
+	}
+}
+
+// On Postgres too: one delivery per (endpoint, event), whoever dispatches,
+// and a 410 disables the endpoint in the attempt's transaction.
+func TestDispatchAndGoneOnPostgres(t *testing.T) {
+	h := newHarnessOn(t, dbtest.Postgres(t), webhookhttp.Policy{AllowLoopback: true}, time.Second)
+	gone := &receiver{codes: []int{410}}
+	ok := &receiver{codes: []int{200}}
+	goneEndpoint := h.register(t, serve(t, gone).URL)
+	h.register(t, serve(t, ok).URL)
+	jobs := h.emit(t)
+	if len(jobs) != 2 {
+		t.Fatalf("%d delivery jobs, want 2", len(jobs))
+	}
+	if n, err := h.svc.Dispatch(t.Context()); err != nil || n != 0 || len(h.queue.take()) != 0 {
+		t.Fatalf("a second dispatch read %d events (%v)", n, err)
+	}
+	for _, j := range jobs {
+		if err := h.svc.Deliver(t.Context(), j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := h.svc.Get(t.Context(), h.userID, goneEndpoint.Endpoint.ID())
+	if err != nil || e.Enabled() {
+		t.Fatalf("after a 410 the endpoint is enabled=%v (%v)", e.Enabled(), err)
+	}
+	if len(ok.requests()) != 1 || len(gone.requests()) != 1 {
+		t.Fatalf("requests: ok %d, gone %d", len(ok.requests()), len(gone.requests()))
 	}
 }
 
