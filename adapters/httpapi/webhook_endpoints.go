@@ -19,7 +19,7 @@ func webhookEndpointPath(id uuid.UUID) string { return apiBase + "/webhook-endpo
 
 // CreateWebhookEndpoint registers an endpoint; its secret is in this answer
 // only.
-func (s *Server) CreateWebhookEndpoint(c *gin.Context, _ api.CreateWebhookEndpointParams) {
+func (s *Server) CreateWebhookEndpoint(c *gin.Context) {
 	var req api.CreateWebhookEndpointRequest
 	if !s.bind(c, &req) {
 		return
@@ -122,7 +122,7 @@ func (s *Server) DeleteWebhookEndpoint(c *gin.Context, id api.EndpointID, params
 }
 
 // RotateWebhookSecret gives an endpoint a new secret, in this answer only.
-func (s *Server) RotateWebhookSecret(c *gin.Context, id api.EndpointID, _ api.RotateWebhookSecretParams) {
+func (s *Server) RotateWebhookSecret(c *gin.Context, id api.EndpointID) {
 	rotated, err := s.App.Webhooks.RotateSecret(c.Request.Context(), principal(c).UserID, id)
 	if err != nil {
 		s.fail(c, err)

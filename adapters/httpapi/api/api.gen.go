@@ -1949,12 +1949,6 @@ type ListWebhookEndpointsParams struct {
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
-// CreateWebhookEndpointParams defines parameters for CreateWebhookEndpoint.
-type CreateWebhookEndpointParams struct {
-	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
-	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
-}
-
 // DeleteWebhookEndpointParams defines parameters for DeleteWebhookEndpoint.
 type DeleteWebhookEndpointParams struct {
 	// IfMatch Only change the resource if its current ETag is one of these (412 otherwise).
@@ -1981,12 +1975,6 @@ type ListWebhookDeliveriesParams struct {
 
 // RetryWebhookDeliveryParams defines parameters for RetryWebhookDelivery.
 type RetryWebhookDeliveryParams struct {
-	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
-	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
-}
-
-// RotateWebhookSecretParams defines parameters for RotateWebhookSecret.
-type RotateWebhookSecretParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
@@ -2337,7 +2325,7 @@ type ServerInterface interface {
 	ListWebhookEndpoints(c *gin.Context, params ListWebhookEndpointsParams)
 	// CreateWebhookEndpoint Register a server of the caller's to receive their events
 	// (POST /api/v1/webhook-endpoints)
-	CreateWebhookEndpoint(c *gin.Context, params CreateWebhookEndpointParams)
+	CreateWebhookEndpoint(c *gin.Context)
 	// DeleteWebhookEndpoint Delete an endpoint and its delivery log
 	// (DELETE /api/v1/webhook-endpoints/{endpoint_id})
 	DeleteWebhookEndpoint(c *gin.Context, endpointId EndpointID, params DeleteWebhookEndpointParams)
@@ -2355,7 +2343,7 @@ type ServerInterface interface {
 	RetryWebhookDelivery(c *gin.Context, endpointId EndpointID, deliveryId openapi_types.UUID, params RetryWebhookDeliveryParams)
 	// RotateWebhookSecret Give an endpoint a new signing secret
 	// (POST /api/v1/webhook-endpoints/{endpoint_id}/secret-rotations)
-	RotateWebhookSecret(c *gin.Context, endpointId EndpointID, params RotateWebhookSecretParams)
+	RotateWebhookSecret(c *gin.Context, endpointId EndpointID)
 	// ReceivePlaidWebhook Plaid's webhooks about the items Dashtam holds (signed by Plaid, no bearer)
 	// (POST /api/v1/webhooks/plaid)
 	ReceivePlaidWebhook(c *gin.Context, params ReceivePlaidWebhookParams)
@@ -4606,33 +4594,6 @@ func (siw *ServerInterfaceWrapper) ListWebhookEndpoints(c *gin.Context) {
 // CreateWebhookEndpoint operation middleware
 func (siw *ServerInterfaceWrapper) CreateWebhookEndpoint(c *gin.Context) {
 
-	var err error
-	_ = err
-
-	// Parameter object where we will unmarshal all parameters from the context
-	var params CreateWebhookEndpointParams
-
-	headers := c.Request.Header
-
-	// ------------- Optional header parameter "Idempotency-Key" -------------
-	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
-		var IdempotencyKey IdempotencyKey
-		n := len(valueList)
-		if n != 1 {
-			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
-			return
-		}
-
-		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
-		if err != nil {
-			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
-			return
-		}
-
-		params.IdempotencyKey = &IdempotencyKey
-
-	}
-
 	for _, middleware := range siw.HandlerMiddlewares {
 		middleware(c)
 		if c.IsAborted() {
@@ -4640,7 +4601,7 @@ func (siw *ServerInterfaceWrapper) CreateWebhookEndpoint(c *gin.Context) {
 		}
 	}
 
-	siw.Handler.CreateWebhookEndpoint(c, params)
+	siw.Handler.CreateWebhookEndpoint(c)
 }
 
 // DeleteWebhookEndpoint operation middleware
@@ -4902,30 +4863,6 @@ func (siw *ServerInterfaceWrapper) RotateWebhookSecret(c *gin.Context) {
 		return
 	}
 
-	// Parameter object where we will unmarshal all parameters from the context
-	var params RotateWebhookSecretParams
-
-	headers := c.Request.Header
-
-	// ------------- Optional header parameter "Idempotency-Key" -------------
-	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
-		var IdempotencyKey IdempotencyKey
-		n := len(valueList)
-		if n != 1 {
-			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
-			return
-		}
-
-		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
-		if err != nil {
-			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
-			return
-		}
-
-		params.IdempotencyKey = &IdempotencyKey
-
-	}
-
 	for _, middleware := range siw.HandlerMiddlewares {
 		middleware(c)
 		if c.IsAborted() {
@@ -4933,7 +4870,7 @@ func (siw *ServerInterfaceWrapper) RotateWebhookSecret(c *gin.Context) {
 		}
 	}
 
-	siw.Handler.RotateWebhookSecret(c, endpointId, params)
+	siw.Handler.RotateWebhookSecret(c, endpointId)
 }
 
 // ReceivePlaidWebhook operation middleware

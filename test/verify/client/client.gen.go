@@ -1933,12 +1933,6 @@ type ListWebhookEndpointsParams struct {
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
-// CreateWebhookEndpointParams defines parameters for CreateWebhookEndpoint.
-type CreateWebhookEndpointParams struct {
-	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
-	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
-}
-
 // DeleteWebhookEndpointParams defines parameters for DeleteWebhookEndpoint.
 type DeleteWebhookEndpointParams struct {
 	// IfMatch Only change the resource if its current ETag is one of these (412 otherwise).
@@ -1965,12 +1959,6 @@ type ListWebhookDeliveriesParams struct {
 
 // RetryWebhookDeliveryParams defines parameters for RetryWebhookDelivery.
 type RetryWebhookDeliveryParams struct {
-	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
-	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
-}
-
-// RotateWebhookSecretParams defines parameters for RotateWebhookSecret.
-type RotateWebhookSecretParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
@@ -2913,12 +2901,13 @@ type ClientInterface interface {
 	// whose host is or resolves to a loopback, private, link-local or
 	// metadata address (422 with `errors[].code` `destination_refused`); the
 	// address is checked again at every delivery. At most 10 endpoints per
-	// user (409).
+	// user (409). No Idempotency-Key: the answer holds the secret, which is
+	// never stored in clear (and the answer is `no-store`).
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/webhook-endpoints (the `CreateWebhookEndpoint` operationId).
-	CreateWebhookEndpointWithBody(ctx context.Context, params *CreateWebhookEndpointParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateWebhookEndpointWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateWebhookEndpoint Register a server of the caller's to receive their events
 	//
@@ -2929,12 +2918,13 @@ type ClientInterface interface {
 	// whose host is or resolves to a loopback, private, link-local or
 	// metadata address (422 with `errors[].code` `destination_refused`); the
 	// address is checked again at every delivery. At most 10 endpoints per
-	// user (409).
+	// user (409). No Idempotency-Key: the answer holds the secret, which is
+	// never stored in clear (and the answer is `no-store`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/webhook-endpoints (the `CreateWebhookEndpoint` operationId).
-	CreateWebhookEndpoint(ctx context.Context, params *CreateWebhookEndpointParams, body CreateWebhookEndpointJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateWebhookEndpoint(ctx context.Context, body CreateWebhookEndpointJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteWebhookEndpoint Delete an endpoint and its delivery log
 	//
@@ -2993,10 +2983,10 @@ type ClientInterface interface {
 
 	// RotateWebhookSecret Give an endpoint a new signing secret
 	//
-	// The new secret is in the answer, this once. The previous one keeps signing for 24 hours, so meanwhile every delivery carries two signatures (`webhook-signature` holds both, space-separated); a second rotation within that time drops the oldest.
+	// The new secret is in the answer, this once. The previous one keeps signing for 24 hours, so meanwhile every delivery carries two signatures (`webhook-signature` holds both, space-separated); a second rotation within that time drops the oldest. No Idempotency-Key: the answer holds the secret, which is never stored in clear.
 	//
 	// Corresponds with POST /api/v1/webhook-endpoints/{endpoint_id}/secret-rotations (the `RotateWebhookSecret` operationId).
-	RotateWebhookSecret(ctx context.Context, endpointId EndpointID, params *RotateWebhookSecretParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+	RotateWebhookSecret(ctx context.Context, endpointId EndpointID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReceivePlaidWebhookWithBody Plaid's webhooks about the items Dashtam holds (signed by Plaid, no bearer)
 	//
@@ -4466,13 +4456,14 @@ func (c *Client) ListWebhookEndpoints(ctx context.Context, params *ListWebhookEn
 // whose host is or resolves to a loopback, private, link-local or
 // metadata address (422 with `errors[].code` `destination_refused`); the
 // address is checked again at every delivery. At most 10 endpoints per
-// user (409).
+// user (409). No Idempotency-Key: the answer holds the secret, which is
+// never stored in clear (and the answer is `no-store`).
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/webhook-endpoints (the `CreateWebhookEndpoint` operationId).
-func (c *Client) CreateWebhookEndpointWithBody(ctx context.Context, params *CreateWebhookEndpointParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateWebhookEndpointRequestWithBody(c.Server, params, contentType, body)
+func (c *Client) CreateWebhookEndpointWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateWebhookEndpointRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4492,13 +4483,14 @@ func (c *Client) CreateWebhookEndpointWithBody(ctx context.Context, params *Crea
 // whose host is or resolves to a loopback, private, link-local or
 // metadata address (422 with `errors[].code` `destination_refused`); the
 // address is checked again at every delivery. At most 10 endpoints per
-// user (409).
+// user (409). No Idempotency-Key: the answer holds the secret, which is
+// never stored in clear (and the answer is `no-store`).
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/webhook-endpoints (the `CreateWebhookEndpoint` operationId).
-func (c *Client) CreateWebhookEndpoint(ctx context.Context, params *CreateWebhookEndpointParams, body CreateWebhookEndpointJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateWebhookEndpointRequest(c.Server, params, body)
+func (c *Client) CreateWebhookEndpoint(ctx context.Context, body CreateWebhookEndpointJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateWebhookEndpointRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4636,11 +4628,11 @@ func (c *Client) RetryWebhookDelivery(ctx context.Context, endpointId EndpointID
 
 // RotateWebhookSecret Give an endpoint a new signing secret
 //
-// The new secret is in the answer, this once. The previous one keeps signing for 24 hours, so meanwhile every delivery carries two signatures (`webhook-signature` holds both, space-separated); a second rotation within that time drops the oldest.
+// The new secret is in the answer, this once. The previous one keeps signing for 24 hours, so meanwhile every delivery carries two signatures (`webhook-signature` holds both, space-separated); a second rotation within that time drops the oldest. No Idempotency-Key: the answer holds the secret, which is never stored in clear.
 //
 // Corresponds with POST /api/v1/webhook-endpoints/{endpoint_id}/secret-rotations (the `RotateWebhookSecret` operationId).
-func (c *Client) RotateWebhookSecret(ctx context.Context, endpointId EndpointID, params *RotateWebhookSecretParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewRotateWebhookSecretRequest(c.Server, endpointId, params)
+func (c *Client) RotateWebhookSecret(ctx context.Context, endpointId EndpointID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRotateWebhookSecretRequest(c.Server, endpointId)
 	if err != nil {
 		return nil, err
 	}
@@ -8146,18 +8138,18 @@ func NewListWebhookEndpointsRequest(server string, params *ListWebhookEndpointsP
 }
 
 // NewCreateWebhookEndpointRequest calls the generic CreateWebhookEndpoint builder with application/json body
-func NewCreateWebhookEndpointRequest(server string, params *CreateWebhookEndpointParams, body CreateWebhookEndpointJSONRequestBody) (*http.Request, error) {
+func NewCreateWebhookEndpointRequest(server string, body CreateWebhookEndpointJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateWebhookEndpointRequestWithBody(server, params, "application/json", bodyReader)
+	return NewCreateWebhookEndpointRequestWithBody(server, "application/json", bodyReader)
 }
 
 // NewCreateWebhookEndpointRequestWithBody constructs an http.Request for the CreateWebhookEndpoint method, with any body, and a specified content type
-func NewCreateWebhookEndpointRequestWithBody(server string, params *CreateWebhookEndpointParams, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateWebhookEndpointRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -8181,21 +8173,6 @@ func NewCreateWebhookEndpointRequestWithBody(server string, params *CreateWebhoo
 	}
 
 	req.Header.Add("Content-Type", contentType)
-
-	if params != nil {
-
-		if params.IdempotencyKey != nil {
-			var headerParam0 string
-
-			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
-			if err != nil {
-				return nil, err
-			}
-
-			req.Header.Set("Idempotency-Key", headerParam0)
-		}
-
-	}
 
 	return req, nil
 }
@@ -8497,7 +8474,7 @@ func NewRetryWebhookDeliveryRequest(server string, endpointId EndpointID, delive
 }
 
 // NewRotateWebhookSecretRequest constructs an http.Request for the RotateWebhookSecret method
-func NewRotateWebhookSecretRequest(server string, endpointId EndpointID, params *RotateWebhookSecretParams) (*http.Request, error) {
+func NewRotateWebhookSecretRequest(server string, endpointId EndpointID) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -8525,21 +8502,6 @@ func NewRotateWebhookSecretRequest(server string, endpointId EndpointID, params 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
-	}
-
-	if params != nil {
-
-		if params.IdempotencyKey != nil {
-			var headerParam0 string
-
-			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
-			if err != nil {
-				return nil, err
-			}
-
-			req.Header.Set("Idempotency-Key", headerParam0)
-		}
-
 	}
 
 	return req, nil
@@ -9785,12 +9747,13 @@ type ClientWithResponsesInterface interface {
 	// whose host is or resolves to a loopback, private, link-local or
 	// metadata address (422 with `errors[].code` `destination_refused`); the
 	// address is checked again at every delivery. At most 10 endpoints per
-	// user (409).
+	// user (409). No Idempotency-Key: the answer holds the secret, which is
+	// never stored in clear (and the answer is `no-store`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/webhook-endpoints (the `CreateWebhookEndpoint` operationId).
-	CreateWebhookEndpointWithBodyWithResponse(ctx context.Context, params *CreateWebhookEndpointParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWebhookEndpointResponse, error)
+	CreateWebhookEndpointWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWebhookEndpointResponse, error)
 
 	// CreateWebhookEndpointWithResponse Register a server of the caller's to receive their events
 	//
@@ -9801,12 +9764,13 @@ type ClientWithResponsesInterface interface {
 	// whose host is or resolves to a loopback, private, link-local or
 	// metadata address (422 with `errors[].code` `destination_refused`); the
 	// address is checked again at every delivery. At most 10 endpoints per
-	// user (409).
+	// user (409). No Idempotency-Key: the answer holds the secret, which is
+	// never stored in clear (and the answer is `no-store`).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/webhook-endpoints (the `CreateWebhookEndpoint` operationId).
-	CreateWebhookEndpointWithResponse(ctx context.Context, params *CreateWebhookEndpointParams, body CreateWebhookEndpointJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWebhookEndpointResponse, error)
+	CreateWebhookEndpointWithResponse(ctx context.Context, body CreateWebhookEndpointJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWebhookEndpointResponse, error)
 
 	// DeleteWebhookEndpointWithResponse Delete an endpoint and its delivery log
 	//
@@ -9873,12 +9837,12 @@ type ClientWithResponsesInterface interface {
 
 	// RotateWebhookSecretWithResponse Give an endpoint a new signing secret
 	//
-	// The new secret is in the answer, this once. The previous one keeps signing for 24 hours, so meanwhile every delivery carries two signatures (`webhook-signature` holds both, space-separated); a second rotation within that time drops the oldest.
+	// The new secret is in the answer, this once. The previous one keeps signing for 24 hours, so meanwhile every delivery carries two signatures (`webhook-signature` holds both, space-separated); a second rotation within that time drops the oldest. No Idempotency-Key: the answer holds the secret, which is never stored in clear.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/webhook-endpoints/{endpoint_id}/secret-rotations (the `RotateWebhookSecret` operationId).
-	RotateWebhookSecretWithResponse(ctx context.Context, endpointId EndpointID, params *RotateWebhookSecretParams, reqEditors ...RequestEditorFn) (*RotateWebhookSecretResponse, error)
+	RotateWebhookSecretWithResponse(ctx context.Context, endpointId EndpointID, reqEditors ...RequestEditorFn) (*RotateWebhookSecretResponse, error)
 
 	// ReceivePlaidWebhookWithBodyWithResponse Plaid's webhooks about the items Dashtam holds (signed by Plaid, no bearer)
 	//
@@ -18938,7 +18902,6 @@ func (r ListWebhookEndpointsResponse) ContentType() string {
 type CreateWebhookEndpointResponse201Headers struct {
 	AccessControlAllowOrigin *string
 	ETag                     string
-	IdempotencyReplay        *string
 	Location                 string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
@@ -20097,7 +20060,6 @@ func (r RetryWebhookDeliveryResponse) ContentType() string {
 // RotateWebhookSecretResponse201Headers the declared response headers of an HTTP 201 response for RotateWebhookSecret
 type RotateWebhookSecretResponse201Headers struct {
 	AccessControlAllowOrigin *string
-	IdempotencyReplay        *string
 	XRateLimitLimit          *int64
 	XRateLimitRemaining      *int64
 	XRateLimitReset          *int64
@@ -22525,13 +22487,14 @@ func (c *ClientWithResponses) ListWebhookEndpointsWithResponse(ctx context.Conte
 // whose host is or resolves to a loopback, private, link-local or
 // metadata address (422 with `errors[].code` `destination_refused`); the
 // address is checked again at every delivery. At most 10 endpoints per
-// user (409).
+// user (409). No Idempotency-Key: the answer holds the secret, which is
+// never stored in clear (and the answer is `no-store`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/webhook-endpoints (the `CreateWebhookEndpoint` operationId).
-func (c *ClientWithResponses) CreateWebhookEndpointWithBodyWithResponse(ctx context.Context, params *CreateWebhookEndpointParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWebhookEndpointResponse, error) {
-	rsp, err := c.CreateWebhookEndpointWithBody(ctx, params, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateWebhookEndpointWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWebhookEndpointResponse, error) {
+	rsp, err := c.CreateWebhookEndpointWithBody(ctx, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22547,13 +22510,14 @@ func (c *ClientWithResponses) CreateWebhookEndpointWithBodyWithResponse(ctx cont
 // whose host is or resolves to a loopback, private, link-local or
 // metadata address (422 with `errors[].code` `destination_refused`); the
 // address is checked again at every delivery. At most 10 endpoints per
-// user (409).
+// user (409). No Idempotency-Key: the answer holds the secret, which is
+// never stored in clear (and the answer is `no-store`).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/webhook-endpoints (the `CreateWebhookEndpoint` operationId).
-func (c *ClientWithResponses) CreateWebhookEndpointWithResponse(ctx context.Context, params *CreateWebhookEndpointParams, body CreateWebhookEndpointJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWebhookEndpointResponse, error) {
-	rsp, err := c.CreateWebhookEndpoint(ctx, params, body, reqEditors...)
+func (c *ClientWithResponses) CreateWebhookEndpointWithResponse(ctx context.Context, body CreateWebhookEndpointJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWebhookEndpointResponse, error) {
+	rsp, err := c.CreateWebhookEndpoint(ctx, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22667,13 +22631,13 @@ func (c *ClientWithResponses) RetryWebhookDeliveryWithResponse(ctx context.Conte
 
 // RotateWebhookSecretWithResponse Give an endpoint a new signing secret
 //
-// The new secret is in the answer, this once. The previous one keeps signing for 24 hours, so meanwhile every delivery carries two signatures (`webhook-signature` holds both, space-separated); a second rotation within that time drops the oldest.
+// The new secret is in the answer, this once. The previous one keeps signing for 24 hours, so meanwhile every delivery carries two signatures (`webhook-signature` holds both, space-separated); a second rotation within that time drops the oldest. No Idempotency-Key: the answer holds the secret, which is never stored in clear.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/webhook-endpoints/{endpoint_id}/secret-rotations (the `RotateWebhookSecret` operationId).
-func (c *ClientWithResponses) RotateWebhookSecretWithResponse(ctx context.Context, endpointId EndpointID, params *RotateWebhookSecretParams, reqEditors ...RequestEditorFn) (*RotateWebhookSecretResponse, error) {
-	rsp, err := c.RotateWebhookSecret(ctx, endpointId, params, reqEditors...)
+func (c *ClientWithResponses) RotateWebhookSecretWithResponse(ctx context.Context, endpointId EndpointID, reqEditors ...RequestEditorFn) (*RotateWebhookSecretResponse, error) {
+	rsp, err := c.RotateWebhookSecret(ctx, endpointId, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -43246,13 +43210,6 @@ func ParseCreateWebhookEndpointResponse(rsp *http.Response) (*CreateWebhookEndpo
 			}
 			headers.ETag = value
 		}
-		if values := rsp.Header.Values("Idempotency-Replay"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotency-Replay", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.IdempotencyReplay = &value
-		}
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
@@ -45874,13 +45831,6 @@ func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretR
 				return nil, err
 			}
 			headers.AccessControlAllowOrigin = &value
-		}
-		if values := rsp.Header.Values("Idempotency-Replay"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotency-Replay", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.IdempotencyReplay = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int64
