@@ -140,7 +140,8 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	deliveries := persistence.NewDeliveryStore(db, queue)
 	hooks := institutionhooks.New(institutionhooks.Deps{Verifiers: pr.webhooks, Deliveries: deliveries,
 		Grants: pr.authorizations, Connections: pr.connections, Syncs: sync.syncs, Clock: clk, Log: log})
-	webhooks := buildWebhooks(cfg, log, db, pr.cipher, queue, eventStore, clk)
+	webhookStore := persistence.NewWebhookStore(db, pr.cipher, queue)
+	webhooks := buildWebhooks(cfg, log, webhookStore, eventStore, clk)
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
 		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs, InstitutionHooks: hooks,
 		Admin: adminapp.NewService(id.store, id.store, pr.providerStore, clk), Events: events, EventStream: hub, Webhooks: webhooks}
@@ -149,7 +150,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		return nil, err
 	}
 	background, err := buildJobs(ctx, cfg, log, db, queue, jobWork{identity: id.service, connections: pr.connections, idempotency: web.idempotency,
-		engine: sync.engine, scheduler: sync.scheduler, hooks: hooks, deliveries: deliveries, events: events, webhooks: webhooks},
+		engine: sync.engine, scheduler: sync.scheduler, hooks: hooks, deliveries: deliveries, events: events, webhooks: webhooks, webhookLog: webhookStore},
 		cmp.Or(o.JobPollInterval, jobPollInterval))
 	if err != nil {
 		return nil, err
@@ -296,11 +297,9 @@ func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *per
 // secrets are encrypted like provider tokens, and the sender that enforces
 // the SSRF policy (https and public addresses only in production; loopback
 // too in development with WEBHOOK_ALLOW_LOOPBACK).
-func buildWebhooks(cfg Config, log *slog.Logger, db *persistence.DB, cipher *vault.Keyring, queue persistence.JobQueue,
-	events *persistence.EventStore, clk providersapp.Clock,
+func buildWebhooks(cfg Config, log *slog.Logger, store *persistence.WebhookStore, events *persistence.EventStore, clk providersapp.Clock,
 ) *webhooksapp.Service {
 	client := webhookhttp.New(webhookhttp.Config{Policy: webhookhttp.Policy{RequireHTTPS: cfg.Production(), AllowLoopback: cfg.WebhookAllowLoopback}})
-	store := persistence.NewWebhookStore(db, cipher, queue)
 	return webhooksapp.New(webhooksapp.Deps{Endpoints: store, Deliveries: store, Events: events, Guard: client, Sender: client,
 		Clock: clk, Log: log}, webhooksapp.Config{})
 }

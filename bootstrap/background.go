@@ -36,6 +36,9 @@ const (
 	// enough to look into what an institution sent.
 	webhookDeliveryCleanup   = time.Hour
 	webhookDeliveryRetention = 30 * 24 * time.Hour
+	// webhookLogRetention is how long the finished deliveries to clients'
+	// webhook endpoints (their delivery log) are kept, deleted hourly.
+	webhookLogRetention = 30 * 24 * time.Hour
 	// syncSchedulePass is how often the scheduler looks for providers due
 	// for a sync (SYNC_INTERVAL is how often each one is synced).
 	syncSchedulePass = time.Minute
@@ -62,6 +65,12 @@ func (idempotencyCleanupPass) Kind() string { return "idempotency_cleanup" }
 type webhookDeliveryCleanupPass struct{}
 
 func (webhookDeliveryCleanupPass) Kind() string { return "webhook_delivery_cleanup" }
+
+// webhookLogCleanupPass deletes the old finished deliveries to clients'
+// webhook endpoints.
+type webhookLogCleanupPass struct{}
+
+func (webhookLogCleanupPass) Kind() string { return "webhook_log_cleanup" }
 
 // jobParts are the job engine and the pool it alone uses (SQLite; nil on
 // Postgres, where it shares the service's pool).
@@ -97,6 +106,7 @@ type jobWork struct {
 	deliveries  *persistence.DeliveryStore
 	events      *eventsapp.Service
 	webhooks    *webhooksapp.Service
+	webhookLog  *persistence.WebhookStore
 }
 
 // buildJobs assembles the job engine with every worker and periodic job the
@@ -132,6 +142,13 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 		jobs.Register(w, work.engine.Run),
 		jobs.Register(w, work.hooks.Act),
 		jobs.Register(w, work.webhooks.Deliver),
+		jobs.Register(w, func(ctx context.Context, _ webhookLogCleanupPass) error {
+			n, err := work.webhookLog.DeleteDeliveriesBefore(ctx, time.Now().Add(-webhookLogRetention))
+			if n > 0 {
+				log.InfoContext(ctx, "old webhook deliveries deleted", "deleted", n)
+			}
+			return err
+		}),
 		jobs.Register(w, func(ctx context.Context, _ webhookDeliveryCleanupPass) error {
 			n, err := work.deliveries.DeleteReceivedBefore(ctx, time.Now().Add(-webhookDeliveryRetention))
 			if n > 0 {
@@ -167,6 +184,7 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 			{Interval: eventRetention, Job: eventsapp.PurgeJob{}},
 			{Interval: syncSchedulePass, Job: datasyncapp.ScheduleJob{}},
 			{Interval: webhookDeliveryCleanup, Job: webhookDeliveryCleanupPass{}},
+			{Interval: webhookDeliveryCleanup, Job: webhookLogCleanupPass{}},
 		},
 		Concurrency:          jobConcurrency,
 		JobTimeout:           cfg.JobTimeout,

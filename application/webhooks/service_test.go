@@ -251,6 +251,12 @@ func TestADeliveryIsSignedSoThatAStandardWebhooksVerifierAcceptsIt(t *testing.T)
 	if _, err := h.svc.Dispatch(t.Context()); err != nil || len(h.queue.take()) != 0 {
 		t.Fatalf("a second dispatch made jobs (%v)", err)
 	}
+	// The log's clean-up deletes finished deliveries past its retention only.
+	pending := h.emit(t)[0]
+	if n, err := h.store.DeleteDeliveriesBefore(t.Context(), time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("clean-up deleted %d (%v), want the delivered one", n, err)
+	}
+	h.delivery(t, pending.DeliveryID)
 }
 
 // On Postgres too: one delivery per (endpoint, event), whoever dispatches,
