@@ -12,6 +12,7 @@ import (
 	"github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/application/institutionhooks"
 	"github.com/dashtam/dashtam/application/providers"
+	"github.com/dashtam/dashtam/application/webhooks"
 )
 
 // App is every use case of the service, as the composition root wired them.
@@ -44,4 +45,7 @@ type App struct {
 	// EventStream fans the log's events out to the streams open on this
 	// instance.
 	EventStream *events.Hub
+	// Webhooks: the caller's webhook endpoints and their deliveries; the
+	// dispatcher and the delivery jobs run in the background.
+	Webhooks *webhooks.Service
 }

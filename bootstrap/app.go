@@ -26,6 +26,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/providers/instrumented"
 	"github.com/dashtam/dashtam/adapters/ratelimit"
 	"github.com/dashtam/dashtam/adapters/vault"
+	"github.com/dashtam/dashtam/adapters/webhookhttp"
 	"github.com/dashtam/dashtam/application"
 	adminapp "github.com/dashtam/dashtam/application/admin"
 	auditapp "github.com/dashtam/dashtam/application/audit"
@@ -36,6 +37,7 @@ import (
 	"github.com/dashtam/dashtam/application/institutionhooks"
 	jobsapp "github.com/dashtam/dashtam/application/jobs"
 	providersapp "github.com/dashtam/dashtam/application/providers"
+	webhooksapp "github.com/dashtam/dashtam/application/webhooks"
 	"github.com/dashtam/dashtam/domain/datasync"
 )
 
@@ -80,6 +82,8 @@ type App struct {
 	limiter *ratelimit.Limiters
 	jobs    *jobParts      // started by StartBackground
 	hub     *eventsapp.Hub // its poller runs in StartBackground
+	// webhooks' dispatcher runs in StartBackground.
+	webhooks *webhooksapp.Service
 }
 
 // Build opens the database (migrating it when AUTO_MIGRATE is on) and assembles
@@ -141,15 +145,19 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	deliveries := persistence.NewDeliveryStore(db, queue)
 	hooks := institutionhooks.New(institutionhooks.Deps{Verifiers: pr.webhooks, Deliveries: deliveries,
 		Grants: pr.authorizations, Connections: pr.connections, Syncs: sync.syncs, Clock: clk, Log: log})
+	webhookStore := persistence.NewWebhookStore(db, pr.cipher, queue)
+	webhooks := buildWebhooks(cfg, log, webhookStore, eventStore, clk)
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
 		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs, InstitutionHooks: hooks,
-		Admin: adminapp.NewService(id.store, id.store, pr.providerStore, clk, auditLog, auditLog), Events: events, Audit: auditLog, EventStream: hub}
+		Admin: adminapp.NewService(id.store, id.store, pr.providerStore, clk, auditLog, auditLog), Events: events, Audit: auditLog,
+		EventStream: hub, Webhooks: webhooks}
 	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics, limiter)
 	if err != nil {
 		return nil, err
 	}
 	background, err := buildJobs(ctx, cfg, log, db, queue, jobWork{identity: id.service, connections: pr.connections, idempotency: web.idempotency,
-		engine: sync.engine, scheduler: sync.scheduler, hooks: hooks, deliveries: deliveries, events: events, audit: auditLog},
+		engine: sync.engine, scheduler: sync.scheduler, hooks: hooks, deliveries: deliveries, events: events, audit: auditLog,
+		webhooks: webhooks, webhookLog: webhookStore},
 		cmp.Or(o.JobPollInterval, jobPollInterval))
 	if err != nil {
 		return nil, err
@@ -160,7 +168,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	handler := httpapi.AdminOnly(app, log, httpapi.JobsDashboardPath, background.dashboard, web.handler)
 	return &App{Config: cfg, Log: log, DB: db, Identity: id.service, Sessions: id.store, Connections: pr.connections,
 		Authorizations: pr.authorizations, Finance: financeStore, Idempotency: web.idempotency, Admin: app.Admin, limiter: limiter,
-		Handler: handler, API: web.handler, MetricsHandler: metrics.Handler(), jobs: background, hub: hub}, nil
+		Handler: handler, API: web.handler, MetricsHandler: metrics.Handler(), jobs: background, hub: hub, webhooks: webhooks}, nil
 }
 
 // openDatabase opens the database and, when AUTO_MIGRATE is on, brings its
@@ -244,6 +252,8 @@ type providerParts struct {
 	sandboxInstitution http.Handler
 	// webhooks are the connectors that receive webhooks, by provider key.
 	webhooks map[string]providersapp.WebhookVerifier
+	// cipher encrypts secrets at rest (TOKEN_ENCRYPTION_KEYS).
+	cipher *vault.Keyring
 }
 
 // buildMetrics registers the service's metrics, with the Go runtime's and the
@@ -292,7 +302,18 @@ func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *per
 	}
 	return &providerParts{providers: providers, connections: connections, providerStore: providerStore,
 		authorizations: authorizations, syncStore: syncStore, sandboxInstitution: sandboxInstitution,
-		webhooks: built.webhooks}, nil
+		webhooks: built.webhooks, cipher: cipher}, nil
+}
+
+// buildWebhooks assembles the webhooks to clients' servers: endpoints whose
+// secrets are encrypted like provider tokens, and the sender that enforces
+// the SSRF policy (https and public addresses only in production; loopback
+// too in development with WEBHOOK_ALLOW_LOOPBACK).
+func buildWebhooks(cfg Config, log *slog.Logger, store *persistence.WebhookStore, events *persistence.EventStore, clk providersapp.Clock,
+) *webhooksapp.Service {
+	client := webhookhttp.New(webhookhttp.Config{Policy: webhookhttp.Policy{RequireHTTPS: cfg.Production(), AllowLoopback: cfg.WebhookAllowLoopback}})
+	return webhooksapp.New(webhooksapp.Deps{Endpoints: store, Deliveries: store, Events: events, Guard: client, Sender: client,
+		Clock: clk, Log: log}, webhooksapp.Config{})
 }
 
 // syncParts are the use cases that keep providers' data in sync: the syncs

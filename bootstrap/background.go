@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dashtam/dashtam/adapters/clock"
 	"github.com/dashtam/dashtam/adapters/jobs"
 	"github.com/dashtam/dashtam/adapters/persistence"
 	auditapp "github.com/dashtam/dashtam/application/audit"
@@ -18,6 +19,7 @@ import (
 	"github.com/dashtam/dashtam/application/institutionhooks"
 	jobsapp "github.com/dashtam/dashtam/application/jobs"
 	providersapp "github.com/dashtam/dashtam/application/providers"
+	webhooksapp "github.com/dashtam/dashtam/application/webhooks"
 )
 
 // The job engine's fixed limits. How long a job may run (JOB_TIMEOUT) and
@@ -36,6 +38,9 @@ const (
 	// enough to look into what an institution sent.
 	webhookDeliveryCleanup   = time.Hour
 	webhookDeliveryRetention = 30 * 24 * time.Hour
+	// webhookLogRetention is how long the finished deliveries to clients'
+	// webhook endpoints (their delivery log) are kept, deleted hourly.
+	webhookLogRetention = 30 * 24 * time.Hour
 	// syncSchedulePass is how often the scheduler looks for providers due
 	// for a sync (SYNC_INTERVAL is how often each one is synced).
 	syncSchedulePass = time.Minute
@@ -62,6 +67,12 @@ func (idempotencyCleanupPass) Kind() string { return "idempotency_cleanup" }
 type webhookDeliveryCleanupPass struct{}
 
 func (webhookDeliveryCleanupPass) Kind() string { return "webhook_delivery_cleanup" }
+
+// webhookLogCleanupPass deletes the old finished deliveries to clients'
+// webhook endpoints.
+type webhookLogCleanupPass struct{}
+
+func (webhookLogCleanupPass) Kind() string { return "webhook_log_cleanup" }
 
 // jobParts are the job engine and the pool it alone uses (SQLite; nil on
 // Postgres, where it shares the service's pool).
@@ -97,6 +108,8 @@ type jobWork struct {
 	deliveries  *persistence.DeliveryStore
 	events      *eventsapp.Service
 	audit       *auditapp.Service
+	webhooks    *webhooksapp.Service
+	webhookLog  *persistence.WebhookStore
 }
 
 // buildJobs assembles the job engine with every worker and periodic job the
@@ -138,6 +151,14 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 		jobs.Register(w, work.connections.RevokeSetAside),
 		jobs.Register(w, work.engine.Run),
 		jobs.Register(w, work.hooks.Act),
+		jobs.Register(w, work.webhooks.Deliver),
+		jobs.Register(w, func(ctx context.Context, _ webhookLogCleanupPass) error {
+			n, err := work.webhookLog.DeleteDeliveriesBefore(ctx, time.Now().Add(-webhookLogRetention))
+			if n > 0 {
+				log.InfoContext(ctx, "old webhook deliveries deleted", "deleted", n)
+			}
+			return err
+		}),
 		jobs.Register(w, func(ctx context.Context, _ webhookDeliveryCleanupPass) error {
 			n, err := work.deliveries.DeleteReceivedBefore(ctx, time.Now().Add(-webhookDeliveryRetention))
 			if n > 0 {
@@ -174,6 +195,7 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 			{Interval: auditRetention, Job: auditapp.PurgeJob{}},
 			{Interval: syncSchedulePass, Job: datasyncapp.ScheduleJob{}},
 			{Interval: webhookDeliveryCleanup, Job: webhookDeliveryCleanupPass{}},
+			{Interval: webhookDeliveryCleanup, Job: webhookLogCleanupPass{}},
 		},
 		Concurrency:          jobConcurrency,
 		JobTimeout:           cfg.JobTimeout,
@@ -237,6 +259,9 @@ func (app *App) StartBackground(ctx context.Context) (*Background, error) {
 	b := &Background{engine: app.jobs.engine, stopWatcher: stop, stopHub: stopHub}
 	b.watcher.Go(func() { app.Sessions.WatchSessions(watchCtx, app.Log) })
 	b.watcher.Go(func() { app.hub.Run(hubCtx) })
+	// Every instance runs the webhook dispatcher; the dispatch mark's lock
+	// lets one at a time read and fan out the new events.
+	b.watcher.Go(func() { app.webhooks.RunDispatcher(hubCtx, app.Config.WebhookDispatch, clock.System{}.Sleep) })
 	return b, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	eventsapp "github.com/dashtam/dashtam/application/events"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	providersapp "github.com/dashtam/dashtam/application/providers"
+	webhooksapp "github.com/dashtam/dashtam/application/webhooks"
 )
 
 // Environment names.
@@ -109,6 +110,13 @@ type Config struct {
 	EventStreamHeartbeat time.Duration
 	EventStreamPoll      time.Duration
 	EventStreamsPerUser  int
+	// WebhookAllowLoopback lets webhook endpoints at loopback addresses
+	// (http://127.0.0.1:...) receive deliveries, for local development
+	// (WEBHOOK_ALLOW_LOOPBACK; refused in production). WebhookDispatch is
+	// how often the event log is read for new deliveries
+	// (WEBHOOK_DISPATCH_INTERVAL).
+	WebhookAllowLoopback bool
+	WebhookDispatch      time.Duration
 	// ProviderTimeout bounds every call to an institution.
 	ProviderTimeout time.Duration
 	// ProviderCallBudget is how many calls one grant may make to its
@@ -318,6 +326,14 @@ func loadProviders(r *envReader, c *Config) {
 	c.EventStreamsPerUser = r.count("EVENT_STREAMS_PER_USER", eventsapp.DefaultMaxStreamsPerUser)
 	if c.EventStreamsPerUser < 1 {
 		r.bad("EVENT_STREAMS_PER_USER", "must be at least 1")
+	}
+	c.WebhookAllowLoopback = r.boolean("WEBHOOK_ALLOW_LOOPBACK", false)
+	if c.WebhookAllowLoopback && c.Production() {
+		r.bad("WEBHOOK_ALLOW_LOOPBACK", "is a development setting; unset it when APP_ENV=production")
+	}
+	c.WebhookDispatch = r.duration("WEBHOOK_DISPATCH_INTERVAL", webhooksapp.DefaultDispatchInterval)
+	if c.WebhookDispatch <= 0 || c.WebhookDispatch > time.Minute {
+		r.bad("WEBHOOK_DISPATCH_INTERVAL", "must be between 1ms and 1m")
 	}
 	c.ProviderTimeout = r.duration("PROVIDER_TIMEOUT", httpx.DefaultTimeout)
 	c.ProviderCallBudget = r.count("PROVIDER_CALL_BUDGET", DefaultProviderCallBudget)

@@ -345,3 +345,17 @@ func TestProviderCallBudgets(t *testing.T) {
 		t.Errorf("with the per-grant budget off: tiers %v, config %+v", tiers, bc)
 	}
 }
+
+// WEBHOOK_ALLOW_LOOPBACK lets development deliver to http://127.0.0.1, and
+// production refuses to start with it.
+func TestWebhookAllowLoopbackIsDevelopmentOnly(t *testing.T) {
+	t.Parallel()
+	c, err := LoadConfig(env(map[string]string{"WEBHOOK_ALLOW_LOOPBACK": "true"}))
+	if err != nil || !c.WebhookAllowLoopback {
+		t.Fatalf("development = %v, %v", c.WebhookAllowLoopback, err)
+	}
+	_, err = LoadConfig(env(map[string]string{"APP_ENV": "production", "WEBHOOK_ALLOW_LOOPBACK": "true"}))
+	if err == nil || !strings.Contains(err.Error(), "WEBHOOK_ALLOW_LOOPBACK") {
+		t.Errorf("production accepted WEBHOOK_ALLOW_LOOPBACK: %v", err)
+	}
+}

@@ -226,6 +226,10 @@ func TestIdempotencyIsTheOneTheRouteListGave(t *testing.T) {
 		// Added since: an institution sends no Idempotency-Key; a copy of a
 		// delivery is told by its body (institutionhooks.DuplicateWindow).
 		"POST " + apiBase + "/webhooks/plaid": true,
+		// Added since: their answers hold a webhook signing secret, which
+		// an idempotency record would keep in clear for a day.
+		"POST " + apiBase + "/webhook-endpoints":                               true,
+		"POST " + apiBase + "/webhook-endpoints/:endpoint_id/secret-rotations": true,
 	}
 	s := loadEmbeddedSpec(t)
 	for path, item := range s.Doc.Paths.Map() {

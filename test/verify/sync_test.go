@@ -96,7 +96,7 @@ func TestSyncsAndHoldingsWithGeneratedClient(t *testing.T) {
 	if len(first.Items) != 1 || first.Items[0].Trigger != verifyclient.SyncTriggerAuthorization {
 		t.Fatalf("history = %+v", first)
 	}
-	if s := await(first.Items[0].Id); s.Status != verifyclient.Succeeded {
+	if s := await(first.Items[0].Id); s.Status != verifyclient.SyncStatusSucceeded {
 		t.Fatalf("first sync = %+v", s)
 	}
 

@@ -439,28 +439,28 @@ func (e SecurityType) Valid() bool {
 
 // Defines values for SyncStatus.
 const (
-	Canceled  SyncStatus = "canceled"
-	Failed    SyncStatus = "failed"
-	Partial   SyncStatus = "partial"
-	Queued    SyncStatus = "queued"
-	Running   SyncStatus = "running"
-	Succeeded SyncStatus = "succeeded"
+	SyncStatusCanceled  SyncStatus = "canceled"
+	SyncStatusFailed    SyncStatus = "failed"
+	SyncStatusPartial   SyncStatus = "partial"
+	SyncStatusQueued    SyncStatus = "queued"
+	SyncStatusRunning   SyncStatus = "running"
+	SyncStatusSucceeded SyncStatus = "succeeded"
 )
 
 // Valid indicates whether the value is a known member of the SyncStatus enum.
 func (e SyncStatus) Valid() bool {
 	switch e {
-	case Canceled:
+	case SyncStatusCanceled:
 		return true
-	case Failed:
+	case SyncStatusFailed:
 		return true
-	case Partial:
+	case SyncStatusPartial:
 		return true
-	case Queued:
+	case SyncStatusQueued:
 		return true
-	case Running:
+	case SyncStatusRunning:
 		return true
-	case Succeeded:
+	case SyncStatusSucceeded:
 		return true
 	default:
 		return false
@@ -599,6 +599,27 @@ func (e UserStatus) Valid() bool {
 	case UserStatusActive:
 		return true
 	case UserStatusDisabled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookDeliveryStatus.
+const (
+	WebhookDeliveryStatusDelivered WebhookDeliveryStatus = "delivered"
+	WebhookDeliveryStatusFailed    WebhookDeliveryStatus = "failed"
+	WebhookDeliveryStatusPending   WebhookDeliveryStatus = "pending"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryStatus enum.
+func (e WebhookDeliveryStatus) Valid() bool {
+	switch e {
+	case WebhookDeliveryStatusDelivered:
+		return true
+	case WebhookDeliveryStatusFailed:
+		return true
+	case WebhookDeliveryStatusPending:
 		return true
 	default:
 		return false
@@ -905,6 +926,15 @@ type CreateProviderRequest struct {
 	// Alias 1 to 100 characters after trimming, without control or invisible formatting characters (bidi overrides, zero-width characters); unique among the caller's providers, ignoring case and Unicode compatibility forms (NFKC).
 	Alias       string `json:"alias"`
 	ProviderKey string `json:"provider_key"`
+}
+
+// CreateWebhookEndpointRequest defines model for CreateWebhookEndpointRequest.
+type CreateWebhookEndpointRequest struct {
+	Description *string           `json:"description,omitempty"`
+	EventTypes  WebhookEventTypes `json:"event_types"`
+
+	// Url Absolute; https in production.
+	Url string `json:"url"`
 }
 
 // CurrencyCode An ISO 4217 currency code; every amount next to it is in this currency.
@@ -1427,6 +1457,14 @@ type UpdateUserRequest struct {
 	Name *string `json:"name,omitempty"`
 }
 
+// UpdateWebhookEndpointRequest defines model for UpdateWebhookEndpointRequest.
+type UpdateWebhookEndpointRequest struct {
+	Description *string            `json:"description,omitempty"`
+	Enabled     *bool              `json:"enabled,omitempty"`
+	EventTypes  *WebhookEventTypes `json:"event_types,omitempty"`
+	Url         *string            `json:"url,omitempty"`
+}
+
 // User defines model for User.
 type User struct {
 	CreatedAt     time.Time          `json:"created_at"`
@@ -1461,6 +1499,117 @@ type UserRole string
 // UserStatus A disabled user cannot log in, refresh or use a session, and their providers are not synced on schedule.
 type UserStatus string
 
+// WebhookDelivery defines model for WebhookDelivery.
+type WebhookDelivery struct {
+	Attempts   int32              `json:"attempts"`
+	CreatedAt  time.Time          `json:"created_at"`
+	EndpointId openapi_types.UUID `json:"endpoint_id"`
+
+	// EventId The event delivered; also the `webhook-id` header of every attempt.
+	EventId int64 `json:"event_id"`
+
+	// EventType What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed. `session.*`, `password.changed`: the account's sign-ins.
+	EventType     EventType          `json:"event_type"`
+	Id            openapi_types.UUID `json:"id"`
+	LastAttemptAt *time.Time         `json:"last_attempt_at"`
+
+	// LastError Why the last attempt failed (`HTTP 500`, `timed out`, `redirect (302) not followed`, `destination refused: ...`); empty when it did not.
+	LastError string `json:"last_error"`
+
+	// LastStatusCode The last answer's HTTP status (null: no answer).
+	LastStatusCode *int32                `json:"last_status_code"`
+	MaxAttempts    int32                 `json:"max_attempts"`
+	NextAttemptAt  *time.Time            `json:"next_attempt_at"`
+	Status         WebhookDeliveryStatus `json:"status"`
+}
+
+// WebhookDeliveryStatus defines model for WebhookDelivery.Status.
+type WebhookDeliveryStatus string
+
+// WebhookDeliveryList defines model for WebhookDeliveryList.
+type WebhookDeliveryList struct {
+	UnderscoreLinks PageLinks         `json:"_links"`
+	HasMore         bool              `json:"has_more"`
+	Items           []WebhookDelivery `json:"items"`
+	NextCursor      *string           `json:"next_cursor"`
+}
+
+// WebhookEndpoint defines model for WebhookEndpoint.
+type WebhookEndpoint struct {
+	UnderscoreLinks struct {
+		Deliveries string `json:"deliveries"`
+		Self       string `json:"self"`
+	} `json:"_links"`
+	CreatedAt   time.Time `json:"created_at"`
+	Description string    `json:"description"`
+
+	// DisabledReason Why it is disabled: `disabled_by_user`, or `gone` (its server answered 410). Empty while enabled.
+	DisabledReason string             `json:"disabled_reason"`
+	Enabled        bool               `json:"enabled"`
+	EventTypes     WebhookEventTypes  `json:"event_types"`
+	Id             openapi_types.UUID `json:"id"`
+
+	// PreviousSecretExpiresAt Until when the secret replaced by the last rotation still signs (null when none does).
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+	UpdatedAt               time.Time  `json:"updated_at"`
+	Url                     string     `json:"url"`
+}
+
+// WebhookEndpointList defines model for WebhookEndpointList.
+type WebhookEndpointList struct {
+	UnderscoreLinks PageLinks         `json:"_links"`
+	HasMore         bool              `json:"has_more"`
+	Items           []WebhookEndpoint `json:"items"`
+	NextCursor      *string           `json:"next_cursor"`
+}
+
+// WebhookEndpointWithSecret An endpoint with its signing secret, shown only in the answer that made it.
+type WebhookEndpointWithSecret struct {
+	UnderscoreLinks struct {
+		Deliveries string `json:"deliveries"`
+		Self       string `json:"self"`
+	} `json:"_links"`
+	CreatedAt   time.Time `json:"created_at"`
+	Description string    `json:"description"`
+
+	// DisabledReason Why it is disabled: `disabled_by_user`, or `gone` (its server answered 410). Empty while enabled.
+	DisabledReason string             `json:"disabled_reason"`
+	Enabled        bool               `json:"enabled"`
+	EventTypes     WebhookEventTypes  `json:"event_types"`
+	Id             openapi_types.UUID `json:"id"`
+
+	// PreviousSecretExpiresAt Until when the secret replaced by the last rotation still signs (null when none does).
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+
+	// Secret whsec_ + base64 of 32 random bytes: the HMAC key is the decoded bytes. Store it now; it is never shown again.
+	Secret    string    `json:"secret"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Url       string    `json:"url"`
+}
+
+// WebhookEventTypes defines model for WebhookEventTypes.
+type WebhookEventTypes = []EventType
+
+// WebhookPayload The body Dashtam POSTs to a webhook endpoint (Standard Webhooks), with
+// headers `webhook-id` (the event's id, the same on every retry),
+// `webhook-timestamp` (unix seconds of the attempt) and
+// `webhook-signature` (`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`
+// keyed with the secret's bytes after `whsec_`; two, space-separated,
+// during a rotation's overlap). Answer 2xx within 10 s; anything else is
+// retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h (with jitter,
+// never sooner than `Retry-After`); 410 disables the endpoint; redirects
+// are not followed.
+type WebhookPayload struct {
+	// Data The event's data, as `GET /events` shows it.
+	Data map[string]interface{} `json:"data"`
+
+	// Timestamp When the event occurred.
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed. `session.*`, `password.changed`: the account's sign-ins.
+	Type EventType `json:"type"`
+}
+
 // WebhookReceipt defines model for WebhookReceipt.
 type WebhookReceipt struct {
 	// DeliveryId The recorded delivery.
@@ -1481,6 +1630,9 @@ type AuditTo = time.Time
 
 // Cursor defines model for Cursor.
 type Cursor = string
+
+// EndpointID defines model for EndpointID.
+type EndpointID = openapi_types.UUID
 
 // EventTypeFilter defines model for EventTypeFilter.
 type EventTypeFilter = string
@@ -1998,6 +2150,45 @@ type ListUserSessionsParams struct {
 	PerPage *PerPage `form:"per_page,omitempty" json:"per_page,omitempty"`
 }
 
+// ListWebhookEndpointsParams defines parameters for ListWebhookEndpoints.
+type ListWebhookEndpointsParams struct {
+	// Cursor The `next_cursor` of the previous page (cursor mode). Opaque; a forged or altered cursor, or one from another query, is 422.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Items per page in cursor mode (at most 100; more is an error, never silently clamped). Default 20 (100 for the changes feed).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// DeleteWebhookEndpointParams defines parameters for DeleteWebhookEndpoint.
+type DeleteWebhookEndpointParams struct {
+	// IfMatch Only change the resource if its current ETag is one of these (412 otherwise).
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// UpdateWebhookEndpointParams defines parameters for UpdateWebhookEndpoint.
+type UpdateWebhookEndpointParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// IfMatch Only change the resource if its current ETag is one of these (412 otherwise).
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
+type ListWebhookDeliveriesParams struct {
+	// Cursor The `next_cursor` of the previous page (cursor mode). Opaque; a forged or altered cursor, or one from another query, is 422.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Items per page in cursor mode (at most 100; more is an error, never silently clamped). Default 20 (100 for the changes feed).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// RetryWebhookDeliveryParams defines parameters for RetryWebhookDelivery.
+type RetryWebhookDeliveryParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ReceivePlaidWebhookParams defines parameters for ReceivePlaidWebhook.
 type ReceivePlaidWebhookParams struct {
 	// PlaidVerification The ES256 JWT Plaid signs each delivery with. Without it the answer is 401.
@@ -2080,6 +2271,15 @@ type UpdateUserJSONRequestBody = AdminUpdateUserRequest
 
 // UpdateUserApplicationMergePatchPlusJSONRequestBody defines body for UpdateUser for application/merge-patch+json ContentType.
 type UpdateUserApplicationMergePatchPlusJSONRequestBody = AdminUpdateUserRequest
+
+// CreateWebhookEndpointJSONRequestBody defines body for CreateWebhookEndpoint for application/json ContentType.
+type CreateWebhookEndpointJSONRequestBody = CreateWebhookEndpointRequest
+
+// UpdateWebhookEndpointJSONRequestBody defines body for UpdateWebhookEndpoint for application/json ContentType.
+type UpdateWebhookEndpointJSONRequestBody = UpdateWebhookEndpointRequest
+
+// UpdateWebhookEndpointApplicationMergePatchPlusJSONRequestBody defines body for UpdateWebhookEndpoint for application/merge-patch+json ContentType.
+type UpdateWebhookEndpointApplicationMergePatchPlusJSONRequestBody = UpdateWebhookEndpointRequest
 
 // ReceivePlaidWebhookJSONRequestBody defines body for ReceivePlaidWebhook for application/json ContentType.
 type ReceivePlaidWebhookJSONRequestBody = PlaidWebhook
@@ -2336,6 +2536,30 @@ type ServerInterface interface {
 	// ListUserSessions A user's active sessions, newest first (admin)
 	// (GET /api/v1/users/{user_id}/sessions)
 	ListUserSessions(c *gin.Context, userId UserID, params ListUserSessionsParams)
+	// ListWebhookEndpoints The caller's webhook endpoints
+	// (GET /api/v1/webhook-endpoints)
+	ListWebhookEndpoints(c *gin.Context, params ListWebhookEndpointsParams)
+	// CreateWebhookEndpoint Register a server of the caller's to receive their events
+	// (POST /api/v1/webhook-endpoints)
+	CreateWebhookEndpoint(c *gin.Context)
+	// DeleteWebhookEndpoint Delete an endpoint and its delivery log
+	// (DELETE /api/v1/webhook-endpoints/{endpoint_id})
+	DeleteWebhookEndpoint(c *gin.Context, endpointId EndpointID, params DeleteWebhookEndpointParams)
+	// GetWebhookEndpoint One of the caller's webhook endpoints
+	// (GET /api/v1/webhook-endpoints/{endpoint_id})
+	GetWebhookEndpoint(c *gin.Context, endpointId EndpointID)
+	// UpdateWebhookEndpoint Change an endpoint's URL, event types, description or whether it is enabled
+	// (PATCH /api/v1/webhook-endpoints/{endpoint_id})
+	UpdateWebhookEndpoint(c *gin.Context, endpointId EndpointID, params UpdateWebhookEndpointParams)
+	// ListWebhookDeliveries An endpoint's delivery log, newest first
+	// (GET /api/v1/webhook-endpoints/{endpoint_id}/deliveries)
+	ListWebhookDeliveries(c *gin.Context, endpointId EndpointID, params ListWebhookDeliveriesParams)
+	// RetryWebhookDelivery Deliver a finished delivery once more, now
+	// (POST /api/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retries)
+	RetryWebhookDelivery(c *gin.Context, endpointId EndpointID, deliveryId openapi_types.UUID, params RetryWebhookDeliveryParams)
+	// RotateWebhookSecret Give an endpoint a new signing secret
+	// (POST /api/v1/webhook-endpoints/{endpoint_id}/secret-rotations)
+	RotateWebhookSecret(c *gin.Context, endpointId EndpointID)
 	// ReceivePlaidWebhook Plaid's webhooks about the items Dashtam holds (signed by Plaid, no bearer)
 	// (POST /api/v1/webhooks/plaid)
 	ReceivePlaidWebhook(c *gin.Context, params ReceivePlaidWebhookParams)
@@ -4690,6 +4914,323 @@ func (siw *ServerInterfaceWrapper) ListUserSessions(c *gin.Context) {
 	siw.Handler.ListUserSessions(c, userId, params)
 }
 
+// ListWebhookEndpoints operation middleware
+func (siw *ServerInterfaceWrapper) ListWebhookEndpoints(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListWebhookEndpointsParams
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", c.Request.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter cursor: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", c.Request.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter limit: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListWebhookEndpoints(c, params)
+}
+
+// CreateWebhookEndpoint operation middleware
+func (siw *ServerInterfaceWrapper) CreateWebhookEndpoint(c *gin.Context) {
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.CreateWebhookEndpoint(c)
+}
+
+// DeleteWebhookEndpoint operation middleware
+func (siw *ServerInterfaceWrapper) DeleteWebhookEndpoint(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", c.Param("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter endpoint_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteWebhookEndpointParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for If-Match, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter If-Match: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IfMatch = &IfMatch
+
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.DeleteWebhookEndpoint(c, endpointId, params)
+}
+
+// GetWebhookEndpoint operation middleware
+func (siw *ServerInterfaceWrapper) GetWebhookEndpoint(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", c.Param("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter endpoint_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.GetWebhookEndpoint(c, endpointId)
+}
+
+// UpdateWebhookEndpoint operation middleware
+func (siw *ServerInterfaceWrapper) UpdateWebhookEndpoint(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", c.Param("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter endpoint_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UpdateWebhookEndpointParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for If-Match, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter If-Match: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IfMatch = &IfMatch
+
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.UpdateWebhookEndpoint(c, endpointId, params)
+}
+
+// ListWebhookDeliveries operation middleware
+func (siw *ServerInterfaceWrapper) ListWebhookDeliveries(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", c.Param("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter endpoint_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListWebhookDeliveriesParams
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", c.Request.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter cursor: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", c.Request.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter limit: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListWebhookDeliveries(c, endpointId, params)
+}
+
+// RetryWebhookDelivery operation middleware
+func (siw *ServerInterfaceWrapper) RetryWebhookDelivery(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", c.Param("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter endpoint_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Path parameter "delivery_id" -------------
+	var deliveryId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "delivery_id", c.Param("delivery_id"), &deliveryId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter delivery_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RetryWebhookDeliveryParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.RetryWebhookDelivery(c, endpointId, deliveryId, params)
+}
+
+// RotateWebhookSecret operation middleware
+func (siw *ServerInterfaceWrapper) RotateWebhookSecret(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", c.Param("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter endpoint_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.RotateWebhookSecret(c, endpointId)
+}
+
 // ReceivePlaidWebhook operation middleware
 func (siw *ServerInterfaceWrapper) ReceivePlaidWebhook(c *gin.Context) {
 
@@ -5035,5 +5576,13 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.DELETE(options.BaseURL+"/api/v1/syncs/:sync_id", wrapper.CancelSync)
 	router.GET(options.BaseURL+"/api/v1/syncs/:sync_id", wrapper.GetSync)
 	router.GET(options.BaseURL+"/api/v1/holdings", wrapper.ListHoldings)
+	router.GET(options.BaseURL+"/api/v1/webhook-endpoints", wrapper.ListWebhookEndpoints)
+	router.POST(options.BaseURL+"/api/v1/webhook-endpoints", wrapper.CreateWebhookEndpoint)
+	router.DELETE(options.BaseURL+"/api/v1/webhook-endpoints/:endpoint_id", wrapper.DeleteWebhookEndpoint)
+	router.GET(options.BaseURL+"/api/v1/webhook-endpoints/:endpoint_id", wrapper.GetWebhookEndpoint)
+	router.PATCH(options.BaseURL+"/api/v1/webhook-endpoints/:endpoint_id", wrapper.UpdateWebhookEndpoint)
+	router.POST(options.BaseURL+"/api/v1/webhook-endpoints/:endpoint_id/secret-rotations", wrapper.RotateWebhookSecret)
+	router.GET(options.BaseURL+"/api/v1/webhook-endpoints/:endpoint_id/deliveries", wrapper.ListWebhookDeliveries)
+	router.POST(options.BaseURL+"/api/v1/webhook-endpoints/:endpoint_id/deliveries/:delivery_id/retries", wrapper.RetryWebhookDelivery)
 	router.GET(options.BaseURL+"/sandbox/oauth/authorize", wrapper.SandboxAuthorize)
 }
