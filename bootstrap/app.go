@@ -305,6 +305,10 @@ func buildProviders(cfg Config, log *slog.Logger, db *persistence.DB, store *per
 		webhooks: built.webhooks, cipher: cipher}, nil
 }
 
+// listCursorSecret keys the API's list cursors, which webhook deliveries
+// carry too (a transactions.changed event's changes-feed cursor).
+func listCursorSecret(cfg Config) []byte { return deriveKey(cfg, "list cursors") }
+
 // buildWebhooks assembles the webhooks to clients' servers: endpoints whose
 // secrets are encrypted like provider tokens, and the sender that enforces
 // the SSRF policy (https and public addresses only in production; loopback
@@ -313,7 +317,7 @@ func buildWebhooks(cfg Config, log *slog.Logger, store *persistence.WebhookStore
 ) *webhooksapp.Service {
 	client := webhookhttp.New(webhookhttp.Config{Policy: webhookhttp.Policy{RequireHTTPS: cfg.Production(), AllowLoopback: cfg.WebhookAllowLoopback}})
 	return webhooksapp.New(webhooksapp.Deps{Endpoints: store, Deliveries: store, Events: events, Guard: client, Sender: client,
-		Clock: clk, Log: log}, webhooksapp.Config{})
+		Clock: clk, Log: log, Render: httpapi.EventData(listCursorSecret(cfg))}, webhooksapp.Config{})
 }
 
 // syncParts are the use cases that keep providers' data in sync: the syncs
@@ -382,7 +386,7 @@ func buildHTTP(cfg Config, log *slog.Logger, db *persistence.DB, clk providersap
 		App:                    app,
 		AuthorizationResultURL: cfg.AuthorizationResultURL,
 		SandboxInstitution:     sandboxInstitution,
-		CursorSecret:           deriveKey(cfg, "list cursors"),
+		CursorSecret:           listCursorSecret(cfg),
 		DeviceTokenSecret:      deriveKey(cfg, "device tokens"),
 		Checks: []httpapi.Check{
 			{Name: "database", Probe: db.Ping, Required: true},

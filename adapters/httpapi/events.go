@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
 	"github.com/dashtam/dashtam/adapters/httpapi/api"
 	eventsapp "github.com/dashtam/dashtam/application/events"
@@ -90,20 +89,28 @@ type eventJSON struct {
 	Data       json.RawMessage `json:"data"`
 }
 
-// eventJSON renders e. A transactions.changed event's feed position becomes
-// the cursor of GET /transactions/changes that reads its changes (the
-// position itself is the store's, and cursors are sealed here).
+// eventJSON renders e, its data as clients read it (eventData).
 func (s *Server) eventJSON(e event.Logged) eventJSON {
-	out := eventJSON{ID: e.ID, Type: e.Type.String(), OccurredAt: e.OccurredAt.UTC().Format(time.RFC3339Nano), Data: e.Data}
-	if e.Type == event.TransactionsChanged {
-		out.Data = s.withChangesCursor(e.UserID, e.Data)
-	}
-	return out
+	return eventJSON{ID: e.ID, Type: e.Type.String(), OccurredAt: e.OccurredAt.UTC().Format(time.RFC3339Nano),
+		Data: s.cursors.eventData(e)}
 }
 
-// withChangesCursor replaces data's feed_after with the changes feed's cursor
-// of that position. Data it cannot read is returned as it is.
-func (s *Server) withChangesCursor(userID uuid.UUID, data []byte) json.RawMessage {
+// EventData returns how an event's data reads to clients wherever it is sent
+// (GET /events, the stream, webhook deliveries): a transactions.changed
+// event's feed position becomes the cursor of GET /transactions/changes that
+// reads its changes, sealed with cursorSecret (Deps.CursorSecret) as the API's
+// cursors are. The position itself is the store's; cursors are sealed here.
+func EventData(cursorSecret []byte) func(event.Logged) json.RawMessage {
+	return newCursorCodec(cursorSecret).eventData
+}
+
+// eventData is e's data as clients read it (see EventData). Data it cannot
+// read is returned as it is.
+func (cc cursorCodec) eventData(e event.Logged) json.RawMessage {
+	data := json.RawMessage(e.Data)
+	if e.Type != event.TransactionsChanged {
+		return data
+	}
 	var d map[string]any
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.UseNumber()
@@ -119,7 +126,7 @@ func (s *Server) withChangesCursor(userID uuid.UUID, data []byte) json.RawMessag
 		return data
 	}
 	delete(d, "feed_after")
-	d["cursor"] = s.cursors.seal(fingerprintOf("changes", userID.String()), appendInt64(nil, after))
+	d["cursor"] = cc.seal(fingerprintOf("changes", e.UserID.String()), appendInt64(nil, after))
 	out, err := json.Marshal(d)
 	if err != nil {
 		return data

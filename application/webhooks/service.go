@@ -79,6 +79,10 @@ type Deps struct {
 	Sender     Sender
 	Clock      Clock
 	Log        *slog.Logger
+	// Render is how an event's data reads to clients (the HTTP adapter's
+	// EventData: a transactions.changed event carries the changes feed's
+	// cursor, as GET /events shows it); nil sends the data as stored.
+	Render func(event.Logged) json.RawMessage
 }
 
 // Service implements the webhook use cases.
@@ -329,7 +333,7 @@ func (s *Service) Dispatch(ctx context.Context) (int, error) {
 					continue
 				}
 				out = append(out, Delivery{ID: uuid.Must(uuid.NewV7()), EndpointID: ep.ID(), EventID: ev.ID, EventType: ev.Type,
-					Payload: payload(ev), Status: Pending, MaxAttempts: len(s.cfg.Schedule) + 1, NextAttemptAt: now, CreatedAt: now})
+					Payload: s.payload(ev), Status: Pending, MaxAttempts: len(s.cfg.Schedule) + 1, NextAttemptAt: now, CreatedAt: now})
 			}
 		}
 		return out
@@ -353,9 +357,13 @@ func (s *Service) RunDispatcher(ctx context.Context, interval time.Duration, wai
 	}
 }
 
-// payload is the body of an event's deliveries: {type, timestamp, data}.
-func payload(ev event.Logged) []byte {
+// payload is the body of an event's deliveries: {type, timestamp, data},
+// the data as clients read it everywhere (Deps.Render).
+func (s *Service) payload(ev event.Logged) []byte {
 	data := json.RawMessage(ev.Data)
+	if s.d.Render != nil {
+		data = s.d.Render(ev)
+	}
 	if len(data) == 0 {
 		data = json.RawMessage("{}")
 	}

@@ -27,6 +27,7 @@ import (
 	jobsapp "github.com/dashtam/dashtam/application/jobs"
 	"github.com/dashtam/dashtam/application/webhooks"
 	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/event"
 	"github.com/dashtam/dashtam/domain/identity"
 	"github.com/dashtam/dashtam/domain/webhook"
 	"github.com/dashtam/dashtam/test/contract/providercontract"
@@ -74,13 +75,13 @@ type harness struct {
 
 // newHarness runs the service on SQLite with the real sender under policy;
 // delays are not jittered, so the schedule is exact.
-func newHarness(t *testing.T, policy webhookhttp.Policy, timeout time.Duration) *harness {
+func newHarness(t *testing.T, policy webhookhttp.Policy, timeout time.Duration, opts ...func(*webhooks.Deps)) *harness {
 	t.Helper()
-	return newHarnessOn(t, dbtest.SQLite(t), policy, timeout)
+	return newHarnessOn(t, dbtest.SQLite(t), policy, timeout, opts...)
 }
 
-// newHarnessOn is newHarness on db.
-func newHarnessOn(t *testing.T, db *persistence.DB, policy webhookhttp.Policy, timeout time.Duration) *harness {
+// newHarnessOn is newHarness on db; opts change the service's ports.
+func newHarnessOn(t *testing.T, db *persistence.DB, policy webhookhttp.Policy, timeout time.Duration, opts ...func(*webhooks.Deps)) *harness {
 	t.Helper()
 	key := make([]byte, vault.KeySize)
 	_, _ = rand.Read(key)
@@ -98,9 +99,12 @@ func newHarnessOn(t *testing.T, db *persistence.DB, policy webhookhttp.Policy, t
 	client := webhookhttp.New(webhookhttp.Config{Policy: policy, Timeout: timeout})
 	clk := fakeclock.New(time.Now())
 	logs := &testlog.Buffer{}
-	svc := webhooks.New(webhooks.Deps{Endpoints: store, Deliveries: store, Events: persistence.NewEventStore(db), Guard: client,
-		Sender: client, Clock: clk, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))},
-		webhooks.Config{Jitter: func(d time.Duration) time.Duration { return d }})
+	deps := webhooks.Deps{Endpoints: store, Deliveries: store, Events: persistence.NewEventStore(db), Guard: client,
+		Sender: client, Clock: clk, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	for _, o := range opts {
+		o(&deps)
+	}
+	svc := webhooks.New(deps, webhooks.Config{Jitter: func(d time.Duration) time.Duration { return d }})
 	return &harness{svc: svc, store: store, users: users, clock: clk, queue: q, logs: logs, userID: userID}
 }
 
@@ -257,6 +261,32 @@ func TestADeliveryIsSignedSoThatAStandardWebhooksVerifierAcceptsIt(t *testing.T)
 		t.Fatalf("clean-up deleted %d (%v), want the delivered one", n, err)
 	}
 	h.delivery(t, pending.DeliveryID)
+}
+
+// A delivery's data reads as the API's does (Deps.Render: a
+// transactions.changed event carries the changes feed's sealed cursor there),
+// not as it is stored.
+func TestADeliveryCarriesTheDataAsClientsReadIt(t *testing.T) {
+	render := func(e event.Logged) json.RawMessage {
+		return json.RawMessage(`{"rendered_from":"` + e.Type.String() + `"}`)
+	}
+	h := newHarness(t, webhookhttp.Policy{AllowLoopback: true}, time.Second, func(d *webhooks.Deps) { d.Render = render })
+	rcv := &receiver{codes: []int{204}}
+	h.register(t, serve(t, rcv).URL+"/hooks")
+	jobs := h.emit(t)
+	if len(jobs) != 1 {
+		t.Fatalf("%d delivery jobs, want 1", len(jobs))
+	}
+	if err := h.svc.Deliver(t.Context(), jobs[0]); err != nil {
+		t.Fatal(err)
+	}
+	got := rcv.requests()
+	var body struct {
+		Data map[string]any `json:"data"`
+	}
+	if len(got) != 1 || json.Unmarshal(got[0].body, &body) != nil || body.Data["rendered_from"] != "password.changed" || len(body.Data) != 1 {
+		t.Fatalf("delivered %d requests, body %s: want the rendered data", len(got), got[0].body)
+	}
 }
 
 // On Postgres too: one delivery per (endpoint, event), whoever dispatches,

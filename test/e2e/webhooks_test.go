@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +24,9 @@ type hookRequest struct {
 // A sandbox sync's sync.completed reaches the user's own server through the
 // binary (HTTP API, dispatcher, delivery job), signed so that a Standard
 // Webhooks verifier written here from the specification accepts it; the
-// secret is shown once and is in no later answer and no log line.
+// secret is shown once and is in no later answer and no log line. The
+// sync's transactions.changed arrives too, carrying the same changes-feed
+// cursor GET /events shows, which reads the feed.
 func TestWebhookDeliversSyncCompletedSigned(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
@@ -40,7 +43,7 @@ func TestWebhookDeliversSyncCompletedSigned(t *testing.T) {
 	in := startInstance(t, map[string]string{"WEBHOOK_ALLOW_LOOPBACK": "true", "WEBHOOK_DISPATCH_INTERVAL": "100ms"})
 	user := verifiedSession(t, in, newAccount())
 	_, created := in.expect(t, http.StatusCreated, http.MethodPost, "/api/v1/webhook-endpoints",
-		map[string]any{"url": rcv.URL + "/hooks", "event_types": []string{"sync.completed"}, "description": "e2e"}, user.Access)
+		map[string]any{"url": rcv.URL + "/hooks", "event_types": []string{"sync.completed", "transactions.changed"}, "description": "e2e"}, user.Access)
 	secret, _ := created["secret"].(string)
 	endpointID, _ := created["id"].(string)
 	if !strings.HasPrefix(secret, "whsec_") || endpointID == "" {
@@ -50,14 +53,26 @@ func TestWebhookDeliversSyncCompletedSigned(t *testing.T) {
 	if err := connectSandboxE(in, user.Access, providerID, ""); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 30*time.Second, "the sync.completed delivery", func() bool {
+	// typed returns the first delivery of an event type, if any.
+	typed := func(eventType string) (hookRequest, bool) {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(got) > 0
+		for _, r := range got {
+			var p struct {
+				Type string `json:"type"`
+			}
+			if json.Unmarshal(r.body, &p) == nil && p.Type == eventType {
+				return r, true
+			}
+		}
+		return hookRequest{}, false
+	}
+	waitUntil(t, 30*time.Second, "the sync.completed and transactions.changed deliveries", func() bool {
+		_, completed := typed("sync.completed")
+		_, changed := typed("transactions.changed")
+		return completed && changed
 	})
-	mu.Lock()
-	first := got[0]
-	mu.Unlock()
+	first, _ := typed("sync.completed")
 
 	// Standard Webhooks verification, from the specification.
 	id, ts := first.header.Get("webhook-id"), first.header.Get("webhook-timestamp")
@@ -79,6 +94,25 @@ func TestWebhookDeliversSyncCompletedSigned(t *testing.T) {
 		t.Fatalf("payload %s (%v)", first.body, err)
 	}
 
+	// transactions.changed carries the cursor GET /events shows, and it reads
+	// the changes feed.
+	changedReq, _ := typed("transactions.changed")
+	var changed struct {
+		Data map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(changedReq.body, &changed); err != nil {
+		t.Fatal(err)
+	}
+	cursor, _ := changed.Data["cursor"].(string)
+	if cursor == "" || changed.Data["feed_after"] != nil {
+		t.Fatalf("transactions.changed delivered %v, want a changes-feed cursor and no feed position", changed.Data)
+	}
+	_, listedEvents := in.expect(t, http.StatusOK, http.MethodGet, "/api/v1/events?type=transactions.changed&limit=100", nil, user.Access)
+	if !strings.Contains(mustJSON(t, listedEvents), cursor) {
+		t.Errorf("the delivered cursor is not the one GET /events shows for a transactions.changed")
+	}
+	in.expect(t, http.StatusOK, http.MethodGet, "/api/v1/transactions/changes?cursor="+url.QueryEscape(cursor), nil, user.Access)
+
 	// The delivery log says delivered; no later answer shows the secret.
 	var deliveries map[string]any
 	waitUntil(t, 10*time.Second, "the delivery logged as delivered", func() bool {
@@ -87,8 +121,12 @@ func TestWebhookDeliversSyncCompletedSigned(t *testing.T) {
 		if len(items) == 0 {
 			return false
 		}
-		d, _ := items[0].(map[string]any)
-		return d["status"] == "delivered" && d["attempts"] == float64(1) && d["last_status_code"] == float64(204)
+		for _, item := range items {
+			if d, _ := item.(map[string]any); d["status"] != "delivered" || d["attempts"] != float64(1) || d["last_status_code"] != float64(204) {
+				return false
+			}
+		}
+		return true
 	})
 	_, one := in.expect(t, http.StatusOK, http.MethodGet, "/api/v1/webhook-endpoints/"+endpointID, nil, user.Access)
 	raw, _ := json.Marshal(one)
@@ -99,4 +137,14 @@ func TestWebhookDeliversSyncCompletedSigned(t *testing.T) {
 			t.Fatalf("the secret is in the %s", what)
 		}
 	}
+}
+
+// mustJSON is v as JSON text.
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
