@@ -36,6 +36,7 @@ type webhookEndpointRow struct {
 	PreviousSecretCT        nullBytes  `gorm:"column:previous_secret_ct"`
 	PreviousSecretExpiresAt *time.Time `gorm:"column:previous_secret_expires_at"`
 	AfterEventID            int64      `gorm:"column:after_event_id"`
+	FailingSince            *time.Time `gorm:"column:failing_since"`
 	Version                 int64      `gorm:"column:version"`
 	CreatedAt               time.Time  `gorm:"column:created_at"`
 	UpdatedAt               time.Time  `gorm:"column:updated_at"`
@@ -97,7 +98,8 @@ func (s *WebhookStore) endpointRow(e *webhook.Endpoint) (webhookEndpointRow, err
 	}
 	r := webhookEndpointRow{ID: snap.ID, UserID: snap.UserID, URL: snap.URL, EventTypes: strings.Join(types, ","),
 		Description: snap.Description, Enabled: snap.Enabled, DisabledReason: snap.DisabledReason,
-		AfterEventID: snap.AfterEventID, Version: snap.Version, CreatedAt: dbTime(snap.CreatedAt), UpdatedAt: dbTime(snap.UpdatedAt)}
+		AfterEventID: snap.AfterEventID, FailingSince: nullableTime(snap.FailingSince), Version: snap.Version,
+		CreatedAt: dbTime(snap.CreatedAt), UpdatedAt: dbTime(snap.UpdatedAt)}
 	var err error
 	if r.SecretCT, err = s.cipher.Encrypt(snap.Secret.Bytes(), secretAAD(snap.ID, "secret")); err != nil {
 		return r, fmt.Errorf("encrypt webhook secret: %w", err)
@@ -114,7 +116,8 @@ func (s *WebhookStore) endpointRow(e *webhook.Endpoint) (webhookEndpointRow, err
 func (s *WebhookStore) endpointOf(r webhookEndpointRow) (*webhook.Endpoint, error) {
 	snap := webhook.EndpointSnapshot{ID: r.ID, UserID: r.UserID, URL: r.URL, Description: r.Description, Enabled: r.Enabled,
 		DisabledReason: r.DisabledReason, PreviousUntil: domainTime(r.PreviousSecretExpiresAt), AfterEventID: r.AfterEventID,
-		Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+		FailingSince: domainTime(r.FailingSince),
+		Version:      r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
 	for name := range strings.SplitSeq(r.EventTypes, ",") {
 		t, err := event.ParseType(name)
 		if err != nil {
@@ -216,12 +219,16 @@ func (s *WebhookStore) lockEndpoint(tx *gorm.DB, id uuid.UUID) (*webhook.Endpoin
 	return s.endpointOf(row)
 }
 
+// saveEndpoint saves e with the events it recorded.
 func (s *WebhookStore) saveEndpoint(tx *gorm.DB, e *webhook.Endpoint) error {
 	row, err := s.endpointRow(e)
 	if err != nil {
 		return err
 	}
-	return tx.Select("*").Save(&row).Error
+	if err := tx.Select("*").Save(&row).Error; err != nil {
+		return err
+	}
+	return writeEvents(tx, e.UserID(), e.DrainEvents())
 }
 
 // DeleteEndpoint runs fn on the endpoint under its lock and deletes it and
@@ -369,17 +376,18 @@ func (s *WebhookStore) ListDeliveries(ctx context.Context, endpointID uuid.UUID,
 	return out, nil
 }
 
-// RecordAttempt saves d's attempt if it is still pending, and disables its
-// endpoint for disable (when not empty) in the same transaction.
-func (s *WebhookStore) RecordAttempt(ctx context.Context, d webhooksapp.Delivery, disable string, now time.Time) error {
+// RecordAttempt saves d's attempt if it is still pending and, in the same
+// transaction, runs endpoint on its endpoint under the endpoint's lock,
+// saving it (with the events it recorded) when endpoint reports a change.
+func (s *WebhookStore) RecordAttempt(ctx context.Context, d webhooksapp.Delivery, endpoint func(*webhook.Endpoint) bool) error {
 	return s.db.inTx(ctx, "record webhook attempt", func(tx *gorm.DB) error {
 		row := deliveryRowOf(d)
-		err := tx.Model(&webhookDeliveryRow{}).Where("id = ? AND status = ?", d.ID, string(webhooksapp.Pending)).
+		res := tx.Model(&webhookDeliveryRow{}).Where("id = ? AND status = ?", d.ID, string(webhooksapp.Pending)).
 			Updates(map[string]any{"status": row.Status, "attempts": row.Attempts, "max_attempts": row.MaxAttempts,
 				"next_attempt_at": row.NextAttemptAt, "last_attempt_at": row.LastAttemptAt,
-				"last_status_code": row.LastStatusCode, "last_error": row.LastError}).Error
-		if err != nil || disable == "" {
-			return err
+				"last_status_code": row.LastStatusCode, "last_error": row.LastError})
+		if res.Error != nil || res.RowsAffected == 0 || endpoint == nil {
+			return res.Error
 		}
 		e, err := s.lockEndpoint(tx, d.EndpointID)
 		if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -388,7 +396,9 @@ func (s *WebhookStore) RecordAttempt(ctx context.Context, d webhooksapp.Delivery
 		if err != nil {
 			return err
 		}
-		e.Disable(disable, now)
+		if !endpoint(e) {
+			return nil
+		}
 		return s.saveEndpoint(tx, e)
 	})
 }

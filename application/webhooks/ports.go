@@ -90,9 +90,11 @@ type Deliveries interface {
 	// with event ids below before (0: from the newest), newest first.
 	ListDeliveries(ctx context.Context, endpointID uuid.UUID, before int64, limit int) ([]Delivery, error)
 	// RecordAttempt saves d's attempt (status, attempts, next and last
-	// attempt) if d is still pending, and, when disable is not empty,
-	// disables its endpoint for that reason in the same transaction.
-	RecordAttempt(ctx context.Context, d Delivery, disable string, now time.Time) error
+	// attempt) if d is still pending and, in the same transaction, runs
+	// endpoint (when not nil) on its endpoint under the endpoint's lock,
+	// saving the endpoint, with the events it recorded, when endpoint
+	// reports a change.
+	RecordAttempt(ctx context.Context, d Delivery, endpoint func(*webhook.Endpoint) bool) error
 	// UpdateDelivery runs fn on the delivery under its lock, saves it when
 	// fn returns nil and enqueues job in the same transaction; it returns
 	// the delivery as saved.

@@ -407,17 +407,36 @@ func (s *Service) Deliver(ctx context.Context, job DeliverJob) error {
 	}
 	if !e.Enabled() {
 		d.Status, d.NextAttemptAt, d.LastError = Failed, time.Time{}, "endpoint disabled ("+e.DisabledReason()+")"
-		return s.d.Deliveries.RecordAttempt(ctx, d, "", now)
+		return s.d.Deliveries.RecordAttempt(ctx, d, nil)
 	}
 	resp, sendErr := s.d.Sender.Send(ctx, s.request(e, d, now))
-	delay, disable := s.judge(&d, resp, sendErr, now)
-	if err := s.d.Deliveries.RecordAttempt(ctx, d, disable, now); err != nil {
+	delay, gone := s.judge(&d, resp, sendErr, now)
+	var disabled string
+	// The endpoint, under its lock: 410 disables it; a success ends its
+	// failing period; a failure starts one, or disables it when it has
+	// lasted FailingDisableAfter.
+	if err := s.d.Deliveries.RecordAttempt(ctx, d, func(ep *webhook.Endpoint) bool {
+		var changed bool
+		switch {
+		case gone:
+			ep.Disable(webhook.DisabledGone, now)
+			changed = true
+		case d.Status == Delivered:
+			changed = ep.AttemptSucceeded(now)
+		default:
+			changed = ep.AttemptFailed(now)
+		}
+		if !ep.Enabled() {
+			disabled = ep.DisabledReason()
+		}
+		return changed
+	}); err != nil {
 		return err
 	}
 	s.d.Log.InfoContext(ctx, "webhook delivery attempted", "delivery_id", d.ID.String(), "endpoint_id", e.ID().String(),
 		"event_id", d.EventID, "attempt", d.Attempts, "status", string(d.Status), "status_code", d.LastStatusCode, "reason", d.LastError)
-	if disable != "" {
-		s.d.Log.WarnContext(ctx, "webhook endpoint disabled", "endpoint_id", e.ID().String(), "reason", disable)
+	if disabled != "" {
+		s.d.Log.WarnContext(ctx, "webhook endpoint disabled", "endpoint_id", e.ID().String(), "reason", disabled)
 	}
 	if d.Status == Pending {
 		return &jobs.RetryAfter{Delay: delay}
@@ -438,9 +457,9 @@ func (s *Service) request(e *webhook.Endpoint, d Delivery, now time.Time) Reques
 }
 
 // judge records the attempt's outcome in d and returns the delay before the
-// next attempt (when d stays pending) and the reason to disable the
-// endpoint (410 Gone).
-func (s *Service) judge(d *Delivery, resp Response, sendErr error, now time.Time) (time.Duration, string) {
+// next attempt (when d stays pending) and whether the client's server said
+// the endpoint is gone (410).
+func (s *Service) judge(d *Delivery, resp Response, sendErr error, now time.Time) (time.Duration, bool) {
 	d.Attempts++
 	d.LastAttemptAt, d.LastStatusCode, d.LastError, d.NextAttemptAt = now, resp.StatusCode, "", time.Time{}
 	code := resp.StatusCode
@@ -449,10 +468,10 @@ func (s *Service) judge(d *Delivery, resp Response, sendErr error, now time.Time
 		d.LastStatusCode, d.LastError = 0, sendErr.Error()
 	case code >= 200 && code < 300:
 		d.Status = Delivered
-		return 0, ""
+		return 0, false
 	case code == 410:
 		d.Status, d.LastError = Failed, "410 Gone: endpoint disabled"
-		return 0, webhook.DisabledGone
+		return 0, true
 	case code >= 300 && code < 400:
 		d.LastError = fmt.Sprintf("redirect (%d) not followed", code)
 	default:
@@ -460,7 +479,7 @@ func (s *Service) judge(d *Delivery, resp Response, sendErr error, now time.Time
 	}
 	if d.Attempts >= d.MaxAttempts {
 		d.Status = Failed
-		return 0, ""
+		return 0, false
 	}
 	step := min(d.Attempts-1, len(s.cfg.Schedule)-1)
 	delay := time.Duration(0)
@@ -469,5 +488,5 @@ func (s *Service) judge(d *Delivery, resp Response, sendErr error, now time.Time
 	}
 	delay = max(delay, min(resp.RetryAfter, maxRetryAfter))
 	d.Status, d.NextAttemptAt = Pending, now.Add(delay)
-	return delay, ""
+	return delay, false
 }

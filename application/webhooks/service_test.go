@@ -70,6 +70,7 @@ type harness struct {
 	clock  *fakeclock.Clock
 	queue  *queue
 	logs   *testlog.Buffer
+	events *persistence.EventStore
 	userID uuid.UUID
 }
 
@@ -99,13 +100,14 @@ func newHarnessOn(t *testing.T, db *persistence.DB, policy webhookhttp.Policy, t
 	client := webhookhttp.New(webhookhttp.Config{Policy: policy, Timeout: timeout})
 	clk := fakeclock.New(time.Now())
 	logs := &testlog.Buffer{}
-	deps := webhooks.Deps{Endpoints: store, Deliveries: store, Events: persistence.NewEventStore(db), Guard: client,
+	events := persistence.NewEventStore(db)
+	deps := webhooks.Deps{Endpoints: store, Deliveries: store, Events: events, Guard: client,
 		Sender: client, Clock: clk, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, o := range opts {
 		o(&deps)
 	}
 	svc := webhooks.New(deps, webhooks.Config{Jitter: func(d time.Duration) time.Duration { return d }})
-	return &harness{svc: svc, store: store, users: users, clock: clk, queue: q, logs: logs, userID: userID}
+	return &harness{svc: svc, store: store, users: users, clock: clk, queue: q, logs: logs, events: events, userID: userID}
 }
 
 // register creates an endpoint for the harness's user receiving
@@ -388,6 +390,52 @@ func TestAfterTheLastAttemptTheDeliveryIsFailedAndARetryMakesOneMore(t *testing.
 	}
 	if d := h.delivery(t, job.DeliveryID); d.Status != webhooks.Delivered {
 		t.Fatalf("after the retry: %+v", d)
+	}
+}
+
+// An endpoint whose attempts have failed for three days with no success is
+// disabled, and its owner gets webhook_endpoint.disabled in the event log
+// (which reaches the stream, GET /events and the owner's other endpoints).
+func TestAnEndpointFailingForDaysIsDisabledAndItsOwnerGetsAnEvent(t *testing.T) {
+	h := newHarness(t, webhookhttp.Policy{AllowLoopback: true}, time.Second)
+	rcv := &receiver{codes: []int{500}}
+	created := h.register(t, serve(t, rcv).URL+"/hooks")
+	attempt := func() {
+		t.Helper()
+		jobs := h.emit(t)
+		if len(jobs) != 1 {
+			t.Fatalf("%d delivery jobs, want 1", len(jobs))
+		}
+		var ra *jobsapp.RetryAfter
+		if err := h.svc.Deliver(t.Context(), jobs[0]); err != nil && !errors.As(err, &ra) {
+			t.Fatal(err)
+		}
+	}
+	attempt()
+	h.clock.Advance(webhook.FailingDisableAfter - time.Hour)
+	attempt()
+	if e, err := h.store.EndpointByID(t.Context(), created.Endpoint.ID()); err != nil || !e.Enabled() {
+		t.Fatalf("after failing for less than FailingDisableAfter: %v (%v), want still enabled", e.Enabled(), err)
+	}
+	h.clock.Advance(time.Hour)
+	attempt()
+	e, err := h.store.EndpointByID(t.Context(), created.Endpoint.ID())
+	if err != nil || e.Enabled() || e.DisabledReason() != webhook.DisabledFailing {
+		t.Fatalf("after failing for FailingDisableAfter: enabled %v, reason %q (%v); want disabled as failing", e.Enabled(), e.DisabledReason(), err)
+	}
+	evs, err := h.events.EventsAfter(t.Context(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var disabled []event.Logged
+	for _, ev := range evs {
+		if ev.Type == event.WebhookEndpointDisabled {
+			disabled = append(disabled, ev)
+		}
+	}
+	if len(disabled) != 1 || disabled[0].UserID != h.userID || !strings.Contains(string(disabled[0].Data), created.Endpoint.ID().String()) ||
+		!strings.Contains(string(disabled[0].Data), `"reason":"failing"`) {
+		t.Fatalf("webhook_endpoint.disabled events %+v, want one for the owner naming the endpoint and the reason", disabled)
 	}
 }
 

@@ -29,13 +29,14 @@ var (
 	SessionCreated                  = Type{"session.created"}
 	SessionRevoked                  = Type{"session.revoked"}
 	PasswordChanged                 = Type{"password.changed"}
+	WebhookEndpointDisabled         = Type{"webhook_endpoint.disabled"}
 )
 
 // Types lists every event type.
 func Types() []Type {
 	return []Type{SyncStarted, SyncCompleted, SyncFailed, TransactionsChanged, AccountBalanceChanged,
 		ProviderConnected, ProviderReauthorizationRequired, ProviderDisconnected, AuthorizationRefreshed,
-		SessionCreated, SessionRevoked, PasswordChanged}
+		SessionCreated, SessionRevoked, PasswordChanged, WebhookEndpointDisabled}
 }
 
 // ParseType turns an event type's name into a Type.

@@ -33,7 +33,15 @@ const (
 	DisabledByUser = "disabled_by_user"
 	// DisabledGone: the client's server answered 410 Gone.
 	DisabledGone = "gone"
+	// DisabledFailing: every attempt failed for FailingDisableAfter.
+	DisabledFailing = "failing"
 )
+
+// FailingDisableAfter is how long an endpoint's attempts may keep failing,
+// with no delivery succeeding, before it is disabled: about three days,
+// longer than one delivery's whole retry schedule, so that one bad event
+// never disables an endpoint but a server that is gone for days does.
+const FailingDisableAfter = 72 * time.Hour
 
 // Endpoint is where a user's events are delivered. Its fields are
 // unexported: NewEndpoint validates, RehydrateEndpoint rebuilds from storage,
@@ -49,9 +57,13 @@ type Endpoint struct {
 	previous       Secret
 	previousUntil  time.Time
 	afterEventID   int64
-	version        int64
-	createdAt      time.Time
-	updatedAt      time.Time
+	// failingSince is the first failed attempt since the last delivery that
+	// succeeded (zero while none has failed since).
+	failingSince time.Time
+	version      int64
+	createdAt    time.Time
+	updatedAt    time.Time
+	events       event.Recorder
 }
 
 // NewEndpoint validates and builds an enabled endpoint that receives the
@@ -86,6 +98,7 @@ type EndpointSnapshot struct {
 	Previous       Secret
 	PreviousUntil  time.Time
 	AfterEventID   int64
+	FailingSince   time.Time
 	Version        int64
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
@@ -95,14 +108,15 @@ type EndpointSnapshot struct {
 func RehydrateEndpoint(s EndpointSnapshot) *Endpoint {
 	return &Endpoint{id: s.ID, userID: s.UserID, url: s.URL, eventTypes: s.EventTypes, description: s.Description,
 		enabled: s.Enabled, disabledReason: s.DisabledReason, secret: s.Secret, previous: s.Previous,
-		previousUntil: s.PreviousUntil, afterEventID: s.AfterEventID, version: s.Version, createdAt: s.CreatedAt, updatedAt: s.UpdatedAt}
+		previousUntil: s.PreviousUntil, afterEventID: s.AfterEventID, failingSince: s.FailingSince, version: s.Version,
+		createdAt: s.CreatedAt, updatedAt: s.UpdatedAt}
 }
 
 // Snapshot returns the endpoint as storage keeps it.
 func (e *Endpoint) Snapshot() EndpointSnapshot {
 	return EndpointSnapshot{ID: e.id, UserID: e.userID, URL: e.url, EventTypes: slices.Clone(e.eventTypes), Description: e.description,
 		Enabled: e.enabled, DisabledReason: e.disabledReason, Secret: e.secret, Previous: e.previous, PreviousUntil: e.previousUntil,
-		AfterEventID: e.afterEventID, Version: e.version, CreatedAt: e.createdAt, UpdatedAt: e.updatedAt}
+		AfterEventID: e.afterEventID, FailingSince: e.failingSince, Version: e.version, CreatedAt: e.createdAt, UpdatedAt: e.updatedAt}
 }
 
 // ID returns the endpoint's id.
@@ -170,7 +184,7 @@ type Patch struct {
 }
 
 // Apply validates and applies p at now. Enabling clears the reason it was
-// disabled; disabling records that its owner did it.
+// disabled and its failing period; disabling records that its owner did it.
 func (e *Endpoint) Apply(p Patch, now time.Time) error {
 	v := &domain.ValidationError{}
 	u, ts := e.url, e.eventTypes
@@ -196,7 +210,7 @@ func (e *Endpoint) Apply(p Patch, now time.Time) error {
 	}
 	if p.Enabled != nil && *p.Enabled != e.enabled {
 		e.enabled = *p.Enabled
-		e.disabledReason = ""
+		e.disabledReason, e.failingSince = "", time.Time{} // enabled again: a fresh start
 		if !e.enabled {
 			e.disabledReason = DisabledByUser
 		}
@@ -214,14 +228,55 @@ func (e *Endpoint) Rotate(secret Secret, now time.Time) {
 	e.touch(now)
 }
 
-// Disable stops deliveries to the endpoint for reason (DisabledGone).
+// Disable stops deliveries to the endpoint for reason (DisabledGone,
+// DisabledFailing) and records webhook_endpoint.disabled, so its owner hears
+// of it (on another endpoint, the stream or GET /events).
 func (e *Endpoint) Disable(reason string, now time.Time) {
 	if !e.enabled {
 		return
 	}
 	e.enabled, e.disabledReason = false, reason
 	e.touch(now)
+	e.events.Record(event.WebhookEndpointDisabled, now, event.Data{"endpoint_id": e.id.String(), "reason": reason})
 }
+
+// AttemptSucceeded notes a delivery that succeeded: the endpoint is no longer
+// failing. It reports whether that changed the endpoint.
+func (e *Endpoint) AttemptSucceeded(now time.Time) bool {
+	if e.failingSince.IsZero() {
+		return false
+	}
+	e.failingSince = time.Time{}
+	e.touch(now)
+	return true
+}
+
+// AttemptFailed notes a failed attempt at now. The first since the last
+// success starts the failing period; one FailingDisableAfter or more after
+// that start disables the endpoint (DisabledFailing). It reports whether the
+// endpoint changed.
+func (e *Endpoint) AttemptFailed(now time.Time) bool {
+	switch {
+	case !e.enabled:
+		return false
+	case e.failingSince.IsZero():
+		e.failingSince = now
+		e.touch(now)
+		return true
+	case now.Sub(e.failingSince) >= FailingDisableAfter:
+		e.Disable(DisabledFailing, now)
+		return true
+	}
+	return false
+}
+
+// FailingSince is the first failed attempt since the last delivery that
+// succeeded (zero while none has failed since).
+func (e *Endpoint) FailingSince() time.Time { return e.failingSince }
+
+// DrainEvents returns the events recorded since the last drain, for its
+// store to write with the change.
+func (e *Endpoint) DrainEvents() []event.Event { return e.events.Drain() }
 
 func (e *Endpoint) touch(now time.Time) {
 	e.version++

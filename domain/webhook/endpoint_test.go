@@ -105,3 +105,46 @@ func TestASecretIsShownOnlyByReveal(t *testing.T) {
 		t.Fatalf("parse: %v", err)
 	}
 }
+
+// An endpoint whose attempts keep failing is disabled only once they have
+// failed for FailingDisableAfter with no success between; a success, or the
+// owner enabling it again, starts afresh. Disabling records
+// webhook_endpoint.disabled with the reason.
+func TestAnEndpointFailingForDaysIsDisabledAndSaysSo(t *testing.T) {
+	e := newEndpoint(t)
+	if !e.AttemptFailed(t0) || !e.FailingSince().Equal(t0) || !e.Enabled() {
+		t.Fatalf("the first failure: failing since %v, enabled %v; want failing since t0 and enabled", e.FailingSince(), e.Enabled())
+	}
+	if e.AttemptFailed(t0.Add(webhook.FailingDisableAfter-time.Minute)) || !e.Enabled() {
+		t.Fatal("disabled before it had failed for FailingDisableAfter")
+	}
+	if !e.AttemptSucceeded(t0.Add(webhook.FailingDisableAfter-time.Second)) || !e.FailingSince().IsZero() {
+		t.Fatal("a success did not end the failing period")
+	}
+	if e.AttemptSucceeded(t0.Add(webhook.FailingDisableAfter)) {
+		t.Fatal("a success while not failing changed the endpoint")
+	}
+	if len(e.DrainEvents()) != 0 {
+		t.Fatal("events recorded before anything was disabled")
+	}
+	start := t0.Add(100 * time.Hour)
+	e.AttemptFailed(start)
+	if !e.AttemptFailed(start.Add(webhook.FailingDisableAfter)) || e.Enabled() || e.DisabledReason() != webhook.DisabledFailing {
+		t.Fatalf("after failing for FailingDisableAfter: enabled %v, reason %q; want disabled, %q", e.Enabled(), e.DisabledReason(), webhook.DisabledFailing)
+	}
+	evs := e.DrainEvents()
+	if len(evs) != 1 || evs[0].Type != event.WebhookEndpointDisabled || evs[0].Data["reason"] != webhook.DisabledFailing ||
+		evs[0].Data["endpoint_id"] != e.ID().String() {
+		t.Fatalf("events %+v, want one webhook_endpoint.disabled with the endpoint and reason", evs)
+	}
+	if e.AttemptFailed(start.Add(2 * webhook.FailingDisableAfter)) {
+		t.Fatal("a disabled endpoint changed on a failure")
+	}
+	on := true
+	if err := e.Apply(webhook.Patch{Enabled: &on}, start.Add(2*webhook.FailingDisableAfter)); err != nil {
+		t.Fatal(err)
+	}
+	if !e.Enabled() || !e.FailingSince().IsZero() {
+		t.Fatalf("enabled again by its owner: enabled %v, failing since %v; want a fresh start", e.Enabled(), e.FailingSince())
+	}
+}

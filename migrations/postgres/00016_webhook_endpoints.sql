@@ -7,6 +7,9 @@
 -- previous_secret_expires_at, and both sign meanwhile. after_event_id is the
 -- newest event id when the endpoint was created: it receives only later
 -- events. event_types is a comma-separated list of event type names.
+-- failing_since is the first failed attempt since the last delivery that
+-- succeeded (NULL while none has failed since): an endpoint failing for
+-- three days is disabled (docs/webhooks.md).
 CREATE TABLE webhook_endpoints (
     id                         UUID PRIMARY KEY,
     user_id                    UUID        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -19,6 +22,7 @@ CREATE TABLE webhook_endpoints (
     previous_secret_ct         BYTEA,
     previous_secret_expires_at TIMESTAMPTZ,
     after_event_id             BIGINT      NOT NULL,
+    failing_since              TIMESTAMPTZ,
     version                    BIGINT      NOT NULL,
     created_at                 TIMESTAMPTZ NOT NULL,
     updated_at                 TIMESTAMPTZ NOT NULL

@@ -8,6 +8,9 @@
 -- previous_secret_expires_at, and both sign meanwhile. after_event_id is the
 -- newest event id when the endpoint was created: it receives only later
 -- events. event_types is a comma-separated list of event type names.
+-- failing_since is the first failed attempt since the last delivery that
+-- succeeded (NULL while none has failed since): an endpoint failing for
+-- three days is disabled (docs/webhooks.md).
 CREATE TABLE webhook_endpoints (
     id                         TEXT PRIMARY KEY,
     user_id                    TEXT        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -20,6 +23,7 @@ CREATE TABLE webhook_endpoints (
     previous_secret_ct         BLOB,
     previous_secret_expires_at DATETIME,
     after_event_id             INTEGER     NOT NULL,
+    failing_since              DATETIME,
     version                    INTEGER     NOT NULL,
     created_at                 DATETIME NOT NULL,
     updated_at                 DATETIME NOT NULL

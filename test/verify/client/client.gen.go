@@ -314,6 +314,7 @@ const (
 	SyncFailed                      EventType = "sync.failed"
 	SyncStarted                     EventType = "sync.started"
 	TransactionsChanged             EventType = "transactions.changed"
+	WebhookEndpointDisabled         EventType = "webhook_endpoint.disabled"
 )
 
 // Valid indicates whether the value is a known member of the EventType enum.
@@ -342,6 +343,8 @@ func (e EventType) Valid() bool {
 	case SyncStarted:
 		return true
 	case TransactionsChanged:
+		return true
+	case WebhookEndpointDisabled:
 		return true
 	default:
 		return false
@@ -968,7 +971,7 @@ type Event struct {
 	Id         int64                  `json:"id"`
 	OccurredAt time.Time              `json:"occurred_at"`
 
-	// Type What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed. `session.*`, `password.changed`: the account's sign-ins.
+	// Type What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed. `session.*`, `password.changed`: the account's sign-ins. `webhook_endpoint.disabled`: one of the caller's webhook endpoints was disabled (`reason` `gone`: its server answered 410; `failing`: its attempts failed for three days).
 	Type EventType `json:"type"`
 }
 
@@ -982,7 +985,7 @@ type EventPage struct {
 	NextCursor string `json:"next_cursor"`
 }
 
-// EventType What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed. `session.*`, `password.changed`: the account's sign-ins.
+// EventType What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed. `session.*`, `password.changed`: the account's sign-ins. `webhook_endpoint.disabled`: one of the caller's webhook endpoints was disabled (`reason` `gone`: its server answered 410; `failing`: its attempts failed for three days).
 type EventType string
 
 // FieldError defines model for FieldError.
@@ -1512,7 +1515,7 @@ type WebhookDelivery struct {
 	// EventId The event delivered; also the `webhook-id` header of every attempt.
 	EventId int64 `json:"event_id"`
 
-	// EventType What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed. `session.*`, `password.changed`: the account's sign-ins.
+	// EventType What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed. `session.*`, `password.changed`: the account's sign-ins. `webhook_endpoint.disabled`: one of the caller's webhook endpoints was disabled (`reason` `gone`: its server answered 410; `failing`: its attempts failed for three days).
 	EventType     EventType          `json:"event_type"`
 	Id            openapi_types.UUID `json:"id"`
 	LastAttemptAt *time.Time         `json:"last_attempt_at"`
