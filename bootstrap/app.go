@@ -144,7 +144,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		MaxStreamsPerUser: cfg.EventStreamsPerUser, Wait: clock.System{}.Sleep})
 	deliveries := persistence.NewDeliveryStore(db, queue)
 	hooks := institutionhooks.New(institutionhooks.Deps{Verifiers: pr.webhooks, Deliveries: deliveries,
-		Grants: pr.authorizations, Connections: pr.connections, Syncs: sync.syncs, Clock: clk, Log: log})
+		Grants: pr.authorizations, Connections: pr.connections, Syncs: sync.syncs, Expiry: pr.connections, Clock: clk, Log: log})
 	webhookStore := persistence.NewWebhookStore(db, pr.cipher, queue)
 	webhooks := buildWebhooks(cfg, log, webhookStore, eventStore, clk)
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,

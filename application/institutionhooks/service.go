@@ -124,9 +124,9 @@ type Syncs interface {
 }
 
 // ExpiryNotices is told of a provider whose consent ends soon (Plaid's
-// PENDING_EXPIRATION). The event log implements it once it exists (the
-// provider's event); until then Deps.Expiry is nil and the delivery's
-// outcome alone records it.
+// PENDING_EXPIRATION): providers.Connections records
+// provider.consent_expiring in the event log. With Deps.Expiry nil the
+// delivery's outcome alone records it.
 type ExpiryNotices interface {
 	PendingExpiration(ctx context.Context, providerID uuid.UUID, expiresAt time.Time) error
 }

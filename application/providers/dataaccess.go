@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -140,4 +141,19 @@ func (c *Connections) ClearReauthorization(ctx context.Context, providerID uuid.
 		return a, nil
 	})
 	return changed, err
+}
+
+// PendingExpiration records that the institution says the consent behind
+// providerID's grant ends at expiresAt (zero: not said):
+// provider.consent_expiring in the event log, written with the authorization.
+// A provider without an authorization is domain.ErrNotFound.
+func (c *Connections) PendingExpiration(ctx context.Context, providerID uuid.UUID, expiresAt time.Time) error {
+	_, _, err := c.store.UpdateAuthorization(ctx, providerID, func(_ *provider.Provider, a *provider.Authorization) (*provider.Authorization, error) {
+		if a == nil {
+			return nil, notFound(providerID)
+		}
+		a.ConsentExpiring(expiresAt, c.clock.Now())
+		return a, nil
+	})
+	return err
 }

@@ -1,7 +1,9 @@
 package providers_test
 
 import (
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
+	"github.com/dashtam/dashtam/domain/event"
 	"github.com/dashtam/dashtam/domain/provider"
 )
 
@@ -260,5 +263,37 @@ func TestAnImmediateManualRefreshOfTokensRefreshedMomentsAgoDoesNotCallTheInstit
 	}
 	if n := len(h.bank.refreshes()); n != 2 {
 		t.Errorf("after the cooldown: %d refreshes, want 2", n)
+	}
+}
+
+// The institution saying the consent ends soon (Plaid's PENDING_EXPIRATION)
+// is provider.consent_expiring in the event log, with when it ends, written
+// with the authorization; nothing else changes. A provider without an
+// authorization is not found.
+func TestAPendingExpirationIsAConsentExpiringEvent(t *testing.T) {
+	h := newHarness(t)
+	p := h.authorized(h.verifiedUser(), linkKey, "Checking")
+	before := h.authorization(p.ID())
+	ends := start.Add(7 * 24 * time.Hour)
+	if err := h.conns.PendingExpiration(h.ctx, p.ID(), ends); err != nil {
+		t.Fatal(err)
+	}
+	var got []event.Logged
+	for _, e := range h.providers.Events.All() {
+		if e.Type == event.ProviderConsentExpiring {
+			got = append(got, e)
+		}
+	}
+	if len(got) != 1 || got[0].UserID != p.UserID() ||
+		!strings.Contains(string(got[0].Data), `"provider_id":"`+p.ID().String()+`"`) ||
+		!strings.Contains(string(got[0].Data), `"expires_at":"`+ends.UTC().Format(time.RFC3339)+`"`) {
+		t.Fatalf("consent_expiring events %+v, want one for the owner with the provider and when it ends", got)
+	}
+	if after := h.authorization(p.ID()); after.Status() != before.Status() || !reflect.DeepEqual(after.Credentials(), before.Credentials()) {
+		t.Errorf("the authorization changed: %v -> %v", before.Status(), after.Status())
+	}
+	bare := h.create(h.verifiedUser(), linkKey, "Savings")
+	if err := h.conns.PendingExpiration(h.ctx, bare.ID(), ends); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("a provider without an authorization: %v, want not found", err)
 	}
 }

@@ -30,13 +30,14 @@ var (
 	SessionRevoked                  = Type{"session.revoked"}
 	PasswordChanged                 = Type{"password.changed"}
 	WebhookEndpointDisabled         = Type{"webhook_endpoint.disabled"}
+	ProviderConsentExpiring         = Type{"provider.consent_expiring"}
 )
 
 // Types lists every event type.
 func Types() []Type {
 	return []Type{SyncStarted, SyncCompleted, SyncFailed, TransactionsChanged, AccountBalanceChanged,
 		ProviderConnected, ProviderReauthorizationRequired, ProviderDisconnected, AuthorizationRefreshed,
-		SessionCreated, SessionRevoked, PasswordChanged, WebhookEndpointDisabled}
+		SessionCreated, SessionRevoked, PasswordChanged, WebhookEndpointDisabled, ProviderConsentExpiring}
 }
 
 // ParseType turns an event type's name into a Type.

@@ -528,6 +528,18 @@ func (a *Authorization) Repaired(now time.Time) bool {
 	return true
 }
 
+// ConsentExpiring records that the institution says the user's consent ends
+// at expiresAt (Plaid's PENDING_EXPIRATION): provider.consent_expiring, so
+// the client can ask the user to renew it before syncs stop. Nothing else
+// changes.
+func (a *Authorization) ConsentExpiring(expiresAt, now time.Time) {
+	data := event.Data{"provider_id": a.providerID.String(), "status": a.status.String()}
+	if !expiresAt.IsZero() {
+		data["expires_at"] = expiresAt.UTC().Format(time.RFC3339)
+	}
+	a.events.Record(event.ProviderConsentExpiring, now, data)
+}
+
 // Revoke wipes the credentials and ends any attempt.
 func (a *Authorization) Revoke(now time.Time) {
 	was := a.status

@@ -15,7 +15,8 @@ import (
 // SYNC_UPDATES_AVAILABLE delivered twice starts one sync; forged, stale,
 // tampered and alg-none deliveries are 401 and start nothing; an
 // ITEM_LOGIN_REQUIRED error makes the provider reauthorization_required and
-// LOGIN_REPAIRED makes it active again; PENDING_EXPIRATION is accepted. No
+// LOGIN_REPAIRED makes it active again; PENDING_EXPIRATION is
+// provider.consent_expiring in the event log. No
 // secret reaches the log.
 func TestPlaidWebhooksThroughTheBinary(t *testing.T) {
 	t.Parallel()
@@ -105,7 +106,20 @@ func TestPlaidWebhooksThroughTheBinary(t *testing.T) {
 	if want := []string{"provider.connected", "provider.reauthorization_required", "provider.connected"}; !slices.Equal(connections, want) {
 		t.Errorf("the provider's connection events %v, want %v", connections, want)
 	}
-	fire("pending expiration", fake.PendingExpiration(item, now.Add(7*24*time.Hour)), http.StatusOK)
+	expires := now.Add(7 * 24 * time.Hour)
+	fire("pending expiration", fake.PendingExpiration(item, expires), http.StatusOK)
+	// ... is provider.consent_expiring in the event log, with when it ends.
+	waitUntil(t, time.Minute, "provider.consent_expiring in the event log", func() bool {
+		for _, e := range allPages(t, in, user.Access, "/api/v1/events?type=provider.consent_expiring&limit=100") {
+			d, _ := e["data"].(map[string]any)
+			at, _ := d["expires_at"].(string)
+			ts, err := time.Parse(time.RFC3339, at)
+			if d["provider_id"] == id && err == nil && ts.Equal(expires.Truncate(time.Second)) {
+				return true
+			}
+		}
+		return false
+	})
 
 	assertLogsKeepSecrets(t, in, []secret{
 		{name: "password", value: a.Password},

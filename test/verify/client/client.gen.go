@@ -306,6 +306,7 @@ const (
 	AuthorizationRefreshed          EventType = "authorization.refreshed"
 	PasswordChanged                 EventType = "password.changed"
 	ProviderConnected               EventType = "provider.connected"
+	ProviderConsentExpiring         EventType = "provider.consent_expiring"
 	ProviderDisconnected            EventType = "provider.disconnected"
 	ProviderReauthorizationRequired EventType = "provider.reauthorization_required"
 	SessionCreated                  EventType = "session.created"
@@ -327,6 +328,8 @@ func (e EventType) Valid() bool {
 	case PasswordChanged:
 		return true
 	case ProviderConnected:
+		return true
+	case ProviderConsentExpiring:
 		return true
 	case ProviderDisconnected:
 		return true
@@ -971,7 +974,7 @@ type Event struct {
 	Id         int64                  `json:"id"`
 	OccurredAt time.Time              `json:"occurred_at"`
 
-	// Type What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed. `session.*`, `password.changed`: the account's sign-ins. `webhook_endpoint.disabled`: one of the caller's webhook endpoints was disabled (`reason` `gone`: its server answered 410; `failing`: its attempts failed for three days).
+	// Type What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed (`provider.consent_expiring`: the institution says the user's consent ends at `data.expires_at`; renew it by starting an authorization). `session.*`, `password.changed`: the account's sign-ins. `webhook_endpoint.disabled`: one of the caller's webhook endpoints was disabled (`reason` `gone`: its server answered 410; `failing`: its attempts failed for three days).
 	Type EventType `json:"type"`
 }
 
@@ -985,7 +988,7 @@ type EventPage struct {
 	NextCursor string `json:"next_cursor"`
 }
 
-// EventType What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed. `session.*`, `password.changed`: the account's sign-ins. `webhook_endpoint.disabled`: one of the caller's webhook endpoints was disabled (`reason` `gone`: its server answered 410; `failing`: its attempts failed for three days).
+// EventType What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed (`provider.consent_expiring`: the institution says the user's consent ends at `data.expires_at`; renew it by starting an authorization). `session.*`, `password.changed`: the account's sign-ins. `webhook_endpoint.disabled`: one of the caller's webhook endpoints was disabled (`reason` `gone`: its server answered 410; `failing`: its attempts failed for three days).
 type EventType string
 
 // FieldError defines model for FieldError.
@@ -1515,7 +1518,7 @@ type WebhookDelivery struct {
 	// EventId The event delivered; also the `webhook-id` header of every attempt.
 	EventId int64 `json:"event_id"`
 
-	// EventType What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed. `session.*`, `password.changed`: the account's sign-ins. `webhook_endpoint.disabled`: one of the caller's webhook endpoints was disabled (`reason` `gone`: its server answered 410; `failing`: its attempts failed for three days).
+	// EventType What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed (`provider.consent_expiring`: the institution says the user's consent ends at `data.expires_at`; renew it by starting an authorization). `session.*`, `password.changed`: the account's sign-ins. `webhook_endpoint.disabled`: one of the caller's webhook endpoints was disabled (`reason` `gone`: its server answered 410; `failing`: its attempts failed for three days).
 	EventType     EventType          `json:"event_type"`
 	Id            openapi_types.UUID `json:"id"`
 	LastAttemptAt *time.Time         `json:"last_attempt_at"`
