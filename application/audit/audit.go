@@ -260,8 +260,14 @@ func (s *Service) Record(ctx context.Context, e Entry) {
 	}
 	// The action was taken or refused already: a cancelled request must not
 	// lose its record, and a hung database must not hold the caller longer
-	// than writeTimeout.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	// than writeTimeout, nor past the caller's own deadline (a request
+	// answers within REQUEST_TIMEOUT even while the database hangs; an entry
+	// that cannot be written by then is counted and logged, like any other).
+	timeout := writeTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(deadline))
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	if err := s.store.AppendAuditEvent(wctx, e); err != nil {
 		s.failures.Add(1)
