@@ -74,7 +74,7 @@ func (d SecurityDetails) validate() (SecurityDetails, error) {
 	if d.ISIN != "" && !validISIN(d.ISIN) {
 		v.Add("isin", "invalid", "ISIN must be 12 characters with a valid check digit.")
 	}
-	if d.CUSIP != "" && !validCUSIP(d.CUSIP) {
+	if d.CUSIP != "" && !ValidCUSIP(d.CUSIP) {
 		v.Add("cusip", "invalid", "CUSIP must be 9 characters with a valid check digit.")
 	}
 	if d.InstitutionSecurityID == "" && d.ISIN == "" && d.CUSIP == "" {
@@ -211,9 +211,9 @@ func validISIN(s string) bool {
 	return sum%10 == 0
 }
 
-// validCUSIP checks a CUSIP: eight letters, digits or *@# and a check digit,
+// ValidCUSIP checks a CUSIP: eight letters, digits or *@# and a check digit,
 // the sum of the digits of the values with every second one doubled.
-func validCUSIP(s string) bool {
+func ValidCUSIP(s string) bool {
 	if len(s) != 9 || !isDigit(s[8]) {
 		return false
 	}

@@ -95,7 +95,7 @@ func TestRealIdentifiersPassTheirCheckDigits(t *testing.T) {
 		}
 	}
 	for _, cusip := range []string{"037833100", "594918104", "38259P508", "46090E103", "922908769"} {
-		if !validCUSIP(cusip) {
+		if !ValidCUSIP(cusip) {
 			t.Errorf("CUSIP %s refused", cusip)
 		}
 	}

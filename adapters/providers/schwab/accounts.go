@@ -265,7 +265,7 @@ func security(in wireInstrument) (finance.SecurityDetails, error) {
 		Currency:              usd,
 		CashEquivalent:        in.AssetType == "CASH_EQUIVALENT" || strings.Contains(in.Type, "MONEY_MARKET"),
 	}
-	if validCUSIP(in.Cusip) {
+	if finance.ValidCUSIP(in.Cusip) { // a malformed one is left out rather than failing the security
 		d.CUSIP = in.Cusip
 	}
 	switch in.AssetType {
@@ -288,37 +288,6 @@ func security(in wireInstrument) (finance.SecurityDetails, error) {
 		d.Type = finance.SecurityOther
 	}
 	return d, nil
-}
-
-// validCUSIP checks a CUSIP's length and check digit, so a malformed one is
-// left out rather than failing the security.
-func validCUSIP(s string) bool {
-	if len(s) != 9 || s[8] < '0' || s[8] > '9' {
-		return false
-	}
-	sum := 0
-	for i := range 8 {
-		var v int
-		switch c := s[i]; {
-		case '0' <= c && c <= '9':
-			v = int(c - '0')
-		case 'A' <= c && c <= 'Z':
-			v = int(c-'A') + 10
-		case c == '*':
-			v = 36
-		case c == '@':
-			v = 37
-		case c == '#':
-			v = 38
-		default:
-			return false
-		}
-		if i%2 == 1 {
-			v *= 2
-		}
-		sum += v/10 + v%10
-	}
-	return int(s[8]-'0') == (10-sum%10)%10
 }
 
 // securitySet collects securities once each, in the order first seen.
