@@ -40,13 +40,7 @@ func (s *Server) ListUsers(c *gin.Context, params api.ListUsersParams) {
 		if page.HasMore {
 			next := s.cursors.encodeUser(userQueryFingerprint(q), page.Next)
 			body.NextCursor = &next
-			u := *c.Request.URL
-			query := u.Query()
-			query.Set("cursor", next)
-			query.Set("limit", strconv.Itoa(q.Limit))
-			nextURL := u.Path + "?" + query.Encode()
-			body.UnderscoreLinks.Next = &nextURL
-			c.Header("Link", `<`+nextURL+`>; rel="next"`)
+			body.UnderscoreLinks.Next = nextPageLink(c, next, q.Limit)
 		}
 		c.JSON(http.StatusOK, body)
 		return

@@ -160,13 +160,7 @@ func (s *Server) ListProviders(c *gin.Context, params api.ListProvidersParams) {
 		if page.HasMore {
 			next := s.cursors.encode(queryFingerprint(q), page.Next)
 			body.NextCursor = &next
-			u := *c.Request.URL
-			query := u.Query()
-			query.Set("cursor", next)
-			query.Set("limit", strconv.Itoa(q.Limit))
-			nextURL := u.Path + "?" + query.Encode()
-			body.UnderscoreLinks.Next = &nextURL
-			c.Header("Link", `<`+nextURL+`>; rel="next"`)
+			body.UnderscoreLinks.Next = nextPageLink(c, next, q.Limit)
 		}
 		writeJSON(c, http.StatusOK, func(b []byte) []byte { return appendProviderList(b, &body) })
 		return
