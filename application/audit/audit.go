@@ -47,6 +47,9 @@ const (
 	ActionAdminSessionsRevoke  Action = "admin.sessions_revoke"
 	ActionAdminRoleSet         Action = "admin.role_set"
 	ActionAdminDenied          Action = "admin.access_denied"
+	ActionExport               Action = "user.export"
+	ActionExportDownload       Action = "user.export_download"
+	ActionDeletion             Action = "user.delete"
 )
 
 // Actions is the whole vocabulary, in the order it is documented.
@@ -54,7 +57,7 @@ var Actions = []Action{
 	ActionLogin, ActionLogout, ActionPasswordChange, ActionPasswordReset, ActionSessionRevoke, ActionEmailVerify,
 	ActionProviderCreate, ActionProviderDelete, ActionAuthorizationGrant, ActionAuthorizationRefresh,
 	ActionAuthorizationRevoke, ActionSyncStart, ActionAdminUserUpdate, ActionAdminSessionsRevoke,
-	ActionAdminRoleSet, ActionAdminDenied,
+	ActionAdminRoleSet, ActionAdminDenied, ActionExport, ActionExportDownload, ActionDeletion,
 }
 
 // ParseAction returns the action named s, or false.

@@ -92,6 +92,9 @@ const (
 	AuditActionProviderCreate       AuditAction = "provider.create"
 	AuditActionProviderDelete       AuditAction = "provider.delete"
 	AuditActionSyncStart            AuditAction = "sync.start"
+	AuditActionUserDelete           AuditAction = "user.delete"
+	AuditActionUserExport           AuditAction = "user.export"
+	AuditActionUserExportDownload   AuditAction = "user.export_download"
 )
 
 // Valid indicates whether the value is a known member of the AuditAction enum.
@@ -128,6 +131,12 @@ func (e AuditAction) Valid() bool {
 	case AuditActionProviderDelete:
 		return true
 	case AuditActionSyncStart:
+		return true
+	case AuditActionUserDelete:
+		return true
+	case AuditActionUserExport:
+		return true
+	case AuditActionUserExportDownload:
 		return true
 	default:
 		return false
