@@ -7,6 +7,7 @@ import (
 	"github.com/dashtam/dashtam/application/admin"
 	"github.com/dashtam/dashtam/application/audit"
 	"github.com/dashtam/dashtam/application/datasync"
+	"github.com/dashtam/dashtam/application/erasure"
 	"github.com/dashtam/dashtam/application/events"
 	"github.com/dashtam/dashtam/application/finance"
 	"github.com/dashtam/dashtam/application/identity"
@@ -48,4 +49,7 @@ type App struct {
 	// Webhooks: the caller's webhook endpoints and their deliveries; the
 	// dispatcher and the delivery jobs run in the background.
 	Webhooks *webhooks.Service
+	// Erasure: deleting an account and everything held about its user, by
+	// the user or an admin.
+	Erasure *erasure.Service
 }

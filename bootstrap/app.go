@@ -31,6 +31,7 @@ import (
 	adminapp "github.com/dashtam/dashtam/application/admin"
 	auditapp "github.com/dashtam/dashtam/application/audit"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
+	"github.com/dashtam/dashtam/application/erasure"
 	eventsapp "github.com/dashtam/dashtam/application/events"
 	financeapp "github.com/dashtam/dashtam/application/finance"
 	identityapp "github.com/dashtam/dashtam/application/identity"
@@ -147,10 +148,11 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		Grants: pr.authorizations, Connections: pr.connections, Syncs: sync.syncs, Expiry: pr.connections, Clock: clk, Log: log})
 	webhookStore := persistence.NewWebhookStore(db, pr.cipher, queue)
 	webhooks := buildWebhooks(cfg, log, webhookStore, eventStore, clk)
+	admin := adminapp.NewService(id.store, id.store, pr.providerStore, clk, auditLog, auditLog)
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
 		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs, InstitutionHooks: hooks,
-		Admin: adminapp.NewService(id.store, id.store, pr.providerStore, clk, auditLog, auditLog), Events: events, Audit: auditLog,
-		EventStream: hub, Webhooks: webhooks}
+		Admin: admin, Events: events, Audit: auditLog, EventStream: hub, Webhooks: webhooks,
+		Erasure: erasure.NewService(persistence.NewErasureStore(id.store, pr.authorizations, log), id.store, id.hasher, admin, clk, auditLog)}
 	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics, limiter)
 	if err != nil {
 		return nil, err
@@ -192,6 +194,7 @@ func openDatabase(ctx context.Context, cfg Config, log *slog.Logger) (*persisten
 type identityParts struct {
 	service *identityapp.Service
 	store   *persistence.IdentityStore
+	hasher  identityapp.PasswordHasher
 }
 
 // buildIdentity assembles the identity use cases: mail, password hashing,
@@ -238,7 +241,7 @@ func buildIdentity(ctx context.Context, cfg Config, log *slog.Logger, o Override
 	if err != nil {
 		return nil, err
 	}
-	return &identityParts{service: ids, store: store}, nil
+	return &identityParts{service: ids, store: store, hasher: hasher}, nil
 }
 
 // providerParts are the provider use cases, the encrypted authorization store

@@ -200,6 +200,8 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 		Concurrency:          jobConcurrency,
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.JobRescueAfter,
+		FinishedRetention:    cfg.JobRetention,
+		FailedRetention:      cfg.JobFailedRetention,
 		PollInterval:         pollInterval,
 		Log:                  log,
 	})

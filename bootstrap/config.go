@@ -132,6 +132,12 @@ type Config struct {
 	// (JOB_RESCUE_AFTER). It is longer than JobTimeout, so a job still
 	// running is never rescued and run twice.
 	JobRescueAfter time.Duration
+	// JobRetention is how long the job engine keeps its records of jobs
+	// that finished (completed or cancelled), and JobFailedRetention of
+	// jobs that failed for good (JOB_RETENTION, JOB_FAILED_RETENTION): what
+	// operators see in the jobs dashboard, and the longest a deleted
+	// user's ids linger in job arguments.
+	JobRetention, JobFailedRetention time.Duration
 
 	// RedisURL selects the shared rate-limit store; empty: in-process memory.
 	RedisURL string
@@ -401,6 +407,9 @@ const (
 const (
 	DefaultJobTimeout     = 10 * time.Minute
 	DefaultJobRescueAfter = 15 * time.Minute
+	// River's own defaults.
+	DefaultJobRetention       = 24 * time.Hour
+	DefaultJobFailedRetention = 7 * 24 * time.Hour
 )
 
 // loadJobs reads the background job engine's limits: how long one attempt
@@ -410,6 +419,13 @@ func loadJobs(r *envReader, c *Config) {
 	c.JobRescueAfter = r.duration("JOB_RESCUE_AFTER", DefaultJobRescueAfter)
 	if c.JobRescueAfter <= c.JobTimeout {
 		r.bad("JOB_RESCUE_AFTER", "must be longer than JOB_TIMEOUT (%v), or a job still running would be rescued and run twice at once", c.JobTimeout)
+	}
+	c.JobRetention = r.duration("JOB_RETENTION", DefaultJobRetention)
+	c.JobFailedRetention = r.duration("JOB_FAILED_RETENTION", DefaultJobFailedRetention)
+	for name, d := range map[string]time.Duration{"JOB_RETENTION": c.JobRetention, "JOB_FAILED_RETENTION": c.JobFailedRetention} {
+		if d <= 0 {
+			r.bad(name, "must be positive")
+		}
 	}
 }
 

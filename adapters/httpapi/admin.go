@@ -145,6 +145,15 @@ func (s *Server) UpdateUser(c *gin.Context, id api.UserID, params api.UpdateUser
 	c.JSON(http.StatusOK, userJSON(u))
 }
 
+// DeleteUser deletes a user's account, for good.
+func (s *Server) DeleteUser(c *gin.Context, id api.UserID) {
+	if _, err := s.App.Erasure.DeleteUser(c.Request.Context(), principal(c), id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
 // ListUserProviders lists a user's providers.
 func (s *Server) ListUserProviders(c *gin.Context, id api.UserID, params api.ListUserProvidersParams) {
 	page, perPage := int(deref(params.Page, 1)), int(deref(params.PerPage, 20))

@@ -44,7 +44,7 @@ func AdminOnly(app application.App, log *slog.Logger, prefix string, next, api h
 			writeProblem(c, log, identity.ErrNotAdmin)
 			return
 		}
-		if err := app.Admin.RequireAdmin(ctx, p); err != nil {
+		if err := app.Admin.RequireAdmin(ctx, p, "jobs_dashboard"); err != nil {
 			writeProblem(c, log, err)
 			return
 		}

@@ -74,7 +74,7 @@ func TestErrorStatuses(t *testing.T) {
 		checkRes func(t *testing.T, res *apitest.Response)
 	}{
 		{name: "unknown route 404", req: apitest.Request{Method: "GET", Path: "/api/v1/nowhere"}, status: 404, code: "ROUTE_NOT_FOUND"},
-		{name: "wrong method 405 with Allow", req: apitest.Request{Method: "DELETE", Path: "/api/v1/users"}, status: 405, code: "METHOD_NOT_ALLOWED",
+		{name: "wrong method 405 with Allow", req: apitest.Request{Method: "PUT", Path: "/api/v1/users"}, status: 405, code: "METHOD_NOT_ALLOWED",
 			checkRes: func(t *testing.T, res *apitest.Response) {
 				if allow := res.Header.Get("Allow"); !strings.Contains(allow, "POST") {
 					t.Errorf("Allow = %q, want it to list POST", allow)

@@ -294,7 +294,7 @@ func checkIdempotencyKey(values []string) error {
 // idempotencyScope is the caller the key belongs to.
 func idempotencyScope(c *gin.Context) string {
 	if p, ok := principalOf(c); ok {
-		return "user:" + p.UserID.String()
+		return idempotency.UserScope(p.UserID)
 	}
 	return "ip:" + c.ClientIP()
 }

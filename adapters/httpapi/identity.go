@@ -67,6 +67,19 @@ func (s *Server) ChangePassword(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
+// DeleteCurrentUser deletes the caller's account, for good.
+func (s *Server) DeleteCurrentUser(c *gin.Context) {
+	var req api.DeleteAccountRequest
+	if !s.bind(c, &req) {
+		return
+	}
+	if _, err := s.App.Erasure.DeleteOwnAccount(c.Request.Context(), principal(c), req.CurrentPassword); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
 // VerifyEmail consumes a verification token.
 func (s *Server) VerifyEmail(c *gin.Context, _ api.VerifyEmailParams) {
 	var req api.TokenRequest

@@ -84,6 +84,8 @@ func legacyRateTier(method, route, path string) (string, bool) {
 		"POST " + apiBase + "/tokens":                      true,
 		// Moved since, on purpose (hardening item 10).
 		"PUT " + apiBase + "/users/me/password": true,
+		// Added since (issue 18): deleting one's account takes the password.
+		"DELETE " + apiBase + "/users/me": true,
 	}
 	if !strings.HasPrefix(path, apiBase+"/") {
 		return "", false
@@ -106,7 +108,7 @@ func legacyRateTier(method, route, path string) (string, bool) {
 		"GET " + apiBase + "/users/:user_id", "HEAD " + apiBase + "/users/:user_id", "PATCH " + apiBase + "/users/:user_id",
 		"GET " + apiBase + "/users/:user_id/providers", "HEAD " + apiBase + "/users/:user_id/providers",
 		"GET " + apiBase + "/users/:user_id/sessions", "HEAD " + apiBase + "/users/:user_id/sessions",
-		"DELETE " + apiBase + "/users/:user_id/sessions",
+		"DELETE " + apiBase + "/users/:user_id/sessions", "DELETE " + apiBase + "/users/:user_id",
 		"GET " + apiBase + "/audit-events", "HEAD " + apiBase + "/audit-events":
 		return TierAdmin, true
 	}

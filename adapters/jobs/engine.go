@@ -47,6 +47,11 @@ type Config struct {
 	// taken for dead (its instance crashed) and retried. It must exceed
 	// JobTimeout, or a slow job would run twice at once.
 	RescueStuckJobsAfter time.Duration
+	// FinishedRetention is how long the records of completed and cancelled
+	// jobs are kept, FailedRetention those of jobs that failed for good
+	// (River's defaults, 24 hours and 7 days, when zero). River's leader
+	// deletes older ones every 30 seconds.
+	FinishedRetention, FailedRetention time.Duration
 	// PollInterval is how often an instance looks for new jobs. On Postgres
 	// it is the delay before a new job starts: the database/sql driver does
 	// not LISTEN.
@@ -89,13 +94,16 @@ func newEngine(dialect Dialect, pool *sql.DB, cfg Config, tune func(*river.Confi
 		return nil, err
 	}
 	rc := &river.Config{
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Concurrency}},
-		Workers:              cfg.Workers.river,
-		PeriodicJobs:         periodicJobs(cfg.Periodic),
-		JobTimeout:           cfg.JobTimeout,
-		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter,
-		FetchPollInterval:    cfg.PollInterval,
-		Logger:               cfg.Log.With("component", "jobs"),
+		Queues:                      map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Concurrency}},
+		Workers:                     cfg.Workers.river,
+		PeriodicJobs:                periodicJobs(cfg.Periodic),
+		JobTimeout:                  cfg.JobTimeout,
+		RescueStuckJobsAfter:        cfg.RescueStuckJobsAfter,
+		CompletedJobRetentionPeriod: cfg.FinishedRetention,
+		CancelledJobRetentionPeriod: cfg.FinishedRetention,
+		DiscardedJobRetentionPeriod: cfg.FailedRetention,
+		FetchPollInterval:           cfg.PollInterval,
+		Logger:                      cfg.Log.With("component", "jobs"),
 	}
 	tune(rc)
 	client, err := river.NewClient(driver, rc)

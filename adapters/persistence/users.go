@@ -75,19 +75,11 @@ func (s *IdentityStore) ListUsers(ctx context.Context, q adminapp.UserQuery) ([]
 func (s *IdentityStore) AdministerUser(ctx context.Context, id uuid.UUID, fn func(*identity.User, int) error) (*identity.User, error) {
 	var saved *identity.User
 	err := s.db.inTx(ctx, "administer user "+id.String(), func(tx *gorm.DB) error {
-		admins := tx.Model(&userRow{}).Where("role = ? AND status = ?", identity.RoleAdmin.String(), identity.UserActive.String()).Order("id")
-		if s.db.Dialect == Postgres {
-			admins = admins.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
-		}
-		var ids []uuid.UUID
-		if err := admins.Pluck("id", &ids).Error; err != nil {
-			return err
-		}
-		u, err := s.lockUser(tx, id)
+		u, admins, err := s.lockForAdministration(tx, id)
 		if err != nil {
 			return err
 		}
-		if err := fromCaller(fn(u, len(ids))); err != nil {
+		if err := fromCaller(fn(u, admins)); err != nil {
 			return err
 		}
 		row := userFromDomain(u)
@@ -98,4 +90,24 @@ func (s *IdentityStore) AdministerUser(ctx context.Context, id uuid.UUID, fn fun
 		return nil
 	})
 	return saved, err
+}
+
+// lockForAdministration locks, in tx, the active admins (in id order, so
+// concurrent calls queue instead of deadlocking) and the user with id, and
+// returns the user and how many active admins there are. On SQLite the
+// transaction's write lock already serialises everything.
+func (s *IdentityStore) lockForAdministration(tx *gorm.DB, id uuid.UUID) (*identity.User, int, error) {
+	admins := tx.Model(&userRow{}).Where("role = ? AND status = ?", identity.RoleAdmin.String(), identity.UserActive.String()).Order("id")
+	if s.db.Dialect == Postgres {
+		admins = admins.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	}
+	var ids []uuid.UUID
+	if err := admins.Pluck("id", &ids).Error; err != nil {
+		return nil, 0, err
+	}
+	u, err := s.lockUser(tx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	return u, len(ids), nil
 }

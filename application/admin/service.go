@@ -43,10 +43,10 @@ func (s *Service) record(ctx context.Context, action audit.Action, p identityapp
 }
 
 // RequireAdmin returns identity.ErrNotAdmin unless the caller is an active
-// admin: for what an admin may use besides these use cases (the jobs
-// dashboard).
-func (s *Service) RequireAdmin(ctx context.Context, p identityapp.Principal) error {
-	return s.requireAdmin(ctx, p, "jobs_dashboard")
+// admin, auditing a refusal with operation as its subject: for what an admin
+// may use besides these use cases (the jobs dashboard, deleting a user).
+func (s *Service) RequireAdmin(ctx context.Context, p identityapp.Principal, operation string) error {
+	return s.requireAdmin(ctx, p, operation)
 }
 
 // requireAdmin loads the caller and returns identity.ErrNotAdmin unless they

@@ -102,7 +102,7 @@ func TestEveryUseCaseRefusesNonAdmins(t *testing.T) {
 		_, calls["ListUserSessions"] = h.svc.ListUserSessions(h.ctx, p, victim.ID(), 1, 10)
 		_, calls["ListUserProviders"] = h.svc.ListUserProviders(h.ctx, p, victim.ID(), 1, 10)
 		calls["RevokeUserSessions"] = h.svc.RevokeUserSessions(h.ctx, p, victim.ID())
-		calls["RequireAdmin"] = h.svc.RequireAdmin(h.ctx, p)
+		calls["RequireAdmin"] = h.svc.RequireAdmin(h.ctx, p, "jobs_dashboard")
 		for call, err := range calls {
 			if !errors.Is(err, identity.ErrNotAdmin) || !errors.Is(err, domain.ErrNotFound) {
 				t.Errorf("%s: %s = %v, want ErrNotAdmin (a not-found)", name, call, err)

@@ -25,5 +25,5 @@ var (
 	// the admin routes' existence is not advertised.
 	ErrNotAdmin = fmt.Errorf("admin only: %w", domain.ErrNotFound)
 	// ErrLastAdmin: the change would leave no active admin.
-	ErrLastAdmin = fmt.Errorf("the last active admin cannot be disabled or demoted: %w", domain.ErrConflict)
+	ErrLastAdmin = fmt.Errorf("the last active admin cannot be disabled, demoted or deleted: %w", domain.ErrConflict)
 )

@@ -23,6 +23,7 @@ const (
 	RevokedRefreshReuse   RevokeReason = "refresh_token_reuse"
 	RevokedByAdmin        RevokeReason = "revoked_by_admin"
 	RevokedUserDisabled   RevokeReason = "user_disabled"
+	RevokedUserDeleted    RevokeReason = "user_deleted"
 )
 
 // Session is one login: a family of refresh tokens, each rotated into the next,

@@ -7,6 +7,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/dashtam/dashtam/test/dbtest"
 )
@@ -20,7 +23,7 @@ import (
 func TestAdminJourneyAcrossTwoInstances(t *testing.T) {
 	t.Parallel()
 	db, dbURL := dbtest.PostgresWithURL(t)
-	env := clusterEnv(dbURL)
+	env := merged(clusterEnv(dbURL), map[string]string{"JOB_RETENTION": "1s", "JOB_FAILED_RETENTION": "1s"})
 	a := startInstance(t, env)
 	b := startInstance(t, env)
 	cluster(a, b)
@@ -108,6 +111,45 @@ func TestAdminJourneyAcrossTwoInstances(t *testing.T) {
 	}
 	if _, err := db.SQL.ExecContext(t.Context(), "DELETE FROM audit_events"); err == nil {
 		t.Error("DELETE FROM audit_events succeeded on Postgres")
+	}
+
+	// Deleting accounts: not for bob, not the last admin, and bob's for the
+	// admin, after which bob is 401 on B and no table but the audit log
+	// holds a row of his (River's records of his finished jobs go with
+	// JOB_RETENTION, a second here).
+	b.expect(t, http.StatusNotFound, http.MethodDelete, "/api/v1/users/"+rootID, nil, again.Access)
+	if _, problem := a.expect(t, http.StatusConflict, http.MethodDelete, "/api/v1/users/"+rootID, nil, admin.Access); problem["code"] != "LAST_ADMIN" {
+		t.Errorf("the last admin deleting themself: %v, want LAST_ADMIN", problem)
+	}
+	a.expect(t, http.StatusNoContent, http.MethodDelete, "/api/v1/users/"+bobID, nil, admin.Access)
+	expectUnauthorized(t, b, "bob's access token on B after A deleted him", "INVALID_TOKEN", http.MethodGet, "/api/v1/users/me", nil, again.Access)
+	expectUnauthorized(t, b, "bob's login after his deletion", "INVALID_CREDENTIALS", http.MethodPost, "/api/v1/sessions",
+		map[string]string{"email": bob.Email, "password": bob.Password}, "")
+	b.expect(t, http.StatusNotFound, http.MethodDelete, "/api/v1/users/"+bobID, nil, admin.Access)
+	bobUUID := uuid.MustParse(bobID)
+	var left []dbtest.Mention
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+		left = left[:0]
+		for _, m := range dbtest.Mentions(t, db, dbtest.IDNeedle(bobUUID), dbtest.TextNeedle(bob.Email)) {
+			if m.Table != "audit_events" {
+				left = append(left, m)
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, m := range left {
+		t.Errorf("a row of the deleted user remains in %s: %v", m.Table, m.Row)
+	}
+	_, deletions := b.expect(t, http.StatusOK, http.MethodGet, "/api/v1/audit-events?action=user.delete&subject_type=user&subject_id="+bobID, nil, admin.Access)
+	// Newest first: the second DELETE (not_found), then the deletion.
+	if entries, _ := deletions["items"].([]any); len(entries) != 2 {
+		t.Errorf("bob's deletion in the audit log: %v, want the deletion and the second try", deletions)
+	} else if e, _ := entries[1].(map[string]any); e["actor_id"] != rootID || e["outcome"] != "success" || e["request_id"] == nil {
+		t.Errorf("bob's deletion in the audit log: %v, want the admin's success with a request id", e)
+	} else if e, _ := entries[0].(map[string]any); e["outcome"] != "failure" || e["reason"] != "not_found" {
+		t.Errorf("the second DELETE in the audit log: %v, want a not_found failure", e)
 	}
 }
 

@@ -967,6 +967,11 @@ type DateParameter = string
 // Example: -42.5
 type DecimalParameter = string
 
+// DeleteAccountRequest defines model for DeleteAccountRequest.
+type DeleteAccountRequest struct {
+	CurrentPassword string `json:"current_password"`
+}
+
 // DependencyStatus `up`, `down`, or `memory` for an in-process store that cannot fail.
 type DependencyStatus string
 
@@ -2272,6 +2277,9 @@ type RefreshTokensJSONRequestBody = RefreshRequest
 // RegisterUserJSONRequestBody defines body for RegisterUser for application/json ContentType.
 type RegisterUserJSONRequestBody = RegisterRequest
 
+// DeleteCurrentUserJSONRequestBody defines body for DeleteCurrentUser for application/json ContentType.
+type DeleteCurrentUserJSONRequestBody = DeleteAccountRequest
+
 // UpdateCurrentUserJSONRequestBody defines body for UpdateCurrentUser for application/json ContentType.
 type UpdateCurrentUserJSONRequestBody = UpdateUserRequest
 
@@ -2524,6 +2532,9 @@ type ServerInterface interface {
 	// RegisterUser Register a new account
 	// (POST /api/v1/users)
 	RegisterUser(c *gin.Context, params RegisterUserParams)
+	// DeleteCurrentUser Delete own account, for good
+	// (DELETE /api/v1/users/me)
+	DeleteCurrentUser(c *gin.Context)
 	// GetCurrentUser Own profile
 	// (GET /api/v1/users/me)
 	GetCurrentUser(c *gin.Context)
@@ -2536,6 +2547,9 @@ type ServerInterface interface {
 	// ChangePassword Change own password
 	// (PUT /api/v1/users/me/password)
 	ChangePassword(c *gin.Context)
+	// DeleteUser Delete a user's account, for good (admin)
+	// (DELETE /api/v1/users/{user_id})
+	DeleteUser(c *gin.Context, userId UserID)
 	// GetUser One user (admin)
 	// (GET /api/v1/users/{user_id})
 	GetUser(c *gin.Context, userId UserID)
@@ -4598,6 +4612,19 @@ func (siw *ServerInterfaceWrapper) RegisterUser(c *gin.Context) {
 	siw.Handler.RegisterUser(c, params)
 }
 
+// DeleteCurrentUser operation middleware
+func (siw *ServerInterfaceWrapper) DeleteCurrentUser(c *gin.Context) {
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.DeleteCurrentUser(c)
+}
+
 // GetCurrentUser operation middleware
 func (siw *ServerInterfaceWrapper) GetCurrentUser(c *gin.Context) {
 
@@ -4721,6 +4748,31 @@ func (siw *ServerInterfaceWrapper) ChangePassword(c *gin.Context) {
 	}
 
 	siw.Handler.ChangePassword(c)
+}
+
+// DeleteUser operation middleware
+func (siw *ServerInterfaceWrapper) DeleteUser(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", c.Param("user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter user_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.DeleteUser(c, userId)
 }
 
 // GetUser operation middleware
@@ -5541,9 +5593,11 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.GET(options.BaseURL+"/metrics", wrapper.GetMetrics)
 	router.GET(options.BaseURL+"/api/v1/users", wrapper.ListUsers)
 	router.POST(options.BaseURL+"/api/v1/users", wrapper.RegisterUser)
+	router.DELETE(options.BaseURL+"/api/v1/users/me", wrapper.DeleteCurrentUser)
 	router.GET(options.BaseURL+"/api/v1/users/me", wrapper.GetCurrentUser)
 	router.PATCH(options.BaseURL+"/api/v1/users/me", wrapper.UpdateCurrentUser)
 	router.PUT(options.BaseURL+"/api/v1/users/me/password", wrapper.ChangePassword)
+	router.DELETE(options.BaseURL+"/api/v1/users/:user_id", wrapper.DeleteUser)
 	router.GET(options.BaseURL+"/api/v1/users/:user_id", wrapper.GetUser)
 	router.PATCH(options.BaseURL+"/api/v1/users/:user_id", wrapper.UpdateUser)
 	router.GET(options.BaseURL+"/api/v1/users/:user_id/providers", wrapper.ListUserProviders)
