@@ -294,7 +294,7 @@ func checkIdempotencyKey(values []string) error {
 // idempotencyScope is the caller the key belongs to.
 func idempotencyScope(c *gin.Context) string {
 	if p, ok := principalOf(c); ok {
-		return idempotency.UserScope(p.UserID)
+		return idempotency.UserScope(p.UserID.String())
 	}
 	return "ip:" + c.ClientIP()
 }

@@ -3,19 +3,17 @@
 // keeps it in the database. Both name these types, and neither should import the
 // other for them (the HTTP adapter would drag gin, kin-openapi, Prometheus and
 // Redis into the persistence adapter), so they live here, in a leaf package that
-// imports only the standard library and uuid.
+// imports only the standard library.
 package idempotency
 
 import (
 	"net/http"
 	"time"
-
-	"github.com/google/uuid"
 )
 
-// UserScope is the Scope of a signed-in caller's keys: the account
-// deletion erases them with the user.
-func UserScope(userID uuid.UUID) string { return "user:" + userID.String() }
+// UserScope is the Scope of the keys of the signed-in user with userID (a
+// uuid's text): the account deletion erases them with the user.
+func UserScope(userID string) string { return "user:" + userID }
 
 // Key names one idempotent request of one caller.
 type Key struct {

@@ -79,7 +79,7 @@ func (s *ErasureStore) EraseUser(ctx context.Context, id uuid.UUID, now time.Tim
 		if err := tx.Exec("DELETE FROM events WHERE user_id = ?", id).Error; err != nil {
 			return err
 		}
-		if err := tx.Exec("DELETE FROM idempotency_records WHERE scope = ?", idempotency.UserScope(id)).Error; err != nil {
+		if err := tx.Exec("DELETE FROM idempotency_records WHERE scope = ?", idempotency.UserScope(id.String())).Error; err != nil {
 			return err
 		}
 		if len(hashes) > 0 {

@@ -59,7 +59,7 @@ func testEraseUser(t *testing.T, db *persistence.DB) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		key := idempotency.Key{Scope: idempotency.UserScope(user), Method: "PATCH", Route: "/api/v1/users/me", Key: "k-" + user.String()}
+		key := idempotency.Key{Scope: idempotency.UserScope(user.String()), Method: "PATCH", Route: "/api/v1/users/me", Key: "k-" + user.String()}
 		if _, _, err := persistence.NewIdempotencyStore(db).Claim(ctx, idemRecord(key, "owner", 1, now), stale(now)); err != nil {
 			t.Fatal(err)
 		}

@@ -43,7 +43,7 @@ func Tables(t testing.TB, db *persistence.DB) []string {
 	if err != nil {
 		t.Fatalf("list tables: %v", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var tables []string
 	for rows.Next() {
 		var name string
@@ -76,7 +76,7 @@ func tableMentions(t testing.TB, db *persistence.DB, table string, needles []Nee
 	if err != nil {
 		t.Fatalf("read table %s: %v", table, err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	cols, err := rows.Columns()
 	if err != nil {
 		t.Fatal(err)
