@@ -146,8 +146,8 @@ func (s *Server) UpdateUser(c *gin.Context, id api.UserID, params api.UpdateUser
 }
 
 // DeleteUser deletes a user's account, for good.
-func (s *Server) DeleteUser(c *gin.Context, id api.UserID) {
-	if _, err := s.App.Erasure.DeleteUser(c.Request.Context(), principal(c), id); err != nil {
+func (s *Server) DeleteUser(c *gin.Context, id api.UserID, params api.DeleteUserParams) {
+	if _, err := s.App.Erasure.DeleteUser(c.Request.Context(), principal(c), id, precondition(deref(params.IfMatch, ""))); err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -13,10 +13,12 @@ package erasure
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/application/admin"
 	"github.com/dashtam/dashtam/application/audit"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/domain"
@@ -109,28 +111,33 @@ func (s *Service) deleteOwnAccount(ctx context.Context, p identityapp.Principal,
 	if !ok {
 		return Erased{}, domain.NewValidationError("current_password", "incorrect", "The current password is incorrect.")
 	}
-	return s.erase(ctx, p.UserID)
+	return s.erase(ctx, p.UserID, nil)
 }
 
 // DeleteUser deletes any user's account: active admins only (anyone else is
 // identity.ErrNotAdmin, a not-found, and audited as such). Deleting the last
-// active admin is identity.ErrLastAdmin.
-func (s *Service) DeleteUser(ctx context.Context, p identityapp.Principal, id uuid.UUID) (Erased, error) {
+// active admin is identity.ErrLastAdmin. ifMatch, when not nil, lists the
+// versions of the user (admin.Version) the admin is willing to delete;
+// another is domain.ErrPreconditionFailed.
+func (s *Service) DeleteUser(ctx context.Context, p identityapp.Principal, id uuid.UUID, ifMatch []int64) (Erased, error) {
 	if err := s.admins.RequireAdmin(ctx, p, "delete_user"); err != nil {
 		return Erased{}, err
 	}
-	erased, err := s.erase(ctx, id)
+	erased, err := s.erase(ctx, id, ifMatch)
 	s.record(ctx, p, id, err)
 	return erased, err
 }
 
-func (s *Service) erase(ctx context.Context, id uuid.UUID) (Erased, error) {
+func (s *Service) erase(ctx context.Context, id uuid.UUID, ifMatch []int64) (Erased, error) {
 	// The erasure is final once begun: a client that hangs up does not roll
 	// it back half-way through its own request (it is one transaction
 	// anyway), and a large account gets the time its rows take.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eraseTimeout)
 	defer cancel()
 	return s.store.EraseUser(ctx, id, s.clock.Now(), func(u *identity.User, activeAdmins int) error {
+		if ifMatch != nil && !slices.Contains(ifMatch, admin.Version(u)) {
+			return fmt.Errorf("user %s: %w", u.ID(), domain.ErrPreconditionFailed)
+		}
 		if u.IsAdmin() && !u.IsDisabled() && activeAdmins <= 1 {
 			return fmt.Errorf("user %s: %w", u.ID(), identity.ErrLastAdmin)
 		}

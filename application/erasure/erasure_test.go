@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dashtam/dashtam/application/admin"
 	"github.com/dashtam/dashtam/application/audit"
 	"github.com/dashtam/dashtam/application/erasure"
 	identityapp "github.com/dashtam/dashtam/application/identity"
@@ -139,17 +140,18 @@ func TestDeletingOneselfTakesTheCurrentPassword(t *testing.T) {
 	}
 }
 
-// Only an active admin deletes another user; the last active admin cannot be
-// deleted, by themself or anyone; with another admin, they can.
+// Only an active admin deletes another user, at the version If-Match names
+// when it names one; the last active admin cannot be deleted, by themself or
+// anyone; with another admin, they can.
 func TestAdminsDeleteUsersButNotTheLastAdmin(t *testing.T) {
 	h := newHarness(t)
 	root := h.user(t, "root@example.com", identity.RoleAdmin)
 	bob := h.user(t, "bob@example.com", identity.RoleUser)
 
-	if _, err := h.svc.DeleteUser(t.Context(), bob, root.UserID); !errors.Is(err, identity.ErrNotAdmin) {
+	if _, err := h.svc.DeleteUser(t.Context(), bob, root.UserID, nil); !errors.Is(err, identity.ErrNotAdmin) {
 		t.Errorf("a user deleting the admin: %v, want ErrNotAdmin", err)
 	}
-	if _, err := h.svc.DeleteUser(t.Context(), root, root.UserID); !errors.Is(err, identity.ErrLastAdmin) || !errors.Is(err, domain.ErrConflict) {
+	if _, err := h.svc.DeleteUser(t.Context(), root, root.UserID, nil); !errors.Is(err, identity.ErrLastAdmin) || !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("the last admin deleting themself: %v, want ErrLastAdmin", err)
 	}
 	if _, err := h.svc.DeleteOwnAccount(t.Context(), root, "right"); !errors.Is(err, identity.ErrLastAdmin) {
@@ -159,18 +161,25 @@ func TestAdminsDeleteUsersButNotTheLastAdmin(t *testing.T) {
 		t.Fatalf("%d users left after refused deletions, want 2", len(h.store.users))
 	}
 
-	if _, err := h.svc.DeleteUser(t.Context(), root, bob.UserID); err != nil {
+	current := admin.Version(h.store.users[bob.UserID])
+	if _, err := h.svc.DeleteUser(t.Context(), root, bob.UserID, []int64{current - 1}); !errors.Is(err, domain.ErrPreconditionFailed) {
+		t.Errorf("deleting with a stale If-Match: %v, want a failed precondition", err)
+	}
+	if _, ok := h.store.users[bob.UserID]; !ok {
+		t.Fatal("a stale If-Match deleted the user")
+	}
+	if _, err := h.svc.DeleteUser(t.Context(), root, bob.UserID, []int64{current}); err != nil {
 		t.Fatal(err)
 	}
 	if e := h.lastEntry(t); e.Actor != root.UserID || e.Subject != audit.UserSubject(bob.UserID) || e.Outcome != audit.Success {
 		t.Errorf("audited %+v, want root's deletion of bob", e)
 	}
-	if _, err := h.svc.DeleteUser(t.Context(), root, bob.UserID); !errors.Is(err, domain.ErrNotFound) {
+	if _, err := h.svc.DeleteUser(t.Context(), root, bob.UserID, nil); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("deleting bob twice: %v, want not found", err)
 	}
 
 	second := h.user(t, "second@example.com", identity.RoleAdmin)
-	if _, err := h.svc.DeleteUser(t.Context(), second, root.UserID); err != nil {
+	if _, err := h.svc.DeleteUser(t.Context(), second, root.UserID, nil); err != nil {
 		t.Errorf("an admin deleting another admin: %v", err)
 	}
 }

@@ -2143,6 +2143,12 @@ type ListMyAuditEventsParams struct {
 	To *AuditTo `form:"to,omitempty" json:"to,omitempty"`
 }
 
+// DeleteUserParams defines parameters for DeleteUser.
+type DeleteUserParams struct {
+	// IfMatch Only change the resource if its current ETag is one of these (412 otherwise).
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
 // UpdateUserParams defines parameters for UpdateUser.
 type UpdateUserParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
@@ -2549,7 +2555,7 @@ type ServerInterface interface {
 	ChangePassword(c *gin.Context)
 	// DeleteUser Delete a user's account, for good (admin)
 	// (DELETE /api/v1/users/{user_id})
-	DeleteUser(c *gin.Context, userId UserID)
+	DeleteUser(c *gin.Context, userId UserID, params DeleteUserParams)
 	// GetUser One user (admin)
 	// (GET /api/v1/users/{user_id})
 	GetUser(c *gin.Context, userId UserID)
@@ -4765,6 +4771,30 @@ func (siw *ServerInterfaceWrapper) DeleteUser(c *gin.Context) {
 		return
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteUserParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for If-Match, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter If-Match: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IfMatch = &IfMatch
+
+	}
+
 	for _, middleware := range siw.HandlerMiddlewares {
 		middleware(c)
 		if c.IsAborted() {
@@ -4772,7 +4802,7 @@ func (siw *ServerInterfaceWrapper) DeleteUser(c *gin.Context) {
 		}
 	}
 
-	siw.Handler.DeleteUser(c, userId)
+	siw.Handler.DeleteUser(c, userId, params)
 }
 
 // GetUser operation middleware

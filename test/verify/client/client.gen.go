@@ -2127,6 +2127,12 @@ type ListMyAuditEventsParams struct {
 	To *AuditTo `form:"to,omitempty" json:"to,omitempty"`
 }
 
+// DeleteUserParams defines parameters for DeleteUser.
+type DeleteUserParams struct {
+	// IfMatch Only change the resource if its current ETag is one of these (412 otherwise).
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
 // UpdateUserParams defines parameters for UpdateUser.
 type UpdateUserParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
@@ -3101,10 +3107,10 @@ type ClientInterface interface {
 
 	// DeleteUser Delete a user's account, for good (admin)
 	//
-	// Admin only: anyone else gets 404, as for a route that does not exist, and the refusal is audited. In the admin tier (RATE_LIMIT_ADMIN, per admin). What `DELETE /users/me` does, for any user, without their password: everything Dashtam holds about them is deleted and their grants are revoked at their institutions by background jobs. Deleting the last active admin is 409 LAST_ADMIN. A second DELETE is 404.
+	// Admin only: anyone else gets 404, as for a route that does not exist, and the refusal is audited. In the admin tier (RATE_LIMIT_ADMIN, per admin). What `DELETE /users/me` does, for any user, without their password: everything Dashtam holds about them is deleted and their grants are revoked at their institutions by background jobs. Deleting the last active admin is 409 LAST_ADMIN. With `If-Match`, only deletes the user if they still have that ETag (412 otherwise). A second DELETE is 404.
 	//
 	// Corresponds with DELETE /api/v1/users/{user_id} (the `DeleteUser` operationId).
-	DeleteUser(ctx context.Context, userId UserID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DeleteUser(ctx context.Context, userId UserID, params *DeleteUserParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetUser One user (admin)
 	//
@@ -4659,11 +4665,11 @@ func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequ
 
 // DeleteUser Delete a user's account, for good (admin)
 //
-// Admin only: anyone else gets 404, as for a route that does not exist, and the refusal is audited. In the admin tier (RATE_LIMIT_ADMIN, per admin). What `DELETE /users/me` does, for any user, without their password: everything Dashtam holds about them is deleted and their grants are revoked at their institutions by background jobs. Deleting the last active admin is 409 LAST_ADMIN. A second DELETE is 404.
+// Admin only: anyone else gets 404, as for a route that does not exist, and the refusal is audited. In the admin tier (RATE_LIMIT_ADMIN, per admin). What `DELETE /users/me` does, for any user, without their password: everything Dashtam holds about them is deleted and their grants are revoked at their institutions by background jobs. Deleting the last active admin is 409 LAST_ADMIN. With `If-Match`, only deletes the user if they still have that ETag (412 otherwise). A second DELETE is 404.
 //
 // Corresponds with DELETE /api/v1/users/{user_id} (the `DeleteUser` operationId).
-func (c *Client) DeleteUser(ctx context.Context, userId UserID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDeleteUserRequest(c.Server, userId)
+func (c *Client) DeleteUser(ctx context.Context, userId UserID, params *DeleteUserParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteUserRequest(c.Server, userId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -8423,7 +8429,7 @@ func NewChangePasswordRequestWithBody(server string, contentType string, body io
 }
 
 // NewDeleteUserRequest constructs an http.Request for the DeleteUser method
-func NewDeleteUserRequest(server string, userId UserID) (*http.Request, error) {
+func NewDeleteUserRequest(server string, userId UserID, params *DeleteUserParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -8451,6 +8457,21 @@ func NewDeleteUserRequest(server string, userId UserID) (*http.Request, error) {
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -10391,12 +10412,12 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteUserWithResponse Delete a user's account, for good (admin)
 	//
-	// Admin only: anyone else gets 404, as for a route that does not exist, and the refusal is audited. In the admin tier (RATE_LIMIT_ADMIN, per admin). What `DELETE /users/me` does, for any user, without their password: everything Dashtam holds about them is deleted and their grants are revoked at their institutions by background jobs. Deleting the last active admin is 409 LAST_ADMIN. A second DELETE is 404.
+	// Admin only: anyone else gets 404, as for a route that does not exist, and the refusal is audited. In the admin tier (RATE_LIMIT_ADMIN, per admin). What `DELETE /users/me` does, for any user, without their password: everything Dashtam holds about them is deleted and their grants are revoked at their institutions by background jobs. Deleting the last active admin is 409 LAST_ADMIN. With `If-Match`, only deletes the user if they still have that ETag (412 otherwise). A second DELETE is 404.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /api/v1/users/{user_id} (the `DeleteUser` operationId).
-	DeleteUserWithResponse(ctx context.Context, userId UserID, reqEditors ...RequestEditorFn) (*DeleteUserResponse, error)
+	DeleteUserWithResponse(ctx context.Context, userId UserID, params *DeleteUserParams, reqEditors ...RequestEditorFn) (*DeleteUserResponse, error)
 
 	// GetUserWithResponse One user (admin)
 	//
@@ -19135,6 +19156,15 @@ type DeleteUserResponse409Headers struct {
 	XRequestID               string
 }
 
+// DeleteUserResponse412Headers the declared response headers of an HTTP 412 response for DeleteUser
+type DeleteUserResponse412Headers struct {
+	AccessControlAllowOrigin *string
+	XRateLimitLimit          *int64
+	XRateLimitRemaining      *int64
+	XRateLimitReset          *int64
+	XRequestID               string
+}
+
 // DeleteUserResponse422Headers the declared response headers of an HTTP 422 response for DeleteUser
 type DeleteUserResponse422Headers struct {
 	AccessControlAllowOrigin *string
@@ -19182,6 +19212,8 @@ type DeleteUserResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ValidationFailed
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -19198,6 +19230,8 @@ type DeleteUserResponse struct {
 	Headers404 *DeleteUserResponse404Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *DeleteUserResponse409Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *DeleteUserResponse412Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *DeleteUserResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -19221,6 +19255,11 @@ func (r DeleteUserResponse) GetApplicationproblemJSON404() *NotFound {
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r DeleteUserResponse) GetApplicationproblemJSON409() *Conflict {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r DeleteUserResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
 }
 
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
@@ -23850,13 +23889,13 @@ func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, bo
 
 // DeleteUserWithResponse Delete a user's account, for good (admin)
 //
-// Admin only: anyone else gets 404, as for a route that does not exist, and the refusal is audited. In the admin tier (RATE_LIMIT_ADMIN, per admin). What `DELETE /users/me` does, for any user, without their password: everything Dashtam holds about them is deleted and their grants are revoked at their institutions by background jobs. Deleting the last active admin is 409 LAST_ADMIN. A second DELETE is 404.
+// Admin only: anyone else gets 404, as for a route that does not exist, and the refusal is audited. In the admin tier (RATE_LIMIT_ADMIN, per admin). What `DELETE /users/me` does, for any user, without their password: everything Dashtam holds about them is deleted and their grants are revoked at their institutions by background jobs. Deleting the last active admin is 409 LAST_ADMIN. With `If-Match`, only deletes the user if they still have that ETag (412 otherwise). A second DELETE is 404.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /api/v1/users/{user_id} (the `DeleteUser` operationId).
-func (c *ClientWithResponses) DeleteUserWithResponse(ctx context.Context, userId UserID, reqEditors ...RequestEditorFn) (*DeleteUserResponse, error) {
-	rsp, err := c.DeleteUser(ctx, userId, reqEditors...)
+func (c *ClientWithResponses) DeleteUserWithResponse(ctx context.Context, userId UserID, params *DeleteUserParams, reqEditors ...RequestEditorFn) (*DeleteUserResponse, error) {
+	rsp, err := c.DeleteUser(ctx, userId, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -43430,6 +43469,13 @@ func ParseDeleteUserResponse(rsp *http.Response) (*DeleteUserResponse, error) {
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ValidationFailed
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -43620,6 +43666,44 @@ func ParseDeleteUserResponse(rsp *http.Response) (*DeleteUserResponse, error) {
 			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
+	case rsp.StatusCode == 412:
+		var headers DeleteUserResponse412Headers
+		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Access-Control-Allow-Origin", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AccessControlAllowOrigin = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 422:
 		var headers DeleteUserResponse422Headers
 		if values := rsp.Header.Values("Access-Control-Allow-Origin"); len(values) > 0 {
