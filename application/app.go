@@ -8,6 +8,7 @@ import (
 	"github.com/dashtam/dashtam/application/audit"
 	"github.com/dashtam/dashtam/application/datasync"
 	"github.com/dashtam/dashtam/application/events"
+	"github.com/dashtam/dashtam/application/exports"
 	"github.com/dashtam/dashtam/application/finance"
 	"github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/application/institutionhooks"
@@ -48,4 +49,7 @@ type App struct {
 	// Webhooks: the caller's webhook endpoints and their deliveries; the
 	// dispatcher and the delivery jobs run in the background.
 	Webhooks *webhooks.Service
+	// Exports: the caller's data exports, written by a background job and
+	// downloaded once (docs/exports.md).
+	Exports *exports.Service
 }

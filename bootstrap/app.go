@@ -32,6 +32,7 @@ import (
 	auditapp "github.com/dashtam/dashtam/application/audit"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	eventsapp "github.com/dashtam/dashtam/application/events"
+	exportsapp "github.com/dashtam/dashtam/application/exports"
 	financeapp "github.com/dashtam/dashtam/application/finance"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/application/institutionhooks"
@@ -147,17 +148,19 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		Grants: pr.authorizations, Connections: pr.connections, Syncs: sync.syncs, Expiry: pr.connections, Clock: clk, Log: log})
 	webhookStore := persistence.NewWebhookStore(db, pr.cipher, queue)
 	webhooks := buildWebhooks(cfg, log, webhookStore, eventStore, clk)
+	exports := exportsapp.New(exportsapp.Deps{Store: persistence.NewExportStore(db, queue), Source: persistence.NewExportSource(db),
+		Clock: clk, Audit: auditLog, Log: log}, exportsapp.Config{TTL: cfg.ExportTTL})
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
 		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs, InstitutionHooks: hooks,
 		Admin: adminapp.NewService(id.store, id.store, pr.providerStore, clk, auditLog, auditLog), Events: events, Audit: auditLog,
-		EventStream: hub, Webhooks: webhooks}
+		EventStream: hub, Webhooks: webhooks, Exports: exports}
 	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics, limiter)
 	if err != nil {
 		return nil, err
 	}
 	background, err := buildJobs(ctx, cfg, log, db, queue, jobWork{identity: id.service, connections: pr.connections, idempotency: web.idempotency,
 		engine: sync.engine, scheduler: sync.scheduler, hooks: hooks, deliveries: deliveries, events: events, audit: auditLog,
-		webhooks: webhooks, webhookLog: webhookStore},
+		webhooks: webhooks, webhookLog: webhookStore, exports: exports},
 		cmp.Or(o.JobPollInterval, jobPollInterval))
 	if err != nil {
 		return nil, err
