@@ -45,8 +45,9 @@ func (s *Server) GetMyExport(c *gin.Context, id uuid.UUID) {
 // claimed before anything is sent; the document then goes out a chunk at a
 // time, as the stored gzip stream when the client accepts gzip (the
 // operation is x-streaming, so the compression middleware leaves it alone)
-// and decompressed otherwise. A failure after the first byte can only cut
-// the response short: it is logged, and the client's JSON does not parse.
+// and decompressed otherwise. A failure before the first byte is a problem
+// answer; after it, it can only cut the response short: it is logged, and
+// the client's document does not parse. Either way the download was taken.
 func (s *Server) DownloadMyExport(c *gin.Context, id uuid.UUID) {
 	ctx := c.Request.Context()
 	e, err := s.App.Exports.Claim(ctx, principal(c).UserID, id)
@@ -65,6 +66,13 @@ func (s *Server) DownloadMyExport(c *gin.Context, id uuid.UUID) {
 	}
 	c.Status(http.StatusOK)
 	if err := s.App.Exports.Write(ctx, e, c.Writer, gzipped); err != nil {
+		if !c.Writer.Written() { // the first chunk could not be read: a problem can still be sent
+			for _, name := range []string{"Content-Type", "Content-Disposition", "Content-Encoding"} {
+				h.Del(name)
+			}
+			s.fail(c, err)
+			return
+		}
 		s.Log.WarnContext(ctx, "export download cut short", "export_id", e.ID.String(), "error", err.Error())
 	}
 }

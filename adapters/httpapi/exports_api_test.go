@@ -233,4 +233,14 @@ func testExportsAPI(t *testing.T, opts apitest.Options) {
 			t.Fatalf("problem %+v", p)
 		}
 	})
+	t.Run("a document whose chunks are gone is a 500 problem, not an empty 200", func(t *testing.T) {
+		lost := startExport(t, h, ann)
+		if err := h.App.DB.Gorm.Exec("DELETE FROM export_chunks WHERE export_id = ?", uuid.MustParse(lost.ID)).Error; err != nil {
+			t.Fatal(err)
+		}
+		res := h.Do(apitest.Request{Method: "GET", Path: "/api/v1/users/me/exports/" + lost.ID + "/download", Token: ann}).Expect(t, 500)
+		if p := res.Problem(t); p.Code != "INTERNAL_ERROR" || res.Header.Get("Content-Disposition") != "" {
+			t.Fatalf("problem %+v, headers %v", p, res.Header)
+		}
+	})
 }

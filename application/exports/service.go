@@ -181,6 +181,11 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		data, err := r.store.Chunk(r.ctx, r.id, r.next)
+		if errors.Is(err, domain.ErrNotFound) {
+			// Claimed, so the export exists: its document is what is
+			// missing, a fault of ours rather than the caller's 404.
+			return 0, fmt.Errorf("export %s: chunk %d of %d is missing", r.id, r.next, r.n)
+		}
 		if err != nil {
 			return 0, err
 		}

@@ -120,7 +120,9 @@ func TestStartQueuesOneExportPerUser(t *testing.T) {
 		t.Fatalf("audit %+v", entries)
 	}
 	// Once the first has finished, another may start.
-	h.svc.Run(ctx, exports.Job{ExportID: e.ID})
+	if err := h.svc.Run(ctx, exports.Job{ExportID: e.ID}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := h.svc.Start(ctx, ann); err != nil {
 		t.Fatalf("start after the first finished: %v", err)
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/dashtam/dashtam/application/audit"
 	"github.com/dashtam/dashtam/application/exports"
-	"github.com/dashtam/dashtam/application/jobs"
 	"github.com/dashtam/dashtam/test/fakes/fakeclock"
 	"github.com/dashtam/dashtam/test/fakes/memory"
 )
@@ -129,7 +128,7 @@ func TestMillionTransactionsStreamWithFlatMemory(t *testing.T) {
 	runtime.ReadMemStats(&base)
 	began := time.Now()
 	for _, j := range queue.Take() {
-		if err := svc.Run(ctx, j.(jobs.Job).(exports.Job)); err != nil {
+		if err := svc.Run(ctx, j.(exports.Job)); err != nil {
 			t.Fatal(err)
 		}
 	}
