@@ -92,7 +92,10 @@ func (s *sinkStore) SaveProgress(ctx context.Context, id uuid.UUID, stage string
 // and one chunk at a time, whatever the document weighs.
 func TestMillionTransactionsStreamWithFlatMemory(t *testing.T) {
 	if testing.Short() {
-		t.Skip("writes a document of about 600 MB")
+		t.Skip("writes a document of about 550 MB")
+	}
+	if raceEnabled {
+		t.Skip("146 s under the race detector; run it without -race (make test-short, make test-unit)")
 	}
 	const n = 1_000_000
 	const heapBound = 64 << 20
