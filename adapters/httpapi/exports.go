@@ -94,9 +94,10 @@ func (s *Server) exportJSON(e exportsapp.Export) api.Export {
 	out := api.Export{Id: e.ID, Status: api.ExportStatus(e.Status), CreatedAt: e.CreatedAt,
 		StartedAt: optionalTime(e.StartedAt), FinishedAt: optionalTime(e.FinishedAt),
 		ExpiresAt: optionalTime(e.ExpiresAt), DownloadedAt: optionalTime(e.DownloadedAt)}
-	out.Progress.Stage, out.Progress.RecordsWritten = e.Stage, e.RecordsWritten
+	out.Progress.Stage, out.Progress.RecordsWritten = api.ExportProgressStage(e.Stage), e.RecordsWritten
 	if e.Error != "" {
-		out.Error = &e.Error
+		reason := api.ExportError(e.Error)
+		out.Error = &reason
 	}
 	if s.App.Exports.DownloadOpen(e) {
 		u := exportPath(e.ID) + "/download"

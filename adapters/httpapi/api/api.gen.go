@@ -359,6 +359,72 @@ func (e EventType) Valid() bool {
 	}
 }
 
+// Defines values for ExportError.
+const (
+	ExportErrorInternalError ExportError = "internal_error"
+)
+
+// Valid indicates whether the value is a known member of the ExportError enum.
+func (e ExportError) Valid() bool {
+	switch e {
+	case ExportErrorInternalError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ExportProgressStage.
+const (
+	Accounts         ExportProgressStage = "accounts"
+	AuditEvents      ExportProgressStage = "audit_events"
+	Balances         ExportProgressStage = "balances"
+	Done             ExportProgressStage = "done"
+	Empty            ExportProgressStage = ""
+	Events           ExportProgressStage = "events"
+	Holdings         ExportProgressStage = "holdings"
+	Providers        ExportProgressStage = "providers"
+	Securities       ExportProgressStage = "securities"
+	Sessions         ExportProgressStage = "sessions"
+	Syncs            ExportProgressStage = "syncs"
+	Transactions     ExportProgressStage = "transactions"
+	WebhookEndpoints ExportProgressStage = "webhook_endpoints"
+)
+
+// Valid indicates whether the value is a known member of the ExportProgressStage enum.
+func (e ExportProgressStage) Valid() bool {
+	switch e {
+	case Accounts:
+		return true
+	case AuditEvents:
+		return true
+	case Balances:
+		return true
+	case Done:
+		return true
+	case Empty:
+		return true
+	case Events:
+		return true
+	case Holdings:
+		return true
+	case Providers:
+		return true
+	case Securities:
+		return true
+	case Sessions:
+		return true
+	case Syncs:
+		return true
+	case Transactions:
+		return true
+	case WebhookEndpoints:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ExportDocumentFormat.
 const (
 	DashtamExportV1 ExportDocumentFormat = "dashtam.export.v1"
@@ -1045,32 +1111,76 @@ type Export struct {
 	CreatedAt    time.Time          `json:"created_at"`
 	DownloadUrl  *string            `json:"download_url"`
 	DownloadedAt *time.Time         `json:"downloaded_at"`
-	Error        *string            `json:"error"`
+	Error        *ExportError       `json:"error"`
 	ExpiresAt    *time.Time         `json:"expires_at"`
 	FinishedAt   *time.Time         `json:"finished_at"`
 	Id           openapi_types.UUID `json:"id"`
 	Progress     struct {
-		RecordsWritten int64  `json:"records_written"`
-		Stage          string `json:"stage"`
+		RecordsWritten int64 `json:"records_written"`
+
+		// Stage The section being written; empty while queued, `done` once succeeded.
+		Stage ExportProgressStage `json:"stage"`
 	} `json:"progress"`
 	StartedAt *time.Time   `json:"started_at"`
 	Status    ExportStatus `json:"status"`
 }
+
+// ExportError defines model for Export.Error.
+type ExportError string
+
+// ExportProgressStage The section being written; empty while queued, `done` once succeeded.
+type ExportProgressStage string
 
 // ExportDocument Everything Dashtam holds about the user (docs/exports.md lists every
 // section's fields). Money is a decimal string with its ISO 4217
 // currency beside it; no token, hash, secret or full account number
 // is ever in it.
 type ExportDocument struct {
-	ExportId             openapi_types.UUID     `json:"export_id"`
-	Format               ExportDocumentFormat   `json:"format"`
-	GeneratedAt          time.Time              `json:"generated_at"`
-	User                 map[string]interface{} `json:"user"`
-	AdditionalProperties map[string]interface{} `json:"-"`
+	// Accounts One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Accounts ExportSection `json:"accounts"`
+
+	// AuditEvents One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	AuditEvents ExportSection `json:"audit_events"`
+
+	// Balances One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Balances ExportSection `json:"balances"`
+
+	// Events One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Events      ExportSection        `json:"events"`
+	ExportId    openapi_types.UUID   `json:"export_id"`
+	Format      ExportDocumentFormat `json:"format"`
+	GeneratedAt time.Time            `json:"generated_at"`
+
+	// Holdings One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Holdings ExportSection `json:"holdings"`
+
+	// Providers One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Providers ExportSection `json:"providers"`
+
+	// Securities One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Securities ExportSection `json:"securities"`
+
+	// Sessions One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Sessions ExportSection `json:"sessions"`
+
+	// Syncs One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Syncs ExportSection `json:"syncs"`
+
+	// Transactions One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Transactions ExportSection `json:"transactions"`
+
+	// User The user's profile.
+	User map[string]interface{} `json:"user"`
+
+	// WebhookEndpoints One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	WebhookEndpoints ExportSection `json:"webhook_endpoints"`
 }
 
 // ExportDocumentFormat defines model for ExportDocument.Format.
 type ExportDocumentFormat string
+
+// ExportSection One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+type ExportSection = []map[string]interface{}
 
 // ExportStatus defines model for ExportStatus.
 type ExportStatus string
@@ -2389,113 +2499,6 @@ type UpdateWebhookEndpointApplicationMergePatchPlusJSONRequestBody = UpdateWebho
 
 // ReceivePlaidWebhookJSONRequestBody defines body for ReceivePlaidWebhook for application/json ContentType.
 type ReceivePlaidWebhookJSONRequestBody = PlaidWebhook
-
-// Getter for additional properties for ExportDocument. Returns the specified
-// element and whether it was found
-func (a ExportDocument) Get(fieldName string) (value interface{}, found bool) {
-	if a.AdditionalProperties != nil {
-		value, found = a.AdditionalProperties[fieldName]
-	}
-	return
-}
-
-// Setter for additional properties for ExportDocument
-func (a *ExportDocument) Set(fieldName string, value interface{}) {
-	if a.AdditionalProperties == nil {
-		a.AdditionalProperties = make(map[string]interface{})
-	}
-	a.AdditionalProperties[fieldName] = value
-}
-
-// Override default JSON handling for ExportDocument to handle AdditionalProperties
-func (a *ExportDocument) UnmarshalJSON(b []byte) error {
-	object := make(map[string]json.RawMessage)
-	err := json.Unmarshal(b, &object)
-	if err != nil {
-		return err
-	}
-
-	if raw, found := object["export_id"]; found {
-		err = json.Unmarshal(raw, &a.ExportId)
-		if err != nil {
-			return fmt.Errorf("error reading 'export_id': %w", err)
-		}
-		delete(object, "export_id")
-	}
-
-	if raw, found := object["format"]; found {
-		err = json.Unmarshal(raw, &a.Format)
-		if err != nil {
-			return fmt.Errorf("error reading 'format': %w", err)
-		}
-		delete(object, "format")
-	}
-
-	if raw, found := object["generated_at"]; found {
-		err = json.Unmarshal(raw, &a.GeneratedAt)
-		if err != nil {
-			return fmt.Errorf("error reading 'generated_at': %w", err)
-		}
-		delete(object, "generated_at")
-	}
-
-	if raw, found := object["user"]; found {
-		err = json.Unmarshal(raw, &a.User)
-		if err != nil {
-			return fmt.Errorf("error reading 'user': %w", err)
-		}
-		delete(object, "user")
-	}
-
-	if len(object) != 0 {
-		a.AdditionalProperties = make(map[string]interface{})
-		for fieldName, fieldBuf := range object {
-			var fieldVal interface{}
-			err := json.Unmarshal(fieldBuf, &fieldVal)
-			if err != nil {
-				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
-			}
-			a.AdditionalProperties[fieldName] = fieldVal
-		}
-	}
-	return nil
-}
-
-// Override default JSON handling for ExportDocument to handle AdditionalProperties
-func (a ExportDocument) MarshalJSON() ([]byte, error) {
-	var err error
-	object := make(map[string]json.RawMessage)
-
-	object["export_id"], err = json.Marshal(a.ExportId)
-	if err != nil {
-		return nil, fmt.Errorf("error marshaling 'export_id': %w", err)
-	}
-
-	object["format"], err = json.Marshal(a.Format)
-	if err != nil {
-		return nil, fmt.Errorf("error marshaling 'format': %w", err)
-	}
-
-	object["generated_at"], err = json.Marshal(a.GeneratedAt)
-	if err != nil {
-		return nil, fmt.Errorf("error marshaling 'generated_at': %w", err)
-	}
-
-	if a.User != nil {
-		object["user"], err = json.Marshal(a.User)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'user': %w", err)
-		}
-	}
-
-	for fieldName, field := range a.AdditionalProperties {
-		object[fieldName], err = json.Marshal(field)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
-		}
-	}
-	return json.Marshal(object)
-}
 
 // Getter for additional properties for PlaidWebhook. Returns the specified
 // element and whether it was found
