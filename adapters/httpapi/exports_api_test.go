@@ -132,9 +132,15 @@ func testExportsAPI(t *testing.T, opts apitest.Options) {
 		t.Errorf("downloadable for %v, want EXPORT_TTL's 24h", ttl)
 	}
 
-	t.Run("another user's export is 404, its download too", func(t *testing.T) {
-		h.Do(apitest.Request{Method: "GET", Path: path, Token: bob}).Expect(t, 404)
-		h.Do(apitest.Request{Method: "GET", Path: path + "/download", Token: bob}).Expect(t, 404)
+	t.Run("another user's export is 404 as an unknown id's, its download too", func(t *testing.T) {
+		never := "/api/v1/users/me/exports/" + uuid.Must(uuid.NewV7()).String()
+		for _, suffix := range []string{"", "/download"} {
+			foreign := h.Do(apitest.Request{Method: "GET", Path: path + suffix, Token: bob}).Expect(t, 404).Problem(t)
+			missing := h.Do(apitest.Request{Method: "GET", Path: never + suffix, Token: bob}).Expect(t, 404).Problem(t)
+			if foreign.Code != missing.Code || foreign.Title != missing.Title || foreign.Detail != missing.Detail {
+				t.Fatalf("another user's export %+v, an unknown one %+v", foreign, missing)
+			}
+		}
 	})
 
 	res := h.Do(apitest.Request{Method: "GET", Path: path + "/download", Token: ann}).Expect(t, 200)
