@@ -9,6 +9,7 @@ import (
 	"github.com/dashtam/dashtam/application/datasync"
 	"github.com/dashtam/dashtam/application/erasure"
 	"github.com/dashtam/dashtam/application/events"
+	"github.com/dashtam/dashtam/application/exports"
 	"github.com/dashtam/dashtam/application/finance"
 	"github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/application/institutionhooks"
@@ -52,4 +53,7 @@ type App struct {
 	// Erasure: deleting an account and everything held about its user, by
 	// the user or an admin.
 	Erasure *erasure.Service
+	// Exports: the caller's data exports, written by a background job and
+	// downloaded once (docs/exports.md).
+	Exports *exports.Service
 }

@@ -33,6 +33,7 @@ import (
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	"github.com/dashtam/dashtam/application/erasure"
 	eventsapp "github.com/dashtam/dashtam/application/events"
+	exportsapp "github.com/dashtam/dashtam/application/exports"
 	financeapp "github.com/dashtam/dashtam/application/finance"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/application/institutionhooks"
@@ -148,10 +149,12 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 		Grants: pr.authorizations, Connections: pr.connections, Syncs: sync.syncs, Expiry: pr.connections, Clock: clk, Log: log})
 	webhookStore := persistence.NewWebhookStore(db, pr.cipher, queue)
 	webhooks := buildWebhooks(cfg, log, webhookStore, eventStore, clk)
+	exports := exportsapp.New(exportsapp.Deps{Store: persistence.NewExportStore(db, queue), Source: persistence.NewExportSource(db),
+		Clock: clk, Audit: auditLog, Log: log}, exportsapp.Config{TTL: cfg.ExportTTL})
 	admin := adminapp.NewService(id.store, id.store, pr.providerStore, clk, auditLog, auditLog)
 	app := application.App{Identity: id.service, Providers: pr.providers, Connections: pr.connections,
 		Finance: financeapp.NewQueries(financeStore, pr.providerStore), Syncs: sync.syncs, InstitutionHooks: hooks,
-		Admin: admin, Events: events, Audit: auditLog, EventStream: hub, Webhooks: webhooks,
+		Admin: admin, Events: events, Audit: auditLog, EventStream: hub, Webhooks: webhooks, Exports: exports,
 		Erasure: erasure.NewService(persistence.NewErasureStore(id.store, pr.authorizations, log), id.store, id.hasher, admin, clk, auditLog)}
 	web, err := buildHTTP(cfg, log, db, clk, app, pr.sandboxInstitution, metrics, limiter)
 	if err != nil {
@@ -159,7 +162,7 @@ func Build(ctx context.Context, cfg Config, log *slog.Logger, o Overrides) (_ *A
 	}
 	background, err := buildJobs(ctx, cfg, log, db, queue, jobWork{identity: id.service, connections: pr.connections, idempotency: web.idempotency,
 		engine: sync.engine, scheduler: sync.scheduler, hooks: hooks, deliveries: deliveries, events: events, audit: auditLog,
-		webhooks: webhooks, webhookLog: webhookStore},
+		webhooks: webhooks, webhookLog: webhookStore, exports: exports},
 		cmp.Or(o.JobPollInterval, jobPollInterval))
 	if err != nil {
 		return nil, err

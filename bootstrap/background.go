@@ -15,6 +15,7 @@ import (
 	auditapp "github.com/dashtam/dashtam/application/audit"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	eventsapp "github.com/dashtam/dashtam/application/events"
+	exportsapp "github.com/dashtam/dashtam/application/exports"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	"github.com/dashtam/dashtam/application/institutionhooks"
 	jobsapp "github.com/dashtam/dashtam/application/jobs"
@@ -44,6 +45,9 @@ const (
 	// syncSchedulePass is how often the scheduler looks for providers due
 	// for a sync (SYNC_INTERVAL is how often each one is synced).
 	syncSchedulePass = time.Minute
+	// exportRetention is how often the chunks of downloaded and expired
+	// exports, and the rows of exports finished 30 days ago, are deleted.
+	exportRetention = 15 * time.Minute
 )
 
 // tokenRefreshPass is one pass of the background token refresh
@@ -110,6 +114,7 @@ type jobWork struct {
 	audit       *auditapp.Service
 	webhooks    *webhooksapp.Service
 	webhookLog  *persistence.WebhookStore
+	exports     *exportsapp.Service
 }
 
 // buildJobs assembles the job engine with every worker and periodic job the
@@ -166,6 +171,14 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 			}
 			return err
 		}),
+		jobs.Register(w, work.exports.Run),
+		jobs.Register(w, func(ctx context.Context, job exportsapp.PurgeJob) error {
+			chunks, rows, err := work.exports.Purge(ctx, job)
+			if chunks+rows > 0 {
+				log.InfoContext(ctx, "downloaded, expired and old exports deleted", "chunks", chunks, "exports", rows)
+			}
+			return err
+		}),
 		jobs.Register(w, func(ctx context.Context, _ datasyncapp.ScheduleJob) error {
 			begun, joined, err := work.scheduler.Pass(ctx)
 			if begun+joined > 0 {
@@ -196,6 +209,7 @@ func buildJobs(ctx context.Context, cfg Config, log *slog.Logger, db *persistenc
 			{Interval: syncSchedulePass, Job: datasyncapp.ScheduleJob{}},
 			{Interval: webhookDeliveryCleanup, Job: webhookDeliveryCleanupPass{}},
 			{Interval: webhookDeliveryCleanup, Job: webhookLogCleanupPass{}},
+			{Interval: exportRetention, Job: exportsapp.PurgeJob{}},
 		},
 		Concurrency:          jobConcurrency,
 		JobTimeout:           cfg.JobTimeout,

@@ -19,6 +19,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/ratelimit"
 	auditapp "github.com/dashtam/dashtam/application/audit"
 	eventsapp "github.com/dashtam/dashtam/application/events"
+	exportsapp "github.com/dashtam/dashtam/application/exports"
 	identityapp "github.com/dashtam/dashtam/application/identity"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	webhooksapp "github.com/dashtam/dashtam/application/webhooks"
@@ -102,6 +103,9 @@ type Config struct {
 	// (AUDIT_RETENTION, at least 30 days: the tables refuse to delete
 	// anything younger).
 	AuditRetention time.Duration
+	// ExportTTL is how long a finished data export can be downloaded
+	// (EXPORT_TTL); the document is deleted after its one download or then.
+	ExportTTL time.Duration
 	// EventStreamHeartbeat is how often an event stream sends a comment and
 	// re-checks its caller (EVENT_STREAM_HEARTBEAT); EventStreamPoll how
 	// often each instance reads the log for new events to fan out
@@ -323,6 +327,10 @@ func loadProviders(r *envReader, c *Config) {
 	c.AuditRetention = r.duration("AUDIT_RETENTION", auditapp.DefaultRetention)
 	if c.AuditRetention < auditapp.MinRetention {
 		r.bad("AUDIT_RETENTION", "must be at least 720h (30 days): the audit log refuses to delete younger entries")
+	}
+	c.ExportTTL = r.duration("EXPORT_TTL", exportsapp.DefaultTTL)
+	if c.ExportTTL < time.Minute {
+		r.bad("EXPORT_TTL", "must be at least 1m: the user needs time to download the export")
 	}
 	c.EventStreamHeartbeat = r.duration("EVENT_STREAM_HEARTBEAT", httpapi.DefaultStreamHeartbeat)
 	c.EventStreamPoll = r.duration("EVENT_STREAM_POLL_INTERVAL", eventsapp.DefaultPollInterval)

@@ -66,6 +66,7 @@ func TestInvalidValuesNameTheirVariable(t *testing.T) {
 		// Below the 30 days the audit table refuses to delete.
 		"AUDIT_RETENTION":    {"AUDIT_RETENTION": "24h"},
 		"RATE_LIMIT_REFRESH": {"RATE_LIMIT_REFRESH": "0-M"},
+		"EXPORT_TTL":         {"EXPORT_TTL": "10s"},
 		// Below the calls a sync run makes before it commits anything.
 		"PROVIDER_TYPE_CALL_BUDGET": {"PROVIDER_TYPE_CALL_BUDGET": "3"},
 		// A rescue before the timeout would run a live job twice at once.
@@ -357,5 +358,16 @@ func TestWebhookAllowLoopbackIsDevelopmentOnly(t *testing.T) {
 	_, err = LoadConfig(env(map[string]string{"APP_ENV": "production", "WEBHOOK_ALLOW_LOOPBACK": "true"}))
 	if err == nil || !strings.Contains(err.Error(), "WEBHOOK_ALLOW_LOOPBACK") {
 		t.Errorf("production accepted WEBHOOK_ALLOW_LOOPBACK: %v", err)
+	}
+}
+
+func TestExportTTL(t *testing.T) {
+	c, err := LoadConfig(env(nil))
+	if err != nil || c.ExportTTL != 24*time.Hour {
+		t.Fatalf("default = %v, %v", c.ExportTTL, err)
+	}
+	c, err = LoadConfig(env(map[string]string{"EXPORT_TTL": "2h"}))
+	if err != nil || c.ExportTTL != 2*time.Hour {
+		t.Fatalf("2h = %v, %v", c.ExportTTL, err)
 	}
 }

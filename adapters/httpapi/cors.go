@@ -24,7 +24,7 @@ var (
 	}, ", ")
 	corsExposeHeaders = strings.Join([]string{
 		headerRequestID, headerRateLimit, headerRateRemaining, headerRateReset, headerRetryAfter,
-		"Link", "X-Total-Count", "ETag", "Location", headerIdempotencyReplay, headerSyncJoined,
+		"Link", "X-Total-Count", "ETag", "Location", headerIdempotencyReplay, headerSyncJoined, "Content-Disposition",
 	}, ", ")
 )
 

@@ -109,7 +109,7 @@ func TestCORSActualRequests(t *testing.T) {
 	}
 	exposed := splitList(w.Header().Get("Access-Control-Expose-Headers"))
 	for _, name := range []string{"X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
-		"Retry-After", "Link", "X-Total-Count", "ETag", "Location", "Idempotency-Replay"} {
+		"Retry-After", "Link", "X-Total-Count", "ETag", "Location", "Idempotency-Replay", "Content-Disposition"} {
 		if !slices.Contains(exposed, name) {
 			t.Errorf("Expose-Headers %q lacks %s", exposed, name)
 		}

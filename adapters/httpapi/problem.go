@@ -12,6 +12,7 @@ import (
 	"github.com/dashtam/dashtam/adapters/logging"
 	datasyncapp "github.com/dashtam/dashtam/application/datasync"
 	eventsapp "github.com/dashtam/dashtam/application/events"
+	exportsapp "github.com/dashtam/dashtam/application/exports"
 	providersapp "github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain"
 	"github.com/dashtam/dashtam/domain/identity"
@@ -89,6 +90,12 @@ var problemTable = []struct {
 
 	// Syncs.
 	{datasyncapp.ErrNotConnected, problemKind{http.StatusConflict, "PROVIDER_NOT_CONNECTED", "Provider not connected", "provider-not-connected", "The provider has no active authorization; connect it (POST its authorization) first."}},
+
+	// Exports.
+	{exportsapp.ErrInProgress, problemKind{http.StatusConflict, "EXPORT_IN_PROGRESS", "Export in progress", "export-in-progress", "An export of your data is already queued or running; follow it, and ask again once it has finished."}},
+	{exportsapp.ErrNotReady, problemKind{http.StatusConflict, "EXPORT_NOT_READY", "Export not ready", "export-not-ready", "The export has not succeeded (it is still running, or it failed); follow its status."}},
+	{exportsapp.ErrAlreadyDownloaded, problemKind{http.StatusGone, "EXPORT_ALREADY_DOWNLOADED", "Export already downloaded", "export-already-downloaded", "An export can be downloaded once, and this one was; ask for a new export."}},
+	{exportsapp.ErrExpired, problemKind{http.StatusGone, "EXPORT_EXPIRED", "Export expired", "export-expired", "The export's download window is over and its document is deleted; ask for a new export."}},
 
 	// Institution call budgets: Dashtam's own, before any institution's kind
 	// (the error is also a domain.ErrProviderUnavailable). Retry-After is the

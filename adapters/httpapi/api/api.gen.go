@@ -359,6 +359,111 @@ func (e EventType) Valid() bool {
 	}
 }
 
+// Defines values for ExportError.
+const (
+	ExportErrorInternalError ExportError = "internal_error"
+)
+
+// Valid indicates whether the value is a known member of the ExportError enum.
+func (e ExportError) Valid() bool {
+	switch e {
+	case ExportErrorInternalError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ExportProgressStage.
+const (
+	Accounts         ExportProgressStage = "accounts"
+	AuditEvents      ExportProgressStage = "audit_events"
+	Balances         ExportProgressStage = "balances"
+	Done             ExportProgressStage = "done"
+	Empty            ExportProgressStage = ""
+	Events           ExportProgressStage = "events"
+	Holdings         ExportProgressStage = "holdings"
+	Providers        ExportProgressStage = "providers"
+	Securities       ExportProgressStage = "securities"
+	Sessions         ExportProgressStage = "sessions"
+	Syncs            ExportProgressStage = "syncs"
+	Transactions     ExportProgressStage = "transactions"
+	WebhookEndpoints ExportProgressStage = "webhook_endpoints"
+)
+
+// Valid indicates whether the value is a known member of the ExportProgressStage enum.
+func (e ExportProgressStage) Valid() bool {
+	switch e {
+	case Accounts:
+		return true
+	case AuditEvents:
+		return true
+	case Balances:
+		return true
+	case Done:
+		return true
+	case Empty:
+		return true
+	case Events:
+		return true
+	case Holdings:
+		return true
+	case Providers:
+		return true
+	case Securities:
+		return true
+	case Sessions:
+		return true
+	case Syncs:
+		return true
+	case Transactions:
+		return true
+	case WebhookEndpoints:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ExportDocumentFormat.
+const (
+	DashtamExportV1 ExportDocumentFormat = "dashtam.export.v1"
+)
+
+// Valid indicates whether the value is a known member of the ExportDocumentFormat enum.
+func (e ExportDocumentFormat) Valid() bool {
+	switch e {
+	case DashtamExportV1:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ExportStatus.
+const (
+	ExportStatusFailed    ExportStatus = "failed"
+	ExportStatusQueued    ExportStatus = "queued"
+	ExportStatusRunning   ExportStatus = "running"
+	ExportStatusSucceeded ExportStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the ExportStatus enum.
+func (e ExportStatus) Valid() bool {
+	switch e {
+	case ExportStatusFailed:
+		return true
+	case ExportStatusQueued:
+		return true
+	case ExportStatusRunning:
+		return true
+	case ExportStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	HealthStatusOk          HealthStatus = "ok"
@@ -1000,6 +1105,90 @@ type EventPage struct {
 
 // EventType What happened. `sync.*`: a sync of a provider started and ended (`sync.completed` with its result counts, also when some accounts failed; `sync.failed` when it failed or was canceled). `transactions.changed`: a page of transactions was stored (read it from `data.cursor` with `GET /transactions/changes`). `account.balance_changed`: an account's balance amounts moved. `provider.*` and `authorization.refreshed`: a provider's connection changed (`provider.consent_expiring`: the institution says the user's consent ends at `data.expires_at`; renew it by starting an authorization). `session.*`, `password.changed`: the account's sign-ins. `webhook_endpoint.disabled`: one of the caller's webhook endpoints was disabled (`reason` `gone`: its server answered 410; `failing`: its attempts failed for three days).
 type EventType string
+
+// Export A data export job. `progress.stage` is the section the job is
+// writing (`done` once it succeeded) and `progress.records_written`
+// the records written so far. `download_url` is set while the
+// document can be downloaded: succeeded, not downloaded yet, before
+// `expires_at`. A failed export's `error` is a reason word
+// (`internal_error`), never an error's text.
+type Export struct {
+	CreatedAt    time.Time          `json:"created_at"`
+	DownloadUrl  *string            `json:"download_url"`
+	DownloadedAt *time.Time         `json:"downloaded_at"`
+	Error        *ExportError       `json:"error"`
+	ExpiresAt    *time.Time         `json:"expires_at"`
+	FinishedAt   *time.Time         `json:"finished_at"`
+	Id           openapi_types.UUID `json:"id"`
+	Progress     struct {
+		RecordsWritten int64 `json:"records_written"`
+
+		// Stage The section being written; empty while queued, `done` once succeeded.
+		Stage ExportProgressStage `json:"stage"`
+	} `json:"progress"`
+	StartedAt *time.Time   `json:"started_at"`
+	Status    ExportStatus `json:"status"`
+}
+
+// ExportError defines model for Export.Error.
+type ExportError string
+
+// ExportProgressStage The section being written; empty while queued, `done` once succeeded.
+type ExportProgressStage string
+
+// ExportDocument Everything Dashtam holds about the user (docs/exports.md lists every
+// section's fields). Money is a decimal string with its ISO 4217
+// currency beside it; no token, hash, secret or full account number
+// is ever in it.
+type ExportDocument struct {
+	// Accounts One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Accounts ExportSection `json:"accounts"`
+
+	// AuditEvents One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	AuditEvents ExportSection `json:"audit_events"`
+
+	// Balances One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Balances ExportSection `json:"balances"`
+
+	// Events One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Events      ExportSection        `json:"events"`
+	ExportId    openapi_types.UUID   `json:"export_id"`
+	Format      ExportDocumentFormat `json:"format"`
+	GeneratedAt time.Time            `json:"generated_at"`
+
+	// Holdings One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Holdings ExportSection `json:"holdings"`
+
+	// Providers One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Providers ExportSection `json:"providers"`
+
+	// Securities One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Securities ExportSection `json:"securities"`
+
+	// Sessions One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Sessions ExportSection `json:"sessions"`
+
+	// Syncs One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Syncs ExportSection `json:"syncs"`
+
+	// Transactions One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	Transactions ExportSection `json:"transactions"`
+
+	// User The user's profile.
+	User map[string]interface{} `json:"user"`
+
+	// WebhookEndpoints One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+	WebhookEndpoints ExportSection `json:"webhook_endpoints"`
+}
+
+// ExportDocumentFormat defines model for ExportDocument.Format.
+type ExportDocumentFormat string
+
+// ExportSection One section's records, every one of them (the document is not paged; the bound is only the format's); docs/exports.md lists their fields.
+type ExportSection = []map[string]interface{}
+
+// ExportStatus defines model for ExportStatus.
+type ExportStatus string
 
 // FieldError defines model for FieldError.
 type FieldError struct {
@@ -1657,6 +1846,9 @@ type EndpointID = openapi_types.UUID
 // EventTypeFilter defines model for EventTypeFilter.
 type EventTypeFilter = string
 
+// ExportID defines model for ExportID.
+type ExportID = openapi_types.UUID
+
 // Fields defines model for Fields.
 type Fields = string
 
@@ -1719,6 +1911,9 @@ type Conflict = Problem
 
 // Forbidden An RFC 9457 problem document.
 type Forbidden = Problem
+
+// Gone An RFC 9457 problem document.
+type Gone = Problem
 
 // InternalError An RFC 9457 problem document.
 type InternalError = Problem
@@ -2143,6 +2338,12 @@ type ListMyAuditEventsParams struct {
 	To *AuditTo `form:"to,omitempty" json:"to,omitempty"`
 }
 
+// StartMyExportParams defines parameters for StartMyExport.
+type StartMyExportParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours: the same key with the same request replays the first answer (marked Idempotency-Replay: true), with another request it is 422, and while the first still runs it is 409. Keys are scoped to the caller.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // DeleteUserParams defines parameters for DeleteUser.
 type DeleteUserParams struct {
 	// IfMatch Only change the resource if its current ETag is one of these (412 otherwise).
@@ -2550,6 +2751,15 @@ type ServerInterface interface {
 	// ListMyAuditEvents The caller's audit log, newest first
 	// (GET /api/v1/users/me/audit-events)
 	ListMyAuditEvents(c *gin.Context, params ListMyAuditEventsParams)
+	// StartMyExport Export everything Dashtam holds about the caller
+	// (POST /api/v1/users/me/exports)
+	StartMyExport(c *gin.Context, params StartMyExportParams)
+	// GetMyExport An export's status
+	// (GET /api/v1/users/me/exports/{export_id})
+	GetMyExport(c *gin.Context, exportId ExportID)
+	// DownloadMyExport Download an export, once
+	// (GET /api/v1/users/me/exports/{export_id}/download)
+	DownloadMyExport(c *gin.Context, exportId ExportID)
 	// ChangePassword Change own password
 	// (PUT /api/v1/users/me/password)
 	ChangePassword(c *gin.Context)
@@ -4743,6 +4953,96 @@ func (siw *ServerInterfaceWrapper) ListMyAuditEvents(c *gin.Context) {
 	siw.Handler.ListMyAuditEvents(c, params)
 }
 
+// StartMyExport operation middleware
+func (siw *ServerInterfaceWrapper) StartMyExport(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StartMyExportParams
+
+	headers := c.Request.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandler(c, fmt.Errorf("Expected one value for Idempotency-Key, got %d", n), http.StatusBadRequest)
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter Idempotency-Key: %w", err), http.StatusBadRequest)
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.StartMyExport(c, params)
+}
+
+// GetMyExport operation middleware
+func (siw *ServerInterfaceWrapper) GetMyExport(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "export_id" -------------
+	var exportId ExportID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "export_id", c.Param("export_id"), &exportId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter export_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.GetMyExport(c, exportId)
+}
+
+// DownloadMyExport operation middleware
+func (siw *ServerInterfaceWrapper) DownloadMyExport(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "export_id" -------------
+	var exportId ExportID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "export_id", c.Param("export_id"), &exportId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter export_id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.DownloadMyExport(c, exportId)
+}
+
 // ChangePassword operation middleware
 func (siw *ServerInterfaceWrapper) ChangePassword(c *gin.Context) {
 
@@ -5634,6 +5934,9 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.DELETE(options.BaseURL+"/api/v1/users/:user_id/sessions", wrapper.RevokeUserSessions)
 	router.GET(options.BaseURL+"/api/v1/users/:user_id/sessions", wrapper.ListUserSessions)
 	router.GET(options.BaseURL+"/api/v1/users/me/audit-events", wrapper.ListMyAuditEvents)
+	router.POST(options.BaseURL+"/api/v1/users/me/exports", wrapper.StartMyExport)
+	router.GET(options.BaseURL+"/api/v1/users/me/exports/:export_id", wrapper.GetMyExport)
+	router.GET(options.BaseURL+"/api/v1/users/me/exports/:export_id/download", wrapper.DownloadMyExport)
 	router.GET(options.BaseURL+"/api/v1/audit-events", wrapper.ListAuditEvents)
 	router.POST(options.BaseURL+"/api/v1/email-verifications", wrapper.VerifyEmail)
 	router.POST(options.BaseURL+"/api/v1/email-verification-requests", wrapper.ResendVerificationEmail)
