@@ -89,15 +89,17 @@ func (s *sinkStore) SaveProgress(ctx context.Context, id uuid.UUID, stage string
 }
 
 // A million transactions stream through the job with a flat heap: one page
-// and one chunk at a time, whatever the document weighs.
+// and one chunk at a time, whatever the document weighs. Under the race
+// detector (make test, CI), where a million take 146 s, a quarter of a
+// million (a document of about 140 MB, twice the bound) prove the same.
 func TestMillionTransactionsStreamWithFlatMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a document of about 550 MB")
 	}
+	n := 1_000_000
 	if raceEnabled {
-		t.Skip("146 s under the race detector; run it without -race (make test-short, make test-unit)")
+		n = 250_000
 	}
-	const n = 1_000_000
 	const heapBound = 64 << 20
 	queue := &memory.JobQueue{}
 	pr, pw := io.Pipe()
@@ -139,10 +141,10 @@ func TestMillionTransactionsStreamWithFlatMemory(t *testing.T) {
 	_ = pw.Close()
 	size := <-plain
 	e, _ = svc.Get(ctx, ann, e.ID)
-	if e.Status != exports.Succeeded || e.RecordsWritten != n || e.Size != store.compressed {
+	if e.Status != exports.Succeeded || e.RecordsWritten != int64(n) || e.Size != store.compressed {
 		t.Fatalf("export %+v", e)
 	}
-	if size < 300<<20 {
+	if size < 2*heapBound {
 		t.Fatalf("the document is %d bytes: too small to prove the memory stays flat", size)
 	}
 	t.Logf("%d transactions: %d MB of JSON, %d MB gzip in %d chunks, in %v; heap peak %d MB (base %d MB) over %d samples",
