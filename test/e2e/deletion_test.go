@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -17,8 +21,9 @@ import (
 	"github.com/dashtam/dashtam/test/fakes/plaidfake"
 )
 
-// A user with two Plaid items, one of them syncing, deletes their account:
-// a wrong password first changes nothing; then the deletion answers 204, the
+// A user with two Plaid items exports their data (the document holds their
+// transactions and no token, hash or secret), then, one item syncing,
+// deletes their account: a wrong password first changes nothing; then the deletion answers 204, the
 // running sync stops without writing, each item is removed at Plaid
 // (/item/remove, retried after Plaid failed the first calls), the user's
 // tokens and login are 401, and no table of the database holds a row of
@@ -58,6 +63,10 @@ func TestAccountDeletionLeavesNothingAndRevokesAtTheInstitution(t *testing.T) {
 	}
 	_, profile := in.expect(t, http.StatusOK, http.MethodGet, "/api/v1/users/me", nil, annSession.Access)
 	annID := uuid.MustParse(profile["id"].(string))
+
+	// Ann takes her data with her first: the document holds her
+	// transactions and none of her secrets.
+	exportDocument(t, in, fake, ann, annSession)
 
 	// A wrong password deletes nothing.
 	status, _, problem := in.do(t, http.MethodDelete, "/api/v1/users/me", map[string]string{"current_password": "not-" + ann.Password}, annSession.Access)
@@ -169,4 +178,76 @@ func linkPlaid(t *testing.T, in *Instance, fake *plaidfake.Server, token, alias 
 	}
 	t.Fatal("linking made no new item at the fake")
 	return "", ""
+}
+
+// exportDocument exports the user's data and checks the document: every
+// transaction the API lists is in it, and no password, token, password
+// hash or institution token is.
+func exportDocument(t *testing.T, in *Instance, fake *plaidfake.Server, a account, session tokenPair) {
+	t.Helper()
+	header, started := in.expect(t, http.StatusAccepted, http.MethodPost, "/api/v1/users/me/exports", nil, session.Access)
+	location := header.Get("Location")
+	if location == "" || started["status"] != "queued" {
+		t.Fatalf("POST /users/me/exports: Location %q, body %v", location, started)
+	}
+	var export map[string]any
+	waitUntil(t, time.Minute, "the export to succeed", func() bool {
+		_, export = in.expect(t, http.StatusOK, http.MethodGet, location, nil, session.Access)
+		if export["status"] == "failed" {
+			t.Fatalf("the export failed: %v", export)
+		}
+		return export["status"] == "succeeded"
+	})
+	download, _ := export["download_url"].(string)
+	if download == "" {
+		t.Fatalf("a succeeded export without a download_url: %v", export)
+	}
+	req, err := http.NewRequest(http.MethodGet, in.BaseURL+download, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+session.Access)
+	res, err := in.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d, %v", download, res.StatusCode, err)
+	}
+	var doc struct {
+		User         map[string]any   `json:"user"`
+		Transactions []map[string]any `json:"transactions"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("the export is not a JSON document: %v", err)
+	}
+	listed := allPages(t, in, session.Access, "/api/v1/transactions?limit=100")
+	exported := make(map[string]bool, len(doc.Transactions))
+	for _, tx := range doc.Transactions {
+		exported[fmt.Sprint(tx["id"])] = true
+	}
+	for _, tx := range listed {
+		if !exported[fmt.Sprint(tx["id"])] {
+			t.Errorf("transaction %v is not in the export", tx["id"])
+		}
+	}
+	if len(listed) == 0 || doc.User["email"] != a.Email {
+		t.Errorf("the export holds user %v and %d transactions; the API lists %d", doc.User, len(doc.Transactions), len(listed))
+	}
+	for name, secret := range map[string]string{"password": a.Password, "access token": session.Access,
+		"refresh token": session.Refresh, "Plaid secret": fake.Config().Secret} {
+		if bytes.Contains(raw, []byte(secret)) {
+			t.Errorf("the export holds the %s", name)
+		}
+	}
+	for _, marker := range []string{"access-sandbox-", "$argon2id$", "password_hash", "token_hash", "secret"} {
+		if bytes.Contains(raw, []byte(marker)) {
+			t.Errorf("the export holds %q", marker)
+		}
+	}
+	if status, _, _ := in.do(t, http.MethodGet, download, nil, session.Access); status != http.StatusGone {
+		t.Errorf("a second download: %d, want 410", status)
+	}
 }
