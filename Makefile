@@ -53,13 +53,17 @@ $(GOLANGCI_LINT):
 	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(BIN)/golangci-lint $(GOLANGCI_LINT)
 
-.PHONY: bench bench-export
-bench: build ## Side-by-side benchmark of bin/dashtam and a baseline server (BENCH_QUICK=1: smoke run), then the export job's (see docs/performance.md)
+.PHONY: bench bench-export bench-erase
+bench: build ## Side-by-side benchmark of bin/dashtam and a baseline server (BENCH_QUICK=1: smoke run), then the export job's and the account deletion's (see docs/performance.md)
 	go run ./test/bench/cmd/bench -binary bin/dashtam
 	$(MAKE) bench-export
+	$(MAKE) bench-erase
 
 bench-export: ## The export job end to end on SQLite, EXPORT_BENCH_ROWS transactions (100,000; see docs/performance.md)
 	go test ./adapters/persistence -run '^$$' -bench BenchmarkExportSQLite -benchtime 3x
+
+bench-erase: ## Deleting an account of ERASE_BENCH_ROWS transactions (100,000) on SQLite, and on Postgres with TEST_DATABASE_URL (see docs/performance.md)
+	go test ./adapters/persistence -run '^$$' -bench BenchmarkEraseUser -benchtime 3x
 
 .PHONY: verify
 verify: ## Outside verification: Spectral+OWASP on /openapi.json, generated client, BOLA property, fuzzing (a fixed number of executions per target; FUZZTIME overrides)

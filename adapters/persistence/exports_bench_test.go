@@ -39,17 +39,7 @@ func BenchmarkExportSQLite(b *testing.B) {
 	}
 	db := dbtest.SQLite(b)
 	userID, providerID := benchExportUser(b, db)
-	seed := financeseed.Seeder{T: b, Writes: persistence.NewFinanceStore(db), Now: time.Now().UTC().Truncate(time.Microsecond)}
-	account := seed.Account(providerID, financeseedAccount("Checking"))
-	const batch = 5000
-	for from := 0; from < rows; from += batch {
-		txs := make([]financeseed.Tx, 0, batch)
-		for i := from; i < min(from+batch, rows); i++ {
-			txs = append(txs, financeseed.Tx{Amount: fmt.Sprintf("-%d.%02d", i%5000, i%100), Date: "2026-03-01",
-				Description: fmt.Sprintf("CARD PURCHASE %d", i), Merchant: fmt.Sprintf("Merchant %d", i%977)})
-		}
-		seed.Transactions(account, txs...)
-	}
+	seedBenchTransactions(b, db, providerID, rows)
 	queue := &recordingJobs{}
 	store := persistence.NewExportStore(db, queue)
 	svc := exports.New(exports.Deps{Store: store, Source: persistence.NewExportSource(db), Clock: benchClock{},
@@ -93,4 +83,20 @@ func benchExportUser(b *testing.B, db *persistence.DB) (userID, providerID uuid.
 		b.Fatal(err)
 	}
 	return userID, providerID
+}
+
+// seedBenchTransactions stores n transactions of one new account of the
+// provider, through the sync's own write path, in batches of 5,000.
+func seedBenchTransactions(b *testing.B, db *persistence.DB, providerID uuid.UUID, n int) {
+	seed := financeseed.Seeder{T: b, Writes: persistence.NewFinanceStore(db), Now: time.Now().UTC().Truncate(time.Microsecond)}
+	account := seed.Account(providerID, financeseedAccount("Checking"))
+	const batch = 5000
+	for from := 0; from < n; from += batch {
+		txs := make([]financeseed.Tx, 0, batch)
+		for i := from; i < min(from+batch, n); i++ {
+			txs = append(txs, financeseed.Tx{Amount: fmt.Sprintf("-%d.%02d", i%5000, i%100), Date: "2026-03-01",
+				Description: fmt.Sprintf("CARD PURCHASE %d", i), Merchant: fmt.Sprintf("Merchant %d", i%977)})
+		}
+		seed.Transactions(account, txs...)
+	}
 }
