@@ -19,7 +19,7 @@ import (
 
 // Broken object level authorization (OWASP API1): random sequences of operations
 // by random users never let one user see, change or learn the existence of
-// another user's providers, authorizations, sessions, accounts or transactions. An oracle tracks who
+// another user's providers, authorizations, sessions, accounts, transactions or exports. An oracle tracks who
 // owns what and in which state it is. Every answer about a resource the caller
 // does not own (another user's, a deleted one, a revoked session) must be
 // exactly the answer for an id that never existed: same status, same problem
@@ -64,6 +64,8 @@ func TestNoUserReachesAnotherUsersResources(t *testing.T) {
 			"storeFinance":       m.storeFinance,
 			"readFinance":        m.readFinance,
 			"listFinance":        m.listFinance,
+			"startExport":        m.startExport,
+			"readExport":         m.readExport,
 		})
 		m.checkEverything()
 	})
@@ -135,6 +137,7 @@ type oracle struct {
 	sessions  []*bolaSession
 	providers []*bolaProvider
 	accounts  []*bolaAccount
+	exports   []*bolaExport
 }
 
 func (m *oracle) fresh(kind string) string {
