@@ -114,21 +114,7 @@ func TestAccountDeletionLeavesNothingAndRevokesAtTheInstitution(t *testing.T) {
 	// interrupted sync's job ends, and River's cleaner (every 30 s) deletes
 	// the records of finished jobs: wait for all three. A job still
 	// retrying would stay.
-	var left []dbtest.Mention
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
-		left = left[:0]
-		for _, m := range dbtest.Mentions(t, db, needles...) {
-			if m.Table != "audit_events" {
-				left = append(left, m)
-			}
-		}
-		if len(left) == 0 || time.Now().After(deadline) {
-			break
-		}
-	}
-	for _, m := range left {
-		t.Errorf("a row of the deleted user remains in %s: %v", m.Table, m.Row)
-	}
+	awaitErased(t, db, needles...)
 
 	var deletion []dbtest.Mention
 	for _, m := range dbtest.Mentions(t, db, dbtest.IDNeedle(annID)) {
@@ -249,5 +235,28 @@ func exportDocument(t *testing.T, in *Instance, fake *plaidfake.Server, a accoun
 	}
 	if status, _, _ := in.do(t, http.MethodGet, download, nil, session.Access); status != http.StatusGone {
 		t.Errorf("a second download: %d, want 410", status)
+	}
+}
+
+// awaitErased waits up to two minutes for no table but the audit log to hold
+// a row with one of needles (set-aside grants wait for their revoke jobs,
+// River's finished-job records for its cleaner, every 30 s), then fails the
+// test with each row still there.
+func awaitErased(t *testing.T, db *persistence.DB, needles ...dbtest.Needle) {
+	t.Helper()
+	var left []dbtest.Mention
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+		left = left[:0]
+		for _, m := range dbtest.Mentions(t, db, needles...) {
+			if m.Table != "audit_events" {
+				left = append(left, m)
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, m := range left {
+		t.Errorf("a row of the deleted user remains in %s: %v", m.Table, m.Row)
 	}
 }
