@@ -104,6 +104,24 @@ func (cc cursorCodec) open(fingerprint, cursor string) (*cursorReader, error) {
 	return r, nil
 }
 
+// openPosition reads a cursor whose position is one number (an event id, a
+// changes-feed position, a delivery's sequence): 0 without a cursor, and
+// errInvalidCursor for a bad one or a number below least.
+func (cc cursorCodec) openPosition(fingerprint string, cursor *string, least int64) (int64, error) {
+	if cursor == nil {
+		return 0, nil
+	}
+	r, err := cc.open(fingerprint, *cursor)
+	if err != nil {
+		return 0, err
+	}
+	n := r.int64()
+	if err := r.done(); err != nil || n < least {
+		return 0, errInvalidCursor
+	}
+	return n, nil
+}
+
 // cursorReader reads the binary layout; reading past the end marks it bad and
 // yields zeros, so decode checks once at the end.
 type cursorReader struct {

@@ -25,18 +25,10 @@ func (s *Server) ListEvents(c *gin.Context, params api.ListEventsParams) {
 		return
 	}
 	fingerprint := fingerprintOf("events", userID.String(), deref(params.Type, ""))
-	var after int64
-	if params.Cursor != nil {
-		r, err := s.cursors.open(fingerprint, *params.Cursor)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		after = r.int64()
-		if err := r.done(); err != nil || after < 0 {
-			s.fail(c, errInvalidCursor)
-			return
-		}
+	after, err := s.cursors.openPosition(fingerprint, params.Cursor, 0)
+	if err != nil {
+		s.fail(c, err)
+		return
 	}
 	limit := int(deref(params.Limit, defaultEventsPageSize))
 	page, err := s.App.Events.List(c.Request.Context(), eventsapp.Query{UserID: userID, After: after, Types: types, Limit: limit})

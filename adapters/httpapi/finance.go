@@ -318,18 +318,10 @@ func (s *Server) GetTransaction(c *gin.Context, id uuid.UUID, params api.GetTran
 func (s *Server) ListTransactionChanges(c *gin.Context, params api.ListTransactionChangesParams) {
 	userID := principal(c).UserID
 	fingerprint := fingerprintOf("changes", userID.String())
-	var after int64
-	if params.Cursor != nil {
-		r, err := s.cursors.open(fingerprint, *params.Cursor)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		after = r.int64()
-		if err := r.done(); err != nil || after < 0 {
-			s.fail(c, errInvalidCursor)
-			return
-		}
+	after, err := s.cursors.openPosition(fingerprint, params.Cursor, 0)
+	if err != nil {
+		s.fail(c, err)
+		return
 	}
 	limit := int(deref(params.Limit, defaultChangesSize))
 	page, err := s.App.Finance.Changes(c.Request.Context(), userID, after, limit)

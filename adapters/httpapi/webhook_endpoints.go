@@ -136,18 +136,10 @@ func (s *Server) RotateWebhookSecret(c *gin.Context, id api.EndpointID) {
 func (s *Server) ListWebhookDeliveries(c *gin.Context, id api.EndpointID, params api.ListWebhookDeliveriesParams) {
 	userID := principal(c).UserID
 	fingerprint := fingerprintOf("webhook-deliveries", userID.String(), id.String())
-	var before int64
-	if params.Cursor != nil {
-		r, err := s.cursors.open(fingerprint, *params.Cursor)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		before = r.int64()
-		if err := r.done(); err != nil || before <= 0 {
-			s.fail(c, errInvalidCursor)
-			return
-		}
+	before, err := s.cursors.openPosition(fingerprint, params.Cursor, 1)
+	if err != nil {
+		s.fail(c, err)
+		return
 	}
 	limit := int(deref(params.Limit, defaultPageSize))
 	page, err := s.App.Webhooks.Deliveries(c.Request.Context(), userID, id, before, limit)
