@@ -34,7 +34,7 @@ func TestEraseUserPostgres(t *testing.T) { testEraseUser(t, dbtest.Postgres(t)) 
 // refusing check erases nothing.
 func testEraseUser(t *testing.T, db *persistence.DB) {
 	ctx := t.Context()
-	queue := &countingQueue{}
+	queue := &recordingJobs{}
 	ids := persistence.NewIdentityStore(db, persistence.DefaultSessionCacheTTL, discardJobs{})
 	auths := persistence.NewAuthorizationStore(db, newKeyring(t, newKey(t, "k1")), persistence.WithSetAside(queue))
 	erase := persistence.NewErasureStore(ids, auths, slog.New(slog.DiscardHandler))

@@ -3,7 +3,6 @@ package persistence_test
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"testing"
 	"time"
 
@@ -11,21 +10,12 @@ import (
 
 	"github.com/dashtam/dashtam/adapters/persistence"
 	"github.com/dashtam/dashtam/application/institutionhooks"
-	jobsapp "github.com/dashtam/dashtam/application/jobs"
 	"github.com/dashtam/dashtam/application/providers"
 	"github.com/dashtam/dashtam/domain/provider"
 	"github.com/dashtam/dashtam/test/dbtest"
 )
 
 var _ institutionhooks.Deliveries = (*persistence.DeliveryStore)(nil)
-
-// countingQueue counts the jobs enqueued in committed transactions' calls.
-type countingQueue struct{ jobs []jobsapp.Job }
-
-func (q *countingQueue) EnqueueTx(_ context.Context, _ *sql.Tx, job jobsapp.Job) (bool, error) {
-	q.jobs = append(q.jobs, job)
-	return false, nil
-}
 
 func TestDeliveryStoreSQLite(t *testing.T) { testDeliveryStore(t, dbtest.SQLite(t)) }
 
@@ -36,7 +26,7 @@ func TestDeliveryStorePostgres(t *testing.T) { testDeliveryStore(t, dbtest.Postg
 // records outcomes and deletes old deliveries.
 func testDeliveryStore(t *testing.T, db *persistence.DB) {
 	ctx := context.Background()
-	q := &countingQueue{}
+	q := &recordingJobs{}
 	s := persistence.NewDeliveryStore(db, q)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	item := provider.HashExternalID("item-1")
